@@ -1,0 +1,1 @@
+"""The explorer window (PySide6). Draws RoutingTraces the engine returns."""

@@ -1,0 +1,188 @@
+"""The drawing canvas: smooth strokes from mouse or pen, undo, clear, and a loaded image beneath."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+CANVAS_SIZE = 280  # logical pixels: the smallest the canvas gets
+
+
+class DrawingCanvas(QWidget):
+    """Dark ink on a white sheet. Emits `strokeMoved` while drawing and `changed` when a stroke
+    ends, or on undo, clear and load."""
+
+    strokeMoved = Signal()
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(CANVAS_SIZE, CANVAS_SIZE)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setToolTip("Draw a digit. Ctrl+Z undoes the last stroke; Esc clears.")
+        self.pen_width = 18.0  # in canvas units (the sheet is CANVAS_SIZE units wide)
+        self._strokes: list[tuple[float, list[QPointF]]] = []  # (width, points) in sheet units
+        self._current: list[QPointF] | None = None
+        self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
+
+    def sizeHint(self) -> QSize:
+        return QSize(CANVAS_SIZE + 40, CANVAS_SIZE + 40)
+
+    def heightForWidth(self, width: int) -> int:
+        return width
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    # --- content ------------------------------------------------------------------------------
+    @property
+    def stroke_count(self) -> int:
+        return len(self._strokes)
+
+    def is_empty(self) -> bool:
+        return not self._strokes and self._current is None and self._background is None
+
+    def clear(self) -> None:
+        self._strokes.clear()
+        self._current = None
+        self._background = None
+        self.update()
+        self.changed.emit()
+
+    def undo(self) -> None:
+        if self._strokes:
+            self._strokes.pop()
+        elif self._background is not None:
+            self._background = None
+        else:
+            return
+        self.update()
+        self.changed.emit()
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Shows a loaded image (H, W) greyscale in [0, 255], light ink on dark or dark on light,
+        as dark ink on the sheet; strokes drawn afterwards go on top of it."""
+        array = np.asarray(image, dtype=np.float32)
+        border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+        if np.median(border) < 128:  # light on dark → show dark on light
+            array = 255.0 - array
+        gray = np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
+        qimage = QImage(gray.data, gray.shape[1], gray.shape[0], gray.strides[0], QImage.Format.Format_Grayscale8)
+        self._background = qimage.copy()
+        self._strokes.clear()
+        self._current = None
+        self.update()
+        self.changed.emit()
+
+    def image_array(self, size: int = CANVAS_SIZE) -> np.ndarray:
+        """The sheet rendered at `size`×`size` as uint8 greyscale, dark ink on white."""
+        image = QImage(size, size, QImage.Format.Format_Grayscale8)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        self._render(painter, size / CANVAS_SIZE)
+        painter.end()
+        bits = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(size, image.bytesPerLine())
+        return bits[:, :size].copy()
+
+    # --- painting -----------------------------------------------------------------------------
+    def _scale(self) -> float:
+        return min(self.width(), self.height()) / CANVAS_SIZE
+
+    def _origin(self) -> QPointF:
+        side = min(self.width(), self.height())
+        return QPointF((self.width() - side) / 2, (self.height() - side) / 2)
+
+    def _render(self, painter: QPainter, scale: float) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if self._background is not None:
+            painter.drawImage(QRectF(0, 0, CANVAS_SIZE * scale, CANVAS_SIZE * scale), self._background)
+        strokes = self._strokes + ([(self.pen_width, self._current)] if self._current else [])
+        for width, points in strokes:
+            pen = QPen(QColor(20, 20, 20), width * scale, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                       Qt.PenJoinStyle.RoundJoin)
+            painter.setPen(pen)
+            painter.drawPath(_smooth_path([p * scale for p in points]))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        side = min(self.width(), self.height())
+        origin = self._origin()
+        painter.fillRect(self.rect(), self.palette().window())
+        painter.translate(origin)
+        painter.fillRect(QRectF(0, 0, side, side), QColor("white"))
+        self._render(painter, self._scale())
+        painter.setPen(QPen(self.palette().mid().color(), 1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(0.5, 0.5, side - 1, side - 1))
+        if self.is_empty():
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(QRectF(0, 0, side, side), Qt.AlignmentFlag.AlignCenter, "Draw a digit here")
+        painter.end()
+
+    # --- input --------------------------------------------------------------------------------
+    def _to_sheet(self, pos: QPointF) -> QPointF:
+        return (pos - self._origin()) / self._scale()
+
+    def _press(self, pos: QPointF) -> None:
+        self._current = [self._to_sheet(pos)]
+        self.update()
+        self.strokeMoved.emit()
+
+    def _move(self, pos: QPointF) -> None:
+        if self._current is None:
+            return
+        point = self._to_sheet(pos)
+        if (point - self._current[-1]).manhattanLength() >= 0.5:
+            self._current.append(point)
+            self.update()
+            self.strokeMoved.emit()
+
+    def _release(self) -> None:
+        if self._current is None:
+            return
+        if len(self._current) == 1:  # a click leaves a dot
+            self._current.append(self._current[0] + QPointF(0.01, 0))
+        self._strokes.append((self.pen_width, self._current))
+        self._current = None
+        self.update()
+        self.changed.emit()
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press(event.position())
+
+    def mouseMoveEvent(self, event) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._move(event.position())
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._release()
+
+    def tabletEvent(self, event) -> None:
+        kind = event.type()
+        if kind == event.Type.TabletPress:
+            self._press(event.position())
+        elif kind == event.Type.TabletMove:
+            self._move(event.position())
+        elif kind == event.Type.TabletRelease:
+            self._release()
+        event.accept()
+
+
+def _smooth_path(points: list[QPointF]) -> QPainterPath:
+    """Quadratic curves through the midpoints of successive samples: smooth, no corners."""
+    path = QPainterPath(points[0])
+    if len(points) < 3:
+        for p in points[1:]:
+            path.lineTo(p)
+        return path
+    for a, b in zip(points[1:-1], points[2:]):
+        path.quadTo(a, (a + b) / 2)
+    path.lineTo(points[-1])
+    return path

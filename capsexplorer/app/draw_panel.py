@@ -1,0 +1,88 @@
+"""Drawing canvas with its pen, undo and clear; beside it, the 28×28 image the network sees."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from superqt import QLabeledSlider
+
+from .canvas import DrawingCanvas
+from .tiles import ImageTile
+
+
+class DrawPanel(QGroupBox):
+    strokeMoved = Signal()
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Draw", parent)
+        self.canvas = DrawingCanvas()
+        self.pen = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.pen.setRange(4, 40)
+        self.pen.setValue(int(self.canvas.pen_width))
+        self.pen.setToolTip("Pen width in canvas pixels")
+        self.pen.valueChanged.connect(self._set_pen)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo the last stroke (Ctrl+Z)")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Clear the canvas (Esc)")
+        self.undo_button.clicked.connect(self.canvas.undo)
+        self.clear_button.clicked.connect(self.canvas.clear)
+
+        self.network_input = ImageTile("Network input (28×28)")
+        self.network_input.setToolTip("What the CapsNet sees: the drawing fitted into 20×20, centred by\n"
+                                      "mass in 28×28, stroke weight matched to MNIST, light on dark.")
+        self.prediction = QLabel("–")
+        font = QFont(self.prediction.font())
+        font.setPointSizeF(font.pointSizeF() * 2.6)
+        font.setBold(True)
+        self.prediction.setFont(font)
+        self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confidence = QLabel("")
+        self.confidence.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confidence.setWordWrap(True)
+
+        pen_row = QHBoxLayout()
+        pen_row.addWidget(QLabel("Pen"))
+        pen_row.addWidget(self.pen, 1)
+        pen_row.addWidget(self.undo_button)
+        pen_row.addWidget(self.clear_button)
+
+        side = QVBoxLayout()
+        side.addWidget(self.network_input)
+        side.addSpacing(8)
+        caption = QLabel("Prediction")
+        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        side.addWidget(caption)
+        side.addWidget(self.prediction)
+        side.addWidget(self.confidence)
+        side.addStretch(1)
+
+        top = QHBoxLayout()
+        top.addWidget(self.canvas, 1)
+        top.addLayout(side)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 1)
+        layout.addLayout(pen_row)
+
+        self.canvas.strokeMoved.connect(self.strokeMoved)
+        self.canvas.changed.connect(self.changed)
+
+    def _set_pen(self, width: int) -> None:
+        self.canvas.pen_width = float(width)
+
+    def show_input(self, image: np.ndarray, prediction: int | None, length: float | None,
+                   label: str | None = None) -> None:
+        self.network_input.set_image(image)
+        if prediction is None:
+            self.prediction.setText("–")
+            self.confidence.setText(label or "")
+        else:
+            self.prediction.setText(label or str(prediction))
+            self.confidence.setText(f"‖v‖ = {length:.3f}")
+
+    def show_blank(self) -> None:
+        self.network_input.set_image(np.zeros((28, 28), np.float32))
+        self.prediction.setText("–")
+        self.confidence.setText("no ink")

@@ -1,0 +1,50 @@
+"""Exports: any widget as PNG, the routing iterations as an animated GIF."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QBuffer, QIODevice
+from PySide6.QtWidgets import QApplication, QWidget
+
+from ..errors import CapsExplorerError
+
+
+def widget_image(widget: QWidget) -> Image.Image:
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    widget.grab().save(buffer, "PNG")
+    return Image.open(io.BytesIO(bytes(buffer.data()))).convert("RGB")
+
+
+def save_png(widget: QWidget, path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    try:
+        widget_image(widget).save(path)
+    except OSError as exc:
+        raise CapsExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return path
+
+
+def save_routing_gif(routing_panel, path: str | Path, frame_ms: int = 800) -> Path:
+    """One frame per routing iteration of the panel's trace, looping."""
+    if routing_panel.trace is None:
+        raise CapsExplorerError("nothing to export: draw or load a digit first")
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        path = path.with_suffix(".gif")
+    shown = routing_panel.iteration
+    frames = []
+    for r in range(routing_panel.trace.iterations):
+        routing_panel.set_iteration(r)
+        QApplication.processEvents()
+        frames.append(widget_image(routing_panel))
+    routing_panel.set_iteration(shown)
+    try:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    except OSError as exc:
+        raise CapsExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return path

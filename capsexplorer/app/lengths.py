@@ -1,0 +1,66 @@
+"""Capsule lengths ‖v_j‖: 10 bars with the margin lines m⁺ = 0.9 and m⁻ = 0.1, winner highlighted."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QVBoxLayout
+
+from ..losses import M_MINUS, M_PLUS
+from . import theme
+
+
+class LengthsPanel(QGroupBox):
+    def __init__(self, parent=None):
+        super().__init__("Capsule lengths ‖v_j‖", parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground(theme.background())
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        theme.style_plot(self.plot)
+        item = self.plot.getPlotItem()
+        item.setXRange(-0.6, 9.6, padding=0)
+        item.setYRange(0, 1.08, padding=0)
+        item.setLabel("bottom", "digit capsule j")
+        item.setLabel("left", "length")
+        item.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
+        item.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0, 0.1, 0.5, 0.9, 1.0)]])
+        self.x = np.arange(10)
+        self.values = np.zeros(10)
+        self.bars = pg.BarGraphItem(x=self.x, height=self.values, width=0.7, brushes=[theme.bar_colour()] * 10,
+                                    pen=pg.mkPen(None))
+        item.addItem(self.bars)
+        for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
+            line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
+                                   label=name, labelOpts={"position": 0.96, "color": theme.muted(),
+                                                          "anchors": [(1, 1), (1, 1)]})
+            item.addItem(line)
+        self.labels = []
+        for d in range(10):
+            text = pg.TextItem("", color=theme.foreground(), anchor=(0.5, 1.0))
+            text.setPos(d, 0)
+            item.addItem(text)
+            self.labels.append(text)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.plot)
+        self.winner = -1
+
+    def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
+        """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
+        self.values = np.asarray(lengths, dtype=float)
+        self.winner = int(self.values.argmax())
+        brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(10)]
+        self.bars.setOpts(height=self.values, brushes=brushes)
+        for d, (text, value) in enumerate(zip(self.labels, self.values)):
+            text.setText(f"{value:.2f}")
+            text.setPos(d, value + 0.01)
+        self.setTitle(f"Capsule lengths ‖v_j‖ — iteration {iteration} of {iterations}")
+
+    def clear(self) -> None:
+        self.values = np.zeros(10)
+        self.winner = -1
+        self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * 10)
+        for text in self.labels:
+            text.setText("")
+        self.setTitle("Capsule lengths ‖v_j‖")

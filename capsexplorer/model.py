@@ -1,0 +1,217 @@
+"""The MNIST CapsNet of Sabour, Frosst & Hinton (2017), Section 4, with its decoder (Fig. 2).
+
+Conv1 (256, 9×9, ReLU) → PrimaryCaps (32 types × 8-D, 9×9 stride 2 → 6×6×32 = 1152 capsules)
+→ DigitCaps (10 × 16-D, one 16×8 W_ij per pair, dynamic routing) → decoder 512-1024-784.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .routing import predictions_by_parent, route, squash
+from .trace import RoutingTrace
+
+MAX_ITERATIONS = 10
+SMALL_BATCH = 4  # up to this many images, inference runs PrimaryCaps as a patch GEMM
+
+
+@dataclass(frozen=True)
+class CapsNetConfig:
+    image_size: int = 28
+    kernel: int = 9
+    conv_channels: int = 256
+    primary_types: int = 32
+    primary_dim: int = 8
+    n_classes: int = 10
+    digit_dim: int = 16
+    decoder_hidden: tuple[int, int] = (512, 1024)
+    routing_iterations: int = 3
+
+    @property
+    def grid(self) -> int:
+        """Side of the PrimaryCaps grid: 28 → 20 after Conv1 → 6 after the stride-2 conv."""
+        return (self.image_size - self.kernel + 1 - self.kernel) // 2 + 1
+
+    @property
+    def n_primary(self) -> int:
+        return self.primary_types * self.grid * self.grid
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CapsNetConfig":
+        values = dict(values)
+        if "decoder_hidden" in values:
+            values["decoder_hidden"] = tuple(values["decoder_hidden"])
+        return cls(**values)
+
+
+def default_device() -> torch.device:
+    """CUDA when a GPU is present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class CapsNet(nn.Module):
+    def __init__(self, config: CapsNetConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or CapsNetConfig()
+        self.conv1 = nn.Conv2d(1, cfg.conv_channels, cfg.kernel)
+        self.primary_conv = nn.Conv2d(cfg.conv_channels, cfg.primary_types * cfg.primary_dim,
+                                      cfg.kernel, stride=2)
+        # One 16×8 matrix W_ij for every primary capsule i and digit capsule j, shared by the batch.
+        self.digit_weights = nn.Parameter(
+            0.01 * torch.randn(cfg.n_primary, cfg.n_classes, cfg.digit_dim, cfg.primary_dim))
+        h1, h2 = cfg.decoder_hidden
+        self.decoder = nn.Sequential(
+            nn.Linear(cfg.n_classes * cfg.digit_dim, h1), nn.ReLU(inplace=True),
+            nn.Linear(h1, h2), nn.ReLU(inplace=True),
+            nn.Linear(h2, cfg.image_size * cfg.image_size), nn.Sigmoid(),
+        )
+        self.metadata: dict[str, str] = {}
+        self._gemm_cache: tuple | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.digit_weights.device
+
+    # --- the layers -------------------------------------------------------------------------
+    def primary_capsules(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, 28, 28) → squashed primary capsules u_i (B, 1152, 8)."""
+        cfg = self.config
+        h = F.relu(self.conv1(x))  # (B, 256, 20, 20)
+        batch = h.shape[0]
+        if batch <= SMALL_BATCH and not torch.is_grad_enabled():
+            p = self._primary_conv_as_gemm(h)
+        else:
+            p = self.primary_conv(h)  # (B, 32·8, 6, 6): channel = type·8 + component
+        p = p.view(batch, cfg.primary_types, cfg.primary_dim, cfg.grid, cfg.grid)  # (B, 32, 8, 6, 6)
+        u = p.permute(0, 1, 3, 4, 2).reshape(batch, cfg.n_primary, cfg.primary_dim)  # (B, 1152, 8)
+        return squash(u)
+
+    def _primary_conv_as_gemm(self, h: torch.Tensor) -> torch.Tensor:
+        """The PrimaryCaps convolution as one GEMM over strided 9×9 patches — about 30% faster
+        than the library convolution for the one or few images of a live trace on a CPU."""
+        batch, channels, size, _ = h.shape
+        k, stride, grid = self.config.kernel, 2, self.config.grid
+        nhwc = h.permute(0, 2, 3, 1).contiguous()  # (B, 20, 20, C)
+        patches = nhwc.as_strided(
+            (batch, grid, grid, k, k, channels),
+            (size * size * channels, stride * size * channels, stride * channels, size * channels, channels, 1),
+        ).reshape(batch * grid * grid, k * k * channels)  # (B·36, 81·C)
+        kernel = self._gemm_kernel()  # (81·C, 256)
+        out = torch.addmm(self.primary_conv.bias, patches, kernel)  # (B·36, 256)
+        return out.view(batch, grid, grid, -1).permute(0, 3, 1, 2)  # (B, 256, 6, 6)
+
+    def _gemm_kernel(self) -> torch.Tensor:
+        """The PrimaryCaps weights laid out for the patch GEMM, re-laid only when they change."""
+        weight = self.primary_conv.weight
+        version = -1 if weight.is_inference() else weight._version  # inference tensors keep no count
+        key = (weight.data_ptr(), version, weight.device)
+        if self._gemm_cache is None or self._gemm_cache[0] != key:
+            kernel = weight.detach().permute(2, 3, 1, 0).reshape(-1, weight.shape[0]).contiguous()
+            self._gemm_cache = (key, kernel)
+        return self._gemm_cache[1]
+
+    def predictions(self, u: torch.Tensor) -> torch.Tensor:
+        """û_{j|i} = W_ij u_i, returned parent-major (B, 10, 1152, 16).
+
+        One batched matmul over i with the batch as the columns: W is never copied per example.
+        """
+        n_in, n_out, dim, k = self.digit_weights.shape
+        w_t = self.digit_weights.view(n_in, n_out * dim, k).transpose(1, 2)  # (I, K, J·D)
+        u_hat = torch.bmm(u.transpose(0, 1), w_t)  # (I, B, J·D)
+        return u_hat.view(n_in, -1, n_out, dim).permute(1, 2, 0, 3).contiguous()  # (B, J, I, D)
+
+    def decode(self, poses: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
+        """Decoder fed the DigitCaps output masked to one capsule: (B, 10, 16), (B,) → (B, 784)."""
+        mask = F.one_hot(digits.long(), self.config.n_classes).to(poses.dtype)  # (B, 10)
+        return self.decoder((poses * mask.unsqueeze(-1)).flatten(1))
+
+    def forward(self, x: torch.Tensor, iterations: int | None = None,
+                labels: torch.Tensor | None = None):
+        """Training/inference pass → (lengths (B, 10), poses (B, 10, 16), reconstruction (B, 784)).
+
+        The decoder is masked by `labels` when given (training), else by the longest capsule.
+        """
+        iterations = iterations or self.config.routing_iterations
+        u = self.primary_capsules(x)
+        v = route(self.predictions(u), iterations)  # (B, 10, 16)
+        lengths = v.norm(dim=-1)  # (B, 10)
+        digits = labels if labels is not None else lengths.argmax(dim=1)
+        return lengths, v, self.decode(v, digits)
+
+    # --- the explorer's API -----------------------------------------------------------------
+    def trace(self, batch: torch.Tensor, iterations: int = 3, keep_u_hat: bool = False) -> RoutingTrace:
+        """Runs the network on `batch` (B×1×28×28, or B×28×28, floats in [0, 1]) and records
+        every routing iteration. Returns a detached, CPU, numpy RoutingTrace."""
+        check_iterations(iterations)
+        x = _as_batch(batch, self.config.image_size).to(self.device)
+        with torch.inference_mode():
+            start = time.perf_counter()
+            u = self.primary_capsules(x)  # (B, 1152, 8)
+            u_hat = self.predictions(u)  # (B, 10, 1152, 16)
+            routed = route(u_hat, iterations, record=True)
+            lengths = routed.poses.norm(dim=-1)  # (R, B, 10)
+            prediction = lengths[-1].argmax(dim=1)  # (B,)
+            recon = self.decode(routed.outputs, prediction)  # (B, 784)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            size = self.config.image_size
+            return RoutingTrace(
+                images=_numpy(x[:, 0]),
+                logits=_numpy(routed.logits),
+                coupling=_numpy(routed.coupling),
+                lengths=_numpy(lengths),
+                iteration_poses=_numpy(routed.poses),
+                poses=_numpy(routed.outputs),
+                prediction=_numpy(prediction),
+                primary_poses=_numpy(u),
+                primary_lengths=_numpy(u.norm(dim=-1)),
+                reconstruction=_numpy(recon.view(-1, size, size)),
+                seconds=seconds,
+                u_hat=_numpy(u_hat.transpose(1, 2)) if keep_u_hat else None,
+            )
+
+    def reconstruct(self, pose, digit) -> torch.Tensor:
+        """Decoder image for 16-D poses of chosen digit capsules: pose (B, 16), digit (B,) → (B, 28, 28)."""
+        cfg = self.config
+        pose = torch.as_tensor(np.asarray(pose, dtype=np.float32) if not torch.is_tensor(pose) else pose)
+        digit = torch.as_tensor(digit).reshape(-1)
+        pose = pose.reshape(-1, cfg.digit_dim).float().to(self.device)
+        if pose.shape[0] != digit.shape[0]:
+            raise ValueError(f"{pose.shape[0]} poses but {digit.shape[0]} digits")
+        if digit.numel() and (int(digit.min()) < 0 or int(digit.max()) >= cfg.n_classes):
+            raise ValueError(f"digit must be in 0..{cfg.n_classes - 1}")
+        digit = digit.to(self.device)
+        with torch.inference_mode():
+            poses = pose.new_zeros(pose.shape[0], cfg.n_classes, cfg.digit_dim)  # (B, 10, 16)
+            poses[torch.arange(pose.shape[0], device=self.device), digit] = pose
+            image = self.decode(poses, digit).view(-1, cfg.image_size, cfg.image_size)
+            return image.float().cpu()
+
+
+def check_iterations(iterations: int) -> None:
+    if not isinstance(iterations, (int, np.integer)) or not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(f"routing iterations must be an integer from 1 to {MAX_ITERATIONS}, got {iterations!r}")
+
+
+def _as_batch(batch, size: int) -> torch.Tensor:
+    x = torch.as_tensor(batch).float()
+    if x.dim() == 2:
+        x = x[None, None]
+    elif x.dim() == 3:
+        x = x[:, None] if x.shape[0] != 1 or x.shape[1:] != (size, size) else x[None]
+    if x.dim() != 4 or x.shape[1:] != (1, size, size):
+        raise ValueError(f"expected a batch of shape B×1×{size}×{size}, got {tuple(x.shape)}")
+    return x
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()

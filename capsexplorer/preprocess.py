@@ -1,0 +1,177 @@
+"""Drawn, typed or scanned digit → what MNIST looks like (LeCun et al.'s normalisation).
+
+Ink fitted into a 20×20 box keeping its aspect ratio, anti-aliased, stroke weight brought to
+MNIST's, centred by centre of mass in 28×28, light ink on black.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter, UnidentifiedImageError
+
+from .errors import ImageError, NoInkError
+
+BOX = 20  # MNIST fits the ink into a 20×20 box ...
+SIZE = 28  # ... centred by mass in 28×28
+WORK = 80  # the longer side of the ink at the working scale (4× the box)
+MNIST_STROKE = 7.7  # median stroke width of MNIST digits at the working scale (measured, see tests)
+MNIST_CENTRE = (14.0, 14.0)  # where MNIST digits' centre of mass lies, in (row, col) pixel coordinates
+MIN_CONTRAST = 0.08  # ink must differ from the background by this much of the full range
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Opens an image file; a missing, unreadable or non-image file raises ImageError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{path}: cannot read image ({exc})") from None
+
+
+def to_grayscale(image) -> np.ndarray:
+    """PIL image, numpy array or tensor (any size, grey/RGB/RGBA) → float32 (H, W) in [0, 1]."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+            return _flatten_alpha(rgba)
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    array = image.detach().cpu().numpy() if torch.is_tensor(image) else np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.number):
+        raise ImageError(f"cannot read an image from an array of {array.dtype}")
+    array = np.squeeze(array)
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channels-first → channels-last
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+        raise ImageError(f"expected a 2-D greyscale or H×W×3/4 colour image, got shape {array.shape}")
+    if array.size == 0:
+        raise ImageError("the image is empty (0 pixels)")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ImageError("the image contains NaN or infinite values")
+    if array.max() > 1.0:
+        array = array / 255.0
+    array = np.clip(array, 0.0, 1.0)
+    if array.ndim == 3:
+        if array.shape[-1] == 4:
+            return _flatten_alpha(array)
+        array = array[..., :3].mean(axis=-1) if array.shape[-1] == 3 else array[..., 0]
+    return array
+
+
+def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """Composites RGBA on the background that makes its ink visible."""
+    grey, alpha = rgba[..., :3].mean(axis=-1), rgba[..., 3]
+    if alpha.min() > 0.99:
+        return grey
+    opaque = alpha > 0.5
+    ink_is_dark = opaque.any() and grey[opaque].mean() < 0.5
+    background = 1.0 if ink_is_dark else 0.0
+    return grey * alpha + background * (1.0 - alpha)
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """Light-on-dark ink in [0, 1] whatever the polarity: the border's median is the background."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = gray - background if background < 0.5 else background - gray
+    ink = np.clip(ink, 0.0, None)
+    peak = float(ink.max())
+    if peak < MIN_CONTRAST:
+        raise NoInkError("no ink: the image is blank")
+    ink = ink / peak
+    ink[ink < 0.12] = 0.0  # paper texture and compression noise
+    if np.count_nonzero(ink > 0.5) < 2:
+        raise NoInkError("no ink: the image is blank")
+    return ink
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Mean stroke width ≈ 2·area / boundary length of the binarised ink (w·L / 2L per side)."""
+    mask = ink > 0.5
+    area = int(mask.sum())
+    edges = (np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+             + mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum())
+    return 2.0 * area / max(int(edges), 1)
+
+
+def _bounding_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(ink > 0.2)
+    if rows.size == 0:
+        raise NoInkError("no ink: the image is blank")
+    return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+
+
+def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    image = Image.fromarray(array.astype(np.float32), mode="F")
+    shrinking = width < array.shape[1] or height < array.shape[0]
+    return np.asarray(image.resize((width, height), Image.LANCZOS if shrinking else Image.BILINEAR))
+
+
+def _fit(ink: np.ndarray, longer_side: float) -> np.ndarray:
+    height, width = ink.shape
+    scale = longer_side / max(height, width)
+    return _resize(ink, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _match_stroke(ink: np.ndarray, target: float) -> np.ndarray:
+    """Dilates thin strokes or erodes fat ones towards MNIST's stroke width (at the working scale)."""
+    width = stroke_width(ink)
+    radius = int(round(abs(target - width) / 2.0))
+    if radius < 1:
+        return ink
+    padded = np.pad(ink, radius + 1)
+    image = Image.fromarray(padded.astype(np.float32), mode="F")
+    grow = width < target
+    if not grow:
+        radius = min(radius, max(0, int(width / 2.0) - 2))  # never erode a stroke away
+        if radius < 1:
+            return ink
+    size = 2 * radius + 1
+    image = image.filter(ImageFilter.MaxFilter(size) if grow else ImageFilter.MinFilter(size))
+    return np.asarray(image)[radius + 1:-radius - 1, radius + 1:-radius - 1]
+
+
+def _centre_by_mass(box: np.ndarray) -> np.ndarray:
+    canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
+    height, width = box.shape
+    top, left = (SIZE - height) // 2, (SIZE - width) // 2
+    canvas[top:top + height, left:left + width] = box
+    total = canvas.sum()
+    rows, cols = np.indices(canvas.shape)
+    dy = int(round(MNIST_CENTRE[0] - (rows * canvas).sum() / total))
+    dx = int(round(MNIST_CENTRE[1] - (cols * canvas).sum() / total))
+    # Never push ink off the canvas: limit the shift to the empty margin on each side.
+    dy = int(np.clip(dy, -top, SIZE - top - height))
+    dx = int(np.clip(dx, -left, SIZE - left - width))
+    return np.roll(canvas, (dy, dx), axis=(0, 1))
+
+
+def preprocess_array(image) -> np.ndarray:
+    """Like `preprocess`, returning a float32 (28, 28) numpy array."""
+    ink = ink_map(to_grayscale(image))
+    top, bottom, left, right = _bounding_box(ink)
+    work = _fit(ink[top:bottom, left:right], WORK)
+    work = np.clip(_match_stroke(work, MNIST_STROKE), 0.0, 1.0)
+    top, bottom, left, right = _bounding_box(work)
+    box = np.clip(_fit(work[top:bottom, left:right], BOX), 0.0, 1.0)
+    return _centre_by_mass(box)
+
+
+def preprocess(image) -> torch.Tensor:
+    """PIL image or numpy array, any size, either polarity → float tensor 1×28×28 in [0, 1].
+
+    Raises NoInkError("no ink ...") for a blank image and ImageError for what is not an image.
+    """
+    return torch.from_numpy(preprocess_array(image)).unsqueeze(0)

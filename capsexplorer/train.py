@@ -1,0 +1,232 @@
+"""Training and evaluation: one importable loop that yields progress objects.
+
+The CLI shows them with tqdm; any other caller (a GUI, a test) reads the same objects.
+Every batch's order and augmentation derive from (seed, epoch, step), so a run interrupted at any
+step resumes from its checkpoint to exactly the weights an uninterrupted run would reach.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Dataset, Split, load_dataset
+from .errors import CapsExplorerError
+from .losses import margin_loss, reconstruction_loss
+from .model import CapsNet, CapsNetConfig, default_device
+from .weights import atomic_path, save_weights
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_decay: float = 0.95  # per epoch, exponential
+    iterations: int = 3  # routing iterations while training (the paper: 3)
+    seed: int = 0
+    augment: bool = True
+    max_shift: int = 2  # the paper's random shifts of up to 2 px
+    out: str = "capsnet.safetensors"
+    checkpoint: str | None = None  # default: OUT + ".ckpt"
+    checkpoint_every: int = 50  # steps between checkpoints (and at every epoch's end)
+    device: str | None = None
+    limit: int | None = None  # train on the first N examples only (quick runs, tests)
+    float16: bool = True  # store the final weights as float16
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint or self.out + ".ckpt")
+
+
+@dataclass
+class Progress:
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # steps done in this epoch
+    steps: int  # steps per epoch
+    loss: float  # running mean over this epoch
+    accuracy: float  # running training accuracy over this epoch
+    images_per_second: float
+    finished: bool = False
+    heldout_accuracy: float | None = None
+    weights: str | None = None
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    confusion: np.ndarray  # (10, 10): rows true class, columns predicted
+    predictions: np.ndarray  # (N,)
+    lengths: np.ndarray = field(repr=False, default=None)  # (N, 10)
+
+    def to_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "n": int(self.confusion.sum()),
+                "confusion": self.confusion.tolist()}
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random shifts of up to `max_shift` px (the paper), plus mild rotation, scale and stroke
+    thickening, which drawn digits need. x: (B, 1, 28, 28)."""
+    batch = x.shape[0]
+    rand = lambda *shape: torch.rand(*shape, generator=generator)
+    angle = (rand(batch) * 2 - 1) * math.radians(12)
+    scale = 0.88 + rand(batch) * 0.24
+    shear = (rand(batch) * 2 - 1) * 0.15
+    shift = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).float() * (2.0 / 28)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+    thicken = (rand(batch) < 0.25).float().view(batch, 1, 1, 1) * (0.4 + 0.6 * rand(batch).view(batch, 1, 1, 1))
+    return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
+
+
+def evaluate(model: CapsNet, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
+    """Accuracy and confusion matrix of `model` on a split."""
+    iterations = iterations or model.config.routing_iterations
+    was_training = model.training
+    model.eval()
+    lengths = []
+    with torch.inference_mode():
+        for start in range(0, len(split), batch_size):
+            x = to_tensor(split.images[start:start + batch_size]).to(model.device)
+            lengths.append(model(x, iterations)[0].float().cpu())
+    model.train(was_training)
+    lengths = torch.cat(lengths).numpy()
+    predictions = lengths.argmax(axis=1)
+    n = model.config.n_classes
+    confusion = np.bincount(split.labels * n + predictions, minlength=n * n).reshape(n, n)
+    accuracy = float((predictions == split.labels).mean()) if len(split) else float("nan")
+    return Evaluation(accuracy, confusion, predictions, lengths)
+
+
+def _batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def _step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + step)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig, epoch: int, step: int,
+                     sums: dict, elapsed: float) -> None:
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+        "sums": sums, "elapsed": elapsed,
+        "identity": _identity(config),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _identity(config: TrainConfig) -> dict:
+    """The settings a checkpoint must share with the run that resumes it."""
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
+            "max_shift", "limit")
+    return {k: getattr(config, k) for k in keys}
+
+
+def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CapsExplorerError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]}); "
+                                "delete it or pass --fresh") from None
+    if state.get("identity") != _identity(config):
+        raise CapsExplorerError(f"{path}: the checkpoint was made with other settings "
+                                f"({state.get('identity')}); use the same settings or pass --fresh")
+    return state
+
+
+def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: bool = True,
+                  on_step: Callable[[int, int], None] | None = None) -> Iterator[Progress]:
+    """Trains a CapsNet, yielding a Progress after every step; the last one has `finished` set.
+
+    A checkpoint is written atomically every `checkpoint_every` steps, at each epoch's end, and
+    when the loop is interrupted (KeyboardInterrupt); `resume` continues from it.
+    """
+    dataset = dataset or load_dataset(config.dataset, config.data_dir)
+    train = dataset.train
+    if config.limit is not None:  # evenly spaced, so every class is represented
+        keep = np.unique(np.linspace(0, len(train) - 1, config.limit).round().astype(np.int64))
+        train = Split(train.images[keep], train.labels[keep])
+    device = torch.device(config.device) if config.device else default_device()
+    torch.manual_seed(config.seed)
+    model = CapsNet(CapsNetConfig(routing_iterations=config.iterations)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    images, labels = to_tensor(train.images), torch.from_numpy(train.labels)
+    steps = math.ceil(len(train) / config.batch_size)
+    epoch, step, elapsed = 0, 0, 0.0
+    sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+    ckpt = config.checkpoint_path
+    if resume and ckpt.exists():
+        state = _load_checkpoint(ckpt, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        epoch, step, sums, elapsed = state["epoch"], state["step"], state["sums"], state["elapsed"]
+    model.train()
+    started = time.perf_counter() - elapsed
+    save = lambda e, s: _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums,
+                                         time.perf_counter() - started)
+    try:
+        while epoch < config.epochs:
+            order = _batch_order(len(train), config.seed, epoch)
+            while step < steps:
+                tick = time.perf_counter()
+                index = order[step * config.batch_size:(step + 1) * config.batch_size]
+                x, y = images[index], labels[index]
+                if config.augment:
+                    x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                lengths, _, recon = model(x, config.iterations, labels=y)
+                loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                sums["loss"] += float(loss.detach()) * len(y)
+                sums["correct"] += float((lengths.argmax(1) == y).sum())
+                sums["seen"] += len(y)
+                if on_step is not None:
+                    on_step(epoch, step)
+                if step % config.checkpoint_every == 0 and step < steps:
+                    save(epoch, step)
+                yield Progress(epoch + 1, config.epochs, step, steps, sums["loss"] / sums["seen"],
+                               sums["correct"] / sums["seen"], len(y) / (time.perf_counter() - tick))
+            epoch, step = epoch + 1, 0
+            sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+            scheduler.step()
+            save(epoch, step)
+    except KeyboardInterrupt:
+        save(epoch, step)
+        raise
+    seconds = time.perf_counter() - started
+    result = evaluate(model, dataset.heldout, config.iterations)
+    save_weights(model, config.out, {
+        "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
+        "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",
+        "heldout_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
+        "train_seconds": f"{seconds:.0f}", "classes": ",".join(dataset.classes),
+        "train_config": str(asdict(config)),
+    }, float16=config.float16)
+    ckpt.unlink(missing_ok=True)
+    yield Progress(config.epochs, config.epochs, steps, steps, float("nan"), float("nan"), 0.0,
+                   finished=True, heldout_accuracy=result.accuracy, weights=config.out)

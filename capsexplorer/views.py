@@ -1,0 +1,64 @@
+"""What the routing panels draw, derived from a RoutingTrace with numpy (no Qt).
+
+Primary capsule i = type·36 + row·6 + col (see RoutingTrace).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .trace import RoutingTrace
+
+TYPES, GRID = 32, 6
+POSITIONS = GRID * GRID
+# Where the 6×6 PrimaryCaps grid lies over the 28×28 input: capsule (r, c) sees the 17×17 input
+# patch starting at (2r, 2c), so its centre is at 2r + 8; the grid's cells tile [7, 19).
+GRID_ORIGIN, GRID_STEP = 7.0, 2.0
+RECEPTIVE_FIELD = 17
+
+
+def coupling_matrix(trace: RoutingTrace, iteration: int, example: int = 0, weighted: bool = False,
+                    change: bool = False) -> np.ndarray:
+    """(1152, 10) for a 0-based `iteration`: c_ij, or its change from the previous iteration
+    (zero for the first), optionally weighted by the primary capsule's length ‖u_i‖."""
+    c = trace.coupling[iteration, example]
+    if change:
+        c = c - trace.coupling[iteration - 1, example] if iteration > 0 else np.zeros_like(c)
+    if weighted:
+        c = c * trace.primary_lengths[example][:, None]
+    return c
+
+
+def mosaic(matrix: np.ndarray) -> np.ndarray:
+    """(1152, 10) → (32, 360): one row per capsule type; for each digit j a block of 36 columns,
+    the 6×6 positions in row-major order."""
+    return np.ascontiguousarray(matrix.reshape(TYPES, POSITIONS, -1).transpose(0, 2, 1).reshape(TYPES, -1))
+
+
+def capsule_at(type_row: int, column: int) -> tuple[int, int, int, int]:
+    """Mosaic cell → (capsule index i, digit j, grid row, grid col)."""
+    digit, position = divmod(column, POSITIONS)
+    return type_row * POSITIONS + position, digit, position // GRID, position % GRID
+
+
+def spatial(matrix: np.ndarray, digit: int, weighted: bool) -> np.ndarray:
+    """(6, 6) for one digit: the mean over the 32 types of the (1152, 10) matrix's column,
+    or with `weighted`, the sum over types of c_ij·‖u_i‖ (what each position sends to j)."""
+    by_type = matrix[:, digit].reshape(TYPES, GRID, GRID)
+    return by_type.sum(axis=0) if weighted else by_type.mean(axis=0)
+
+
+def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False,
+           digit: int | None = None) -> tuple[float, float]:
+    """Colour levels shared by every iteration of a trace, so stepping compares like with like.
+    With `digit`, the levels of the spatial view for that digit."""
+    values = []
+    for r in range(trace.iterations):
+        m = coupling_matrix(trace, r, example, weighted, change)
+        values.append(spatial(m, digit, weighted) if digit is not None else m)
+    values = np.stack(values)
+    if change:
+        top = float(np.abs(values).max())
+        top = top if top > 0 else 1e-3
+        return -top, top
+    top = float(values.max())
+    return 0.0, top if top > 0 else 1.0

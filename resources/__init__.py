@@ -1,0 +1,1 @@
+"""Data shipped with capsexplorer (installed as the package `capsexplorer.resources`)."""

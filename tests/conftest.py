@@ -1,0 +1,33 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import torch
+
+from capsexplorer.data import heldout_samples
+
+
+@pytest.fixture(scope="session")
+def model():
+    from capsexplorer import load_model
+
+    return load_model(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def heldout():
+    return heldout_samples()
+
+
+@pytest.fixture
+def digit_image(heldout):
+    """A held-out MNIST '3' as uint8 (28, 28), light on dark."""
+    return heldout.images[np.flatnonzero(heldout.labels == 3)[0]]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)

@@ -1,0 +1,278 @@
+"""The explorer window driven through its real widgets (pytest-qt, offscreen)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from capsexplorer import views
+from capsexplorer.app.export import save_png, save_routing_gif
+from capsexplorer.app.window import MainWindow
+from capsexplorer.data import heldout_samples
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_settings(tmp_path_factory, qapp):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path_factory.mktemp("settings")))
+    qapp.setOrganizationName("capsexplorer-tests")
+    qapp.setApplicationName("capsexplorer-tests")
+
+
+def open_window(qtbot, **kwargs) -> MainWindow:
+    kwargs.setdefault("persist", False)
+    w = MainWindow(device="cpu", sample_seed=0, **kwargs)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=TIMEOUT)
+    return w
+
+
+@pytest.fixture
+def window(qtbot):
+    w = open_window(qtbot)
+    yield w
+    w.close()
+
+
+def send_mouse(widget, kind, point, buttons):
+    button = Qt.MouseButton.LeftButton
+    pos = QPointF(*point)
+    event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def draw_stroke(canvas, points):
+    """Presses, drags through `points` (sheet units, 0–280) and releases, as a mouse would."""
+    scale = min(canvas.width(), canvas.height()) / 280
+    ox = (canvas.width() - 280 * scale) / 2
+    oy = (canvas.height() - 280 * scale) / 2
+    widget_points = [(ox + x * scale, oy + y * scale) for x, y in points]
+    held = Qt.MouseButton.LeftButton
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, widget_points[0], held)
+    for p in widget_points[1:]:
+        send_mouse(canvas, QEvent.Type.MouseMove, p, held)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, widget_points[-1], Qt.MouseButton.NoButton)
+
+
+def circle(cx=140, cy=140, rx=55, ry=85, n=60):
+    t = np.linspace(0, 2 * np.pi, n)
+    return list(zip(cx + rx * np.sin(t), cy - ry * np.cos(t)))
+
+
+def wait_trace(qtbot, window, action):
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as blocker:
+        action()
+    return blocker.args[0]
+
+
+def prediction(window) -> int:
+    return int(window.last_result.trace.prediction[0])
+
+
+def test_opens_with_a_sample_classified_and_status(window):
+    assert window.routing.trace is not None and window.routing.trace.iterations == 3
+    assert window.draw.prediction.text() == str(prediction(window))
+    assert window.device_label.text() == "Device: CPU"
+    assert "held-out accuracy" in window.model_label.text()
+    assert window.time_label.text().startswith("Last trace:")
+    assert window.width() >= 1000
+
+
+def test_mouse_strokes_change_the_prediction(qtbot, window):
+    canvas = window.draw.canvas
+    window.draw.canvas.clear()
+    qtbot.waitUntil(lambda: window.last_result is None, timeout=TIMEOUT)
+    result = wait_trace(qtbot, window, lambda: draw_stroke(canvas, [(140, 40 + 4 * k) for k in range(51)]))
+    assert int(result.trace.prediction[0]) == 1
+    assert canvas.stroke_count == 1
+    wait_trace(qtbot, window, canvas.clear)  # clear → blank, then draw a zero
+    result = wait_trace(qtbot, window, lambda: draw_stroke(canvas, circle()))
+    assert int(result.trace.prediction[0]) == 0
+    assert window.draw.prediction.text() == "0"
+
+
+def test_undo_removes_the_last_stroke(qtbot, window):
+    canvas = window.draw.canvas
+    canvas.clear()
+    wait_trace(qtbot, window, lambda: draw_stroke(canvas, [(140, 40 + 4 * k) for k in range(51)]))
+    wait_trace(qtbot, window, lambda: draw_stroke(canvas, circle(rx=30, ry=30)))
+    result = wait_trace(qtbot, window, canvas.undo)
+    assert canvas.stroke_count == 1 and int(result.trace.prediction[0]) == 1
+
+
+@pytest.mark.parametrize("digit", [2, 7])
+def test_loading_a_sample_of_class_k_predicts_k(qtbot, window, digit):
+    window.samples.digit.setCurrentIndex(window.samples.digit.findData(digit))
+    result = wait_trace(qtbot, window, window.samples.random_button.click)
+    assert int(result.trace.prediction[0]) == digit
+    assert f"a {digit})" in window.samples.note.text()
+
+
+def test_stepping_iterations_shows_the_traces_coupling(qtbot, window):
+    tr = window.routing.trace
+    window.routing.first_button.click()
+    assert window.routing.iteration == 0
+    np.testing.assert_allclose(window.routing.matrix.image, views.mosaic(tr.coupling[0, 0]), atol=1e-6)
+    np.testing.assert_allclose(window.routing.matrix.image, 0.1, atol=1e-6)  # uniform start
+    window.routing.next_button.click()
+    np.testing.assert_allclose(window.routing.matrix.image, views.mosaic(tr.coupling[1, 0]), atol=1e-6)
+    np.testing.assert_allclose(window.lengths.values, tr.lengths[1, 0], atol=1e-6)
+    assert "iteration 2 of 3" in window.lengths.title()
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.routing.iteration == 2 and window.routing.scrubber.value() == 3
+    window.routing.scrubber.setValue(1)
+    assert window.routing.iteration == 0
+
+
+def test_play_steps_through_iterations(qtbot, window):
+    window.routing.first()
+    window.routing.toggle_play()
+    qtbot.waitUntil(lambda: window.routing.iteration == 2, timeout=5000)
+    window.routing.toggle_play()
+    assert not window.routing.playing
+
+
+def test_changing_the_iteration_count_reroutes(qtbot, window):
+    result = wait_trace(qtbot, window, lambda: window.routing.iterations.setValue(6))
+    assert result.trace.iterations == 6 and result.trace.coupling.shape[0] == 6
+    assert window.routing.scrubber.maximum() == 6 and window.routing.iteration == 5
+
+
+def test_weighting_and_change_views(window):
+    tr, routing = window.routing.trace, window.routing
+    routing.set_iteration(1)
+    routing.weighted.setChecked(True)
+    expected = tr.coupling[1, 0] * tr.primary_lengths[0][:, None]
+    np.testing.assert_allclose(routing.matrix.image, views.mosaic(expected), rtol=1e-5, atol=1e-7)
+    routing.weighted.setChecked(False)
+    routing.change.setChecked(True)
+    np.testing.assert_allclose(routing.matrix.image, views.mosaic(tr.coupling[1, 0] - tr.coupling[0, 0]), atol=1e-6)
+    low, high = routing.colorbar.levels()
+    assert low == pytest.approx(-high)
+
+
+def test_spatial_view_follows_the_chosen_digit(qtbot, window):
+    result = wait_trace(qtbot, window, lambda: window.pose.capsule.setCurrentIndex(window.pose.capsule.findData(5)))
+    assert result.digit == 5 and window.pose.digit == 5 and window.routing.digit == 5
+    expected = views.spatial(result.trace.coupling[-1, 0], 5, weighted=False)
+    np.testing.assert_allclose(window.routing.overlay.image, expected, atol=1e-6)
+    np.testing.assert_allclose(window.pose.origin, result.trace.poses[0, 5], atol=1e-6)
+
+
+def test_moving_a_pose_slider_redraws_the_reconstruction(qtbot, window, model):
+    before = window.pose.reconstruction_tile.data.copy()
+    slider = window.pose.sliders[3]
+    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT) as blocker:
+        slider.setValue(slider.value() + 0.2)
+    result = blocker.args[0]
+    after = window.pose.reconstruction_tile.data
+    assert not np.allclose(before, after, atol=1e-3)
+    expected = model.reconstruct(window.pose.pose()[None], [window.pose.digit]).numpy()[0]
+    np.testing.assert_allclose(after, expected, atol=1e-4)
+    assert result.digit == window.pose.digit
+    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+        window.pose.reset_button.click()
+    np.testing.assert_allclose(window.pose.reconstruction_tile.data, before, atol=1e-4)
+
+
+def test_a_worker_error_is_shown_and_the_app_keeps_working(qtbot, window, monkeypatch):
+    model = window.worker._model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(model, "trace", broken)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as blocker:
+        window.request_trace()
+    assert "simulated failure" in blocker.args[0]
+    assert window.banner.isVisible() and "simulated failure" in window.banner.text.text()
+    monkeypatch.undo()
+    result = wait_trace(qtbot, window, window.request_trace)
+    assert result.trace.iterations == 3
+
+
+def test_bad_image_file_shows_one_message_and_keeps_the_drawing(qtbot, window, tmp_path):
+    canvas = window.draw.canvas
+    wait_trace(qtbot, window, lambda: draw_stroke(canvas, [(140, 40 + 4 * k) for k in range(51)]))
+    strokes = canvas.stroke_count
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert window.open_image(str(bad)) is False
+    assert str(bad) in window.banner.text.text() and "not an image" in window.banner.text.text()
+    assert canvas.stroke_count == strokes
+
+
+def test_dropping_an_image_file_opens_it(qtbot, window, tmp_path):
+    held = heldout_samples(4)
+    path = tmp_path / "four.png"
+    Image.fromarray(255 - held.images[0]).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    result = wait_trace(qtbot, window, lambda: window.dropEvent(event))
+    assert int(result.trace.prediction[0]) == 4
+
+
+def test_blank_canvas_clears_the_views(qtbot, window):
+    window.draw.canvas.clear()
+    qtbot.waitUntil(lambda: window.routing.trace is None, timeout=TIMEOUT)
+    assert window.draw.prediction.text() == "–" and not window.pose.isEnabled()
+
+
+def test_closing_while_the_worker_is_busy_is_clean(qtbot):
+    w = open_window(qtbot)
+    model = w.worker._model
+    original = model.trace
+
+    def slow(*args, **kwargs):
+        import time
+
+        time.sleep(0.5)
+        return original(*args, **kwargs)
+
+    model.trace = slow
+    w.request_trace()
+    qtbot.waitUntil(lambda: w.worker.busy, timeout=5000)
+    w.close()
+    assert w.worker.isFinished()
+
+
+def test_exports_png_and_gif(window, tmp_path):
+    png = save_png(window.routing, tmp_path / "routing.png")
+    assert Image.open(png).size[0] > 300
+    gif = save_routing_gif(window.routing, tmp_path / "routing.gif")
+    with Image.open(gif) as image:
+        assert image.n_frames == 3
+
+
+def test_settings_are_remembered(qtbot):
+    w = open_window(qtbot, persist=True)
+    w.draw.pen.setValue(27)
+    w.routing.weighted.setChecked(True)
+    w.close()
+    again = open_window(qtbot, persist=True)
+    assert again.draw.pen.value() == 27 and again.routing.weighted.isChecked()
+    again.routing.weighted.setChecked(False)
+    again.close()
+
+
+def test_snapshot_writes_a_png_of_the_window(tmp_path, heldout):
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - heldout.images[np.flatnonzero(heldout.labels == 5)[0]]).save(path)
+    out = tmp_path / "snapshot.png"
+    proc = subprocess.run([sys.executable, "-m", "capsexplorer.cli", "snapshot", str(path), "--out", str(out),
+                           "--iteration", "2", "--digit", "5"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    image = np.asarray(Image.open(out).convert("L"))
+    assert image.shape[1] >= 1000 and image.shape[0] >= 600
+    assert image.std() > 20  # not blank

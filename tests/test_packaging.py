@@ -1,0 +1,36 @@
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_core_imports_no_qt():
+    """The engine (model, routing, data, training, preprocessing, CLI) never imports Qt."""
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt', 'PyQt5', 'PyQt6'):\n"
+        "            raise ImportError('Qt is blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import capsexplorer, capsexplorer.model, capsexplorer.routing, capsexplorer.trace\n"
+        "import capsexplorer.preprocess, capsexplorer.data, capsexplorer.train, capsexplorer.cli\n"
+        "import capsexplorer.weights, capsexplorer.losses\n"
+        "m = capsexplorer.load_model(device='cpu')\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_built_wheel_carries_the_weights(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wheel = next(tmp_path.glob("capsexplorer-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "capsexplorer/resources/capsnet-mnist5k.safetensors" in names
+    assert "capsexplorer/app/__init__.py" in names

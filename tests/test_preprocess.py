@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from capsexplorer import NoInkError, preprocess
+from capsexplorer.errors import ImageError
+from capsexplorer.preprocess import MNIST_STROKE, WORK, _bounding_box, _fit, preprocess_array, stroke_width
+
+from drawing import as_drawn
+
+
+def similarity(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_output_is_a_1x28x28_float_tensor_in_unit_range(digit_image):
+    x = preprocess(digit_image)
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+
+
+def test_an_mnist_digit_is_nearly_unchanged(digit_image):
+    assert similarity(preprocess(digit_image)[0], digit_image) > 0.85
+
+
+@pytest.mark.parametrize("variant", [
+    dict(),  # thick, dark on light, off-centre, scaled on a 280×280 canvas
+    dict(scale=0.3, offset=(-80, 70)),  # small, far in a corner
+    dict(scale=0.9, offset=(0, 0), thicken=13),  # huge and very fat
+    dict(thicken=0, dark_on_light=False),  # thin, light on dark
+])
+def test_drawn_versions_look_like_the_mnist_digit(digit_image, variant):
+    drawn = as_drawn(digit_image, **variant)
+    assert similarity(preprocess(drawn)[0], preprocess(digit_image)[0]) > 0.8
+
+
+def test_ink_fits_a_20_box_and_centre_of_mass_is_central(digit_image):
+    out = preprocess_array(as_drawn(digit_image, scale=0.4, offset=(60, 60)))
+    rows, cols = np.nonzero(out > 0.05)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 22
+    total = out.sum()
+    r, c = np.indices(out.shape)
+    assert abs((r * out).sum() / total - 14) < 1 and abs((c * out).sum() / total - 14) < 1
+
+
+def test_stroke_weight_is_brought_to_mnist(digit_image):
+    for thicken in (0, 9, 17):
+        out = preprocess_array(as_drawn(digit_image, thicken=thicken))
+        top, bottom, left, right = _bounding_box(out)
+        width = stroke_width(np.clip(_fit(out[top:bottom, left:right], WORK), 0, 1))
+        assert 0.6 * MNIST_STROKE < width < 1.6 * MNIST_STROKE, (thicken, width)
+
+
+def test_polarity_is_detected(digit_image):
+    light_on_dark, dark_on_light = preprocess(digit_image), preprocess(255 - digit_image)
+    torch.testing.assert_close(light_on_dark, dark_on_light, atol=0.02, rtol=0)
+
+
+def test_pil_images_of_any_mode(digit_image):
+    drawn = as_drawn(digit_image)
+    reference = preprocess(drawn)
+    for mode in ("L", "RGB", "RGBA", "I", "F", "P"):
+        out = preprocess(Image.fromarray(drawn).convert(mode))
+        torch.testing.assert_close(out, reference, atol=0.03, rtol=0)
+
+
+def test_transparent_background_with_dark_ink(digit_image):
+    alpha = as_drawn(digit_image, dark_on_light=False)  # ink where alpha is high
+    rgba = np.zeros(alpha.shape + (4,), np.uint8)
+    rgba[..., 3] = alpha
+    assert similarity(preprocess(Image.fromarray(rgba, "RGBA"))[0], preprocess(digit_image)[0]) > 0.8
+
+
+@pytest.mark.parametrize("blank", [np.zeros((50, 50)), np.full((280, 280), 255, np.uint8),
+                                   np.full((28, 28), 0.5), Image.new("RGB", (64, 64), "white")])
+def test_blank_images_are_no_ink(blank):
+    with pytest.raises(NoInkError, match="no ink"):
+        preprocess(blank)
+
+
+def test_faint_paper_noise_is_no_ink():
+    rng = np.random.default_rng(0)
+    paper = 240 + rng.integers(0, 8, (200, 200))
+    with pytest.raises(NoInkError):
+        preprocess(paper.astype(np.uint8))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 0)), np.zeros((5, 5, 7)), np.array(["a", "b"]),
+                                 np.full((5, 5), np.nan)])
+def test_arrays_that_are_not_images(bad):
+    with pytest.raises(ImageError):
+        preprocess(bad)
+
+
+def test_drawn_digits_are_classified(model, heldout):
+    """A quick slice of the benchmark in benchmarks/eval_drawn.py."""
+    rng = np.random.default_rng(0)
+    picks = [np.flatnonzero(heldout.labels == d)[k] for d in range(10) for k in (0, 1, 2)]
+    drawn = [as_drawn(heldout.images[i], scale=rng.uniform(0.35, 0.9),
+                      offset=tuple(rng.integers(-40, 41, 2)), thicken=int(rng.choice([3, 7, 11])))
+             for i in picks]
+    x = torch.stack([preprocess(d) for d in drawn])
+    accuracy = (model.trace(x).prediction == heldout.labels[picks]).mean()
+    assert accuracy >= 0.9

@@ -132,6 +132,8 @@ class InferenceWorker(QThread):
         from ..weights import load_model
 
         model = load_model(weights, device=device)  # raises WeightsError with one line
+        with torch.inference_mode():  # warm-up: the first call pays for allocations and kernel choice
+            model.trace(torch.zeros(1, 1, 28, 28, device=model.device), iterations=3)
         self._model = model
         meta = model.metadata
         name = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"

@@ -1,0 +1,157 @@
+"""Explorer responsiveness on this machine, offscreen, with the shipped model:
+
+1. stroke end → every panel updated (the window's traceShown, then the repaint) — p50 / p95;
+2. a pose slider dragged continuously → reconstructions shown per second;
+3. the longest stall of the GUI thread while a person draws and drags (gap between idle ticks).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--strokes 60] [--seconds 4]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from capsexplorer.app.main import wait_for  # noqa: E402
+from capsexplorer.app.window import MainWindow  # noqa: E402
+
+
+def mouse(widget, kind, x, y, held=True):
+    buttons = Qt.MouseButton.LeftButton if held else Qt.MouseButton.NoButton
+    pos = QPointF(x, y)
+    QApplication.sendEvent(widget, QMouseEvent(kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton,
+                                               buttons, Qt.KeyboardModifier.NoModifier))
+
+
+class StallMeter:
+    """Records the gaps between runs of a zero-interval timer: the GUI thread's stalls."""
+
+    def __init__(self):
+        self.last = None
+        self.gaps = []
+        self.timer = QTimer()
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        now = time.perf_counter()
+        if self.last is not None:
+            self.gaps.append(now - self.last)
+        self.last = now
+
+    def start(self):
+        self.last, self.gaps = None, []
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+        return np.array(self.gaps)
+
+
+def run_events(seconds: float):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+
+
+def stroke_latency(app, window, strokes: int) -> np.ndarray:
+    canvas = window.draw.canvas
+    side = min(canvas.width(), canvas.height())
+    rng = np.random.default_rng(0)
+    times = []
+    for k in range(strokes):
+        canvas.clear()
+        run_events(0.05)
+        x0, y0 = rng.uniform(0.3, 0.7, 2) * side
+        points = [(x0 + 60 * np.sin(t), y0 + 80 * np.cos(t)) for t in np.linspace(0, 5, 40)]
+        mouse(canvas, QEvent.Type.MouseButtonPress, *points[0])
+        for p in points[1:]:
+            mouse(canvas, QEvent.Type.MouseMove, *p)
+        run_events(0.06)  # the throttled live traces of the stroke settle
+        start = time.perf_counter()
+        mouse(canvas, QEvent.Type.MouseButtonRelease, *points[-1], held=False)
+        ok, _ = wait_for(window.traceShown, 5000)
+        app.processEvents()  # the repaint of every panel
+        if ok:
+            times.append(time.perf_counter() - start)
+    return np.array(times)
+
+
+def slider_rate(window, seconds: float) -> float:
+    slider = window.pose.sliders[0]
+    low, high = slider.minimum(), slider.maximum()
+    shown = []
+    window.reconstructionShown.connect(lambda r: shown.append(time.perf_counter()))
+    start = time.perf_counter()
+    step = 0
+    while time.perf_counter() - start < seconds:  # a drag delivers a move event per mouse report
+        step += 1
+        slider.setValue(low + (high - low) * (0.5 + 0.5 * np.sin(step / 15)))
+        QApplication.processEvents()
+    return len(shown) / seconds
+
+
+def drawing_session(window, seconds: float, meter: StallMeter) -> np.ndarray:
+    """A person drawing at 120 mouse reports per second, lifting the pen every 60 reports."""
+    canvas = window.draw.canvas
+    side = min(canvas.width(), canvas.height())
+    meter.start()
+    start = time.perf_counter()
+    k = 0
+    while time.perf_counter() - start < seconds:
+        t = k / 60 * 2 * np.pi
+        x, y = side / 2 + 0.3 * side * np.sin(t), side / 2 + 0.35 * side * np.cos(1.3 * t)
+        if k % 60 == 0:
+            mouse(canvas, QEvent.Type.MouseButtonPress, x, y)
+        elif k % 60 == 59:
+            mouse(canvas, QEvent.Type.MouseButtonRelease, x, y, held=False)
+        else:
+            mouse(canvas, QEvent.Type.MouseMove, x, y)
+        k += 1
+        next_report = start + k / 120
+        while time.perf_counter() < next_report:
+            QApplication.processEvents()
+    return meter.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--strokes", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(persist=False, sample_seed=0)
+    window.resize(1500, 920)
+    window.show()
+    if not wait_for(window.traceShown, 120_000)[0]:
+        print("no trace: is the model there?")
+        return 1
+    run_events(0.5)
+    meter = StallMeter()
+
+    latency = stroke_latency(app, window, args.strokes) * 1000
+    print(f"stroke end → all panels updated: p50 {np.percentile(latency, 50):.1f} ms, "
+          f"p95 {np.percentile(latency, 95):.1f} ms, max {latency.max():.1f} ms ({len(latency)} strokes)")
+    rate = slider_rate(window, args.seconds)
+    print(f"pose slider dragged: {rate:.0f} reconstructions shown per second")
+    gaps = drawing_session(window, args.seconds, meter) * 1000
+    print(f"GUI thread while drawing: longest stall {gaps.max():.1f} ms, p99 {np.percentile(gaps, 99):.1f} ms")
+    meter.start()
+    rate = slider_rate(window, args.seconds)
+    gaps = meter.stop() * 1000
+    print(f"GUI thread while dragging a slider: longest stall {gaps.max():.1f} ms, "
+          f"p99 {np.percentile(gaps, 99):.1f} ms")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,13 +28,13 @@ def run_all(cfg, data, **kwargs):
 
 
 def test_short_training_lowers_the_loss(tmp_path, tiny):
-    progress = run_all(config(tmp_path, epochs=3, lr=2e-3), tiny)
+    progress = run_all(config(tmp_path, epochs=4, augment=False), tiny)
     per_epoch = [p.loss for p in progress if not p.finished and p.step == p.steps]
-    assert per_epoch[-1] < 0.8 * per_epoch[0]
+    assert per_epoch[-1] < 0.6 * per_epoch[0], per_epoch
     final = progress[-1]
     assert final.finished and 0 <= final.heldout_accuracy <= 1
     model = load_model(final.weights, device="cpu")
-    assert model.metadata["epochs"] == "3" and model.metadata["dataset"] == "mnist5k"
+    assert model.metadata["epochs"] == "4" and model.metadata["dataset"] == "mnist5k"
     assert float(model.metadata["heldout_accuracy"]) == pytest.approx(final.heldout_accuracy, abs=1e-4)
 
 

@@ -56,9 +56,17 @@ def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change
         m = coupling_matrix(trace, r, example, weighted, change)
         values.append(spatial(m, digit, weighted) if digit is not None else m)
     values = np.stack(values)
-    if change:
-        top = float(np.abs(values).max())
-        top = top if top > 0 else 1e-3
-        return -top, top
-    top = float(values.max())
-    return 0.0, top if top > 0 else 1.0
+    top = float(np.abs(values).max()) if change else float(values.max())
+    top = nice_ceiling(top)
+    return (-top, top) if change else (0.0, top)
+
+
+def nice_ceiling(value: float) -> float:
+    """Rounds up to 1, 2 or 5 × 10^k, so the colour scale stays put while drawing."""
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    exponent = np.floor(np.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if value <= step * 10 ** exponent + 1e-12:
+            return float(step * 10 ** exponent)
+    return float(10 ** (exponent + 1))

@@ -27,7 +27,7 @@ def test_shipped_weights_load_with_metadata():
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps({"conv1.weight": RunsCode()}))
+    path.write_bytes(pickle.dumps({"conv1.weight": RunsCode()}, protocol=2))
     with pytest.raises(WeightsError, match="refused") as info:
         load_model(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)

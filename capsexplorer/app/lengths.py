@@ -42,6 +42,10 @@ class LengthsPanel(QGroupBox):
             text.setPos(d, 0)
             item.addItem(text)
             self.labels.append(text)
+        # Changing a QGroupBox title re-lays the panel out; a text item inside the plot does not.
+        self.caption = pg.TextItem("", color=theme.foreground(), anchor=(0, 0))
+        self.caption.setPos(-0.5, 1.07)
+        item.addItem(self.caption)
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot)
         self.winner = -1
@@ -55,7 +59,7 @@ class LengthsPanel(QGroupBox):
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             text.setText(f"{value:.2f}")
             text.setPos(d, value + 0.01)
-        self.setTitle(f"Capsule lengths ‖v_j‖ — iteration {iteration} of {iterations}")
+        self.caption.setText(f"iteration {iteration} of {iterations}")
 
     def clear(self) -> None:
         self.values = np.zeros(10)
@@ -63,4 +67,4 @@ class LengthsPanel(QGroupBox):
         self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * 10)
         for text in self.labels:
             text.setText("")
-        self.setTitle("Capsule lengths ‖v_j‖")
+        self.caption.setText("")

@@ -4,14 +4,66 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QVBoxLayout)
-from superqt import QLabeledDoubleSlider
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QVBoxLayout, QWidget)
 
 from .tiles import ImageTile
 
 DIMENSIONS = 16
+FOLLOW_WINNER = -1  # item data is never None: PySide6 on Python 3.11 mis-counts references to None
 SPANS = (0.25, 0.5, 1.0)
+
+
+class PoseSlider(QWidget):
+    """A float slider with its value beside it. Light on purpose: all 16 re-centre on every trace,
+    and a label of fixed width never re-lays the panel out."""
+
+    valueChanged = Signal(float)
+    STEPS = 1000
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, self.STEPS)
+        self.slider.setPageStep(self.STEPS // 20)
+        self.label = QLabel("+0.000")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance("−0.000") + 6)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        self._low, self._high = -0.25, 0.25
+        self.slider.valueChanged.connect(self._moved)
+
+    def minimum(self) -> float:
+        return self._low
+
+    def maximum(self) -> float:
+        return self._high
+
+    def setRange(self, low: float, high: float) -> None:  # noqa: N802 (Qt naming)
+        self._low, self._high = float(low), float(high)
+
+    def value(self) -> float:
+        return self._low + (self._high - self._low) * self.slider.value() / self.STEPS
+
+    def setValue(self, value: float) -> None:  # noqa: N802
+        span = self._high - self._low
+        step = round((float(value) - self._low) / span * self.STEPS) if span > 0 else 0
+        step = int(np.clip(step, 0, self.STEPS))
+        if step == self.slider.value():
+            self._show(self.value())
+        else:
+            self.slider.setValue(step)  # → _moved
+
+    def _show(self, value: float) -> None:
+        self.label.setText(f"{value:+.3f}")
+
+    def _moved(self, _step: int) -> None:
+        value = self.value()
+        self._show(value)
+        self.valueChanged.emit(value)
 
 
 class PosePanel(QGroupBox):
@@ -23,11 +75,11 @@ class PosePanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Pose — bend a digit capsule", parent)
         self.capsule = QComboBox()
-        self.capsule.addItem("winner", None)
+        self.capsule.addItem("winner", FOLLOW_WINNER)
         for d in range(10):
             self.capsule.addItem(f"digit {d}", d)
         self.capsule.setToolTip("Which digit capsule's 16-D pose the sliders hold")
-        self.capsule.currentIndexChanged.connect(lambda: self.digitChosen.emit(self.capsule.currentData()))
+        self.capsule.currentIndexChanged.connect(lambda: self.digitChosen.emit(self.chosen))
         self.span = QComboBox()
         for span in SPANS:
             self.span.addItem(f"±{span:g}", span)
@@ -37,13 +89,12 @@ class PosePanel(QGroupBox):
         self.reset_button.setToolTip("Back to the pose the network computed")
         self.reset_button.clicked.connect(self.reset)
 
-        self.sliders: list[QLabeledDoubleSlider] = []
+        self.sliders: list[PoseSlider] = []
         grid = QGridLayout()
         grid.setVerticalSpacing(1)
         grid.setHorizontalSpacing(6)
         for k in range(DIMENSIONS):
-            slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-            slider.setDecimals(3)
+            slider = PoseSlider()
             slider.setRange(-0.25, 0.25)
             slider.setValue(0.0)
             slider.setToolTip(f"Pose dimension {k + 1}")
@@ -83,7 +134,8 @@ class PosePanel(QGroupBox):
     @property
     def chosen(self) -> int | None:
         """The chosen digit, or None to follow the winner."""
-        return self.capsule.currentData()
+        data = self.capsule.currentData()
+        return None if data == FOLLOW_WINNER else int(data)
 
     def set_pose(self, digit: int, pose: np.ndarray, input_image: np.ndarray, reconstruction: np.ndarray,
                  length: float) -> None:

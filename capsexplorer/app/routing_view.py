@@ -32,6 +32,7 @@ class RoutingPanel(QGroupBox):
         self.digit = 0
         self._levels = (0.0, 1.0)
         self._spatial_levels = (0.0, 1.0)
+        self._mode = (False, False)  # (weighted, change) the colour maps were set for
         self._build_controls()
         self._build_matrix()
         self._build_spatial()
@@ -74,6 +75,7 @@ class RoutingPanel(QGroupBox):
         self.scrubber.setToolTip("Routing iteration shown")
         self.scrubber.valueChanged.connect(lambda v: self.set_iteration(v - 1))
         self.position = QLabel("iteration – of –")
+        self.position.setMinimumWidth(self.position.fontMetrics().horizontalAdvance("iteration 10 of 10") + 4)
         self.iterations = QSpinBox()
         self.iterations.setRange(1, MAX_ITERATIONS)
         self.iterations.setValue(3)
@@ -233,20 +235,24 @@ class RoutingPanel(QGroupBox):
 
     def _update_levels(self) -> None:
         weighted, change = self.weighted.isChecked(), self.change.isChecked()
-        self._levels = views.levels(self.trace, 0, weighted, change)
+        levels = views.levels(self.trace, 0, weighted, change)
+        if levels != self._levels:  # rounded levels: most new traces keep the scale and its axis
+            self._levels = levels
+            self.colorbar.setLevels(levels)
         self._update_spatial_levels()
-        colour_map = pg.colormap.get(theme.CHANGE_MAP if change else theme.COUPLING_MAP)
-        for image, bar in ((self.matrix, self.colorbar), (self.overlay, self.spatial_bar)):
-            image.setColorMap(colour_map)
-            bar.setColorMap(colour_map)
-        label = ("Δ" if change else "") + ("c_ij·‖u_i‖" if weighted else "c_ij")
-        self.colorbar.axis.setLabel(label)
-        self.colorbar.setLevels(self._levels)
+        if (weighted, change) != self._mode:  # colour maps and labels change only with the options
+            self._mode = (weighted, change)
+            colour_map = pg.colormap.get(theme.CHANGE_MAP if change else theme.COUPLING_MAP)
+            for image, bar in ((self.matrix, self.colorbar), (self.overlay, self.spatial_bar)):
+                image.setColorMap(colour_map)
+                bar.setColorMap(colour_map)
+            self.colorbar.axis.setLabel(("Δ" if change else "") + ("c_ij·‖u_i‖" if weighted else "c_ij"))
 
     def _update_spatial_levels(self) -> None:
-        self._spatial_levels = views.levels(self.trace, 0, self.weighted.isChecked(), self.change.isChecked(),
-                                            digit=self.digit)
-        self.spatial_bar.setLevels(self._spatial_levels)
+        levels = views.levels(self.trace, 0, self.weighted.isChecked(), self.change.isChecked(), digit=self.digit)
+        if levels != self._spatial_levels:
+            self._spatial_levels = levels
+            self.spatial_bar.setLevels(levels)
 
     # --- navigation ---------------------------------------------------------------------------
     def set_iteration(self, iteration: int, force: bool = False) -> None:

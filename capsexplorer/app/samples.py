@@ -21,7 +21,7 @@ class SamplesPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Samples", parent)
         self.digit = QComboBox()
-        self.digit.addItem("any digit", None)
+        self.digit.addItem("any digit", -1)  # not None: see pose_panel.FOLLOW_WINNER
         for d in range(10):
             self.digit.addItem(f"digit {d}", d)
         self.digit.setToolTip("Class of the next held-out sample")
@@ -45,6 +45,7 @@ class SamplesPanel(QGroupBox):
     def load_random(self, digit: int | None = None, seed: int | None = None) -> None:
         if digit is None:
             digit = self.digit.currentData()
+            digit = None if digit < 0 else int(digit)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         try:

@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("loading model…")
         self.model_label = QLabel("")
         self.time_label = QLabel("")
+        self.time_label.setMinimumWidth(self.time_label.fontMetrics().horizontalAdvance("Last trace: 999.9 ms") + 8)
         status = self.statusBar()
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)

@@ -49,14 +49,15 @@ def spatial(matrix: np.ndarray, digit: int, weighted: bool) -> np.ndarray:
 
 def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False,
            digit: int | None = None) -> tuple[float, float]:
-    """Colour levels shared by every iteration of a trace, so stepping compares like with like.
-    With `digit`, the levels of the spatial view for that digit."""
+    """Colour levels shared by every iteration of a trace, so stepping compares like with like,
+    rounded so they rarely change while drawing. With `digit`, those of the spatial view."""
     values = []
     for r in range(trace.iterations):
         m = coupling_matrix(trace, r, example, weighted, change)
         values.append(spatial(m, digit, weighted) if digit is not None else m)
-    values = np.stack(values)
-    top = float(np.abs(values).max()) if change else float(values.max())
+    values = np.abs(np.stack(values))
+    # The whole matrix: the 99.5th percentile, so a few saturated capsules don't wash out the rest.
+    top = float(values.max() if digit is not None else np.percentile(values, 99.5))
     top = nice_ceiling(top)
     return (-top, top) if change else (0.0, top)
 

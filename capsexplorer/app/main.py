@@ -27,12 +27,29 @@ def run_gui(weights: str | None = None, image: str | None = None, device: str | 
         print("capsexplorer: no display found (DISPLAY is unset); use 'capsexplorer snapshot' "
               "for a headless render", file=sys.stderr)
         return 1
+    missing = _missing_xcb_libraries()
+    if missing:
+        print("capsexplorer: Qt cannot open a window: the system lacks " + ", ".join(missing)
+              + " (on Debian/Ubuntu: apt install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 "
+              "libxkbcommon-x11-0)", file=sys.stderr)
+        return 1
     app = _application()
     from .window import MainWindow
 
     window = MainWindow(weights=weights, device=device, image=image)
     window.show()
     return app.exec()
+
+
+def _missing_xcb_libraries() -> list[str]:
+    """Qt's X11 plugin aborts the process when these are missing; say so in one line instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb" \
+            or not os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return []
+    import ctypes.util
+
+    names = ("xcb-cursor", "xcb-icccm", "xcb-keysyms", "xkbcommon-x11")
+    return [f"lib{name}" for name in names if ctypes.util.find_library(name) is None]
 
 
 def wait_for(signal, timeout_ms: int, abort=None) -> tuple[bool, tuple]:

@@ -176,6 +176,9 @@ class MainWindow(QMainWindow):
         return self.routing.iterations.value()
 
     def _stroke_moved(self) -> None:
+        if self.samples.note.text():  # the drawing is the user's now
+            self.samples.note.setText("")
+            self.setWindowTitle("capsexplorer — your drawing")
         if not self._throttle.isActive():
             self._throttle.start()
 

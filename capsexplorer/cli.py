@@ -38,23 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, opens the explorer window.")
     parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    # The same options after the command (`classify a.png --weights w.safetensors`) override these.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--weights", default=argparse.SUPPRESS, help="a safetensors weights file")
+    common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add = lambda name, **kw: sub.add_parser(name, parents=[common], **kw)  # noqa: E731
 
-    gui = sub.add_parser("gui", help="open the explorer window (the default)")
+    gui = add("gui", help="open the explorer window (the default)")
     gui.add_argument("image", nargs="?", help="an image to open")
 
-    classify = sub.add_parser("classify", help="classify image files")
+    classify = add("classify", help="classify image files")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
     classify.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
 
-    trace = sub.add_parser("trace", help="write the whole routing trace of one image to .npz")
+    trace = add("trace", help="write the whole routing trace of one image to .npz")
     trace.add_argument("image", metavar="IMAGE")
     trace.add_argument("--out", required=True, metavar="FILE.npz")
     trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
 
-    train = sub.add_parser("train", help="train a CapsNet")
+    train = add("train", help="train a CapsNet")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
     train.add_argument("--epochs", type=int, default=30)
@@ -70,14 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     train.add_argument("--float32", action="store_true", help="store float32 weights (default float16)")
 
-    evaluate = sub.add_parser("evaluate", help="held-out accuracy and confusion matrix")
+    evaluate = add("evaluate", help="held-out accuracy and confusion matrix")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N")
     evaluate.add_argument("--dataset", choices=DATASETS,
                           help="default: the data set the weights were trained on")
     evaluate.add_argument("--data-dir")
 
-    snapshot = sub.add_parser("snapshot", help="render the explorer window to a PNG, headless")
+    snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
     snapshot.add_argument("image", nargs="?", metavar="IMAGE")
     snapshot.add_argument("--out", required=True, metavar="FILE.png")
     snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
@@ -159,12 +164,16 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends training like Ctrl+C: checkpoint first
+
+
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from .train import TrainConfig, iter_training
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,

@@ -206,8 +206,8 @@ def _as_batch(batch, size: int) -> torch.Tensor:
     x = torch.as_tensor(batch).float()
     if x.dim() == 2:
         x = x[None, None]
-    elif x.dim() == 3:
-        x = x[:, None] if x.shape[0] != 1 or x.shape[1:] != (size, size) else x[None]
+    elif x.dim() == 3:  # (B, 28, 28), or the (1, 28, 28) that preprocess returns
+        x = x[:, None]
     if x.dim() != 4 or x.shape[1:] != (1, size, size):
         raise ValueError(f"expected a batch of shape B×1×{size}×{size}, got {tuple(x.shape)}")
     return x

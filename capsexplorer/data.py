@@ -148,7 +148,9 @@ def _download(name: str, root: Path) -> Dataset:
     try:
         train, test = (cls(str(root), train=t, download=True) for t in (True, False))
     except Exception as exc:
-        raise DataError(f"no IDX files for {name} under {root} and the download failed: {exc}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"no IDX files for {name} under {root}, and the download failed (offline?): "
+                        f"{reason}") from None
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)

@@ -257,6 +257,8 @@ class MainWindow(QMainWindow):
         self.time_label.setText("")
 
     def show_error(self, message: str) -> None:
+        if self.model_info is None:
+            self.device_label.setText("No model loaded — File ▸ Open weights…")
         self.banner.show_message(message)
         self.statusBar().showMessage(message, 8000)
         self.errorShown.emit(message)

@@ -115,7 +115,7 @@ def test_loading_a_sample_of_class_k_predicts_k(qtbot, window, digit):
     window.samples.digit.setCurrentIndex(window.samples.digit.findData(digit))
     result = wait_trace(qtbot, window, window.samples.random_button.click)
     assert int(result.trace.prediction[0]) == digit
-    assert f"a {digit})" in window.samples.note.text()
+    assert f"class {digit}." in window.samples.note.text()
 
 
 def test_stepping_iterations_shows_the_traces_coupling(qtbot, window):

@@ -19,7 +19,9 @@ class DrawingCanvas(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMinimumSize(CANVAS_SIZE, CANVAS_SIZE)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # a square sheet: the layout gives it as much height as width
+        self.setSizePolicy(policy)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -28,6 +30,9 @@ class DrawingCanvas(QWidget):
         self._strokes: list[tuple[float, list[QPointF]]] = []  # (width, points) in sheet units
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
+        # The sheet with its finished strokes, rendered once per size: a paint or a trace request
+        # then draws only the stroke in progress on top, however many strokes there are.
+        self._layers: dict[int, QImage] = {}
 
     def sizeHint(self) -> QSize:
         return QSize(CANVAS_SIZE + 40, CANVAS_SIZE + 40)
@@ -50,6 +55,7 @@ class DrawingCanvas(QWidget):
         self._strokes.clear()
         self._current = None
         self._background = None
+        self._layers.clear()
         self.update()
         self.changed.emit()
 
@@ -60,6 +66,7 @@ class DrawingCanvas(QWidget):
             self._background = None
         else:
             return
+        self._layers.clear()
         self.update()
         self.changed.emit()
 
@@ -75,16 +82,17 @@ class DrawingCanvas(QWidget):
         self._background = qimage.copy()
         self._strokes.clear()
         self._current = None
+        self._layers.clear()
         self.update()
         self.changed.emit()
 
     def image_array(self, size: int = CANVAS_SIZE) -> np.ndarray:
         """The sheet rendered at `size`×`size` as uint8 greyscale, dark ink on white."""
-        image = QImage(size, size, QImage.Format.Format_Grayscale8)
-        image.fill(QColor("white"))
-        painter = QPainter(image)
-        self._render(painter, size / CANVAS_SIZE)
-        painter.end()
+        image = self._layer(size).convertToFormat(QImage.Format.Format_Grayscale8)
+        if self._current:
+            painter = QPainter(image)
+            self._draw_strokes(painter, [(self.pen_width, self._current)], size / CANVAS_SIZE)
+            painter.end()
         bits = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(size, image.bytesPerLine())
         return bits[:, :size].copy()
 
@@ -96,12 +104,26 @@ class DrawingCanvas(QWidget):
         side = min(self.width(), self.height())
         return QPointF((self.width() - side) / 2, (self.height() - side) / 2)
 
-    def _render(self, painter: QPainter, scale: float) -> None:
+    def _layer(self, size: int) -> QImage:
+        """The white sheet, the loaded image and every finished stroke at `size`×`size`."""
+        layer = self._layers.get(size)
+        if layer is None:
+            layer = QImage(size, size, QImage.Format.Format_RGB32)
+            layer.fill(QColor("white"))
+            painter = QPainter(layer)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            if self._background is not None:
+                painter.drawImage(QRectF(0, 0, size, size), self._background)
+            self._draw_strokes(painter, self._strokes, size / CANVAS_SIZE)
+            painter.end()
+            if len(self._layers) > 4:  # sizes seen while the window is resized
+                self._layers.clear()
+            self._layers[size] = layer
+        return layer
+
+    @staticmethod
+    def _draw_strokes(painter: QPainter, strokes, scale: float) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        if self._background is not None:
-            painter.drawImage(QRectF(0, 0, CANVAS_SIZE * scale, CANVAS_SIZE * scale), self._background)
-        strokes = self._strokes + ([(self.pen_width, self._current)] if self._current else [])
         for width, points in strokes:
             pen = QPen(QColor(20, 20, 20), width * scale, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                        Qt.PenJoinStyle.RoundJoin)
@@ -111,11 +133,11 @@ class DrawingCanvas(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         side = min(self.width(), self.height())
-        origin = self._origin()
         painter.fillRect(self.rect(), self.palette().window())
-        painter.translate(origin)
-        painter.fillRect(QRectF(0, 0, side, side), QColor("white"))
-        self._render(painter, self._scale())
+        painter.translate(self._origin())
+        painter.drawImage(0, 0, self._layer(side))
+        if self._current:
+            self._draw_strokes(painter, [(self.pen_width, self._current)], self._scale())
         painter.setPen(QPen(self.palette().mid().color(), 1))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(0.5, 0.5, side - 1, side - 1))
@@ -147,7 +169,12 @@ class DrawingCanvas(QWidget):
             return
         if len(self._current) == 1:  # a click leaves a dot
             self._current.append(self._current[0] + QPointF(0.01, 0))
-        self._strokes.append((self.pen_width, self._current))
+        stroke = (self.pen_width, self._current)
+        self._strokes.append(stroke)
+        for size, layer in self._layers.items():
+            painter = QPainter(layer)
+            self._draw_strokes(painter, [stroke], size / CANVAS_SIZE)
+            painter.end()
         self._current = None
         self.update()
         self.changed.emit()

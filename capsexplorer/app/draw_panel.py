@@ -41,7 +41,10 @@ class DrawPanel(QGroupBox):
         self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.confidence = QLabel("")
         self.confidence.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.confidence.setWordWrap(True)
+        # Fixed sizes: their text changes with every trace, and must not re-lay out the window.
+        width = self.network_input.sizeHint().width()
+        self.prediction.setFixedSize(width, self.prediction.fontMetrics().height() + 4)
+        self.confidence.setFixedSize(width, self.confidence.fontMetrics().height() + 4)
 
         pen_row = QHBoxLayout()
         pen_row.addWidget(QLabel("Pen"))
@@ -63,7 +66,7 @@ class DrawPanel(QGroupBox):
         top.addWidget(self.canvas, 1)
         top.addLayout(side)
         layout = QVBoxLayout(self)
-        layout.addLayout(top, 1)
+        layout.addLayout(top)
         layout.addLayout(pen_row)
 
         self.canvas.strokeMoved.connect(self.strokeMoved)

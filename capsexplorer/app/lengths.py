@@ -20,7 +20,7 @@ class LengthsPanel(QGroupBox):
         self.plot.hideButtons()
         theme.style_plot(self.plot)
         item = self.plot.getPlotItem()
-        item.setXRange(-0.6, 9.6, padding=0)
+        item.setXRange(-0.6, 10.6, padding=0)  # room right of the bars for the margin labels
         item.setYRange(0, 1.08, padding=0)
         item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "length")
@@ -33,7 +33,7 @@ class LengthsPanel(QGroupBox):
         item.addItem(self.bars)
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": 0.96, "color": theme.muted(),
+                                   label=name, labelOpts={"position": 0.995, "color": theme.muted(),
                                                           "anchors": [(1, 1), (1, 1)]})
             item.addItem(line)
         self.labels = []

@@ -28,7 +28,9 @@ class PoseSlider(QWidget):
         self.slider.setPageStep(self.STEPS // 20)
         self.label = QLabel("+0.000")
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance("−0.000") + 6)
+        # A fixed size keeps text changes from re-laying out the window (Qt skips the layout request).
+        self.label.setFixedSize(self.label.fontMetrics().horizontalAdvance("−0.000") + 6,
+                                self.label.fontMetrics().height() + 2)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)
@@ -146,8 +148,10 @@ class PosePanel(QGroupBox):
         self._recentre()
         self.input_tile.set_image(input_image)
         self.reconstruction_tile.set_image(reconstruction)
-        self.caption.setText(f"Digit capsule {self.digit}: ‖v‖ = {length:.3f}. Drag a slider to "
-                             "move one pose dimension; the decoder redraws the digit.")
+        caption = (f"The 16 pose dimensions of digit capsule {self.digit}. Drag a slider to move one; "
+                   "the decoder redraws the digit.")
+        if caption != self.caption.text():  # a changed text re-lays the panel out: only when needed
+            self.caption.setText(caption)
 
     def _recentre(self) -> None:
         span = self.span.currentData()

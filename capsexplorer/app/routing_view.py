@@ -75,7 +75,8 @@ class RoutingPanel(QGroupBox):
         self.scrubber.setToolTip("Routing iteration shown")
         self.scrubber.valueChanged.connect(lambda v: self.set_iteration(v - 1))
         self.position = QLabel("iteration – of –")
-        self.position.setMinimumWidth(self.position.fontMetrics().horizontalAdvance("iteration 10 of 10") + 4)
+        metrics = self.position.fontMetrics()
+        self.position.setFixedSize(metrics.horizontalAdvance("iteration 10 of 10") + 4, metrics.height() + 4)
         self.iterations = QSpinBox()
         self.iterations.setRange(1, MAX_ITERATIONS)
         self.iterations.setValue(3)
@@ -325,7 +326,7 @@ class RoutingPanel(QGroupBox):
         self.position.setText(f"iteration {r + 1} of {tr.iterations}")
         what = "sum over types of c·‖u‖" if weighted else "mean c over the 32 types"
         if self.change.isChecked():
-            what = "change of the " + what
+            what = "change of the " + what + (" (none before the first iteration)" if r == 0 else "")
         self.spatial_caption.setText(f"Digit {self.digit}: {what} at each of the 6×6 positions, "
                                      f"centred on its 17×17 receptive field.")
 

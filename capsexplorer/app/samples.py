@@ -55,7 +55,7 @@ class SamplesPanel(QGroupBox):
             return
         k = int(self._rng.integers(len(split)))
         label = int(split.labels[k])
-        description = f"held-out MNIST sample #{k} (a {label})"
+        description = f"held-out MNIST sample #{k}, class {label}"
         self.note.setText(f"Loaded {description}.")
         self.sampleChosen.emit(split.images[k], description)
 

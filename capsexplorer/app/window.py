@@ -14,6 +14,7 @@ from ..errors import CapsExplorerError
 from ..preprocess import load_image, to_grayscale
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
+from .guide import GuidePanel
 from .lengths import LengthsPanel
 from .pose_panel import PosePanel
 from .routing_view import RoutingPanel
@@ -109,8 +110,10 @@ class MainWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.draw, 1)
+        left_layout.addWidget(self.draw)
         left_layout.addWidget(self.samples)
+        left_layout.addWidget(GuidePanel())
+        left_layout.addStretch(1)
         middle = QSplitter(Qt.Orientation.Vertical)
         middle.addWidget(self.routing)
         middle.addWidget(self.lengths)
@@ -165,7 +168,8 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("loading model…")
         self.model_label = QLabel("")
         self.time_label = QLabel("")
-        self.time_label.setMinimumWidth(self.time_label.fontMetrics().horizontalAdvance("Last trace: 999.9 ms") + 8)
+        metrics = self.time_label.fontMetrics()  # fixed: a new time every trace must not re-lay out
+        self.time_label.setFixedSize(metrics.horizontalAdvance("Last trace: 999.9 ms") + 8, metrics.height() + 4)
         status = self.statusBar()
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)

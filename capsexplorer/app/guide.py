@@ -1,0 +1,26 @@
+"""A short guide for a first-time user: what each panel shows."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+
+GUIDE = (
+    "<p>A CapsNet (Sabour, Frosst &amp; Hinton 2017) turns the 28×28 input into <b>1152 primary "
+    "capsules</b> — 32 types at 6×6 positions, each an 8-D vector u<sub>i</sub> — and routes them to "
+    "<b>10 digit capsules</b> v<sub>j</sub>, 16-D each.</p>"
+    "<p><b>Routing</b> starts uniform (every c<sub>ij</sub> = 0.1) and, iteration by iteration, sends "
+    "each primary capsule towards the digit capsules that agree with its prediction.</p>"
+    "<p>The <b>length</b> ‖v<sub>j</sub>‖ says how sure the network is that digit j is present; the "
+    "<b>pose</b> — the 16 numbers — says how it is drawn. Bend it and the decoder redraws the digit.</p>"
+)
+
+
+class GuidePanel(QGroupBox):
+    def __init__(self, parent=None):
+        super().__init__("What you are looking at", parent)
+        text = QLabel(GUIDE)
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)

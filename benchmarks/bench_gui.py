@@ -143,12 +143,13 @@ def main() -> int:
     rate = slider_rate(window, args.seconds)
     print(f"pose slider dragged: {rate:.0f} reconstructions shown per second")
     gaps = drawing_session(window, args.seconds, meter) * 1000
-    print(f"GUI thread while drawing: longest stall {gaps.max():.1f} ms, p99 {np.percentile(gaps, 99):.1f} ms")
+    print(f"GUI thread while drawing: longest stall {gaps.max():.1f} ms; stalls over 16 ms: "
+          f"{int((gaps > 16).sum())}; over 8 ms: {int((gaps > 8).sum())}")
     meter.start()
     rate = slider_rate(window, args.seconds)
     gaps = meter.stop() * 1000
-    print(f"GUI thread while dragging a slider: longest stall {gaps.max():.1f} ms, "
-          f"p99 {np.percentile(gaps, 99):.1f} ms")
+    print(f"GUI thread while dragging a slider: longest stall {gaps.max():.1f} ms; stalls over 16 ms: "
+          f"{int((gaps > 16).sum())}")
     window.close()
     return 0
 

@@ -2,6 +2,7 @@
 menus, the status bar, settings and exports. It computes nothing itself."""
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self._sample_seed = sample_seed
         self._latest_request = 0
         self._shown_request = 0
+        self._frame = 0  # counts what was shown, so a deferred pose update can tell it is stale
 
         self.draw = DrawPanel()
         self.samples = SamplesPanel()
@@ -203,6 +205,10 @@ class MainWindow(QMainWindow):
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
+        # torch, Qt and pyqtgraph leave ~250,000 long-lived objects: a full collection of them takes
+        # ~95 ms here, a visible hitch mid-stroke. Freezing them keeps later collections small.
+        gc.collect()
+        gc.freeze()
         self.device_label.setText(f"Device: {info.device}")
         accuracy = f"held-out accuracy {info.heldout_accuracy:.2%}" if info.heldout_accuracy is not None else \
             "held-out accuracy unknown"
@@ -220,7 +226,7 @@ class MainWindow(QMainWindow):
         if result.request < self._shown_request:
             return  # an older answer overtaken by a newer one
         self._shown_request = result.request
-        self.last_result = result
+        self._frame += 1
         tr = result.trace
         winner = int(tr.prediction[0])
         lengths = tr.final_lengths[0]
@@ -230,9 +236,19 @@ class MainWindow(QMainWindow):
         follow_last = self.routing.trace is None or self.routing.iteration == self.routing.trace.iterations - 1
         self.routing.set_trace(tr, None if follow_last else self.routing.iteration)
         self.routing.set_digit(result.digit)
-        self.pose.set_pose(result.digit, tr.poses[0, result.digit], result.image, result.reconstruction,
-                           float(lengths[result.digit]))
         self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
+        # The pose panel follows in the next turn of the event loop: two short paints instead of
+        # one long one keep the GUI thread's stalls under a frame while drawing.
+        frame = self._frame
+        QTimer.singleShot(0, lambda: self._show_pose(result, frame))
+
+    def _show_pose(self, result: TraceResult, frame: int) -> None:
+        if frame != self._frame:
+            return  # a newer trace, or a blank canvas, came first
+        tr = result.trace
+        self.pose.set_pose(result.digit, tr.poses[0, result.digit], result.image, result.reconstruction,
+                           float(tr.final_lengths[0, result.digit]))
+        self.last_result = result
         self.traceShown.emit(result)
 
     def _iteration_changed(self, iteration: int) -> None:
@@ -253,6 +269,7 @@ class MainWindow(QMainWindow):
             self.reconstructionShown.emit(result)
 
     def _show_blank(self, _request: int) -> None:
+        self._frame += 1
         self.last_result = None
         self.draw.show_blank()
         self.routing.clear()

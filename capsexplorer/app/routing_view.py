@@ -205,6 +205,8 @@ class RoutingPanel(QGroupBox):
             self.iterations.setValue(n)
             self.iterations.blockSignals(False)
         self._set_enabled(True)
+        for item in (self.overlay, self.winner_box, self.matrix):
+            item.show()
         self._update_levels()
         self.set_iteration(n - 1 if iteration is None else min(iteration, n - 1), force=True)
 
@@ -213,9 +215,11 @@ class RoutingPanel(QGroupBox):
         self.stop()
         self._set_enabled(False)
         self.matrix.setImage(np.zeros((views.TYPES, 10 * views.POSITIONS), np.float32), levels=(0, 1))
-        self.overlay.setImage(np.zeros((views.GRID, views.GRID), np.float32), levels=(0, 1))
         self.input_image.setImage(np.zeros((28, 28), np.float32), levels=(0, 1))
+        for item in (self.overlay, self.winner_box, self.matrix):
+            item.hide()
         self.position.setText("iteration – of –")
+        self.hover.setText("Draw a digit, or load a sample, to see how it is routed.")
 
     def set_digit(self, digit: int) -> None:
         if digit != self.digit_choice.currentIndex():

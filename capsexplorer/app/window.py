@@ -271,6 +271,9 @@ class MainWindow(QMainWindow):
     def _show_blank(self, _request: int) -> None:
         self._frame += 1
         self.last_result = None
+        if self.draw.canvas.is_empty():  # cleared: nothing loaded any more
+            self.samples.note.setText("")
+            self.setWindowTitle("capsexplorer — Dynamic Routing Between Capsules")
         self.draw.show_blank()
         self.routing.clear()
         self.lengths.clear()

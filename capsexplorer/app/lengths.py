@@ -43,8 +43,8 @@ class LengthsPanel(QGroupBox):
             item.addItem(text)
             self.labels.append(text)
         # Changing a QGroupBox title re-lays the panel out; a text item inside the plot does not.
-        self.caption = pg.TextItem("", color=theme.foreground(), anchor=(0, 0))
-        self.caption.setPos(-0.5, 1.07)
+        self.caption = pg.TextItem("", color=theme.foreground(), anchor=(1, 0))
+        self.caption.setPos(10.55, 1.08)  # top right, clear of the bars and their values
         item.addItem(self.caption)
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot)

@@ -15,6 +15,9 @@ from ..trace import RoutingTrace
 from . import theme
 
 
+HOVER_HINT = "Hover over the matrix to read one coupling coefficient."
+
+
 class RoutingPanel(QGroupBox):
     """Shows iteration `iteration` (0-based) of a trace; emits `iterationChanged(r)`,
     `iterationsRequested(n)` when the user picks another routing-iteration count and
@@ -36,7 +39,7 @@ class RoutingPanel(QGroupBox):
         self._build_controls()
         self._build_matrix()
         self._build_spatial()
-        self.hover = QLabel("Hover over the matrix to read one coupling coefficient.")
+        self.hover = QLabel(HOVER_HINT)
         self.hover.setWordWrap(True)
         self.hover.setMinimumHeight(self.hover.fontMetrics().height() * 2)
 
@@ -207,6 +210,8 @@ class RoutingPanel(QGroupBox):
         self._set_enabled(True)
         for item in (self.overlay, self.winner_box, self.matrix):
             item.show()
+        if self.hover.text() != HOVER_HINT and not self.matrix.isUnderMouse():
+            self.hover.setText(HOVER_HINT)
         self._update_levels()
         self.set_iteration(n - 1 if iteration is None else min(iteration, n - 1), force=True)
 

@@ -214,4 +214,5 @@ def _as_batch(batch, size: int) -> torch.Tensor:
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()
+    t = t.detach()
+    return (t.float() if t.is_floating_point() else t).cpu().numpy()

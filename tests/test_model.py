@@ -66,6 +66,7 @@ def test_trace_has_the_documented_shapes(model, heldout):
     assert tr.reconstruction.shape == (2, 28, 28)
     np.testing.assert_allclose(np.linalg.norm(tr.poses, axis=-1), tr.lengths[-1], rtol=1e-5)
     assert list(tr.prediction) == list(tr.lengths[-1].argmax(axis=1))
+    assert tr.prediction.dtype.kind == "i" and tr.coupling.dtype == np.float32
     assert tr.u_hat is None
     assert model.trace(batch[:1], iterations=1, keep_u_hat=True).u_hat.shape == (1, 1152, 10, 16)
 

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import zipfile
@@ -34,3 +35,16 @@ def test_built_wheel_carries_the_weights(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "capsexplorer/resources/capsnet-mnist5k.safetensors" in names
     assert "capsexplorer/app/__init__.py" in names
+    # Installed from the wheel (not the source tree), the package finds its weights.
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code = ("import capsexplorer, capsexplorer.weights as w; m = capsexplorer.load_model(device='cpu'); "
+            "print(capsexplorer.__file__); print(w.shipped_weights_path())")
+    env = dict(os.environ, PYTHONPATH=str(target))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    module_file, weights = proc.stdout.split()
+    assert module_file.startswith(str(target)) and weights.startswith(str(target))

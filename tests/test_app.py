@@ -286,3 +286,31 @@ def test_qt_binding_keeps_none_alive(qapp):
     for _ in range(5000):
         qapp.processEvents()
     assert sys.getrefcount(None) - before > -100
+
+
+def test_the_program_starts_and_closes_cleanly_on_sigterm(tmp_path):
+    """`capsexplorer` with no arguments, in a subprocess as a user starts it."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "capsexplorer.cli"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(10)  # start-up takes about 3 s here
+    assert proc.poll() is None, proc.communicate()[1]  # still running: the window is open
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert list(tmp_path.rglob("capsexplorer.conf")), "settings were saved on close"
+
+
+def test_without_a_display_the_window_says_so_in_one_line():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "capsexplorer.cli"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "no display" in proc.stderr

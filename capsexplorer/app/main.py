@@ -38,7 +38,22 @@ def run_gui(weights: str | None = None, image: str | None = None, device: str | 
 
     window = MainWindow(weights=weights, device=device, image=image)
     window.show()
+    _quit_on_signals(window)
     return app.exec()
+
+
+def _quit_on_signals(window) -> None:
+    """Ctrl+C or SIGTERM in the terminal closes the window cleanly (settings saved, worker
+    stopped). Qt's loop runs in C++, so a timer gives Python a moment to run its handlers."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
 
 
 def _missing_xcb_libraries() -> list[str]:

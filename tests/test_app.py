@@ -314,3 +314,15 @@ def test_without_a_display_the_window_says_so_in_one_line():
                           timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "no display" in proc.stderr
+
+
+def test_a_wide_image_keeps_its_aspect_ratio_on_the_canvas(qtbot, window):
+    """A 3:1 image with a digit in its middle: the digit is not stretched to fill the square sheet."""
+    held = heldout_samples(1)
+    wide = np.full((100, 300), 230, np.uint8)  # light grey paper
+    digit = np.asarray(Image.fromarray(255 - held.images[0]).resize((84, 84)))
+    wide[8:92, 108:192] = np.minimum(wide[8:92, 108:192], digit)
+    result = wait_trace(qtbot, window, lambda: window.draw.canvas.set_image(wide))
+    sheet = window.draw.canvas.image_array()
+    assert sheet[5].min() > 200 and sheet[-5].min() > 200  # paper colour above and below the image
+    assert int(result.trace.prediction[0]) == 1

@@ -30,6 +30,7 @@ class DrawingCanvas(QWidget):
         self._strokes: list[tuple[float, list[QPointF]]] = []  # (width, points) in sheet units
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
+        self._paper = QColor("white")
         # The sheet with its finished strokes, rendered once per size: a paint or a trace request
         # then draws only the stroke in progress on top, however many strokes there are.
         self._layers: dict[int, QImage] = {}
@@ -77,9 +78,12 @@ class DrawingCanvas(QWidget):
         border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
         if np.median(border) < 128:  # light on dark → show dark on light
             array = 255.0 - array
+            border = 255.0 - border
         gray = np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
         qimage = QImage(gray.data, gray.shape[1], gray.shape[0], gray.strides[0], QImage.Format.Format_Grayscale8)
         self._background = qimage.copy()
+        paper = int(np.clip(np.median(border), 0, 255))
+        self._paper = QColor(paper, paper, paper)  # fills the sheet beside a non-square image
         self._strokes.clear()
         self._current = None
         self._layers.clear()
@@ -113,7 +117,9 @@ class DrawingCanvas(QWidget):
             painter = QPainter(layer)
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             if self._background is not None:
-                painter.drawImage(QRectF(0, 0, size, size), self._background)
+                layer.fill(self._paper)
+                painter.drawImage(_fit_square(self._background.width(), self._background.height(), size),
+                                  self._background)
             self._draw_strokes(painter, self._strokes, size / CANVAS_SIZE)
             painter.end()
             if len(self._layers) > 4:  # sizes seen while the window is resized
@@ -200,6 +206,13 @@ class DrawingCanvas(QWidget):
         elif kind == event.Type.TabletRelease:
             self._release()
         event.accept()
+
+
+def _fit_square(width: int, height: int, side: float) -> QRectF:
+    """The rectangle of a width×height image fitted, aspect kept, in the middle of a side×side sheet."""
+    scale = side / max(width, height)
+    w, h = width * scale, height * scale
+    return QRectF((side - w) / 2, (side - h) / 2, w, h)
 
 
 def _smooth_path(points: list[QPointF]) -> QPainterPath:

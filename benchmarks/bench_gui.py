@@ -67,7 +67,7 @@ def stroke_latency(app, window, strokes: int) -> np.ndarray:
     side = min(canvas.width(), canvas.height())
     rng = np.random.default_rng(0)
     times = []
-    for k in range(strokes):
+    for _ in range(strokes):
         canvas.clear()
         run_events(0.05)
         x0, y0 = rng.uniform(0.3, 0.7, 2) * side

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .routing import predictions_by_parent, route, squash
+from .routing import route, squash
 from .trace import RoutingTrace
 
 MAX_ITERATIONS = 10

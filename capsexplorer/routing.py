@@ -30,11 +30,6 @@ class RoutingResult:
     outputs: torch.Tensor  # (B, N_out, D)  the final v_j
 
 
-def predictions_by_parent(u_hat: torch.Tensor) -> torch.Tensor:
-    """Reorders û from (B, N_in, N_out, D) to (B, N_out, N_in, D) for routing's matrix products."""
-    return u_hat.transpose(1, 2).contiguous()
-
-
 def route(u_hat_by_parent: torch.Tensor, iterations: int = 3, record: bool = False):
     """Routes predictions û_{j|i} to parent capsules.
 

@@ -113,11 +113,10 @@ class DrawingCanvas(QWidget):
         layer = self._layers.get(size)
         if layer is None:
             layer = QImage(size, size, QImage.Format.Format_RGB32)
-            layer.fill(QColor("white"))
+            layer.fill(self._paper if self._background is not None else QColor("white"))
             painter = QPainter(layer)
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             if self._background is not None:
-                layer.fill(self._paper)
                 painter.drawImage(_fit_square(self._background.width(), self._background.height(), size),
                                   self._background)
             self._draw_strokes(painter, self._strokes, size / CANVAS_SIZE)

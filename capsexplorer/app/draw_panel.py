@@ -7,6 +7,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 from superqt import QLabeledSlider
 
+from . import theme
 from .canvas import DrawingCanvas
 from .tiles import ImageTile
 
@@ -41,10 +42,9 @@ class DrawPanel(QGroupBox):
         self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.confidence = QLabel("")
         self.confidence.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # Fixed sizes: their text changes with every trace, and must not re-lay out the window.
         width = self.network_input.sizeHint().width()
-        self.prediction.setFixedSize(width, self.prediction.fontMetrics().height() + 4)
-        self.confidence.setFixedSize(width, self.confidence.fontMetrics().height() + 4)
+        theme.fix_label_size(self.prediction, width=width)
+        theme.fix_label_size(self.confidence, width=width)
 
         pen_row = QHBoxLayout()
         pen_row.addWidget(QLabel("Pen"))

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
+from . import theme
 from .tiles import ImageTile
 
 DIMENSIONS = 16
@@ -28,9 +29,7 @@ class PoseSlider(QWidget):
         self.slider.setPageStep(self.STEPS // 20)
         self.label = QLabel("+0.000")
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        # A fixed size keeps text changes from re-laying out the window (Qt skips the layout request).
-        self.label.setFixedSize(self.label.fontMetrics().horizontalAdvance("−0.000") + 6,
-                                self.label.fontMetrics().height() + 2)
+        theme.fix_label_size(self.label, "−0.000")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # bars and grid lines: crisp and cheaper
 
@@ -51,3 +51,11 @@ def style_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
         axis = item.getAxis(name)
         axis.setPen(pg.mkPen(muted()))
         axis.setTextPen(pg.mkPen(foreground()))
+
+
+def fix_label_size(label: QLabel, widest: str | None = None, width: int | None = None) -> None:
+    """Gives a label whose text changes on every trace a fixed size (wide enough for `widest`, or
+    `width`): Qt then skips the layout request a new text would post, so the window is not re-laid out."""
+    metrics = label.fontMetrics()
+    label.setFixedSize(width if width is not None else metrics.horizontalAdvance(widest) + 8,
+                       metrics.height() + 4)

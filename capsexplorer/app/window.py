@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWi
 
 from ..errors import CapsExplorerError
 from ..preprocess import load_image, to_grayscale
+from . import theme
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
 from .guide import GuidePanel
@@ -170,8 +171,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("loading model…")
         self.model_label = QLabel("")
         self.time_label = QLabel("")
-        metrics = self.time_label.fontMetrics()  # fixed: a new time every trace must not re-lay out
-        self.time_label.setFixedSize(metrics.horizontalAdvance("Last trace: 999.9 ms") + 8, metrics.height() + 4)
+        theme.fix_label_size(self.time_label, "Last trace: 999.9 ms")
         status = self.statusBar()
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)

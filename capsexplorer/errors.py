@@ -19,3 +19,7 @@ class WeightsError(CapsExplorerError, ValueError):
 
 class DataError(CapsExplorerError, ValueError):
     """A data set that cannot be found or read."""
+
+
+class DeviceError(CapsExplorerError, ValueError):
+    """A --device that torch does not know, or that this machine does not have."""

@@ -6,55 +6,47 @@ Conv1 (256, 9×9, ReLU) → PrimaryCaps (32 types × 8-D, 9×9 stride 2 → 6×6
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import MAX_ITERATIONS, CapsNetConfig
+from .errors import DeviceError
 from .routing import route, squash
 from .trace import RoutingTrace
 
-MAX_ITERATIONS = 10
 SMALL_BATCH = 4  # up to this many images, inference runs PrimaryCaps as a patch GEMM
-
-
-@dataclass(frozen=True)
-class CapsNetConfig:
-    image_size: int = 28
-    kernel: int = 9
-    conv_channels: int = 256
-    primary_types: int = 32
-    primary_dim: int = 8
-    n_classes: int = 10
-    digit_dim: int = 16
-    decoder_hidden: tuple[int, int] = (512, 1024)
-    routing_iterations: int = 3
-
-    @property
-    def grid(self) -> int:
-        """Side of the PrimaryCaps grid: 28 → 20 after Conv1 → 6 after the stride-2 conv."""
-        return (self.image_size - self.kernel + 1 - self.kernel) // 2 + 1
-
-    @property
-    def n_primary(self) -> int:
-        return self.primary_types * self.grid * self.grid
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CapsNetConfig":
-        values = dict(values)
-        if "decoder_hidden" in values:
-            values["decoder_hidden"] = tuple(values["decoder_hidden"])
-        return cls(**values)
 
 
 def default_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`None` → the default; a name ("cpu", "cuda", "cuda:1", "mps") checked against this machine.
+    Raises DeviceError with one line for a name torch does not know or a device that is absent."""
+    if device is None:
+        return default_device()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(f"device {str(device)!r}: no CUDA GPU is available on this machine")
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceError(f"device {str(device)!r}: this machine has {count} CUDA GPU"
+                              f"{'s' if count > 1 else ''} (cuda:0{f'–cuda:{count - 1}' if count > 1 else ''})")
+    elif resolved.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise DeviceError(f"device {str(device)!r}: Apple's MPS is not available on this machine")
+    elif resolved.type != "cpu":
+        raise DeviceError(f"device {str(device)!r} is not supported; use cpu, cuda or cuda:N")
+    return resolved
 
 
 class CapsNet(nn.Module):

@@ -5,6 +5,7 @@ MNIST's, centred by centre of mass in 28×28, light ink on black.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from .errors import ImageError, NoInkError
+from .files import regular_file
 
 BOX = 20  # MNIST fits the ink into a 20×20 box ...
 SIZE = 28  # ... centred by mass in 28×28
@@ -21,27 +23,96 @@ MNIST_CENTRE = (14.0, 14.0)  # where MNIST digits' centre of mass lies, in (row,
 MIN_CONTRAST = 0.08  # ink must differ from the background by this much of the full range
 
 
+MAX_SIDE = 1024  # a larger image is decoded at reduced size: a digit needs no more pixels
+_ORIENTATION = 0x0112  # the EXIF tag
+_T = Image.Transpose
+_TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE, 6: _T.ROTATE_270,
+          7: _T.TRANSVERSE, 8: _T.ROTATE_90}
+
+
 def load_image(path: str | Path) -> Image.Image:
-    """Opens an image file; a missing, unreadable or non-image file raises ImageError naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory, not an image")
+    """Opens an image file: its first frame, turned as its EXIF orientation says, reduced to at most
+    MAX_SIDE pixels a side, in one of the modes L, LA, RGB, RGBA or F (high bit depths as floats in
+    [0, 1]). A missing, unreadable or non-image file raises ImageError naming it."""
+    regular_file(path, ImageError)
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we reduce it at once
+            with Image.open(path) as image:
+                orientation = image.getexif().get(_ORIENTATION, 1)
+                image = _reduced(image)
+            if orientation in _TURNS:  # a camera's photo, stored sideways
+                image = image.transpose(_TURNS[orientation])
+            return standard_mode(image)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: the image is too large to open safely "
+                         f"(over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels)") from None
+    except MemoryError:
+        raise ImageError(f"{path}: the image is too large for the memory available") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"{path}: cannot read image ({exc})") from None
 
 
+def _reduced(image: Image.Image) -> Image.Image:
+    """The open image decoded and, when large, shrunk by an integer factor to ≤ MAX_SIDE a side.
+    JPEG decodes at reduced scale (draft); other formats are reduced right after decoding."""
+    factor = -(-max(image.size) // MAX_SIDE)  # ceiling
+    if factor > 1 and image.format == "JPEG":
+        image.draft(image.mode, (image.width // factor, image.height // factor))
+        factor = -(-max(image.size) // MAX_SIDE)
+    image.load()
+    if factor <= 1:
+        return image.copy()
+    if image.mode not in ("L", "RGB", "I", "F", "CMYK", "YCbCr", "HSV", "LAB"):
+        image = standard_mode(image)  # "1", "P", 16-bit: into a mode that `reduce` takes
+    if image.mode in ("LA", "RGBA"):
+        # Pillow reduces these through a premultiplied copy of the whole image (4 bytes a pixel);
+        # one byte a pixel for grey and alpha each keeps a 12000² image's peak near 0.9 GB.
+        grey, alpha = image.convert("L"), image.getchannel("A")
+        del image
+        return Image.merge("LA", (grey.reduce(factor), alpha.reduce(factor)))
+    return image.reduce(factor)
+
+
+def standard_mode(image: Image.Image) -> Image.Image:
+    """Any Pillow mode → L, LA, RGB, RGBA or F. 16- and 32-bit greys become floats in [0, 1] (a plain
+    8-bit conversion clips them: grey ink in a 16-bit PNG would vanish)."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
+    if mode in ("RGBa", "La"):
+        return image.convert("RGBA")
+    if mode == "LAB":
+        return image.getchannel("L")
+    if mode in ("CMYK", "YCbCr", "HSV", "RGBX"):
+        return image.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        finite = values[np.isfinite(values)]
+        peak = float(finite.max()) if finite.size else 0.0
+        if mode.startswith("I;16"):
+            scale = 65535.0
+        elif mode == "F" and peak <= 1.0:
+            scale = 1.0
+        else:
+            scale = 255.0 if peak <= 255.0 else 65535.0 if peak <= 65535.0 else peak
+        return Image.fromarray(np.clip(np.nan_to_num(values / scale), 0.0, 1.0).astype(np.float32), mode="F")
+    return image.convert("RGB")
+
+
 def to_grayscale(image) -> np.ndarray:
-    """PIL image, numpy array or tensor (any size, grey/RGB/RGBA) → float32 (H, W) in [0, 1]."""
+    """PIL image (any mode), numpy array or tensor (any size, grey/RGB/RGBA) → float32 (H, W) in [0, 1]."""
     if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = standard_mode(image)
+        if image.mode == "F":
+            return np.asarray(image, dtype=np.float32)
+        if image.mode in ("RGBA", "LA"):
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
             return _flatten_alpha(rgba)
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0

@@ -7,8 +7,11 @@ step resumes from its checkpoint to exactly the weights an uninterrupted run wou
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,8 +22,10 @@ import torch.nn.functional as F
 from .data import Dataset, Split, load_dataset
 from .errors import CapsExplorerError
 from .losses import margin_loss, reconstruction_loss
-from .model import CapsNet, CapsNetConfig, default_device
-from .weights import atomic_path, save_weights
+from .config import MAX_ITERATIONS
+from .files import writable_target
+from .model import CapsNet, CapsNetConfig, resolve_device
+from .weights import atomic_path, remove_orphans, save_weights
 
 
 @dataclass
@@ -46,6 +51,35 @@ class TrainConfig:
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint or self.out + ".ckpt")
 
+    def validate(self) -> None:
+        """Every setting checked before any work: one CapsExplorerError line naming the first bad one."""
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise CapsExplorerError(message)
+
+        integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        need(integer(self.epochs) and self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        need(integer(self.batch_size) and 1 <= self.batch_size <= 65536,
+             f"--batch-size must be from 1 to 65536, got {self.batch_size}")
+        need(self.limit is None or (integer(self.limit) and self.limit >= 1),
+             f"--limit must be at least 1, got {self.limit}")
+        need(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10,
+             f"--lr must be a number above 0 and at most 10, got {self.lr}")
+        need(isinstance(self.lr_decay, (int, float)) and math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1,
+             f"--lr-decay must be above 0 and at most 1, got {self.lr_decay}")
+        need(integer(self.iterations) and 1 <= self.iterations <= MAX_ITERATIONS,
+             f"--iterations must be from 1 to {MAX_ITERATIONS}, got {self.iterations}")
+        need(integer(self.seed) and 0 <= self.seed < 2 ** 32, f"--seed must be from 0 to 2³²−1, got {self.seed}")
+        need(integer(self.checkpoint_every) and self.checkpoint_every >= 1,
+             f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
+        need(integer(self.max_shift) and 0 <= self.max_shift <= 8, f"max_shift must be from 0 to 8, got {self.max_shift}")
+        need(Path(self.out).suffix.lower() == ".safetensors",
+             f"{self.out}: the weights are written as safetensors; name the file *.safetensors")
+        need(self.checkpoint_path.resolve() != Path(self.out).resolve(),
+             f"{self.out}: the checkpoint and the weights need different files")
+        writable_target(self.out)
+        writable_target(self.checkpoint_path)
+
 
 @dataclass
 class Progress:
@@ -57,6 +91,7 @@ class Progress:
     accuracy: float  # running training accuracy over this epoch
     images_per_second: float
     finished: bool = False
+    interrupted: bool = False  # stopped on request; the checkpoint holds the last completed step
     heldout_accuracy: float | None = None
     weights: str | None = None
 
@@ -154,19 +189,48 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
     return state
 
 
+@contextmanager
+def deferred_interrupts(stop: threading.Event):
+    """In the main thread, Ctrl+C and SIGTERM only set `stop` while the block runs: a signal that
+    lands inside `optimizer.step()` (Adam updates parameters one by one) can then never leave a
+    half-applied step behind. Elsewhere (a worker thread) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = lambda _signum, _frame: stop.set()  # noqa: E731
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
 def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: bool = True,
-                  on_step: Callable[[int, int], None] | None = None) -> Iterator[Progress]:
+                  on_step: Callable[[int, int], None] | None = None,
+                  stop: threading.Event | None = None) -> Iterator[Progress]:
     """Trains a CapsNet, yielding a Progress after every step; the last one has `finished` set.
 
-    A checkpoint is written atomically every `checkpoint_every` steps, at each epoch's end, and
-    when the loop is interrupted (KeyboardInterrupt); `resume` continues from it.
+    A checkpoint is written atomically every `checkpoint_every` steps and at each epoch's end.
+    Setting `stop` (from any thread; Ctrl+C and SIGTERM set it in the main thread) ends the run
+    between two steps: the completed step is checkpointed, the last Progress has `interrupted`
+    set, and `resume` continues from it to exactly the weights of an uninterrupted run.
     """
+    config.validate()
+    device = resolve_device(config.device)
+    for target in (Path(config.out), config.checkpoint_path):
+        remove_orphans(target)  # temporary files of a run that was killed mid-write
+    stop = stop or threading.Event()
+    with deferred_interrupts(stop):
+        yield from _train(config, dataset, resume, on_step, stop, device)
+
+
+def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]:
     dataset = dataset or load_dataset(config.dataset, config.data_dir)
     train = dataset.train
     if config.limit is not None:  # evenly spaced, so every class is represented
         keep = np.unique(np.linspace(0, len(train) - 1, config.limit).round().astype(np.int64))
         train = Split(train.images[keep], train.labels[keep])
-    device = torch.device(config.device) if config.device else default_device()
     torch.manual_seed(config.seed)
     model = CapsNet(CapsNetConfig(routing_iterations=config.iterations)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -186,38 +250,40 @@ def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: b
     started = time.perf_counter() - elapsed
     save = lambda e, s: _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums,
                                          time.perf_counter() - started)
-    try:
-        while epoch < config.epochs:
-            order = _batch_order(len(train), config.seed, epoch)
-            while step < steps:
-                tick = time.perf_counter()
-                index = order[step * config.batch_size:(step + 1) * config.batch_size]
-                x, y = images[index], labels[index]
-                if config.augment:
-                    x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                lengths, _, recon = model(x, config.iterations, labels=y)
-                loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                sums["loss"] += float(loss.detach()) * len(y)
-                sums["correct"] += float((lengths.argmax(1) == y).sum())
-                sums["seen"] += len(y)
-                if on_step is not None:
-                    on_step(epoch, step)
-                if step % config.checkpoint_every == 0 and step < steps:
-                    save(epoch, step)
-                yield Progress(epoch + 1, config.epochs, step, steps, sums["loss"] / sums["seen"],
-                               sums["correct"] / sums["seen"], len(y) / (time.perf_counter() - tick))
-            epoch, step = epoch + 1, 0
-            sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
-            scheduler.step()
-            save(epoch, step)
-    except KeyboardInterrupt:
+    progress = lambda: Progress(epoch + 1, config.epochs, step, steps,  # noqa: E731
+                                sums["loss"] / max(sums["seen"], 1), sums["correct"] / max(sums["seen"], 1), 0.0)
+    while epoch < config.epochs:
+        order = _batch_order(len(train), config.seed, epoch)
+        while step < steps:
+            if stop.is_set():
+                save(epoch, step)
+                yield replace(progress(), interrupted=True)
+                return
+            tick = time.perf_counter()
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x, y = images[index], labels[index]
+            if config.augment:
+                x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            lengths, _, recon = model(x, config.iterations, labels=y)
+            loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            sums["loss"] += float(loss.detach()) * len(y)
+            sums["correct"] += float((lengths.argmax(1) == y).sum())
+            sums["seen"] += len(y)
+            if on_step is not None:
+                on_step(epoch, step)
+            if step % config.checkpoint_every == 0 and step < steps:
+                save(epoch, step)
+            yield Progress(epoch + 1, config.epochs, step, steps, sums["loss"] / sums["seen"],
+                           sums["correct"] / sums["seen"], len(y) / (time.perf_counter() - tick))
+        epoch, step = epoch + 1, 0
+        sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        scheduler.step()
         save(epoch, step)
-        raise
     seconds = time.perf_counter() - started
     result = evaluate(model, dataset.heldout, config.iterations)
     save_weights(model, config.out, {

@@ -9,23 +9,21 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import torch
 
+from .config import CapsNetConfig
 from .errors import WeightsError
-from .model import CapsNet, CapsNetConfig, default_device
+from .files import reason, regular_file, resource_path
+from .model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist5k.safetensors"
 
 
 def shipped_weights_path() -> Path:
-    """The weights shipped with the package: resources/ installs as `capsexplorer.resources`."""
-    try:
-        return Path(str(resources.files("capsexplorer.resources").joinpath(SHIPPED)))
-    except ModuleNotFoundError:  # running from a source tree that is not installed
-        return Path(__file__).resolve().parent.parent / "resources" / SHIPPED
+    """The weights shipped with the package."""
+    return resource_path(SHIPPED)
 
 
 @contextmanager
@@ -33,7 +31,7 @@ def atomic_path(path: str | Path):
     """Yields a temporary path beside `path`; moves it over `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -44,6 +42,28 @@ def atomic_path(path: str | Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return path.name[:200] + "."  # + 8 random characters + ".tmp" stays under 255 bytes
+
+
+def remove_orphans(path: str | Path) -> list[Path]:
+    """Deletes temporary files that an `atomic_path` for `path` left behind when its process was
+    killed mid-write; returns them."""
+    path = Path(path)
+    removed = []
+    for orphan in path.parent.glob(glob_escape(_temporary_prefix(path)) + "*.tmp"):
+        try:
+            orphan.unlink()
+            removed.append(orphan)
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def save_weights(model: CapsNet, path: str | Path, metadata: dict | None = None, float16: bool = True) -> None:
@@ -62,11 +82,7 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     """Reads tensors and metadata from safetensors, or from a plain tensor file that torch can
     load with weights_only=True. Raises WeightsError for anything else."""
     path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"{path}: no such weights file")
-    if path.is_dir():
-        raise WeightsError(f"{path}: is a directory, not a weights file")
-    if path.stat().st_size == 0:
+    if regular_file(path, WeightsError, "weights file").st_size == 0:
         raise WeightsError(f"{path}: the weights file is empty")
     from safetensors import SafetensorError, safe_open
 
@@ -78,11 +94,11 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
             raise WeightsError(f"{path}: refused — the file is a pickle that would run code; "
                                "use safetensors weights") from None
-        raise WeightsError(f"{path}: not a safetensors or torch weights file ({reason})") from None
+        raise WeightsError(f"{path}: not a weights file — {_what_it_is(path)}; capsexplorer reads "
+                           "safetensors files and PyTorch tensor files") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a training checkpoint
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -90,14 +106,38 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return state, {}
 
 
+def _what_it_is(path: Path) -> str:
+    """A guess, from the first bytes, at what a file that is not weights holds."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        return f"it cannot be read ({reason(exc)})"
+    if head.startswith(b"PK"):
+        return "it is a zip archive without PyTorch tensors in it"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:6] in (b"GIF87a", b"GIF89a"):
+        return "it is an image"
+    if head.startswith(b"\x1f\x8b"):
+        return "it is gzip-compressed data"
+    try:
+        head.decode("utf-8")
+        return "it is a text file"
+    except UnicodeDecodeError:
+        pass
+    if len(head) >= 8 and int.from_bytes(head[:8], "little") > 100_000_000:
+        return "its header is damaged or it is another binary format"
+    return "it is truncated or damaged, or another binary format"
+
+
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> CapsNet:
     """The shipped model, or the one at `path`, on `device` (CUDA when available, else CPU), in eval mode."""
     path = Path(path) if path is not None else shipped_weights_path()
     tensors, metadata = read_state(path)
+    device = resolve_device(device)  # a bad --device is named before any work
     try:
         config = CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
-    except (TypeError, ValueError) as exc:
-        raise WeightsError(f"{path}: unreadable model configuration in its metadata ({exc})") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise WeightsError(f"{path}: unusable model configuration in its metadata ({exc})") from None
     model = CapsNet(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -113,5 +153,13 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
             raise WeightsError(f"{path}: {name} holds non-finite or non-float values")
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.metadata = dict(metadata, path=str(path))
-    device = torch.device(device) if device is not None else default_device()
     return model.to(device).eval()
+
+
+def heldout_accuracy(metadata: dict) -> float | None:
+    """The accuracy a weights file claims, or None when it is absent or not a number in [0, 1]."""
+    try:
+        value = float(metadata.get("heldout_accuracy"))
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None

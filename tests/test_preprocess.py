@@ -5,7 +5,7 @@ from PIL import Image
 
 from capsexplorer import NoInkError, preprocess
 from capsexplorer.errors import ImageError
-from capsexplorer.preprocess import MNIST_STROKE, WORK, _bounding_box, _fit, preprocess_array, stroke_width
+from capsexplorer.preprocess import MNIST_STROKE, WORK, _bounding_box, _fit, load_image, preprocess_array, stroke_width
 
 from drawing import as_drawn
 
@@ -104,3 +104,94 @@ def test_drawn_digits_are_classified(model, heldout):
     x = torch.stack([preprocess(d) for d in drawn])
     accuracy = (model.trace(x).prediction == heldout.labels[picks]).mean()
     assert accuracy >= 0.9
+
+
+def _ink_three(heldout):
+    """A held-out 3 at 280×280 as uint8, dark ink on white, and what preprocess makes of it."""
+    from capsexplorer.preprocess import preprocess_array
+
+    three = heldout.images[np.flatnonzero(heldout.labels == 3)[0]]
+    light = np.array(Image.fromarray(three).resize((280, 280), Image.BILINEAR))
+    return 255 - light, preprocess_array(light)
+
+
+def _modes(ink):
+    grey16 = (65535 - (255 - ink).astype(np.float32) / 255 * 30000).astype(np.uint16)  # grey ink, 16 bit
+    transparent = Image.fromarray(ink).convert("P")
+    transparent.info["transparency"] = transparent.getpixel((0, 0))
+    alpha = np.stack([np.zeros_like(ink), 255 - ink], -1)
+    return {
+        "1.png": Image.fromarray(ink).convert("1"), "L.png": Image.fromarray(ink),
+        "LA.png": Image.fromarray(alpha, "LA"), "P.png": Image.fromarray(ink).convert("P"),
+        "P-transparent.png": transparent, "P.gif": Image.fromarray(ink).convert("P"),
+        "RGB.png": Image.fromarray(ink).convert("RGB"), "RGBA.png": Image.fromarray(ink).convert("RGBA"),
+        "CMYK.jpg": Image.fromarray(ink).convert("RGB").convert("CMYK"), "CMYK.tif": Image.fromarray(ink).convert("CMYK"),
+        "I16.png": Image.fromarray(grey16), "I.tif": Image.fromarray(grey16.astype(np.int32)),
+        "F.tif": Image.fromarray(ink.astype(np.float32) / 255), "F255.tif": Image.fromarray(ink.astype(np.float32)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_modes(np.zeros((4, 4), np.uint8))))
+def test_every_pillow_mode_is_read(tmp_path, heldout, name):
+    """Each mode a user can hand us gives the network the same digit (a 16-bit grey PNG used to
+    read as blank)."""
+    ink, expected = _ink_three(heldout)
+    image = _modes(ink)[name]
+    path = tmp_path / name
+    image.save(path)
+    assert Image.open(path).mode == image.mode or name.endswith((".jpg", ".gif"))
+    x = preprocess_array(load_image(path))
+    tolerance = 0.15 if name in ("1.png", "CMYK.jpg") else 0.02  # a 1-bit image loses its anti-aliasing
+    assert np.abs(x - expected).max() < tolerance, name
+
+
+def test_multi_frame_files_read_their_first_frame(tmp_path, heldout):
+    ink, expected = _ink_three(heldout)
+    frames = [Image.fromarray(ink), Image.fromarray(np.full_like(ink, 255))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "a.tif", save_all=True, append_images=frames[1:])
+    for name in ("a.gif", "a.tif"):
+        assert np.abs(preprocess_array(load_image(tmp_path / name)) - expected).max() < 0.02
+
+
+def test_an_exif_rotated_photo_is_turned_upright(tmp_path, heldout):
+    ink, expected = _ink_three(heldout)
+    stored = Image.fromarray(ink).convert("RGB").transpose(Image.Transpose.ROTATE_90)  # as a camera stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    stored.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    assert np.abs(preprocess_array(load_image(tmp_path / "photo.jpg")) - expected).max() < 0.05
+
+
+def test_a_huge_image_is_decoded_at_reduced_size(tmp_path):
+    """12000×12000 RGBA: reduced while loading, no Pillow warning; the ink is still found."""
+    import warnings
+
+    big = np.full((12000, 12000, 4), 255, np.uint8)
+    big[3000:9000, 5500:6500, :3] = 0  # a thick vertical bar: a "1"
+    Image.fromarray(big, "RGBA").save(tmp_path / "huge.png", compress_level=1)
+    del big
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = load_image(tmp_path / "huge.png")
+    assert max(image.size) <= 1024
+    x = preprocess_array(image)
+    assert x.sum() > 10 and x[:, 14].sum() > x[:, 4].sum()
+
+
+@pytest.mark.parametrize("kind, message", [("loop", "link loop"), ("long", "too long"), ("fifo", "FIFO"),
+                                           ("notdir", "not a directory")])
+def test_unreadable_paths_are_named(tmp_path, kind, message):
+    import os
+
+    path = {"loop": tmp_path / "loop.png", "long": tmp_path / ("x" * 300 + ".png"), "fifo": tmp_path / "fifo.png",
+            "notdir": tmp_path / "file.png" / "inside.png"}[kind]
+    if kind == "loop":
+        path.symlink_to(path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "notdir":
+        (tmp_path / "file.png").write_bytes(b"x")
+    with pytest.raises(ImageError, match=message) as info:
+        load_image(path)
+    assert "\n" not in str(info.value)

@@ -1,3 +1,6 @@
+import os
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -38,34 +41,84 @@ def test_short_training_lowers_the_loss(tmp_path, tiny):
     assert float(model.metadata["heldout_accuracy"]) == pytest.approx(final.heldout_accuracy, abs=1e-4)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny):
+def weights_of(path):
+    return load_model(path, device="cpu").state_dict()
+
+
+def assert_bit_equal(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+@pytest.mark.slow
+def test_stops_at_random_moments_resume_bit_exactly(tmp_path, tiny):
+    """A stop request from another thread (what a signal handler does) at random moments: every
+    checkpoint is of a completed step and the resumed run ends on exactly the same weights."""
     straight = run_all(config(tmp_path / "a"), tiny)[-1]
-
-    def interrupt(epoch, step):
-        if (epoch, step) == (1, 1):
-            raise KeyboardInterrupt
-
     cfg = config(tmp_path / "b")
-    with pytest.raises(KeyboardInterrupt):
-        run_all(cfg, tiny, on_step=interrupt)
-    assert cfg.checkpoint_path.exists() and not (tmp_path / "b" / "w.safetensors").exists()
-    resumed = run_all(cfg, tiny)
-    assert resumed[0].epoch == 2 and resumed[0].step == 2  # picked up mid-epoch, nothing redone
-    assert not cfg.checkpoint_path.exists()
-    a, b = load_model(straight.weights, device="cpu"), load_model(resumed[-1].weights, device="cpu")
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
-    assert resumed[-1].heldout_accuracy == straight.heldout_accuracy
+    rng = np.random.default_rng(5)
+    interruptions = 0
+    while True:
+        stop = threading.Event()
+        timer = threading.Timer(float(rng.uniform(0.0, 0.6)), stop.set)
+        timer.start()
+        progress = run_all(cfg, tiny, stop=stop)
+        timer.cancel()
+        if progress[-1].finished:
+            break
+        assert progress[-1].interrupted and cfg.checkpoint_path.exists()
+        interruptions += 1
+        assert interruptions < 40
+    assert interruptions >= 3, "the random stops should have landed mid-run several times"
+    assert_bit_equal(weights_of(straight.weights), weights_of(progress[-1].weights))
+
+
+@pytest.mark.slow
+def test_sigint_at_random_moments_in_the_command_resumes_bit_exactly(tmp_path):
+    """The real command, sent SIGINT at random moments (during steps, checkpoint writes and the
+    progress bar), resumed each time; the weights equal an uninterrupted run's bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--limit", "48", "--batch-size", "16", "--epochs", "2", "--float32", "--device", "cpu",
+            "--no-augment"]
+    run = lambda out, **kw: subprocess.Popen([sys.executable, "-m", "capsexplorer.cli", *args, "--out", str(out)],
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    straight = run(tmp_path / "a.safetensors")
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    rng = np.random.default_rng(11)
+    out = tmp_path / "b.safetensors"
+    interrupted = 0
+    for _ in range(12):
+        proc = run(out)
+        deadline = time.monotonic() + 120
+        while "epoch" not in (line := proc.stderr.readline()) and proc.poll() is None and time.monotonic() < deadline:
+            pass  # wait until training runs (past start-up)
+        time.sleep(float(rng.uniform(0.0, 0.8)))
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert "Traceback" not in stderr, stderr
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == 130 and "checkpoint saved" in stderr, stderr
+        interrupted += 1
+    else:
+        proc = run(out)
+        assert proc.wait(timeout=300) == 0
+    assert interrupted >= 1
+    assert_bit_equal(weights_of(tmp_path / "a.safetensors"), weights_of(out))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.ckpt"))
 
 
 def test_checkpoint_from_other_settings_is_refused(tmp_path, tiny):
     cfg = config(tmp_path)
-
-    def interrupt(epoch, step):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_all(cfg, tiny, on_step=interrupt)
+    stop = threading.Event()
+    progress = run_all(cfg, tiny, stop=stop, on_step=lambda epoch, step: stop.set())
+    assert progress[-1].interrupted and progress[-1].step == 1
     with pytest.raises(CapsExplorerError, match="other settings"):
         run_all(config(tmp_path, seed=7), tiny)
     cfg.checkpoint_path.write_bytes(b"corrupt")
@@ -73,12 +126,47 @@ def test_checkpoint_from_other_settings_is_refused(tmp_path, tiny):
         run_all(cfg, tiny)
 
 
-def test_augment_shifts_within_bounds_and_is_seeded(heldout):
-    x = to_tensor(heldout.images[:8])
-    a = augment(x, torch.Generator().manual_seed(3))
-    b = augment(x, torch.Generator().manual_seed(3))
-    assert torch.equal(a, b) and a.shape == x.shape
-    assert not torch.equal(a, x) and float(a.min()) >= 0 and float(a.max()) <= 1
+@pytest.mark.parametrize("overrides, message", [
+    (dict(batch_size=0), "--batch-size"), (dict(batch_size=-4), "--batch-size"), (dict(limit=0), "--limit"),
+    (dict(limit=-5), "--limit"), (dict(epochs=0), "--epochs"), (dict(lr=float("nan")), "--lr"),
+    (dict(lr=-1.0), "--lr"), (dict(lr_decay=0.0), "--lr-decay"), (dict(seed=-1), "--seed"),
+    (dict(out="weights.bin"), "safetensors"),
+])
+def test_bad_settings_are_refused_before_any_work(tmp_path, tiny, overrides, message):
+    cfg = config(tmp_path, **overrides)
+    with pytest.raises(CapsExplorerError, match=message):
+        next(iter_training(cfg, dataset=tiny))
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_unwritable_out_is_refused_up_front(tmp_path, tiny):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):
+        locked.chmod(0o700)
+        pytest.skip("running as root, who can write anywhere")
+    with pytest.raises(CapsExplorerError, match="cannot write"):
+        next(iter_training(config(locked), dataset=tiny))
+    locked.chmod(0o700)
+
+
+def test_a_regular_file_as_the_out_folder_is_named(tmp_path, tiny):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CapsExplorerError, match="cannot create its folder"):
+        next(iter_training(config(tmp_path / "file"), dataset=tiny))
+
+
+def test_orphaned_temporary_files_are_removed_on_start(tmp_path, tiny):
+    orphans = [tmp_path / "w.safetensors.abcd1234.tmp", tmp_path / "w.safetensors.ckpt.x9y8z7w6.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"\0" * 1000)
+    keep = tmp_path / "other.safetensors.abcd1234.tmp"
+    keep.write_bytes(b"x")
+    stop = threading.Event()
+    stop.set()
+    run_all(config(tmp_path), tiny, stop=stop)
+    assert not any(o.exists() for o in orphans) and keep.exists()
 
 
 def test_evaluate_confusion(model, heldout):

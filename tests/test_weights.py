@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from capsexplorer import WeightsError, load_model, save_weights
+from capsexplorer import DeviceError, WeightsError, load_model, save_weights
 from capsexplorer.model import CapsNet
 from capsexplorer.weights import shipped_weights_path
 
@@ -42,13 +42,17 @@ def test_torch_save_state_dict_is_accepted(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "empty"), (b"{not json at all", "not a safetensors"), (b"\x08\x00\x00\x00\x00\x00\x00\x00{}", "not"),
+    (b"", "empty"), (b"{not json at all", "not a weights file — it is a text file"),
+    (b"\x08\x00\x00\x00\x00\x00\x00\x00{}", "not a weights file"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(100), "it is an image"),
+    (bytes(range(256)) * 4, "damaged or it is another binary format"),
 ])
 def test_corrupt_files_are_refused(tmp_path, content, message):
     path = tmp_path / "w.safetensors"
     path.write_bytes(content)
-    with pytest.raises(WeightsError, match=message):
+    with pytest.raises(WeightsError, match=message) as info:
         load_model(path)
+    assert "(" not in str(info.value).split(":", 1)[1][:30]  # words, not an internal error code
 
 
 def test_truncated_safetensors_is_refused(tmp_path):
@@ -89,3 +93,72 @@ def test_float16_round_trip_keeps_predictions(tmp_path, model, heldout):
     x = torch.from_numpy(heldout.images[:50]).float().div(255).unsqueeze(1)
     assert (again.trace(x).prediction == model.trace(x).prediction).all()
     assert again.metadata["note"] == "x"
+
+
+def with_config(tmp_path, config, name="cfg.safetensors"):
+    """The shipped tensors with an untrusted `config` in the metadata."""
+    import json
+
+    from capsexplorer.weights import read_state
+
+    tensors, meta = read_state(shipped_weights_path())
+    meta["config"] = config if isinstance(config, str) else json.dumps(config)
+    save_file(tensors, str(tmp_path / name), metadata=meta)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"conv_channels": 1000000}, "conv_channels must be from 1 to 2048"),
+    ({"conv_channels": "256"}, "conv_channels must be an integer"),
+    ({"conv_channels": 256.0}, "conv_channels must be an integer"),
+    ({"kernel": True}, "kernel must be an integer"),
+    ({"decoder_hidden": [512]}, "decoder_hidden must be two"),
+    ({"decoder_hidden": [8192, 8192], "conv_channels": 2048, "primary_types": 256}, "parameters"),
+    ({"kernel": 15}, "leaves no capsules"),
+    ({"bogus": 1}, "unknown field 'bogus'"),
+    ([1, 2, 3], "not a mapping"),
+    ("{not json", "unusable model configuration"),
+    ("[" * 100000 + "]" * 100000, "unusable model configuration"),
+])
+def test_a_config_in_the_metadata_is_checked_before_anything_is_built(tmp_path, config, message):
+    path = with_config(tmp_path, config)
+    with pytest.raises(WeightsError, match=message) as info:
+        load_model(path, device="cpu")
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "unknown device 'bogus'"), ("cuda", "no CUDA GPU"), ("cuda:5", "cuda:5"), ("tpu", "not supported|unknown"),
+])
+def test_a_device_that_is_not_there_is_named(device, message):
+    if torch.cuda.is_available() and device.startswith("cuda") and device != "cuda:5":
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match=message):
+        load_model(device=device)
+
+
+def test_unreadable_paths_are_named_not_raised(tmp_path):
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    with pytest.raises(WeightsError, match="link loop"):
+        load_model(loop)
+    with pytest.raises(WeightsError, match="too long"):
+        load_model(tmp_path / ("w" * 300 + ".safetensors"))
+    import os
+
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightsError, match="FIFO"):
+        load_model(fifo)  # would hang for ever if opened
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
+    from capsexplorer.weights import atomic_path
+
+    target = tmp_path / "w.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half of the new")
+            raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]

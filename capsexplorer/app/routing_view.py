@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLa
                                QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from .. import views
-from ..model import MAX_ITERATIONS
+from ..config import MAX_ITERATIONS
 from ..trace import RoutingTrace
 from . import theme
 

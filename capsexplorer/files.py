@@ -1,0 +1,78 @@
+"""Paths the user hands us: one line naming what is wrong with them, never a traceback.
+
+`Path.exists()` raises on a permission error or a name that is too long and calls a symlink loop
+"missing"; `os.stat` with the errno read out says what really happened.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from importlib import resources
+from pathlib import Path
+
+from .errors import CapsExplorerError
+
+_REASONS = {
+    errno.ENOENT: "no such file",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.ELOOP: "too many symbolic links (a link loop?)",
+}
+
+
+def reason(exc: OSError) -> str:
+    """An OSError in words, without the path Python repeats in its message."""
+    return _REASONS.get(exc.errno) or exc.strerror or type(exc).__name__
+
+
+def regular_file(path: str | Path, error: type[CapsExplorerError] = CapsExplorerError,
+                 what: str = "file") -> os.stat_result:
+    """Stats `path` and insists on a regular file (not a directory, FIFO or device, which would hang
+    or mislead a reader); raises `error` with one line naming the path and the problem."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        message = f"no such {what}" if exc.errno == errno.ENOENT else reason(exc)
+        raise error(f"{path}: {message}") from None
+    except ValueError as exc:  # an embedded NUL byte
+        raise error(f"{path!r}: not a usable path ({exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) \
+            else "a device"
+        raise error(f"{path}: is {kind}, not a regular {what}")
+    return info
+
+
+def writable_target(path: str | Path, error: type[CapsExplorerError] = CapsExplorerError) -> Path:
+    """Checks, before any work is done, that `path` can be created or replaced: its folder exists
+    (or can be made) and is writable, and the name is not too long."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"{path}: cannot create its folder ({reason(exc)})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"{path}: cannot write there (permission denied)")
+    try:
+        max_name = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        max_name = 255
+    if len(os.fsencode(path.name)) > max_name:
+        raise error(f"{path}: the file name is too long")
+    return path
+
+
+def resource_path(name: str) -> Path:
+    """A file shipped in resources/, installed as the package `capsexplorer.resources`."""
+    try:
+        return Path(str(resources.files("capsexplorer.resources").joinpath(name)))
+    except ModuleNotFoundError:  # running from a source tree that is not installed
+        return Path(__file__).resolve().parent.parent / "resources" / name

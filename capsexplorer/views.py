@@ -40,25 +40,22 @@ def capsule_at(type_row: int, column: int) -> tuple[int, int, int, int]:
     return type_row * POSITIONS + position, digit, position // GRID, position % GRID
 
 
-def spatial(matrix: np.ndarray, digit: int, weighted: bool) -> np.ndarray:
-    """(6, 6) for one digit: the mean over the 32 types of the (1152, 10) matrix's column,
-    or with `weighted`, the sum over types of c_ij·‖u_i‖ (what each position sends to j)."""
-    by_type = matrix[:, digit].reshape(TYPES, GRID, GRID)
-    return by_type.sum(axis=0) if weighted else by_type.mean(axis=0)
+def spatial(matrix: np.ndarray, digit: int) -> np.ndarray:
+    """(6, 6) for one digit: the mean over the 32 capsule types of the (1152, 10) matrix's column —
+    the same quantity as the matrix, so it is drawn on the matrix's colour scale."""
+    return matrix[:, digit].reshape(TYPES, GRID, GRID).mean(axis=0)
 
 
-def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False,
-           digit: int | None = None) -> tuple[float, float]:
+def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False) -> tuple[float, float]:
     """Colour levels shared by every iteration of a trace, so stepping compares like with like,
-    rounded so they rarely change while drawing. With `digit`, those of the spatial view."""
-    values = []
-    for r in range(trace.iterations):
-        m = coupling_matrix(trace, r, example, weighted, change)
-        values.append(spatial(m, digit, weighted) if digit is not None else m)
-    values = np.abs(np.stack(values))
-    # The whole matrix: the 99.5th percentile, so a few saturated capsules don't wash out the rest.
-    top = float(values.max() if digit is not None else np.percentile(values, 99.5))
-    top = nice_ceiling(top)
+    rounded so they rarely change while drawing: the 99.5th percentile of |values|, so a few
+    saturated capsules don't wash out the rest. Plain c_ij always reaches at least 2/J, so the
+    uniform start 1/J sits mid-scale and never reads as "strong"."""
+    values = np.abs(np.stack([coupling_matrix(trace, r, example, weighted, change)
+                              for r in range(trace.iterations)]))
+    top = nice_ceiling(float(np.percentile(values, 99.5)))
+    if not weighted and not change:
+        top = max(top, nice_ceiling(2.0 / values.shape[-1]))
     return (-top, top) if change else (0.0, top)
 
 

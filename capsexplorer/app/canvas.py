@@ -11,7 +11,7 @@ CANVAS_SIZE = 280  # logical pixels: the smallest the canvas gets
 
 class DrawingCanvas(QWidget):
     """Dark ink on a white sheet. Emits `strokeMoved` while drawing and `changed` when a stroke
-    ends, or on undo, clear and load."""
+    ends, or on undo, clear and load. Undo steps back through strokes, clears and loads alike."""
 
     strokeMoved = Signal()
     changed = Signal()
@@ -31,6 +31,7 @@ class DrawingCanvas(QWidget):
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
         self._paper = QColor("white")
+        self._history: list[tuple] = []  # the sheet before each clear or load, for undo
         # The sheet with its finished strokes, rendered once per size: a paint or a trace request
         # then draws only the stroke in progress on top, however many strokes there are.
         self._layers: dict[int, QImage] = {}
@@ -53,23 +54,40 @@ class DrawingCanvas(QWidget):
         return not self._strokes and self._current is None and self._background is None
 
     def clear(self) -> None:
-        self._strokes.clear()
+        """Empties the sheet; undo brings it back."""
+        if self.is_empty():
+            self.changed.emit()
+            return
+        self._remember()
+        self._strokes = []
         self._current = None
         self._background = None
+        self._paper = QColor("white")
         self._layers.clear()
         self.update()
         self.changed.emit()
 
     def undo(self) -> None:
+        """Removes the last stroke or, when the sheet has none since the last clear or load,
+        brings back the sheet as it was before that."""
         if self._strokes:
             self._strokes.pop()
-        elif self._background is not None:
-            self._background = None
+        elif self._history:
+            strokes, self._background, self._paper = self._history.pop()
+            self._strokes = list(strokes)
+        elif self._background is not None:  # an image loaded on an empty sheet
+            self._background, self._paper = None, QColor("white")
         else:
             return
+        self._current = None
         self._layers.clear()
         self.update()
         self.changed.emit()
+
+    def _remember(self) -> None:
+        """Saves the sheet before a clear or a load, for undo."""
+        self._history.append((tuple(self._strokes), self._background, QColor(self._paper)))
+        del self._history[:-20]  # a bounded history: loaded images are large
 
     def set_image(self, image: np.ndarray) -> None:
         """Shows a loaded image (H, W) greyscale in [0, 255], light ink on dark or dark on light,
@@ -83,8 +101,10 @@ class DrawingCanvas(QWidget):
         qimage = QImage(gray.data, gray.shape[1], gray.shape[0], gray.strides[0], QImage.Format.Format_Grayscale8)
         self._background = qimage.copy()
         paper = int(np.clip(np.median(border), 0, 255))
+        if not self.is_empty():
+            self._remember()
         self._paper = QColor(paper, paper, paper)  # fills the sheet beside a non-square image
-        self._strokes.clear()
+        self._strokes = []
         self._current = None
         self._layers.clear()
         self.update()

@@ -9,15 +9,20 @@ from superqt import QLabeledSlider
 
 from . import theme
 from .canvas import DrawingCanvas
+from .state import ExplorerState
 from .tiles import ImageTile
 
 
 class DrawPanel(QGroupBox):
+    """The canvas, and beside it what the network made of it (from the state)."""
+
     strokeMoved = Signal()
     changed = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Draw", parent)
+        self.state = state
+        self.classes: tuple[str, ...] = tuple(str(d) for d in range(10))
         self.canvas = DrawingCanvas()
         self.pen = QLabeledSlider(Qt.Orientation.Horizontal)
         self.pen.setRange(4, 40)
@@ -71,21 +76,30 @@ class DrawPanel(QGroupBox):
 
         self.canvas.strokeMoved.connect(self.strokeMoved)
         self.canvas.changed.connect(self.changed)
+        state.resultChanged.connect(self.refresh)
 
     def _set_pen(self, width: int) -> None:
         self.canvas.pen_width = float(width)
 
-    def show_input(self, image: np.ndarray, prediction: int | None, length: float | None,
-                   label: str | None = None) -> None:
-        self.network_input.set_image(image)
-        if prediction is None:
+    def refresh(self) -> None:
+        result = self.state.result
+        if result is None:
+            self.network_input.set_image(np.zeros((28, 28), np.float32))
             self.prediction.setText("–")
-            self.confidence.setText(label or "")
-        else:
-            self.prediction.setText(label or str(prediction))
-            self.confidence.setText(f"‖v‖ = {length:.3f}")
+            self.confidence.setText("" if self.canvas.is_empty() else "no ink")
+            return
+        winner = result.winner
+        length = float(result.trace.final_lengths[0, winner])
+        name = self.classes[winner] if winner < len(self.classes) else str(winner)
+        self.network_input.set_image(result.image)
+        self.prediction.setText(name if name.isdigit() else str(winner))
+        self.confidence.setText(f"‖v‖ = {length:.3f}" if name.isdigit() else f"{name} · ‖v‖ = {length:.3f}")
 
-    def show_blank(self) -> None:
-        self.network_input.set_image(np.zeros((28, 28), np.float32))
-        self.prediction.setText("–")
-        self.confidence.setText("no ink")
+    def save_settings(self, settings) -> None:
+        settings.setValue("draw/pen_width", self.pen.value())
+
+    def restore_settings(self, settings) -> None:
+        try:
+            self.pen.setValue(int(settings.value("draw/pen_width", self.pen.value())))
+        except (TypeError, ValueError):
+            pass

@@ -9,6 +9,7 @@ from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QApplication, QWidget
 
 from ..errors import CapsExplorerError
+from ..files import reason
 
 
 def widget_image(widget: QWidget) -> Image.Image:
@@ -25,26 +26,29 @@ def save_png(widget: QWidget, path: str | Path) -> Path:
     try:
         widget_image(widget).save(path)
     except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
     return path
 
 
-def save_routing_gif(routing_panel, path: str | Path, frame_ms: int = 800) -> Path:
-    """One frame per routing iteration of the panel's trace, looping."""
-    if routing_panel.trace is None:
+def save_routing_gif(window, path: str | Path, frame_ms: int = 800) -> Path:
+    """The routing panel at each routing iteration of the window's trace, one frame each, looping."""
+    state = window.state
+    if state.trace is None:
         raise CapsExplorerError("nothing to export: draw or load a digit first")
     path = Path(path)
     if path.suffix.lower() != ".gif":
         path = path.with_suffix(".gif")
-    shown = routing_panel.iteration
+    shown = state.iteration
     frames = []
-    for r in range(routing_panel.trace.iterations):
-        routing_panel.set_iteration(r)
-        QApplication.processEvents()
-        frames.append(widget_image(routing_panel))
-    routing_panel.set_iteration(shown)
+    try:
+        for r in range(state.trace.iterations):
+            state.set_iteration(r)
+            QApplication.processEvents()
+            frames.append(widget_image(window.routing))
+    finally:
+        state.set_iteration(shown)
     try:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
     return path

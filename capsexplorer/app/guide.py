@@ -1,4 +1,4 @@
-"""A short guide for a first-time user: what each panel shows."""
+"""The words the window shows a user: a short guide to the panels, the keyboard shortcuts, About."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -13,6 +13,23 @@ GUIDE = (
     "<p>The <b>length</b> ‖v<sub>j</sub>‖ says how sure the network is that digit j is present; the "
     "<b>pose</b> — the 16 numbers — says how it is drawn. Bend it and the decoder redraws the digit.</p>"
 )
+
+
+SHORTCUTS = (
+    "Ctrl+Z  undo the last stroke, clear or load\nEsc  clear the canvas\nCtrl+O  open an image\n"
+    "Ctrl+R  load a held-out sample\nCtrl+E  export the window as PNG\n\n"
+    "[ or Alt+Left  previous routing iteration\n] or Alt+Right  next iteration\n"
+    "Alt+Home / Alt+End  first / last iteration\nP  play / pause the iterations\n\n"
+    "The iteration keys work wherever the keyboard focus is in the window."
+)
+
+
+def about_text(version: str) -> str:
+    return (f"<p><b>capsexplorer {version}</b></p>"
+            "<p>A trained Capsule Network (Sabour, Frosst &amp; Hinton 2017, “Dynamic Routing Between "
+            "Capsules”) at work: draw a digit, step through routing, and bend a digit capsule's pose.</p>"
+            "<p>The bundled digits are from the MNIST database (LeCun, Cortes &amp; Burges), "
+            "CC BY-SA 3.0. capsexplorer is MIT-licensed.</p>")
 
 
 class GuidePanel(QGroupBox):

@@ -8,20 +8,21 @@ from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
 from . import theme
+from .state import ExplorerState
+
+TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
 
 
 class LengthsPanel(QGroupBox):
-    def __init__(self, parent=None):
+    """The lengths after the iteration the state shows."""
+
+    def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Capsule lengths ‖v_j‖", parent)
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground(theme.background())
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
-        theme.style_plot(self.plot)
+        self.state = state
+        self.plot = theme.static_plot(minimum_height=120)
         item = self.plot.getPlotItem()
-        item.setXRange(-0.6, 10.6, padding=0)  # room right of the bars for the margin labels
-        item.setYRange(0, 1.08, padding=0)
+        item.setXRange(-0.6, 10.9, padding=0)  # room right of the bars for the margin labels
+        item.setYRange(0, TOP, padding=0)
         item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "length")
         item.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
@@ -32,8 +33,9 @@ class LengthsPanel(QGroupBox):
                                     pen=pg.mkPen(None))
         item.addItem(self.bars)
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
+            # The margin's name right of digit 9's bar, where no bar or value can cover it.
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": 0.995, "color": theme.muted(),
+                                   label=name, labelOpts={"position": 1.0, "color": theme.muted(),
                                                           "anchors": [(1, 1), (1, 1)]})
             item.addItem(line)
         self.labels = []
@@ -43,12 +45,22 @@ class LengthsPanel(QGroupBox):
             item.addItem(text)
             self.labels.append(text)
         # Changing a QGroupBox title re-lays the panel out; a text item inside the plot does not.
-        self.caption = pg.TextItem("", color=theme.foreground(), anchor=(1, 0))
-        self.caption.setPos(10.55, 1.08)  # top right, clear of the bars and their values
+        # Top left, above every bar's value (bars end at 1.0, their values below 1.1).
+        self.caption = pg.TextItem("", color=theme.muted(), anchor=(0, 0))
+        self.caption.setPos(-0.55, TOP)
         item.addItem(self.caption)
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot)
         self.winner = -1
+        state.resultChanged.connect(self._show)
+        state.iterationChanged.connect(self._show)
+
+    def _show(self, *_) -> None:
+        tr = self.state.trace
+        if tr is None:
+            self.clear()
+        else:
+            self.set_lengths(tr.lengths[self.state.iteration, 0], self.state.iteration + 1, tr.iterations)
 
     def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
         """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""

@@ -7,11 +7,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
+from superqt.utils import signals_blocked
+
+from ..losses import M_MINUS
 from . import theme
+from .state import WINNER, ExplorerState
 from .tiles import ImageTile
 
 DIMENSIONS = 16
-FOLLOW_WINNER = -1  # item data is never None: PySide6 on Python 3.11 mis-counts references to None
 SPANS = (0.25, 0.5, 1.0)
 
 
@@ -68,19 +71,20 @@ class PoseSlider(QWidget):
 
 
 class PosePanel(QGroupBox):
-    """Emits `poseChanged(digit, pose)` as sliders move and `digitChosen(digit or None)`."""
+    """The chosen digit capsule's pose as 16 sliders and the decoder's image of it. Emits
+    `poseChanged(digit, pose)` while a slider moves (the window asks the decoder)."""
 
     poseChanged = Signal(int, object)
-    digitChosen = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Pose — bend a digit capsule", parent)
+        self.state = state
         self.capsule = QComboBox()
-        self.capsule.addItem("winner", FOLLOW_WINNER)
+        self.capsule.addItem("winner", WINNER)
         for d in range(10):
             self.capsule.addItem(f"digit {d}", d)
         self.capsule.setToolTip("Which digit capsule's 16-D pose the sliders hold")
-        self.capsule.currentIndexChanged.connect(lambda: self.digitChosen.emit(self.chosen))
+        self.capsule.currentIndexChanged.connect(lambda: state.set_pose_digit(int(self.capsule.currentData())))
         self.span = QComboBox()
         for span in SPANS:
             self.span.addItem(f"±{span:g}", span)
@@ -111,6 +115,7 @@ class PosePanel(QGroupBox):
         self.reconstruction_tile.setToolTip("The decoder's image of this capsule's pose")
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
+        self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)  # never re-lays out
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Capsule"))
@@ -131,25 +136,39 @@ class PosePanel(QGroupBox):
         self.origin = np.zeros(DIMENSIONS, np.float32)  # the pose the network computed
         self._quiet = False
         self.setEnabled(False)
+        state.resultChanged.connect(self._show)
+        state.poseDigitChanged.connect(self._pose_digit_changed)
 
-    @property
-    def chosen(self) -> int | None:
-        """The chosen digit, or None to follow the winner."""
-        data = self.capsule.currentData()
-        return None if data == FOLLOW_WINNER else int(data)
+    # --- from the state -----------------------------------------------------------------------
+    def _pose_digit_changed(self, choice: int) -> None:
+        index = self.capsule.findData(choice)
+        if index != self.capsule.currentIndex():
+            with signals_blocked(self.capsule):
+                self.capsule.setCurrentIndex(index)
+        self._show()
 
-    def set_pose(self, digit: int, pose: np.ndarray, input_image: np.ndarray, reconstruction: np.ndarray,
-                 length: float) -> None:
-        """A new trace: sliders re-centred on `pose` of capsule `digit`."""
+    def _show(self) -> None:
+        """Re-centres the sliders on the chosen capsule's computed pose; no network run needed:
+        the trace holds all ten poses and their reconstructions."""
+        result = self.state.result
+        if result is None:
+            self.clear()
+            return
         self.setEnabled(True)
-        self.digit = int(digit)
-        self.origin = np.asarray(pose, np.float32).copy()
+        digit = self.state.shown_pose_digit()
+        self.digit = digit
+        self.origin = np.asarray(result.trace.poses[0, digit], np.float32).copy()
         self._recentre()
-        self.input_tile.set_image(input_image)
-        self.reconstruction_tile.set_image(reconstruction)
-        caption = (f"The 16 pose dimensions of digit capsule {self.digit}. Drag a slider to move one; "
-                   "the decoder redraws the digit.")
-        if caption != self.caption.text():  # a changed text re-lays the panel out: only when needed
+        self.input_tile.set_image(result.image)
+        self.reconstruction_tile.set_image(result.reconstructions[digit])
+        length = float(result.trace.final_lengths[0, digit])
+        which = "the winner" if digit == result.winner else "not the winner"
+        caption = (f"Digit capsule {digit} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its "
+                   "16 pose dimensions; the decoder redraws it.")
+        if length < M_MINUS:
+            caption = (f"Digit capsule {digit} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
+                       "The decoder was never trained on such poses: its image means little.")
+        if caption != self.caption.text():
             self.caption.setText(caption)
 
     def _recentre(self) -> None:
@@ -160,6 +179,7 @@ class PosePanel(QGroupBox):
             slider.setValue(float(value))
         self._quiet = False
 
+    # --- intents ------------------------------------------------------------------------------
     def reset(self) -> None:
         self._recentre()
         self.poseChanged.emit(self.digit, self.pose())
@@ -171,11 +191,26 @@ class PosePanel(QGroupBox):
         if not self._quiet:
             self.poseChanged.emit(self.digit, self.pose())
 
-    def set_reconstruction(self, image: np.ndarray) -> None:
-        self.reconstruction_tile.set_image(image)
+    def set_reconstruction(self, digit: int, image: np.ndarray) -> None:
+        """The decoder's answer to a slider move, if it is still about the capsule shown."""
+        if digit == self.digit and self.state.result is not None:
+            self.reconstruction_tile.set_image(image)
 
     def clear(self) -> None:
         self.setEnabled(False)
         self.reconstruction_tile.set_image(np.zeros((28, 28), np.float32))
         self.input_tile.set_image(np.zeros((28, 28), np.float32))
         self.caption.setText("")
+
+    # --- settings -----------------------------------------------------------------------------
+    def save_settings(self, settings) -> None:
+        settings.setValue("pose/span", self.span.currentIndex())
+        settings.setValue("pose/digit", self.state.pose_digit)
+
+    def restore_settings(self, settings) -> None:
+        try:
+            span, digit = int(settings.value("pose/span", 0)), int(settings.value("pose/digit", WINNER))
+        except (TypeError, ValueError):
+            span, digit = 0, WINNER
+        self.span.setCurrentIndex(span if 0 <= span < len(SPANS) else 0)
+        self.state.set_pose_digit(digit if -1 <= digit <= 9 else WINNER)

@@ -1,11 +1,10 @@
 """Colours taken from the system palette, so light and dark modes both read well."""
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
-
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)  # bars and grid lines: crisp and cheaper
 
 COUPLING_MAP = "viridis"
 CHANGE_MAP = "CET-D1"  # diverging blue–white–red for the change between iterations
@@ -51,6 +50,27 @@ def style_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
         axis = item.getAxis(name)
         axis.setPen(pg.mkPen(muted()))
         axis.setTextPen(pg.mkPen(foreground()))
+
+
+def static_plot(minimum_height: int = 0) -> pg.PlotWidget:
+    """A plot that only shows data: palette background and axes, no mouse panning, no context menu."""
+    plot = pg.PlotWidget()
+    plot.setBackground(background())
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(False, False)
+    plot.hideButtons()
+    if minimum_height:
+        plot.setMinimumHeight(minimum_height)
+    style_plot(plot)
+    return plot
+
+
+def image_item(shape: tuple[int, int], colour_map: str, levels=(0.0, 1.0)) -> pg.ImageItem:
+    """An ImageItem for row-major float32 arrays (set per item, not in pyqtgraph's global config),
+    with fixed levels and a colour map."""
+    item = pg.ImageItem(np.zeros(shape, np.float32), axisOrder="row-major", levels=levels)
+    item.setColorMap(pg.colormap.get(colour_map))
+    return item
 
 
 def fix_label_size(label: QLabel, widest: str | None = None, width: int | None = None) -> None:

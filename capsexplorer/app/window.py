@@ -1,86 +1,75 @@
-"""The explorer window: composes the panels, wires them to the inference worker, and owns the
-menus, the status bar, settings and exports. It computes nothing itself."""
+"""The explorer window: composes the panels around one ExplorerState, wires the state to the
+inference worker, and owns the menus, the status bar, settings and exports. It computes nothing
+and reads no widget to learn the state."""
 from __future__ import annotations
 
-import gc
+import logging
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
+                               QVBoxLayout, QWidget)
 
+from .. import __version__
 from ..errors import CapsExplorerError
-from ..preprocess import load_image, to_grayscale
 from . import theme
+from .banner import ErrorBanner
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
-from .guide import GuidePanel
+from .guide import SHORTCUTS, GuidePanel, about_text
 from .lengths import LengthsPanel
+from .player import IterationPlayer
 from .pose_panel import PosePanel
 from .routing_view import RoutingPanel
 from .samples import IMAGE_FILTER, SamplesPanel
-from .worker import InferenceWorker, ModelInfo, ReconstructionResult, TraceResult
+from .state import ExplorerState
+from .worker import Blank, InferenceWorker, ModelInfo
 
+log = logging.getLogger("capsexplorer")
 THROTTLE_MS = 40  # while a stroke is being drawn, at most one trace request per this interval
+TITLE = "capsexplorer — Dynamic Routing Between Capsules"
 
 
-class ErrorBanner(QFrame):
-    """A dismissable one-line message at the top of the window; never blocks the user."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("ErrorBanner { background: #fbe3e1; border: 1px solid #d9534f; border-radius: 4px; }"
-                           "QLabel { color: #7a1d19; }")
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(close)
-        self.hide()
-
-    def show_message(self, message: str) -> None:
-        self.text.setText(message)
-        self.show()
+def scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area: on a short screen the column scrolls instead of squashing."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    return area
 
 
 class MainWindow(QMainWindow):
     traceShown = Signal(object)  # TraceResult, after every panel has drawn it
     reconstructionShown = Signal(object)  # ReconstructionResult
     modelReady = Signal(object)  # ModelInfo
+    blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
     errorShown = Signal(str)
 
     def __init__(self, weights: str | None = None, device: str | None = None, image: str | None = None,
-                 persist: bool = True, sample_seed: int | None = None):
+                 persist: bool = True, sample_seed: int | None = None, model=None):
+        """`model`: an already loaded CapsNet instead of `weights` (tests share one)."""
         super().__init__()
-        self.setWindowTitle("capsexplorer — Dynamic Routing Between Capsules")
+        self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
-        self.persist = persist
         self.settings = QSettings() if persist else None
         self.model_info: ModelInfo | None = None
-        self.last_result: TraceResult | None = None
         self._initial_image = image
         self._sample_seed = sample_seed
-        self._latest_request = 0
-        self._shown_request = 0
-        self._frame = 0  # counts what was shown, so a deferred pose update can tell it is stale
 
-        self.draw = DrawPanel()
+        self.state = ExplorerState(self)
+        self.draw = DrawPanel(self.state)
         self.samples = SamplesPanel()
-        self.routing = RoutingPanel()
-        self.lengths = LengthsPanel()
-        self.pose = PosePanel()
-        self.banner = ErrorBanner()
+        self.player = IterationPlayer(self.state)
+        self.routing = RoutingPanel(self.state)
+        self.lengths = LengthsPanel(self.state)
+        self.pose = PosePanel(self.state)
+        self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         self._compose()
+        self.banner = ErrorBanner(self.centralWidget())
         self._build_menus()
         self._build_status_bar()
 
@@ -93,20 +82,17 @@ class MainWindow(QMainWindow):
         self.samples.sampleChosen.connect(self._show_sample)
         self.samples.openRequested.connect(self.open_image_dialog)
         self.samples.failed.connect(self.show_error)
-        self.routing.iterationChanged.connect(self._iteration_changed)
-        self.routing.iterationsRequested.connect(lambda _n: self.request_trace())
-        self.routing.digitChosen.connect(self._spatial_digit_chosen)
-        self.pose.digitChosen.connect(lambda _d: self.request_trace())
+        self.state.iterationsChanged.connect(lambda _n: self.request_trace())
         self.pose.poseChanged.connect(self._pose_changed)
 
-        self.worker = InferenceWorker(weights, device)
+        self.worker = InferenceWorker(weights, device, model=model)
         self.worker.modelLoaded.connect(self._model_loaded)
-        self.worker.traceReady.connect(self._show_trace)
-        self.worker.reconstructionReady.connect(self._show_reconstruction)
-        self.worker.blank.connect(self._show_blank)
+        self.worker.traceReady.connect(self._take_trace)
+        self.worker.reconstructionReady.connect(self._take_reconstruction)
+        self.worker.imageOpened.connect(self._take_image)
         self.worker.failed.connect(self.show_error)
-        self.worker.start()
         self._restore_settings()
+        self.worker.start()
 
     # --- layout -------------------------------------------------------------------------------
     def _compose(self) -> None:
@@ -117,20 +103,25 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.samples)
         left_layout.addWidget(GuidePanel())
         left_layout.addStretch(1)
-        middle = QSplitter(Qt.Orientation.Vertical)
-        middle.addWidget(self.routing)
-        middle.addWidget(self.lengths)
-        middle.setStretchFactor(0, 3)
-        middle.setStretchFactor(1, 2)
+        routing_and_lengths = QSplitter(Qt.Orientation.Vertical)
+        routing_and_lengths.addWidget(self.routing)
+        routing_and_lengths.addWidget(self.lengths)
+        routing_and_lengths.setStretchFactor(0, 3)
+        routing_and_lengths.setStretchFactor(1, 2)
+        routing_and_lengths.setChildrenCollapsible(False)
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        middle_layout.addWidget(self.player)
+        middle_layout.addWidget(routing_and_lengths, 1)
         self.columns = QSplitter(Qt.Orientation.Horizontal)
-        for widget, stretch in ((left, 0), (middle, 1), (self.pose, 0)):
+        for widget, stretch in ((scrolling(left), 0), (middle, 1), (scrolling(self.pose), 0)):
             self.columns.addWidget(widget)
             self.columns.setStretchFactor(self.columns.count() - 1, stretch)
         self.columns.setChildrenCollapsible(False)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.banner)
         layout.addWidget(self.columns, 1)
         self.setCentralWidget(central)
         self.resize(1500, 920)
@@ -161,7 +152,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = bar.addMenu("&Edit")
-        self._action(edit, "&Undo stroke", self.draw.canvas.undo, QKeySequence.StandardKey.Undo)
+        self._action(edit, "&Undo", self.draw.canvas.undo, QKeySequence.StandardKey.Undo)
         self._action(edit, "&Clear canvas", self.draw.canvas.clear, Qt.Key.Key_Escape)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, QKeySequence.StandardKey.HelpContents)
@@ -177,10 +168,6 @@ class MainWindow(QMainWindow):
             status.addPermanentWidget(label)
 
     # --- requests -----------------------------------------------------------------------------
-    @property
-    def iterations(self) -> int:
-        return self.routing.iterations.value()
-
     def _stroke_moved(self) -> None:
         if self.samples.note.text():  # the drawing is the user's now
             self.samples.note.setText("")
@@ -189,30 +176,28 @@ class MainWindow(QMainWindow):
             self._throttle.start()
 
     def request_trace(self) -> None:
+        """A new input (or iteration count): every answer to an older request is dropped from now on,
+        a blank canvas's included."""
         self._throttle.stop()
-        if self.model_info is None:
-            return
+        request = self.state.next_generation()
         if self.draw.canvas.is_empty():
-            self._show_blank(self._latest_request)
-            return
-        image = self.draw.canvas.image_array()
-        self._latest_request = self.worker.request_trace(image, self.iterations, self.pose.chosen)
+            self._show_blank(request)
+        elif self.model_info is not None:
+            self.worker.request_trace(self.draw.canvas.image_array(), self.state.iterations, request)
 
-    def _pose_changed(self, digit: int, pose: np.ndarray) -> None:
+    def _pose_changed(self, digit: int, pose) -> None:
         if self.model_info is not None:
             self.worker.request_reconstruction(pose, digit)
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
-        # torch, Qt and pyqtgraph leave ~250,000 long-lived objects: a full collection of them takes
-        # ~95 ms here, a visible hitch mid-stroke. Freezing them keeps later collections small.
-        gc.collect()
-        gc.freeze()
+        self.banner.hide()
         self.device_label.setText(f"Device: {info.device}")
         accuracy = f"held-out accuracy {info.heldout_accuracy:.2%}" if info.heldout_accuracy is not None else \
             "held-out accuracy unknown"
         self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
+        self.draw.classes = info.classes
         self.modelReady.emit(info)
         if self._initial_image:
             self.open_image(self._initial_image)
@@ -222,63 +207,30 @@ class MainWindow(QMainWindow):
         else:
             self.request_trace()
 
-    def _show_trace(self, result: TraceResult) -> None:
-        if result.request < self._shown_request:
-            return  # an older answer overtaken by a newer one
-        self._shown_request = result.request
-        self._frame += 1
-        tr = result.trace
-        winner = int(tr.prediction[0])
-        lengths = tr.final_lengths[0]
-        classes = self.model_info.classes if self.model_info else None
-        label = classes[winner] if classes and len(classes) == 10 and not classes[winner].isdigit() else None
-        self.draw.show_input(result.image, winner, float(lengths[winner]), label)
-        follow_last = self.routing.trace is None or self.routing.iteration == self.routing.trace.iterations - 1
-        self.routing.set_trace(tr, None if follow_last else self.routing.iteration)
-        self.routing.set_digit(result.digit)
-        self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
-        # The pose panel follows in the next turn of the event loop: two short paints instead of
-        # one long one keep the GUI thread's stalls under a frame while drawing.
-        frame = self._frame
-        QTimer.singleShot(0, lambda: self._show_pose(result, frame))
+    def _take_trace(self) -> None:
+        result = self.worker.take_trace()
+        if isinstance(result, Blank):
+            self._show_blank(result.request)
+        elif result is not None and self.state.accept(result):  # older generations are dropped
+            self.banner.hide()
+            self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
+            self.traceShown.emit(result)
 
-    def _show_pose(self, result: TraceResult, frame: int) -> None:
-        if frame != self._frame:
-            return  # a newer trace, or a blank canvas, came first
-        tr = result.trace
-        self.pose.set_pose(result.digit, tr.poses[0, result.digit], result.image, result.reconstruction,
-                           float(tr.final_lengths[0, result.digit]))
-        self.last_result = result
-        self.traceShown.emit(result)
-
-    def _iteration_changed(self, iteration: int) -> None:
-        tr = self.routing.trace
-        if tr is not None:
-            self.lengths.set_lengths(tr.lengths[iteration, 0], iteration + 1, tr.iterations)
-
-    def _spatial_digit_chosen(self, digit: int) -> None:
-        chosen = self.pose.chosen
-        winner = int(self.routing.trace.prediction[0]) if self.routing.trace is not None else None
-        if chosen != digit and not (chosen is None and digit == winner):
-            index = self.pose.capsule.findData(digit)
-            self.pose.capsule.setCurrentIndex(index)  # → a new trace for that capsule
-
-    def _show_reconstruction(self, result: ReconstructionResult) -> None:
-        if result.digit == self.pose.digit:
-            self.pose.set_reconstruction(result.image)
-            self.reconstructionShown.emit(result)
-
-    def _show_blank(self, _request: int) -> None:
-        self._frame += 1
-        self.last_result = None
+    def _show_blank(self, request: int) -> None:
+        if not self.state.clear(request):
+            return
         if self.draw.canvas.is_empty():  # cleared: nothing loaded any more
             self.samples.note.setText("")
-            self.setWindowTitle("capsexplorer — Dynamic Routing Between Capsules")
-        self.draw.show_blank()
-        self.routing.clear()
-        self.lengths.clear()
-        self.pose.clear()
+            self.setWindowTitle(TITLE)
+        self.draw.refresh()  # "no ink", or nothing for an empty canvas
         self.time_label.setText("")
+        self.blankShown.emit()
+
+    def _take_reconstruction(self) -> None:
+        result = self.worker.take_reconstruction()
+        if result is not None:
+            self.pose.set_reconstruction(result.digit, result.image)
+            self.reconstructionShown.emit(result)
 
     def show_error(self, message: str) -> None:
         if self.model_info is None:
@@ -288,34 +240,41 @@ class MainWindow(QMainWindow):
         self.errorShown.emit(message)
 
     # --- files --------------------------------------------------------------------------------
-    def _show_sample(self, image: np.ndarray, description: str) -> None:
+    def _show_sample(self, image, description: str) -> None:
         self.draw.canvas.set_image(image)
         self.setWindowTitle(f"capsexplorer — {description}")
 
-    def open_image(self, path: str) -> bool:
-        try:
-            image = load_image(path)
-            gray = (to_grayscale(image) * 255).round().astype(np.uint8)
-        except CapsExplorerError as exc:
-            self.show_error(str(exc))
-            return False
-        self.draw.canvas.set_image(gray)
-        self.samples.show_file(str(path))
-        self.setWindowTitle(f"capsexplorer — {Path(path).name}")
-        return True
+    def open_image(self, path: str) -> None:
+        """Reads the file in the worker (a huge image is decoded at reduced size there, off the GUI
+        thread); the canvas changes only when it was read — a bad file leaves the drawing alone."""
+        self.worker.request_open(str(path))
+
+    def _take_image(self) -> None:
+        opened = self.worker.take_image()
+        if opened is None:
+            return
+        self.draw.canvas.set_image(opened.image)
+        self.samples.show_file(opened.path)
+        self.setWindowTitle(f"capsexplorer — {Path(opened.path).name}")
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", "")) if self.settings else ""
+
+    def _remember_dir(self, path: str) -> None:
+        if self.settings:
+            self.settings.setValue("last_dir", str(Path(path).parent))
 
     def open_image_dialog(self) -> None:
-        start = self.settings.value("last_dir", "") if self.settings else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", self._last_dir(), IMAGE_FILTER)
         if path:
-            if self.settings:
-                self.settings.setValue("last_dir", str(Path(path).parent))
+            self._remember_dir(path)
             self.open_image(path)
 
     def open_weights_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open CapsNet weights", "",
-                                              "safetensors (*.safetensors);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open CapsNet weights", self._last_dir(),
+                                              "Weights (*.safetensors *.pt *.pth);;All files (*)")
         if path:
+            self._remember_dir(path)
             self.worker.load(path)
 
     def dragEnterEvent(self, event) -> None:
@@ -328,71 +287,66 @@ class MainWindow(QMainWindow):
             self.open_image(urls[0].toLocalFile())
             event.acceptProposedAction()
 
-    def export_png(self, widget: QWidget) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "capsexplorer.png", "PNG image (*.png)")
+    def _save_path(self, title: str, name: str, filter_: str) -> str:
+        start = str(Path(self._last_dir()) / name) if self._last_dir() else name
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filter_)
         if path:
-            try:
-                saved = save_png(widget, path)
-                self.statusBar().showMessage(f"Saved {saved}", 5000)
-            except CapsExplorerError as exc:
-                self.show_error(str(exc))
+            self._remember_dir(path)
+        return path
+
+    def export_png(self, widget: QWidget) -> None:
+        path = self._save_path("Export PNG", "capsexplorer.png", "PNG image (*.png)")
+        if path:
+            self._export(lambda: save_png(widget, path))
 
     def export_gif(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export routing animation", "routing.gif", "GIF (*.gif)")
+        path = self._save_path("Export routing animation", "routing.gif", "GIF (*.gif)")
         if path:
-            try:
-                saved = save_routing_gif(self.routing, path)
-                self.statusBar().showMessage(f"Saved {saved}", 5000)
-            except CapsExplorerError as exc:
-                self.show_error(str(exc))
+            self._export(lambda: save_routing_gif(self, path))
+
+    def _export(self, save) -> None:
+        try:
+            saved = save()
+        except CapsExplorerError as exc:
+            self.show_error(str(exc))
+            return
+        self.banner.hide()
+        self.statusBar().showMessage(f"Saved {saved}", 5000)
 
     # --- help ---------------------------------------------------------------------------------
     def _show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", (
-            "Ctrl+Z  undo the last stroke\nEsc  clear the canvas\nCtrl+O  open an image\n"
-            "Ctrl+R  load a held-out sample\nCtrl+E  export the window as PNG\n\n"
-            "[ or Alt+Left  previous routing iteration\n] or Alt+Right  next iteration\n"
-            "Alt+Home / Alt+End  first / last iteration\nP  play / pause the iterations"))
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS)
 
     def _show_about(self) -> None:
-        QMessageBox.about(self, "About capsexplorer", (
-            "capsexplorer shows a trained Capsule Network (Sabour, Frosst & Hinton 2017, "
-            "“Dynamic Routing Between Capsules”) at work: draw a digit, step through routing, "
-            "and bend a digit capsule's pose."))
+        QMessageBox.about(self, "About capsexplorer", about_text(__version__))
 
     # --- settings and closing -----------------------------------------------------------------
     def _restore_settings(self) -> None:
-        if not self.settings:
-            return
         s = self.settings
+        if not s:
+            return
         if s.value("geometry") is not None:
             self.restoreGeometry(s.value("geometry"))
         if s.value("columns") is not None:
             self.columns.restoreState(s.value("columns"))
-        self.draw.pen.setValue(int(s.value("pen_width", self.draw.pen.value())))
-        self.routing.iterations.blockSignals(True)
-        self.routing.iterations.setValue(int(s.value("iterations", 3)))
-        self.routing.iterations.blockSignals(False)
-        self.routing.weighted.setChecked(s.value("weighted", False, type=bool))
-        self.routing.change.setChecked(s.value("change", False, type=bool))
-        self.pose.span.setCurrentIndex(int(s.value("pose_span", 0)))
+        self.state.restore_settings(s)
+        for panel in self.panels:
+            panel.restore_settings(s)
 
     def _save_settings(self) -> None:
-        if not self.settings:
-            return
         s = self.settings
+        if not s:
+            return
         s.setValue("geometry", self.saveGeometry())
         s.setValue("columns", self.columns.saveState())
-        s.setValue("pen_width", self.draw.pen.value())
-        s.setValue("iterations", self.iterations)
-        s.setValue("weighted", self.routing.weighted.isChecked())
-        s.setValue("change", self.routing.change.isChecked())
-        s.setValue("pose_span", self.pose.span.currentIndex())
+        self.state.save_settings(s)
+        for panel in self.panels:
+            panel.save_settings(s)
         s.sync()
 
     def closeEvent(self, event) -> None:
         self._throttle.stop()
-        self.routing.stop()
+        self.player.stop()
         self._save_settings()
         self.worker.stop()
         super().closeEvent(event)

@@ -1,21 +1,23 @@
-"""The one thread that owns the model. Requests are coalesced: the newest of each kind wins, so
-fast drawing or dragging never queues work. Pose moves run only the decoder."""
+"""The one thread that owns the model. Requests are coalesced — the newest of each kind wins, so
+fast drawing or dragging never queues work — and so are results: however long the GUI thread is
+busy, at most one answer of each kind waits for it. Pose moves run only the decoder."""
 from __future__ import annotations
 
-import os
-import sys
+import logging
 import threading
 import time
-import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PySide6.QtCore import QThread, Signal
 
 from ..errors import CapsExplorerError, NoInkError
-from ..preprocess import preprocess_array
-from ..trace import RoutingTrace
+from ..preprocess import load_image, preprocess_array, to_grayscale
+from .state import TraceResult
+
+log = logging.getLogger("capsexplorer")
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,10 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class TraceResult:
+class Blank:
+    """The traced image held no ink."""
+
     request: int
-    image: np.ndarray  # (28, 28) what the network sees
-    trace: RoutingTrace  # for a batch of one
-    digit: int  # the capsule the reconstruction shows
-    reconstruction: np.ndarray  # (28, 28)
-    seconds: float  # preprocessing + trace + decoder
 
 
 @dataclass(frozen=True)
@@ -46,29 +45,30 @@ class ReconstructionResult:
     seconds: float
 
 
-def share_cores_with_the_gui() -> None:
-    """Leaves one core to the GUI thread. On a 2-core laptop a trace on 2 torch threads is faster
-    alone (5.7 vs 8.3 ms) but fights the painting thread: stroke end → panels drawn measured
-    p95 46 ms with 2 threads and 22 ms with 1. A shorter GIL switch interval lets the worker's
-    Python glue run between the GUI thread's paint calls."""
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    sys.setswitchinterval(0.001)
+@dataclass(frozen=True)
+class OpenedImage:
+    path: str
+    image: np.ndarray  # (H, W) uint8 greyscale, at most MAX_SIDE a side
 
 
 class InferenceWorker(QThread):
+    """Ask with `request_*` from the GUI thread; `traceReady`, `reconstructionReady` and
+    `imageOpened` say an answer waits, and `take_*` collects the newest one."""
+
     modelLoaded = Signal(object)  # ModelInfo
-    traceReady = Signal(object)  # TraceResult
-    reconstructionReady = Signal(object)  # ReconstructionResult
-    blank = Signal(int)  # a traced image held no ink
+    traceReady = Signal()  # take_trace(): a TraceResult or a Blank
+    reconstructionReady = Signal()  # take_reconstruction()
+    imageOpened = Signal()  # take_image()
     failed = Signal(str)  # one line for the user
 
-    def __init__(self, weights: str | None = None, device: str | None = None, parent=None):
+    def __init__(self, weights: str | None = None, device: str | None = None, parent=None, model=None):
+        """`model`: an already loaded CapsNet to use instead of loading `weights` (tests share one)."""
         super().__init__(parent)
-        share_cores_with_the_gui()
         self._lock = threading.Condition()
-        self._load = (weights, device)
-        self._trace = None
-        self._reconstruct = None
+        self._jobs: dict[str, tuple] = {}
+        self._load_job = ("model", model) if model is not None else ("path", weights, device)
+        self._jobs["load"] = self._load_job
+        self._results: dict[str, object] = {}
         self._stopping = False
         self._model = None
         self._ids = 0
@@ -76,102 +76,134 @@ class InferenceWorker(QThread):
 
     # --- called from the GUI thread ---------------------------------------------------------
     def load(self, weights: str | None, device: str | None = None) -> None:
-        with self._lock:
-            self._load = (weights, device)
-            self._lock.notify()
+        self._put("load", ("path", weights, device))
 
-    def request_trace(self, image: np.ndarray, iterations: int, digit: int | None = None) -> int:
-        """Queues `image` (any size, either polarity) for preprocessing and routing; returns its id.
-        `digit` picks the capsule to reconstruct (None: the winner)."""
-        with self._lock:
-            self._ids += 1
-            self._trace = (self._ids, np.array(image, copy=True), iterations, digit)
-            self._lock.notify()
-            return self._ids
+    def request_trace(self, image: np.ndarray, iterations: int, request: int) -> None:
+        """Queues `image` (any size, either polarity) for preprocessing and routing as `request`."""
+        self._put("trace", (request, np.array(image, copy=True), int(iterations)))
 
     def request_reconstruction(self, pose: np.ndarray, digit: int) -> int:
         with self._lock:
             self._ids += 1
-            self._reconstruct = (self._ids, np.array(pose, dtype=np.float32, copy=True), int(digit))
+            self._jobs["reconstruct"] = (self._ids, np.array(pose, dtype=np.float32, copy=True), int(digit))
             self._lock.notify()
             return self._ids
 
-    def stop(self, timeout_ms: int = 10_000) -> None:
+    def request_open(self, path: str) -> None:
+        """Reads an image file (decoded at reduced size when large) off the GUI thread."""
+        self._put("open", (str(path),))
+
+    def take_trace(self):
+        return self._take("trace")
+
+    def take_reconstruction(self) -> ReconstructionResult | None:
+        return self._take("reconstruct")
+
+    def take_image(self) -> OpenedImage | None:
+        return self._take("open")
+
+    def stop(self) -> None:
+        """Drops what is queued, lets the job in progress finish, and ends the thread. Waits for it:
+        a QThread destroyed while running aborts the whole process."""
         with self._lock:
             self._stopping = True
-            self._trace = self._reconstruct = self._load = None
+            self._jobs.clear()
             self._lock.notify()
-        self.wait(timeout_ms)
+        self.wait()
+
+    def _put(self, kind: str, job: tuple) -> None:
+        with self._lock:
+            self._jobs[kind] = job
+            self._lock.notify()
+
+    def _take(self, kind: str):
+        with self._lock:
+            return self._results.pop(kind, None)
+
+    def _publish(self, kind: str, result, signal) -> None:
+        """Keeps only the newest result of a kind; signals only when none was waiting."""
+        with self._lock:
+            waiting = kind in self._results
+            self._results[kind] = result
+        if not waiting:
+            signal.emit()
 
     # --- the worker thread ------------------------------------------------------------------
     def run(self) -> None:
         while True:
             with self._lock:
-                while not self._stopping and not (self._load or self._trace or self._reconstruct):
+                while not self._stopping and not self._jobs:
                     self._lock.wait()
                 if self._stopping:
                     return
-                job = None
-                for name in ("_load", "_trace", "_reconstruct"):
-                    if getattr(self, name) is not None:
-                        job = (name, getattr(self, name))
-                        setattr(self, name, None)
-                        break
+                kind = next(k for k in ("load", "open", "trace", "reconstruct") if k in self._jobs)
+                job = self._jobs.pop(kind)
                 self.busy = True
             try:
-                self._do(*job)
+                self._do(kind, job)
             except CapsExplorerError as exc:
                 self.failed.emit(str(exc))
-            except Exception as exc:  # keep the worker alive whatever happens
-                traceback.print_exc()
+            except BaseException as exc:  # noqa: BLE001 — whatever happens, the worker lives on
+                log.error("internal error in the worker: %s: %s", type(exc).__name__, exc, exc_info=True)
                 self.failed.emit(f"internal error: {type(exc).__name__}: {exc}")
             finally:
                 self.busy = False
 
-    def _do(self, kind: str, job) -> None:
-        if kind == "_load":
-            self._do_load(*job)
+    def _do(self, kind: str, job: tuple) -> None:
+        if kind == "load":
+            self._do_load(job)
+        elif kind == "open":
+            self._do_open(*job)
         elif self._model is None:
-            self.failed.emit("no model is loaded")
+            self.failed.emit("no model is loaded — File ▸ Open weights…")
         else:
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
-                if kind == "_trace":
+                if kind == "trace":
                     self._do_trace(*job)
                 else:
                     self._do_reconstruct(*job)
 
-    def _do_load(self, weights, device) -> None:
-        from ..weights import load_model
+    def _do_load(self, job: tuple) -> None:
+        """Either the new model is loaded, warmed up and described completely, or the old one stays."""
+        from ..weights import heldout_accuracy, load_model
 
-        model = load_model(weights, device=device)  # raises WeightsError with one line
+        if job[0] == "model":
+            model = job[1]
+        else:
+            model = load_model(job[1], device=job[2])  # raises WeightsError with one line
         with torch.inference_mode():  # warm-up: the first call pays for allocations and kernel choice
             model.trace(torch.zeros(1, 1, 28, 28, device=model.device), iterations=3)
-        self._model = model
         meta = model.metadata
+        path = meta.get("path", "")
+        classes = tuple(str(meta.get("classes") or ",".join(map(str, range(10)))).split(","))
+        if len(classes) != model.config.n_classes:
+            classes = tuple(str(d) for d in range(model.config.n_classes))
         name = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
-        accuracy = meta.get("heldout_accuracy")
-        classes = tuple(meta.get("classes", ",".join(map(str, range(10)))).split(","))
-        self.modelLoaded.emit(ModelInfo(meta.get("path", ""), name,
-                                        float(accuracy) if accuracy else None,
-                                        meta.get("dataset", "unknown"), classes))
+        info = ModelInfo(path, name, heldout_accuracy(meta), str(meta.get("dataset", "unknown")), classes)
+        self._model = model
+        self.modelLoaded.emit(info)
+        log.debug("loaded %s on %s", Path(path).name, name)
 
-    def _do_trace(self, request: int, image: np.ndarray, iterations: int, digit: int | None) -> None:
+    def _do_open(self, path: str) -> None:
+        gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)
+        self._publish("open", OpenedImage(path, gray), self.imageOpened)
+
+    def _do_trace(self, request: int, image: np.ndarray, iterations: int) -> None:
         start = time.perf_counter()
         try:
             x = preprocess_array(image)  # (28, 28)
         except NoInkError:
-            self.blank.emit(request)
+            self._publish("trace", Blank(request), self.traceReady)
             return
         tr = self._model.trace(x[None, None], iterations=iterations)
-        shown = int(tr.prediction[0]) if digit is None else int(digit)
-        if shown == int(tr.prediction[0]):
-            recon = tr.reconstruction[0]
-        else:
-            recon = self._model.reconstruct(tr.poses[:, shown], [shown]).numpy()[0]
-        self.traceReady.emit(TraceResult(request, x, tr, shown, recon, time.perf_counter() - start))
+        if not np.isfinite(tr.final_lengths).all():
+            raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
+                                    "is not finite (NaN or infinity): the weights are unusable")
+        recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
+        self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start), self.traceReady)
 
     def _do_reconstruct(self, request: int, pose: np.ndarray, digit: int) -> None:
         start = time.perf_counter()
         image = self._model.reconstruct(pose[None], [digit]).numpy()[0]
-        self.reconstructionReady.emit(ReconstructionResult(request, digit, pose, image,
-                                                           time.perf_counter() - start))
+        self._publish("reconstruct", ReconstructionResult(request, digit, pose, image, time.perf_counter() - start),
+                      self.reconstructionReady)

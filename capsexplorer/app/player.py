@@ -1,0 +1,149 @@
+"""The iteration player: first / previous / play / next / last, a scrubber, the number of routing
+iterations, and their shortcuts. It drives the state's iteration, which the routing and the
+lengths panels both draw."""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QStyle, QToolButton, QWidget
+from superqt.utils import signals_blocked
+
+from ..config import MAX_ITERATIONS
+from . import theme
+from .state import ExplorerState
+
+PLAY_MS = 800  # one iteration per this many milliseconds while playing
+SHORTCUT_KEYS = ("[", "]", "P")
+
+
+class IterationsBox(QSpinBox):
+    """A spin box that lets the window's `[`, `]` and `P` shortcuts through while it has focus
+    (a plain QSpinBox claims every printable key for its text)."""
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.text() in ("[", "]", "p", "P"):
+            event.ignore()
+            return False
+        return super().event(event)
+
+
+class IterationPlayer(QWidget):
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        sp = QStyle.StandardPixmap
+        self.first_button = self._button(sp.SP_MediaSkipBackward, "First iteration (Alt+Home)", self.first)
+        self.previous_button = self._button(sp.SP_MediaSeekBackward, "Previous iteration ([ or Alt+Left)",
+                                            self.previous)
+        self.play_button = self._button(sp.SP_MediaPlay, "Play / pause the iterations (P)", self.toggle_play)
+        self.next_button = self._button(sp.SP_MediaSeekForward, "Next iteration (] or Alt+Right)", self.next)
+        self.last_button = self._button(sp.SP_MediaSkipForward, "Last iteration (Alt+End)", self.last)
+        self.scrubber = QSlider(Qt.Orientation.Horizontal)
+        self.scrubber.setRange(1, state.iterations)
+        self.scrubber.setPageStep(1)
+        self.scrubber.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.scrubber.setToolTip("Routing iteration shown")
+        self.scrubber.setMinimumWidth(60)
+        self.scrubber.valueChanged.connect(lambda v: state.set_iteration(v - 1))
+        self.scrubber.sliderPressed.connect(self.stop)  # grabbing the scrubber pauses play
+        self.position = QLabel("iteration – of –")
+        theme.fix_label_size(self.position, "iteration 10 of 10")
+        self.iterations = IterationsBox()
+        self.iterations.setRange(1, MAX_ITERATIONS)
+        self.iterations.setValue(state.iterations)
+        self.iterations.setToolTip("How many routing iterations the network runs (the paper uses 3)")
+        self.iterations.valueChanged.connect(state.set_iterations)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.first_button, self.previous_button, self.play_button, self.next_button, self.last_button):
+            layout.addWidget(w)
+        layout.addWidget(self.scrubber, 1)
+        layout.addWidget(self.position)
+        layout.addSpacing(8)
+        layout.addWidget(QLabel("Routing iterations"))
+        layout.addWidget(self.iterations)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(PLAY_MS)
+        self.timer.timeout.connect(self._tick)
+        for keys, slot in (("[", self.previous), ("]", self.next), ("Alt+Left", self.previous),
+                           ("Alt+Right", self.next), ("Alt+Home", self.first), ("Alt+End", self.last),
+                           ("P", self.toggle_play)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # wherever the focus is in the window
+            shortcut.activated.connect(slot)
+
+        state.resultChanged.connect(self._show)
+        state.iterationChanged.connect(self._show)
+        state.iterationsChanged.connect(self._show_count)
+        self._show()
+
+    def _button(self, icon, tip: str, slot) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(self.style().standardIcon(icon))
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # --- from the state ---------------------------------------------------------------------------
+    def _show(self, *_) -> None:
+        trace = self.state.trace
+        enabled = trace is not None
+        for w in (self.first_button, self.previous_button, self.play_button, self.next_button,
+                  self.last_button, self.scrubber):
+            w.setEnabled(enabled)
+        if trace is None:
+            self.stop()
+            self.position.setText("iteration – of –")
+            return
+        with signals_blocked(self.scrubber):
+            self.scrubber.setRange(1, trace.iterations)
+            self.scrubber.setValue(self.state.iteration + 1)
+        self.position.setText(f"iteration {self.state.iteration + 1} of {trace.iterations}")
+        self._show_count(self.state.iterations)
+
+    def _show_count(self, n: int) -> None:
+        if self.iterations.value() != n:
+            with signals_blocked(self.iterations):
+                self.iterations.setValue(n)
+
+    # --- intents ----------------------------------------------------------------------------------
+    def first(self) -> None:
+        self.state.set_iteration(0)
+
+    def last(self) -> None:
+        if self.state.trace is not None:
+            self.state.set_iteration(self.state.trace.iterations - 1)
+
+    def previous(self) -> None:
+        self.state.set_iteration(self.state.iteration - 1)
+
+    def next(self) -> None:  # noqa: A003
+        self.state.set_iteration(self.state.iteration + 1)
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.stop()
+        elif self.state.trace is not None:
+            if self.state.iteration == self.state.trace.iterations - 1:
+                self.first()
+            self.timer.start()
+            self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+
+    def _tick(self) -> None:
+        trace = self.state.trace
+        if trace is None:
+            self.stop()
+        elif self.state.iteration >= trace.iterations - 1:
+            self.first()
+        else:
+            self.next()

@@ -1,0 +1,161 @@
+"""The explorer's one state: what is shown, and what the user chose. Panels draw from it and write
+their intents to it (napari's layers and events): no panel reads another, and the window never
+reads a widget to learn the state.
+
+Only a new input or a new iteration count needs the network; everything else — the iteration
+shown, the capsules chosen, the view options — re-draws from the trace already held.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from ..config import MAX_ITERATIONS
+from ..trace import RoutingTrace
+
+WINNER = -1  # "follow the winning capsule"; never None in a signal (PySide6 < 6.12 mis-counts None)
+NONE = -1  # no primary capsule chosen
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """What the worker returns for one input: a trace of one image and the decoder's image of
+    each of the ten digit capsules' poses."""
+
+    request: int  # the state's generation it answers
+    image: np.ndarray  # (28, 28) what the network sees
+    trace: RoutingTrace  # for a batch of one
+    reconstructions: np.ndarray  # (10, 28, 28) decoder output for each digit capsule's own pose
+    seconds: float  # preprocessing + trace + decoder
+
+    @property
+    def winner(self) -> int:
+        return int(self.trace.prediction[0])
+
+
+class ExplorerState(QObject):
+    """Fields are read directly; every change goes through a setter that emits its signal only
+    when the value really changes."""
+
+    resultChanged = Signal()  # a new trace, or none (blank canvas)
+    iterationChanged = Signal(int)  # 0-based iteration shown
+    iterationsChanged = Signal(int)  # how many routing iterations the network runs
+    overlayDigitChanged = Signal(int)  # digit laid over the input (WINNER or 0..9)
+    poseDigitChanged = Signal(int)  # digit whose pose the sliders hold (WINNER or 0..9)
+    primaryChanged = Signal(int)  # chosen primary capsule (NONE or 0..1151)
+    viewChanged = Signal()  # weighted / change options
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.result: TraceResult | None = None
+        self.generation = 0  # advanced by every request; older answers are dropped
+        self.iteration = 0
+        self.iterations = 3
+        self.overlay_digit = WINNER
+        self.pose_digit = WINNER
+        self.primary = NONE
+        self.weighted = False
+        self.change = False
+
+    # --- derived ------------------------------------------------------------------------------
+    @property
+    def trace(self) -> RoutingTrace | None:
+        return self.result.trace if self.result is not None else None
+
+    @property
+    def winner(self) -> int | None:
+        return self.result.winner if self.result is not None else None
+
+    def shown_overlay_digit(self) -> int:
+        """The digit the spatial view shows: the chosen one, or the winner."""
+        return self._resolve(self.overlay_digit)
+
+    def shown_pose_digit(self) -> int:
+        return self._resolve(self.pose_digit)
+
+    def _resolve(self, choice: int) -> int:
+        if choice != WINNER:
+            return choice
+        return self.winner if self.winner is not None else 0
+
+    # --- requests and results -----------------------------------------------------------------
+    def next_generation(self) -> int:
+        """A new request: every answer to an older one will be dropped."""
+        self.generation += 1
+        return self.generation
+
+    def accept(self, result: TraceResult) -> bool:
+        """Shows `result` if it answers the newest request. The iteration shown stays where the
+        user put it, unless they were on the last one: then it follows to the new last."""
+        if result.request != self.generation:
+            return False
+        n = result.trace.iterations
+        follow = self.trace is None or self.iteration >= self.trace.iterations - 1
+        self.result = result
+        self.iterations = n
+        self.iteration = n - 1 if follow else min(self.iteration, n - 1)
+        self.resultChanged.emit()
+        self.iterationChanged.emit(self.iteration)
+        return True
+
+    def clear(self, request: int | None = None) -> bool:
+        """Nothing to show (a blank canvas). With `request`, only if it is the newest."""
+        if request is not None and request != self.generation:
+            return False
+        if self.result is None:
+            return True
+        self.result = None
+        self.resultChanged.emit()
+        return True
+
+    # --- choices ------------------------------------------------------------------------------
+    def set_iteration(self, iteration: int) -> None:
+        if self.trace is None:
+            return
+        iteration = int(np.clip(iteration, 0, self.trace.iterations - 1))
+        if iteration != self.iteration:
+            self.iteration = iteration
+            self.iterationChanged.emit(iteration)
+
+    def set_iterations(self, n: int) -> None:
+        n = int(np.clip(n, 1, MAX_ITERATIONS))
+        if n != self.iterations:
+            self.iterations = n
+            self.iterationsChanged.emit(n)
+
+    def set_overlay_digit(self, digit: int) -> None:
+        if digit != self.overlay_digit:
+            self.overlay_digit = int(digit)
+            self.overlayDigitChanged.emit(self.overlay_digit)
+
+    def set_pose_digit(self, digit: int) -> None:
+        if digit != self.pose_digit:
+            self.pose_digit = int(digit)
+            self.poseDigitChanged.emit(self.pose_digit)
+
+    def set_primary(self, capsule: int) -> None:
+        if capsule != self.primary:
+            self.primary = int(capsule)
+            self.primaryChanged.emit(self.primary)
+
+    def set_view(self, weighted: bool | None = None, change: bool | None = None) -> None:
+        new = (self.weighted if weighted is None else bool(weighted), self.change if change is None else bool(change))
+        if new != (self.weighted, self.change):
+            self.weighted, self.change = new
+            self.viewChanged.emit()
+
+    # --- settings -----------------------------------------------------------------------------
+    def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("iterations", self.iterations)
+        settings.setValue("weighted", self.weighted)
+        settings.setValue("change", self.change)
+
+    def restore_settings(self, settings: QSettings) -> None:
+        try:
+            self.set_iterations(int(settings.value("iterations", self.iterations)))
+        except (TypeError, ValueError):
+            pass  # a hand-edited settings file: keep the default
+        self.set_view(weighted=settings.value("weighted", False, type=bool),
+                      change=settings.value("change", False, type=bool))

@@ -120,7 +120,7 @@ def test_loading_a_sample_of_class_k_predicts_k(qtbot, window, digit):
 
 def test_stepping_iterations_shows_the_traces_coupling(qtbot, window):
     tr, player = window.state.trace, window.player
-    player.first_button.click()
+    player.first()
     assert window.state.iteration == 0
     np.testing.assert_allclose(window.routing.matrix.image, views.mosaic(tr.coupling[0, 0]), atol=1e-6)
     np.testing.assert_allclose(window.routing.matrix.image, 0.1, atol=1e-6)  # uniform start
@@ -346,3 +346,283 @@ def test_a_wide_image_keeps_its_aspect_ratio_on_the_canvas(qtbot, window):
     sheet = window.draw.canvas.image_array()
     assert sheet[5].min() > 200 and sheet[-5].min() > 200  # paper colour above and below the image
     assert int(result.trace.prediction[0]) == 1
+
+
+def slowed(monkeypatch, model, seconds):
+    original = model.trace
+
+    def slow(*args, **kwargs):
+        import time
+
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "trace", slow)
+
+
+def test_clearing_during_a_trace_never_paints_the_old_trace(qtbot, window, model, monkeypatch):
+    """The stale-trace race: a slow trace in flight, then Clear; its answer arrives and is dropped."""
+    canvas = window.draw.canvas
+    canvas.clear()
+    slowed(monkeypatch, model, 0.6)
+    draw_stroke(canvas, [(140, 40 + 4 * k) for k in range(51)])
+    qtbot.waitUntil(lambda: window.worker.busy, timeout=5000)
+    canvas.clear()
+    assert window.state.result is None
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=TIMEOUT)
+    qtbot.wait(100)
+    assert window.state.result is None and canvas.is_empty()
+    assert window.draw.prediction.text() == "–" and not window.routing.matrix.isVisible()
+    # Undo brings the stroke back, and with it a trace.
+    result = wait_trace(qtbot, window, canvas.undo)
+    assert canvas.stroke_count == 1 and result.winner == 1
+
+
+def test_clear_can_be_undone_and_so_can_a_load(qtbot, window):
+    canvas = window.draw.canvas
+    sample = window.state.result
+    wait_trace(qtbot, window, lambda: draw_stroke(canvas, circle(rx=20, ry=20)))
+    assert canvas.stroke_count == 1
+    canvas.clear()
+    assert canvas.is_empty()
+    wait_trace(qtbot, window, canvas.undo)  # the sample and the stroke are back
+    assert canvas.stroke_count == 1 and not canvas.is_empty()
+    result = wait_trace(qtbot, window, canvas.undo)  # the stroke goes: the sample alone
+    assert canvas.stroke_count == 0 and result.winner == sample.winner
+    with qtbot.waitSignal(window.blankShown, timeout=TIMEOUT):
+        canvas.undo()  # the sample goes: the sheet is as it was before it was loaded
+    assert canvas.is_empty()
+
+
+def test_iteration_keys_work_while_the_iteration_box_has_focus(qtbot, window):
+    window.activateWindow()
+    box = window.player.iterations
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus, timeout=5000)
+    window.state.set_iteration(2)
+    qtbot.keyClick(box, Qt.Key.Key_BracketLeft)
+    assert window.state.iteration == 1 and box.value() == 3 and box.text() == "3 iterations"
+    qtbot.keyClick(box, Qt.Key.Key_BracketRight)
+    assert window.state.iteration == 2
+
+
+def test_grabbing_the_scrubber_pauses_play(qtbot, window):
+    window.player.toggle_play()
+    assert window.player.playing
+    scrubber = window.player.scrubber
+    qtbot.mousePress(scrubber, Qt.MouseButton.LeftButton, pos=scrubber.rect().center())
+    assert not window.player.playing
+    qtbot.mouseRelease(scrubber, Qt.MouseButton.LeftButton, pos=scrubber.rect().center())
+
+
+def test_one_quantity_one_colour_scale(qtbot, window):
+    """With one routing iteration every c_ij is the uniform 0.1: mid-scale in both views, not 'strong'."""
+    wait_trace(qtbot, window, lambda: window.state.set_iterations(1))
+    low, high = window.routing.colorbar.levels()
+    assert (low, high) == (0.0, 0.2)
+    assert window.routing.overlay.levels is not None
+    np.testing.assert_allclose(window.routing.overlay.getLevels(), (low, high))
+    np.testing.assert_allclose(window.routing.overlay.image, 0.1, atol=1e-6)
+    window.state.set_view(weighted=True)
+    np.testing.assert_allclose(window.routing.overlay.getLevels(), window.routing.colorbar.levels())
+
+
+def test_colour_bar_titles_are_typeset(window):
+    assert window.routing.colorbar.axis.labelText == "c<sub>ij</sub>"
+    window.state.set_view(weighted=True, change=True)
+    assert window.routing.colorbar.axis.labelText == "Δc<sub>ij</sub>·‖u<sub>i</sub>‖"
+    window.state.set_view(weighted=False, change=False)
+
+
+class FakeHover:
+    def __init__(self, x, y, exit=False):
+        self._pos, self._exit = QPointF(x, y), exit
+
+    def pos(self):
+        return self._pos
+
+    def isExit(self):
+        return self._exit
+
+
+def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mouse(window):
+    routing, state = window.routing, window.state
+    tr = state.trace
+    routing._hover(FakeHover(8 * 36 + 14.5, 12.5))  # digit 8's block, type 12, position 14
+    i = 12 * 36 + 14
+    assert f"c_ij = {tr.coupling[2, 0, i, 8]:.4f}" in routing.hover.text()
+    state.set_iteration(0)
+    assert "c_ij = 0.1000" in routing.hover.text() and "iteration 1" in routing.hover.text()
+    state.set_view(weighted=True)
+    assert f"shown value {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
+    state.set_view(weighted=False)
+    routing._hover(FakeHover(0, 0, exit=True))
+    assert routing.hover.text().startswith("Hover over")
+
+
+def test_the_banner_overlays_and_goes_when_the_next_operation_succeeds(qtbot, window):
+    before = window.columns.geometry()
+    window.show_error("a test message")
+    assert window.banner.isVisible() and window.columns.geometry() == before  # nothing pushed down
+    wait_trace(qtbot, window, window.request_trace)
+    assert not window.banner.isVisible()
+
+
+def test_export_dialogs_start_in_the_last_directory(qtbot, model, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    w = open_window(qtbot, model, persist=True)
+    starts = []
+    answers = iter([str(tmp_path / "first.png"), str(tmp_path / "second.gif")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda parent, title, start, filter_: (starts.append(start), (next(answers), ""))[1])
+    w.export_png(w.routing)
+    w.export_gif()
+    assert (tmp_path / "first.png").is_file() and (tmp_path / "second.gif").is_file()
+    assert starts[1] == str(tmp_path / "routing.gif")
+    w.settings.remove("last_dir")
+    w.close()
+
+
+def test_about_shows_the_version(window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from capsexplorer import __version__
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    window._show_about()
+    assert __version__ in shown[0]
+
+
+def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot, window, model, tmp_path,
+                                                                          monkeypatch):
+    from safetensors.torch import save_file
+
+    from capsexplorer.weights import read_state, shipped_weights_path
+
+    tensors, meta = read_state(shipped_weights_path())
+    other = tmp_path / "other.safetensors"
+    save_file(tensors, str(other), metadata=dict(meta, heldout_accuracy="n/a", dataset="mnist5k-copy"))
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
+        window.worker.load(str(other))
+    assert loaded.args[0].heldout_accuracy is None
+    assert "other.safetensors" in window.model_label.text() and "accuracy unknown" in window.model_label.text()
+    assert window.worker._model is not model
+    current = window.worker._model
+
+    import capsexplorer.weights as weights
+
+    def fails(metadata):
+        raise RuntimeError("half-way failure")
+
+    monkeypatch.setattr(weights, "heldout_accuracy", fails)  # fails after the file was read
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT):
+        window.worker.load(str(shipped_weights_path()))
+    assert window.worker._model is current and "other.safetensors" in window.model_label.text()
+    monkeypatch.undo()
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
+        window.worker.load(str(corrupt))
+    assert str(corrupt) in error.args[0] and str(corrupt) in window.banner.text.text()
+    assert window.worker._model is current
+    result = wait_trace(qtbot, window, window.request_trace)  # still working, on the old model
+    assert result.trace.iterations == 3
+
+
+def test_an_exception_in_a_slot_reaches_the_banner_and_the_log(window, caplog):
+    import logging
+    import sys
+
+    from capsexplorer.app.main import install_excepthook
+
+    saved = sys.excepthook
+    install_excepthook(window)
+    try:
+        try:
+            raise ValueError("a bug in a slot")
+        except ValueError:
+            with caplog.at_level(logging.ERROR, logger="capsexplorer"):
+                sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = saved
+    assert "ValueError: a bug in a slot" in window.banner.text.text()
+    assert any("a bug in a slot" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_building_a_window_changes_nothing_process_wide(qtbot, model):
+    import gc
+
+    import pyqtgraph as pg
+    import torch
+
+    threads, frozen = torch.get_num_threads(), gc.get_freeze_count()
+    config = dict(pg.CONFIG_OPTIONS)
+    hook = sys.excepthook
+    w = open_window(qtbot, model)
+    assert torch.get_num_threads() == threads and gc.get_freeze_count() == frozen
+    assert dict(pg.CONFIG_OPTIONS) == config and sys.excepthook is hook
+    w.close()
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1280, 800)])
+def test_the_window_fits_a_laptop_screen(qtbot, window, size):
+    hint = window.minimumSizeHint()
+    assert hint.width() <= size[0] and hint.height() <= size[1], hint
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5000)
+    canvas = window.draw.canvas
+    pen_row_top = window.draw.pen.mapTo(window, window.draw.pen.rect().topLeft()).y()
+    canvas_bottom = canvas.mapTo(window, canvas.rect().bottomLeft()).y()
+    assert canvas_bottom < pen_row_top  # the pen row never covers the canvas
+
+
+def run_snapshot(tmp_path, *args, timeout=120):
+    proc = subprocess.run([sys.executable, "-m", "capsexplorer.cli", "snapshot", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_snapshot_keeps_stderr_clean(tmp_path):
+    code, out, err = run_snapshot(tmp_path, "--out", tmp_path / "s.png")
+    assert code == 0 and err == "" and "snapshot written" in out
+
+
+@pytest.mark.parametrize("case", ["unwritable", "blank", "not-an-image"])
+def test_snapshot_failures_are_one_line_in_seconds(tmp_path, case):
+    import time
+
+    Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("hello")
+    args = {"unwritable": ["--out", "/nonexistent-root-dir/sub/x.png" if False else tmp_path / "file" / "x.png"],
+            "blank": [tmp_path / "blank.png", "--out", tmp_path / "x.png"],
+            "not-an-image": [tmp_path / "notes.png", "--out", tmp_path / "x.png"]}[case]
+    (tmp_path / "file").write_text("a file, not a folder")
+    start = time.monotonic()
+    code, out, err = run_snapshot(tmp_path, *args, timeout=60)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err and "QThread" not in err, err
+    assert time.monotonic() - start < 20
+    assert {"unwritable": "x.png", "blank": "no ink", "not-an-image": "not an image"}[case] in err
+
+
+def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
+    """Ctrl+C while the snapshot waits for the model: exit 130 at once, the worker stopped."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys, time, capsexplorer.model as m\n"
+                             "slow = m.CapsNet.trace\n"
+                             "m.CapsNet.trace = lambda *a, **k: (time.sleep(30), slow(*a, **k))[1]\n"
+                             "from capsexplorer.cli import main\n"
+                             f"sys.exit(main(['snapshot', '--out', {str(tmp_path / 'x.png')!r}]))\n"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "QThread" not in err, err
+    assert time.monotonic() - start < 45  # the warm-up trace in flight is let finish, nothing more

@@ -6,7 +6,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-CANVAS_SIZE = 280  # logical pixels: the smallest the canvas gets
+CANVAS_SIZE = 280  # the sheet's units (strokes are stored in them), and its size on a wide screen
+MINIMUM_SIZE = 180  # the smallest the canvas gets on a small screen
 
 
 class DrawingCanvas(QWidget):
@@ -18,7 +19,7 @@ class DrawingCanvas(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumSize(CANVAS_SIZE, CANVAS_SIZE)
+        self.setMinimumSize(MINIMUM_SIZE, MINIMUM_SIZE)
         policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)  # a square sheet: the layout gives it as much height as width
         self.setSizePolicy(policy)
@@ -99,10 +100,10 @@ class DrawingCanvas(QWidget):
             border = 255.0 - border
         gray = np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
         qimage = QImage(gray.data, gray.shape[1], gray.shape[0], gray.strides[0], QImage.Format.Format_Grayscale8)
-        self._background = qimage.copy()
-        paper = int(np.clip(np.median(border), 0, 255))
         if not self.is_empty():
             self._remember()
+        self._background = qimage.copy()
+        paper = int(np.clip(np.median(border), 0, 255))
         self._paper = QColor(paper, paper, paper)  # fills the sheet beside a non-square image
         self._strokes = []
         self._current = None

@@ -10,6 +10,8 @@ from ..losses import M_MINUS, M_PLUS
 from . import theme
 from .state import ExplorerState
 
+VALUES_FROM_HEIGHT = 150  # pixels: a smaller plot shows bars without their values
+VALUES_FROM_WIDTH = 420
 TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
 
 
@@ -21,12 +23,12 @@ class LengthsPanel(QGroupBox):
         self.state = state
         self.plot = theme.static_plot(minimum_height=120)
         item = self.plot.getPlotItem()
-        item.setXRange(-0.6, 10.9, padding=0)  # room right of the bars for the margin labels
+        item.setXRange(-0.6, 11.4, padding=0)  # room right of the bars for the margin labels
         item.setYRange(0, TOP, padding=0)
         item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "length")
         item.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
-        item.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0, 0.1, 0.5, 0.9, 1.0)]])
+        item.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0, 0.5, 1.0)]])  # the margins name 0.1, 0.9
         self.x = np.arange(10)
         self.values = np.zeros(10)
         self.bars = pg.BarGraphItem(x=self.x, height=self.values, width=0.7, brushes=[theme.bar_colour()] * 10,
@@ -62,14 +64,20 @@ class LengthsPanel(QGroupBox):
         else:
             self.set_lengths(tr.lengths[self.state.iteration, 0], self.state.iteration + 1, tr.iterations)
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        self._show()  # the values appear or go with the plot's height
+
     def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
         """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
         self.values = np.asarray(lengths, dtype=float)
         self.winner = int(self.values.argmax())
         brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(10)]
         self.bars.setOpts(height=self.values, brushes=brushes)
+        # On a short or narrow plot the values would collide: bars alone then.
+        roomy = self.plot.height() >= VALUES_FROM_HEIGHT and self.plot.width() >= VALUES_FROM_WIDTH
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
-            text.setText(f"{value:.2f}")
+            text.setText(f"{value:.2f}" if roomy else "")
             text.setPos(d, value + 0.01)
         self.caption.setText(f"iteration {iteration} of {iterations}")
 

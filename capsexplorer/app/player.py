@@ -1,5 +1,5 @@
-"""The iteration player: first / previous / play / next / last, a scrubber, the number of routing
-iterations, and their shortcuts. It drives the state's iteration, which the routing and the
+"""The iteration player: previous / play / next, a scrubber (first and last at its ends, or
+Alt+Home / Alt+End), the number of routing iterations, and their shortcuts. It drives the state's iteration, which the routing and the
 lengths panels both draw."""
 from __future__ import annotations
 
@@ -32,12 +32,10 @@ class IterationPlayer(QWidget):
         super().__init__(parent)
         self.state = state
         sp = QStyle.StandardPixmap
-        self.first_button = self._button(sp.SP_MediaSkipBackward, "First iteration (Alt+Home)", self.first)
         self.previous_button = self._button(sp.SP_MediaSeekBackward, "Previous iteration ([ or Alt+Left)",
                                             self.previous)
         self.play_button = self._button(sp.SP_MediaPlay, "Play / pause the iterations (P)", self.toggle_play)
         self.next_button = self._button(sp.SP_MediaSeekForward, "Next iteration (] or Alt+Right)", self.next)
-        self.last_button = self._button(sp.SP_MediaSkipForward, "Last iteration (Alt+End)", self.last)
         self.scrubber = QSlider(Qt.Orientation.Horizontal)
         self.scrubber.setRange(1, state.iterations)
         self.scrubber.setPageStep(1)
@@ -45,23 +43,27 @@ class IterationPlayer(QWidget):
         self.scrubber.setToolTip("Routing iteration shown")
         self.scrubber.setMinimumWidth(60)
         self.scrubber.valueChanged.connect(lambda v: state.set_iteration(v - 1))
-        self.scrubber.sliderPressed.connect(self.stop)  # grabbing the scrubber pauses play
-        self.position = QLabel("iteration – of –")
-        theme.fix_label_size(self.position, "iteration 10 of 10")
-        self.iterations = IterationsBox()
+        self.scrubber.sliderPressed.connect(self.stop)  # grabbing the scrubber pauses play,
+        self.scrubber.actionTriggered.connect(self.stop)  # and so does a click on its track or a key
+        self.position = QLabel("iteration – of")
+        self.position.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        theme.fix_label_size(self.position, "iteration 10 of")
+        self.iterations = IterationsBox()  # "iteration 2 of [3]": the count is the box itself
         self.iterations.setRange(1, MAX_ITERATIONS)
+        self.iterations.setSuffix(" iterations")
         self.iterations.setValue(state.iterations)
-        self.iterations.setToolTip("How many routing iterations the network runs (the paper uses 3)")
+        self.iterations.setToolTip("How many routing iterations the network runs (the paper uses 3);\n"
+                                   "changing it routes the input again")
         self.iterations.valueChanged.connect(state.set_iterations)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.first_button, self.previous_button, self.play_button, self.next_button, self.last_button):
+        layout.setSpacing(2)
+        for w in (self.previous_button, self.play_button, self.next_button):
             layout.addWidget(w)
+        layout.addSpacing(4)
         layout.addWidget(self.scrubber, 1)
         layout.addWidget(self.position)
-        layout.addSpacing(8)
-        layout.addWidget(QLabel("Routing iterations"))
         layout.addWidget(self.iterations)
 
         self.timer = QTimer(self)
@@ -90,17 +92,16 @@ class IterationPlayer(QWidget):
     def _show(self, *_) -> None:
         trace = self.state.trace
         enabled = trace is not None
-        for w in (self.first_button, self.previous_button, self.play_button, self.next_button,
-                  self.last_button, self.scrubber):
+        for w in (self.previous_button, self.play_button, self.next_button, self.scrubber):
             w.setEnabled(enabled)
         if trace is None:
             self.stop()
-            self.position.setText("iteration – of –")
+            self.position.setText("iteration – of")
             return
         with signals_blocked(self.scrubber):
             self.scrubber.setRange(1, trace.iterations)
             self.scrubber.setValue(self.state.iteration + 1)
-        self.position.setText(f"iteration {self.state.iteration + 1} of {trace.iterations}")
+        self.position.setText(f"iteration {self.state.iteration + 1} of")
         self._show_count(self.state.iterations)
 
     def _show_count(self, n: int) -> None:

@@ -80,10 +80,12 @@ class PosePanel(QGroupBox):
         super().__init__("Pose — bend a digit capsule", parent)
         self.state = state
         self.capsule = QComboBox()
-        self.capsule.addItem("winner", WINNER)
+        self.capsule.addItem("winner's capsule", WINNER)
         for d in range(10):
-            self.capsule.addItem(f"digit {d}", d)
+            self.capsule.addItem(f"capsule {d}", d)
         self.capsule.setToolTip("Which digit capsule's 16-D pose the sliders hold")
+        self.capsule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.capsule.setMinimumContentsLength(9)  # narrow windows: the popup still shows whole names
         self.capsule.currentIndexChanged.connect(lambda: state.set_pose_digit(int(self.capsule.currentData())))
         self.span = QComboBox()
         for span in SPANS:
@@ -118,10 +120,12 @@ class PosePanel(QGroupBox):
         self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)  # never re-lays out
 
         top = QHBoxLayout()
-        top.addWidget(QLabel("Capsule"))
         top.addWidget(self.capsule, 1)
-        top.addWidget(self.span)
         top.addWidget(self.reset_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(QLabel("Slider range around the pose"))
+        bottom.addWidget(self.span)
+        bottom.addStretch(1)
         tiles = QHBoxLayout()
         tiles.addWidget(self.input_tile)
         tiles.addWidget(self.reconstruction_tile)
@@ -130,6 +134,7 @@ class PosePanel(QGroupBox):
         layout.addLayout(tiles)
         layout.addWidget(self.caption)
         layout.addLayout(grid)
+        layout.addLayout(bottom)
         layout.addStretch(1)
 
         self.digit = 0

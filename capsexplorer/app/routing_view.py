@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout,
+                               QWidget)
 from superqt.utils import signals_blocked
 
 from .. import views
 from . import theme
 from .state import NONE, WINNER, ExplorerState
 
+NARROW = 600  # below this width the spatial view goes under the matrix
 HOVER_HINT = "Hover over the matrix to read one coupling coefficient; click to choose a primary capsule."
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
@@ -37,12 +39,12 @@ class RoutingPanel(QGroupBox):
         self.hover.setWordWrap(True)
         self.hover.setMinimumHeight(self.hover.fontMetrics().height() * 2 + 4)
 
-        views_row = QHBoxLayout()
-        views_row.addWidget(self.matrix_plot, 3)
-        views_row.addWidget(self.spatial_box, 1)
+        self.views_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.views_row.addWidget(self.matrix_plot, 3)
+        self.views_row.addWidget(self.spatial_box, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(self.options)
-        layout.addLayout(views_row, 1)
+        layout.addLayout(self.views_row, 1)
         layout.addWidget(self.hover)
 
         state.resultChanged.connect(self._new_result)
@@ -66,11 +68,11 @@ class RoutingPanel(QGroupBox):
         self.options.addStretch(1)
 
     def _build_matrix(self) -> None:
-        self.matrix_plot = theme.static_plot(minimum_height=180)
+        self.matrix_plot = theme.static_plot(minimum_height=140)
         item = self.matrix_plot.getPlotItem()
         item.invertY(True)
-        item.setLabel("bottom", "digit capsule j  (each block: the 6×6 positions, row by row)")
-        item.setLabel("left", "primary capsule type")
+        item.setLabel("bottom", "digit capsule j  (6×6 positions per block)")
+        item.setLabel("left", "primary type")
         item.getAxis("bottom").setTicks([[(views.POSITIONS * (d + 0.5), str(d)) for d in range(10)], []])
         item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in (0, 8, 16, 24, 31)], []])
         self.matrix = theme.image_item((views.TYPES, 10 * views.POSITIONS), theme.COUPLING_MAP)
@@ -91,7 +93,9 @@ class RoutingPanel(QGroupBox):
                                         interactive=False, width=14)
         self.colorbar.setImageItem(self.matrix, insert_in=item)
         self.colorbar.axis.enableAutoSIPrefix(False)
-        self.colorbar.axis.setLabel(quantity_html(False, False))
+        self.colorbar.axis.setTextPen(pg.mkPen(theme.foreground()))
+        self.colorbar.axis.setPen(pg.mkPen(theme.muted()))
+        self.colorbar.axis.setLabel(quantity_html(False, False), **theme.label_style())
         self.colorbar.axis.setWidth(52)  # room for "−0.05" and the title beside it
         self.matrix.hoverEvent = self._hover
         self.matrix.mouseClickEvent = self._click
@@ -106,7 +110,7 @@ class RoutingPanel(QGroupBox):
         self.digit_choice.currentIndexChanged.connect(
             lambda: self.state.set_overlay_digit(int(self.digit_choice.currentData())))
         self.spatial_plot = theme.static_plot()
-        self.spatial_plot.setMinimumSize(150, 150)
+        self.spatial_plot.setMinimumSize(120, 120)
         item = self.spatial_plot.getPlotItem()
         item.invertY(True)
         item.setAspectLocked(True)
@@ -122,14 +126,32 @@ class RoutingPanel(QGroupBox):
         item.setRange(xRange=(0, 28), yRange=(0, 28), padding=0.02)
         self.spatial_caption = QLabel("")
         self.spatial_caption.setWordWrap(True)
-        layout = QVBoxLayout(self.spatial_box)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self.spatial_caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         row.addWidget(QLabel("Over the input:"))
         row.addWidget(self.digit_choice, 1)
-        layout.addLayout(row)
-        layout.addWidget(self.spatial_plot, 1)
-        layout.addWidget(self.spatial_caption)
+        side_layout.addLayout(row)
+        side_layout.addWidget(self.spatial_caption, 1)
+        # Wide: the selector and caption above the plot, beside the matrix. Narrow: everything
+        # below the matrix, the caption beside the plot (see resizeEvent).
+        self.spatial_layout = QBoxLayout(QBoxLayout.Direction.BottomToTop, self.spatial_box)
+        self.spatial_layout.setContentsMargins(0, 0, 0, 0)
+        self.spatial_layout.addWidget(self.spatial_plot, 1)
+        self.spatial_layout.addWidget(side)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        narrow = event.size().width() < NARROW
+        D = QBoxLayout.Direction
+        want = (D.TopToBottom, D.LeftToRight) if narrow else (D.LeftToRight, D.BottomToTop)
+        if self.views_row.direction() != want[0]:
+            self.views_row.setDirection(want[0])
+            self.spatial_layout.setDirection(want[1])
+            self.views_row.setStretch(0, 3 if not narrow else 2)
+            self.views_row.setStretch(1, 1)
+        super().resizeEvent(event)
 
     # --- from the state -----------------------------------------------------------------------
     def _new_result(self) -> None:
@@ -176,7 +198,7 @@ class RoutingPanel(QGroupBox):
             for image in (self.matrix, self.overlay):
                 image.setColorMap(colour_map)
             self.colorbar.setColorMap(colour_map)
-            self.colorbar.axis.setLabel(quantity_html(weighted, change))
+            self.colorbar.axis.setLabel(quantity_html(weighted, change), **theme.label_style())
 
     # --- drawing ------------------------------------------------------------------------------
     def current_matrix(self) -> np.ndarray:

@@ -52,6 +52,11 @@ def style_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
         axis.setTextPen(pg.mkPen(foreground()))
 
 
+def label_style() -> dict:
+    """Axis titles in the text colour at the body's size (pyqtgraph's default is small and grey)."""
+    return {"color": foreground().name(), "font-size": "11pt"}
+
+
 def static_plot(minimum_height: int = 0) -> pg.PlotWidget:
     """A plot that only shows data: palette background and axes, no mouse panning, no context menu."""
     plot = pg.PlotWidget()

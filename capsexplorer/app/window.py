@@ -115,10 +115,11 @@ class MainWindow(QMainWindow):
         middle_layout.addWidget(self.player)
         middle_layout.addWidget(routing_and_lengths, 1)
         self.columns = QSplitter(Qt.Orientation.Horizontal)
-        for widget, stretch in ((scrolling(left), 0), (middle, 1), (scrolling(self.pose), 0)):
+        for widget, stretch in ((scrolling(left), 1), (middle, 3), (scrolling(self.pose), 0)):
             self.columns.addWidget(widget)
             self.columns.setStretchFactor(self.columns.count() - 1, stretch)
         self.columns.setChildrenCollapsible(False)
+        self.columns.setSizes([430, 770, 300])  # at the default 1500 px; resizing keeps the stretch 1 : 3 : 0
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -20,7 +20,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from capsexplorer.app.main import wait_for  # noqa: E402
+from capsexplorer.app.main import configure_process, freeze_startup_objects, wait_for  # noqa: E402
 from capsexplorer.app.window import MainWindow  # noqa: E402
 
 
@@ -128,12 +128,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_process()  # as `capsexplorer` does at start-up
     window = MainWindow(persist=False, sample_seed=0)
     window.resize(1500, 920)
     window.show()
     if not wait_for(window.traceShown, 120_000)[0]:
         print("no trace: is the model there?")
         return 1
+    freeze_startup_objects()
     run_events(0.5)
     meter = StallMeter()
 

@@ -4,22 +4,24 @@
     model = load_model()
     tr = model.trace(preprocess(image).unsqueeze(0), iterations=3)
 
-The names below load on first use, so `capsexplorer --help` does not pay for importing torch.
+The torch-backed names load on first use, so `capsexplorer --help` does not pay for importing torch.
 """
 from __future__ import annotations
 
 import importlib
+
+from .errors import CapsExplorerError, DataError, DeviceError, ImageError, NoInkError, WeightsError
+from .preprocess import load_image, preprocess  # numpy and Pillow only; binds the name `preprocess` to
+# the function for good (a lazy name would be shadowed by the submodule of the same name once imported)
 
 __version__ = "0.2.0"
 
 _EXPORTS = {
     "CapsNet": "model", "CapsNetConfig": "config", "default_device": "model",
     "RoutingTrace": "trace", "load_model": "weights", "save_weights": "weights",
-    "preprocess": "preprocess", "load_image": "preprocess",
-    "CapsExplorerError": "errors", "NoInkError": "errors", "ImageError": "errors",
-    "WeightsError": "errors", "DataError": "errors", "DeviceError": "errors",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "preprocess", "load_image", "CapsExplorerError", "NoInkError", "ImageError",
+                  "WeightsError", "DataError", "DeviceError"])
 
 
 def __getattr__(name: str):

@@ -5,11 +5,11 @@ MNIST's, centred by centre of mass in 28×28, light ink on black.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from .errors import ImageError, NoInkError
@@ -116,7 +116,7 @@ def to_grayscale(image) -> np.ndarray:
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
             return _flatten_alpha(rgba)
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    array = image.detach().cpu().numpy() if torch.is_tensor(image) else np.asarray(image)
+    array = image.detach().cpu().numpy() if _is_tensor(image) else np.asarray(image)
     if array.dtype == bool:
         array = array.astype(np.float32)
     if not np.issubdtype(array.dtype, np.number):
@@ -240,9 +240,17 @@ def preprocess_array(image) -> np.ndarray:
     return _centre_by_mass(box)
 
 
-def preprocess(image) -> torch.Tensor:
+def _is_tensor(value) -> bool:
+    """A torch tensor, found without importing torch (a caller that has one has imported it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(value)
+
+
+def preprocess(image) -> "torch.Tensor":  # noqa: F821 — torch is imported here only when called
     """PIL image or numpy array, any size, either polarity → float tensor 1×28×28 in [0, 1].
 
     Raises NoInkError("no ink ...") for a blank image and ImageError for what is not an image.
     """
+    import torch
+
     return torch.from_numpy(preprocess_array(image)).unsqueeze(0)

@@ -308,6 +308,20 @@ def test_snapshot_writes_a_png_of_the_window(tmp_path, heldout):
     assert image.std() > 20  # not blank
 
 
+def wait_for_line(proc, text: str, seconds: float = 120) -> None:
+    """Reads the process's stderr until a line holds `text` (polling, not a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if text in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{text!r} never came; exit status {proc.poll()}")
+
+
 def test_the_program_starts_and_closes_cleanly_on_sigterm(tmp_path):
     """`capsexplorer` with no arguments, in a subprocess as a user starts it."""
     import os
@@ -315,10 +329,10 @@ def test_the_program_starts_and_closes_cleanly_on_sigterm(tmp_path):
     import time
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "capsexplorer.cli"], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "capsexplorer.cli", "--debug"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(10)  # start-up takes about 3 s here
-    assert proc.poll() is None, proc.communicate()[1]  # still running: the window is open
+    wait_for_line(proc, "loaded capsnet-mnist5k")  # the window is open and its model loaded
+    assert proc.poll() is None, proc.communicate()[1]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -618,9 +632,10 @@ def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
                              "slow = m.CapsNet.trace\n"
                              "m.CapsNet.trace = lambda *a, **k: (time.sleep(30), slow(*a, **k))[1]\n"
                              "from capsexplorer.cli import main\n"
-                             f"sys.exit(main(['snapshot', '--out', {str(tmp_path / 'x.png')!r}]))\n"],
+                             f"sys.exit(main(['--debug', 'snapshot', '--out', {str(tmp_path / 'x.png')!r}]))\n"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    wait_for_line(proc, "loading the model")
+    time.sleep(0.5)  # into the (slowed) warm-up trace
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

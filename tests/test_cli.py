@@ -129,6 +129,7 @@ def test_console_script_runs_in_a_subprocess(files):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_command_writes_weights_with_metadata(capsys, tmp_path):
     out = tmp_path / "tiny.safetensors"
     code, stdout, err = run(capsys, "train", "--limit", "32", "--epochs", "1", "--batch-size", "16",

@@ -111,8 +111,23 @@ def test_trace_saves_and_loads(tmp_path, model, digit_image):
     assert back.seconds == tr.seconds
 
 
-def test_load_model_picks_cuda_only_when_present():
+def test_the_device_is_cuda_exactly_when_a_gpu_is_there(monkeypatch):
+    from capsexplorer.errors import DeviceError
+    from capsexplorer.model import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert resolve_device(None) == torch.device("cpu") and default_device().type == "cpu"
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device(None) == torch.device("cuda") and resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(DeviceError, match="has 2 CUDA GPUs"):
+        resolve_device("cuda:2")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_load_model_is_in_eval_mode_on_the_default_device():
     model = load_model()
-    assert model.device.type == default_device().type
-    assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert not model.training
+    assert not model.training and model.device.type == default_device().type

@@ -4,6 +4,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,6 +22,8 @@ def test_core_imports_no_qt():
         "import capsexplorer.preprocess, capsexplorer.data, capsexplorer.train, capsexplorer.cli\n"
         "import capsexplorer.weights, capsexplorer.losses\n"
         "m = capsexplorer.load_model(device='cpu')\n"
+        "from capsexplorer import preprocess, load_image, CapsNetConfig, RoutingTrace\n"
+        "assert callable(preprocess) and callable(capsexplorer.preprocess), 'a submodule shadows the function'\n"
         "print('ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -27,20 +31,37 @@ def test_core_imports_no_qt():
     assert proc.stdout.strip() == "ok"
 
 
-def test_built_wheel_carries_the_weights(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+HEAVY = ("mlxtend", "pandas", "scikit-learn", "matplotlib", "scipy")
+
+
+@pytest.mark.slow
+def test_built_wheel_carries_weights_and_digits_and_no_heavy_dependencies(tmp_path):
+    """Built the way pip builds it for a user (an isolated build environment: nothing from this
+    venv, setuptools included, is relied on), installed from the wheel alone."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wheel = next(tmp_path.glob("capsexplorer-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
     assert "capsexplorer/resources/capsnet-mnist5k.safetensors" in names
+    assert "capsexplorer/resources/mnist5k.npz" in names
     assert "capsexplorer/app/__init__.py" in names
+    metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    from capsexplorer import __version__
+
+    assert f"Version: {__version__}" in metadata and "License" in metadata
+    requires = [line.split(":", 1)[1].strip().lower() for line in metadata.splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert requires and not [r for r in requires if r.split(">")[0].split("<")[0].split("=")[0].strip() in HEAVY]
+    assert any(n.endswith("LICENSE") for n in names)
     # Installed from the wheel (not the source tree), the package finds its weights.
     target = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target",
                            str(target), str(wheel)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    code = ("import capsexplorer, capsexplorer.weights as w; m = capsexplorer.load_model(device='cpu'); "
+    code = ("import capsexplorer, capsexplorer.weights as w, capsexplorer.data as d; "
+            "m = capsexplorer.load_model(device='cpu'); assert len(d.mnist5k().heldout) == 1000; "
             "print(capsexplorer.__file__); print(w.shipped_weights_path())")
     env = dict(os.environ, PYTHONPATH=str(target))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

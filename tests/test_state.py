@@ -2,6 +2,7 @@
 import time
 
 import numpy as np
+from PySide6.QtWidgets import QApplication
 
 from capsexplorer.app.state import WINNER, ExplorerState, TraceResult
 from capsexplorer.app.worker import Blank, InferenceWorker
@@ -97,7 +98,7 @@ def test_worker_coalesces_requests_and_results(qtbot, model, digit_image):
             deadline = time.monotonic() + 10
             while not idle(worker) and time.monotonic() < deadline:  # no Qt events processed meanwhile
                 time.sleep(0.002)
-        qtbot.wait(50)  # now the GUI thread runs
+        QApplication.processEvents()  # now the GUI thread runs: every queued signal is delivered
         assert len(signals) == 1
         newest = worker.take_trace()
         assert newest.request == 20 and worker.take_trace() is None
@@ -105,7 +106,6 @@ def test_worker_coalesces_requests_and_results(qtbot, model, digit_image):
         for request in range(21, 41):
             worker.request_trace(digit_image, 3, request)
         wait(qtbot, lambda: idle(worker))
-        qtbot.wait(50)
         assert worker.take_trace().request == 40
     finally:
         worker.stop()
@@ -118,7 +118,6 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
     try:
         worker.request_trace(np.zeros((50, 50), np.uint8), 3, 1)
         wait(qtbot, lambda: idle(worker))
-        qtbot.wait(20)
         assert worker.take_trace() == Blank(1)
 
         class Fatal(BaseException):
@@ -134,7 +133,6 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
         monkeypatch.undo()
         worker.request_trace(digit_image, 3, 3)
         wait(qtbot, lambda: idle(worker))
-        qtbot.wait(20)
         assert worker.take_trace().request == 3
     finally:
         worker.stop()
@@ -151,7 +149,6 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
     try:
         worker.request_open(str(tmp_path / "big.png"))
         wait(qtbot, lambda: idle(worker))
-        qtbot.wait(20)
         opened = worker.take_image()
         assert opened.path == str(tmp_path / "big.png") and max(opened.image.shape) <= 1024
     finally:

@@ -167,6 +167,7 @@ class InferenceWorker(QThread):
         """Either the new model is loaded, warmed up and described completely, or the old one stays."""
         from ..weights import heldout_accuracy, load_model
 
+        log.debug("loading the model%s", "" if job[0] == "model" else f" {job[1] or '(shipped)'}")
         if job[0] == "model":
             model = job[1]
         else:

@@ -13,7 +13,8 @@ from .errors import CapsExplorerError
 
 log = logging.getLogger("capsexplorer")
 
-COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "gui")
+COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "sweep", "grid", "gui")
+TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
 
 
 def _fail(message: str) -> int:
@@ -47,6 +48,19 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
+
+
+def _int_range(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
                           help="default: the data set the weights were trained on")
     evaluate.add_argument("--data-dir")
 
+    sweep = add("sweep", help="one transform of the input over a range: lengths and pose at each step")
+    sweep.add_argument("image", metavar="IMAGE")
+    sweep.add_argument("--transform", required=True, choices=TRANSFORMS)
+    sweep.add_argument("--from", dest="start", type=_finite, required=True, metavar="A")
+    sweep.add_argument("--to", dest="stop", type=_finite, required=True, metavar="B")
+    sweep.add_argument("--steps", type=_int_range(1, 1000), default=21, metavar="N")
+    sweep.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    sweep.add_argument("--out", metavar="STRIP.png", help="a filmstrip of inputs and reconstructions")
+    sweep.add_argument("--gif", metavar="ANIM.gif", help="an animation, one frame per step")
+    sweep.add_argument("--npz", metavar="FILE.npz", help="the Sweep's arrays")
+    sweep.add_argument("--json", action="store_true")
+
+    grid = add("grid", help="the paper's Figure 4 for a digit capsule, each dimension named by its effect")
+    grid.add_argument("image", metavar="IMAGE")
+    grid.add_argument("--digit", type=int, choices=range(10), metavar="D", help="default: the winner")
+    grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
+    grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N")
+    grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    grid.add_argument("--out", metavar="GRID.png")
+    grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
+    grid.add_argument("--json", action="store_true")
+
     snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
     snapshot.add_argument("image", nargs="?", metavar="IMAGE")
     snapshot.add_argument("--out", required=True, metavar="FILE.png")
@@ -131,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_snapshot(args)
         handler = {"classify": cmd_classify, "trace": cmd_trace, "train": cmd_train,
-                   "evaluate": cmd_evaluate}[command]
+                   "evaluate": cmd_evaluate, "sweep": cmd_sweep, "grid": cmd_grid}[command]
         return handler(args)
     except CapsExplorerError as exc:
         return _fail(str(exc))
@@ -302,6 +338,114 @@ def cmd_evaluate(args) -> int:
     print("      " + " ".join(f"{c:>4}" for c in range(result.confusion.shape[1])))
     for label, row in enumerate(result.confusion):
         print(f"  {label:>2}: " + " ".join(f"{v:>4}" for v in row))
+    return 0
+
+
+def _targets(args, suffixes: dict[str, str]) -> None:
+    """Every output file is checked before the model loads; a missing suffix is an error."""
+    from .files import writable_target
+
+    for option, suffix in suffixes.items():
+        path = getattr(args, option)
+        if path is None:
+            continue
+        if Path(path).suffix.lower() != suffix:
+            raise CapsExplorerError(f"{path}: --{option} is written as {suffix[1:].upper()}; name it *{suffix}")
+        writable_target(path)
+
+
+def _network_input(args, model):
+    from .preprocess import load_image, preprocess_array
+
+    try:
+        return preprocess_array(load_image(args.image))
+    except CapsExplorerError as exc:
+        message = str(exc)
+        raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    import numpy as np
+
+    from .files import reason
+    from .weights import atomic_path
+
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    except OSError as exc:
+        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
+
+
+def cmd_sweep(args) -> int:
+    import numpy as np
+
+    from . import render, transforms
+
+    for value in (args.start, args.stop):
+        transforms.check(args.transform, value)
+    _targets(args, {"out": ".png", "gif": ".gif", "npz": ".npz"})
+    model = _load(args)
+    x = _network_input(args, model)
+    sweep = model.sweep(x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
+    _check_finite(sweep.lengths, args.image, args)
+    if args.npz:
+        _save_npz(args.npz, sweep.arrays())
+    if args.out:
+        render.save_png(render.sweep_strip(sweep), args.out)
+    if args.gif:
+        render.save_gif(render.sweep_frames(sweep), args.gif)
+    change, angle = sweep.relative_length_change(), sweep.pose_angle()
+    if args.json:
+        print(json.dumps({"image": str(args.image), "transform": args.transform, "digit": sweep.digit,
+                          "values": [round(float(v), 6) for v in sweep.values],
+                          "prediction": [int(p) for p in sweep.prediction],
+                          "lengths": [[round(float(v), 4) for v in row] for row in sweep.lengths],
+                          "relative_length_change": [round(float(v), 4) for v in change],
+                          "pose_angle_deg": [round(float(v), 3) for v in angle],
+                          "summary": sweep.summary()}, allow_nan=False))
+        return 0
+    print(f"{args.image}: digit {sweep.digit} (‖v‖ {sweep.reference_lengths[sweep.digit]:.3f}) under {args.transform}")
+    print(f"  {'value':>8}  predicted  ‖v_{sweep.digit}‖   length change  pose turns")
+    for value, predicted, length, c, a in zip(sweep.values, sweep.prediction, sweep.lengths[:, sweep.digit],
+                                              change, angle):
+        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c:+13.1%}  {a:8.1f}°")
+    for option in ("out", "gif", "npz"):
+        if getattr(args, option):
+            print(f"  written: {getattr(args, option)}")
+    return 0
+
+
+def cmd_grid(args) -> int:
+    from . import render
+
+    if not 0 < args.span <= 2:
+        raise CapsExplorerError(f"--span must be above 0 and at most 2, got {args.span:g}")
+    _targets(args, {"out": ".png", "npz": ".npz"})
+    model = _load(args)
+    x = _network_input(args, model)
+    tr = model.trace(x[None], iterations=args.iterations)
+    _check_finite(tr.final_lengths, args.image, args)
+    digit = int(tr.prediction[0]) if args.digit is None else args.digit
+    grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
+    labels = grid.labels()
+    if args.npz:
+        _save_npz(args.npz, grid.arrays())
+    if args.out:
+        render.save_png(render.grid_image(grid, labels), args.out)
+    if args.json:
+        print(json.dumps({"image": str(args.image), "digit": digit, "length": round(float(tr.final_lengths[0, digit]), 4),
+                          "offsets": [round(float(o), 6) for o in grid.offsets],
+                          "dimensions": [dict(row, effects={k: round(v, 5) for k, v in row["effects"].items()})
+                                         for row in labels]}, allow_nan=False))
+        return 0
+    print(f"{args.image}: digit capsule {digit} (‖v‖ {tr.final_lengths[0, digit]:.3f}), each pose dimension "
+          f"±{args.span:g}:")
+    for row in labels:
+        print(f"  {row['index'] + 1:>2}  {row['label']}")
+    for option in ("out", "npz"):
+        if getattr(args, option):
+            print(f"  written: {getattr(args, option)}")
     return 0
 
 

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 from .config import MAX_ITERATIONS, CapsNetConfig
 from .errors import DeviceError
+from .posegrid import PoseGrid, pose_grid
 from .routing import route, squash
+from .sweep import Sweep, run_sweep
 from .trace import RoutingTrace
 
 SMALL_BATCH = 4  # up to this many images, inference runs PrimaryCaps as a patch GEMM
@@ -170,6 +172,17 @@ class CapsNet(nn.Module):
                 seconds=seconds,
                 u_hat=_numpy(u_hat.transpose(1, 2)) if keep_u_hat else None,
             )
+
+    def sweep(self, image, transform: str, values, iterations: int = 3) -> Sweep:
+        """`image` (28, 28), the network input, under `transform` (see capsexplorer.transforms) at
+        each of `values`, all routed in one batch → a numpy Sweep that follows the untransformed
+        input's winner."""
+        check_iterations(iterations)
+        return run_sweep(self, image, transform, values, iterations)
+
+    def pose_grid(self, pose, digit: int, span: float = 0.25, steps: int = 11) -> PoseGrid:
+        """The paper's Figure 4 for one capsule: grid[k, s] = reconstruct(pose + offsets[s]·e_k, digit)."""
+        return pose_grid(self, pose, digit, span, steps)
 
     def reconstruct(self, pose, digit) -> torch.Tensor:
         """Decoder image for 16-D poses of chosen digit capsules: pose (B, 16), digit (B,) → (B, 28, 28)."""

@@ -1,0 +1,67 @@
+"""A sweep: one transform of the input over a range of values, every input routed in one batched
+trace. It answers "what happens to the pose, and to the length, when I rotate my digit?" — an
+equivariant capsule turns its pose while its length holds (Sabour et al. 2017, §1, §5.1)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from . import transforms
+
+
+@dataclass(frozen=True)
+class Sweep:
+    transform: str
+    values: np.ndarray  # (S,) the transform's parameter at each step
+    images: np.ndarray  # (S, 28, 28) the transformed network inputs
+    lengths: np.ndarray  # (S, 10) ‖v_j‖ after the last routing iteration
+    poses: np.ndarray  # (S, 10, 16) v_j
+    prediction: np.ndarray  # (S,) the longest capsule at each step
+    digit: int  # the winner of the untransformed input: the capsule followed
+    reconstruction: np.ndarray  # (S, 28, 28) the decoder's image of that digit's capsule at each step
+    reference_lengths: np.ndarray  # (10,) of the untransformed input
+    reference_pose: np.ndarray  # (16,) the digit's pose for the untransformed input
+
+    def relative_length_change(self) -> np.ndarray:
+        """(S,) ‖v_d‖ / ‖v_d‖ untransformed − 1, for the followed digit d."""
+        return self.lengths[:, self.digit] / self.reference_lengths[self.digit] - 1.0
+
+    def pose_angle(self) -> np.ndarray:
+        """(S,) degrees between the digit's unit pose at each step and the untransformed one."""
+        unit = self.poses[:, self.digit] / np.linalg.norm(self.poses[:, self.digit], axis=1, keepdims=True)
+        reference = self.reference_pose / np.linalg.norm(self.reference_pose)
+        return np.degrees(np.arccos(np.clip(unit @ reference, -1.0, 1.0)))
+
+    def pose_change(self) -> np.ndarray:
+        """(S, 16) the digit's pose minus the untransformed pose."""
+        return self.poses[:, self.digit] - self.reference_pose[None]
+
+    def summary(self) -> dict:
+        """The figures a reader compares: how far the pose turns, how much the length moves."""
+        change, angle = self.relative_length_change(), self.pose_angle()
+        return {"transform": self.transform, "digit": int(self.digit),
+                "steps": int(len(self.values)),
+                "kept_prediction": float(np.mean(self.prediction == self.digit)),
+                "max_pose_angle_deg": float(angle.max(initial=0.0)),
+                "max_relative_length_change": float(np.abs(change).max(initial=0.0)),
+                "mean_pose_angle_deg": float(angle.mean()) if len(angle) else 0.0,
+                "mean_relative_length_change": float(np.abs(change).mean()) if len(change) else 0.0}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every field as an array, for `numpy.savez`."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+
+def run_sweep(model, image, transform: str, values, iterations: int = 3) -> Sweep:
+    """`image` (28, 28) in [0, 1] — the network input, already preprocessed — under `transform` at
+    each of `values`; the untransformed input rides along in the same batch as the reference."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    original = transforms.apply_all(image, {})
+    inputs = np.concatenate([original[None], transforms.sweep_images(original, transform, values)])  # (1+S, 28, 28)
+    tr = model.trace(inputs, iterations=iterations)
+    digit = int(tr.prediction[0])
+    poses = tr.poses  # (1+S, 10, 16)
+    reconstruction = model.reconstruct(poses[1:, digit], np.full(len(values), digit)).numpy()
+    return Sweep(transform, values.astype(np.float32), inputs[1:], tr.final_lengths[1:], poses[1:],
+                 tr.prediction[1:], digit, reconstruction, tr.final_lengths[0], poses[0, digit])

@@ -141,15 +141,24 @@ class CapsNet(nn.Module):
         return lengths, v, self.decode(v, digits)
 
     # --- the explorer's API -----------------------------------------------------------------
-    def trace(self, batch: torch.Tensor, iterations: int = 3, keep_u_hat: bool = False) -> RoutingTrace:
+    def trace(self, batch: torch.Tensor, iterations: int = 3, keep_u_hat: bool = False,
+              primary_mask=None) -> RoutingTrace:
         """Runs the network on `batch` (B×1×28×28, or B×28×28, floats in [0, 1]) and records
-        every routing iteration. Returns a detached, CPU, numpy RoutingTrace."""
+        every routing iteration. Returns a detached, CPU, numpy RoutingTrace.
+
+        `primary_mask` (1152,) bool switches primary capsules off (False): their predictions û are
+        zero, so they send nothing to any parent and never agree — the parts taken away."""
         check_iterations(iterations)
         x = _as_batch(batch, self.config.image_size).to(self.device)
         with torch.inference_mode():
             start = time.perf_counter()
             u = self.primary_capsules(x)  # (B, 1152, 8)
             u_hat = self.predictions(u)  # (B, 10, 1152, 16)
+            if primary_mask is not None:
+                keep = torch.as_tensor(np.asarray(primary_mask, dtype=bool).reshape(-1), device=self.device)
+                if keep.numel() != u_hat.shape[2]:
+                    raise ValueError(f"primary_mask needs {u_hat.shape[2]} entries, got {keep.numel()}")
+                u_hat = u_hat * keep.view(1, 1, -1, 1)
             routed = route(u_hat, iterations, record=True)
             lengths = routed.poses.norm(dim=-1)  # (R, B, 10)
             prediction = lengths[-1].argmax(dim=1)  # (B,)

@@ -16,6 +16,84 @@ GRID_ORIGIN, GRID_STEP = 7.0, 2.0
 RECEPTIVE_FIELD = 17
 
 
+MODES = {  # what the routing matrix can show; every mode is a (1152, 10) matrix per iteration
+    "deviation": "c_ij − 1/J: how far routing moved each coupling from uniform",
+    "coupling": "c_ij: the coupling coefficients themselves",
+    "logits": "b_ij: the routing logits at the start of the iteration",
+    "agreement": "û_j|i · v_j: the agreement this iteration adds to b_ij",
+    "routed": "c_ij · ‖û_j|i‖: what each primary capsule actually sends to s_j",
+}
+NEEDS_U_HAT = ("agreement", "routed")
+DIVERGING = ("deviation", "logits", "agreement")
+
+
+def mode_matrix(trace: RoutingTrace, mode: str, iteration: int, example: int = 0, weighted: bool = False,
+                change: bool = False) -> np.ndarray:
+    """(1152, 10) what the matrix shows in `mode` at a 0-based `iteration`; with `change`, minus
+    the previous iteration (zero for the first); with `weighted`, times ‖u_i‖."""
+    def plain(r: int) -> np.ndarray:
+        c = trace.coupling[r, example]
+        if mode == "coupling":
+            return c
+        if mode == "deviation":
+            return c - 1.0 / c.shape[-1]
+        if mode == "logits":
+            return trace.logits[r, example]
+        if trace.u_hat is None:
+            raise ValueError(f"the {mode!r} view needs a trace made with keep_u_hat=True")
+        if mode == "agreement":
+            return agreement(trace, r, example)
+        if mode == "routed":
+            return c * np.linalg.norm(trace.u_hat[example], axis=-1)
+        raise ValueError(f"unknown view {mode!r}; choose one of {', '.join(MODES)}")
+
+    m = plain(iteration)
+    if change:
+        m = m - plain(iteration - 1) if iteration > 0 else np.zeros_like(m)
+    if weighted:
+        m = m * trace.primary_lengths[example][:, None]
+    return m
+
+
+def agreement(trace: RoutingTrace, iteration: int, example: int = 0) -> np.ndarray:
+    """(1152, 10) û_j|i · v_j after `iteration` — what Procedure 1 adds to b_ij for the next one."""
+    return np.einsum("ijd,jd->ij", trace.u_hat[example], trace.iteration_poses[iteration, example])
+
+
+def mode_levels(trace: RoutingTrace, mode: str, example: int = 0, weighted: bool = False,
+                change: bool = False) -> tuple[float, float]:
+    """Levels shared by every iteration (stepping shows change as change), rounded to 1-2-5 so they
+    rarely move while drawing: symmetric for diverging quantities, from zero otherwise."""
+    if mode == "coupling" and not change:
+        return levels(trace, example, weighted, False)
+    values = np.abs(np.stack([mode_matrix(trace, mode, r, example, weighted, change)
+                              for r in range(trace.iterations)]))
+    top = nice_ceiling(float(np.percentile(values, 99.5)))
+    return (-top, top) if (change or mode in DIVERGING) else (0.0, top)
+
+
+def active_primaries(trace: RoutingTrace, example: int = 0, share: float = 0.1) -> np.ndarray:
+    """(1152,) bool: the primary capsules whose longest prediction ‖û_j|i‖ is in the top `share` for
+    this input. (Nearly every ‖u_i‖ is close to 1 in a trained network, so the predictions, not
+    u_i, tell which parts speak.) Without û, those with the longest u_i."""
+    if trace.u_hat is not None:
+        strength = np.linalg.norm(trace.u_hat[example], axis=-1).max(axis=-1)
+    else:
+        strength = trace.primary_lengths[example]
+    return strength >= np.quantile(strength, 1.0 - share)
+
+
+def routing_summary(trace: RoutingTrace, example: int = 0, share: float = 0.1) -> dict[str, np.ndarray]:
+    """Per iteration: every digit capsule's length (R, 10), its mean coupling from the active
+    primary capsules (R, 10), and the mean entropy of the couplings over all 1152 (R,) — ln 10 ≈ 2.303
+    is uniform."""
+    active = active_primaries(trace, example, share)
+    c = trace.coupling[:, example]  # (R, 1152, 10)
+    entropy = -(c * np.log(np.clip(c, 1e-12, None))).sum(-1).mean(-1)
+    return {"lengths": trace.lengths[:, example], "active_coupling": c[:, active].mean(axis=1),
+            "entropy": entropy, "active": active}
+
+
 def coupling_matrix(trace: RoutingTrace, iteration: int, example: int = 0, weighted: bool = False,
                     change: bool = False) -> np.ndarray:
     """(1152, 10) for a 0-based `iteration`: c_ij, or its change from the previous iteration

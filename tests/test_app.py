@@ -119,6 +119,7 @@ def test_loading_a_sample_of_class_k_predicts_k(qtbot, window, digit):
 
 
 def test_stepping_iterations_shows_the_traces_coupling(qtbot, window):
+    window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     tr, player = window.state.trace, window.player
     player.first()
     assert window.state.iteration == 0
@@ -149,6 +150,7 @@ def test_changing_the_iteration_count_reroutes(qtbot, window):
 
 
 def test_weighting_and_change_views(window):
+    window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     tr, routing = window.state.trace, window.routing
     window.state.set_iteration(1)
     routing.weighted.setChecked(True)
@@ -163,6 +165,7 @@ def test_weighting_and_change_views(window):
 
 def test_overlay_and_pose_choose_their_capsules_independently_without_rerouting(qtbot, window, model):
     """Choosing a capsule re-draws from the trace held: no new trace, and the two choices are apart."""
+    window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     result = window.state.result
     traced = []
     window.traceShown.connect(traced.append)
@@ -431,6 +434,7 @@ def test_grabbing_the_scrubber_pauses_play(qtbot, window):
 
 def test_one_quantity_one_colour_scale(qtbot, window):
     """With one routing iteration every c_ij is the uniform 0.1: mid-scale in both views, not 'strong'."""
+    window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     wait_trace(qtbot, window, lambda: window.state.set_iterations(1))
     low, high = window.routing.colorbar.levels()
     assert (low, high) == (0.0, 0.2)
@@ -442,10 +446,13 @@ def test_one_quantity_one_colour_scale(qtbot, window):
 
 
 def test_colour_bar_titles_are_typeset(window):
+    assert window.routing.colorbar.axis.labelText == "c<sub>ij</sub> − 1/J"  # the default view
+    window.state.set_view(mode="coupling")
     assert window.routing.colorbar.axis.labelText == "c<sub>ij</sub>"
     window.state.set_view(weighted=True, change=True)
     assert window.routing.colorbar.axis.labelText == "Δc<sub>ij</sub>·‖u<sub>i</sub>‖"
-    window.state.set_view(weighted=False, change=False)
+    window.state.set_view(mode="logits", weighted=False, change=False)
+    assert window.routing.colorbar.axis.labelText == "b<sub>ij</sub>"
 
 
 class FakeHover:
@@ -460,6 +467,7 @@ class FakeHover:
 
 
 def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mouse(window):
+    window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     routing, state = window.routing, window.state
     tr = state.trace
     routing._hover(FakeHover(8 * 36 + 14.5, 12.5))  # digit 8's block, type 12, position 14
@@ -468,7 +476,7 @@ def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mous
     state.set_iteration(0)
     assert "c_ij = 0.1000" in routing.hover.text() and "iteration 1" in routing.hover.text()
     state.set_view(weighted=True)
-    assert f"shown value {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
+    assert f"shown (coupling c_ij) {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
     state.set_view(weighted=False)
     routing._hover(FakeHover(0, 0, exit=True))
     assert routing.hover.text().startswith("Hover over")
@@ -641,3 +649,69 @@ def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "QThread" not in err, err
     assert time.monotonic() - start < 45  # the warm-up trace in flight is let finish, nothing more
+
+
+def test_undo_and_clear_reach_the_canvas_from_the_iterations_box(qtbot, window):
+    canvas = window.draw.canvas
+    box = window.player.iterations
+    window.activateWindow()
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus, timeout=5000)
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
+    assert canvas.is_empty() and box.value() == 3
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not canvas.is_empty() and box.value() == 3
+    box.setValue(1)
+    assert box.text() == "1 iteration"
+
+
+def test_a_new_slider_range_keeps_the_bend_and_redraws_it(qtbot, window, model):
+    pose = window.pose
+    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+        pose.sliders[0].setValue(pose.origin[0] + 0.2)
+    bent = pose.pose()
+    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+        pose.span.setCurrentIndex(1)  # ±0.5
+    np.testing.assert_allclose(pose.pose(), bent, atol=1e-3)
+    expected = model.reconstruct(bent[None], [pose.digit]).numpy()[0]
+    np.testing.assert_allclose(pose.reconstruction_tile.data, expected, atol=1e-3)
+    pose.span.setCurrentIndex(0)
+
+
+def test_clicking_a_matrix_cell_chooses_that_capsule_and_its_digit(window):
+    routing = window.routing
+    event = FakeHover(3 * 36 + 7.5, 20.5)
+    event.accept = lambda: None
+    routing._click(event)
+    assert window.state.primary == 20 * 36 + 7 and window.state.overlay_digit == 3
+    assert routing.primary_box.isVisible() and routing.primary_box.rect().x() == 3 * 36 + 7
+
+
+def test_the_hover_read_out_resets_when_the_mouse_leaves_an_empty_view(qtbot, window):
+    routing = window.routing
+    routing._hover(FakeHover(5 * 36 + 2.5, 3.5))
+    window.draw.canvas.clear()
+    routing._hover(FakeHover(0, 0, exit=True))
+    assert "Primary capsule" not in routing.hover.text()
+
+
+def test_a_bend_of_an_older_trace_never_paints_over_a_new_one(qtbot, window, model, monkeypatch):
+    """A slider moved just before a new input: its reconstruction, if it comes back late, is dropped."""
+    from capsexplorer.app.worker import ReconstructionResult
+
+    old_generation = window.state.generation
+    wait_trace(qtbot, window, window.request_trace)
+    shown = window.pose.reconstruction_tile.data.copy()
+    window.worker._publish("reconstruct", ReconstructionResult(old_generation, window.pose.digit, np.zeros(16),
+                                                               np.ones((28, 28), np.float32), 0.0),
+                           window.worker.reconstructionReady)
+    qtbot.wait(50)
+    np.testing.assert_array_equal(window.pose.reconstruction_tile.data, shown)
+
+
+def test_sample_numbers_name_the_same_digit_whatever_the_filter(qtbot, window, heldout):
+    window.samples.digit.setCurrentIndex(window.samples.digit.findData(6))
+    wait_trace(qtbot, window, window.samples.random_button.click)
+    number = int(window.samples.note.text().split("#")[1].split(",")[0])
+    assert heldout.labels[number] == 6

@@ -17,14 +17,33 @@ SHORTCUT_KEYS = ("[", "]", "P")
 
 
 class IterationsBox(QSpinBox):
-    """A spin box that lets the window's `[`, `]` and `P` shortcuts through while it has focus
-    (a plain QSpinBox claims every printable key for its text)."""
+    """A spin box that lets the window's shortcuts through while it has focus — `[`, `]`, `P`, and
+    Ctrl+Z and Esc, which a plain QSpinBox would take for undoing or abandoning its typing — since
+    its value applies at once anyway."""
 
     def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and event.text() in ("[", "]", "p", "P"):
+        if event.type() == QEvent.Type.ShortcutOverride and (
+                event.text() in ("[", "]", "p", "P") or event.key() == Qt.Key.Key_Escape
+                or event.matches(QKeySequence.StandardKey.Undo)):
             event.ignore()
             return False
         return super().event(event)
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 (Qt naming)
+        return f"{value} iteration{'s' if value != 1 else ''}"
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return int(digits) if digits else self.value()
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if not digits:
+            return QValidator.State.Intermediate, text, pos
+        return (QValidator.State.Acceptable if 1 <= int(digits) <= self.maximum() else QValidator.State.Invalid,
+                text, pos)
 
 
 class IterationPlayer(QWidget):
@@ -50,7 +69,6 @@ class IterationPlayer(QWidget):
         theme.fix_label_size(self.position, "iteration 10 of")
         self.iterations = IterationsBox()  # "iteration 2 of [3]": the count is the box itself
         self.iterations.setRange(1, MAX_ITERATIONS)
-        self.iterations.setSuffix(" iterations")
         self.iterations.setValue(state.iterations)
         self.iterations.setToolTip("How many routing iterations the network runs (the paper uses 3);\n"
                                    "changing it routes the input again")

@@ -91,7 +91,7 @@ class PosePanel(QGroupBox):
         for span in SPANS:
             self.span.addItem(f"±{span:g}", span)
         self.span.setToolTip("Slider range around the capsule's pose (the paper's Fig. 4 uses ±0.25)")
-        self.span.currentIndexChanged.connect(self._recentre)
+        self.span.currentIndexChanged.connect(self._span_changed)
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Back to the pose the network computed")
         self.reset_button.clicked.connect(self.reset)
@@ -175,6 +175,17 @@ class PosePanel(QGroupBox):
                        "The decoder was never trained on such poses: its image means little.")
         if caption != self.caption.text():
             self.caption.setText(caption)
+
+    def _span_changed(self) -> None:
+        """A wider or narrower range around the same computed pose; the user's bend is kept (clipped)."""
+        bent = self.pose()
+        self._recentre()
+        self._quiet = True
+        for slider, value in zip(self.sliders, bent):
+            slider.setValue(float(value))
+        self._quiet = False
+        if self.state.result is not None:
+            self.poseChanged.emit(self.digit, self.pose())
 
     def _recentre(self) -> None:
         span = self.span.currentData()

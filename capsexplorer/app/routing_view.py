@@ -19,10 +19,18 @@ HOVER_HINT = "Hover over the matrix to read one coupling coefficient; click to c
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
 
-def quantity_html(weighted: bool, change: bool) -> str:
-    """The colour bars' title, typeset: c_ij, c_ij·‖u_i‖, Δc_ij."""
-    text = "c<sub>ij</sub>" + ("·‖u<sub>i</sub>‖" if weighted else "")
-    return ("Δ" + text) if change else text
+QUANTITY_HTML = {"deviation": "c<sub>ij</sub> − 1/J", "coupling": "c<sub>ij</sub>", "logits": "b<sub>ij</sub>",
+                 "agreement": "û<sub>j|i</sub>·v<sub>j</sub>", "routed": "c<sub>ij</sub>‖û<sub>j|i</sub>‖"}
+MODE_NAMES = {"deviation": "deviation from uniform", "coupling": "coupling c_ij", "logits": "routing logits b_ij",
+              "agreement": "agreement û·v", "routed": "routed mass c·‖û‖"}
+
+
+def quantity_html(weighted: bool, change: bool, mode: str = "coupling") -> str:
+    """The colour bar's title, typeset: c_ij, b_ij, Δc_ij·‖u_i‖ …"""
+    text = QUANTITY_HTML[mode]
+    if weighted:
+        text = f"({text})·‖u<sub>i</sub>‖" if " " in text else text + "·‖u<sub>i</sub>‖"
+    return (f"Δ({text})" if " " in text else "Δ" + text) if change else text
 
 
 class RoutingPanel(QGroupBox):
@@ -30,7 +38,7 @@ class RoutingPanel(QGroupBox):
         super().__init__("Dynamic routing — coupling coefficients c_ij", parent)
         self.state = state
         self._levels = (0.0, 1.0)
-        self._mode = (False, False)  # (weighted, change) the colour maps were set for
+        self._mode = (False, False, "coupling")  # (weighted, change, mode) the colour maps were set for
         self._hover_cell: tuple[int, int] | None = None
         self._build_options()
         self._build_matrix()
@@ -51,18 +59,27 @@ class RoutingPanel(QGroupBox):
         state.iterationChanged.connect(self._render)
         state.overlayDigitChanged.connect(self._overlay_digit_changed)
         state.viewChanged.connect(self._view_changed)
-        state.primaryChanged.connect(self._render)
+        state.primaryChanged.connect(self._show_primary)
         self._new_result()
 
     # --- construction -------------------------------------------------------------------------
     def _build_options(self) -> None:
+        self.mode = QComboBox()
+        for mode, name in MODE_NAMES.items():
+            self.mode.addItem(name, mode)
+            self.mode.setItemData(self.mode.count() - 1, views.MODES[mode], Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip("What the matrix shows; hover an entry for what it means")
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(8)  # narrow windows; the popup shows whole names
+        self.mode.currentIndexChanged.connect(lambda: self.state.set_view(mode=str(self.mode.currentData())))
         self.weighted = QCheckBox("weight by ‖u_i‖")
         self.weighted.setToolTip("Multiply c_ij by the primary capsule's length: inactive capsules fade out")
-        self.change = QCheckBox("change from previous")
+        self.change = QCheckBox("change")
         self.change.setToolTip("Show c_ij(r) − c_ij(r−1): where routing moved coupling this iteration")
         self.weighted.toggled.connect(lambda on: self.state.set_view(weighted=on))
         self.change.toggled.connect(lambda on: self.state.set_view(change=on))
         self.options = QHBoxLayout()
+        self.options.addWidget(self.mode, 1)
         self.options.addWidget(self.weighted)
         self.options.addWidget(self.change)
         self.options.addStretch(1)
@@ -86,7 +103,7 @@ class RoutingPanel(QGroupBox):
         self.winner_box.setPen(pg.mkPen(theme.winner_colour(), width=2))
         item.addItem(self.winner_box)
         self.primary_box = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
-        self.primary_box.setPen(pg.mkPen(theme.foreground(), width=1.5))
+        self.primary_box.setPen(pg.mkPen(theme.accent(), width=3))
         self.primary_box.hide()
         item.addItem(self.primary_box)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(theme.COUPLING_MAP),
@@ -178,6 +195,10 @@ class RoutingPanel(QGroupBox):
         self._render()
 
     def _view_changed(self) -> None:
+        index = self.mode.findData(self.state.mode)
+        if index != self.mode.currentIndex():
+            with signals_blocked(self.mode):
+                self.mode.setCurrentIndex(index)
         for box, on in ((self.weighted, self.state.weighted), (self.change, self.state.change)):
             if box.isChecked() != on:
                 with signals_blocked(box):
@@ -187,24 +208,25 @@ class RoutingPanel(QGroupBox):
             self._render()
 
     def _update_levels(self) -> None:
-        weighted, change = self.state.weighted, self.state.change
-        levels = views.levels(self.state.trace, 0, weighted, change)
+        weighted, change, mode = self.state.weighted, self.state.change, self.state.mode
+        levels = views.mode_levels(self.state.trace, mode, 0, weighted, change)
         if levels != self._levels:  # rounded levels: most new traces keep the scale and its axis
             self._levels = levels
             self.colorbar.setLevels(levels)
-        if (weighted, change) != self._mode:  # colour maps and labels change only with the options
-            self._mode = (weighted, change)
-            colour_map = pg.colormap.get(theme.CHANGE_MAP if change else theme.COUPLING_MAP)
+        if (weighted, change, mode) != self._mode:  # colour maps and labels change only with the options
+            self._mode = (weighted, change, mode)
+            diverging = change or mode in views.DIVERGING
+            colour_map = pg.colormap.get(theme.CHANGE_MAP if diverging else theme.COUPLING_MAP)
             for image in (self.matrix, self.overlay):
                 image.setColorMap(colour_map)
             self.colorbar.setColorMap(colour_map)
-            self.colorbar.axis.setLabel(quantity_html(weighted, change), **theme.label_style())
+            self.colorbar.axis.setLabel(quantity_html(weighted, change, mode), **theme.label_style())
 
     # --- drawing ------------------------------------------------------------------------------
     def current_matrix(self) -> np.ndarray:
         """(1152, 10) what the matrix view shows now."""
         s = self.state
-        return views.coupling_matrix(s.trace, s.iteration, 0, s.weighted, s.change)
+        return views.mode_matrix(s.trace, s.mode, s.iteration, 0, s.weighted, s.change)
 
     def _render(self, *_) -> None:
         s, tr = self.state, self.state.trace
@@ -218,7 +240,7 @@ class RoutingPanel(QGroupBox):
         digit = s.shown_overlay_digit()
         grid = views.spatial(matrix, digit).astype(np.float32)
         self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
-        what = "mean over the 32 types of " + ("c·‖u‖" if s.weighted else "c")
+        what = "mean over the 32 types of the " + MODE_NAMES[s.mode] + (" × ‖u‖" if s.weighted else "")
         if s.change:
             what = "change of the " + what + (" (none before the first iteration)" if r == 0 else "")
         chosen = "the winner, " if s.overlay_digit == WINNER else ""
@@ -228,8 +250,8 @@ class RoutingPanel(QGroupBox):
         if self._hover_cell is not None:
             self._read_out(*self._hover_cell)
 
-    def _show_primary(self) -> None:
-        if self.state.primary == NONE:
+    def _show_primary(self, *_) -> None:
+        if self.state.primary == NONE or self.state.trace is None:
             self.primary_box.hide()
             return
         capsule_type, position = divmod(self.state.primary, views.POSITIONS)
@@ -244,11 +266,11 @@ class RoutingPanel(QGroupBox):
         return None
 
     def _hover(self, event) -> None:
-        if self.state.trace is None:
-            return
         if event.isExit():
             self._hover_cell = None
-            self.hover.setText(HOVER_HINT)
+            self.hover.setText(HOVER_HINT if self.state.trace is not None else EMPTY_HINT)
+            return
+        if self.state.trace is None:
             return
         cell = self._cell(event.pos())
         if cell is not None and cell != self._hover_cell:
@@ -260,6 +282,7 @@ class RoutingPanel(QGroupBox):
         if self.state.trace is not None and cell is not None:
             i, digit, _, _ = views.capsule_at(*cell)
             self.state.set_primary(i)
+            self.state.set_overlay_digit(digit)  # the marker sits in the block clicked
             event.accept()
 
     def _read_out(self, row: int, col: int) -> None:
@@ -270,8 +293,8 @@ class RoutingPanel(QGroupBox):
         length = s.trace.primary_lengths[0, i]
         shown = self.current_matrix()[i, digit]
         self.hover.setText(f"Primary capsule {i} (type {row}, position row {grid_row}, col {grid_col}; "
-                           f"‖u_i‖ = {length:.3f}) → digit {digit}: c_ij = {c:.4f}; shown value {shown:+.4f} "
-                           f"(iteration {s.iteration + 1}).")
+                           f"‖u_i‖ = {length:.3f}) → digit {digit}: c_ij = {c:.4f}; shown ({MODE_NAMES[s.mode]}) "
+                           f"{shown:+.4f} (iteration {s.iteration + 1}).")
 
     # --- settings -----------------------------------------------------------------------------
     def save_settings(self, settings) -> None:

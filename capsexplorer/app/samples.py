@@ -21,7 +21,7 @@ class SamplesPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Samples", parent)
         self.digit = QComboBox()
-        self.digit.addItem("any digit", -1)  # not None: see pose_panel.FOLLOW_WINNER
+        self.digit.addItem("any digit", -1)  # not None in item data: see state.WINNER
         for d in range(10):
             self.digit.addItem(f"digit {d}", d)
         self.digit.setToolTip("Class of the next held-out sample")
@@ -49,11 +49,12 @@ class SamplesPanel(QGroupBox):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         try:
-            split = heldout_samples(digit)
+            split = heldout_samples()  # all 1,000: a sample's number names one digit whatever the filter
         except CapsExplorerError as exc:
             self.failed.emit(str(exc))
             return
-        k = int(self._rng.integers(len(split)))
+        choices = np.arange(len(split)) if digit is None else np.flatnonzero(split.labels == digit)
+        k = int(choices[self._rng.integers(len(choices))])
         label = int(split.labels[k])
         description = f"held-out MNIST sample #{k}, class {label}"
         self.note.setText(f"Loaded {description}.")

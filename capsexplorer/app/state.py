@@ -12,11 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from .. import transforms
 from ..config import MAX_ITERATIONS
 from ..trace import RoutingTrace
+from ..views import MODES
 
 WINNER = -1  # "follow the winning capsule"; never None in a signal (PySide6 < 6.12 mis-counts None)
 NONE = -1  # no primary capsule chosen
+N_PRIMARY = 1152
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ class ExplorerState(QObject):
     overlayDigitChanged = Signal(int)  # digit laid over the input (WINNER or 0..9)
     poseDigitChanged = Signal(int)  # digit whose pose the sliders hold (WINNER or 0..9)
     primaryChanged = Signal(int)  # chosen primary capsule (NONE or 0..1151)
-    viewChanged = Signal()  # weighted / change options
+    viewChanged = Signal()  # the routing view's mode, weighted / change options
+    partsChanged = Signal()  # which primary capsules are switched off
+    probeChanged = Signal()  # the transform probe's settings
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -56,8 +61,11 @@ class ExplorerState(QObject):
         self.overlay_digit = WINNER
         self.pose_digit = WINNER
         self.primary = NONE
+        self.mode = "deviation"  # see capsexplorer.views.MODES
         self.weighted = False
         self.change = False
+        self.enabled = np.ones(N_PRIMARY, bool)  # primary capsules switched on (the parts kept)
+        self.probe = dict(transforms.IDENTITY)  # the probe's transform of the network input
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -93,8 +101,7 @@ class ExplorerState(QObject):
             return False
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
-        self.result = result
-        self.iterations = n
+        self.result = result  # its iteration count is self.iterations: other counts were dropped above
         self.iteration = n - 1 if follow else min(self.iteration, n - 1)
         self.resultChanged.emit()
         self.iterationChanged.emit(self.iteration)
@@ -140,14 +147,40 @@ class ExplorerState(QObject):
             self.primary = int(capsule)
             self.primaryChanged.emit(self.primary)
 
-    def set_view(self, weighted: bool | None = None, change: bool | None = None) -> None:
-        new = (self.weighted if weighted is None else bool(weighted), self.change if change is None else bool(change))
-        if new != (self.weighted, self.change):
-            self.weighted, self.change = new
+    def set_view(self, weighted: bool | None = None, change: bool | None = None, mode: str | None = None) -> None:
+        new = (self.weighted if weighted is None else bool(weighted), self.change if change is None else bool(change),
+               self.mode if mode is None else str(mode))
+        if new[2] not in MODES:
+            raise ValueError(f"unknown routing view {new[2]!r}")
+        if new != (self.weighted, self.change, self.mode):
+            self.weighted, self.change, self.mode = new
             self.viewChanged.emit()
+
+    def set_enabled(self, enabled: np.ndarray) -> None:
+        """Which primary capsules take part in routing (a new input for the network)."""
+        enabled = np.asarray(enabled, bool).reshape(N_PRIMARY)
+        if not np.array_equal(enabled, self.enabled):
+            self.enabled = enabled.copy()
+            self.partsChanged.emit()
+
+    def set_probe(self, name: str, value: float) -> None:
+        value = transforms.check(name, value)
+        if self.probe.get(name) != value:
+            self.probe = dict(self.probe, **{name: value})
+            self.probeChanged.emit()
+
+    def reset_probe(self) -> None:
+        if self.probe != transforms.IDENTITY:
+            self.probe = dict(transforms.IDENTITY)
+            self.probeChanged.emit()
+
+    @property
+    def probing(self) -> bool:
+        return self.probe != transforms.IDENTITY
 
     # --- settings -----------------------------------------------------------------------------
     def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("mode", self.mode)
         settings.setValue("iterations", self.iterations)
         settings.setValue("weighted", self.weighted)
         settings.setValue("change", self.change)
@@ -157,5 +190,6 @@ class ExplorerState(QObject):
             self.set_iterations(int(settings.value("iterations", self.iterations)))
         except (TypeError, ValueError):
             pass  # a hand-edited settings file: keep the default
+        mode = str(settings.value("mode", self.mode))
         self.set_view(weighted=settings.value("weighted", False, type=bool),
-                      change=settings.value("change", False, type=bool))
+                      change=settings.value("change", False, type=bool), mode=mode if mode in MODES else "deviation")

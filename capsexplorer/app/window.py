@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.samples.openRequested.connect(self.open_image_dialog)
         self.samples.failed.connect(self.show_error)
         self.state.iterationsChanged.connect(lambda _n: self.request_trace())
+        self.state.partsChanged.connect(self.request_trace)
         self.pose.poseChanged.connect(self._pose_changed)
 
         self.worker = InferenceWorker(weights, device, model=model)
@@ -184,11 +185,12 @@ class MainWindow(QMainWindow):
         if self.draw.canvas.is_empty():
             self._show_blank(request)
         elif self.model_info is not None:
-            self.worker.request_trace(self.draw.canvas.image_array(), self.state.iterations, request)
+            self.worker.request_trace(self.draw.canvas.image_array(), self.state.iterations, request,
+                                      self.state.enabled)
 
     def _pose_changed(self, digit: int, pose) -> None:
         if self.model_info is not None:
-            self.worker.request_reconstruction(pose, digit)
+            self.worker.request_reconstruction(pose, digit, self.state.generation)
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self, info: ModelInfo) -> None:
@@ -229,7 +231,7 @@ class MainWindow(QMainWindow):
 
     def _take_reconstruction(self) -> None:
         result = self.worker.take_reconstruction()
-        if result is not None:
+        if result is not None and result.request == self.state.generation:  # else it bent an older trace
             self.pose.set_reconstruction(result.digit, result.image)
             self.reconstructionShown.emit(result)
 

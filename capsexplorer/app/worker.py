@@ -13,11 +13,13 @@ import numpy as np
 import torch
 from PySide6.QtCore import QThread, Signal
 
+from .. import transforms
 from ..errors import CapsExplorerError, NoInkError
 from ..preprocess import load_image, preprocess_array, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
+JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep")  # the first waiting runs next
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,30 @@ class ReconstructionResult:
 
 
 @dataclass(frozen=True)
+class ProbeResult:
+    """The network input under the probe's transforms, routed."""
+
+    request: int
+    settings: dict  # transform name → value
+    image: np.ndarray  # (28, 28) the transformed input
+    lengths: np.ndarray  # (10,)
+    poses: np.ndarray  # (10, 16)
+    prediction: int
+    reconstructions: np.ndarray  # (10, 28, 28) each capsule's own pose decoded
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """A sweep or a pose grid, with the request it answers and how long it took."""
+
+    request: int
+    value: object  # capsexplorer.sweep.Sweep or capsexplorer.posegrid.PoseGrid
+    labels: list | None
+    seconds: float
+
+
+@dataclass(frozen=True)
 class OpenedImage:
     path: str
     image: np.ndarray  # (H, W) uint8 greyscale, at most MAX_SIDE a side
@@ -59,6 +85,9 @@ class InferenceWorker(QThread):
     traceReady = Signal()  # take_trace(): a TraceResult or a Blank
     reconstructionReady = Signal()  # take_reconstruction()
     imageOpened = Signal()  # take_image()
+    probeReady = Signal()  # take_probe()
+    sweepReady = Signal()  # take_sweep()
+    gridReady = Signal()  # take_grid()
     failed = Signal(str)  # one line for the user
 
     def __init__(self, weights: str | None = None, device: str | None = None, parent=None, model=None):
@@ -66,28 +95,48 @@ class InferenceWorker(QThread):
         super().__init__(parent)
         self._lock = threading.Condition()
         self._jobs: dict[str, tuple] = {}
-        self._load_job = ("model", model) if model is not None else ("path", weights, device)
-        self._jobs["load"] = self._load_job
+        self._jobs["load"] = ("model", model) if model is not None else ("path", weights, device)
         self._results: dict[str, object] = {}
         self._stopping = False
         self._model = None
-        self._ids = 0
         self.busy = False
 
     # --- called from the GUI thread ---------------------------------------------------------
     def load(self, weights: str | None, device: str | None = None) -> None:
         self._put("load", ("path", weights, device))
 
-    def request_trace(self, image: np.ndarray, iterations: int, request: int) -> None:
-        """Queues `image` (any size, either polarity) for preprocessing and routing as `request`."""
-        self._put("trace", (request, np.array(image, copy=True), int(iterations)))
+    def request_trace(self, image: np.ndarray, iterations: int, request: int, enabled: np.ndarray | None = None) -> None:
+        """Queues `image` (any size, either polarity) for preprocessing and routing as `request`;
+        `enabled` (1152,) bool switches primary capsules off."""
+        mask = None if enabled is None or np.all(enabled) else np.array(enabled, bool)
+        self._put("trace", (request, np.array(image, copy=True), int(iterations), mask))
 
-    def request_reconstruction(self, pose: np.ndarray, digit: int) -> int:
-        with self._lock:
-            self._ids += 1
-            self._jobs["reconstruct"] = (self._ids, np.array(pose, dtype=np.float32, copy=True), int(digit))
-            self._lock.notify()
-            return self._ids
+    def request_probe(self, network_input: np.ndarray, settings: dict, iterations: int, request: int,
+                      enabled: np.ndarray | None = None) -> None:
+        """The 28×28 network input (already preprocessed) under `settings`, routed."""
+        mask = None if enabled is None or np.all(enabled) else np.array(enabled, bool)
+        self._put("probe", (request, np.array(network_input, np.float32), dict(settings), int(iterations), mask))
+
+    def request_sweep(self, network_input: np.ndarray, transform: str, values, iterations: int, request: int) -> None:
+        self._put("sweep", (request, np.array(network_input, np.float32), transform,
+                            np.array(values, np.float64), int(iterations)))
+
+    def request_grid(self, pose: np.ndarray, digit: int, span: float, steps: int, request: int) -> None:
+        self._put("grid", (request, np.array(pose, np.float32), int(digit), float(span), int(steps)))
+
+    def take_probe(self) -> ProbeResult | None:
+        return self._take("probe")
+
+    def take_sweep(self) -> LabResult | None:
+        return self._take("sweep")
+
+    def take_grid(self) -> LabResult | None:
+        return self._take("grid")
+
+    def request_reconstruction(self, pose: np.ndarray, digit: int, request: int = 0) -> None:
+        """Decodes a bent pose; `request` is the generation of the trace it bends (an answer for an
+        older trace is dropped by the window)."""
+        self._put("reconstruct", (int(request), np.array(pose, dtype=np.float32, copy=True), int(digit)))
 
     def request_open(self, path: str) -> None:
         """Reads an image file (decoded at reduced size when large) off the GUI thread."""
@@ -114,6 +163,8 @@ class InferenceWorker(QThread):
     def _put(self, kind: str, job: tuple) -> None:
         with self._lock:
             self._jobs[kind] = job
+            if kind == "trace":  # a new input: a bend of the old pose waiting to be decoded is moot
+                self._jobs.pop("reconstruct", None)
             self._lock.notify()
 
     def _take(self, kind: str):
@@ -136,7 +187,7 @@ class InferenceWorker(QThread):
                     self._lock.wait()
                 if self._stopping:
                     return
-                kind = next(k for k in ("load", "open", "trace", "reconstruct") if k in self._jobs)
+                kind = next(k for k in JOB_ORDER if k in self._jobs)
                 job = self._jobs.pop(kind)
                 self.busy = True
             try:
@@ -158,10 +209,8 @@ class InferenceWorker(QThread):
             self.failed.emit("no model is loaded — File ▸ Open weights…")
         else:
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
-                if kind == "trace":
-                    self._do_trace(*job)
-                else:
-                    self._do_reconstruct(*job)
+                {"trace": self._do_trace, "reconstruct": self._do_reconstruct, "probe": self._do_probe,
+                 "sweep": self._do_sweep, "grid": self._do_grid}[kind](*job)
 
     def _do_load(self, job: tuple) -> None:
         """Either the new model is loaded, warmed up and described completely, or the old one stays."""
@@ -189,19 +238,39 @@ class InferenceWorker(QThread):
         gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)
         self._publish("open", OpenedImage(path, gray), self.imageOpened)
 
-    def _do_trace(self, request: int, image: np.ndarray, iterations: int) -> None:
+    def _do_trace(self, request: int, image: np.ndarray, iterations: int, mask) -> None:
         start = time.perf_counter()
         try:
             x = preprocess_array(image)  # (28, 28)
         except NoInkError:
             self._publish("trace", Blank(request), self.traceReady)
             return
-        tr = self._model.trace(x[None, None], iterations=iterations)
+        tr = self._model.trace(x[None, None], iterations=iterations, keep_u_hat=True, primary_mask=mask)
         if not np.isfinite(tr.final_lengths).all():
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
         self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start), self.traceReady)
+
+    def _do_probe(self, request: int, x: np.ndarray, settings: dict, iterations: int, mask) -> None:
+        start = time.perf_counter()
+        image = transforms.apply_all(x, settings)
+        tr = self._model.trace(image[None, None], iterations=iterations, primary_mask=mask)
+        recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
+        self._publish("probe", ProbeResult(request, settings, image, tr.final_lengths[0], tr.poses[0],
+                                           int(tr.prediction[0]), recon, time.perf_counter() - start),
+                      self.probeReady)
+
+    def _do_sweep(self, request: int, x: np.ndarray, transform: str, values: np.ndarray, iterations: int) -> None:
+        start = time.perf_counter()
+        sweep = self._model.sweep(x, transform, values, iterations)
+        self._publish("sweep", LabResult(request, sweep, None, time.perf_counter() - start), self.sweepReady)
+
+    def _do_grid(self, request: int, pose: np.ndarray, digit: int, span: float, steps: int) -> None:
+        start = time.perf_counter()
+        grid = self._model.pose_grid(pose, digit, span, steps)
+        labels = grid.labels()
+        self._publish("grid", LabResult(request, grid, labels, time.perf_counter() - start), self.gridReady)
 
     def _do_reconstruct(self, request: int, pose: np.ndarray, digit: int) -> None:
         start = time.perf_counter()

@@ -32,7 +32,7 @@ class PoseGrid:
     def labels(self) -> list[dict]:
         """For each dimension: `effects` (each measure's change per unit of the dimension: pixels,
         degrees counter-clockwise, relative mass, slant, …) and a `label` naming the dominant effect
-        (or the two that stand out together), "mixed" when none does, or "little visible effect"."""
+        (or the two that stand out together), "mixed" when none does, or "little effect"."""
         span = float(self.offsets.max() - self.offsets.min()) or 1.0
         rows = []
         for k in range(self.grid.shape[0]):
@@ -44,7 +44,7 @@ class PoseGrid:
             (top, name), (second, other), (third, _) = salience[:3]
             word = lambda n: WORDS[n][0 if effects[n] > 0 else 1]  # noqa: E731
             if top < 1.0:
-                label = "little visible effect"
+                label = "little effect"
             elif top >= DOMINANCE * second:
                 label = word(name)
             elif second >= 1.0 and second >= DOMINANCE * third:  # two effects together, e.g. larger and bolder

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from capsexplorer import views
 from capsexplorer.app.export import save_png, save_routing_gif
+from capsexplorer.app.routing_view import HOVER_HINT
 from capsexplorer.app.window import MainWindow
 from capsexplorer.data import heldout_samples
 
@@ -479,7 +480,7 @@ def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mous
     assert f"shown (coupling c_ij) {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
     state.set_view(weighted=False)
     routing._hover(FakeHover(0, 0, exit=True))
-    assert routing.hover.text().startswith("Hover over")
+    assert routing.hover.text() == HOVER_HINT
 
 
 def test_the_banner_overlays_and_goes_when_the_next_operation_succeeds(qtbot, window):
@@ -715,3 +716,127 @@ def test_sample_numbers_name_the_same_digit_whatever_the_filter(qtbot, window, h
     wait_trace(qtbot, window, window.samples.random_button.click)
     number = int(window.samples.note.text().split("#")[1].split(",")[0])
     assert heldout.labels[number] == 6
+
+
+def test_routing_view_modes_show_what_they_say(window):
+    from capsexplorer.app.routing_view import MODE_NAMES
+
+    tr, routing, state = window.state.trace, window.routing, window.state
+    assert state.mode == "deviation" and tr.u_hat is not None
+    np.testing.assert_allclose(routing.matrix.image, views.mosaic(tr.coupling[-1, 0] - 0.1), atol=1e-6)
+    low, high = routing.colorbar.levels()
+    assert low == -high and high < 0.1  # auto-scaled: the small deviations fill the scale
+    for mode in MODE_NAMES:
+        routing.mode.setCurrentIndex(routing.mode.findData(mode))
+        assert state.mode == mode
+        np.testing.assert_allclose(routing.matrix.image, views.mosaic(views.mode_matrix(tr, mode, 2)), atol=1e-5)
+    state.set_iteration(0)
+    routing.mode.setCurrentIndex(routing.mode.findData("agreement"))  # what iteration 1 adds to b
+    np.testing.assert_allclose(routing.matrix.image, views.mosaic(tr.logits[1, 0] - tr.logits[0, 0]), atol=1e-5)
+    state.set_view(mode="deviation")
+
+
+def test_routing_summary_draws_lengths_and_active_couplings(window):
+    tr = window.state.trace
+    summary = views.routing_summary(tr)
+    x, y = window.summary.length_lines[tr.prediction[0]].getData()
+    np.testing.assert_allclose(y, tr.lengths[:, 0, tr.prediction[0]], atol=1e-6)
+    x, y = window.summary.coupling_lines[3].getData()
+    np.testing.assert_allclose(y, summary["active_coupling"][:, 3], atol=1e-6)
+    assert "entropy" in window.summary.caption.text() and "2.3026" in window.summary.caption.text()
+
+
+def test_the_inspector_writes_procedure_1_for_a_clicked_capsule(window):
+    window.lab.setCurrentWidget(window.lab.widget(1))
+    event = FakeHover(8 * 36 + 14.5, 12.5)
+    event.accept = lambda: None
+    window.routing._click(event)
+    i = 12 * 36 + 14
+    inspector = window.inspector
+    assert inspector.type_box.value() == 12 and inspector.row_box.value() == 2 and inspector.col_box.value() == 2
+    assert inspector.field.isVisible() and inspector.field.rect().x() == 4 and inspector.field.rect().y() == 4
+    tr = window.state.trace
+    np.testing.assert_allclose(inspector.prediction_bars.opts["height"], np.linalg.norm(tr.u_hat[0, i], axis=-1),
+                               rtol=1e-5)
+    text = inspector.procedure.text()
+    assert "Iteration 3 of 3" in text and f"{tr.coupling[2, 0, i, 8]:+.3f}" in text
+    window.state.set_iteration(0)
+    assert "all zero: routing starts uniform" in inspector.procedure.text()
+    inspector.type_box.setValue(5)
+    assert window.state.primary == 5 * 36 + 14
+
+
+def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
+    parts = window.parts
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as shown:
+        parts.type_buttons[0].setChecked(False)
+    assert not window.state.enabled[:36].any() and window.state.enabled[36:].all()
+    tr = shown.args[0].trace
+    np.testing.assert_allclose(tr.u_hat[0, :36], 0)  # the parts switched off predict nothing
+    assert "1116 of 1152" in parts.count.text()
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        parts.brush._paint_value = False
+        parts.brush._paint(14)  # brush position 14 off, in every type
+    assert not window.state.enabled[36 + 14] and window.state.enabled[36 + 15]
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        parts.all_on.click()
+    assert window.state.enabled.all()
+
+
+def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, window, model):
+    from capsexplorer import transforms
+
+    window.lab.setCurrentWidget(window.probe)
+    probe = window.probe
+    with qtbot.waitSignal(window.worker.probeReady, timeout=TIMEOUT):
+        probe.sliders["rotate"].setValue(6)  # 6 steps of 5°
+    qtbot.waitUntil(lambda: probe.result is not None and probe.result.settings.get("rotate") == 30, timeout=TIMEOUT)
+    expected = transforms.apply(window.state.result.image, "rotate", 30)
+    np.testing.assert_allclose(probe.input_tile.data, expected, atol=1e-6)
+    alone = model.trace(expected[None], iterations=3)
+    np.testing.assert_allclose(probe.length_bars.opts["height"], alone.final_lengths[0], atol=1e-4)
+    np.testing.assert_allclose(probe.ghost_lengths.opts["height"], window.state.trace.final_lengths[0], atol=1e-6)
+    assert "turned" in probe.caption.text() and "+30°" in probe.values["rotate"].text()
+    probe.reset_button.click()
+    assert window.state.probe == transforms.IDENTITY and probe.sliders["rotate"].value() == 0
+
+
+def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as shown:
+        window.lab.setCurrentWidget(window.sweep)  # shown: it sweeps at once (rotate, −180…180°)
+    sweep = shown.args[0].value
+    assert sweep.transform == "rotate" and len(sweep.values) == 21 and sweep.digit == window.state.winner
+    x, y = window.sweep.length_lines[sweep.digit].getData()
+    np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
+    assert window.sweep.strip.image.shape == (58, 21 * 30)
+    answers = iter([str(tmp_path / "s.png"), str(tmp_path / "s.gif")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (next(answers), ""))
+    window.sweep.png_button.click()
+    window.sweep.gif_button.click()
+    assert (tmp_path / "s.png").is_file()
+    with Image.open(tmp_path / "s.gif") as gif:
+        assert gif.n_frames == 21
+    window.sweep.transform.setCurrentIndex(window.sweep.transform.findData("shift-x"))
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as shown:
+        window.sweep.run_button.click()
+    assert shown.args[0].value.transform == "shift-x"
+
+
+def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, model):
+    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
+        window.lab.setCurrentWidget(window.grid)
+    grid = shown.args[0].value
+    assert grid.grid.shape == (16, 11, 28, 28) and grid.digit == window.pose.digit
+    ticks = window.grid.plot.getPlotItem().getAxis("left")._tickLevels[0]
+    assert len(ticks) == 16 and all(label.split(maxsplit=1)[1] for _, label in ticks)
+    event = FakeHover(9 * 30 + 10, 4 * 30 + 10)  # dimension 5 (row 4), offset +0.20 (column 9)
+    event.accept = lambda: None
+    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+        window.grid._click(event)
+    assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + 0.2, abs=1e-3)
+    np.testing.assert_allclose(window.pose.reconstruction_tile.data, grid.grid[4, 9], atol=2e-3)
+    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
+        window.grid.span.setCurrentIndex(1)
+    assert shown.args[0].value.offsets[-1] == pytest.approx(0.5)

@@ -113,7 +113,7 @@ def test_dimension_labels_name_a_measured_effect():
     labels = PoseGrid(0, np.zeros(16, np.float32), offsets, rows).labels()
     assert labels[0]["label"] == "shifts right" and labels[0]["effects"]["centroid_x"] == pytest.approx(12, rel=0.05)
     assert labels[1]["label"].startswith("larger")
-    assert labels[2]["label"] == "little visible effect"
+    assert labels[2]["label"] == "little effect"
 
 
 @pytest.fixture

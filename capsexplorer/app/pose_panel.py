@@ -200,6 +200,14 @@ class PosePanel(QGroupBox):
         self._recentre()
         self.poseChanged.emit(self.digit, self.pose())
 
+    def set_dimension(self, k: int, value: float) -> None:
+        """Moves slider k to `value` (widening the range if it lies outside), as a drag would."""
+        slider = self.sliders[k]
+        if not slider.minimum() <= value <= slider.maximum():
+            index = next((n for n, span in enumerate(SPANS) if abs(value - self.origin[k]) <= span), len(SPANS) - 1)
+            self.span.setCurrentIndex(index)
+        slider.setValue(float(value))
+
     def pose(self) -> np.ndarray:
         return np.array([s.value() for s in self.sliders], np.float32)
 

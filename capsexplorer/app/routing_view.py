@@ -15,7 +15,7 @@ from . import theme
 from .state import NONE, WINNER, ExplorerState
 
 NARROW = 600  # below this width the spatial view goes under the matrix
-HOVER_HINT = "Hover over the matrix to read one coupling coefficient; click to choose a primary capsule."
+HOVER_HINT = "Each block: a digit j, its 6×6 positions row by row. Hover to read; click to inspect (Primary tab)."
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
 
@@ -85,10 +85,10 @@ class RoutingPanel(QGroupBox):
         self.options.addStretch(1)
 
     def _build_matrix(self) -> None:
-        self.matrix_plot = theme.static_plot(minimum_height=140)
+        self.matrix_plot = theme.static_plot(minimum_height=120)
         item = self.matrix_plot.getPlotItem()
         item.invertY(True)
-        item.setLabel("bottom", "digit capsule j  (6×6 positions per block)")
+        item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "primary type")
         item.getAxis("bottom").setTicks([[(views.POSITIONS * (d + 0.5), str(d)) for d in range(10)], []])
         item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in (0, 8, 16, 24, 31)], []])
@@ -127,7 +127,7 @@ class RoutingPanel(QGroupBox):
         self.digit_choice.currentIndexChanged.connect(
             lambda: self.state.set_overlay_digit(int(self.digit_choice.currentData())))
         self.spatial_plot = theme.static_plot()
-        self.spatial_plot.setMinimumSize(120, 120)
+        self.spatial_plot.setMinimumSize(100, 100)
         item = self.spatial_plot.getPlotItem()
         item.invertY(True)
         item.setAspectLocked(True)
@@ -240,12 +240,10 @@ class RoutingPanel(QGroupBox):
         digit = s.shown_overlay_digit()
         grid = views.spatial(matrix, digit).astype(np.float32)
         self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
-        what = "mean over the 32 types of the " + MODE_NAMES[s.mode] + (" × ‖u‖" if s.weighted else "")
-        if s.change:
-            what = "change of the " + what + (" (none before the first iteration)" if r == 0 else "")
-        chosen = "the winner, " if s.overlay_digit == WINNER else ""
-        self.spatial_caption.setText(f"Digit {digit} ({chosen}iteration {r + 1}): {what} at each of the 6×6 "
-                                     "positions, centred on its 17×17 receptive field; colours as in the matrix.")
+        change = " (its change)" if s.change else ""
+        chosen = " (the winner)" if s.overlay_digit == WINNER else ""
+        self.spatial_caption.setText(f"Digit {digit}{chosen}, iteration {r + 1}: the matrix's value{change}, "
+                                     "averaged over the 32 types at each 6×6 position, on the matrix's colours.")
         self._show_primary()
         if self._hover_cell is not None:
             self._read_out(*self._hover_cell)

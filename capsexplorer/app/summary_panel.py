@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
 from .. import views
 from . import theme
@@ -14,10 +14,10 @@ from .state import ExplorerState
 
 class RoutingSummaryPanel(QGroupBox):
     def __init__(self, state: ExplorerState, parent=None):
-        super().__init__("What routing did — over the iterations", parent)
+        super().__init__("What routing did", parent)
         self.state = state
-        self.lengths_plot = self._plot("‖v_j‖", "length")
-        self.coupling_plot = self._plot("mean c_ij from the active parts", "coupling")
+        self.lengths_plot = self._plot("‖v<sub>j</sub>‖", "length")
+        self.coupling_plot = self._plot("mean c<sub>ij</sub>, active parts", "coupling")
         self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
         self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
         self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine),
@@ -30,9 +30,11 @@ class RoutingSummaryPanel(QGroupBox):
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)
-        plots = QHBoxLayout()
+        plots = QVBoxLayout()
         plots.addWidget(self.lengths_plot)
         plots.addWidget(self.coupling_plot)
+        for plot in (self.lengths_plot, self.coupling_plot):
+            plot.setMinimumWidth(120)
         layout = QVBoxLayout(self)
         layout.addLayout(plots, 1)
         layout.addWidget(self.caption)
@@ -40,10 +42,9 @@ class RoutingSummaryPanel(QGroupBox):
         state.iterationChanged.connect(self._show_iteration)
 
     def _plot(self, title: str, left: str) -> pg.PlotWidget:
-        plot = theme.static_plot(minimum_height=110)
+        plot = theme.static_plot(minimum_height=70)
         item = plot.getPlotItem()
-        item.setTitle(title, color=theme.foreground().name(), size="10pt")
-        item.setLabel("bottom", "iteration")
+        item.setTitle(title, color=theme.foreground().name(), size="9pt")
         item.getAxis("left").enableAutoSIPrefix(False)
         return plot
 
@@ -80,6 +81,8 @@ class RoutingSummaryPanel(QGroupBox):
                 line.setZValue(z)
         for plot in (self.lengths_plot, self.coupling_plot):
             plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
+            theme.integer_ticks(plot, tr.iterations)
+        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         low = float(summary["active_coupling"].min())
         high = float(summary["active_coupling"].max())
         pad = max(0.002, 0.1 * (high - low))
@@ -89,10 +92,9 @@ class RoutingSummaryPanel(QGroupBox):
         moved = float(np.abs(tr.coupling[-1, 0] - 0.1).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         self.caption.setText(
-            f"Winner {winner} (orange), runner-up {runner_up} (blue). Routing moved the couplings by "
-            f"{moved:.4f} on average (uniform is 0.1); the couplings' mean entropy went "
-            f"{entropy[0]:.4f} → {entropy[-1]:.4f} (uniform: ln 10 = 2.3026). The margin between the two "
-            f"went {margin[0]:+.2f} → {margin[-1]:+.2f}. Active parts: the {int(summary['active'].sum())} "
+            f"Winner {winner} (orange), runner-up {runner_up} (blue); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"Couplings moved {moved:.4f} from uniform 0.1 on average; entropy {entropy[0]:.4f} → "
+            f"{entropy[-1]:.4f} (uniform ln 10 = 2.3026). Active parts: the {int(summary['active'].sum())} "
             "primary capsules with the longest predictions û.")
         self._show_iteration(self.state.iteration)
 

@@ -52,6 +52,12 @@ def style_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
         axis.setTextPen(pg.mkPen(foreground()))
 
 
+def integer_ticks(plot: pg.PlotWidget, count: int, axis: str = "bottom") -> None:
+    """Ticks at 1 … count only (iterations are whole numbers)."""
+    step = max(1, count // 8)
+    plot.getPlotItem().getAxis(axis).setTicks([[(k, str(k)) for k in range(1, count + 1, step)]])
+
+
 def label_style() -> dict:
     """Axis titles in the text colour at the body's size (pyqtgraph's default is small and grey)."""
     return {"color": foreground().name(), "font-size": "11pt"}

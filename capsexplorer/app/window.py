@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from .. import __version__
 from ..errors import CapsExplorerError
@@ -18,12 +18,18 @@ from .banner import ErrorBanner
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
 from .guide import SHORTCUTS, GuidePanel, about_text
+from .grid_panel import GridPanel
+from .inspector import PrimaryInspector
 from .lengths import LengthsPanel
+from .parts import PartsPanel
 from .player import IterationPlayer
 from .pose_panel import PosePanel
+from .probe import ProbePanel
 from .routing_view import RoutingPanel
 from .samples import IMAGE_FILTER, SamplesPanel
 from .state import ExplorerState
+from .summary_panel import RoutingSummaryPanel
+from .sweep_panel import SweepPanel
 from .worker import Blank, InferenceWorker, ModelInfo
 
 log = logging.getLogger("capsexplorer")
@@ -47,6 +53,8 @@ class MainWindow(QMainWindow):
     reconstructionShown = Signal(object)  # ReconstructionResult
     modelReady = Signal(object)  # ModelInfo
     blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
+    sweepShown = Signal(object)  # LabResult
+    gridShown = Signal(object)  # LabResult
     errorShown = Signal(str)
 
     def __init__(self, weights: str | None = None, device: str | None = None, image: str | None = None,
@@ -66,6 +74,12 @@ class MainWindow(QMainWindow):
         self.player = IterationPlayer(self.state)
         self.routing = RoutingPanel(self.state)
         self.lengths = LengthsPanel(self.state)
+        self.summary = RoutingSummaryPanel(self.state)
+        self.inspector = PrimaryInspector(self.state)
+        self.parts = PartsPanel(self.state)
+        self.probe = ProbePanel(self.state)
+        self.sweep = SweepPanel()
+        self.grid = GridPanel()
         self.pose = PosePanel(self.state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         self._compose()
@@ -85,12 +99,24 @@ class MainWindow(QMainWindow):
         self.state.iterationsChanged.connect(lambda _n: self.request_trace())
         self.state.partsChanged.connect(self.request_trace)
         self.pose.poseChanged.connect(self._pose_changed)
+        self.state.resultChanged.connect(self._lab_inputs_changed)
+        self.state.probeChanged.connect(self._request_probe)
+        self.state.poseDigitChanged.connect(lambda _d: self._request_grid())
+        self.lab.currentChanged.connect(lambda _i: self._lab_inputs_changed())
+        self.sweep.sweepRequested.connect(self._request_sweep)
+        self.sweep.exportRequested.connect(self._export_sweep)
+        self.grid.gridRequested.connect(lambda _span: self._request_grid())
+        self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
+        self.grid.exportRequested.connect(self._export_grid)
 
         self.worker = InferenceWorker(weights, device, model=model)
         self.worker.modelLoaded.connect(self._model_loaded)
         self.worker.traceReady.connect(self._take_trace)
         self.worker.reconstructionReady.connect(self._take_reconstruction)
         self.worker.imageOpened.connect(self._take_image)
+        self.worker.probeReady.connect(self._take_probe)
+        self.worker.sweepReady.connect(self._take_sweep)
+        self.worker.gridReady.connect(self._take_grid)
         self.worker.failed.connect(self.show_error)
         self._restore_settings()
         self.worker.start()
@@ -104,17 +130,37 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.samples)
         left_layout.addWidget(GuidePanel())
         left_layout.addStretch(1)
+        lengths_and_summary = QSplitter(Qt.Orientation.Horizontal)
+        lengths_and_summary.addWidget(self.lengths)
+        lengths_and_summary.addWidget(scrolling(self.summary))  # scrolls on a short screen, never overlaps
+        lengths_and_summary.setChildrenCollapsible(False)
         routing_and_lengths = QSplitter(Qt.Orientation.Vertical)
         routing_and_lengths.addWidget(self.routing)
-        routing_and_lengths.addWidget(self.lengths)
+        routing_and_lengths.addWidget(lengths_and_summary)
         routing_and_lengths.setStretchFactor(0, 3)
         routing_and_lengths.setStretchFactor(1, 2)
         routing_and_lengths.setChildrenCollapsible(False)
+        primary = QWidget()
+        primary_layout = QVBoxLayout(primary)
+        primary_layout.setContentsMargins(0, 0, 0, 0)
+        primary_layout.addWidget(self.inspector, 1)
+        primary_layout.addWidget(self.parts)
+        # The lab: what routing did, one part's story, and equivariance — each a tab over the same state.
+        self.lab = QTabWidget()
+        self.lab.setDocumentMode(True)
+        for widget, name, tip in ((routing_and_lengths, "Routing", "The coupling coefficients and the lengths"),
+                                  (scrolling(primary), "Primary", "One primary capsule's story; parts switched off"),
+                                  (self.probe, "Probe", "Transform the input; watch the pose and the length"),
+                                  (self.sweep, "Sweep", "One transform over a range, in one batch"),
+                                  (self.grid, "Figure 4", "Every pose dimension perturbed and named (the paper's "
+                                                          "Figure 4)")):
+            self.lab.addTab(widget, name)
+            self.lab.setTabToolTip(self.lab.count() - 1, tip)
         middle = QWidget()
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.addWidget(self.player)
-        middle_layout.addWidget(routing_and_lengths, 1)
+        middle_layout.addWidget(self.lab, 1)
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         for widget, stretch in ((scrolling(left), 1), (middle, 3), (scrolling(self.pose), 0)):
             self.columns.addWidget(widget)
@@ -187,6 +233,79 @@ class MainWindow(QMainWindow):
         elif self.model_info is not None:
             self.worker.request_trace(self.draw.canvas.image_array(), self.state.iterations, request,
                                       self.state.enabled)
+
+    # --- the lab: each view asks the worker only while it is shown -----------------------------
+    def _lab_inputs_changed(self) -> None:
+        if self.state.result is None:
+            self.sweep.clear()
+            self.grid.clear()
+            return
+        shown = self.lab.currentWidget()
+        if shown is self.probe:
+            self._request_probe()
+        elif shown is self.sweep:
+            self.sweep.request()
+        elif shown is self.grid:
+            self._request_grid()
+
+    def _request_probe(self) -> None:
+        result = self.state.result
+        if result is not None and self.model_info is not None:
+            self.worker.request_probe(result.image, self.state.probe, self.state.iterations, self.state.generation,
+                                      self.state.enabled)
+
+    def _request_sweep(self, transform: str, values) -> None:
+        result = self.state.result
+        if result is not None and self.model_info is not None:
+            self.worker.request_sweep(result.image, transform, values, self.state.iterations, self.state.generation)
+
+    def _request_grid(self) -> None:
+        result = self.state.result
+        if result is None or self.model_info is None or self.lab.currentWidget() is not self.grid:
+            return
+        digit = self.state.shown_pose_digit()
+        self.worker.request_grid(result.trace.poses[0, digit], digit, self.grid.current_span(), 11,
+                                 self.state.generation)
+
+    def _take_probe(self) -> None:
+        result = self.worker.take_probe()
+        if result is not None and result.request == self.state.generation:
+            self.probe.show_result(result)
+
+    def _take_sweep(self) -> None:
+        result = self.worker.take_sweep()
+        if result is not None and result.request == self.state.generation:
+            self.sweep.show_result(result.value, result.seconds)
+            self.sweepShown.emit(result)
+
+    def _take_grid(self) -> None:
+        result = self.worker.take_grid()
+        if result is not None and result.request == self.state.generation:
+            self.grid.show_result(result.value, result.labels)
+            self.gridShown.emit(result)
+
+    def _export_sweep(self, kind: str) -> None:
+        from .. import render
+
+        sweep = self.sweep.sweep
+        if sweep is None:
+            return
+        name = f"sweep-{sweep.transform}.{kind}"
+        path = self._save_path("Export the sweep", name, "PNG image (*.png)" if kind == "png" else "GIF (*.gif)")
+        if path:
+            path = str(Path(path).with_suffix("." + kind))
+            self._export(lambda: render.save_png(render.sweep_strip(sweep), path) if kind == "png"
+                         else render.save_gif(render.sweep_frames(sweep), path))
+
+    def _export_grid(self) -> None:
+        from .. import render
+
+        grid = self.grid.grid
+        if grid is None:
+            return
+        path = self._save_path("Export Figure 4", f"figure4-digit{grid.digit}.png", "PNG image (*.png)")
+        if path:
+            self._export(lambda: render.save_png(render.grid_image(grid), str(Path(path).with_suffix(".png"))))
 
     def _pose_changed(self, digit: int, pose) -> None:
         if self.model_info is not None:

@@ -1,0 +1,94 @@
+"""The paper's Figure 4 for the chosen capsule: each of its 16 pose dimensions perturbed and
+decoded, each row named by what it measurably does. Clicking a tile sets that slider."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from ..posegrid import PoseGrid
+from . import theme
+
+GAP = 2
+SPANS = (0.25, 0.5, 1.0)
+
+
+def mosaic(grid: PoseGrid) -> np.ndarray:
+    """(16·30, steps·30) the grid's images with gaps, row k = dimension k."""
+    dims, steps = grid.grid.shape[:2]
+    out = np.full((dims * (28 + GAP), steps * (28 + GAP)), 0.2, np.float32)
+    for k in range(dims):
+        for s in range(steps):
+            out[k * (28 + GAP):k * (28 + GAP) + 28, s * (28 + GAP):s * (28 + GAP) + 28] = grid.grid[k, s]
+    return out
+
+
+class GridPanel(QGroupBox):
+    gridRequested = Signal(float)  # span
+    tileClicked = Signal(int, float)  # dimension, offset
+    exportRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Every pose dimension, perturbed", parent)
+        self.grid: PoseGrid | None = None
+        self.span = QComboBox()
+        for span in SPANS:
+            self.span.addItem(f"±{span:g}", span)
+        self.span.currentIndexChanged.connect(lambda: self.gridRequested.emit(self.current_span()))
+        self.export_button = QPushButton("PNG…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.exportRequested)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Range"))
+        controls.addWidget(self.span)
+        controls.addWidget(self.export_button)
+        controls.addStretch(1)
+        self.plot = theme.static_plot(minimum_height=200)
+        item = self.plot.getPlotItem()
+        item.invertY(True)
+        item.setAspectLocked(True)
+        item.getAxis("left").setWidth(175)
+        for name in ("left", "bottom"):  # every row's name, however little room (pyqtgraph thins them)
+            item.getAxis(name).setStyle(textFillLimits=[(0, 1.0)], hideOverlappingLabels=False)
+        self.image = theme.image_item((16 * 30, 11 * 30), theme.GREYS)
+        self.image.mouseClickEvent = self._click
+        item.addItem(self.image)
+        self.caption = QLabel("Rows: the 16 dimensions, named from the reconstructions' image moments. "
+                              "Columns: the offset added. Click a tile to set that pose slider.")
+        self.caption.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.caption)
+
+    def current_span(self) -> float:
+        return float(self.span.currentData())
+
+    def show_result(self, grid: PoseGrid, labels: list[dict]) -> None:
+        self.grid = grid
+        image = mosaic(grid)
+        self.image.setImage(image, levels=(0, 1), autoLevels=False)
+        item = self.plot.getPlotItem()
+        step = 28 + GAP
+        item.getAxis("left").setTicks([[(k * step + 14, f"{k + 1}  {row['label']}") for k, row in enumerate(labels)]])
+        item.getAxis("bottom").setTicks([[(s * step + 14, f"{o:+.2f}") for s, o in enumerate(grid.offsets)
+                                          if s % 2 == 0]])
+        item.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
+        self.export_button.setEnabled(True)
+        self.caption.setText(f"Digit capsule {grid.digit}: rows are its 16 pose dimensions, named from the "
+                             "reconstructions' image moments; columns add the offset below. Click a tile to set "
+                             "that pose slider.")
+
+    def _click(self, event) -> None:
+        if self.grid is None:
+            return
+        step = 28 + GAP
+        k, s = int(event.pos().y() // step), int(event.pos().x() // step)
+        if 0 <= k < self.grid.grid.shape[0] and 0 <= s < self.grid.grid.shape[1]:
+            self.tileClicked.emit(k, float(self.grid.offsets[s]))
+            event.accept()
+
+    def clear(self) -> None:
+        self.grid = None
+        self.export_button.setEnabled(False)

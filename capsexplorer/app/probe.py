@@ -1,0 +1,138 @@
+"""The transform probe: shift, rotate, scale, shear or thicken the network's 28×28 input itself
+(after preprocessing, no re-centring) and watch the chosen capsule's pose follow while its length —
+the probability that the digit is there — should hold (Sabour et al. 2017, §1, §5.1)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout
+from superqt.utils import signals_blocked
+
+from .. import transforms
+from . import theme
+from .state import ExplorerState
+from .tiles import ImageTile
+
+# name → (label, low, high, step, unit)
+SLIDERS = {"shift-x": ("shift x", -8, 8, 0.5, "px"), "shift-y": ("shift y", -8, 8, 0.5, "px"),
+           "rotate": ("rotate", -180, 180, 5, "°"), "scale": ("scale", 0.5, 1.5, 0.05, "×"),
+           "shear": ("shear", -45, 45, 5, "°"), "thickness": ("thickness", -2, 2, 0.25, "px")}
+
+
+class ProbePanel(QGroupBox):
+    """Writes the transforms to the state; draws the worker's ProbeResult given to `show_result`."""
+
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__("Transform the input", parent)
+        self.state = state
+        self.result = None
+        self.sliders: dict[str, QSlider] = {}
+        self.values: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setVerticalSpacing(2)
+        for row, (name, (label, low, high, step, unit)) in enumerate(SLIDERS.items()):
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(round(low / step), round(high / step))
+            slider.setValue(round(transforms.IDENTITY[name] / step))
+            slider.setToolTip(f"{label} of the 28×28 network input ({unit})")
+            slider.setMinimumWidth(60)
+            slider.valueChanged.connect(lambda v, name=name, step=step: state.set_probe(name, v * step))
+            value = QLabel("")
+            theme.fix_label_size(value, "−180°")
+            grid.addWidget(QLabel(label), row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(value, row, 2)
+            self.sliders[name], self.values[name] = slider, value
+        self.reset_button = QPushButton("Untransformed")
+        self.reset_button.clicked.connect(state.reset_probe)
+
+        self.input_tile = ImageTile("Input", size=84)
+        self.reconstruction_tile = ImageTile("Reconstruction", size=84)
+        self.lengths = theme.static_plot(minimum_height=120)
+        item = self.lengths.getPlotItem()
+        item.setTitle("‖v<sub>j</sub>‖", color=theme.foreground().name(), size="10pt")
+        item.setYRange(0, 1.05, padding=0)
+        item.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
+        self.ghost_lengths = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8,
+                                             brush=pg.mkBrush(None), pen=pg.mkPen(theme.muted(), width=1))
+        self.length_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.5,
+                                           brush=theme.bar_colour(), pen=pg.mkPen(None))
+        item.addItem(self.length_bars)
+        item.addItem(self.ghost_lengths)
+        self.pose = theme.static_plot(minimum_height=120)
+        item = self.pose.getPlotItem()
+        item.setTitle("the capsule's pose", color=theme.foreground().name(), size="10pt")
+        item.getAxis("bottom").setTicks([[(k, str(k + 1)) for k in range(16)]])
+        self.ghost_pose = pg.BarGraphItem(x=np.arange(16), height=np.zeros(16), width=0.8, brush=pg.mkBrush(None),
+                                          pen=pg.mkPen(theme.muted(), width=1))
+        self.pose_bars = pg.BarGraphItem(x=np.arange(16), height=np.zeros(16), width=0.5, brush=theme.accent(),
+                                         pen=pg.mkPen(None))
+        item.addItem(self.pose_bars)
+        item.addItem(self.ghost_pose)
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)
+
+        controls = QVBoxLayout()
+        controls.addLayout(grid)
+        controls.addWidget(self.reset_button, alignment=Qt.AlignmentFlag.AlignLeft)
+        images = QVBoxLayout()
+        images.addWidget(self.input_tile)
+        images.addWidget(self.reconstruction_tile)
+        tiles = QHBoxLayout()
+        tiles.addLayout(controls, 1)
+        tiles.addLayout(images)
+        plots = QHBoxLayout()
+        plots.addWidget(self.lengths, 2)
+        plots.addWidget(self.pose, 3)
+        for plot in (self.lengths, self.pose):
+            plot.setMinimumWidth(120)
+        layout = QVBoxLayout(self)
+        layout.addLayout(tiles)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.caption)
+        state.probeChanged.connect(self._show_settings)
+        state.resultChanged.connect(self._show)
+        state.poseDigitChanged.connect(self._show)
+        self._show_settings()
+
+    def _show_settings(self) -> None:
+        for name, (label, low, high, step, unit) in SLIDERS.items():
+            value = self.state.probe[name]
+            with signals_blocked(self.sliders[name]):
+                self.sliders[name].setValue(round(value / step))
+            self.values[name].setText(f"×{value:.2f}" if name == "scale" else f"{value:+g}{unit}")
+
+    def show_result(self, result) -> None:
+        """A ProbeResult for the current input."""
+        self.result = result
+        self._show()
+
+    def _show(self, *_) -> None:
+        reference, result = self.state.result, self.result
+        if reference is None or result is None:
+            self.caption.setText("Draw or load a digit, then move a slider: the input changes, the network "
+                                 "routes it again.")
+            return
+        digit = self.state.shown_pose_digit()
+        ghost_lengths = reference.trace.final_lengths[0]
+        ghost_pose = reference.trace.poses[0, digit]
+        self.input_tile.set_image(result.image)
+        self.reconstruction_tile.set_image(result.reconstructions[digit])
+        colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour() for d in range(10)]
+        self.length_bars.setOpts(height=result.lengths, brushes=colours)
+        self.ghost_lengths.setOpts(height=ghost_lengths)
+        self.pose_bars.setOpts(height=result.poses[digit])
+        self.ghost_pose.setOpts(height=ghost_pose)
+        span = float(max(np.abs(result.poses[digit]).max(), np.abs(ghost_pose).max(), 0.1))
+        self.pose.getPlotItem().setYRange(-span * 1.1, span * 1.1, padding=0)
+        unit = result.poses[digit] / max(np.linalg.norm(result.poses[digit]), 1e-9)
+        ghost_unit = ghost_pose / max(np.linalg.norm(ghost_pose), 1e-9)
+        angle = float(np.degrees(np.arccos(np.clip(unit @ ghost_unit, -1, 1))))
+        change = result.lengths[digit] / max(ghost_lengths[digit], 1e-9) - 1
+        self.caption.setText(
+            f"The network now says {result.prediction} (it said {reference.winner}). Capsule {digit}: its pose "
+            f"turned {angle:.1f}° and its length changed {change:+.1%} ({ghost_lengths[digit]:.3f} → "
+            f"{result.lengths[digit]:.3f}). Equivariance: the pose follows the change; the length should hold. "
+            "Outlined bars: the untransformed input.")

@@ -148,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
                           help="digit capsule shown in the pose and spatial panels")
+    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4"), default="routing",
+                          help="the lab's tab to show")
+    snapshot.add_argument("--view", choices=("deviation", "coupling", "logits", "agreement", "routed"),
+                          help="what the routing matrix shows")
+    snapshot.add_argument("--primary", type=_int_range(0, 1151), metavar="I", help="primary capsule to inspect")
+    snapshot.add_argument("--probe", action="append", default=[], metavar="NAME=VALUE",
+                          help="a probe transform, e.g. rotate=30 (repeatable)")
+    snapshot.add_argument("--sweep", metavar="NAME:FROM:TO", help="the sweep tab's transform and range, "
+                                                                    "e.g. rotate:-180:180")
     return parser
 
 

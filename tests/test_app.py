@@ -829,8 +829,8 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
         window.lab.setCurrentWidget(window.grid)
     grid = shown.args[0].value
     assert grid.grid.shape == (16, 11, 28, 28) and grid.digit == window.pose.digit
-    ticks = window.grid.plot.getPlotItem().getAxis("left")._tickLevels[0]
-    assert len(ticks) == 16 and all(label.split(maxsplit=1)[1] for _, label in ticks)
+    names = [label.toPlainText() for label in window.grid.row_labels]
+    assert [int(name.split()[0]) for name in names] == list(range(1, 17)) and all(len(n.split()) > 1 for n in names)
     event = FakeHover(9 * 30 + 10, 4 * 30 + 10)  # dimension 5 (row 4), offset +0.20 (column 9)
     event.accept = lambda: None
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):

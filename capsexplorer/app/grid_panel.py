@@ -12,6 +12,7 @@ from . import theme
 
 GAP = 2
 SPANS = (0.25, 0.5, 1.0)
+LABEL_ROOM = 190  # image pixels left of the grid for the rows' names
 
 
 def mosaic(grid: PoseGrid) -> np.ndarray:
@@ -48,9 +49,13 @@ class GridPanel(QGroupBox):
         item = self.plot.getPlotItem()
         item.invertY(True)
         item.setAspectLocked(True)
-        item.getAxis("left").setWidth(175)
-        for name in ("left", "bottom"):  # every row's name, however little room (pyqtgraph thins them)
-            item.getAxis(name).setStyle(textFillLimits=[(0, 1.0)], hideOverlappingLabels=False)
+        item.hideAxis("left")  # the rows' names are text items beside them: an axis thins crowded labels out
+        self.row_labels = []
+        for k in range(16):
+            label = pg.TextItem("", color=theme.foreground(), anchor=(1, 0.5))
+            label.setPos(-4, k * (28 + GAP) + 14)
+            item.addItem(label)
+            self.row_labels.append(label)
         self.image = theme.image_item((16 * 30, 11 * 30), theme.GREYS)
         self.image.mouseClickEvent = self._click
         item.addItem(self.image)
@@ -71,10 +76,11 @@ class GridPanel(QGroupBox):
         self.image.setImage(image, levels=(0, 1), autoLevels=False)
         item = self.plot.getPlotItem()
         step = 28 + GAP
-        item.getAxis("left").setTicks([[(k * step + 14, f"{k + 1}  {row['label']}") for k, row in enumerate(labels)]])
+        for label, row in zip(self.row_labels, labels):
+            label.setText(f"{row['index'] + 1}  {row['label']}")
         item.getAxis("bottom").setTicks([[(s * step + 14, f"{o:+.2f}") for s, o in enumerate(grid.offsets)
                                           if s % 2 == 0]])
-        item.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
+        item.setRange(xRange=(-LABEL_ROOM, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
         self.export_button.setEnabled(True)
         self.caption.setText(f"Digit capsule {grid.digit}: rows are its 16 pose dimensions, named from the "
                              "reconstructions' image moments; columns add the offset below. Click a tile to set "

@@ -13,6 +13,17 @@ GUIDE = (
     "<p>The <b>length</b> ‖v<sub>j</sub>‖ says how sure the network is that digit j is present; the "
     "<b>pose</b> — the 16 numbers — says how it is drawn. Bend it and the decoder redraws the digit.</p>"
 )
+ROUTING_NOTE = (
+    "<p><b>How much routing moves here.</b> Over the 1,000 held-out digits this network's couplings "
+    "move little: after 3 iterations the mean |c<sub>ij</sub> − 0.1| is 0.0014 (0.0043 for the active "
+    "parts, the 10 % with the longest predictions), the mean coupling to the winner is 0.103 (0.116 "
+    "for the active parts), and routing decides no digit differently from uniform couplings. That is "
+    "why the matrix shows the <i>deviation</i> from uniform by default, on its own scale. Trained "
+    "CapsNets are known to route close to uniform: Paik, Kwon &amp; Kim (2019, “Capsule networks need an "
+    "improved routing algorithm”) found routing no better than uniform or random couplings, and Gu &amp; "
+    "Tresp (CVPR 2020) that it adds neither accuracy nor affine robustness. "
+    "(<tt>python benchmarks/routing_stats.py</tt>)</p>"
+)
 
 
 SHORTCUTS = (
@@ -35,7 +46,7 @@ def about_text(version: str) -> str:
 class GuidePanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("What you are looking at", parent)
-        text = QLabel(GUIDE)
+        text = QLabel(GUIDE + ROUTING_NOTE)
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)

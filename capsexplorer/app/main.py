@@ -161,6 +161,44 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
     return bool(received), received[0] if received else ()
 
 
+TABS = {"routing": 0, "primary": 1, "probe": 2, "sweep": 3, "figure4": 4}
+
+
+def _show_lab(window, args, interrupted) -> None:
+    """Puts the lab in the state `snapshot`'s options ask for and waits for its views to be drawn."""
+    from ..errors import CapsExplorerError
+
+    if getattr(args, "view", None):
+        window.state.set_view(mode=args.view)
+    if getattr(args, "primary", None) is not None:
+        window.state.set_primary(args.primary)
+    for setting in getattr(args, "probe", None) or []:
+        name, _, value = setting.partition("=")
+        try:
+            window.state.set_probe(name.strip(), float(value))
+        except ValueError:
+            raise CapsExplorerError(f"--probe wants NAME=VALUE, e.g. rotate=30; got {setting!r}") from None
+    if getattr(args, "sweep", None):
+        try:
+            name, start, stop = args.sweep.split(":")
+            start, stop = float(start), float(stop)
+        except ValueError:
+            raise CapsExplorerError(f"--sweep wants NAME:FROM:TO, e.g. rotate:-180:180; got {args.sweep!r}") from None
+        sweep = window.sweep
+        index = sweep.transform.findData(name)
+        if index < 0:
+            raise CapsExplorerError(f"--sweep: unknown transform {name!r}")
+        sweep.transform.setCurrentIndex(index)
+        sweep.start.setValue(start)
+        sweep.stop.setValue(stop)
+    tab = TABS[getattr(args, "tab", None) or "routing"]
+    done = {3: window.sweepShown, 4: window.gridShown, 2: window.worker.probeReady}.get(tab)
+    window.lab.setCurrentIndex(tab)  # showing a lab tab asks the worker for its view
+    if done is not None:
+        wait_for(done, 30_000, abort=(window.errorShown,), interrupted=interrupted)
+        wait_for(None, 200)
+
+
 def run_snapshot(args) -> int:
     """Renders the whole window to a PNG. Every problem — an unwritable --out, a bad or blank
     image, weights that fail, Ctrl+C — ends in one line within seconds, with the worker stopped."""
@@ -204,6 +242,7 @@ def run_snapshot(args) -> int:
         if args.digit is not None:
             window.state.set_pose_digit(args.digit)
             window.state.set_overlay_digit(args.digit)
+        _show_lab(window, args, interrupted)
         if args.iteration is not None:
             n = window.state.trace.iterations
             if not 1 <= args.iteration <= n:

@@ -1,0 +1,71 @@
+"""The capsule lab's speed in the real window, offscreen, with the shipped model:
+
+1. a 21-step sweep, from the request to its plots drawn (target 150 ms);
+2. the Figure-4 grid, 16 × 11 = 176 reconstructions, from the request to the grid drawn (target 100 ms);
+3. the GUI thread's longest stall while a pose slider is dragged with the Figure-4 tab shown (target 16 ms).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_lab.py [--repeats 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from capsexplorer.app.main import configure_process, freeze_startup_objects, wait_for  # noqa: E402
+from capsexplorer.app.window import MainWindow  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_gui import StallMeter, slider_rate  # noqa: E402
+
+
+def timed(app, request, done) -> float:
+    start = time.perf_counter()
+    request()
+    ok, _ = wait_for(done, 10_000)
+    app.processEvents()  # the repaint
+    return time.perf_counter() - start if ok else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_process()
+    window = MainWindow(persist=False, sample_seed=0)
+    window.resize(1500, 920)
+    window.show()
+    if not wait_for(window.traceShown, 120_000)[0]:
+        print("no trace: is the model there?")
+        return 1
+    freeze_startup_objects()
+    window.lab.setCurrentWidget(window.sweep)
+    wait_for(window.sweepShown, 10_000)  # warm-up
+    sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown) for _ in range(args.repeats)]) * 1000
+    window.lab.setCurrentWidget(window.grid)
+    wait_for(window.gridShown, 10_000)
+    grids = np.array([timed(app, window._request_grid, window.gridShown) for _ in range(args.repeats)]) * 1000
+    print(f"21-step sweep, request → plots drawn: median {np.nanmedian(sweeps):.0f} ms, "
+          f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")
+    print(f"Figure-4 grid (176 reconstructions), request → drawn: median {np.nanmedian(grids):.0f} ms, "
+          f"p95 {np.nanpercentile(grids, 95):.0f} ms ({args.repeats} runs)")
+    meter = StallMeter()
+    meter.start()
+    rate = slider_rate(window, args.seconds)
+    gaps = meter.stop() * 1000
+    print(f"pose slider dragged with the Figure-4 tab shown: {rate:.0f} reconstructions/s; longest GUI stall "
+          f"{gaps.max():.1f} ms; stalls over 16 ms: {int((gaps > 16).sum())}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -122,20 +122,29 @@ def drawing_session(window, seconds: float, meter: StallMeter) -> np.ndarray:
     return meter.stop()
 
 
+def open_window():
+    """The app set up as `capsexplorer` does, its window at 1500×920 with a sample traced; (app, None)
+    if no trace came."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_process()
+    window = MainWindow(persist=False, sample_seed=0)
+    window.resize(1500, 920)
+    window.show()
+    if not wait_for(window.traceShown, 120_000)[0]:
+        return app, None
+    freeze_startup_objects()
+    return app, window
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--strokes", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    configure_process()  # as `capsexplorer` does at start-up
-    window = MainWindow(persist=False, sample_seed=0)
-    window.resize(1500, 920)
-    window.show()
-    if not wait_for(window.traceShown, 120_000)[0]:
+    app, window = open_window()
+    if window is None:
         print("no trace: is the model there?")
         return 1
-    freeze_startup_objects()
     run_events(0.5)
     meter = StallMeter()
 

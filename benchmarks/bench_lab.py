@@ -16,13 +16,11 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from capsexplorer.app.main import configure_process, freeze_startup_objects, wait_for  # noqa: E402
-from capsexplorer.app.window import MainWindow  # noqa: E402
+from capsexplorer.app.main import wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_gui import StallMeter, slider_rate  # noqa: E402
+from bench_gui import StallMeter, open_window, slider_rate  # noqa: E402
 
 
 def timed(app, request, done) -> float:
@@ -38,15 +36,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    configure_process()
-    window = MainWindow(persist=False, sample_seed=0)
-    window.resize(1500, 920)
-    window.show()
-    if not wait_for(window.traceShown, 120_000)[0]:
+    app, window = open_window()
+    if window is None:
         print("no trace: is the model there?")
         return 1
-    freeze_startup_objects()
     window.lab.setCurrentWidget(window.sweep)
     wait_for(window.sweepShown, 10_000)  # warm-up
     sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown) for _ in range(args.repeats)]) * 1000

@@ -76,6 +76,17 @@ def static_plot(minimum_height: int = 0) -> pg.PlotWidget:
     return plot
 
 
+def picture_plot(minimum_height: int = 0) -> pg.PlotWidget:
+    """A static plot for pictures: rows downwards, square pixels, no axes."""
+    plot = static_plot(minimum_height)
+    item = plot.getPlotItem()
+    item.invertY(True)
+    item.setAspectLocked(True)
+    item.hideAxis("left")
+    item.hideAxis("bottom")
+    return plot
+
+
 def image_item(shape: tuple[int, int], colour_map: str, levels=(0.0, 1.0)) -> pg.ImageItem:
     """An ImageItem for row-major float32 arrays (set per item, not in pyqtgraph's global config),
     with fixed levels and a colour map."""

@@ -764,6 +764,10 @@ def test_the_inspector_writes_procedure_1_for_a_clicked_capsule(window):
     assert "all zero: routing starts uniform" in inspector.procedure.text()
     inspector.type_box.setValue(5)
     assert window.state.primary == 5 * 36 + 14
+    cell = FakeHover(3.5, 1.5)  # the 6×6 map's row 1, col 3, in the overlay's own pixels
+    cell.accept = lambda: None
+    window.routing._click_position(cell)
+    assert window.state.primary == 5 * 36 + 1 * 6 + 3 and inspector.row_box.value() == 1
 
 
 def test_switching_parts_off_reroutes_without_them(qtbot, window, model):

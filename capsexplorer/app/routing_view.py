@@ -134,6 +134,8 @@ class RoutingPanel(QGroupBox):
         self.overlay.setOpacity(0.62)
         size = views.GRID * views.GRID_STEP
         self.overlay.setRect(QRectF(views.GRID_ORIGIN, views.GRID_ORIGIN, size, size))
+        self.overlay.mouseClickEvent = self._click_position
+        self.overlay.setToolTip("Click a position to inspect the primary capsule there (of the type chosen)")
         item.addItem(self.input_image)
         item.addItem(self.overlay)
         item.setRange(xRange=(0, 28), yRange=(0, 28), padding=0.02)
@@ -277,6 +279,15 @@ class RoutingPanel(QGroupBox):
             i, digit, _, _ = views.capsule_at(*cell)
             self.state.set_primary(i)
             self.state.set_overlay_digit(digit)  # the marker sits in the block clicked
+            event.accept()
+
+    def _click_position(self, event) -> None:
+        """A cell of the 6×6 map: the primary capsule at that position, of the type already chosen."""
+        pos = event.pos()  # in the overlay image's own pixels: one per grid cell
+        row, col = int(pos.y()), int(pos.x())
+        if self.state.trace is not None and 0 <= row < views.GRID and 0 <= col < views.GRID:
+            capsule_type = self.state.primary // views.POSITIONS if self.state.primary != NONE else 0
+            self.state.set_primary(capsule_type * views.POSITIONS + row * views.GRID + col)
             event.accept()
 
     def _read_out(self, row: int, col: int) -> None:

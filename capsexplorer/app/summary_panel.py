@@ -93,8 +93,9 @@ class RoutingSummaryPanel(QGroupBox):
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         self.caption.setText(
             f"Winner {winner} (orange), runner-up {runner_up} (blue); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
-            f"Couplings moved {moved:.4f} from uniform 0.1 on average; entropy {entropy[0]:.4f} → "
-            f"{entropy[-1]:.4f} (uniform ln 10 = 2.3026). Active parts: the {int(summary['active'].sum())} "
+            f"Couplings moved {moved:.4f} from uniform 0.1 on average; mean entropy by iteration "
+            f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln 10 = 2.3026). Active parts: the "
+            f"{int(summary['active'].sum())} "
             "primary capsules with the longest predictions û.")
         self._show_iteration(self.state.iteration)
 

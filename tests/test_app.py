@@ -844,3 +844,42 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
         window.grid.span.setCurrentIndex(1)
     assert shown.args[0].value.offsets[-1] == pytest.approx(0.5)
+
+
+def test_lab_tabs_with_nothing_to_show_stay_quiet(qtbot, window):
+    """A blank canvas: switching through every tab asks the worker for nothing and raises nothing."""
+    window.draw.canvas.clear()
+    qtbot.waitUntil(lambda: window.state.result is None, timeout=TIMEOUT)
+    for index in range(window.lab.count()):
+        window.lab.setCurrentIndex(index)
+    window.sweep.run_button.click()
+    window.state.set_probe("rotate", 45)
+    qtbot.wait(100)
+    assert window.sweep.sweep is None and window.grid.grid is None and not window.banner.isVisible()
+    window.state.reset_probe()
+
+
+def test_a_lab_job_that_fails_reaches_the_banner_and_the_lab_goes_on(qtbot, window, model, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated sweep failure")
+
+    monkeypatch.setattr(model, "sweep", broken)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
+        window.lab.setCurrentWidget(window.sweep)
+    assert "simulated sweep failure" in error.args[0]
+    monkeypatch.undo()
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+        window.sweep.run_button.click()
+    assert not window.banner.isVisible()  # a success clears it
+
+
+def test_the_probe_and_parts_work_together(qtbot, window):
+    window.lab.setCurrentWidget(window.probe)
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        window.parts.type_buttons[3].setChecked(False)
+    with qtbot.waitSignal(window.worker.probeReady, timeout=TIMEOUT):
+        window.state.set_probe("scale", 1.2)
+    qtbot.waitUntil(lambda: window.probe.result is not None and window.probe.result.settings["scale"] == 1.2,
+                    timeout=TIMEOUT)
+    window.parts.reset()
+    window.state.reset_probe()

@@ -270,17 +270,20 @@ class MainWindow(QMainWindow):
     def _take_probe(self) -> None:
         result = self.worker.take_probe()
         if result is not None and result.request == self.state.generation:
+            self.banner.hide()
             self.probe.show_result(result)
 
     def _take_sweep(self) -> None:
         result = self.worker.take_sweep()
         if result is not None and result.request == self.state.generation:
+            self.banner.hide()
             self.sweep.show_result(result.value, result.seconds)
             self.sweepShown.emit(result)
 
     def _take_grid(self) -> None:
         result = self.worker.take_grid()
         if result is not None and result.request == self.state.generation:
+            self.banner.hide()
             self.grid.show_result(result.value, result.labels)
             self.gridShown.emit(result)
 

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = add("train", help="train a CapsNet")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=_int_range(1, 100_000), default=30)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=_finite, default=1e-3)
     train.add_argument("--lr-decay", type=_finite, default=0.95, help="per-epoch exponential decay")
@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.debug)
+    if sys.stdout is None:  # started with standard output closed (`>&-`)
+        if (args.command or "gui") != "gui":
+            return _fail("standard output is closed: there is nowhere to write the results")
+        sys.stdout = open(os.devnull, "w")  # a window started from a launcher needs none
     command = args.command or "gui"
     try:
         if command == "gui":
@@ -187,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:  # standard output on a full disk (/dev/full) or otherwise unwritable
+        from .files import reason
+
+        return _fail(f"cannot write the output ({reason(exc)})")
     except Exception as exc:  # a bug of ours: one line, and the traceback with --debug
         log.error("internal error: %s: %s%s", type(exc).__name__, exc,
                   "" if args.debug else " (run with --debug for the traceback)", exc_info=args.debug)
@@ -227,6 +235,8 @@ def _check_finite(lengths, what: str, args) -> None:
 def _load(args):
     from .weights import load_model
 
+    if args.weights is not None and not str(args.weights).strip():
+        raise CapsExplorerError("--weights is empty: give a weights file")
     return load_model(args.weights, device=args.device)
 
 
@@ -272,8 +282,9 @@ def cmd_trace(args) -> int:
             with open(out, "wb") as f:
                 tr.save(f)
         else:
-            from .weights import atomic_path
+            from .weights import atomic_path, remove_orphans
 
+            remove_orphans(out)  # what a killed earlier write left beside it
             with atomic_path(out) as tmp, open(tmp, "wb") as f:
                 tr.save(f)
     except OSError as exc:
@@ -286,10 +297,18 @@ def cmd_trace(args) -> int:
 
 def _trace_target(out: Path) -> Path:
     """Where `trace --out` writes: FILE.npz (the suffix added when missing, and named so), or a
-    device or FIFO as given. Checked before the model is loaded."""
+    character device or FIFO as given (`/dev/null`). Checked before the model is loaded."""
+    import stat
+
     from .files import writable_target
 
-    if out.exists() and not out.is_file() and not out.is_dir():
+    if str(out) in ("", "."):
+        raise CapsExplorerError("an empty --out: give a file name")
+    try:
+        mode = os.stat(out).st_mode
+    except (OSError, ValueError):
+        mode = 0
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return out
     if out.suffix.lower() != ".npz":
         out = out.with_name(out.name + ".npz")
@@ -334,7 +353,14 @@ def cmd_evaluate(args) -> int:
     from .train import evaluate
 
     model = _load(args)
-    dataset = load_dataset(args.dataset or model.metadata.get("dataset", "mnist5k"), args.data_dir)
+    name = args.dataset or model.metadata.get("dataset", "mnist5k")
+    try:
+        dataset = load_dataset(name, args.data_dir)
+    except CapsExplorerError as exc:
+        if args.dataset:
+            raise
+        raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
+                                "choose one with --dataset") from None
     result = evaluate(model, dataset.heldout, args.iterations)
     _check_finite(result.lengths, f"the {dataset.name} held-out images", args)
     if args.json:

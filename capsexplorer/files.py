@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -49,24 +50,42 @@ def regular_file(path: str | Path, error: type[CapsExplorerError] = CapsExplorer
 
 
 def writable_target(path: str | Path, error: type[CapsExplorerError] = CapsExplorerError) -> Path:
-    """Checks, before any work is done, that `path` can be created or replaced: its folder exists
-    (or can be made) and is writable, and the name is not too long."""
+    """Checks, before any work is done, that `path` can be created or replaced as a regular file: its
+    folder exists (or can be made) and a file can really be created there (root passes `os.access`
+    even on /proc), the name is not too long, and what is there now is no directory, device or FIFO
+    (an atomic replace would put a file in a device's place)."""
+    if str(path) in ("", "."):
+        raise error("an empty output path: give a file name")
     path = Path(path)
-    if path.is_dir():
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise error(f"{path}: {reason(exc)}") from None
+    except ValueError as exc:
+        raise error(f"{path!r}: not a usable path ({exc})") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise error(f"{path}: is a directory; give a file name")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise error(f"{path}: is not a regular file (a device or a FIFO); give a file name")
     parent = path.parent if str(path.parent) else Path(".")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise error(f"{path}: cannot create its folder ({reason(exc)})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise error(f"{path}: cannot write there (permission denied)")
-    try:
-        max_name = os.pathconf(parent, "PC_NAME_MAX")
+        max_name = os.pathconf(parent if parent.exists() else ".", "PC_NAME_MAX")
     except (OSError, ValueError):
         max_name = 255
     if len(os.fsencode(path.name)) > max_name:
         raise error(f"{path}: the file name is too long")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"{path}: cannot create its folder ({reason(exc)})") from None
+    try:  # the real test: create (and remove) a file beside it
+        fd, probe = tempfile.mkstemp(prefix=".capsexplorer-", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise error(f"{path}: cannot write there ({reason(exc)})") from None
     return path
 
 

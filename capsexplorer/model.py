@@ -198,6 +198,8 @@ class CapsNet(nn.Module):
         cfg = self.config
         pose = torch.as_tensor(np.asarray(pose, dtype=np.float32) if not torch.is_tensor(pose) else pose)
         digit = torch.as_tensor(digit).reshape(-1)
+        if pose.numel() % cfg.digit_dim or pose.shape[-1] != cfg.digit_dim:
+            raise ValueError(f"a pose has {cfg.digit_dim} values; got shape {tuple(pose.shape)}")
         pose = pose.reshape(-1, cfg.digit_dim).float().to(self.device)
         if pose.shape[0] != digit.shape[0]:
             raise ValueError(f"{pose.shape[0]} poses but {digit.shape[0]} digits")
@@ -212,7 +214,8 @@ class CapsNet(nn.Module):
 
 
 def check_iterations(iterations: int) -> None:
-    if not isinstance(iterations, (int, np.integer)) or not 1 <= iterations <= MAX_ITERATIONS:
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) \
+            or not 1 <= iterations <= MAX_ITERATIONS:
         raise ValueError(f"routing iterations must be an integer from 1 to {MAX_ITERATIONS}, got {iterations!r}")
 
 
@@ -224,6 +227,8 @@ def _as_batch(batch, size: int) -> torch.Tensor:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1:] != (1, size, size):
         raise ValueError(f"expected a batch of shape B×1×{size}×{size}, got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("the batch is empty")
     return x
 
 

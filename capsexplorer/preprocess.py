@@ -24,6 +24,15 @@ MIN_CONTRAST = 0.08  # ink must differ from the background by this much of the f
 
 
 MAX_SIDE = 1024  # a larger image is decoded at reduced size: a digit needs no more pixels
+# The formats opened. EPS and PDF are left out: Pillow hands them to Ghostscript, which runs the file
+# as a program (a three-line "image" can loop for ever).
+SAFE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "PCX", "TGA", "XBM", "DIB", "JPEG2000",
+                "SGI", "IM", "QOI", "AVIF")
+
+
+def _formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(name for name in SAFE_FORMATS if name in Image.OPEN)  # those this Pillow has
 _ORIENTATION = 0x0112  # the EXIF tag
 _T = Image.Transpose
 _TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE, 6: _T.ROTATE_270,
@@ -34,11 +43,15 @@ def load_image(path: str | Path) -> Image.Image:
     """Opens an image file: its first frame, turned as its EXIF orientation says, reduced to at most
     MAX_SIDE pixels a side, in one of the modes L, LA, RGB, RGBA or F (high bit depths as floats in
     [0, 1]). A missing, unreadable or non-image file raises ImageError naming it."""
+    if not isinstance(path, (str, Path)):
+        raise ImageError(f"expected a file path, got {type(path).__name__}")
+    if not str(path):
+        raise ImageError("'': no such file (an empty path)")
     regular_file(path, ImageError)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we reduce it at once
-            with Image.open(path) as image:
+            warnings.simplefilter("ignore")  # bomb warnings (we reduce at once), corrupt-EXIF notes
+            with Image.open(path, formats=_formats()) as image:
                 orientation = image.getexif().get(_ORIENTATION, 1)
                 image = _reduced(image)
             if orientation in _TURNS:  # a camera's photo, stored sideways
@@ -65,8 +78,13 @@ def _reduced(image: Image.Image) -> Image.Image:
     image.load()
     if factor <= 1:
         return image.copy()
+    if image.mode.startswith("I;16"):  # no `reduce` for it: block means in numpy, no full-size float copy
+        values = np.asarray(image)
+        height, width = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
+        blocks = values[:height, :width].reshape(height // factor, factor, width // factor, factor)
+        return Image.fromarray(blocks.mean(axis=(1, 3), dtype=np.float32) / 65535.0, mode="F")
     if image.mode not in ("L", "RGB", "I", "F", "CMYK", "YCbCr", "HSV", "LAB"):
-        image = standard_mode(image)  # "1", "P", 16-bit: into a mode that `reduce` takes
+        image = standard_mode(image)  # "1", "P": into a mode that `reduce` takes
     if image.mode in ("LA", "RGBA"):
         # Pillow reduces these through a premultiplied copy of the whole image (4 bytes a pixel);
         # one byte a pixel for grey and alpha each keeps a 12000² image's peak near 0.9 GB.
@@ -93,16 +111,20 @@ def standard_mode(image: Image.Image) -> Image.Image:
     if mode in ("CMYK", "YCbCr", "HSV", "RGBX"):
         return image.convert("RGB")
     if mode.startswith("I") or mode == "F":
-        values = np.asarray(image, dtype=np.float32)
-        finite = values[np.isfinite(values)]
-        peak = float(finite.max()) if finite.size else 0.0
-        if mode.startswith("I;16"):
-            scale = 65535.0
-        elif mode == "F" and peak <= 1.0:
-            scale = 1.0
+        values = np.asarray(image, dtype=np.float64)
+        values = np.where(np.isfinite(values), values, 0.0)
+        low, peak = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low < 0:  # signed data: its own range, so ink below zero is not clipped away
+            scaled = (values - low) / (peak - low) if peak > low else np.zeros_like(values)
         else:
-            scale = 255.0 if peak <= 255.0 else 65535.0 if peak <= 65535.0 else peak
-        return Image.fromarray(np.clip(np.nan_to_num(values / scale), 0.0, 1.0).astype(np.float32), mode="F")
+            if mode.startswith("I;16"):
+                scale = 65535.0
+            elif mode == "F" and peak <= 1.0:
+                scale = 1.0
+            else:
+                scale = 255.0 if peak <= 255.0 else 65535.0 if peak <= 65535.0 else peak
+            scaled = values / scale
+        return Image.fromarray(np.clip(scaled, 0.0, 1.0).astype(np.float32), mode="F")
     return image.convert("RGB")
 
 
@@ -116,24 +138,34 @@ def to_grayscale(image) -> np.ndarray:
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
             return _flatten_alpha(rgba)
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    array = image.detach().cpu().numpy() if _is_tensor(image) else np.asarray(image)
+    try:
+        array = image.detach().cpu().numpy() if _is_tensor(image) else np.asarray(image)
+    except (ValueError, TypeError) as exc:  # a ragged list, an object that is no array
+        raise ImageError(f"cannot read an image from {type(image).__name__} ({exc})") from None
     if array.dtype == bool:
         array = array.astype(np.float32)
-    if not np.issubdtype(array.dtype, np.number):
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise ImageError(f"cannot read an image from an array of {array.dtype}")
-    array = np.squeeze(array)
+    given = array.shape
+    if array.ndim > 2:
+        array = np.squeeze(array)
+    if array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # channels-first → channels-last
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        raise ImageError(f"expected a 2-D greyscale or H×W×3/4 colour image, got shape {array.shape}")
+        raise ImageError(f"expected a 2-D greyscale or H×W×3/4 colour image, got shape {given}")
     if array.size == 0:
         raise ImageError("the image is empty (0 pixels)")
-    array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise ImageError("the image contains NaN or infinite values")
-    if array.max() > 1.0:
-        array = array / 255.0
-    array = np.clip(array, 0.0, 1.0)
+    array = array.astype(np.float64)
+    low, peak = float(array.min()), float(array.max())
+    if low < 0:  # signed data (ink below zero): its own range
+        array = (array - low) / (peak - low) if peak > low else np.zeros_like(array)
+    elif peak > 1.0:
+        array = array / (255.0 if peak <= 255.0 else 65535.0 if peak <= 65535.0 else peak)
+    array = np.clip(array, 0.0, 1.0).astype(np.float32)
     if array.ndim == 3:
         if array.shape[-1] == 4:
             return _flatten_alpha(array)

@@ -23,7 +23,7 @@ from .data import Dataset, Split, load_dataset
 from .errors import CapsExplorerError
 from .losses import margin_loss, reconstruction_loss
 from .config import MAX_ITERATIONS
-from .files import writable_target
+from .files import reason, regular_file, writable_target
 from .model import CapsNet, CapsNetConfig, resolve_device
 from .weights import atomic_path, remove_orphans, save_weights
 
@@ -58,7 +58,7 @@ class TrainConfig:
                 raise CapsExplorerError(message)
 
         integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-        need(integer(self.epochs) and self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        need(integer(self.epochs) and 1 <= self.epochs <= 100_000, f"--epochs must be from 1 to 100000, got {self.epochs}")
         need(integer(self.batch_size) and 1 <= self.batch_size <= 65536,
              f"--batch-size must be from 1 to 65536, got {self.batch_size}")
         need(self.limit is None or (integer(self.limit) and self.limit >= 1),
@@ -166,8 +166,11 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
         "sums": sums, "elapsed": elapsed,
         "identity": _identity(config),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except OSError as exc:
+        raise CapsExplorerError(f"{path}: cannot write the checkpoint ({reason(exc)})") from None
 
 
 def _identity(config: TrainConfig) -> dict:
@@ -178,11 +181,15 @@ def _identity(config: TrainConfig) -> dict:
 
 
 def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
+    if regular_file(path, CapsExplorerError, "checkpoint").st_size == 0:
+        raise CapsExplorerError(f"{path}: the checkpoint is empty; delete it or pass --fresh")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CapsExplorerError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]}); "
-                                "delete it or pass --fresh") from None
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CapsExplorerError(f"{path}: unreadable checkpoint ({detail}); delete it or pass --fresh") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "step"} <= set(state):
+        raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
     if state.get("identity") != _identity(config):
         raise CapsExplorerError(f"{path}: the checkpoint was made with other settings "
                                 f"({state.get('identity')}); use the same settings or pass --fresh")

@@ -138,8 +138,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
         config = CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
     except (TypeError, ValueError, RecursionError) as exc:
         raise WeightsError(f"{path}: unusable model configuration in its metadata ({exc})") from None
-    model = CapsNet(config)
-    expected = model.state_dict()
+    with torch.device("meta"):  # shapes only: nothing is allocated until the tensors are known to fit
+        expected = CapsNet(config).state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -151,6 +151,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
                                f"the model needs {tuple(expected[name].shape)}")
         if not value.is_floating_point() or not torch.isfinite(value).all():
             raise WeightsError(f"{path}: {name} holds non-finite or non-float values")
+    model = CapsNet(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.metadata = dict(metadata, path=str(path))
     return model.to(device).eval()

@@ -164,7 +164,7 @@ def test_trace_names_the_file_it_writes(capsys, files, tmp_path):
     assert code == 0 and out.rstrip().endswith("/dev/null") and not __import__("os").path.exists("/dev/null.npz")
 
 
-@pytest.mark.parametrize("out, message", [("missing-parent/file.npz", None), ("is-a-file/x.npz", "cannot create its folder"),
+@pytest.mark.parametrize("out, message", [("missing-parent/file.npz", None), ("is-a-file/x.npz", "not a directory"),
                                           ("x" * 300 + ".npz", "too long")])
 def test_trace_refuses_an_unwritable_out_before_working(capsys, files, tmp_path, out, message):
     (tmp_path / "is-a-file").write_text("x")
@@ -228,3 +228,93 @@ def test_debug_shows_the_traceback_of_an_internal_error(capsys, files, monkeypat
     assert code == 1 and "internal error: ZeroDivisionError" in err and "Traceback" not in err and "--debug" in err
     code, out, err = run(capsys, "--debug", "classify", files["three"])
     assert code == 1 and "Traceback" in err
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "fifo"])
+def test_train_never_replaces_a_device_or_a_fifo(capsys, tmp_path, target):
+    """An atomic replace of --checkpoint /dev/null would put a file in the device's place."""
+    import os
+    import stat
+
+    if target == "fifo":
+        target = tmp_path / "fifo"
+        os.mkfifo(target)
+    for option in ("--checkpoint", "--out"):
+        argv = ["train", "--limit", "8", "--epochs", "1", "--out", tmp_path / "w.safetensors", "--fresh"]
+        if option == "--out":
+            argv[argv.index("--out") + 1] = target
+        else:
+            argv += ["--checkpoint", target]
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+        assert "not a regular file" in err or "safetensors" in err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_an_eps_file_named_png_is_refused_not_run(capsys, tmp_path, files):
+    """Pillow would hand EPS to Ghostscript, which runs it: this one loops for ever."""
+    import time
+
+    eps = tmp_path / "hang.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n{ } loop\nshowpage\n")
+    start = time.monotonic()
+    code, out, err = run(capsys, "classify", eps, files["three"], "--json")
+    assert time.monotonic() - start < 20
+    assert code == 1 and "not an image" in err and json.loads(out)["prediction"] == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["trace", "IMG", "--out", "LONG"], "too long"), (["trace", "IMG", "--out", ""], "empty"),
+    (["train", "--out", "LONG.safetensors", "--limit", "8"], "too long"),
+    (["train", "--out", "/proc/x.safetensors", "--limit", "8"], "cannot"),
+    (["snapshot", "--out", "LONG.png"], "too long"), (["snapshot", "--out", "x.png", "--iteration", "0"], "--iteration"),
+])
+def test_absurd_output_paths_are_one_line(capsys, tmp_path, files, argv, message):
+    long = str(tmp_path / ("a" * 300))
+    argv = [str(files["three"]) if a == "IMG" else a.replace("LONG", long) for a in argv]
+    if argv[0] == "snapshot" and "x.png" in argv:
+        argv[argv.index("x.png")] = str(tmp_path / "x.png")
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and message in err and err.count("\n") == 1 and "internal error" not in err
+
+
+@pytest.mark.parametrize("content", [b"", "list"])
+def test_a_broken_checkpoint_is_named(capsys, tmp_path, content):
+    import torch
+
+    ckpt = tmp_path / "w.safetensors.ckpt"
+    if content == "list":
+        torch.save(["x"], ckpt)
+    else:
+        ckpt.write_bytes(content)
+    code, out, err = run(capsys, "train", "--limit", "8", "--epochs", "1", "--out", tmp_path / "w.safetensors")
+    assert code == 1 and str(ckpt) in err and "--fresh" in err and "internal error" not in err
+
+
+def test_unwritable_standard_output_is_one_line(files):
+    for redirect in (">&-", "> /dev/full"):
+        proc = subprocess.run(f"{sys.executable} -m capsexplorer.cli classify {files['three']} {redirect}",
+                              shell=True, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and "internal error" not in proc.stderr and proc.stderr.count("\n") <= 1, proc.stderr
+
+
+def test_weights_that_do_not_fit_their_config_are_refused_before_allocating(tmp_path, monkeypatch):
+    """A 16 MB file whose config asks for 191 M parameters: the shapes are compared on the meta
+    device; no real model is built."""
+    import torch
+
+    import capsexplorer.weights as weights
+    from test_weights import with_config
+
+    built = []
+    original = weights.CapsNet
+
+    def recording(config):
+        built.append(torch.empty(0).device.type)
+        return original(config)
+
+    monkeypatch.setattr(weights, "CapsNet", recording)
+    path = with_config(tmp_path, {"n_classes": 1000, "digit_dim": 19})
+    with pytest.raises(weights.WeightsError, match="has shape"):
+        weights.load_model(path, device="cpu")
+    assert built == ["meta"]

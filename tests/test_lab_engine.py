@@ -169,6 +169,6 @@ def test_lab_commands_refuse_bad_options_in_one_line(capsys, tmp_path, two_png, 
     if message is None:
         (tmp_path / "f").write_text("x")
         argv[-1] = str(tmp_path / "f" / "x.npz")
-        message = "cannot create its folder"
+        message = "not a directory"
     code, out, err = run(capsys, *argv)
     assert code == 1 and message in err and err.count("\n") == 1 and out == ""

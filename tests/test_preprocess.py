@@ -195,3 +195,52 @@ def test_unreadable_paths_are_named(tmp_path, kind, message):
     with pytest.raises(ImageError, match=message) as info:
         load_image(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["float-tiff", "int8-array", "int32-tiff"])
+def test_signed_images_keep_ink_below_zero(tmp_path, heldout, kind):
+    ink = heldout.images[np.flatnonzero(heldout.labels == 3)[0]].astype(np.float32) / 255  # light on dark
+    if kind == "float-tiff":
+        Image.fromarray(-5.0 * ink).save(tmp_path / "x.tif")
+        image = load_image(tmp_path / "x.tif")
+    elif kind == "int32-tiff":
+        Image.fromarray((ink * -(2 ** 31 - 1)).astype(np.int32)).save(tmp_path / "x.tif")
+        image = load_image(tmp_path / "x.tif")
+    else:
+        image = (ink * -100).astype(np.int8)
+    x = preprocess_array(image)
+    assert x.sum() > 20
+
+
+def test_odd_api_inputs_get_image_errors(heldout):
+    with pytest.raises((NoInkError, ImageError)):
+        preprocess(np.ones((1, 1)))  # a 1×1 image: read, and blank
+    with pytest.raises(ImageError, match="cannot read an image"):
+        preprocess([[1, 2], [3]])
+    with pytest.raises(ImageError, match="complex"):
+        preprocess(np.ones((28, 28), complex))
+    with pytest.raises(ImageError, match="file path"):
+        load_image(None)
+    wide = np.zeros((1, 60), np.uint8)
+    wide[0, 20:40] = 255
+    assert preprocess(wide).shape == (1, 28, 28)  # a 1×N strip is an image too: a horizontal stroke
+
+
+@pytest.mark.slow
+def test_a_huge_16_bit_png_stays_within_a_gigabyte(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, resource, sys\n"
+            "from PIL import Image\n"
+            "a = np.full((12000, 12000), 65535, np.uint16); a[3000:9000, 5500:6500] = 20000\n"
+            "Image.fromarray(a).save(sys.argv[1], compress_level=1); del a\n"
+            "from capsexplorer.preprocess import load_image, preprocess_array\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "x = preprocess_array(load_image(sys.argv[1]))\n"
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, x.sum())\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "big16.png")], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    extra_mb, ink = proc.stdout.split()
+    assert int(extra_mb) < 1024 and float(ink) > 10

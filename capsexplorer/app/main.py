@@ -212,6 +212,8 @@ def run_snapshot(args) -> int:
     if out.suffix.lower() != ".png":
         raise CapsExplorerError(f"{out}: the snapshot is written as PNG; name it *.png")
     writable_target(out)
+    if args.iteration is not None and not 1 <= args.iteration <= args.iterations:
+        raise CapsExplorerError(f"--iteration must be from 1 to {args.iterations}, got {args.iteration}")
     if args.image:
         try:
             preprocess_array(load_image(args.image))  # a bad or blank file fails here, before any window
@@ -248,7 +250,9 @@ def run_snapshot(args) -> int:
             if not 1 <= args.iteration <= n:
                 raise CapsExplorerError(f"--iteration must be from 1 to {n}, got {args.iteration}")
             window.state.set_iteration(args.iteration - 1)
-        wait_for(None, 100)  # let every panel lay out and paint
+        wait_for(None, 100, interrupted=interrupted)  # let every panel lay out and paint
+        if interrupted:
+            raise KeyboardInterrupt
         saved = save_png(window, out)
         print(f"snapshot written to {saved} ({window.width()}×{window.height()})")
         return 0

@@ -18,7 +18,8 @@ __version__ = "0.2.0"
 
 _EXPORTS = {
     "CapsNet": "model", "CapsNetConfig": "config", "default_device": "model",
-    "RoutingTrace": "trace", "load_model": "weights", "save_weights": "weights",
+    "RoutingTrace": "trace", "load_model": "weights", "save_weights": "weights", "load_baseline": "weights",
+    "BaselineCNN": "baseline",
 }
 __all__ = sorted([*_EXPORTS, "preprocess", "load_image", "CapsExplorerError", "NoInkError", "ImageError",
                   "WeightsError", "DataError", "DeviceError"])

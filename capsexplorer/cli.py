@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
 
-    train = add("train", help="train a CapsNet")
+    train = add("train", help="train a CapsNet (or, with --model cnn, the CNN baseline)")
+    train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
     train.add_argument("--epochs", type=_int_range(1, 100_000), default=30)
@@ -107,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--limit", type=int, help="train on N examples only")
-    train.add_argument("--out", default="capsnet.safetensors", metavar="FILE.safetensors")
+    train.add_argument("--out", metavar="FILE.safetensors", help="default: capsnet.safetensors or cnn.safetensors")
     train.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
     train.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     train.add_argument("--float32", action="store_true", help="store float32 weights (default float16)")
 
     evaluate = add("evaluate", help="held-out accuracy and confusion matrix")
+    evaluate.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
+                          help="the CapsNet, or the CNN baseline (its weights: --weights, default the shipped one)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N")
     evaluate.add_argument("--dataset", choices=DATASETS,
@@ -321,9 +324,10 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, iter_training
 
     config = TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,
-        augment=not args.no_augment, limit=args.limit, out=args.out, checkpoint=args.checkpoint,
+        augment=not args.no_augment, limit=args.limit, out=args.out or f"{args.model}.safetensors",
+        checkpoint=args.checkpoint,
         device=args.device, float16=not args.float32)
     bar = None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints
@@ -352,7 +356,12 @@ def cmd_evaluate(args) -> int:
     from .data import load_dataset
     from .train import evaluate
 
-    model = _load(args)
+    if args.model == "cnn":
+        from .weights import load_baseline
+
+        model = load_baseline(args.weights, device=args.device)
+    else:
+        model = _load(args)
     name = args.dataset or model.metadata.get("dataset", "mnist5k")
     try:
         dataset = load_dataset(name, args.data_dir)
@@ -364,10 +373,10 @@ def cmd_evaluate(args) -> int:
     result = evaluate(model, dataset.heldout, args.iterations)
     _check_finite(result.lengths, f"the {dataset.name} held-out images", args)
     if args.json:
-        print(json.dumps(dict(result.to_dict(), dataset=dataset.name, split=dataset.split,
+        print(json.dumps(dict(result.to_dict(), model=args.model, dataset=dataset.name, split=dataset.split,
                               weights=model.metadata.get("path")), allow_nan=False))
         return 0
-    print(f"{dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
+    print(f"{args.model}, {dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
           f"on {len(dataset.heldout)} images")
     print("confusion (rows: true, columns: predicted)")
     print("      " + " ".join(f"{c:>4}" for c in range(result.confusion.shape[1])))

@@ -52,6 +52,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class CapsNet(nn.Module):
+    kind = "capsnet"
+
     def __init__(self, config: CapsNetConfig | None = None):
         super().__init__()
         self.config = cfg = config or CapsNetConfig()
@@ -139,6 +141,10 @@ class CapsNet(nn.Module):
         lengths = v.norm(dim=-1)  # (B, 10)
         digits = labels if labels is not None else lengths.argmax(dim=1)
         return lengths, v, self.decode(v, digits)
+
+    def class_scores(self, x: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
+        """(B, 10) the capsule lengths ‖v_j‖: what `evaluate` compares across models."""
+        return self(x, iterations)[0]
 
     # --- the explorer's API -----------------------------------------------------------------
     def trace(self, batch: torch.Tensor, iterations: int = 3, keep_u_hat: bool = False,

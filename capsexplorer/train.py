@@ -22,14 +22,19 @@ import torch.nn.functional as F
 from .data import Dataset, Split, load_dataset
 from .errors import CapsExplorerError
 from .losses import margin_loss, reconstruction_loss
+from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
 from .files import reason, regular_file, writable_target
 from .model import CapsNet, CapsNetConfig, resolve_device
 from .weights import atomic_path, remove_orphans, save_weights
 
 
+MODELS = ("capsnet", "cnn")  # the CapsNet, or the convolutional baseline it is compared with
+
+
 @dataclass
 class TrainConfig:
+    model: str = "capsnet"
     dataset: str = "mnist5k"
     data_dir: str | None = None
     epochs: int = 30
@@ -58,6 +63,7 @@ class TrainConfig:
                 raise CapsExplorerError(message)
 
         integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        need(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         need(integer(self.epochs) and 1 <= self.epochs <= 100_000, f"--epochs must be from 1 to 100000, got {self.epochs}")
         need(integer(self.batch_size) and 1 <= self.batch_size <= 65536,
              f"--batch-size must be from 1 to 65536, got {self.batch_size}")
@@ -131,16 +137,17 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> 
     return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
 
 
-def evaluate(model: CapsNet, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
-    """Accuracy and confusion matrix of `model` on a split."""
-    iterations = iterations or model.config.routing_iterations
+def evaluate(model, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
+    """Accuracy and confusion matrix of `model` (a CapsNet or the baseline CNN) on a split; `lengths`
+    holds the class scores (capsule lengths, or the CNN's probabilities)."""
+    iterations = iterations or getattr(model.config, "routing_iterations", 3)
     was_training = model.training
     model.eval()
     lengths = []
     with torch.inference_mode():
         for start in range(0, len(split), batch_size):
             x = to_tensor(split.images[start:start + batch_size]).to(model.device)
-            lengths.append(model(x, iterations)[0].float().cpu())
+            lengths.append(model.class_scores(x, iterations).float().cpu())
     model.train(was_training)
     lengths = torch.cat(lengths).numpy()
     predictions = lengths.argmax(axis=1)
@@ -175,7 +182,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
 
 def _identity(config: TrainConfig) -> dict:
     """The settings a checkpoint must share with the run that resumes it."""
-    keys = ("dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
+    keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
             "max_shift", "limit")
     return {k: getattr(config, k) for k in keys}
 
@@ -239,7 +246,10 @@ def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]
         keep = np.unique(np.linspace(0, len(train) - 1, config.limit).round().astype(np.int64))
         train = Split(train.images[keep], train.labels[keep])
     torch.manual_seed(config.seed)
-    model = CapsNet(CapsNetConfig(routing_iterations=config.iterations)).to(device)
+    if config.model == "cnn":
+        model = BaselineCNN().to(device)
+    else:
+        model = CapsNet(CapsNetConfig(routing_iterations=config.iterations)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     images, labels = to_tensor(train.images), torch.from_numpy(train.labels)
@@ -272,8 +282,12 @@ def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]
             if config.augment:
                 x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            lengths, _, recon = model(x, config.iterations, labels=y)
-            loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
+            if config.model == "cnn":
+                lengths = model(x)  # logits: argmax picks the same class
+                loss = F.cross_entropy(lengths, y)
+            else:
+                lengths, _, recon = model(x, config.iterations, labels=y)
+                loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -294,7 +308,7 @@ def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]
     seconds = time.perf_counter() - started
     result = evaluate(model, dataset.heldout, config.iterations)
     save_weights(model, config.out, {
-        "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
+        "model": config.model, "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
         "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",
         "heldout_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
         "train_seconds": f"{seconds:.0f}", "classes": ",".join(dataset.classes),

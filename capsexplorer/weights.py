@@ -19,11 +19,12 @@ from .files import reason, regular_file, resource_path
 from .model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist5k.safetensors"
+SHIPPED_CNN = "cnn-mnist5k.safetensors"
 
 
-def shipped_weights_path() -> Path:
-    """The weights shipped with the package."""
-    return resource_path(SHIPPED)
+def shipped_weights_path(name: str = None) -> Path:
+    """The weights shipped with the package (the CapsNet's by default)."""
+    return resource_path(name or SHIPPED)
 
 
 @contextmanager
@@ -134,24 +135,49 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
     path = Path(path) if path is not None else shipped_weights_path()
     tensors, metadata = read_state(path)
     device = resolve_device(device)  # a bad --device is named before any work
+    if metadata.get("model") == "cnn":
+        raise WeightsError(f"{path}: these are the CNN baseline's weights; load them with load_baseline() "
+                           "or --model cnn")
+    config = _config(path, metadata, CapsNetConfig)
+    return _build(path, tensors, metadata, CapsNet, config, device)
+
+
+def load_baseline(path: str | Path | None = None, device: str | torch.device | None = None):
+    """The shipped CNN baseline, or the one at `path`, in eval mode: `predict(batch)` → probabilities (B, 10)."""
+    from .baseline import BaselineCNN, CNNConfig
+
+    path = Path(path) if path is not None else shipped_weights_path(SHIPPED_CNN)
+    tensors, metadata = read_state(path)
+    device = resolve_device(device)
+    kind = metadata.get("model") or ("capsnet" if "primary_types" in metadata.get("config", "") else "cnn")
+    if kind != "cnn":
+        raise WeightsError(f"{path}: these are CapsNet weights, not the CNN baseline's; load them with load_model()")
+    return _build(path, tensors, metadata, BaselineCNN, _config(path, metadata, CNNConfig), device)
+
+
+def _config(path: Path, metadata: dict, kind):
     try:
-        config = CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
+        return kind.from_dict(json.loads(metadata["config"])) if "config" in metadata else kind()
     except (TypeError, ValueError, RecursionError) as exc:
         raise WeightsError(f"{path}: unusable model configuration in its metadata ({exc})") from None
+
+
+def _build(path: Path, tensors: dict, metadata: dict, network, config, device):
+    """The network with `tensors` loaded — after every name and shape was checked on the meta device."""
     with torch.device("meta"):  # shapes only: nothing is allocated until the tensors are known to fit
-        expected = CapsNet(config).state_dict()
+        expected = network(config).state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         detail = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(unexpected[:3])}"
-        raise WeightsError(f"{path}: not CapsNet weights ({detail})")
+        raise WeightsError(f"{path}: not {'CapsNet' if network is CapsNet else 'CNN baseline'} weights ({detail})")
     for name, value in tensors.items():
         if tuple(value.shape) != tuple(expected[name].shape):
             raise WeightsError(f"{path}: {name} has shape {tuple(value.shape)}, "
                                f"the model needs {tuple(expected[name].shape)}")
         if not value.is_floating_point() or not torch.isfinite(value).all():
             raise WeightsError(f"{path}: {name} holds non-finite or non-float values")
-    model = CapsNet(config)
+    model = network(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.metadata = dict(metadata, path=str(path))
     return model.to(device).eval()

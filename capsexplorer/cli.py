@@ -13,7 +13,7 @@ from .errors import CapsExplorerError
 
 log = logging.getLogger("capsexplorer")
 
-COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "sweep", "grid", "gui")
+COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "sweep", "grid", "robustness", "gui")
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
 
 
@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
     grid.add_argument("--json", action="store_true")
 
+    robust = add("robustness", help="held-out accuracy of the CapsNet and the CNN under each transform")
+    robust.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
+    robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    robust.add_argument("--ablation", action="store_true",
+                        help="also the CapsNet with 1, 2, 3, 5 and 10 routing iterations")
+    robust.add_argument("--json", action="store_true")
+    robust.add_argument("--out", metavar="PLOT.png")
+
     snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
     snapshot.add_argument("image", nargs="?", metavar="IMAGE")
     snapshot.add_argument("--out", required=True, metavar="FILE.png")
@@ -183,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_snapshot(args)
         handler = {"classify": cmd_classify, "trace": cmd_trace, "train": cmd_train,
-                   "evaluate": cmd_evaluate, "sweep": cmd_sweep, "grid": cmd_grid}[command]
+                   "evaluate": cmd_evaluate, "sweep": cmd_sweep, "grid": cmd_grid,
+                   "robustness": cmd_robustness}[command]
         return handler(args)
     except CapsExplorerError as exc:
         return _fail(str(exc))
@@ -490,6 +499,36 @@ def cmd_grid(args) -> int:
     for option in ("out", "npz"):
         if getattr(args, option):
             print(f"  written: {getattr(args, option)}")
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from . import robustness
+    from .data import heldout_samples
+    from .weights import load_baseline
+
+    _targets(args, {"out": ".png"})
+    models = {"capsnet": _load(args), "cnn": load_baseline(args.cnn_weights, device=args.device)}
+    split = heldout_samples()
+    done = []
+    report = None if args.json else (lambda t, v: done.append(print(f"  {t} {v:g}", file=sys.stderr, flush=True)))
+    result = robustness.measure(models, split, args.iterations, progress=report)
+    if args.ablation:
+        result["routing-ablation"] = robustness.routing_ablation(models["capsnet"], split)
+    if args.out:
+        robustness.plot(result, args.out)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return 0
+    for name in ("capsnet", "cnn"):
+        print(f"{name}:")
+        for transform, row in result[name].items():
+            print(f"  {transform:<10} " + "  ".join(f"{v}: {a:.3f}" for v, a in row.items()))
+    print("affine mix: " + ", ".join(f"{n} {a:.3f}" for n, a in result["affine-mix"].items()))
+    for r, row in result.get("routing-ablation", {}).items():
+        print(f"capsnet, {r} routing iteration{'s' if r != '1' else ''}: held-out {row['heldout']:.3f}, "
+              f"affine mix {row['affine-mix']:.3f}")
+    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
     return 0
 
 

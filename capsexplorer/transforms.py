@@ -46,10 +46,10 @@ def apply_all(image, settings: dict[str, float]) -> np.ndarray:
     settings = {name: check(name, value) for name, value in settings.items()}
     thickness = settings.get("thickness", 0.0)
     if thickness:
-        x = _thicken(x[None], np.array([thickness]))[0]
+        x = thicken(x[None], np.array([thickness]))[0]
     matrix = affine_matrix(settings)
     if not np.allclose(matrix, np.eye(3)):
-        x = _warp(x[None], matrix[None])[0]
+        x = warp(x[None], matrix[None])[0]
     return x
 
 
@@ -58,9 +58,9 @@ def sweep_images(image, transform: str, values) -> np.ndarray:
     x = _as_image(image)
     values = np.array([check(transform, v) for v in np.asarray(values, dtype=np.float64).ravel()])
     if transform == "thickness":
-        return _thicken(np.repeat(x[None], len(values), 0), values)
+        return thicken(np.repeat(x[None], len(values), 0), values)
     matrices = np.stack([affine_matrix({transform: v}) for v in values]) if len(values) else np.zeros((0, 3, 3))
-    return _warp(np.repeat(x[None], len(values), 0), matrices)
+    return warp(np.repeat(x[None], len(values), 0), matrices)
 
 
 def affine_matrix(settings: dict[str, float]) -> np.ndarray:
@@ -90,7 +90,7 @@ def _as_image(image) -> np.ndarray:
     return x
 
 
-def _warp(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+def warp(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """Bilinear, zero-filled: each output pixel samples the input where the inverse map sends it.
     images (S, 28, 28), matrices (S, 3, 3) → (S, 28, 28)."""
     count = images.shape[0]
@@ -128,7 +128,7 @@ def _morph(images: np.ndarray, grow: bool) -> np.ndarray:
     return stack.max(0) if grow else stack.min(0)
 
 
-def _thicken(images: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+def thicken(images: np.ndarray, amounts: np.ndarray) -> np.ndarray:
     """+t dilates, −t erodes, by t steps of one pixel; a fraction blends the two nearest steps.
     images (S, 28, 28), amounts (S,) → (S, 28, 28)."""
     out = np.empty_like(images, dtype=np.float32)

@@ -1,0 +1,61 @@
+"""The robustness comparison and the routing ablation, on a small slice of the held-out digits."""
+import json
+
+import numpy as np
+import pytest
+
+from capsexplorer import robustness, transforms
+from capsexplorer.baseline import BaselineCNN
+from capsexplorer.cli import main
+from capsexplorer.data import Split
+from capsexplorer.weights import save_weights
+
+
+@pytest.fixture(scope="module")
+def small(heldout):
+    return Split(heldout.images[::25], heldout.labels[::25])  # 40 digits, 4 per class
+
+
+def test_mix_is_seeded_and_within_its_ranges():
+    a, b = robustness.mix_matrices(50, seed=3), robustness.mix_matrices(50, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, robustness.mix_matrices(50, seed=4))
+    linear = a[:, :2, :2]
+    scale = np.sqrt(np.abs(np.linalg.det(linear)))
+    assert np.all((0.8 ** 1 - 1e-6 <= scale) & (scale <= 1.2 + 1e-6))
+    centre = np.array([transforms.CENTRE, transforms.CENTRE, 1.0])
+    moved = (a @ centre)[:, :2] - transforms.CENTRE  # where the centre goes: the translation
+    assert np.abs(moved).max() <= 3.0 + 1e-9
+
+
+def test_measure_reports_every_transform_for_both_models(model, small):
+    models = {"capsnet": model, "cnn": BaselineCNN().eval()}
+    result = robustness.measure(models, small)
+    plain = robustness.accuracy(model, small.images.astype(np.float32) / 255, small.labels)
+    for name in models:
+        assert set(result[name]) == set(robustness.VALUES)
+        for transform, values in robustness.VALUES.items():
+            assert list(result[name][transform]) == [f"{v:g}" for v in values]
+        assert all(0 <= a <= 1 for row in result[name].values() for a in row.values())
+    assert result["capsnet"]["rotate"]["0"] == plain == result["capsnet"]["scale"]["1"]
+    assert result["capsnet"]["rotate"]["60"] < plain  # rotated 60°, never trained on: worse
+    assert set(result["affine-mix"]) == {"capsnet", "cnn"} and result["seconds"] > 0
+
+
+def test_routing_ablation_rows(model, small):
+    rows = robustness.routing_ablation(model, small, iterations=(1, 3))
+    assert set(rows) == {"1", "3"} and all(set(r) == {"heldout", "affine-mix"} for r in rows.values())
+
+
+def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypatch):
+    import capsexplorer.data as data
+
+    monkeypatch.setattr(data, "heldout_samples", lambda digit=None: small)
+    cnn = tmp_path / "cnn.safetensors"
+    save_weights(BaselineCNN(), cnn, {"model": "cnn"})
+    code = main(["robustness", "--cnn-weights", str(cnn), "--json", "--out", str(tmp_path / "r.png"), "--ablation"])
+    out = capsys.readouterr().out
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) >= {"capsnet", "cnn", "affine-mix", "routing-ablation"}
+    assert result["capsnet"]["rotate"]["-60"] <= 1 and (tmp_path / "r.png").is_file()

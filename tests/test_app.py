@@ -883,3 +883,43 @@ def test_the_probe_and_parts_work_together(qtbot, window):
                     timeout=TIMEOUT)
     window.parts.reset()
     window.state.reset_probe()
+
+
+def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, window):
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.predictions is not None, timeout=60_000)
+    p = browser.predictions
+    assert len(p.labels) == 1000 and browser.model.rowCount() == 1000
+    assert p.cnn is not None, "the shipped CNN baseline is loaded beside the CapsNet"
+    assert int(window.browser.confusion.item(3, 3).text()) == p.confusion()[3, 3]
+    wrong = np.flatnonzero(p.prediction != p.labels)
+    assert len(wrong) > 0
+    true, predicted = int(p.labels[wrong[0]]), int(p.prediction[wrong[0]])
+    window.lab.setCurrentWidget(browser)
+    browser.confusion.cellClicked.emit(true, predicted)  # click 1: a cell of the confusion matrix
+    shown = browser.shown()
+    assert all(p.labels[k] == true and p.prediction[k] == predicted for k in shown) and wrong[0] in shown
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as traced:
+        browser.view.clicked.emit(browser.model.index(list(shown).index(wrong[0])))  # click 2: the digit
+    assert traced.args[0].winner == predicted and window.lab.currentIndex() == 0  # its routing, shown
+    assert f"#{wrong[0]}," in window.samples.note.text()
+    browser.wrong.setChecked(True)  # a filter by hand replaces the cell
+    assert browser.cell is None and len(browser.shown()) == len(wrong)
+    browser.wrong.setChecked(False)
+    browser.low_margin.setChecked(True)
+    assert np.all(p.margin[browser.shown()] < browser.margin.value())
+    browser.low_margin.setChecked(False)
+    browser.sort.setCurrentIndex(browser.sort.findData("length"))
+    order = browser.shown()
+    assert np.all(np.diff(p.winner_length[order]) >= 0)
+    browser.sort.setCurrentIndex(0)
+    browser.disagree.setChecked(True)
+    assert np.all(p.cnn_prediction[browser.shown()] != p.prediction[browser.shown()])
+    browser.disagree.setChecked(False)
+
+
+def test_the_cnn_judges_the_same_input(window):
+    result = window.state.result
+    assert result.cnn is not None and result.cnn.shape == (10,) and abs(result.cnn.sum() - 1) < 1e-4
+    assert window.draw.cnn.text().startswith("CNN: ")
+    np.testing.assert_allclose(window.lengths.cnn_bars.opts["height"], result.cnn, atol=1e-6)

@@ -58,3 +58,31 @@ def test_train_and_evaluate_the_cnn_from_the_command_line(capsys, tmp_path):
     row = json.loads(capsys.readouterr().out)
     assert row["model"] == "cnn" and row["n"] == 1000 and 0 <= row["accuracy"] <= 1
     assert load_baseline(out, device="cpu").metadata["model"] == "cnn"
+
+
+def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, monkeypatch):
+    import time
+
+    import capsexplorer.predictions as predictions
+    from capsexplorer.data import Split
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    small = Split(heldout.images[::10], heldout.labels[::10])
+    cnn = BaselineCNN().eval()
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"stand-in for a weights file")
+    key = predictions.weights_key(weights, None)
+    start = time.perf_counter()
+    first = predictions.predict_set(model, cnn, small, key)
+    assert first.capsnet.shape == (100, 10) and first.cnn.shape == (100, 10)
+    assert first.confusion().sum() == 100 and np.all(first.margin >= 0)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed again instead of read from the cache")
+
+    monkeypatch.setattr(predictions, "scores", must_not_run)
+    again = predictions.predict_set(model, cnn, small, key)
+    np.testing.assert_array_equal(again.capsnet, first.capsnet)
+    np.testing.assert_array_equal(again.cnn, first.cnn)
+    weights.write_bytes(b"another weights file, longer than the first")  # a new file: a new key
+    assert predictions.weights_key(weights, None) != key

@@ -50,6 +50,10 @@ class DrawPanel(QGroupBox):
         width = self.network_input.sizeHint().width()
         theme.fix_label_size(self.prediction, width=width)
         theme.fix_label_size(self.confidence, width=width)
+        self.cnn = QLabel("")
+        self.cnn.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cnn.setToolTip("The CNN baseline's answer for the same network input, and its probability")
+        theme.fix_label_size(self.cnn, width=width)
 
         pen_row = QHBoxLayout()
         pen_row.addWidget(QLabel("Pen"))
@@ -65,6 +69,7 @@ class DrawPanel(QGroupBox):
         side.addWidget(caption)
         side.addWidget(self.prediction)
         side.addWidget(self.confidence)
+        side.addWidget(self.cnn)
         side.addStretch(1)
 
         top = QHBoxLayout()
@@ -87,6 +92,7 @@ class DrawPanel(QGroupBox):
             self.network_input.set_image(np.zeros((28, 28), np.float32))
             self.prediction.setText("–")
             self.confidence.setText("" if self.canvas.is_empty() else "no ink")
+            self.cnn.setText("")
             return
         winner = result.winner
         length = float(result.trace.final_lengths[0, winner])
@@ -94,6 +100,12 @@ class DrawPanel(QGroupBox):
         self.network_input.set_image(result.image)
         self.prediction.setText(name if name.isdigit() else str(winner))
         self.confidence.setText(f"‖v‖ = {length:.3f}" if name.isdigit() else f"{name} · ‖v‖ = {length:.3f}")
+        if result.cnn is not None:
+            guess = int(np.argmax(result.cnn))
+            self.cnn.setText(f"CNN: {self.classes[guess] if guess < len(self.classes) else guess} "
+                             f"({result.cnn[guess]:.1%})")
+        else:
+            self.cnn.setText("")
 
     def save_settings(self, settings) -> None:
         settings.setValue("draw/pen_width", self.pen.value())

@@ -34,6 +34,10 @@ class LengthsPanel(QGroupBox):
         self.bars = pg.BarGraphItem(x=self.x, height=self.values, width=0.7, brushes=[theme.bar_colour()] * 10,
                                     pen=pg.mkPen(None))
         item.addItem(self.bars)
+        # The CNN baseline's probability for each class, a thin bar beside each capsule's.
+        self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.accent(),
+                                        pen=pg.mkPen(None))
+        item.addItem(self.cnn_bars)
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             # The margin's name right of digit 9's bar, where no bar or value can cover it.
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
@@ -61,8 +65,12 @@ class LengthsPanel(QGroupBox):
         tr = self.state.trace
         if tr is None:
             self.clear()
-        else:
-            self.set_lengths(tr.lengths[self.state.iteration, 0], self.state.iteration + 1, tr.iterations)
+            return
+        self.set_lengths(tr.lengths[self.state.iteration, 0], self.state.iteration + 1, tr.iterations)
+        cnn = self.state.result.cnn
+        self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
+        if cnn is not None:
+            self.caption.setText(self.caption.toPlainText() + "  ·  thin blue bars: the CNN's probabilities")
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
@@ -82,6 +90,7 @@ class LengthsPanel(QGroupBox):
         self.caption.setText(f"iteration {iteration} of {iterations}")
 
     def clear(self) -> None:
+        self.cnn_bars.setOpts(height=np.zeros(10))
         self.values = np.zeros(10)
         self.winner = -1
         self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * 10)

@@ -32,6 +32,7 @@ class TraceResult:
     trace: RoutingTrace  # for a batch of one
     reconstructions: np.ndarray  # (10, 28, 28) decoder output for each digit capsule's own pose
     seconds: float  # preprocessing + trace + decoder
+    cnn: np.ndarray | None = None  # (10,) the CNN baseline's probabilities for the same input
 
     @property
     def winner(self) -> int:

@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import CapsExplorerError
 from . import theme
 from .banner import ErrorBanner
+from .browser import BrowserPanel
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
 from .guide import SHORTCUTS, GuidePanel, about_text
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
     blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
     sweepShown = Signal(object)  # LabResult
     gridShown = Signal(object)  # LabResult
+    predictionsShown = Signal(object)  # SetPredictions for the held-out browser
     errorShown = Signal(str)
 
     def __init__(self, weights: str | None = None, device: str | None = None, image: str | None = None,
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.probe = ProbePanel(self.state)
         self.sweep = SweepPanel()
         self.grid = GridPanel()
+        self.browser = BrowserPanel()
         self.pose = PosePanel(self.state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         self._compose()
@@ -108,6 +111,7 @@ class MainWindow(QMainWindow):
         self.grid.gridRequested.connect(lambda _span: self._request_grid())
         self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
         self.grid.exportRequested.connect(self._export_grid)
+        self.browser.sampleChosen.connect(self._open_from_browser)
 
         self.worker = InferenceWorker(weights, device, model=model)
         self.worker.modelLoaded.connect(self._model_loaded)
@@ -117,6 +121,8 @@ class MainWindow(QMainWindow):
         self.worker.probeReady.connect(self._take_probe)
         self.worker.sweepReady.connect(self._take_sweep)
         self.worker.gridReady.connect(self._take_grid)
+        self.worker.predictionsReady.connect(self._take_predictions)
+        self.worker.predictionsProgress.connect(self.browser.show_progress)
         self.worker.failed.connect(self.show_error)
         self._restore_settings()
         self.worker.start()
@@ -153,7 +159,9 @@ class MainWindow(QMainWindow):
                                   (self.probe, "Probe", "Transform the input; watch the pose and the length"),
                                   (self.sweep, "Sweep", "One transform over a range, in one batch"),
                                   (self.grid, "Figure 4", "Every pose dimension perturbed and named (the paper's "
-                                                          "Figure 4)")):
+                                                          "Figure 4)"),
+                                  (self.browser, "Held-out", "All 1,000 held-out digits, a confusion matrix, "
+                                                             "the CapsNet beside the CNN")):
             self.lab.addTab(widget, name)
             self.lab.setTabToolTip(self.lab.count() - 1, tip)
         middle = QWidget()
@@ -287,6 +295,19 @@ class MainWindow(QMainWindow):
             self.grid.show_result(result.value, result.labels)
             self.gridShown.emit(result)
 
+    def _take_predictions(self) -> None:
+        result = self.worker.take_predictions()
+        if result is not None:
+            split, predictions, seconds = result
+            self.browser.set_data(split, predictions, seconds)
+            self.predictionsShown.emit(predictions)
+
+    def _open_from_browser(self, image, description: str) -> None:
+        """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
+        self._show_sample(image, description)
+        self.samples.note.setText(f"Loaded {description}.")
+        self.lab.setCurrentIndex(0)
+
     def _export_sweep(self, kind: str) -> None:
         from .. import render
 
@@ -323,6 +344,7 @@ class MainWindow(QMainWindow):
             "held-out accuracy unknown"
         self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
         self.draw.classes = info.classes
+        self.worker.request_predictions()  # for the browser, in the background (cached per weights file)
         self.modelReady.emit(info)
         if self._initial_image:
             self.open_image(self._initial_image)

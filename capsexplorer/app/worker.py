@@ -19,7 +19,7 @@ from ..preprocess import load_image, preprocess_array, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
-JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep")  # the first waiting runs next
+JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep", "predictions")  # the first waiting runs next
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class ModelInfo:
     heldout_accuracy: float | None
     dataset: str
     classes: tuple[str, ...]
+    cnn_path: str | None = None  # the CNN baseline loaded beside it, if any
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class InferenceWorker(QThread):
     reconstructionReady = Signal()  # take_reconstruction()
     imageOpened = Signal()  # take_image()
     probeReady = Signal()  # take_probe()
+    predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds)
+    predictionsProgress = Signal(int, int)  # done, total
     sweepReady = Signal()  # take_sweep()
     gridReady = Signal()  # take_grid()
     failed = Signal(str)  # one line for the user
@@ -99,6 +102,7 @@ class InferenceWorker(QThread):
         self._results: dict[str, object] = {}
         self._stopping = False
         self._model = None
+        self._baseline = None
         self.busy = False
 
     # --- called from the GUI thread ---------------------------------------------------------
@@ -123,6 +127,13 @@ class InferenceWorker(QThread):
 
     def request_grid(self, pose: np.ndarray, digit: int, span: float, steps: int, request: int) -> None:
         self._put("grid", (request, np.array(pose, np.float32), int(digit), float(span), int(steps)))
+
+    def request_predictions(self) -> None:
+        """Both models' predictions for the whole held-out set (cached per weights file)."""
+        self._put("predictions", ())
+
+    def take_predictions(self):
+        return self._take("predictions")
 
     def take_probe(self) -> ProbeResult | None:
         return self._take("probe")
@@ -210,7 +221,7 @@ class InferenceWorker(QThread):
         else:
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
                 {"trace": self._do_trace, "reconstruct": self._do_reconstruct, "probe": self._do_probe,
-                 "sweep": self._do_sweep, "grid": self._do_grid}[kind](*job)
+                 "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions}[kind](*job)
 
     def _do_load(self, job: tuple) -> None:
         """Either the new model is loaded, warmed up and described completely, or the old one stays."""
@@ -229,10 +240,53 @@ class InferenceWorker(QThread):
         if len(classes) != model.config.n_classes:
             classes = tuple(str(d) for d in range(model.config.n_classes))
         name = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
-        info = ModelInfo(path, name, heldout_accuracy(meta), str(meta.get("dataset", "unknown")), classes)
-        self._model = model
+        baseline = self._load_baseline(model)
+        info = ModelInfo(path, name, heldout_accuracy(meta), str(meta.get("dataset", "unknown")), classes,
+                         baseline.metadata.get("path") if baseline is not None else None)
+        self._model, self._baseline = model, baseline
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(path).name, name)
+
+    def _serve_waiting(self) -> None:
+        """Runs the interactive jobs (a trace, a decoder call) waiting now, from inside a long one."""
+        for kind in ("trace", "reconstruct"):
+            with self._lock:
+                job = self._jobs.pop(kind, None)
+            if job is not None:
+                {"trace": self._do_trace, "reconstruct": self._do_reconstruct}[kind](*job)
+
+    @staticmethod
+    def _load_baseline(model):
+        """The shipped CNN, when it is there and fits this model's data set; else none (said in the log)."""
+        from ..weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+
+        path = shipped_weights_path(SHIPPED_CNN)
+        if not path.is_file() or model.metadata.get("dataset", "mnist5k") != "mnist5k":
+            return None
+        try:
+            return load_baseline(path, device=model.device)
+        except CapsExplorerError as exc:
+            log.warning("the CNN baseline is not used: %s", exc)
+            return None
+
+    def _do_predictions(self) -> None:
+        from ..data import heldout_samples
+        from ..predictions import predict_set, weights_key
+
+        start = time.perf_counter()
+        split = heldout_samples()
+        paths = [self._model.metadata.get("path")]
+        paths.append(self._baseline.metadata.get("path") if self._baseline is not None else None)
+        try:
+            key = weights_key(*paths)
+        except (OSError, TypeError):
+            key = None
+        def progress(done: int, total: int) -> None:
+            self.predictionsProgress.emit(done, total)
+            self._serve_waiting()  # a trace asked for meanwhile goes first: drawing never waits seconds
+
+        predictions = predict_set(self._model, self._baseline, split, key, progress=progress)
+        self._publish("predictions", (split, predictions, time.perf_counter() - start), self.predictionsReady)
 
     def _do_open(self, path: str) -> None:
         gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)
@@ -250,7 +304,8 @@ class InferenceWorker(QThread):
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
-        self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start), self.traceReady)
+        cnn = self._baseline.predict(x[None, None])[0] if self._baseline is not None else None
+        self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start, cnn), self.traceReady)
 
     def _do_probe(self, request: int, x: np.ndarray, settings: dict, iterations: int, mask) -> None:
         start = time.perf_counter()

@@ -1,0 +1,207 @@
+"""The held-out digits at a glance: every one as a thumbnail with its label, the CapsNet's prediction
+and its length; filters (misclassified, a class, low margin, CapsNet and CNN disagreeing), sorting,
+and a confusion matrix whose cells filter the thumbnails. A click opens a digit in the explorer."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QListView, QTableWidget, QTableWidgetItem, QVBoxLayout)
+
+from ..data import Split
+from ..predictions import SetPredictions
+
+THUMB = 42  # pixels a side
+
+
+class ThumbnailModel(QAbstractListModel):
+    """The digits shown, in order; pixmaps made when first drawn and kept (scrolling 1,000 stays smooth)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.split: Split | None = None
+        self.predictions: SetPredictions | None = None
+        self.order = np.zeros(0, np.int64)
+        self._pixmaps: dict[int, QPixmap] = {}
+
+    def set_data(self, split: Split, predictions: SetPredictions) -> None:
+        self.beginResetModel()
+        self.split, self.predictions = split, predictions
+        self._pixmaps.clear()
+        self.order = np.arange(len(split))
+        self.endResetModel()
+
+    def set_order(self, order: np.ndarray) -> None:
+        self.beginResetModel()
+        self.order = np.asarray(order, np.int64)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt naming)
+        return 0 if parent.isValid() else len(self.order)
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.predictions is None:
+            return None
+        k = int(self.order[index.row()])
+        p = self.predictions
+        label, predicted = int(p.labels[k]), int(p.prediction[k])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{label}→{predicted} {p.winner_length[k]:.2f}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            if k not in self._pixmaps:
+                grey = np.ascontiguousarray(255 - self.split.images[k])  # dark ink on light, as drawn
+                image = QImage(grey.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+                self._pixmaps[k] = QPixmap.fromImage(image.scaled(THUMB, THUMB))
+            return self._pixmaps[k]
+        if role == Qt.ItemDataRole.ForegroundRole and label != predicted:
+            return QColor(200, 50, 30)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            text = (f"held-out #{k}: label {label}, CapsNet {predicted} (‖v‖ {p.winner_length[k]:.3f}, "
+                    f"margin {p.margin[k]:.3f})")
+            if p.cnn is not None:
+                text += f"; CNN {int(p.cnn_prediction[k])} ({p.cnn[k].max():.0%})"
+            return text
+        if role == Qt.ItemDataRole.UserRole:
+            return k
+        return None
+
+
+class BrowserPanel(QGroupBox):
+    sampleChosen = Signal(object, str)  # image uint8 (28, 28), description
+
+    def __init__(self, parent=None):
+        super().__init__("The held-out digits", parent)
+        self.split: Split | None = None
+        self.predictions: SetPredictions | None = None
+        self.cell: tuple[int, int] | None = None  # a confusion-matrix cell chosen (true, predicted)
+        self.digit = QComboBox()
+        self.digit.addItem("all classes", -1)
+        for d in range(10):
+            self.digit.addItem(f"class {d}", d)
+        self.wrong = QCheckBox("misclassified")
+        self.low_margin = QCheckBox("margin under")
+        self.margin = QDoubleSpinBox()
+        self.margin.setRange(0.0, 1.0)
+        self.margin.setSingleStep(0.05)
+        self.margin.setValue(0.3)
+        self.disagree = QCheckBox("CapsNet ≠ CNN")
+        self.sort = QComboBox()
+        for name, key in (("in order", "index"), ("shortest winner first", "length"),
+                          ("smallest margin first", "margin")):
+            self.sort.addItem(name, key)
+        for widget in (self.digit, self.sort):
+            widget.currentIndexChanged.connect(self._user_filter)
+        for widget in (self.wrong, self.low_margin, self.disagree):
+            widget.toggled.connect(self._user_filter)
+        self.margin.valueChanged.connect(self._user_filter)
+
+        self.confusion = QTableWidget(10, 10)
+        self.confusion.setHorizontalHeaderLabels([str(d) for d in range(10)])
+        self.confusion.setVerticalHeaderLabels([str(d) for d in range(10)])
+        self.confusion.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion.setToolTip("Rows: the true class; columns: the CapsNet's prediction. Click a cell to see "
+                                  "those digits.")
+        for header in (self.confusion.horizontalHeader(), self.confusion.verticalHeader()):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            header.setMinimumSectionSize(18)
+        self.confusion.setMinimumSize(200, 190)
+        self.confusion.cellClicked.connect(self._cell_clicked)
+
+        self.model = ThumbnailModel(self)
+        self.view = QListView()
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setUniformItemSizes(True)  # no per-item size queries: smooth with 1,000 items
+        self.view.setIconSize(QSize(THUMB, THUMB))
+        self.view.setGridSize(QSize(THUMB + 30, THUMB + 20))
+        self.view.setModel(self.model)
+        self.view.setMinimumWidth(THUMB + 40)
+        self.view.clicked.connect(self._open)
+        self.status = QLabel("Computing the predictions for the held-out digits…")
+        self.status.setWordWrap(True)
+
+        filters = QVBoxLayout()
+        for widgets in ((self.digit, self.sort), (self.wrong, self.disagree), (self.low_margin, self.margin)):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            row.addStretch(1)
+            filters.addLayout(row)
+        body = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Confusion (rows: true)"))
+        left.addWidget(self.confusion)
+        left.addStretch(1)
+        body.addLayout(left)
+        body.addWidget(self.view, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.status)
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.status.setText(f"Computing the predictions for the held-out digits… {done} of {total}")
+
+    def set_data(self, split: Split, predictions: SetPredictions, seconds: float) -> None:
+        self.split, self.predictions = split, predictions
+        self.model.set_data(split, predictions)
+        counts = predictions.confusion()
+        for t in range(10):
+            for p in range(10):
+                item = QTableWidgetItem(str(counts[t, p]) if counts[t, p] else "")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if t != p and counts[t, p]:
+                    item.setForeground(QColor(200, 50, 30))
+                self.confusion.setItem(t, p, item)
+        self.disagree.setEnabled(predictions.cnn is not None)
+        self._seconds = seconds
+        self.apply()
+
+    def _cell_clicked(self, true: int, predicted: int) -> None:
+        self.cell = (true, predicted)
+        self.apply()
+
+    def _user_filter(self, *_) -> None:
+        self.cell = None  # a filter set by hand replaces the matrix cell
+        self.apply()
+
+    def shown(self) -> np.ndarray:
+        """The indices the filters keep, in the chosen order."""
+        p = self.predictions
+        keep = np.ones(len(p.labels), bool)
+        if self.cell is not None:
+            keep &= (p.labels == self.cell[0]) & (p.prediction == self.cell[1])
+        if self.digit.currentData() >= 0:
+            keep &= p.labels == self.digit.currentData()
+        if self.wrong.isChecked():
+            keep &= p.prediction != p.labels
+        if self.low_margin.isChecked():
+            keep &= p.margin < self.margin.value()
+        if self.disagree.isChecked() and p.cnn is not None:
+            keep &= p.cnn_prediction != p.prediction
+        order = np.flatnonzero(keep)
+        key = self.sort.currentData()
+        if key == "length":
+            order = order[np.argsort(p.winner_length[order], kind="stable")]
+        elif key == "margin":
+            order = order[np.argsort(p.margin[order], kind="stable")]
+        return order
+
+    def apply(self) -> None:
+        if self.predictions is None:
+            return
+        order = self.shown()
+        self.model.set_order(order)
+        p = self.predictions
+        accuracy = f"CapsNet {np.mean(p.prediction == p.labels):.1%}"
+        if p.cnn is not None:
+            accuracy += f", CNN {np.mean(p.cnn_prediction == p.labels):.1%}"
+        where = f" — cell true {self.cell[0]}, predicted {self.cell[1]}" if self.cell else ""
+        self.status.setText(f"{len(order)} of {len(p.labels)} shown{where}. Held-out accuracy: {accuracy} "
+                            f"(predictions in {self._seconds:.1f} s). Click a digit to open it in the explorer.")
+
+    def _open(self, index: QModelIndex) -> None:
+        k = int(self.model.data(index, Qt.ItemDataRole.UserRole))
+        label = int(self.split.labels[k])
+        self.sampleChosen.emit(self.split.images[k], f"held-out MNIST sample #{k}, class {label}")

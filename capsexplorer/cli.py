@@ -471,6 +471,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_grid(args) -> int:
     from . import render
+    from .posegrid import EFFECT_UNITS
 
     if not 0 < args.span <= 2:
         raise CapsExplorerError(f"--span must be above 0 and at most 2, got {args.span:g}")
@@ -489,7 +490,9 @@ def cmd_grid(args) -> int:
     if args.json:
         print(json.dumps({"image": str(args.image), "digit": digit, "length": round(float(tr.final_lengths[0, digit]), 4),
                           "offsets": [round(float(o), 6) for o in grid.offsets],
-                          "dimensions": [dict(row, effects={k: round(v, 5) for k, v in row["effects"].items()})
+                          "effect_units": EFFECT_UNITS,
+                          "dimensions": [dict(row, effects={k: None if v is None else round(v, 5)
+                                                            for k, v in row["effects"].items()})
                                          for row in labels]}, allow_nan=False))
         return 0
     print(f"{args.image}: digit capsule {digit} (‖v‖ {tr.final_lengths[0, digit]:.3f}), each pose dimension "

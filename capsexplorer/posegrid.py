@@ -19,6 +19,9 @@ WORDS = {"centroid_x": ("shifts right", "shifts left"), "centroid_y": ("shifts d
          "orientation": ("turns counter-clockwise", "turns clockwise"), "size": ("larger", "smaller"),
          "aspect": ("wider, not taller", "narrower, not shorter"), "stroke": ("thicker strokes", "thinner strokes"),
          "slant": ("slants right", "slants left")}
+EFFECT_UNITS = {"centroid_x": "px right", "centroid_y": "px down", "orientation": "degrees counter-clockwise",
+                "mass": "relative ink", "width": "px", "height": "px", "slant": "px right per px up", "size": "px",
+                "aspect": "log(width/height)", "stroke": "relative ink per size"}
 DOMINANCE = 1.5  # the top effect must be this many times the next to name the dimension
 
 
@@ -39,8 +42,11 @@ class PoseGrid:
             measures = moments(self.grid[k])  # name → (steps,)
             elongation = measures.pop("elongation")
             effects = {name: float(np.polyfit(self.offsets, values, 1)[0]) for name, values in measures.items()}
+            round_shape = elongation.mean() < ROUND
             salience = sorted(((abs(effects[name]) * span / VISIBLE[name], name) for name in NAMED
-                               if name != "orientation" or elongation.mean() >= ROUND), reverse=True)
+                               if name != "orientation" or not round_shape), reverse=True)
+            if round_shape:
+                effects["orientation"] = None  # a round shape has no principal axis to turn
             (top, name), (second, other), (third, _) = salience[:3]
             word = lambda n: WORDS[n][0 if effects[n] > 0 else 1]  # noqa: E731
             if top < 1.0:
@@ -51,7 +57,7 @@ class PoseGrid:
                 label = f"{word(name)}, {word(other)}"
             else:
                 label = "mixed"
-            rows.append({"index": k, "label": label, "effects": effects})
+            rows.append({"index": k, "dimension": k + 1, "label": label, "effects": effects})
         return rows
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -37,11 +37,23 @@ class Sweep:
         """(S, 16) the digit's pose minus the untransformed pose."""
         return self.poses[:, self.digit] - self.reference_pose[None]
 
+    def unit_pose_change(self) -> np.ndarray:
+        """(S, 16) the change of the digit's pose direction v/‖v‖ — apart from its length, which
+        shrinks every dimension together when the capsule fades."""
+        unit = self.poses[:, self.digit] / np.linalg.norm(self.poses[:, self.digit], axis=1, keepdims=True)
+        return unit - (self.reference_pose / np.linalg.norm(self.reference_pose))[None]
+
+    def active(self, threshold: float = 0.1) -> np.ndarray:
+        """(S,) bool: the followed capsule is at least m⁻ long — shorter, its direction means little."""
+        return self.lengths[:, self.digit] >= threshold
+
     def summary(self) -> dict:
         """The figures a reader compares: how far the pose turns, how much the length moves."""
         change, angle = self.relative_length_change(), self.pose_angle()
+        active = self.active()
         return {"transform": self.transform, "digit": int(self.digit),
-                "steps": int(len(self.values)),
+                "steps": int(len(self.values)), "active_steps": int(active.sum()),
+                "max_pose_angle_deg_active": float(angle[active].max(initial=0.0)),
                 "kept_prediction": float(np.mean(self.prediction == self.digit)),
                 "max_pose_angle_deg": float(angle.max(initial=0.0)),
                 "max_relative_length_change": float(np.abs(change).max(initial=0.0)),

@@ -68,7 +68,9 @@ def mode_levels(trace: RoutingTrace, mode: str, example: int = 0, weighted: bool
         return levels(trace, example, weighted, False)
     values = np.abs(np.stack([mode_matrix(trace, mode, r, example, weighted, change)
                               for r in range(trace.iterations)]))
-    top = nice_ceiling(float(np.percentile(values, 99.5)))
+    values = values[np.isfinite(values)]
+    peak = float(np.percentile(values, 99.5)) if values.size else 0.0
+    top = nice_ceiling(peak) if peak > 0 else 0.01  # all zero (one iteration): a small scale, not ±1
     return (-top, top) if (change or mode in DIVERGING) else (0.0, top)
 
 
@@ -120,8 +122,12 @@ def capsule_at(type_row: int, column: int) -> tuple[int, int, int, int]:
 
 def spatial(matrix: np.ndarray, digit: int) -> np.ndarray:
     """(6, 6) for one digit: the mean over the 32 capsule types of the (1152, 10) matrix's column —
-    the same quantity as the matrix, so it is drawn on the matrix's colour scale."""
-    return matrix[:, digit].reshape(TYPES, GRID, GRID).mean(axis=0)
+    the same quantity as the matrix, so it is drawn on the matrix's colour scale. Capsules switched
+    off (NaN) are left out; a position with all of them off is NaN."""
+    column = matrix[:, digit].reshape(TYPES, GRID, GRID)
+    counts = np.isfinite(column).sum(axis=0)
+    total = np.where(np.isfinite(column), column, 0.0).sum(axis=0)
+    return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
 
 
 def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False) -> tuple[float, float]:

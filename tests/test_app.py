@@ -777,6 +777,9 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     assert not window.state.enabled[:36].any() and window.state.enabled[36:].all()
     tr = shown.args[0].trace
     np.testing.assert_allclose(tr.u_hat[0, :36], 0)  # the parts switched off predict nothing
+    assert np.isnan(window.routing.matrix.image[0]).all() and np.isfinite(window.routing.matrix.image[1]).all()
+    window.state.set_primary(5)
+    assert "Switched off" in window.inspector.details.text()
     assert "1116 of 1152" in parts.count.text()
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         parts.brush._paint_value = False
@@ -793,7 +796,7 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     window.lab.setCurrentWidget(window.probe)
     probe = window.probe
     with qtbot.waitSignal(window.worker.probeReady, timeout=TIMEOUT):
-        probe.sliders["rotate"].setValue(6)  # 6 steps of 5°
+        probe.sliders["rotate"].setValue(30)  # 30 steps of 1°
     qtbot.waitUntil(lambda: probe.result is not None and probe.result.settings.get("rotate") == 30, timeout=TIMEOUT)
     expected = transforms.apply(window.state.result.image, "rotate", 30)
     np.testing.assert_allclose(probe.input_tile.data, expected, atol=1e-6)
@@ -815,6 +818,7 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     x, y = window.sweep.length_lines[sweep.digit].getData()
     np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
     assert window.sweep.strip.image.shape == (58, 21 * 30)
+    assert "Grey points" in window.sweep.caption.text() and "while still active" in window.sweep.caption.text()
     answers = iter([str(tmp_path / "s.png"), str(tmp_path / "s.gif")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (next(answers), ""))
     window.sweep.png_button.click()
@@ -923,3 +927,28 @@ def test_the_cnn_judges_the_same_input(window):
     assert result.cnn is not None and result.cnn.shape == (10,) and abs(result.cnn.sum() - 1) < 1e-4
     assert window.draw.cnn.text().startswith("CNN: ")
     np.testing.assert_allclose(window.lengths.cnn_bars.opts["height"], result.cnn, atol=1e-6)
+
+
+def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, heldout):
+    """Measured once (minutes), kept per pair of weights files: the next window shows it at once."""
+    import json
+
+    from capsexplorer import robustness
+    from capsexplorer.baseline import BaselineCNN
+    from capsexplorer.data import Split
+    from capsexplorer.predictions import cache_dir, weights_key
+    from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
+
+    small = Split(heldout.images[::100], heldout.labels[::100])
+    result = robustness.measure({"capsnet": model, "cnn": BaselineCNN().eval()}, small)
+    key = weights_key(shipped_weights_path(), shipped_weights_path(SHIPPED_CNN))
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    (cache_dir() / f"robustness-{key}.json").write_text(json.dumps(result))
+    w = MainWindow(device="cpu", sample_seed=0, persist=False, model=model)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.robustnessShown, timeout=TIMEOUT):
+        w.show()
+    x, y = w.robustness.lines["rotate", "capsnet"].getData()
+    assert list(x) == [-60, -40, -20, 0, 20, 40, 60] and list(y) == list(result["capsnet"]["rotate"].values())
+    assert "Affine mix" in w.robustness.summary.text()
+    w.close()

@@ -45,6 +45,7 @@ def test_levels_are_shared_by_all_iterations_and_keep_uniform_mid_scale(trace, m
     assert low == 0 and high >= 0.2  # 1/J = 0.1 sits mid-scale or below
     one = model.trace(heldout.images[:1].astype(np.float32) / 255.0, iterations=1)
     assert views.levels(one) == (0.0, 0.2)  # all 0.1: not painted as the top of the scale
+    assert views.mode_levels(one, "deviation") == (-0.01, 0.01)  # all zero: a small scale, not ±1
     low, high = views.levels(trace, change=True)
     assert low == -high and high > 0
     weighted = views.coupling_matrix(trace, 2, weighted=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout
 
 from ..posegrid import PoseGrid
 from . import theme
 
 GAP = 2
 SPANS = (0.25, 0.5, 1.0)
-LABEL_ROOM = 190  # image pixels left of the grid for the rows' names
+LABEL_ROOM = 240  # image pixels left of the grid for the rows' names (one screen pixel each)
+LABEL_PIXELS = 240
 
 
 def mosaic(grid: PoseGrid) -> np.ndarray:
@@ -45,7 +46,13 @@ class GridPanel(QGroupBox):
         controls.addWidget(self.span)
         controls.addWidget(self.export_button)
         controls.addStretch(1)
-        self.plot = theme.static_plot(minimum_height=200)
+        # A fixed size in a scroll area: tiles stay readable and the rows' names whole in a small window.
+        self.plot = theme.static_plot()
+        self.plot.setFixedSize(LABEL_PIXELS + 11 * (28 + GAP) + 20, 16 * (28 + GAP) + 40)
+        scroll = QScrollArea()
+        scroll.setWidget(self.plot)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(200)
         item = self.plot.getPlotItem()
         item.invertY(True)
         item.setAspectLocked(True)
@@ -64,7 +71,7 @@ class GridPanel(QGroupBox):
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(scroll, 1)
         layout.addWidget(self.caption)
 
     def current_span(self) -> float:
@@ -78,8 +85,8 @@ class GridPanel(QGroupBox):
         step = 28 + GAP
         for label, row in zip(self.row_labels, labels):
             label.setText(f"{row['index'] + 1}  {row['label']}")
-        item.getAxis("bottom").setTicks([[(s * step + 14, f"{o:+.2f}") for s, o in enumerate(grid.offsets)
-                                          if s % 2 == 0]])
+        item.getAxis("bottom").setTicks([[(s * step + 14, f"{o:+.2f}".replace("+0.00", "0"))
+                                          for s, o in enumerate(grid.offsets) if s % 2 == 0]])
         item.setRange(xRange=(-LABEL_ROOM, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
         self.export_button.setEnabled(True)
         self.caption.setText(f"Digit capsule {grid.digit}: rows are its 16 pose dimensions, named from the "

@@ -110,6 +110,7 @@ class PrimaryInspector(QGroupBox):
         state.primaryChanged.connect(self._show)
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show)
+        state.partsChanged.connect(self._show)
         self._show()
 
     def _spin(self, low: int, high: int, tip: str) -> QSpinBox:
@@ -140,8 +141,10 @@ class PrimaryInspector(QGroupBox):
         reach = np.linalg.norm(tr.u_hat[0, i], axis=-1)  # (10,)
         active = views.active_primaries(tr)
         rank = int((reach.max() < np.linalg.norm(tr.u_hat[0], axis=-1).max(-1)).sum()) + 1
+        off = "" if self.state.enabled[i] else ("<b>Switched off</b> (Parts, below): its predictions û are "
+                                               "zero, it sends nothing. ")
         self.details.setText(
-            f"<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the 17×17 "
+            f"{off}<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the 17×17 "
             f"patch outlined. ‖u<sub>i</sub>‖ = {np.linalg.norm(u):.3f}; u<sub>i</sub> = "
             f"[{' '.join(f'{x:+.2f}' for x in u)}]. Its longest prediction is for digit {int(reach.argmax())} "
             f"(‖û‖ = {reach.max():.3f}, rank {rank} of 1152 — "

@@ -16,8 +16,8 @@ from .tiles import ImageTile
 
 # name → (label, low, high, step, unit)
 SLIDERS = {"shift-x": ("shift x", -8, 8, 0.5, "px"), "shift-y": ("shift y", -8, 8, 0.5, "px"),
-           "rotate": ("rotate", -180, 180, 5, "°"), "scale": ("scale", 0.5, 1.5, 0.05, "×"),
-           "shear": ("shear", -45, 45, 5, "°"), "thickness": ("thickness", -2, 2, 0.25, "px")}
+           "rotate": ("rotate", -180, 180, 1, "°"), "scale": ("scale", 0.5, 1.5, 0.05, "×"),
+           "shear": ("shear", -45, 45, 1, "°"), "thickness": ("thickness", -2, 2, 0.25, "px")}
 
 
 class ProbePanel(QGroupBox):
@@ -131,8 +131,9 @@ class ProbePanel(QGroupBox):
         ghost_unit = ghost_pose / max(np.linalg.norm(ghost_pose), 1e-9)
         angle = float(np.degrees(np.arccos(np.clip(unit @ ghost_unit, -1, 1))))
         change = result.lengths[digit] / max(ghost_lengths[digit], 1e-9) - 1
+        turned = (f"its pose turned {angle:.1f}°" if result.lengths[digit] >= 0.1 else
+                  "it is now inactive (‖v‖ under m⁻ = 0.1): its pose direction means little")
         self.caption.setText(
-            f"The network now says {result.prediction} (it said {reference.winner}). Capsule {digit}: its pose "
-            f"turned {angle:.1f}° and its length changed {change:+.1%} ({ghost_lengths[digit]:.3f} → "
-            f"{result.lengths[digit]:.3f}). Equivariance: the pose follows the change; the length should hold. "
-            "Outlined bars: the untransformed input.")
+            f"The network now says {result.prediction} (it said {reference.winner}). Capsule {digit}: {turned}; "
+            f"its length changed {change:+.1%} ({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). "
+            "Equivariance would turn the pose and keep the length. Outlined bars: the untransformed input.")

@@ -15,7 +15,7 @@ from . import theme
 from .state import NONE, WINNER, ExplorerState
 
 NARROW = 600  # below this width the spatial view goes under the matrix
-HOVER_HINT = "Each block: a digit j, its 6×6 positions row by row. Hover to read; click to inspect (Primary tab)."
+HOVER_HINT = "Each block: a digit j, its 6×6 positions row by row. Hover to read; click: the Primary tab shows it."
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
 
@@ -60,6 +60,7 @@ class RoutingPanel(QGroupBox):
         state.overlayDigitChanged.connect(self._overlay_digit_changed)
         state.viewChanged.connect(self._view_changed)
         state.primaryChanged.connect(self._show_primary)
+        state.partsChanged.connect(self._render)
         self._new_result()
 
     # --- construction -------------------------------------------------------------------------
@@ -224,7 +225,11 @@ class RoutingPanel(QGroupBox):
     def current_matrix(self) -> np.ndarray:
         """(1152, 10) what the matrix view shows now."""
         s = self.state
-        return views.mode_matrix(s.trace, s.mode, s.iteration, 0, s.weighted, s.change)
+        matrix = views.mode_matrix(s.trace, s.mode, s.iteration, 0, s.weighted, s.change)
+        if not s.enabled.all():  # parts switched off: holes in the matrix, not zeros that look routed
+            matrix = matrix.copy()
+            matrix[~s.enabled] = np.nan
+        return matrix
 
     def _render(self, *_) -> None:
         s, tr = self.state, self.state.trace

@@ -21,7 +21,8 @@ class RoutingSummaryPanel(QGroupBox):
         self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
         self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
         self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine),
-                                       label="uniform 1/J", labelOpts={"position": 0.1, "color": theme.muted()})
+                                       label="uniform 1/J", labelOpts={"position": 0.85, "color": theme.muted(),
+                                                                         "anchors": [(0.5, 1), (0.5, 1)]})
         self.coupling_plot.getPlotItem().addItem(self.uniform)
         self.iteration_line = [pg.InfiniteLine(1, angle=90, pen=pg.mkPen(theme.muted(), width=1))
                                for _ in range(2)]
@@ -42,7 +43,7 @@ class RoutingSummaryPanel(QGroupBox):
         state.iterationChanged.connect(self._show_iteration)
 
     def _plot(self, title: str, left: str) -> pg.PlotWidget:
-        plot = theme.static_plot(minimum_height=70)
+        plot = theme.static_plot(minimum_height=60)
         item = plot.getPlotItem()
         item.setTitle(title, color=theme.foreground().name(), size="9pt")
         item.getAxis("left").enableAutoSIPrefix(False)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-                               QToolButton, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QSpinBox, QToolButton, QVBoxLayout)
 
 from .. import transforms
 from ..sweep import Sweep
@@ -72,29 +72,33 @@ class SweepPanel(QGroupBox):
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖")
         self.length_lines = [self.lengths_plot.getPlotItem().plot([], [], pen=pg.mkPen(theme.bar_colour()))
                              for _ in range(10)]
-        self.pose_plot = self._plot("Δ pose (16 dims)")
+        self.pose_plot = self._plot("Δ pose direction")
+        self.pose_plot.setToolTip("The change of the capsule's unit pose v/‖v‖, one line per dimension: its "
+                                  "direction apart from its length")
         colours = [pg.intColor(k, 16) for k in range(16)]
         self.pose_lines = [self.pose_plot.getPlotItem().plot([], [], pen=pg.mkPen(colours[k])) for k in range(16)]
         self.summary_plot = self._plot("length vs turn")
         summary = self.summary_plot.getPlotItem()
         summary.setLabel("bottom", "pose turns (°)")
         summary.setLabel("left", "length change (%)")
-        self.summary_points = pg.ScatterPlotItem(size=7, pen=None, brush=theme.winner_colour())
+        self.summary_points = pg.ScatterPlotItem(size=7, pen=None)
         summary.addItem(self.summary_points)
-        self.strip_plot = theme.picture_plot(minimum_height=70)
+        self.strip_plot = theme.picture_plot(minimum_height=90)
         strip = self.strip_plot.getPlotItem()
+        strip.showAxis("bottom")
         self.strip = theme.image_item((58, 30), theme.GREYS)
         strip.addItem(self.strip)
         self.caption = QLabel("Choose a transform and press Sweep.")
         self.caption.setWordWrap(True)
         self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)
-        plots = QHBoxLayout()
-        for plot in (self.lengths_plot, self.pose_plot, self.summary_plot):
-            plots.addWidget(plot)
+        plots = QGridLayout()  # two by two: room for each plot's axes in a narrow window
+        plots.addWidget(self.lengths_plot, 0, 0)
+        plots.addWidget(self.pose_plot, 0, 1)
+        plots.addWidget(self.summary_plot, 1, 0)
+        plots.addWidget(self.strip_plot, 1, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addLayout(plots, 2)
-        layout.addWidget(self.strip_plot, 1)
+        layout.addLayout(plots, 1)
         layout.addWidget(self.caption)
         self._transform_changed()
 
@@ -129,13 +133,18 @@ class SweepPanel(QGroupBox):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),
                                  width=3 if d == digit else 1))
-        change = sweep.pose_change()
+        change = sweep.unit_pose_change()
         for k, line in enumerate(self.pose_lines):
             line.setData(values, change[:, k])
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
-        self.summary_points.setData(sweep.pose_angle(), 100 * sweep.relative_length_change())
+        active = sweep.active()
+        brushes = [pg.mkBrush(theme.winner_colour() if on else theme.muted()) for on in active]
+        self.summary_points.setData(sweep.pose_angle(), 100 * sweep.relative_length_change(), brush=brushes)
         strip = filmstrip(sweep)
         self.strip.setImage(strip, levels=(0, 1), autoLevels=False)
+        step = max(1, len(values) // 5)
+        self.strip_plot.getPlotItem().getAxis("bottom").setTicks(
+            [[(s * (28 + STRIP_GAP) + 14, f"{values[s]:g}") for s in range(0, len(values), step)]])
         self.strip_plot.getPlotItem().setRange(xRange=(0, strip.shape[1]), yRange=(0, strip.shape[0]), padding=0.01)
         for button in (self.png_button, self.gif_button):
             button.setEnabled(True)
@@ -143,9 +152,11 @@ class SweepPanel(QGroupBox):
         self.caption.setText(
             f"Digit {digit}, {sweep.transform} from {values[0]:g} to {values[-1]:g} in {len(values)} steps "
             f"({seconds * 1000:.0f} ms): still read as {digit} at {summary['kept_prediction']:.0%} of the steps; "
-            f"its pose turned up to {summary['max_pose_angle_deg']:.1f}° (mean {summary['mean_pose_angle_deg']:.1f}°) "
-            f"while its length changed up to {summary['max_relative_length_change']:.0%} "
-            f"(mean {summary['mean_relative_length_change']:.0%}). Filmstrip: inputs above, reconstructions below.")
+            f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
+            f"{summary['max_pose_angle_deg_active']:.1f}°, and its length changed up to "
+            f"{summary['max_relative_length_change']:.0%} (mean {summary['mean_relative_length_change']:.0%}). "
+            "Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: inputs above, "
+            "reconstructions below.")
 
     def clear(self) -> None:
         self.sweep = None

@@ -16,6 +16,7 @@ from ..errors import CapsExplorerError
 from . import theme
 from .banner import ErrorBanner
 from .browser import BrowserPanel
+from .robustness_panel import RobustnessPanel
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
 from .guide import SHORTCUTS, GuidePanel, about_text
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
     sweepShown = Signal(object)  # LabResult
     gridShown = Signal(object)  # LabResult
     predictionsShown = Signal(object)  # SetPredictions for the held-out browser
+    robustnessShown = Signal(object)  # the robustness result dict
     errorShown = Signal(str)
 
     def __init__(self, weights: str | None = None, device: str | None = None, image: str | None = None,
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
         self.sweep = SweepPanel()
         self.grid = GridPanel()
         self.browser = BrowserPanel()
+        self.robustness = RobustnessPanel()
         self.pose = PosePanel(self.state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         self._compose()
@@ -112,6 +115,7 @@ class MainWindow(QMainWindow):
         self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
         self.grid.exportRequested.connect(self._export_grid)
         self.browser.sampleChosen.connect(self._open_from_browser)
+        self.robustness.measureRequested.connect(lambda: self.worker.request_robustness())
 
         self.worker = InferenceWorker(weights, device, model=model)
         self.worker.modelLoaded.connect(self._model_loaded)
@@ -123,6 +127,8 @@ class MainWindow(QMainWindow):
         self.worker.gridReady.connect(self._take_grid)
         self.worker.predictionsReady.connect(self._take_predictions)
         self.worker.predictionsProgress.connect(self.browser.show_progress)
+        self.worker.robustnessReady.connect(self._take_robustness)
+        self.worker.robustnessProgress.connect(self.robustness.show_progress)
         self.worker.failed.connect(self.show_error)
         self._restore_settings()
         self.worker.start()
@@ -161,7 +167,8 @@ class MainWindow(QMainWindow):
                                   (self.grid, "Figure 4", "Every pose dimension perturbed and named (the paper's "
                                                           "Figure 4)"),
                                   (self.browser, "Held-out", "All 1,000 held-out digits, a confusion matrix, "
-                                                             "the CapsNet beside the CNN")):
+                                                             "the CapsNet beside the CNN"),
+                                  (self.robustness, "Robustness", "CapsNet against CNN under transforms")):
             self.lab.addTab(widget, name)
             self.lab.setTabToolTip(self.lab.count() - 1, tip)
         middle = QWidget()
@@ -302,6 +309,12 @@ class MainWindow(QMainWindow):
             self.browser.set_data(split, predictions, seconds)
             self.predictionsShown.emit(predictions)
 
+    def _take_robustness(self) -> None:
+        result = self.worker.take_robustness()
+        if result is not None:
+            self.robustness.show_result(result)
+            self.robustnessShown.emit(result)
+
     def _open_from_browser(self, image, description: str) -> None:
         """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
         self._show_sample(image, description)
@@ -345,6 +358,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
         self.draw.classes = info.classes
         self.worker.request_predictions()  # for the browser, in the background (cached per weights file)
+        self.worker.request_robustness(cached_only=True)  # shown at once if measured before
         self.modelReady.emit(info)
         if self._initial_image:
             self.open_image(self._initial_image)

@@ -19,7 +19,7 @@ from ..preprocess import load_image, preprocess_array, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
-JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep", "predictions")  # the first waiting runs next
+JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep", "predictions", "robustness")  # the first waiting runs next
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ class InferenceWorker(QThread):
     probeReady = Signal()  # take_probe()
     predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds)
     predictionsProgress = Signal(int, int)  # done, total
+    robustnessReady = Signal()  # take_robustness(): the result dict
+    robustnessProgress = Signal(int, int)
     sweepReady = Signal()  # take_sweep()
     gridReady = Signal()  # take_grid()
     failed = Signal(str)  # one line for the user
@@ -131,6 +133,14 @@ class InferenceWorker(QThread):
     def request_predictions(self) -> None:
         """Both models' predictions for the whole held-out set (cached per weights file)."""
         self._put("predictions", ())
+
+    def request_robustness(self, cached_only: bool = False) -> None:
+        """Both models under every transform (minutes; cached per weights). `cached_only`: answer only
+        if a cached result is there."""
+        self._put("robustness", (cached_only,))
+
+    def take_robustness(self):
+        return self._take("robustness")
 
     def take_predictions(self):
         return self._take("predictions")
@@ -221,7 +231,8 @@ class InferenceWorker(QThread):
         else:
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
                 {"trace": self._do_trace, "reconstruct": self._do_reconstruct, "probe": self._do_probe,
-                 "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions}[kind](*job)
+                 "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions,
+                 "robustness": self._do_robustness}[kind](*job)
 
     def _do_load(self, job: tuple) -> None:
         """Either the new model is loaded, warmed up and described completely, or the old one stays."""
@@ -246,6 +257,43 @@ class InferenceWorker(QThread):
         self._model, self._baseline = model, baseline
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(path).name, name)
+
+    def _do_robustness(self, cached_only: bool) -> None:
+        import json
+
+        from .. import robustness
+        from ..data import heldout_samples
+        from ..predictions import cache_dir, weights_key
+
+        if self._baseline is None:
+            if not cached_only:
+                self.failed.emit("the robustness comparison needs the CNN baseline, and none is loaded")
+            return
+        try:
+            key = weights_key(self._model.metadata.get("path"), self._baseline.metadata.get("path"))
+            path = cache_dir() / f"robustness-{key}.json"
+            result = json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, TypeError, ValueError):
+            path, result = None, None
+        if result is None and not cached_only:
+            total = sum(len(v) for v in robustness.VALUES.values())
+            done = []
+
+            def progress(_transform, _value) -> None:
+                done.append(1)
+                self.robustnessProgress.emit(len(done), total)
+                self._serve_waiting()
+
+            models = {"capsnet": self._model, "cnn": self._baseline}
+            result = robustness.measure(models, heldout_samples(), progress=progress)
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(result))
+                except OSError:
+                    pass
+        if result is not None:
+            self._publish("robustness", result, self.robustnessReady)
 
     def _serve_waiting(self) -> None:
         """Runs the interactive jobs (a trace, a decoder call) waiting now, from inside a long one."""

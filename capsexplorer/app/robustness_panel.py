@@ -1,0 +1,72 @@
+"""Is the CapsNet more robust than the CNN here? Accuracy of both on the held-out digits under each
+transform, measured in the worker (a few minutes on a laptop CPU, then cached per weights file)."""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from .. import robustness, transforms
+from . import theme
+
+COLOURS = {"capsnet": "winner", "cnn": "accent"}
+
+
+class RobustnessPanel(QGroupBox):
+    measureRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("CapsNet vs CNN, transformed", parent)
+        self.result: dict | None = None
+        self.button = QPushButton("Measure (minutes)")
+        self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
+        self.button.clicked.connect(self._measure)
+        self.status = QLabel("Not measured yet.")
+        self.status.setWordWrap(True)
+        self.plots, self.lines = {}, {}
+        grid = QGridLayout()
+        for k, transform in enumerate(robustness.VALUES):
+            plot = theme.static_plot(minimum_height=90)
+            plot.setMinimumWidth(90)
+            item = plot.getPlotItem()
+            item.setTitle(f"{transform} ({transforms.UNITS[transform]})", color=theme.foreground().name(), size="9pt")
+            item.setYRange(0, 1.02, padding=0)
+            item.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+            for name, role in COLOURS.items():
+                colour = theme.winner_colour() if role == "winner" else theme.accent()
+                self.lines[transform, name] = item.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
+                                                        symbolSize=4, symbolBrush=colour, symbolPen=None)
+            self.plots[transform] = plot
+            grid.addWidget(plot, k // 3, k % 3)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(self.button)
+        top.addWidget(QLabel("orange CapsNet, blue CNN"))
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(grid, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.status)
+
+    def _measure(self) -> None:
+        self.button.setEnabled(False)
+        self.status.setText("Measuring… the explorer stays usable meanwhile.")
+        self.measureRequested.emit()
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.status.setText(f"Measuring… {done} of {total} conditions")
+
+    def show_result(self, result: dict) -> None:
+        self.result = result
+        self.button.setEnabled(True)
+        for (transform, name), line in self.lines.items():
+            row = result.get(name, {}).get(transform, {})
+            line.setData([float(v) for v in row], list(row.values()))
+        mix = result["affine-mix"]
+        worst = {name: min(min(row.values()) for row in result[name].values()) for name in mix}
+        self.summary.setText(
+            "Affine mix (affNIST-style, within 28×28): " + ", ".join(f"{n} {a:.1%}" for n, a in mix.items())
+            + ". Worst single condition: " + ", ".join(f"{n} {a:.1%}" for n, a in worst.items()) + ".")
+        self.status.setText(f"Measured in {result['seconds']:.0f} s on this machine (cached for these weights).")

@@ -27,8 +27,8 @@ class PositionBrush(QWidget):
         self.image = np.zeros((28, 28), np.float32)
         self._paint_value: bool | None = None
         self.setFixedSize(self.sizeHint())
-        self.setToolTip("Press and drag to switch positions off (or on again); each cell is one of the 6×6 "
-                        "positions, all 32 types there")
+        self.setToolTip("Press and drag to switch positions off (red) or on again (grey: the ink there); "
+                        "each cell is one of the 6×6 positions, all 32 types there")
 
     def sizeHint(self) -> QSize:
         return QSize(views.GRID * self.CELL + 1, views.GRID * self.CELL + 1)
@@ -107,7 +107,7 @@ class PartsPanel(QGroupBox):
         self.count = QLabel("")
         self.count.setWordWrap(True)
         positions = QVBoxLayout()
-        positions.addWidget(QLabel("Positions (red = off; grey shows the ink): press and drag"))
+        positions.addWidget(QLabel("Positions: press and drag"))
         positions.addWidget(self.brush)
         positions.addWidget(self.all_on)
         positions.addStretch(1)

@@ -33,6 +33,7 @@ class DrawingCanvas(QWidget):
         self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
         self._paper = QColor("white")
         self._history: list[tuple] = []  # the sheet before each clear or load, for undo
+        self._exact: np.ndarray | None = None  # a loaded dataset digit: the network input as it is
         # The sheet with its finished strokes, rendered once per size: a paint or a trace request
         # then draws only the stroke in progress on top, however many strokes there are.
         self._layers: dict[int, QImage] = {}
@@ -63,6 +64,7 @@ class DrawingCanvas(QWidget):
         self._strokes = []
         self._current = None
         self._background = None
+        self._exact = None
         self._paper = QColor("white")
         self._layers.clear()
         self.update()
@@ -74,10 +76,10 @@ class DrawingCanvas(QWidget):
         if self._strokes:
             self._strokes.pop()
         elif self._history:
-            strokes, self._background, self._paper = self._history.pop()
+            strokes, self._background, self._paper, self._exact = self._history.pop()
             self._strokes = list(strokes)
         elif self._background is not None:  # an image loaded on an empty sheet
-            self._background, self._paper = None, QColor("white")
+            self._background, self._paper, self._exact = None, QColor("white"), None
         else:
             return
         self._current = None
@@ -87,12 +89,13 @@ class DrawingCanvas(QWidget):
 
     def _remember(self) -> None:
         """Saves the sheet before a clear or a load, for undo."""
-        self._history.append((tuple(self._strokes), self._background, QColor(self._paper)))
+        self._history.append((tuple(self._strokes), self._background, QColor(self._paper), self._exact))
         del self._history[:-20]  # a bounded history: loaded images are large
 
-    def set_image(self, image: np.ndarray) -> None:
+    def set_image(self, image: np.ndarray, exact: np.ndarray | None = None) -> None:
         """Shows a loaded image (H, W) greyscale in [0, 255], light ink on dark or dark on light,
-        as dark ink on the sheet; strokes drawn afterwards go on top of it."""
+        as dark ink on the sheet; strokes drawn afterwards go on top of it. `exact`: a dataset digit's
+        28×28 network input (floats in [0, 1]), used as it is until the sheet is drawn on."""
         array = np.asarray(image, dtype=np.float32)
         border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
         if np.median(border) < 128:  # light on dark → show dark on light
@@ -103,6 +106,7 @@ class DrawingCanvas(QWidget):
         if not self.is_empty():
             self._remember()
         self._background = qimage.copy()
+        self._exact = None if exact is None else np.array(exact, np.float32)
         paper = int(np.clip(np.median(border), 0, 255))
         self._paper = QColor(paper, paper, paper)  # fills the sheet beside a non-square image
         self._strokes = []
@@ -110,6 +114,10 @@ class DrawingCanvas(QWidget):
         self._layers.clear()
         self.update()
         self.changed.emit()
+
+    def exact_input(self) -> np.ndarray | None:
+        """The loaded dataset digit as the network input, while nothing is drawn over it."""
+        return self._exact if self._exact is not None and not self._strokes and self._current is None else None
 
     def image_array(self, size: int = CANVAS_SIZE) -> np.ndarray:
         """The sheet rendered at `size`×`size` as uint8 greyscale, dark ink on white."""

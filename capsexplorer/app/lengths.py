@@ -70,7 +70,7 @@ class LengthsPanel(QGroupBox):
         cnn = self.state.result.cnn
         self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
         if cnn is not None:
-            self.caption.setText(self.caption.toPlainText() + "  ·  thin blue bars: the CNN's probabilities")
+            self.caption.setText(self.caption.toPlainText() + "  ·  thin blue bars: CNN")
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
@@ -246,8 +248,10 @@ class MainWindow(QMainWindow):
         if self.draw.canvas.is_empty():
             self._show_blank(request)
         elif self.model_info is not None:
-            self.worker.request_trace(self.draw.canvas.image_array(), self.state.iterations, request,
-                                      self.state.enabled)
+            exact = self.draw.canvas.exact_input()  # a held-out digit as MNIST has it: no preprocessing
+            image = exact if exact is not None else self.draw.canvas.image_array()
+            self.worker.request_trace(image, self.state.iterations, request, self.state.enabled,
+                                      preprocessed=exact is not None)
 
     # --- the lab: each view asks the worker only while it is shown -----------------------------
     def _lab_inputs_changed(self) -> None:
@@ -402,7 +406,8 @@ class MainWindow(QMainWindow):
 
     # --- files --------------------------------------------------------------------------------
     def _show_sample(self, image, description: str) -> None:
-        self.draw.canvas.set_image(image)
+        """A dataset digit (uint8 28×28, light on dark): routed exactly as MNIST has it, as `evaluate` does."""
+        self.draw.canvas.set_image(image, exact=np.asarray(image, np.float32) / 255.0)
         self.setWindowTitle(f"capsexplorer — {description}")
 
     def open_image(self, path: str) -> None:

@@ -111,11 +111,13 @@ class InferenceWorker(QThread):
     def load(self, weights: str | None, device: str | None = None) -> None:
         self._put("load", ("path", weights, device))
 
-    def request_trace(self, image: np.ndarray, iterations: int, request: int, enabled: np.ndarray | None = None) -> None:
+    def request_trace(self, image: np.ndarray, iterations: int, request: int, enabled: np.ndarray | None = None,
+                      preprocessed: bool = False) -> None:
         """Queues `image` (any size, either polarity) for preprocessing and routing as `request`;
-        `enabled` (1152,) bool switches primary capsules off."""
+        `enabled` (1152,) bool switches primary capsules off; `preprocessed`: `image` is already the
+        28×28 network input (a dataset digit), routed as it is."""
         mask = None if enabled is None or np.all(enabled) else np.array(enabled, bool)
-        self._put("trace", (request, np.array(image, copy=True), int(iterations), mask))
+        self._put("trace", (request, np.array(image, copy=True), int(iterations), mask, bool(preprocessed)))
 
     def request_probe(self, network_input: np.ndarray, settings: dict, iterations: int, request: int,
                       enabled: np.ndarray | None = None) -> None:
@@ -340,10 +342,10 @@ class InferenceWorker(QThread):
         gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)
         self._publish("open", OpenedImage(path, gray), self.imageOpened)
 
-    def _do_trace(self, request: int, image: np.ndarray, iterations: int, mask) -> None:
+    def _do_trace(self, request: int, image: np.ndarray, iterations: int, mask, preprocessed: bool = False) -> None:
         start = time.perf_counter()
         try:
-            x = preprocess_array(image)  # (28, 28)
+            x = np.asarray(image, np.float32) if preprocessed else preprocess_array(image)  # (28, 28)
         except NoInkError:
             self._publish("trace", Blank(request), self.traceReady)
             return

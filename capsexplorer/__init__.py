@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import CapsExplorerError, DataError, DeviceError, ImageError, NoInkError, WeightsError
-from .preprocess import load_image, preprocess  # numpy and Pillow only; binds the name `preprocess` to
-# the function for good (a lazy name would be shadowed by the submodule of the same name once imported)
+from .errors import (CapsExplorerError, DataError, DeviceError, ImageError, NoInkError,  # noqa: F401
+                     WeightsError)
+from .preprocess import load_image, preprocess  # noqa: F401 — numpy and Pillow only; binds the name
+# `preprocess` to the function for good (a lazy name would be shadowed by the submodule once imported)
 
 __version__ = "0.2.0"
 

@@ -278,8 +278,9 @@ def _is_tensor(value) -> bool:
     return torch is not None and torch.is_tensor(value)
 
 
-def preprocess(image) -> "torch.Tensor":  # noqa: F821 — torch is imported here only when called
-    """PIL image or numpy array, any size, either polarity → float tensor 1×28×28 in [0, 1].
+def preprocess(image):
+    """PIL image or numpy array, any size, either polarity → float torch tensor 1×28×28 in [0, 1]
+    (torch is imported only when this is called).
 
     Raises NoInkError("no ink ...") for a blank image and ImageError for what is not an image.
     """

@@ -330,7 +330,6 @@ def test_the_program_starts_and_closes_cleanly_on_sigterm(tmp_path):
     """`capsexplorer` with no arguments, in a subprocess as a user starts it."""
     import os
     import signal
-    import time
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "capsexplorer.cli", "--debug"], env=env, stdout=subprocess.PIPE,

@@ -61,8 +61,6 @@ def test_train_and_evaluate_the_cnn_from_the_command_line(capsys, tmp_path):
 
 
 def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, monkeypatch):
-    import time
-
     import capsexplorer.predictions as predictions
     from capsexplorer.data import Split
 
@@ -72,7 +70,6 @@ def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, m
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"stand-in for a weights file")
     key = predictions.weights_key(weights, None)
-    start = time.perf_counter()
     first = predictions.predict_set(model, cnn, small, key)
     assert first.capsnet.shape == (100, 10) and first.cnn.shape == (100, 10)
     assert first.confusion().sum() == 100 and np.all(first.margin >= 0)

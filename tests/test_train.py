@@ -78,7 +78,6 @@ def test_stops_at_random_moments_resume_bit_exactly(tmp_path, tiny):
 def test_sigint_at_random_moments_in_the_command_resumes_bit_exactly(tmp_path):
     """The real command, sent SIGINT at random moments (during steps, checkpoint writes and the
     progress bar), resumed each time; the weights equal an uninterrupted run's bit for bit."""
-    import os
     import signal
     import subprocess
     import sys
@@ -96,7 +95,7 @@ def test_sigint_at_random_moments_in_the_command_resumes_bit_exactly(tmp_path):
     for _ in range(12):
         proc = run(out)
         deadline = time.monotonic() + 120
-        while "epoch" not in (line := proc.stderr.readline()) and proc.poll() is None and time.monotonic() < deadline:
+        while "epoch" not in proc.stderr.readline() and proc.poll() is None and time.monotonic() < deadline:
             pass  # wait until training runs (past start-up)
         time.sleep(float(rng.uniform(0.0, 0.8)))
         proc.send_signal(signal.SIGINT)
@@ -167,6 +166,26 @@ def test_orphaned_temporary_files_are_removed_on_start(tmp_path, tiny):
     stop.set()
     run_all(config(tmp_path), tiny, stop=stop)
     assert not any(o.exists() for o in orphans) and keep.exists()
+
+
+def test_augment_is_seeded_and_stays_within_its_bounds(heldout):
+    from capsexplorer.posegrid import moments
+
+    x = to_tensor(heldout.images[:64])
+    a = augment(x, torch.Generator().manual_seed(3))
+    b = augment(x, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    before, after = moments(x[:, 0].numpy()), moments(a[:, 0].numpy())
+    # Shifts of at most 2 px, rotation ≤ 12°, scale 0.88–1.12 and shear ≤ 0.15 move a centred digit's
+    # centre of mass by a few pixels at most; its size changes by at most the scale (and thickening).
+    moved = np.hypot(after["centroid_x"] - before["centroid_x"], after["centroid_y"] - before["centroid_y"])
+    assert moved.max() <= 4.5 and moved.mean() > 0.3
+    ratio = after["size"] / before["size"]
+    assert ratio.min() >= 0.8 and ratio.max() <= 1.3
+    still = augment(x, torch.Generator().manual_seed(3), max_shift=0)
+    still_moved = np.hypot(*(moments(still[:, 0].numpy())[k] - before[k] for k in ("centroid_x", "centroid_y")))
+    assert still_moved.mean() < moved.mean()  # the shifts are part of the movement
 
 
 def test_evaluate_confusion(model, heldout):

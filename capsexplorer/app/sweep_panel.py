@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QVBoxLayout)
 
@@ -72,6 +72,8 @@ class SweepPanel(QGroupBox):
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖")
         self.length_lines = [self.lengths_plot.getPlotItem().plot([], [], pen=pg.mkPen(theme.bar_colour()))
                              for _ in range(10)]
+        self.cnn_line = self.lengths_plot.getPlotItem().plot(
+            [], [], pen=pg.mkPen(theme.accent(), width=2, style=Qt.PenStyle.DashLine))
         self.pose_plot = self._plot("Δ pose direction")
         self.pose_plot.setToolTip("The change of the capsule's unit pose v/‖v‖, one line per dimension: its "
                                   "direction apart from its length")
@@ -126,9 +128,14 @@ class SweepPanel(QGroupBox):
     def request(self) -> None:
         self.sweepRequested.emit(str(self.transform.currentData()), self.values())
 
-    def show_result(self, sweep: Sweep, seconds: float) -> None:
+    def show_result(self, sweep: Sweep, seconds: float, cnn: np.ndarray | None = None) -> None:
+        """`cnn` (S, 10): the CNN's probabilities for the same inputs; its line follows the same digit."""
         self.sweep = sweep
         values, digit = sweep.values, sweep.digit
+        if cnn is not None:
+            self.cnn_line.setData(values, cnn[:, digit])
+        else:
+            self.cnn_line.setData([], [])
         for d, line in enumerate(self.length_lines):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),
@@ -155,12 +162,12 @@ class SweepPanel(QGroupBox):
             f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
             f"{summary['max_pose_angle_deg_active']:.1f}°, and its length changed up to "
             f"{summary['max_relative_length_change']:.0%} (mean {summary['mean_relative_length_change']:.0%}). "
-            "Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: inputs above, "
-            "reconstructions below.")
+            "Grey points: the capsule under m⁻, its direction meaningless. Dashed blue: the CNN's probability "
+            "for the same digit. Filmstrip: inputs above, reconstructions below.")
 
     def clear(self) -> None:
         self.sweep = None
-        for line in self.length_lines + self.pose_lines:
+        for line in self.length_lines + self.pose_lines + [self.cnn_line]:
             line.setData([], [])
         self.summary_points.setData([], [])
         for button in (self.png_button, self.gif_button):

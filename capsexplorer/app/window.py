@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
         result = self.worker.take_sweep()
         if result is not None and result.request == self.state.generation:
             self.banner.hide()
-            self.sweep.show_result(result.value, result.seconds)
+            self.sweep.show_result(result.value, result.seconds, cnn=result.labels)
             self.sweepShown.emit(result)
 
     def _take_grid(self) -> None:

@@ -68,7 +68,7 @@ class LabResult:
 
     request: int
     value: object  # capsexplorer.sweep.Sweep or capsexplorer.posegrid.PoseGrid
-    labels: list | None
+    labels: object  # the grid's dimension names, or the CNN's probabilities (S, 10) along a sweep
     seconds: float
 
 
@@ -369,7 +369,8 @@ class InferenceWorker(QThread):
     def _do_sweep(self, request: int, x: np.ndarray, transform: str, values: np.ndarray, iterations: int) -> None:
         start = time.perf_counter()
         sweep = self._model.sweep(x, transform, values, iterations)
-        self._publish("sweep", LabResult(request, sweep, None, time.perf_counter() - start), self.sweepReady)
+        cnn = self._baseline.predict(sweep.images) if self._baseline is not None else None  # (S, 10)
+        self._publish("sweep", LabResult(request, sweep, cnn, time.perf_counter() - start), self.sweepReady)
 
     def _do_grid(self, request: int, pose: np.ndarray, digit: int, span: float, steps: int) -> None:
         start = time.perf_counter()

@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
                           help="digit capsule shown in the pose and spatial panels")
-    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4"), default="routing",
+    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness"),
+                          default="routing",
                           help="the lab's tab to show")
     snapshot.add_argument("--view", choices=("deviation", "coupling", "logits", "agreement", "routed"),
                           help="what the routing matrix shows")

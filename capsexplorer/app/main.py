@@ -161,7 +161,7 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
     return bool(received), received[0] if received else ()
 
 
-TABS = {"routing": 0, "primary": 1, "probe": 2, "sweep": 3, "figure4": 4}
+TABS = {"routing": 0, "primary": 1, "probe": 2, "sweep": 3, "figure4": 4, "heldout": 5, "robustness": 6}
 
 
 def _show_lab(window, args, interrupted) -> None:
@@ -193,9 +193,14 @@ def _show_lab(window, args, interrupted) -> None:
         sweep.stop.setValue(stop)
     tab = TABS[getattr(args, "tab", None) or "routing"]
     done = {3: window.sweepShown, 4: window.gridShown, 2: window.worker.probeReady}.get(tab)
+    if tab == 5 and window.browser.predictions is None:
+        done = window.predictionsShown
+    elif tab == 6 and window.robustness.result is None:
+        window.worker.request_robustness()  # minutes, unless measured before (then cached)
+        done = window.robustnessShown
     window.lab.setCurrentIndex(tab)  # showing a lab tab asks the worker for its view
     if done is not None:
-        wait_for(done, 30_000, abort=(window.errorShown,), interrupted=interrupted)
+        wait_for(done, 600_000 if tab == 6 else 60_000, abort=(window.errorShown,), interrupted=interrupted)
         wait_for(None, 200)
 
 

@@ -923,11 +923,19 @@ def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, win
     browser.disagree.setChecked(False)
 
 
-def test_the_cnn_judges_the_same_input(window):
-    result = window.state.result
-    assert result.cnn is not None and result.cnn.shape == (10,) and abs(result.cnn.sum() - 1) < 1e-4
+def test_the_cnn_judges_the_same_input(qtbot, window):
+    """Its answer follows the capsules' (never delaying them), for the same network input."""
+    from capsexplorer.weights import load_baseline
+
+    qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)
+    cnn = window.state.cnn
+    assert cnn.shape == (10,) and abs(cnn.sum() - 1) < 1e-4
+    expected = load_baseline(device="cpu").predict(window.state.result.image[None])[0]
+    np.testing.assert_allclose(cnn, expected, atol=1e-5)
     assert window.draw.cnn.text().startswith("CNN: ")
-    np.testing.assert_allclose(window.lengths.cnn_bars.opts["height"], result.cnn, atol=1e-6)
+    np.testing.assert_allclose(window.lengths.cnn_bars.opts["height"], cnn, atol=1e-6)
+    window.draw.canvas.clear()
+    assert window.state.cnn is None and window.draw.cnn.text() == ""
 
 
 def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, heldout):

@@ -82,6 +82,7 @@ class DrawPanel(QGroupBox):
         self.canvas.strokeMoved.connect(self.strokeMoved)
         self.canvas.changed.connect(self.changed)
         state.resultChanged.connect(self.refresh)
+        state.cnnChanged.connect(self._show_cnn)
 
     def _set_pen(self, width: int) -> None:
         self.canvas.pen_width = float(width)
@@ -100,12 +101,16 @@ class DrawPanel(QGroupBox):
         self.network_input.set_image(result.image)
         self.prediction.setText(name if name.isdigit() else str(winner))
         self.confidence.setText(f"‖v‖ = {length:.3f}" if name.isdigit() else f"{name} · ‖v‖ = {length:.3f}")
-        if result.cnn is not None:
-            guess = int(np.argmax(result.cnn))
-            self.cnn.setText(f"CNN: {self.classes[guess] if guess < len(self.classes) else guess} "
-                             f"({result.cnn[guess]:.1%})")
-        else:
+        self._show_cnn()
+
+    def _show_cnn(self) -> None:
+        probabilities = self.state.cnn
+        if probabilities is None:
             self.cnn.setText("")
+            return
+        guess = int(np.argmax(probabilities))
+        self.cnn.setText(f"CNN: {self.classes[guess] if guess < len(self.classes) else guess} "
+                         f"({probabilities[guess]:.1%})")
 
     def save_settings(self, settings) -> None:
         settings.setValue("draw/pen_width", self.pen.value())

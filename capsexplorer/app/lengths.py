@@ -60,6 +60,7 @@ class LengthsPanel(QGroupBox):
         self.winner = -1
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show)
+        state.cnnChanged.connect(self._show_cnn)
 
     def _show(self, *_) -> None:
         tr = self.state.trace
@@ -67,10 +68,13 @@ class LengthsPanel(QGroupBox):
             self.clear()
             return
         self.set_lengths(tr.lengths[self.state.iteration, 0], self.state.iteration + 1, tr.iterations)
-        cnn = self.state.result.cnn
+        self._show_cnn()
+
+    def _show_cnn(self) -> None:
+        cnn = self.state.cnn
         self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
-        if cnn is not None:
-            self.caption.setText(self.caption.toPlainText() + "  ·  thin blue bars: CNN")
+        text = self.caption.toPlainText().split("  ·  ")[0]
+        self.caption.setText(text + ("  ·  thin blue bars: CNN" if cnn is not None else ""))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)

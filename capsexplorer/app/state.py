@@ -32,7 +32,6 @@ class TraceResult:
     trace: RoutingTrace  # for a batch of one
     reconstructions: np.ndarray  # (10, 28, 28) decoder output for each digit capsule's own pose
     seconds: float  # preprocessing + trace + decoder
-    cnn: np.ndarray | None = None  # (10,) the CNN baseline's probabilities for the same input
 
     @property
     def winner(self) -> int:
@@ -52,10 +51,12 @@ class ExplorerState(QObject):
     viewChanged = Signal()  # the routing view's mode, weighted / change options
     partsChanged = Signal()  # which primary capsules are switched off
     probeChanged = Signal()  # the transform probe's settings
+    cnnChanged = Signal()  # the CNN baseline's probabilities for the current input arrived (or went)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.result: TraceResult | None = None
+        self.cnn: np.ndarray | None = None  # (10,) the CNN's probabilities for the same input, when known
         self.generation = 0  # advanced by every request; older answers are dropped
         self.iteration = 0
         self.iterations = 3
@@ -102,7 +103,8 @@ class ExplorerState(QObject):
             return False
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
-        self.result = result  # its iteration count is self.iterations: other counts were dropped above
+        self.result = result
+        self.cnn = None  # comes a moment later, for this request  # its iteration count is self.iterations: other counts were dropped above
         self.iteration = n - 1 if follow else min(self.iteration, n - 1)
         self.resultChanged.emit()
         self.iterationChanged.emit(self.iteration)
@@ -114,9 +116,15 @@ class ExplorerState(QObject):
             return False
         if self.result is None:
             return True
-        self.result = None
+        self.result, self.cnn = None, None
         self.resultChanged.emit()
         return True
+
+    def set_cnn(self, request: int, probabilities: np.ndarray) -> None:
+        """The CNN's answer for `request`, if that is still the input shown."""
+        if request == self.generation and self.result is not None:
+            self.cnn = np.asarray(probabilities, np.float32)
+            self.cnnChanged.emit()
 
     # --- choices ------------------------------------------------------------------------------
     def set_iteration(self, iteration: int) -> None:

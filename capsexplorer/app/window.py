@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.worker.reconstructionReady.connect(self._take_reconstruction)
         self.worker.imageOpened.connect(self._take_image)
         self.worker.probeReady.connect(self._take_probe)
+        self.worker.cnnReady.connect(self._take_cnn)
         self.worker.sweepReady.connect(self._take_sweep)
         self.worker.gridReady.connect(self._take_grid)
         self.worker.predictionsReady.connect(self._take_predictions)
@@ -312,6 +313,11 @@ class MainWindow(QMainWindow):
             split, predictions, seconds = result
             self.browser.set_data(split, predictions, seconds)
             self.predictionsShown.emit(predictions)
+
+    def _take_cnn(self) -> None:
+        answer = self.worker.take_cnn()
+        if answer is not None:
+            self.state.set_cnn(*answer)
 
     def _take_robustness(self) -> None:
         result = self.worker.take_robustness()

@@ -19,7 +19,7 @@ from ..preprocess import load_image, preprocess_array, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
-JOB_ORDER = ("load", "open", "trace", "reconstruct", "probe", "grid", "sweep", "predictions", "robustness")  # the first waiting runs next
+JOB_ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "predictions", "robustness")  # the first waiting runs next
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class InferenceWorker(QThread):
     reconstructionReady = Signal()  # take_reconstruction()
     imageOpened = Signal()  # take_image()
     probeReady = Signal()  # take_probe()
+    cnnReady = Signal()  # take_cnn(): (request, probabilities (10,))
     predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds)
     predictionsProgress = Signal(int, int)  # done, total
     robustnessReady = Signal()  # take_robustness(): the result dict
@@ -146,6 +147,9 @@ class InferenceWorker(QThread):
 
     def take_predictions(self):
         return self._take("predictions")
+
+    def take_cnn(self):
+        return self._take("cnn")
 
     def take_probe(self) -> ProbeResult | None:
         return self._take("probe")
@@ -233,7 +237,7 @@ class InferenceWorker(QThread):
         else:
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
                 {"trace": self._do_trace, "reconstruct": self._do_reconstruct, "probe": self._do_probe,
-                 "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions,
+                 "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions, "cnn": self._do_cnn,
                  "robustness": self._do_robustness}[kind](*job)
 
     def _do_load(self, job: tuple) -> None:
@@ -354,8 +358,14 @@ class InferenceWorker(QThread):
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
-        cnn = self._baseline.predict(x[None, None])[0] if self._baseline is not None else None
-        self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start, cnn), self.traceReady)
+        self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start), self.traceReady)
+        if self._baseline is not None:  # the CNN's answer follows, so the capsules are never kept waiting
+            with self._lock:
+                self._jobs["cnn"] = (request, x)
+
+    def _do_cnn(self, request: int, x: np.ndarray) -> None:
+        if self._baseline is not None:
+            self._publish("cnn", (request, self._baseline.predict(x[None, None])[0]), self.cnnReady)
 
     def _do_probe(self, request: int, x: np.ndarray, settings: dict, iterations: int, mask) -> None:
         start = time.perf_counter()

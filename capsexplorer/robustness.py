@@ -122,7 +122,8 @@ def plot(result: dict, path) -> None:
         ox, oy = (k % 3) * width, (k // 3) * height
         x0, y0, x1, y1 = ox + pad, oy + 20, ox + width - 10, oy + height - pad
         draw.rectangle((x0, y0, x1, y1), outline=(180, 180, 180))
-        draw.text((x0, oy + 4), f"{transform} ({transforms.UNITS[transform]})", fill="black", font=font)
+        unit = transforms.UNITS[transform].replace("×", "factor")  # Pillow's default font has no ×
+        draw.text((x0, oy + 4), f"{transform} ({unit})", fill="black", font=font)
         values = [float(v) for v in result[names[0]][transform]]
         low, high = min(values), max(values)
         to_x = lambda v: x0 + (x1 - x0) * (v - low) / (high - low or 1)  # noqa: E731

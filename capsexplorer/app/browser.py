@@ -105,7 +105,13 @@ class BrowserPanel(QGroupBox):
         for header in (self.confusion.horizontalHeader(), self.confusion.verticalHeader()):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             header.setMinimumSectionSize(18)
-        self.confusion.setMinimumSize(200, 190)
+        font = self.confusion.font()
+        font.setPointSizeF(font.pointSizeF() * 0.85)  # "100" fits a column in a narrow window
+        self.confusion.setFont(font)
+        self.confusion.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.confusion.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.confusion.setMinimumSize(250, 250)
+        self.confusion.setMaximumHeight(300)
         self.confusion.cellClicked.connect(self._cell_clicked)
 
         self.model = ThumbnailModel(self)
@@ -128,12 +134,11 @@ class BrowserPanel(QGroupBox):
                 row.addWidget(widget)
             row.addStretch(1)
             filters.addLayout(row)
-        body = QHBoxLayout()
-        left = QVBoxLayout()
-        left.addWidget(QLabel("Confusion (rows: true)"))
-        left.addWidget(self.confusion)
-        left.addStretch(1)
-        body.addLayout(left)
+        body = QVBoxLayout()  # the matrix above the thumbnails: every count readable in a narrow window
+        title = QLabel("Confusion — rows: the true class, columns: the CapsNet's prediction")
+        title.setWordWrap(True)
+        body.addWidget(title)
+        body.addWidget(self.confusion)
         body.addWidget(self.view, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
@@ -199,7 +204,10 @@ class BrowserPanel(QGroupBox):
             accuracy += f", CNN {np.mean(p.cnn_prediction == p.labels):.1%}"
         where = f" — cell true {self.cell[0]}, predicted {self.cell[1]}" if self.cell else ""
         self.status.setText(f"{len(order)} of {len(p.labels)} shown{where}. Held-out accuracy: {accuracy} "
-                            f"(predictions in {self._seconds:.1f} s). Click a digit to open it in the explorer.")
+                            f"({self._timing()}). Click a digit to open it in the explorer.")
+
+    def _timing(self) -> str:
+        return "predictions read from the cache" if self._seconds < 0.2 else f"predictions in {self._seconds:.1f} s"
 
     def _open(self, index: QModelIndex) -> None:
         k = int(self.model.data(index, Qt.ItemDataRole.UserRole))

@@ -74,9 +74,10 @@ def scores(model, images: np.ndarray, batch: int = 250, progress=None) -> np.nda
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
-def predict_set(capsnet, cnn, split: Split, key: str | None = None, progress=None) -> SetPredictions:
+def predict_set(capsnet, cnn, split: Split, key: str | None = None, progress=None, partial=None) -> SetPredictions:
     """Both models' scores on `split`, read from the cache under `key` when there, else computed and
-    stored (a cache that cannot be written is no error: it is only slower next time)."""
+    stored (a cache that cannot be written is no error: it is only slower next time). `partial` is
+    called with the CapsNet's predictions alone as soon as they are there, before the CNN's."""
     path = cache_dir() / f"heldout-{key}.npz" if key else None
     if path is not None and path.is_file():
         try:
@@ -89,6 +90,8 @@ def predict_set(capsnet, cnn, split: Split, key: str | None = None, progress=Non
     total = len(split) * (2 if cnn is not None else 1)
     capsnet_scores = scores(capsnet, split.images,
                             progress=None if progress is None else lambda done, _n: progress(done, total))
+    if partial is not None and cnn is not None:
+        partial(SetPredictions(split.labels, capsnet_scores, None))
     cnn_scores = scores(cnn, split.images, progress=None if progress is None else
                         lambda done, _n: progress(len(split) + done, total)) if cnn is not None else None
     result = SetPredictions(split.labels, capsnet_scores, cnn_scores)

@@ -892,7 +892,7 @@ def test_the_probe_and_parts_work_together(qtbot, window):
 
 def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, window):
     browser = window.browser
-    qtbot.waitUntil(lambda: browser.predictions is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: browser.predictions is not None and browser.predictions.cnn is not None, timeout=60_000)
     p = browser.predictions
     assert len(p.labels) == 1000 and browser.model.rowCount() == 1000
     assert p.cnn is not None, "the shipped CNN baseline is loaded beside the CapsNet"

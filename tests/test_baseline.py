@@ -70,7 +70,10 @@ def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, m
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"stand-in for a weights file")
     key = predictions.weights_key(weights, None)
-    first = predictions.predict_set(model, cnn, small, key)
+    partial = []
+    first = predictions.predict_set(model, cnn, small, key, partial=partial.append)
+    assert len(partial) == 1 and partial[0].cnn is None  # the CapsNet's came first, alone
+    np.testing.assert_array_equal(partial[0].capsnet, first.capsnet)
     assert first.capsnet.shape == (100, 10) and first.cnn.shape == (100, 10)
     assert first.confusion().sum() == 100 and np.all(first.margin >= 0)
 

@@ -75,6 +75,7 @@ class BrowserPanel(QGroupBox):
         self.split: Split | None = None
         self.predictions: SetPredictions | None = None
         self.cell: tuple[int, int] | None = None  # a confusion-matrix cell chosen (true, predicted)
+        self._final, self._seconds = True, 0.0
         self.digit = QComboBox()
         self.digit.addItem("all classes", -1)
         for d in range(10):
@@ -148,7 +149,8 @@ class BrowserPanel(QGroupBox):
     def show_progress(self, done: int, total: int) -> None:
         self.status.setText(f"Computing the predictions for the held-out digits… {done} of {total}")
 
-    def set_data(self, split: Split, predictions: SetPredictions, seconds: float) -> None:
+    def set_data(self, split: Split, predictions: SetPredictions, seconds: float, final: bool = True) -> None:
+        """`final` False: the CapsNet's predictions, the CNN's still to come."""
         self.split, self.predictions = split, predictions
         self.model.set_data(split, predictions)
         counts = predictions.confusion()
@@ -160,6 +162,7 @@ class BrowserPanel(QGroupBox):
                     item.setForeground(QColor(200, 50, 30))
                 self.confusion.setItem(t, p, item)
         self.disagree.setEnabled(predictions.cnn is not None)
+        self._final = final
         self._seconds = seconds
         self.apply()
 
@@ -202,6 +205,8 @@ class BrowserPanel(QGroupBox):
         accuracy = f"CapsNet {np.mean(p.prediction == p.labels):.1%}"
         if p.cnn is not None:
             accuracy += f", CNN {np.mean(p.cnn_prediction == p.labels):.1%}"
+        elif not self._final:
+            accuracy += "; the CNN's predictions are still being computed"
         where = f" — cell true {self.cell[0]}, predicted {self.cell[1]}" if self.cell else ""
         self.status.setText(f"{len(order)} of {len(p.labels)} shown{where}. Held-out accuracy: {accuracy} "
                             f"({self._timing()}). Click a digit to open it in the explorer.")

@@ -310,8 +310,8 @@ class MainWindow(QMainWindow):
     def _take_predictions(self) -> None:
         result = self.worker.take_predictions()
         if result is not None:
-            split, predictions, seconds = result
-            self.browser.set_data(split, predictions, seconds)
+            split, predictions, seconds, final = result
+            self.browser.set_data(split, predictions, seconds, final)
             self.predictionsShown.emit(predictions)
 
     def _take_cnn(self) -> None:

@@ -88,7 +88,7 @@ class InferenceWorker(QThread):
     imageOpened = Signal()  # take_image()
     probeReady = Signal()  # take_probe()
     cnnReady = Signal()  # take_cnn(): (request, probabilities (10,))
-    predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds)
+    predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds, final)
     predictionsProgress = Signal(int, int)  # done, total
     robustnessReady = Signal()  # take_robustness(): the result dict
     robustnessProgress = Signal(int, int)
@@ -324,11 +324,16 @@ class InferenceWorker(QThread):
             return None
 
     def _do_predictions(self) -> None:
-        from ..data import heldout_samples
-        from ..predictions import predict_set, weights_key
+        from ..data import heldout_samples, load_dataset
+        from ..predictions import SetPredictions, predict_set, weights_key
 
         start = time.perf_counter()
-        split = heldout_samples()
+        dataset = self._model.metadata.get("dataset", "mnist5k")
+        try:  # the held-out set of the data the model was trained on
+            split = heldout_samples() if dataset == "mnist5k" else load_dataset(dataset).heldout
+        except CapsExplorerError as exc:
+            self.failed.emit(f"the browser needs the {dataset} test set: {exc}")
+            return
         paths = [self._model.metadata.get("path")]
         paths.append(self._baseline.metadata.get("path") if self._baseline is not None else None)
         try:
@@ -339,8 +344,12 @@ class InferenceWorker(QThread):
             self.predictionsProgress.emit(done, total)
             self._serve_waiting()  # a trace asked for meanwhile goes first: drawing never waits seconds
 
-        predictions = predict_set(self._model, self._baseline, split, key, progress=progress)
-        self._publish("predictions", (split, predictions, time.perf_counter() - start), self.predictionsReady)
+        def partial(first: SetPredictions) -> None:  # the browser opens on the CapsNet's; the CNN's follow
+            self._publish("predictions", (split, first, time.perf_counter() - start, False), self.predictionsReady)
+            self._serve_waiting()
+
+        predictions = predict_set(self._model, self._baseline, split, key, progress=progress, partial=partial)
+        self._publish("predictions", (split, predictions, time.perf_counter() - start, True), self.predictionsReady)
 
     def _do_open(self, path: str) -> None:
         gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)

@@ -152,7 +152,7 @@ def load_baseline(path: str | Path | None = None, device: str | torch.device | N
     kind = metadata.get("model") or ("capsnet" if "primary_types" in metadata.get("config", "") else "cnn")
     if kind != "cnn":
         raise WeightsError(f"{path}: these are CapsNet weights, not the CNN baseline's; load them with load_model()")
-    return _build(path, tensors, metadata, BaselineCNN, _config(path, metadata, CNNConfig), device)
+    return _build(path, tensors, metadata, BaselineCNN, _config(path, metadata, CNNConfig), device).for_inference()
 
 
 def _config(path: Path, metadata: dict, kind):

@@ -99,6 +99,14 @@ def slider_rate(window, seconds: float) -> float:
     return len(shown) / seconds
 
 
+def slider_stalls(window, seconds: float, meter: "StallMeter | None" = None) -> tuple[float, np.ndarray]:
+    """A pose slider dragged for `seconds`: (reconstructions shown per second, the GUI thread's gaps in ms)."""
+    meter = meter or StallMeter()
+    meter.start()
+    rate = slider_rate(window, seconds)
+    return rate, meter.stop() * 1000
+
+
 def drawing_session(window, seconds: float, meter: StallMeter) -> np.ndarray:
     """A person drawing at 120 mouse reports per second, lifting the pen every 60 reports."""
     canvas = window.draw.canvas
@@ -156,9 +164,7 @@ def main() -> int:
     gaps = drawing_session(window, args.seconds, meter) * 1000
     print(f"GUI thread while drawing: longest stall {gaps.max():.1f} ms; stalls over 16 ms: "
           f"{int((gaps > 16).sum())}; over 8 ms: {int((gaps > 8).sum())}")
-    meter.start()
-    rate = slider_rate(window, args.seconds)
-    gaps = meter.stop() * 1000
+    _, gaps = slider_stalls(window, args.seconds, meter)
     print(f"GUI thread while dragging a slider: longest stall {gaps.max():.1f} ms; stalls over 16 ms: "
           f"{int((gaps > 16).sum())}")
     window.close()

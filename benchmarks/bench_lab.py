@@ -20,10 +20,21 @@ import numpy as np  # noqa: E402
 from capsexplorer.app.main import wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_gui import StallMeter, open_window, slider_rate  # noqa: E402
+from bench_gui import open_window, slider_stalls  # noqa: E402
 
 
-def timed(app, request, done) -> float:
+def idle(app, worker) -> None:
+    """Until the worker has nothing to do (e.g. the CNN's follow-up on the last sweep is done)."""
+    while True:
+        with worker._lock:
+            if not worker._jobs and not worker.busy:
+                return
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def timed(app, request, done, worker) -> float:
+    idle(app, worker)
     start = time.perf_counter()
     request()
     ok, _ = wait_for(done, 10_000)
@@ -40,20 +51,21 @@ def main() -> int:
     if window is None:
         print("no trace: is the model there?")
         return 1
+    while window.browser.predictions is None or window.browser.predictions.cnn is None:
+        wait_for(window.predictionsShown, 60_000)  # the start-up's background work is done
     window.lab.setCurrentWidget(window.sweep)
     wait_for(window.sweepShown, 10_000)  # warm-up
-    sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown) for _ in range(args.repeats)]) * 1000
+    sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown, window.worker)
+                       for _ in range(args.repeats)]) * 1000
     window.lab.setCurrentWidget(window.grid)
     wait_for(window.gridShown, 10_000)
-    grids = np.array([timed(app, window._request_grid, window.gridShown) for _ in range(args.repeats)]) * 1000
+    grids = np.array([timed(app, window._request_grid, window.gridShown, window.worker)
+                      for _ in range(args.repeats)]) * 1000
     print(f"21-step sweep, request → plots drawn: median {np.nanmedian(sweeps):.0f} ms, "
           f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")
     print(f"Figure-4 grid (176 reconstructions), request → drawn: median {np.nanmedian(grids):.0f} ms, "
           f"p95 {np.nanpercentile(grids, 95):.0f} ms ({args.repeats} runs)")
-    meter = StallMeter()
-    meter.start()
-    rate = slider_rate(window, args.seconds)
-    gaps = meter.stop() * 1000
+    rate, gaps = slider_stalls(window, args.seconds)
     print(f"pose slider dragged with the Figure-4 tab shown: {rate:.0f} reconstructions/s; longest GUI stall "
           f"{gaps.max():.1f} ms; stalls over 16 ms: {int((gaps > 16).sum())}")
     window.close()

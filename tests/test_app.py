@@ -818,8 +818,10 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
     assert window.sweep.strip.image.shape == (58, 21 * 30)
     assert "Grey points" in window.sweep.caption.text() and "while still active" in window.sweep.caption.text()
-    x, y = window.sweep.cnn_line.getData()  # the CNN judges the same sweep
-    assert len(y) == 21 and np.all((0 <= y) & (y <= 1))
+    qtbot.waitUntil(lambda: window.sweep.cnn_line.getData()[1] is not None
+                    and len(window.sweep.cnn_line.getData()[1]) == 21, timeout=TIMEOUT)
+    x, y = window.sweep.cnn_line.getData()  # the CNN judges the same sweep, a moment later
+    assert np.all((0 <= y) & (y <= 1))
     answers = iter([str(tmp_path / "s.png"), str(tmp_path / "s.gif")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (next(answers), ""))
     window.sweep.png_button.click()

@@ -128,14 +128,15 @@ class SweepPanel(QGroupBox):
     def request(self) -> None:
         self.sweepRequested.emit(str(self.transform.currentData()), self.values())
 
-    def show_result(self, sweep: Sweep, seconds: float, cnn: np.ndarray | None = None) -> None:
-        """`cnn` (S, 10): the CNN's probabilities for the same inputs; its line follows the same digit."""
+    def show_cnn(self, probabilities: np.ndarray) -> None:
+        """(S, 10) the CNN's probabilities for the sweep's inputs: its line follows the same digit."""
+        if self.sweep is not None and len(probabilities) == len(self.sweep.values):
+            self.cnn_line.setData(self.sweep.values, probabilities[:, self.sweep.digit])
+
+    def show_result(self, sweep: Sweep, seconds: float) -> None:
         self.sweep = sweep
         values, digit = sweep.values, sweep.digit
-        if cnn is not None:
-            self.cnn_line.setData(values, cnn[:, digit])
-        else:
-            self.cnn_line.setData([], [])
+        self.cnn_line.setData([], [])  # the CNN's view follows (show_cnn)
         for d, line in enumerate(self.length_lines):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.worker.imageOpened.connect(self._take_image)
         self.worker.probeReady.connect(self._take_probe)
         self.worker.cnnReady.connect(self._take_cnn)
+        self.worker.sweepCnnReady.connect(self._take_sweep_cnn)
         self.worker.sweepReady.connect(self._take_sweep)
         self.worker.gridReady.connect(self._take_grid)
         self.worker.predictionsReady.connect(self._take_predictions)
@@ -297,7 +298,7 @@ class MainWindow(QMainWindow):
         result = self.worker.take_sweep()
         if result is not None and result.request == self.state.generation:
             self.banner.hide()
-            self.sweep.show_result(result.value, result.seconds, cnn=result.labels)
+            self.sweep.show_result(result.value, result.seconds)
             self.sweepShown.emit(result)
 
     def _take_grid(self) -> None:
@@ -318,6 +319,11 @@ class MainWindow(QMainWindow):
         answer = self.worker.take_cnn()
         if answer is not None:
             self.state.set_cnn(*answer)
+
+    def _take_sweep_cnn(self) -> None:
+        answer = self.worker.take_sweep_cnn()
+        if answer is not None and answer[0] == self.state.generation:
+            self.sweep.show_cnn(answer[1])
 
     def _take_robustness(self) -> None:
         result = self.worker.take_robustness()

@@ -19,7 +19,9 @@ from ..preprocess import load_image, preprocess_array, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
-JOB_ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "predictions", "robustness")  # the first waiting runs next
+JOB_ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
+             "robustness")
+INTERACTIVE = ("trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")  # served within long jobs  # the first waiting runs next
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class InferenceWorker(QThread):
     imageOpened = Signal()  # take_image()
     probeReady = Signal()  # take_probe()
     cnnReady = Signal()  # take_cnn(): (request, probabilities (10,))
+    sweepCnnReady = Signal()  # take_sweep_cnn(): (request, probabilities (S, 10))
     predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds, final)
     predictionsProgress = Signal(int, int)  # done, total
     robustnessReady = Signal()  # take_robustness(): the result dict
@@ -147,6 +150,9 @@ class InferenceWorker(QThread):
 
     def take_predictions(self):
         return self._take("predictions")
+
+    def take_sweep_cnn(self):
+        return self._take("sweep_cnn")
 
     def take_cnn(self):
         return self._take("cnn")
@@ -238,6 +244,7 @@ class InferenceWorker(QThread):
             with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
                 {"trace": self._do_trace, "reconstruct": self._do_reconstruct, "probe": self._do_probe,
                  "sweep": self._do_sweep, "grid": self._do_grid, "predictions": self._do_predictions, "cnn": self._do_cnn,
+                 "sweep_cnn": self._do_sweep_cnn,
                  "robustness": self._do_robustness}[kind](*job)
 
     def _do_load(self, job: tuple) -> None:
@@ -302,12 +309,13 @@ class InferenceWorker(QThread):
             self._publish("robustness", result, self.robustnessReady)
 
     def _serve_waiting(self) -> None:
-        """Runs the interactive jobs (a trace, a decoder call) waiting now, from inside a long one."""
-        for kind in ("trace", "reconstruct"):
+        """Runs the interactive jobs (traces, decoder calls, the lab's views) waiting now, from inside a
+        long one (the held-out predictions, the robustness measurement)."""
+        for kind in INTERACTIVE:
             with self._lock:
                 job = self._jobs.pop(kind, None)
             if job is not None:
-                {"trace": self._do_trace, "reconstruct": self._do_reconstruct}[kind](*job)
+                self._do(kind, job)
 
     @staticmethod
     def _load_baseline(model):
@@ -372,6 +380,10 @@ class InferenceWorker(QThread):
             with self._lock:
                 self._jobs["cnn"] = (request, x)
 
+    def _do_sweep_cnn(self, request: int, images: np.ndarray) -> None:
+        if self._baseline is not None:
+            self._publish("sweep_cnn", (request, self._baseline.predict(images)), self.sweepCnnReady)
+
     def _do_cnn(self, request: int, x: np.ndarray) -> None:
         if self._baseline is not None:
             self._publish("cnn", (request, self._baseline.predict(x[None, None])[0]), self.cnnReady)
@@ -388,8 +400,10 @@ class InferenceWorker(QThread):
     def _do_sweep(self, request: int, x: np.ndarray, transform: str, values: np.ndarray, iterations: int) -> None:
         start = time.perf_counter()
         sweep = self._model.sweep(x, transform, values, iterations)
-        cnn = self._baseline.predict(sweep.images) if self._baseline is not None else None  # (S, 10)
-        self._publish("sweep", LabResult(request, sweep, cnn, time.perf_counter() - start), self.sweepReady)
+        self._publish("sweep", LabResult(request, sweep, None, time.perf_counter() - start), self.sweepReady)
+        if self._baseline is not None:  # the CNN's view of the same sweep follows, as after a trace
+            with self._lock:
+                self._jobs["sweep_cnn"] = (request, sweep.images)
 
     def _do_grid(self, request: int, pose: np.ndarray, digit: int, span: float, steps: int) -> None:
         start = time.perf_counter()

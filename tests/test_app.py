@@ -525,7 +525,7 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other.safetensors"
-    save_file(tensors, str(other), metadata=dict(meta, heldout_accuracy="n/a", dataset="mnist5k-copy"))
+    save_file(tensors, str(other), metadata=dict(meta, heldout_accuracy="n/a"))
     with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
         window.worker.load(str(other))
     assert loaded.args[0].heldout_accuracy is None
@@ -539,13 +539,13 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
         raise RuntimeError("half-way failure")
 
     monkeypatch.setattr(weights, "heldout_accuracy", fails)  # fails after the file was read
-    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT, check_params_cb=lambda m: "half-way" in m):
         window.worker.load(str(shipped_weights_path()))
     assert window.worker._model is current and "other.safetensors" in window.model_label.text()
     monkeypatch.undo()
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
-    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT, check_params_cb=lambda m: "corrupt" in m) as error:
         window.worker.load(str(corrupt))
     assert str(corrupt) in error.args[0] and str(corrupt) in window.banner.text.text()
     assert window.worker._model is current
@@ -973,3 +973,19 @@ def test_a_held_out_sample_is_routed_exactly_as_mnist_has_it_until_drawn_on(qtbo
     assert not np.allclose(result.image, heldout.images[k] / 255.0)  # drawn on: preprocessed like any drawing
     result = wait_trace(qtbot, window, canvas.undo)
     np.testing.assert_allclose(result.image, heldout.images[k] / 255.0, atol=1e-6)
+
+
+def test_a_model_of_another_data_set_says_so_in_the_browser_not_as_an_error(qtbot, window, tmp_path):
+    from safetensors.torch import save_file
+
+    from capsexplorer.weights import read_state, shipped_weights_path
+
+    tensors, meta = read_state(shipped_weights_path())
+    other = tmp_path / "other-data.safetensors"
+    save_file(tensors, str(other), metadata=dict(meta, dataset="mnist", heldout_accuracy="0.9"))
+    errors = []
+    window.errorShown.connect(errors.append)
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        window.worker.load(str(other))
+    qtbot.waitUntil(lambda: "No held-out browser" in window.browser.status.text(), timeout=TIMEOUT)
+    assert errors == []

@@ -310,7 +310,9 @@ class MainWindow(QMainWindow):
 
     def _take_predictions(self) -> None:
         result = self.worker.take_predictions()
-        if result is not None:
+        if result is not None and result[0] is None:
+            self.browser.status.setText(result[1])
+        elif result is not None:
             split, predictions, seconds, final = result
             self.browser.set_data(split, predictions, seconds, final)
             self.predictionsShown.emit(predictions)

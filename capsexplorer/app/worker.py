@@ -91,7 +91,7 @@ class InferenceWorker(QThread):
     probeReady = Signal()  # take_probe()
     cnnReady = Signal()  # take_cnn(): (request, probabilities (10,))
     sweepCnnReady = Signal()  # take_sweep_cnn(): (request, probabilities (S, 10))
-    predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds, final)
+    predictionsReady = Signal()  # take_predictions(): (Split, SetPredictions, seconds, final) or (None, why)
     predictionsProgress = Signal(int, int)  # done, total
     robustnessReady = Signal()  # take_robustness(): the result dict
     robustnessProgress = Signal(int, int)
@@ -332,15 +332,19 @@ class InferenceWorker(QThread):
             return None
 
     def _do_predictions(self) -> None:
-        from ..data import heldout_samples, load_dataset
+        from ..data import FASHION_DIRS, heldout_samples, load_idx_dataset
         from ..predictions import SetPredictions, predict_set, weights_key
 
         start = time.perf_counter()
         dataset = self._model.metadata.get("dataset", "mnist5k")
-        try:  # the held-out set of the data the model was trained on
-            split = heldout_samples() if dataset == "mnist5k" else load_dataset(dataset).heldout
-        except CapsExplorerError as exc:
-            self.failed.emit(f"the browser needs the {dataset} test set: {exc}")
+        try:  # the held-out set of the data the model was trained on — from local files only, never a download
+            local = None if dataset == "mnist5k" else load_idx_dataset(dataset, list(FASHION_DIRS))
+            split = heldout_samples() if dataset == "mnist5k" else local.heldout if local is not None else None
+        except CapsExplorerError:
+            split = None
+        if split is None:  # said in the browser itself, not as an error over the window
+            self._publish("predictions", (None, f"No held-out browser for this model: the test set of its data "
+                                                f"({dataset}) is not on this machine."), self.predictionsReady)
             return
         paths = [self._model.metadata.get("path")]
         paths.append(self._baseline.metadata.get("path") if self._baseline is not None else None)

@@ -140,6 +140,9 @@ def open_window():
     window.show()
     if not wait_for(window.traceShown, 120_000)[0]:
         return app, None
+    while window.browser.predictions is None or window.browser.predictions.cnn is None:
+        if not wait_for(window.predictionsShown, 60_000)[0]:  # the start-up's background work, done once
+            break
     freeze_startup_objects()
     return app, window
 

@@ -51,8 +51,6 @@ def main() -> int:
     if window is None:
         print("no trace: is the model there?")
         return 1
-    while window.browser.predictions is None or window.browser.predictions.cnn is None:
-        wait_for(window.predictionsShown, 60_000)  # the start-up's background work is done
     window.lab.setCurrentWidget(window.sweep)
     wait_for(window.sweepShown, 10_000)  # warm-up
     sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown, window.worker)

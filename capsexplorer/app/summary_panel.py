@@ -28,9 +28,14 @@ class RoutingSummaryPanel(QGroupBox):
                                for _ in range(2)]
         self.lengths_plot.getPlotItem().addItem(self.iteration_line[0])
         self.coupling_plot.getPlotItem().addItem(self.iteration_line[1])
+        self._style = None  # (winner, runner-up, iterations) the lines were styled for
+        self._coupling_span = None
+        self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
+        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)
+        # A fixed height: a new text then re-lays nothing out (it changes with every trace).
+        self.caption.setFixedHeight(self.caption.fontMetrics().height() * 5 + 4)
         plots = QVBoxLayout()
         plots.addWidget(self.lengths_plot)
         plots.addWidget(self.coupling_plot)
@@ -51,8 +56,7 @@ class RoutingSummaryPanel(QGroupBox):
 
     @staticmethod
     def _line(plot: pg.PlotWidget, digit: int) -> pg.PlotDataItem:
-        line = pg.PlotDataItem([], [], pen=pg.mkPen(theme.bar_colour(), width=1), symbol="o", symbolSize=4,
-                               symbolPen=None, symbolBrush=theme.bar_colour())
+        line = pg.PlotDataItem([], [], pen=pg.mkPen(theme.bar_colour(), width=1))  # lines only: cheap to paint
         plot.getPlotItem().addItem(line)
         return line
 
@@ -68,27 +72,30 @@ class RoutingSummaryPanel(QGroupBox):
         final = summary["lengths"][-1]
         order = np.argsort(final)[::-1]
         winner, runner_up = int(order[0]), int(order[1])
+        style = (winner, runner_up, tr.iterations)
         for d in range(10):
-            colour, width, z = theme.bar_colour(), 1, 0
-            if d == winner:
-                colour, width, z = theme.winner_colour(), 3, 2
-            elif d == runner_up:
-                colour, width, z = theme.accent(), 2, 1
-            for line, values in ((self.length_lines[d], summary["lengths"][:, d]),
-                                 (self.coupling_lines[d], summary["active_coupling"][:, d])):
-                line.setData(r, values)
-                line.setPen(pg.mkPen(colour, width=width))
-                line.setSymbolBrush(colour)
-                line.setZValue(z)
-        for plot in (self.lengths_plot, self.coupling_plot):
-            plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
-            theme.integer_ticks(plot, tr.iterations)
-        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+            self.length_lines[d].setData(r, summary["lengths"][:, d])
+            self.coupling_lines[d].setData(r, summary["active_coupling"][:, d])
+        if style != self._style:  # pens, ticks and ranges change rarely: restyling costs ~10 ms a trace
+            self._style = style
+            for d in range(10):
+                colour, width, z = theme.bar_colour(), 1, 0
+                if d == winner:
+                    colour, width, z = theme.winner_colour(), 3, 2
+                elif d == runner_up:
+                    colour, width, z = theme.accent(), 2, 1
+                for line in (self.length_lines[d], self.coupling_lines[d]):
+                    line.setPen(pg.mkPen(colour, width=width))
+                    line.setZValue(z)
+            for plot in (self.lengths_plot, self.coupling_plot):
+                plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
+                theme.integer_ticks(plot, tr.iterations)
         low = float(summary["active_coupling"].min())
         high = float(summary["active_coupling"].max())
-        pad = max(0.002, 0.1 * (high - low))
-        self.coupling_plot.getPlotItem().setYRange(min(low, 0.1) - pad, max(high, 0.1) + pad, padding=0)
-        self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
+        top = views.nice_ceiling(max(high - 0.1, 0.1 - low, 0.002))  # rounded: the range rarely moves
+        if top != self._coupling_span:
+            self._coupling_span = top
+            self.coupling_plot.getPlotItem().setYRange(0.1 - 1.1 * top, 0.1 + 1.1 * top, padding=0)
         entropy = summary["entropy"]
         moved = float(np.abs(tr.coupling[-1, 0] - 0.1).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]

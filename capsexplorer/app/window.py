@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self._throttle = QTimer(self)
         self._throttle.setSingleShot(True)
         self._throttle.setInterval(THROTTLE_MS)
-        self._throttle.timeout.connect(self.request_trace)
+        self._throttle.timeout.connect(lambda: self.request_trace(live=True))
         self.draw.strokeMoved.connect(self._stroke_moved)
         self.draw.changed.connect(self.request_trace)
         self.samples.sampleChosen.connect(self._show_sample)
@@ -242,9 +242,9 @@ class MainWindow(QMainWindow):
         if not self._throttle.isActive():
             self._throttle.start()
 
-    def request_trace(self) -> None:
+    def request_trace(self, live: bool = False) -> None:
         """A new input (or iteration count): every answer to an older request is dropped from now on,
-        a blank canvas's included."""
+        a blank canvas's included. `live`: while a stroke is drawn."""
         self._throttle.stop()
         request = self.state.next_generation()
         if self.draw.canvas.is_empty():
@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
             exact = self.draw.canvas.exact_input()  # a held-out digit as MNIST has it: no preprocessing
             image = exact if exact is not None else self.draw.canvas.image_array()
             self.worker.request_trace(image, self.state.iterations, request, self.state.enabled,
-                                      preprocessed=exact is not None)
+                                      preprocessed=exact is not None, live=live)
 
     # --- the lab: each view asks the worker only while it is shown -----------------------------
     def _lab_inputs_changed(self) -> None:

@@ -116,12 +116,13 @@ class InferenceWorker(QThread):
         self._put("load", ("path", weights, device))
 
     def request_trace(self, image: np.ndarray, iterations: int, request: int, enabled: np.ndarray | None = None,
-                      preprocessed: bool = False) -> None:
+                      preprocessed: bool = False, live: bool = False) -> None:
         """Queues `image` (any size, either polarity) for preprocessing and routing as `request`;
         `enabled` (1152,) bool switches primary capsules off; `preprocessed`: `image` is already the
-        28×28 network input (a dataset digit), routed as it is."""
+        28×28 network input (a dataset digit), routed as it is; `live`: a trace while a stroke is being
+        drawn — the CNN's follow-up waits for the stroke's end, so it never delays the next live trace."""
         mask = None if enabled is None or np.all(enabled) else np.array(enabled, bool)
-        self._put("trace", (request, np.array(image, copy=True), int(iterations), mask, bool(preprocessed)))
+        self._put("trace", (request, np.array(image, copy=True), int(iterations), mask, bool(preprocessed), live))
 
     def request_probe(self, network_input: np.ndarray, settings: dict, iterations: int, request: int,
                       enabled: np.ndarray | None = None) -> None:
@@ -367,7 +368,8 @@ class InferenceWorker(QThread):
         gray = (to_grayscale(load_image(path)) * 255).round().astype(np.uint8)
         self._publish("open", OpenedImage(path, gray), self.imageOpened)
 
-    def _do_trace(self, request: int, image: np.ndarray, iterations: int, mask, preprocessed: bool = False) -> None:
+    def _do_trace(self, request: int, image: np.ndarray, iterations: int, mask, preprocessed: bool = False,
+                  live: bool = False) -> None:
         start = time.perf_counter()
         try:
             x = np.asarray(image, np.float32) if preprocessed else preprocess_array(image)  # (28, 28)
@@ -380,7 +382,7 @@ class InferenceWorker(QThread):
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
         self._publish("trace", TraceResult(request, x, tr, recon, time.perf_counter() - start), self.traceReady)
-        if self._baseline is not None:  # the CNN's answer follows, so the capsules are never kept waiting
+        if self._baseline is not None and not live:  # the CNN's answer follows: the capsules never wait for it
             with self._lock:
                 self._jobs["cnn"] = (request, x)
 

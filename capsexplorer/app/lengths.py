@@ -38,6 +38,8 @@ class LengthsPanel(QGroupBox):
         self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.accent(),
                                         pen=pg.mkPen(None))
         item.addItem(self.cnn_bars)
+        self.plot.setToolTip("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
+                             "CNN baseline's probability for each class, for the same input.")
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             # The margin's name right of digit 9's bar, where no bar or value can cover it.
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
@@ -73,8 +75,7 @@ class LengthsPanel(QGroupBox):
     def _show_cnn(self) -> None:
         cnn = self.state.cnn
         self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
-        text = self.caption.toPlainText().split("  ·  ")[0]
-        self.caption.setText(text + ("  ·  thin blue bars: CNN" if cnn is not None else ""))
+        # (the thin blue bars are explained in the plot's tooltip: a longer caption is clipped when narrow)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)

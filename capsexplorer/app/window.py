@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         left_layout.addStretch(1)
         lengths_and_summary = QSplitter(Qt.Orientation.Horizontal)
         lengths_and_summary.addWidget(self.lengths)
-        lengths_and_summary.addWidget(scrolling(self.summary))  # scrolls on a short screen, never overlaps
+        lengths_and_summary.addWidget(self.summary)
         lengths_and_summary.setChildrenCollapsible(False)
         routing_and_lengths = QSplitter(Qt.Orientation.Vertical)
         routing_and_lengths.addWidget(self.routing)

@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--augment", choices=("digits", "shifts"), default="digits",
+                       help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
+    train.add_argument("--decoder-epochs", type=_int_range(0, 10_000), default=0, metavar="N",
+                       help="then fit the decoder for N epochs on the frozen capsules (sharper reconstructions)")
+    train.add_argument("--progress", choices=("bar", "json"), default="bar",
+                       help="bar: a progress bar on stderr; json: JSON lines on stdout, held-out accuracy each epoch")
+    train.add_argument("--amp", action="store_true", help="bf16 mixed precision (GPUs; CPUs with AMX or AVX-512 BF16)")
     train.add_argument("--limit", type=int, help="train on N examples only")
     train.add_argument("--out", metavar="FILE.safetensors", help="default: capsnet.safetensors or cnn.safetensors")
     train.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
@@ -329,37 +336,116 @@ def _trace_target(out: Path) -> Path:
 
 
 def cmd_train(args) -> int:
-    from tqdm import tqdm
-
+    from .distributed import launched_by_torchrun
     from .train import TrainConfig, iter_training
 
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,
-        augment=not args.no_augment, limit=args.limit, out=args.out or f"{args.model}.safetensors",
-        checkpoint=args.checkpoint,
-        device=args.device, float16=not args.float32)
-    bar = None
+        augment=not args.no_augment, augment_style=args.augment, amp=args.amp, limit=args.limit,
+        out=args.out or f"{args.model}.safetensors", checkpoint=args.checkpoint,
+        device=args.device, float16=not args.float32, decoder_epochs=args.decoder_epochs,
+        evaluate_each_epoch=args.progress == "json")
+    leader = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
+    report = (_JsonProgress if args.progress == "json" else _BarProgress)() if leader else None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints
     # that completed step and ends with an `interrupted` progress object.
+    p = None
     for p in iter_training(config, resume=not args.fresh):
+        if report is not None:
+            report(p, config)
         if p.finished or p.interrupted:
             break
-        if bar is None or bar.desc != f"epoch {p.epoch}/{p.epochs}":
-            if bar is not None:
-                bar.close()
-            bar = tqdm(total=p.steps, initial=p.step - 1, desc=f"epoch {p.epoch}/{p.epochs}",
-                       unit="batch", dynamic_ncols=True, file=sys.stderr)
-        bar.update(1)
-        bar.set_postfix(loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.3f}", img_s=f"{p.images_per_second:.0f}")
-    if bar is not None:
-        bar.close()
+    if p is None or not leader:
+        return 130 if p is not None and p.interrupted else 0
     if p.interrupted:
         print(f"capsexplorer: interrupted after step {p.step} of epoch {p.epoch}; checkpoint saved to "
               f"{config.checkpoint_path} — run the same command to resume", file=sys.stderr)
         return 130
-    print(f"held-out accuracy {p.heldout_accuracy:.4f}; weights written to {p.weights}")
+    if args.progress != "json":
+        print(f"held-out accuracy {p.heldout_accuracy:.4f}; weights written to {p.weights}")
     return 0
+
+
+class _BarProgress:
+    """A tqdm bar per epoch on stderr."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, p, config) -> None:
+        from tqdm import tqdm
+
+        if p.finished or p.interrupted or p.epoch_end:
+            if self.bar is not None and (p.finished or p.interrupted):
+                self.bar.close()
+            return
+        if self.bar is None or self.bar.desc != f"epoch {p.epoch}/{p.epochs}":
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = tqdm(total=p.steps, initial=p.step - 1, desc=f"epoch {p.epoch}/{p.epochs}",
+                            unit="batch", dynamic_ncols=True, file=sys.stderr)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.3f}", img_s=f"{p.images_per_second:.0f}")
+
+
+class _JsonProgress:
+    """One JSON object per line on stdout (`--progress json`), for programs such as the window's
+    training panel: "start", then "step" (at most ten a second, and every epoch's last), "epoch"
+    (held-out accuracy, a few held-out images and their reconstructions as 0–255 rows), and
+    "finished" or "interrupted"."""
+
+    EVERY = 0.1  # seconds between step lines
+
+    def __init__(self):
+        self.last = float("-inf")
+        self.started = False
+
+    def __call__(self, p, config) -> None:
+        import time
+
+        if not self.started:
+            self.started = True
+            self.emit({"event": "start", "epochs": p.epochs, "steps": p.steps, "epoch": p.epoch, "step": p.step,
+                       "model": config.model, "dataset": config.dataset, "out": config.out,
+                       "checkpoint": str(config.checkpoint_path)})
+        if p.interrupted:
+            self.emit({"event": "interrupted", "epoch": p.epoch, "step": p.step,
+                       "checkpoint": str(config.checkpoint_path)})
+        elif p.finished:
+            self.emit({"event": "finished", "weights": p.weights, "heldout_accuracy": p.heldout_accuracy,
+                       "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed})
+        elif p.epoch_end:
+            self.emit({"event": "epoch", "epoch": p.epoch, "heldout_accuracy": p.heldout_accuracy,
+                       "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed,
+                       "samples": _pixels(p.samples), "reconstructions": _pixels(p.reconstructions)})
+        else:
+            now = time.monotonic()
+            if now - self.last < self.EVERY and p.step < p.steps:
+                return
+            self.last = now
+            self.emit({"event": "step", "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
+                       "loss": p.loss, "accuracy": p.accuracy, "margin_loss": p.margin_loss,
+                       "reconstruction_loss": p.reconstruction_loss, "images_per_second": round(p.images_per_second, 1),
+                       "seconds_left": None if p.seconds_left is None else round(p.seconds_left, 1),
+                       "elapsed": round(p.elapsed, 2)})
+
+    @staticmethod
+    def emit(record: dict) -> None:
+        finite = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+        print(json.dumps(finite, allow_nan=False), flush=True)
+
+
+def _pixels(images) -> list | None:
+    """(k, 28, 28) images → k rows of 784 integers 0–255 (uint8 as they are; floats in [0, 1] scaled)."""
+    import numpy as np
+
+    if images is None:
+        return None
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        a = np.clip(np.nan_to_num(a.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return a.reshape(len(a), -1).tolist()
 
 
 def cmd_evaluate(args) -> int:

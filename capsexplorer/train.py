@@ -20,16 +20,18 @@ import torch
 import torch.nn.functional as F
 
 from .data import Dataset, Split, load_dataset
+from .distributed import World, join, leave
 from .errors import CapsExplorerError
 from .losses import margin_loss, reconstruction_loss
 from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
 from .files import reason, regular_file, writable_target
-from .model import CapsNet, CapsNetConfig, resolve_device
+from .model import CapsNet, CapsNetConfig
 from .weights import atomic_path, remove_orphans, save_weights
 
 
 MODELS = ("capsnet", "cnn")  # the CapsNet, or the convolutional baseline it is compared with
+AUGMENT_STYLES = ("digits", "shifts")
 
 
 @dataclass
@@ -44,13 +46,17 @@ class TrainConfig:
     iterations: int = 3  # routing iterations while training (the paper: 3)
     seed: int = 0
     augment: bool = True
+    augment_style: str = "digits"  # "digits": shifts, rotation, scale, shear, thickening; "shifts": the paper's only
     max_shift: int = 2  # the paper's random shifts of up to 2 px
+    amp: bool = False  # bf16 autocast (GPUs; on CPUs with AMX or AVX-512 BF16 about 1.7× faster here)
     out: str = "capsnet.safetensors"
     checkpoint: str | None = None  # default: OUT + ".ckpt"
     checkpoint_every: int = 50  # steps between checkpoints (and at every epoch's end)
     device: str | None = None
     limit: int | None = None  # train on the first N examples only (quick runs, tests)
     float16: bool = True  # store the final weights as float16
+    evaluate_each_epoch: bool = False  # report held-out accuracy and reconstructions after every epoch
+    decoder_epochs: int = 0  # then fit the decoder on the frozen capsules (capsexplorer.decoder_fit)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -78,6 +84,11 @@ class TrainConfig:
         need(integer(self.seed) and 0 <= self.seed < 2 ** 32, f"--seed must be from 0 to 2³²−1, got {self.seed}")
         need(integer(self.checkpoint_every) and self.checkpoint_every >= 1,
              f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
+        need(self.augment_style in AUGMENT_STYLES,
+             f"--augment must be one of {', '.join(AUGMENT_STYLES)}, got {self.augment_style!r}")
+        need(isinstance(self.amp, bool), f"amp must be true or false, got {self.amp!r}")
+        need(integer(self.decoder_epochs) and 0 <= self.decoder_epochs <= 10_000,
+             f"--decoder-epochs must be from 0 to 10000, got {self.decoder_epochs}")
         need(integer(self.max_shift) and 0 <= self.max_shift <= 8, f"max_shift must be from 0 to 8, got {self.max_shift}")
         need(Path(self.out).suffix.lower() == ".safetensors",
              f"{self.out}: the weights are written as safetensors; name the file *.safetensors")
@@ -98,8 +109,16 @@ class Progress:
     images_per_second: float
     finished: bool = False
     interrupted: bool = False  # stopped on request; the checkpoint holds the last completed step
-    heldout_accuracy: float | None = None
+    heldout_accuracy: float | None = None  # after an epoch (`evaluate_each_epoch`) and at the end
     weights: str | None = None
+    margin_loss: float | None = None  # this step's, mean over the global batch (the CNN: cross-entropy)
+    reconstruction_loss: float | None = None  # this step's, 0.0005 × SSE
+    seconds_left: float | None = None  # at this process's pace so far
+    elapsed: float = 0.0  # training seconds so far, across resumes
+    epoch_end: bool = False  # an epoch's report: held-out accuracy, samples and their reconstructions
+    reconstruction_sse: float | None = None
+    samples: np.ndarray | None = field(default=None, repr=False)  # (k, 28, 28) uint8 held-out images
+    reconstructions: np.ndarray | None = field(default=None, repr=False)  # (k, 28, 28) floats in [0, 1]
 
 
 @dataclass
@@ -108,10 +127,14 @@ class Evaluation:
     confusion: np.ndarray  # (10, 10): rows true class, columns predicted
     predictions: np.ndarray  # (N,)
     lengths: np.ndarray = field(repr=False, default=None)  # (N, 10)
+    # Mean over the images of Σ_784 (image − reconstruction of the predicted capsule)²; CapsNets only.
+    reconstruction_sse: float | None = None
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "n": int(self.confusion.sum()),
-                "confusion": self.confusion.tolist()}
+        result = {"accuracy": self.accuracy, "n": int(self.confusion.sum()), "confusion": self.confusion.tolist()}
+        if self.reconstruction_sse is not None:
+            result["reconstruction_sse"] = self.reconstruction_sse
+        return result
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -119,10 +142,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random shifts of up to `max_shift` px (the paper), plus mild rotation, scale and stroke
-    thickening, which drawn digits need. x: (B, 1, 28, 28)."""
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2, style: str = "digits") -> torch.Tensor:
+    """Random shifts of up to `max_shift` px (the paper), plus — for `style` "digits" — mild rotation,
+    scale, shear and stroke thickening, which drawn digits need. x: (B, 1, 28, 28)."""
     batch = x.shape[0]
+    if style == "shifts":
+        return shift_images(x, generator, max_shift)
     rand = lambda *shape: torch.rand(*shape, generator=generator)
     angle = (rand(batch) * 2 - 1) * math.radians(12)
     scale = 0.88 + rand(batch) * 0.24
@@ -137,24 +162,45 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> 
     return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
 
 
+def shift_images(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Each image moved by whole pixels, up to `max_shift` each way, zero-filled (Sabour et al. §5).
+    x: (B, 1, H, W)."""
+    batch, _, height, width = x.shape
+    pad = max_shift
+    padded = F.pad(x, (pad, pad, pad, pad))  # (B, 1, H+2p, W+2p)
+    offset = torch.randint(0, 2 * pad + 1, (batch, 2), generator=generator)  # (B, 2) top-left corners
+    rows = (offset[:, 0, None] + torch.arange(height)).view(batch, height, 1)
+    cols = (offset[:, 1, None] + torch.arange(width)).view(batch, 1, width)
+    index = torch.arange(batch).view(batch, 1, 1)
+    return padded[:, 0][index, rows, cols].unsqueeze(1)  # (B, 1, H, W)
+
+
 def evaluate(model, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
     """Accuracy and confusion matrix of `model` (a CapsNet or the baseline CNN) on a split; `lengths`
-    holds the class scores (capsule lengths, or the CNN's probabilities)."""
+    holds the class scores (capsule lengths, or the CNN's probabilities). For a CapsNet also the
+    reconstruction error: the decoder fed the predicted capsule, against the raw image."""
     iterations = iterations or getattr(model.config, "routing_iterations", 3)
+    capsnet = getattr(model, "kind", "") == "capsnet"
     was_training = model.training
     model.eval()
-    lengths = []
+    lengths, sse = [], 0.0
     with torch.inference_mode():
         for start in range(0, len(split), batch_size):
             x = to_tensor(split.images[start:start + batch_size]).to(model.device)
-            lengths.append(model.class_scores(x, iterations).float().cpu())
+            if capsnet:
+                scores, _, recon = model(x, iterations)  # recon: the longest capsule decoded (B, 784)
+                sse += float(((recon.float() - x.flatten(1)) ** 2).sum())
+            else:
+                scores = model.class_scores(x, iterations)
+            lengths.append(scores.float().cpu())
     model.train(was_training)
     lengths = torch.cat(lengths).numpy()
     predictions = lengths.argmax(axis=1)
     n = model.config.n_classes
     confusion = np.bincount(split.labels * n + predictions, minlength=n * n).reshape(n, n)
     accuracy = float((predictions == split.labels).mean()) if len(split) else float("nan")
-    return Evaluation(accuracy, confusion, predictions, lengths)
+    mean_sse = sse / len(split) if capsnet and len(split) else None
+    return Evaluation(accuracy, confusion, predictions, lengths, mean_sse)
 
 
 def _batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -183,7 +229,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
 def _identity(config: TrainConfig) -> dict:
     """The settings a checkpoint must share with the run that resumes it."""
     keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
-            "max_shift", "limit")
+            "augment_style", "max_shift", "limit", "amp")
     return {k: getattr(config, k) for k in keys}
 
 
@@ -223,36 +269,63 @@ def deferred_interrupts(stop: threading.Event):
 def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: bool = True,
                   on_step: Callable[[int, int], None] | None = None,
                   stop: threading.Event | None = None) -> Iterator[Progress]:
-    """Trains a CapsNet, yielding a Progress after every step; the last one has `finished` set.
+    """Trains a CapsNet (or the baseline CNN), yielding a Progress after every step; the last one has
+    `finished` set.
 
     A checkpoint is written atomically every `checkpoint_every` steps and at each epoch's end.
     Setting `stop` (from any thread; Ctrl+C and SIGTERM set it in the main thread) ends the run
     between two steps: the completed step is checkpointed, the last Progress has `interrupted`
     set, and `resume` continues from it to exactly the weights of an uninterrupted run.
+    Started by torchrun, each process trains its share of every global batch (DDP); rank 0 alone
+    writes checkpoints and weights.
     """
     config.validate()
-    device = resolve_device(config.device)
-    for target in (Path(config.out), config.checkpoint_path):
-        remove_orphans(target)  # temporary files of a run that was killed mid-write
-    stop = stop or threading.Event()
-    with deferred_interrupts(stop):
-        yield from _train(config, dataset, resume, on_step, stop, device)
+    world = join(config.device)
+    try:
+        if world.leader:
+            for target in (Path(config.out), config.checkpoint_path):
+                remove_orphans(target)  # temporary files of a run that was killed mid-write
+        world.barrier()
+        stop = stop or threading.Event()
+        with deferred_interrupts(stop):
+            yield from _train(config, dataset, resume, on_step, stop, world)
+    finally:
+        leave(world)
 
 
-def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]:
-    dataset = dataset or load_dataset(config.dataset, config.data_dir)
-    train = dataset.train
-    if config.limit is not None:  # evenly spaced, so every class is represented
-        keep = np.unique(np.linspace(0, len(train) - 1, config.limit).round().astype(np.int64))
-        train = Split(train.images[keep], train.labels[keep])
-    torch.manual_seed(config.seed)
+def _subset(train: Split, limit: int | None) -> Split:
+    if limit is None:
+        return train
+    keep = np.unique(np.linspace(0, len(train) - 1, limit).round().astype(np.int64))  # every class represented
+    return Split(train.images[keep], train.labels[keep])
+
+
+def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
     if config.model == "cnn":
-        model = BaselineCNN().to(device)
-    else:
-        model = CapsNet(CapsNetConfig(routing_iterations=config.iterations)).to(device)
+        return BaselineCNN().to(device)
+    return CapsNet(CapsNetConfig(routing_iterations=config.iterations, n_classes=n_classes)).to(device)
+
+
+def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
+    """→ (class scores (B, C), margin or cross-entropy loss, reconstruction loss), means over the batch."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.amp):
+        if config.model == "cnn":
+            logits = net(x).float()  # argmax of the logits picks the same class as the probabilities
+            return logits, F.cross_entropy(logits, y), logits.new_zeros(())
+        lengths, _, recon = net(x, config.iterations, labels=y)
+        lengths = lengths.float()
+        return lengths, margin_loss(lengths, y), reconstruction_loss(recon.float(), x)
+
+
+def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Progress]:
+    dataset = dataset or load_dataset(config.dataset, config.data_dir)
+    train = _subset(dataset.train, config.limit)
+    device = world.device
+    model = _build_model(config, len(dataset.classes), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
-    images, labels = to_tensor(train.images), torch.from_numpy(train.labels)
+    images, labels = to_tensor(train.images), torch.from_numpy(train.labels).long()
     steps = math.ceil(len(train) / config.batch_size)
     epoch, step, elapsed = 0, 0, 0.0
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -263,57 +336,123 @@ def _train(config, dataset, resume, on_step, stop, device) -> Iterator[Progress]
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         epoch, step, sums, elapsed = state["epoch"], state["step"], state["sums"], state["elapsed"]
+    net = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     model.train()
     started = time.perf_counter() - elapsed
-    save = lambda e, s: _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums,
-                                         time.perf_counter() - started)
-    progress = lambda: Progress(epoch + 1, config.epochs, step, steps,  # noqa: E731
-                                sums["loss"] / max(sums["seen"], 1), sums["correct"] / max(sums["seen"], 1), 0.0)
+    clock = (time.perf_counter(), epoch * steps + step)  # this process's own start, for the time left
+
+    def save(e, s):
+        if world.leader:
+            _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums, time.perf_counter() - started)
+
+    def progress(**extra):
+        seen = max(sums["seen"], 1)
+        done = epoch * steps + step - clock[1]
+        left = (time.perf_counter() - clock[0]) / done * (config.epochs * steps - epoch * steps - step) if done else None
+        return Progress(min(epoch + 1, config.epochs), config.epochs, step, steps, sums["loss"] / seen,
+                        sums["correct"] / seen, extra.pop("images_per_second", 0.0), seconds_left=left,
+                        elapsed=time.perf_counter() - started, **extra)
+
     while epoch < config.epochs:
         order = _batch_order(len(train), config.seed, epoch)
         while step < steps:
-            if stop.is_set():
+            if world.any(stop.is_set()):
                 save(epoch, step)
-                yield replace(progress(), interrupted=True)
+                world.barrier()
+                yield progress(interrupted=True)
                 return
             tick = time.perf_counter()
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             x, y = images[index], labels[index]
-            if config.augment:
-                x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if config.model == "cnn":
-                lengths = model(x)  # logits: argmax picks the same class
-                loss = F.cross_entropy(lengths, y)
-            else:
-                lengths, _, recon = model(x, config.iterations, labels=y)
-                loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
+            if config.augment:  # the whole global batch, so that every rank sees what one process would
+                x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift, config.augment_style)
+            mine = world.share(index)
+            x, y = x[mine].to(device, non_blocking=True), y[mine].to(device, non_blocking=True)
+            if len(y):
+                scores, main_loss, recon_loss = _losses(net, config, x, y)
+                loss = main_loss + recon_loss
+                if world.distributed:  # DDP averages gradients over ranks: weight each share by its size
+                    loss = loss * (len(y) * world.size / len(index))
+            else:  # an empty share (at an epoch's end) still runs DDP's forward and gradient all-reduce, adding 0
+                dummy = torch.zeros_like(images[:1]).to(device), torch.zeros(1, dtype=torch.long, device=device)
+                loss = sum(_losses(net, config, *dummy)[1:]) * 0.0
+                scores, main_loss, recon_loss = None, torch.zeros(()), torch.zeros(())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
-            sums["loss"] += float(loss.detach()) * len(y)
-            sums["correct"] += float((lengths.argmax(1) == y).sum())
-            sums["seen"] += len(y)
+            correct = float((scores.argmax(1) == y).sum()) if scores is not None else 0.0
+            n_main, n_recon, correct, seen = world.sum(
+                [float(main_loss.detach()) * len(y), float(recon_loss.detach()) * len(y), correct, float(len(y))])
+            sums["loss"] += n_main + n_recon
+            sums["correct"] += correct
+            sums["seen"] += seen
             if on_step is not None:
                 on_step(epoch, step)
             if step % config.checkpoint_every == 0 and step < steps:
                 save(epoch, step)
-            yield Progress(epoch + 1, config.epochs, step, steps, sums["loss"] / sums["seen"],
-                           sums["correct"] / sums["seen"], len(y) / (time.perf_counter() - tick))
+            yield progress(images_per_second=seen / (time.perf_counter() - tick),
+                           margin_loss=n_main / seen, reconstruction_loss=n_recon / seen)
         epoch, step = epoch + 1, 0
         sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
         scheduler.step()
         save(epoch, step)
-    seconds = time.perf_counter() - started
+        if config.evaluate_each_epoch and world.leader and epoch < config.epochs:
+            yield _epoch_report(model, dataset, config, progress(epoch_end=True), epoch)
+    world.barrier()
+    if not world.leader:
+        yield progress(finished=True)
+        return
+    yield from _finish(model, dataset, train, config, time.perf_counter() - started, steps, progress)
+
+
+def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, epoch: int) -> Progress:
+    """Held-out accuracy and reconstruction error after an epoch, with a few held-out images and their
+    reconstructions — what the window's training panel draws. It only reports; nothing is selected by it."""
     result = evaluate(model, dataset.heldout, config.iterations)
-    save_weights(model, config.out, {
+    samples = _first_of_each_class(dataset.heldout, 8)
+    shown = to_tensor(dataset.heldout.images[samples]).to(model.device)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        recon = model(shown, config.iterations)[2].float().view(-1, 28, 28).cpu().numpy() \
+            if config.model == "capsnet" else None
+    model.train(was_training)
+    return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
+                   reconstruction_sse=result.reconstruction_sse,
+                   samples=dataset.heldout.images[samples], reconstructions=recon)
+
+
+def _first_of_each_class(split: Split, count: int) -> np.ndarray:
+    firsts = [np.flatnonzero(split.labels == c)[:1] for c in np.unique(split.labels)]
+    picked = np.concatenate(firsts)[:count] if firsts else np.arange(0)
+    return np.sort(picked) if len(picked) else np.arange(min(count, len(split)))
+
+
+def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator[Progress]:
+    extra = {}
+    if config.decoder_epochs and config.model == "capsnet":
+        from .decoder_fit import DecoderFit, fit_decoder
+
+        extra = fit_decoder(model, train, DecoderFit(epochs=config.decoder_epochs, seed=config.seed,
+                                                     style=config.augment_style))
+        extra = {f"decoder_fit_{k}": str(v) for k, v in extra.items()}
+    result = evaluate(model, dataset.heldout, config.iterations)
+    meta = {
         "model": config.model, "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
         "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",
         "heldout_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
-        "train_seconds": f"{seconds:.0f}", "classes": ",".join(dataset.classes),
-        "train_config": str(asdict(config)),
-    }, float16=config.float16)
-    ckpt.unlink(missing_ok=True)
-    yield Progress(config.epochs, config.epochs, steps, steps, float("nan"), float("nan"), 0.0,
-                   finished=True, heldout_accuracy=result.accuracy, weights=config.out)
+        "train_seconds": f"{seconds:.0f}", "amp": "bf16" if config.amp else "off",
+        "classes": ",".join(dataset.classes), "train_config": str(asdict(config)), **extra,
+    }
+    if result.reconstruction_sse is not None:
+        meta["reconstruction_sse"] = f"{result.reconstruction_sse:.3f}"
+    save_weights(model, config.out, meta, float16=config.float16)
+    config.checkpoint_path.unlink(missing_ok=True)
+    yield replace(progress(finished=True), epoch=config.epochs, step=steps, loss=float("nan"),
+                  accuracy=float("nan"), heldout_accuracy=result.accuracy,
+                  reconstruction_sse=result.reconstruction_sse, weights=config.out)

@@ -1,0 +1,104 @@
+"""A decoder fitted afterwards on the frozen capsules of a trained CapsNet.
+
+The paper trains the decoder jointly, its loss scaled by 0.0005 so that it does not dominate the
+margin loss (Sabour et al. 2017, §4.1); the reconstructions then stay blurry class prototypes. Here
+the capsule layers are frozen — classification is unchanged, bit for bit — and only the decoder
+(the same 512-1024-784 network of Fig. 2) is trained further on the full reconstruction error,
+fed the DigitCaps output of augmented training images masked to the true class, as in training.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data import Split
+from .model import CapsNet
+from .routing import route
+
+
+@dataclass
+class DecoderFit:
+    epochs: int = 60
+    augmentations: int = 8  # augmented copies of the training set the capsules are computed for (copy 0: raw)
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    style: str = "digits"  # the training augmentation (capsexplorer.train.augment)
+
+
+def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: int,
+                   progress: Callable[[str], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder's training pairs: masked poses (N·A, 10·16) and target images (N·A, 784)."""
+    from .train import augment, to_tensor
+
+    images, labels = to_tensor(split.images), torch.from_numpy(split.labels).long()
+    poses, targets = [], []
+    model.eval()
+    with torch.inference_mode():
+        for copy in range(fit.augmentations):
+            x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
+                                                   style=fit.style)
+            for start in range(0, len(x), 256):
+                batch = x[start:start + 256].to(model.device)
+                u = model.primary_capsules(batch)
+                v = route(model.predictions(u), iterations)  # (B, 10, 16)
+                mask = torch.nn.functional.one_hot(labels[start:start + 256].to(model.device), v.shape[1])
+                poses.append((v * mask.unsqueeze(-1)).flatten(1).float().cpu())  # (B, 160)
+                targets.append(batch.flatten(1).float().cpu())  # (B, 784)
+            if progress:
+                progress(f"capsules of augmented copy {copy + 1}/{fit.augmentations}")
+    return torch.cat(poses), torch.cat(targets)
+
+
+def fit_decoder(model: CapsNet, split: Split, fit: DecoderFit | None = None,
+                progress: Callable[[str], None] | None = None) -> dict:
+    """Trains `model.decoder` in place (starting from its weights) on the frozen capsules of `split`.
+    Returns what was done: pairs, epochs, the final training error, seconds."""
+    fit = fit or DecoderFit()
+    started = time.perf_counter()
+    iterations = model.config.routing_iterations
+    poses, targets = capsule_inputs(model, split, fit, iterations, progress)
+    decoder = model.decoder.float().train()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in decoder.parameters():
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=fit.lr)
+    steps_per_epoch = math.ceil(len(poses) / fit.batch_size)
+    total = fit.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    generator = torch.Generator().manual_seed(fit.seed)
+    error = float("nan")
+    for epoch in range(fit.epochs):
+        order = torch.randperm(len(poses), generator=generator)
+        sse = 0.0
+        for step in range(steps_per_epoch):
+            index = order[step * fit.batch_size:(step + 1) * fit.batch_size]
+            p, t = poses[index].to(model.device), targets[index].to(model.device)
+            loss = ((decoder(p) - t) ** 2).sum(dim=1).mean()  # the full SSE, not scaled by 0.0005
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            sse += float(loss.detach()) * len(index)
+        error = sse / len(poses)
+        if progress:
+            progress(f"decoder epoch {epoch + 1}/{fit.epochs}: training error {error:.2f}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.eval()
+    return {"pairs": len(poses), "epochs": fit.epochs, "augmentations": fit.augmentations,
+            "train_sse": round(error, 3), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def split_for_selection(split: Split) -> tuple[Split, Split]:
+    """Training images → (fit, check): every fifth (index % 5 == 1) kept aside to choose settings,
+    so the held-out set is never used to select anything."""
+    index = np.arange(len(split))
+    check = index % 5 == 1
+    return Split(split.images[~check], split.labels[~check]), Split(split.images[check], split.labels[check])

@@ -1,0 +1,49 @@
+"""Training at scale: torchrun + DistributedDataParallel (Gloo on the CPU) against one process."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from capsexplorer.distributed import World
+from capsexplorer.weights import read_state
+
+
+def test_shares_of_a_global_batch_cover_it_once_in_order():
+    index = torch.arange(37)
+    for size in (1, 2, 3, 5):
+        shares = [index[World(rank, size).share(index)] for rank in range(size)]
+        assert torch.equal(torch.cat(shares), index)
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert len(index[:1][World(0, 2).share(index[:1])]) == 0  # a share may be empty
+
+
+def train(tmp_path, name, launcher):
+    out = tmp_path / f"{name}.safetensors"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = launcher + ["-m", "capsexplorer", "train", "--limit", "33", "--batch-size", "16", "--epochs", "1",
+                          "--device", "cpu", "--float32", "--out", str(out), "--progress", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """33 images in global batches of 16 (shares 8+8, 8+8, and 0+1: an empty share) with the training augmentation: the
+    weights after one epoch equal a single process's within float tolerance; only rank 0 reports."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    ddp, ddp_lines = train(tmp_path, "ddp", torchrun)
+    one, one_lines = train(tmp_path, "one", [sys.executable])
+    a, meta = read_state(ddp)
+    b, _ = read_state(one)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=2e-5, msg=name)
+    assert [r["event"] for r in ddp_lines].count("finished") == 1  # one report, from rank 0
+    steps = [r for r in ddp_lines if r["event"] == "step"]
+    assert [r["loss"] for r in steps] == pytest.approx([r["loss"] for r in one_lines if r["event"] == "step"],
+                                                        rel=1e-4)
+    assert not (tmp_path / "ddp.safetensors.ckpt").exists()

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import DataError
 from .files import resource_path
 
-DATASETS = ("mnist5k", "mnist", "fashion-mnist")
+DATASETS = ("mnist5k", "mnist", "fashion-mnist", "folder")
 HELDOUT_EVERY = 5  # bundled split: index % 5 == 0 is held out, never trained on or used to choose
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -128,6 +128,10 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
         return mnist5k()
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if name == "folder":
+        if not data_dir:
+            raise DataError("the data set 'folder' needs --data-dir: a folder of images sorted or named by class")
+        return load_folder_dataset(data_dir)
     directories = [Path(data_dir)] if data_dir else []
     if name == "fashion-mnist":
         directories += list(FASHION_DIRS)
@@ -152,3 +156,59 @@ def _download(name: str, root: Path) -> Dataset:
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+MAX_FOLDER_IMAGES = 200_000
+
+
+def folder_layout(directory: str | Path) -> list[tuple[Path, str]]:
+    """(image file, class name) pairs of a folder: one subfolder per class (`3/a.png`), or files named by
+    class before the first '_' or '-' (`3_a.png`, `shirt-12.png`). Sorted, so the split is stable."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise DataError(f"{root}: {'no such folder' if not root.exists() else 'not a folder'}")
+    images = lambda folder: sorted(p for p in folder.iterdir()  # noqa: E731
+                                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes:
+        pairs = [(path, folder.name) for folder in classes for path in images(folder)]
+    else:
+        pairs = [(path, path.stem.replace("-", "_").split("_", 1)[0]) for path in images(root)]
+        if any(len(path.stem.replace("-", "_").split("_", 1)) < 2 for path, _ in pairs):
+            raise DataError(f"{root}: name each image by its class (3_0001.png, shirt-12.png) "
+                            "or sort the images into one subfolder per class")
+    if not pairs:
+        raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or in its subfolders")
+    if len(pairs) > MAX_FOLDER_IMAGES:
+        raise DataError(f"{root}: {len(pairs)} images; at most {MAX_FOLDER_IMAGES} are read from a folder")
+    return pairs
+
+
+def load_folder_dataset(directory: str | Path) -> Dataset:
+    """A folder of images sorted or named by class, each prepared as a drawing is (capsexplorer.preprocess);
+    within each class every fifth image (index % 5 == 0) is held out, as for the bundled digits."""
+    from .errors import CapsExplorerError
+    from .preprocess import load_image, preprocess_array
+
+    pairs = folder_layout(directory)
+    classes = tuple(sorted({name for _, name in pairs}, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c)))
+    if not 2 <= len(classes) <= 1000:
+        raise DataError(f"{directory}: {len(classes)} class{'es' if len(classes) != 1 else ''} found; "
+                        "a model needs 2 to 1000")
+    images, labels, heldout, count = [], [], [], dict.fromkeys(classes, 0)
+    for path, name in pairs:
+        try:
+            array = preprocess_array(load_image(path))  # (1, 28, 28) floats in [0, 1]
+        except CapsExplorerError as exc:
+            message = str(exc)
+            raise DataError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+        images.append(np.clip(np.asarray(array).reshape(28, 28) * 255 + 0.5, 0, 255).astype(np.uint8))
+        labels.append(classes.index(name))
+        heldout.append(count[name] % HELDOUT_EVERY == 0)
+        count[name] += 1
+    images, labels, heldout = np.stack(images), np.asarray(labels, np.int64), np.asarray(heldout)
+    if heldout.all():
+        raise DataError(f"{directory}: too few images to train on (every fifth is held out; give each class 2 or more)")
+    return Dataset("folder", Split(images[~heldout], labels[~heldout]), Split(images[heldout], labels[heldout]),
+                   split=f"folder {Path(directory).resolve()}, per class index % 5 == 0 held out", classes=classes)

@@ -303,6 +303,8 @@ def _subset(train: Split, limit: int | None) -> Split:
 def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     if config.model == "cnn":
+        if n_classes != 10:
+            raise CapsExplorerError(f"the CNN baseline has 10 classes; this data set has {n_classes}")
         return BaselineCNN().to(device)
     return CapsNet(CapsNetConfig(routing_iterations=config.iterations, n_classes=n_classes)).to(device)
 
@@ -447,7 +449,7 @@ def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator
         "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",
         "heldout_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
         "train_seconds": f"{seconds:.0f}", "amp": "bf16" if config.amp else "off",
-        "classes": ",".join(dataset.classes), "train_config": str(asdict(config)), **extra,
+        "classes": ",".join(c.replace(",", " ") for c in dataset.classes), "train_config": str(asdict(config)), **extra,
     }
     if result.reconstruction_sse is not None:
         meta["reconstruction_sse"] = f"{result.reconstruction_sse:.3f}"

@@ -34,6 +34,7 @@ from .samples import IMAGE_FILTER, SamplesPanel
 from .state import ExplorerState
 from .summary_panel import RoutingSummaryPanel
 from .sweep_panel import SweepPanel
+from .training_panel import TrainingDialog
 from .worker import Blank, InferenceWorker, ModelInfo
 
 log = logging.getLogger("capsexplorer")
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = QSettings() if persist else None
         self.model_info: ModelInfo | None = None
+        self.training: TrainingDialog | None = None
         self._initial_image = image
         self._sample_seed = sample_seed
 
@@ -209,6 +211,8 @@ class MainWindow(QMainWindow):
         self._action(file, "&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open)
         self._action(file, "Held-out &sample", lambda: self.samples.load_random(), "Ctrl+R")
         self._action(file, "Open &weights…", self.open_weights_dialog)
+        self._action(file, "&Train a model…", self.show_training, "Ctrl+T",
+                     "Train a CapsNet in a separate process and watch it learn")
         file.addSeparator()
         self._action(file, "&Export window as PNG…", lambda: self.export_png(self), "Ctrl+E")
         panels = file.addMenu("Export &panel as PNG")
@@ -524,7 +528,38 @@ class MainWindow(QMainWindow):
             panel.save_settings(s)
         s.sync()
 
+    def show_training(self) -> TrainingDialog:
+        if self.training is None:
+            self.training = TrainingDialog(self)
+            self.training.panel.openRequested.connect(self._open_trained)
+        self.training.show()
+        self.training.raise_()
+        return self.training
+
+    def _open_trained(self, path: str) -> None:
+        self.worker.load(path)
+        self.statusBar().showMessage(f"Opening {path}…", 5000)
+
+    def _confirm_close(self) -> bool:
+        """While a model trains, closing asks first; stopping keeps its checkpoint for a later Resume."""
+        if self.training is None or not self.training.process.running():
+            return True
+        answer = QMessageBox.question(
+            self, "A model is training",
+            "A model is still training. Stop it and close? Its checkpoint is kept: "
+            "Train a model ▸ Resume continues where it stopped.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.training.process.stop_and_wait()
+        return True
+
     def closeEvent(self, event) -> None:
+        if not self._confirm_close():
+            event.ignore()
+            return
+        if self.training is not None:
+            self.training.close()
         self._throttle.stop()
         self.player.stop()
         self._save_settings()

@@ -1,0 +1,329 @@
+"""Train a model from the window and watch it learn: the settings, live plots of the two losses per
+step and the held-out accuracy per epoch, a few held-out images with their reconstructions after
+each epoch, and the time left. The run is `capsexplorer train` in its own process (TrainingProcess)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from . import theme
+from .training_process import TrainingProcess, TrainingRequest
+
+# label shown → (the command's --dataset, whether it needs a folder, default augmentation)
+DATASETS = {
+    "Bundled digits (4,000 of MNIST)": ("mnist5k", False, "digits"),
+    "MNIST (IDX files)": ("mnist", True, "digits"),
+    "Fashion-MNIST (IDX files)": ("fashion-mnist", True, "shifts"),
+    "Folder of images (one subfolder or name prefix per class)": ("folder", True, "digits"),
+}
+FASHION_DEFAULT = "/usr/share/datasets/fashion-mnist"
+SHOWN = 8  # held-out images shown with their reconstructions
+
+
+def models_folder() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".capsexplorer") / "models"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {round(seconds % 3600 / 60)} min"
+
+
+class TrainingPanel(QWidget):
+    """Settings, controls and live plots for one training run at a time."""
+
+    openRequested = Signal(str)  # the weights of a finished run, to open in the explorer
+
+    def __init__(self, process: TrainingProcess | None = None, parent=None):
+        super().__init__(parent)
+        self.process = process or TrainingProcess(self)
+        self.weights: str | None = None
+        self.extra_arguments: list[str] = []  # more `capsexplorer train` options (tests: --limit, --device)
+        self._build_form()
+        self._build_plots()
+        self._build_controls()
+        layout = QHBoxLayout(self)
+        left = QVBoxLayout()
+        left.addLayout(self.form)
+        left.addLayout(self.controls)
+        left.addWidget(self.status)
+        left.addStretch(1)
+        layout.addLayout(left, 0)
+        layout.addLayout(self.plots, 1)
+        self.process.stateChanged.connect(self._state_changed)
+        self.process.step.connect(self.show_step)
+        self.process.epoch.connect(self.show_epoch)
+        self.process.finished.connect(self._finished)
+        self.process.paused.connect(self._paused)
+        self.process.cancelled.connect(lambda: self._say("Cancelled; its checkpoint was deleted."))
+        self.process.failed.connect(lambda message: self._say(message, error=True))
+        self._dataset_changed()
+        self._state_changed("idle")
+
+    # --- building -------------------------------------------------------------------------
+    def _build_form(self) -> None:
+        self.dataset = QComboBox()
+        self.dataset.addItems(list(DATASETS))
+        self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder with the data")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the folder")
+        browse.clicked.connect(self._choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.epochs = self._spin(1, 10_000, 10)
+        self.batch = self._spin(1, 4096, 64)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0.00001, 1.0)
+        self.lr.setSingleStep(0.0005)
+        self.lr.setValue(0.001)
+        self.iterations = self._spin(1, 10, 3)
+        self.iterations.setToolTip("Routing iterations while training (the paper: 3)")
+        self.amp = QCheckBox("bf16 mixed precision")
+        self.amp.setToolTip("Faster on GPUs and on CPUs with AMX or AVX-512 BF16; same network")
+        self.out = QLineEdit()
+        self.out.textChanged.connect(lambda _t: self._state_changed(self.process.state))
+        save = QToolButton()
+        save.setText("…")
+        save.clicked.connect(self._choose_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out, 1)
+        out_row.addWidget(save)
+        self.form = QFormLayout()
+        self.form.addRow("Data", self.dataset)
+        self.form.addRow("Folder", folder_row)
+        self.form.addRow("Epochs", self.epochs)
+        self.form.addRow("Batch size", self.batch)
+        self.form.addRow("Learning rate", self.lr)
+        self.form.addRow("Routing iterations", self.iterations)
+        self.form.addRow("", self.amp)
+        self.form.addRow("Save as", out_row)
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(low, high)
+        box.setValue(value)
+        return box
+
+    def _build_controls(self) -> None:
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Save a checkpoint and stop; Resume continues exactly from it")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop and delete the checkpoint")
+        self.open_button = QPushButton("Open in explorer")
+        self.open_button.setToolTip("Load the trained model into the window")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.process.pause)
+        self.cancel_button.clicked.connect(self.process.cancel)
+        self.open_button.clicked.connect(lambda: self.weights and self.openRequested.emit(self.weights))
+        self.controls = QGridLayout()
+        for k, button in enumerate((self.start_button, self.pause_button, self.cancel_button, self.open_button)):
+            self.controls.addWidget(button, k // 2, k % 2)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def _build_plots(self) -> None:
+        self.progress_label = QLabel("Not started.")
+        self.progress_label.setWordWrap(True)
+        self.loss_plot = theme.static_plot(minimum_height=140)
+        item = self.loss_plot.getPlotItem()
+        item.setTitle("Loss per step", color=theme.foreground().name(), size="10pt")
+        item.setLabel("bottom", "epoch", **theme.label_style())
+        item.addLegend(offset=(-10, 10), labelTextColor=theme.foreground())
+        self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), name="margin")
+        self.recon_line = item.plot([], [], pen=pg.mkPen(theme.accent(), width=2), name="reconstruction (×0.0005)")
+        self.accuracy_plot = theme.static_plot(minimum_height=120)
+        item = self.accuracy_plot.getPlotItem()
+        item.setTitle("Held-out accuracy per epoch", color=theme.foreground().name(), size="10pt")
+        item.setLabel("bottom", "epoch", **theme.label_style())
+        self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
+                                       symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
+        self.pictures = theme.picture_plot(minimum_height=90)
+        self.pictures.getPlotItem().setTitle("Held-out images (top) and their reconstructions",
+                                             color=theme.foreground().name(), size="10pt")
+        self.mosaic = theme.image_item((56, 28 * SHOWN), "CET-L1")
+        self.pictures.addItem(self.mosaic)
+        self.plots = QVBoxLayout()
+        self.plots.addWidget(self.progress_label)
+        self.plots.addWidget(self.loss_plot, 3)
+        self.plots.addWidget(self.accuracy_plot, 2)
+        self.plots.addWidget(self.pictures, 2)
+        self._clear_plots()
+
+    # --- settings -------------------------------------------------------------------------
+    def request(self) -> TrainingRequest:
+        name, needs_folder, augment = DATASETS[self.dataset.currentText()]
+        folder = self.folder.text().strip() or None
+        return TrainingRequest(out=self.out.text().strip(), dataset=name, data_dir=folder if needs_folder else None,
+                               epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
+                               iterations=self.iterations.value(), augment=augment, amp=self.amp.isChecked(),
+                               extra=list(self.extra_arguments))
+
+    def _dataset_changed(self) -> None:
+        name, needs_folder, _ = DATASETS[self.dataset.currentText()]
+        self.folder.setEnabled(needs_folder)
+        if name == "fashion-mnist" and not self.folder.text().strip() and Path(FASHION_DEFAULT).is_dir():
+            self.folder.setText(FASHION_DEFAULT)
+        self.out.setText(str(models_folder() / f"capsnet-{name}.safetensors"))
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with the training data", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _choose_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the trained model as", self.out.text(),
+                                              "Weights (*.safetensors)")
+        if path:
+            self.out.setText(path if path.endswith(".safetensors") else path + ".safetensors")
+
+    def _problem(self, request: TrainingRequest) -> str | None:
+        """What the dialog itself can tell before starting (the command checks the rest, in one line)."""
+        if not request.out:
+            return "Choose where to save the model."
+        if not request.out.endswith(".safetensors"):
+            return "The model is saved as *.safetensors."
+        if DATASETS[self.dataset.currentText()][1] and not request.data_dir:
+            return "Choose the folder with the data."
+        if request.data_dir and not Path(request.data_dir).is_dir():
+            return f"{request.data_dir}: no such folder."
+        return None
+
+    # --- running --------------------------------------------------------------------------
+    def start(self) -> None:
+        request = self.request()
+        problem = self._problem(request)
+        if problem:
+            self._say(problem, error=True)
+            return
+        try:
+            Path(request.out).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._say(f"{Path(request.out).parent}: cannot create the folder ({exc.strerror or exc})", error=True)
+            return
+        resuming = self.process.has_checkpoint(request)
+        if not resuming:
+            self._clear_plots()
+        self.weights = None
+        self._say("Resuming from the checkpoint…" if resuming else "Starting… (loading the data)")
+        self.process.start(request)
+
+    def _clear_plots(self) -> None:
+        self._steps: list[float] = []
+        self._margin: list[float] = []
+        self._recon: list[float] = []
+        self._epochs: list[int] = []
+        self._accuracy: list[float] = []
+        self.margin_line.setData([], [])
+        self.recon_line.setData([], [])
+        self.accuracy_line.setData([], [])
+        self.mosaic.setImage(np.zeros((56, 28 * SHOWN), np.float32), levels=(0, 1))
+
+    def show_step(self, record: dict) -> None:
+        epoch, step, steps = record.get("epoch", 1), record.get("step", 0), max(record.get("steps", 1), 1)
+        x = epoch - 1 + step / steps
+        if self._steps and x <= self._steps[-1]:  # a resumed run repeats no step; drop any overlap
+            keep = int(np.searchsorted(self._steps, x))
+            del self._steps[keep:], self._margin[keep:], self._recon[keep:]
+        margin, recon = record.get("margin_loss"), record.get("reconstruction_loss")
+        if margin is not None and recon is not None:
+            self._steps.append(x)
+            self._margin.append(margin)
+            self._recon.append(recon)
+            self.margin_line.setData(self._steps, self._margin)
+            self.recon_line.setData(self._steps, self._recon)
+        speed = record.get("images_per_second") or 0
+        self.progress_label.setText(
+            f"Epoch {epoch} of {record.get('epochs', '?')} · step {step} of {steps} · {speed:.0f} images/s · "
+            f"time left: {duration(record.get('seconds_left'))}")
+
+    def show_epoch(self, record: dict) -> None:
+        epoch, accuracy = record.get("epoch"), record.get("heldout_accuracy")
+        if epoch is not None and accuracy is not None:
+            while self._epochs and self._epochs[-1] >= epoch:
+                self._epochs.pop()
+                self._accuracy.pop()
+            self._epochs.append(epoch)
+            self._accuracy.append(accuracy)
+            self.accuracy_line.setData(self._epochs, self._accuracy)
+        samples, recon = record.get("samples"), record.get("reconstructions")
+        if samples:
+            top = np.asarray(samples, np.float32).reshape(-1, 28, 28)[:SHOWN] / 255.0
+            bottom = (np.asarray(recon, np.float32).reshape(-1, 28, 28)[:SHOWN] / 255.0
+                      if recon else np.zeros_like(top))
+            mosaic = np.zeros((56, 28 * SHOWN), np.float32)
+            mosaic[:28, :28 * len(top)] = np.concatenate(list(top), axis=1)
+            mosaic[28:, :28 * len(bottom)] = np.concatenate(list(bottom), axis=1)
+            self.mosaic.setImage(mosaic, levels=(0, 1))
+        if accuracy is not None:
+            self._say(f"After epoch {epoch}: held-out accuracy {accuracy:.2%}.")
+
+    def _finished(self, record: dict) -> None:
+        self.weights = record.get("weights")
+        accuracy = record.get("heldout_accuracy")
+        if accuracy is not None and self._epochs[-1:] != [self.epochs.value()]:
+            self._epochs.append(self.epochs.value())
+            self._accuracy.append(accuracy)
+            self.accuracy_line.setData(self._epochs, self._accuracy)
+        self.progress_label.setText("Finished.")
+        text = f"Finished: held-out accuracy {accuracy:.2%}." if accuracy is not None else "Finished."
+        self._say(f"{text} Saved to {self.weights}.")
+        self._state_changed(self.process.state)
+
+    def _paused(self, record: dict) -> None:
+        where = f" after step {record['step']} of epoch {record['epoch']}" if "step" in record else ""
+        self._say(f"Paused{where}; the checkpoint is saved. Resume continues from it.")
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        colour = "#d04040" if error else theme.foreground().name()
+        self.status.setStyleSheet(f"color: {colour}")
+
+    def _state_changed(self, state: str) -> None:
+        running = state in ("running", "pausing", "cancelling")
+        checkpoint = self.process.has_checkpoint(self.request()) if self.out.text().strip() else False
+        self.start_button.setText("Resume" if checkpoint and not running else "Start")
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(state == "running")
+        self.cancel_button.setEnabled(running and state != "cancelling" or checkpoint)
+        self.open_button.setEnabled(not running and bool(self.weights) and Path(self.weights).is_file())
+        for widget in (self.dataset, self.folder, self.epochs, self.batch, self.lr, self.iterations, self.amp,
+                       self.out):
+            widget.setEnabled(not running and (widget is not self.folder
+                                               or DATASETS[self.dataset.currentText()][1]))
+
+
+class TrainingDialog(QDialog):
+    """The panel in a window of its own, beside the explorer (not modal)."""
+
+    def __init__(self, parent=None, process: TrainingProcess | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Train a model — capsexplorer")
+        self.panel = TrainingPanel(process, self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.panel)
+        self.resize(980, 620)
+
+    @property
+    def process(self) -> TrainingProcess:
+        return self.panel.process

@@ -1,0 +1,127 @@
+"""Training from the window: `capsexplorer train --progress json` in its own process, drawn live;
+pause/resume/cancel; the trained model opened in the explorer; closing asks first."""
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from capsexplorer.app.training_panel import DATASETS, TrainingDialog, TrainingPanel, duration
+from capsexplorer.weights import load_model
+
+QUICK = ["--limit", "32", "--device", "cpu", "--float32"]
+pytestmark = pytest.mark.slow
+
+
+def panel_for(qtbot, tmp_path, epochs=2, batch=16, dataset="Bundled digits (4,000 of MNIST)") -> TrainingPanel:
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.dataset.setCurrentText(dataset)
+    panel.out.setText(str(tmp_path / "trained.safetensors"))
+    panel.epochs.setValue(epochs)
+    panel.batch.setValue(batch)
+    panel.extra_arguments = list(QUICK)
+    return panel
+
+
+def test_a_run_is_drawn_live_and_its_model_opens(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path)
+    steps, epochs = [], []
+    panel.process.step.connect(steps.append)
+    panel.process.epoch.connect(epochs.append)
+    with qtbot.waitSignal(panel.process.finished, timeout=180_000) as done:
+        panel.start_button.click()
+        assert not panel.start_button.isEnabled() and panel.pause_button.isEnabled()
+    assert done.args[0]["weights"] == str(tmp_path / "trained.safetensors")
+    assert len(steps) >= 2 and all(s["margin_loss"] > 0 and s["reconstruction_loss"] > 0 for s in steps)
+    x, y = panel.margin_line.getData()
+    assert len(x) == len(steps) and np.all(np.diff(x) > 0)
+    assert len(epochs) == 1 and 0 <= epochs[0]["heldout_accuracy"] <= 1  # after epoch 1; the end reports epoch 2
+    assert list(panel.accuracy_line.getData()[0]) == [1, 2]
+    assert panel.mosaic.image[:28].max() > 0.5 and panel.mosaic.image[28:].max() > 0  # images and reconstructions
+    assert "Finished" in panel.status.text() and panel.open_button.isEnabled()
+    with qtbot.waitSignal(panel.openRequested) as opened:
+        panel.open_button.click()
+    model = load_model(opened.args[0], device="cpu")
+    assert model.metadata["epochs"] == "2"
+    assert not (tmp_path / "trained.safetensors.ckpt").exists()
+
+
+def test_pause_keeps_a_checkpoint_and_resume_finishes(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path, epochs=2, batch=4)  # 8 steps an epoch
+    with qtbot.waitSignal(panel.process.step, timeout=120_000):
+        panel.start_button.click()
+    with qtbot.waitSignal(panel.process.paused, timeout=60_000):
+        panel.pause_button.click()
+    assert (tmp_path / "trained.safetensors.ckpt").is_file()
+    assert panel.start_button.text() == "Resume" and panel.start_button.isEnabled()
+    assert "Paused" in panel.status.text()
+    x_before = len(panel.margin_line.getData()[0])
+    with qtbot.waitSignal(panel.process.finished, timeout=180_000):
+        panel.start_button.click()
+    x = panel.margin_line.getData()[0]
+    assert len(x) > x_before and np.all(np.diff(x) > 0)  # continued, no step drawn twice
+    assert (tmp_path / "trained.safetensors").is_file()
+
+
+def test_cancel_deletes_the_checkpoint(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path, epochs=3, batch=4)
+    with qtbot.waitSignal(panel.process.step, timeout=120_000):
+        panel.start_button.click()
+    with qtbot.waitSignal(panel.process.cancelled, timeout=60_000):
+        panel.cancel_button.click()
+    assert not (tmp_path / "trained.safetensors.ckpt").exists()
+    assert not (tmp_path / "trained.safetensors").exists()
+    assert panel.start_button.text() == "Start" and not panel.open_button.isEnabled()
+
+
+def test_the_commands_error_is_shown_in_one_line(qtbot, tmp_path):
+    empty = tmp_path / "no-images"
+    empty.mkdir()
+    panel = panel_for(qtbot, tmp_path, dataset=next(k for k, v in DATASETS.items() if v[0] == "folder"))
+    panel.folder.setText(str(empty))
+    with qtbot.waitSignal(panel.process.failed, timeout=120_000) as failed:
+        panel.start_button.click()
+    message = failed.args[0]
+    assert "no images" in message and "Traceback" not in message and "\n" not in message
+    assert panel.status.text() == message and panel.start_button.isEnabled()
+
+
+def test_missing_settings_are_named_before_starting(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path, dataset="MNIST (IDX files)")
+    panel.folder.setText("")
+    panel.start_button.click()
+    assert "folder" in panel.status.text() and not panel.process.running()
+    panel.folder.setText(str(tmp_path / "absent"))
+    panel.start_button.click()
+    assert "no such folder" in panel.status.text() and not panel.process.running()
+    panel.dataset.setCurrentIndex(0)
+    panel.out.setText(str(tmp_path / "model.pt"))
+    panel.start_button.click()
+    assert "safetensors" in panel.status.text()
+
+
+def test_closing_the_window_while_training_asks(qtbot, tmp_path, model, monkeypatch):
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    dialog = window.show_training()
+    assert isinstance(dialog, TrainingDialog)
+    panel = dialog.panel
+    panel.out.setText(str(tmp_path / "trained.safetensors"))
+    panel.epochs.setValue(5)
+    panel.batch.setValue(4)
+    panel.extra_arguments = list(QUICK)
+    with qtbot.waitSignal(panel.process.step, timeout=120_000):
+        panel.start_button.click()
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    assert not window.close()  # "No": the window stays, training goes on
+    assert panel.process.running()
+    assert window.close()  # "Yes": stopped, its checkpoint kept for Resume
+    assert not panel.process.running()
+    assert (tmp_path / "trained.safetensors.ckpt").is_file()
+
+
+def test_durations_read_naturally():
+    assert duration(None) == "estimating…"
+    assert duration(42) == "42 s" and duration(600) == "10 min" and duration(7260) == "2 h 1 min"

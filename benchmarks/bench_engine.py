@@ -1,4 +1,6 @@
-"""Engine speed against a plain vectorised CapsNet (benchmarks/baseline.py), in one process.
+"""Engine speed against plain vectorised CapsNets (benchmarks/baseline.py), in one process: the
+strongest plain version (einsum, W shared) and the common one (W broadcast per example); in float32,
+and with bf16 autocast for both (what `train --amp` uses).
 
 These machines are noisy: compare the ratios of one run, not absolute figures across runs.
 Each measurement interleaves ours and the plain one and reports the median of the repeats.
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baseline import PlainCapsNet  # noqa: E402
+from baseline import EinsumCapsNet, PlainCapsNet  # noqa: E402
 
 from capsexplorer.losses import margin_loss, reconstruction_loss  # noqa: E402
 from capsexplorer.model import CapsNet, default_device  # noqa: E402
@@ -41,9 +43,10 @@ def compare(ours, plain, repeats: int, device) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
-def train_step(model, optimizer, x, y):
-    lengths, _, recon = model(x, 3, labels=y)
-    loss = margin_loss(lengths, y) + reconstruction_loss(recon, x)
+def train_step(model, optimizer, x, y, amp=False):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        lengths, _, recon = model(x, 3, labels=y)
+        loss = margin_loss(lengths.float(), y) + reconstruction_loss(recon.float(), x)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -53,30 +56,36 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device")
+    parser.add_argument("--baseline", choices=("einsum", "broadcast"), default="einsum")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast for both (the batch rows)")
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else default_device()
     torch.manual_seed(0)
-    ours, plain = CapsNet().to(device), PlainCapsNet().to(device)
+    ours = CapsNet().to(device)
+    plain = (EinsumCapsNet() if args.baseline == "einsum" else PlainCapsNet()).to(device)
     ours.eval(), plain.eval()
     one = torch.rand(1, 1, 28, 28, device=device)
     batch = torch.rand(128, 1, 28, 28, device=device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}")
+    print(f"device: {name}; torch {torch.__version__}; baseline: {args.baseline}; "
+          f"{'bf16 autocast' if args.amp else 'float32'}")
     rows = []
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)  # noqa: E731
 
     def plain_one():
         with torch.inference_mode():
             plain(one)
 
-    t_ours, t_plain = compare(lambda: ours.trace(one, iterations=3), plain_one, args.repeats * 4, device)
-    rows.append(("single-image trace (ms)", t_ours * 1e3, t_plain * 1e3, t_plain / t_ours))
+    if not args.amp:
+        t_ours, t_plain = compare(lambda: ours.trace(one, iterations=3), plain_one, args.repeats * 4, device)
+        rows.append(("single-image trace (ms)", t_ours * 1e3, t_plain * 1e3, t_plain / t_ours))
 
     def ours_batch():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             ours(batch)
 
     def plain_batch():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             plain(batch)
 
     t_ours, t_plain = compare(ours_batch, plain_batch, args.repeats, device)
@@ -86,8 +95,8 @@ def main() -> int:
     x, y = batch[:64], torch.randint(0, 10, (64,), device=device)
     opt_ours = torch.optim.Adam(ours.parameters())
     opt_plain = torch.optim.Adam(plain.parameters())
-    t_ours, t_plain = compare(lambda: train_step(ours, opt_ours, x, y),
-                              lambda: train_step(plain, opt_plain, x, y), args.repeats, device)
+    t_ours, t_plain = compare(lambda: train_step(ours, opt_ours, x, y, args.amp),
+                              lambda: train_step(plain, opt_plain, x, y, args.amp), args.repeats, device)
     rows.append(("training, batch 64 (images/s)", 64 / t_ours, 64 / t_plain, t_plain / t_ours))
 
     print(f"{'':34s} {'ours':>9s} {'plain':>9s} {'speed-up':>9s}")

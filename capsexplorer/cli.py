@@ -151,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
     grid.add_argument("--json", action="store_true")
 
+    refit = add("fit-decoder", help="fit the decoder again on the frozen capsules (sharper reconstructions)")
+    refit.add_argument("--out", required=True, metavar="FILE.safetensors")
+    refit.add_argument("--epochs", type=_int_range(1, 10_000), default=100)
+    refit.add_argument("--augmentations", type=_int_range(1, 100), default=8, metavar="A",
+                       help="augmented copies of the training images (the first is the raw set)")
+    refit.add_argument("--lr", type=_finite, default=2e-3)
+    refit.add_argument("--seed", type=int, default=0)
+    refit.add_argument("--data-dir")
     robust = add("robustness", help="held-out accuracy of the CapsNet and the CNN under each transform")
     robust.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
     robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
@@ -198,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             from .app.main import run_snapshot
 
             return run_snapshot(args)
-        handler = {"classify": cmd_classify, "trace": cmd_trace, "train": cmd_train,
+        handler = {"classify": cmd_classify, "trace": cmd_trace, "train": cmd_train, "fit-decoder": cmd_fit_decoder,
                    "evaluate": cmd_evaluate, "sweep": cmd_sweep, "grid": cmd_grid,
                    "robustness": cmd_robustness}[command]
         return handler(args)
@@ -260,14 +268,26 @@ def _load(args):
     return load_model(args.weights, device=args.device)
 
 
+def _style(model) -> str:
+    from .preprocess import style_for
+
+    return style_for(model.metadata.get("dataset"))
+
+
+def _class_names(model) -> list[str]:
+    names = str(model.metadata.get("classes") or "").split(",")
+    return names if len(names) == model.config.n_classes else [str(d) for d in range(model.config.n_classes)]
+
+
 def cmd_classify(args) -> int:
     from .preprocess import load_image, preprocess
 
     model = _load(args)
+    names = _class_names(model)
     failed = 0
     for path in args.images:
         try:
-            x = preprocess(load_image(path))
+            x = preprocess(load_image(path), _style(model))
         except CapsExplorerError as exc:
             message = str(exc)
             failed += 1
@@ -279,10 +299,11 @@ def cmd_classify(args) -> int:
         lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
         pose = [round(float(v), 4) for v in tr.poses[0, digit]]
         if args.json:
-            print(json.dumps({"path": str(path), "prediction": digit, "lengths": lengths, "pose": pose},
-                             allow_nan=False))
+            print(json.dumps({"path": str(path), "prediction": digit, "class": names[digit], "lengths": lengths,
+                              "pose": pose}, allow_nan=False))
         else:
-            print(f"{path}: {digit}  (length {lengths[digit]:.3f})")
+            named = "" if names[digit] == str(digit) else f" {names[digit]}"
+            print(f"{path}: {digit}{named}  (length {lengths[digit]:.3f})")
             print("  lengths: " + " ".join(f"{d}:{v:.3f}" for d, v in enumerate(lengths)))
             print("  pose:    " + " ".join(f"{v:+.3f}" for v in pose))
         sys.stdout.flush()
@@ -294,7 +315,7 @@ def cmd_trace(args) -> int:
 
     out = _trace_target(Path(args.out))
     model = _load(args)
-    x = preprocess(load_image(args.image))
+    x = preprocess(load_image(args.image), _style(model))
     tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
     _check_finite(tr.final_lengths, args.image, args)
     try:
@@ -448,6 +469,40 @@ def _pixels(images) -> list | None:
     return a.reshape(len(a), -1).tolist()
 
 
+def cmd_fit_decoder(args) -> int:
+    """The decoder trained further on the frozen capsules of the training images; classification is unchanged."""
+    from .data import load_dataset
+    from .decoder_fit import DecoderFit, fit_decoder
+    from .files import writable_target
+    from .train import evaluate
+    from .weights import save_weights
+    import torch
+
+    if Path(args.out).suffix.lower() != ".safetensors":
+        raise CapsExplorerError(f"{args.out}: the weights are written as safetensors; name the file *.safetensors")
+    if not (0 < args.lr <= 10):
+        raise CapsExplorerError(f"--lr must be above 0 and at most 10, got {args.lr}")
+    writable_target(args.out)
+    model = _load(args)
+    dataset = load_dataset(model.metadata.get("dataset", "mnist5k"), args.data_dir)
+    before = evaluate(model, dataset.heldout)
+    fit = DecoderFit(epochs=args.epochs, augmentations=args.augmentations, lr=args.lr, seed=args.seed,
+                     style="shifts" if dataset.name == "fashion-mnist" else "digits")
+    info = fit_decoder(model, dataset.train, fit, progress=lambda text: log.info("%s", text))
+    with torch.no_grad():  # measured as stored: float16, which the capsules already were
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    after = evaluate(model, dataset.heldout)
+    meta = {k: v for k, v in model.metadata.items() if k not in ("config", "path")}
+    meta.update({f"decoder_fit_{k}": str(v) for k, v in info.items()}, decoder_fit_lr=str(args.lr),
+                decoder_fit_seed=str(args.seed), heldout_accuracy=f"{after.accuracy:.4f}",
+                reconstruction_sse=f"{after.reconstruction_sse:.3f}")
+    save_weights(model, args.out, meta)
+    print(f"held-out accuracy {before.accuracy:.4f} → {after.accuracy:.4f}; reconstruction error (mean SSE) "
+          f"{before.reconstruction_sse:.2f} → {after.reconstruction_sse:.2f}; weights written to {args.out}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
     from .train import evaluate
@@ -498,7 +553,7 @@ def _network_input(args, model):
     from .preprocess import load_image, preprocess_array
 
     try:
-        return preprocess_array(load_image(args.image))
+        return preprocess_array(load_image(args.image), _style(model))
     except CapsExplorerError as exc:
         message = str(exc)
         raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")

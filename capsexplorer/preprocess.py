@@ -261,9 +261,29 @@ def _centre_by_mass(box: np.ndarray) -> np.ndarray:
     return np.roll(canvas, (dy, dx), axis=(0, 1))
 
 
-def preprocess_array(image) -> np.ndarray:
-    """Like `preprocess`, returning a float32 (28, 28) numpy array."""
+STYLES = ("digits", "garments")
+
+
+def style_for(dataset: str | None) -> str:
+    """How inputs are prepared for a model of `dataset`: Fashion-MNIST's garments fill the frame."""
+    return "garments" if dataset == "fashion-mnist" else "digits"
+
+
+def preprocess_array(image, style: str = "digits") -> np.ndarray:
+    """Like `preprocess`, returning a float32 (28, 28) numpy array. `style` "garments" prepares an
+    image as Fashion-MNIST's are: the object's longer side fitted to all 28 pixels, centred, the ink
+    kept as drawn (no stroke matching)."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     ink = ink_map(to_grayscale(image))
+    if style == "garments":
+        top, bottom, left, right = _bounding_box(ink)
+        box = np.clip(_fit(ink[top:bottom, left:right], SIZE), 0.0, 1.0)
+        canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
+        height, width = box.shape
+        row, col = (SIZE - height) // 2, (SIZE - width) // 2
+        canvas[row:row + height, col:col + width] = box
+        return canvas
     top, bottom, left, right = _bounding_box(ink)
     work = _fit(ink[top:bottom, left:right], WORK)
     work = np.clip(_match_stroke(work, MNIST_STROKE), 0.0, 1.0)
@@ -278,7 +298,7 @@ def _is_tensor(value) -> bool:
     return torch is not None and torch.is_tensor(value)
 
 
-def preprocess(image):
+def preprocess(image, style: str = "digits"):
     """PIL image or numpy array, any size, either polarity → float torch tensor 1×28×28 in [0, 1]
     (torch is imported only when this is called).
 
@@ -286,4 +306,4 @@ def preprocess(image):
     """
     import torch
 
-    return torch.from_numpy(preprocess_array(image)).unsqueeze(0)
+    return torch.from_numpy(preprocess_array(image, style)).unsqueeze(0)

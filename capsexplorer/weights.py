@@ -20,6 +20,17 @@ from .model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist5k.safetensors"
 SHIPPED_CNN = "cnn-mnist5k.safetensors"
+SHIPPED_MODELS = {"mnist5k": SHIPPED, "fashion-mnist": "capsnet-fashion-mnist.safetensors"}  # by name
+
+
+def resolve_weights(name_or_path: str | Path | None) -> Path:
+    """A shipped model's name ("mnist5k", "fashion-mnist") → its file; anything else is a path.
+    A file of that name in the current folder is not taken for the shipped model of that name."""
+    if name_or_path is None:
+        return shipped_weights_path()
+    if isinstance(name_or_path, str) and name_or_path in SHIPPED_MODELS and not Path(name_or_path).exists():
+        return shipped_weights_path(SHIPPED_MODELS[name_or_path])
+    return Path(name_or_path)
 
 
 def shipped_weights_path(name: str = None) -> Path:
@@ -131,8 +142,9 @@ def _what_it_is(path: Path) -> str:
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> CapsNet:
-    """The shipped model, or the one at `path`, on `device` (CUDA when available, else CPU), in eval mode."""
-    path = Path(path) if path is not None else shipped_weights_path()
+    """A shipped model by name — "mnist5k" (the default) or "fashion-mnist" — or the weights at `path`,
+    on `device` (CUDA when available, else CPU), in eval mode."""
+    path = resolve_weights(path)
     tensors, metadata = read_state(path)
     device = resolve_device(device)  # a bad --device is named before any work
     if metadata.get("model") == "cnn":

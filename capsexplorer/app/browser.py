@@ -146,6 +146,17 @@ class BrowserPanel(QGroupBox):
         layout.addLayout(body, 1)
         layout.addWidget(self.status)
 
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        """The class filter and the confusion matrix's headers named by the model's classes."""
+        from ..data import SHORT_NAMES
+
+        names = [SHORT_NAMES.get(c, c) for c in classes][:10]
+        digits = names == [str(d) for d in range(len(names))]
+        for d, name in enumerate(names):
+            self.digit.setItemText(d + 1, f"class {d}" if digits else name)
+        self.confusion.setHorizontalHeaderLabels(names)
+        self.confusion.setVerticalHeaderLabels(names)
+
     def show_progress(self, done: int, total: int) -> None:
         self.status.setText(f"Computing the predictions for the held-out digits… {done} of {total}")
 

@@ -94,6 +94,16 @@ class LengthsPanel(QGroupBox):
             text.setPos(d, value + 0.01)
         self.caption.setText(f"iteration {iteration} of {iterations}")
 
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        """Bars named by the model's classes (digits, or short garment names)."""
+        from ..data import SHORT_NAMES
+
+        names = [SHORT_NAMES.get(c, c) for c in classes]
+        item = self.plot.getPlotItem()
+        item.getAxis("bottom").setTicks([[(d, n) for d, n in enumerate(names[:10])]])
+        digits = names == [str(d) for d in range(len(names))]
+        item.setLabel("bottom", "digit capsule j" if digits else "class capsule j")
+
     def clear(self) -> None:
         self.cnn_bars.setOpts(height=np.zeros(10))
         self.values = np.zeros(10)

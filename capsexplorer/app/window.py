@@ -211,6 +211,11 @@ class MainWindow(QMainWindow):
         self._action(file, "&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open)
         self._action(file, "Held-out &sample", lambda: self.samples.load_random(), "Ctrl+R")
         self._action(file, "Open &weights…", self.open_weights_dialog)
+        shipped = file.addMenu("Shipped &models")
+        self._action(shipped, "&Digits — MNIST (the default)", lambda: self.worker.load("mnist5k"), "Ctrl+1",
+                     "The CapsNet trained on 4,000 MNIST digits")
+        self._action(shipped, "&Clothing — Fashion-MNIST", lambda: self.worker.load("fashion-mnist"), "Ctrl+2",
+                     "The CapsNet trained on the 60,000 Fashion-MNIST training images")
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",
                      "Train a CapsNet in a separate process and watch it learn")
         file.addSeparator()
@@ -372,6 +377,7 @@ class MainWindow(QMainWindow):
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self, info: ModelInfo) -> None:
+        other_data = self.model_info is not None and self.model_info.dataset != info.dataset
         self.model_info = info
         self.banner.hide()
         self.device_label.setText(f"Device: {info.device}")
@@ -379,13 +385,16 @@ class MainWindow(QMainWindow):
             "held-out accuracy unknown"
         self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
         self.draw.classes = info.classes
+        self.samples.set_model_data(info.dataset, info.classes)
+        self.lengths.set_classes(info.classes)
+        self.browser.set_classes(info.classes)
         self.worker.request_predictions()  # for the browser, in the background (cached per weights file)
         self.worker.request_robustness(cached_only=True)  # shown at once if measured before
         self.modelReady.emit(info)
         if self._initial_image:
             self.open_image(self._initial_image)
             self._initial_image = None
-        elif self.draw.canvas.is_empty():
+        elif self.draw.canvas.is_empty() or other_data:  # a sample of the new model's own data (undoable)
             self.samples.load_random(seed=self._sample_seed)
         else:
             self.request_trace()

@@ -15,7 +15,7 @@ from PySide6.QtCore import QThread, Signal
 
 from .. import transforms
 from ..errors import CapsExplorerError, NoInkError
-from ..preprocess import load_image, preprocess_array, to_grayscale
+from ..preprocess import load_image, preprocess_array, style_for, to_grayscale
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
@@ -333,20 +333,20 @@ class InferenceWorker(QThread):
             return None
 
     def _do_predictions(self) -> None:
-        from ..data import FASHION_DIRS, heldout_samples, load_idx_dataset
+        from ..data import model_samples
         from ..predictions import SetPredictions, predict_set, weights_key
 
         start = time.perf_counter()
         dataset = self._model.metadata.get("dataset", "mnist5k")
-        try:  # the held-out set of the data the model was trained on — from local files only, never a download
-            local = None if dataset == "mnist5k" else load_idx_dataset(dataset, list(FASHION_DIRS))
-            split = heldout_samples() if dataset == "mnist5k" else local.heldout if local is not None else None
+        try:  # images of the model's own data it never trained on, shipped with the package: no download
+            found = model_samples(dataset)
         except CapsExplorerError:
-            split = None
-        if split is None:  # said in the browser itself, not as an error over the window
-            self._publish("predictions", (None, f"No held-out browser for this model: the test set of its data "
-                                                f"({dataset}) is not on this machine."), self.predictionsReady)
+            found = None
+        if found is None:  # said in the browser itself, not as an error over the window
+            self._publish("predictions", (None, f"No held-out browser for this model: no test images of its "
+                                                f"data ({dataset}) come with capsexplorer."), self.predictionsReady)
             return
+        split = found[0]
         paths = [self._model.metadata.get("path")]
         paths.append(self._baseline.metadata.get("path") if self._baseline is not None else None)
         try:
@@ -372,7 +372,8 @@ class InferenceWorker(QThread):
                   live: bool = False) -> None:
         start = time.perf_counter()
         try:
-            x = np.asarray(image, np.float32) if preprocessed else preprocess_array(image)  # (28, 28)
+            x = np.asarray(image, np.float32) if preprocessed else \
+                preprocess_array(image, style_for(self._model.metadata.get("dataset")))  # (28, 28)
         except NoInkError:
             self._publish("trace", Blank(request), self.traceReady)
             return

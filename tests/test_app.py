@@ -989,3 +989,38 @@ def test_a_model_of_another_data_set_says_so_in_the_browser_not_as_an_error(qtbo
         window.worker.load(str(other))
     qtbot.waitUntil(lambda: "No held-out browser" in window.browser.status.text(), timeout=TIMEOUT)
     assert errors == []
+
+
+def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, tmp_path):
+    """Weights that say Fashion-MNIST (here the digits' tensors under that name): garment names in the
+    lengths, samples and browser; samples from the shipped Fashion-MNIST test images; a notice that the
+    model was trained on clothing; and the digits model back restores it all."""
+    from safetensors.torch import save_file
+
+    from capsexplorer.data import FASHION_CLASSES, model_samples
+    from capsexplorer.weights import read_state, shipped_weights_path
+
+    tensors, meta = read_state(shipped_weights_path())
+    clothing = tmp_path / "clothing.safetensors"
+    save_file(tensors, str(clothing), metadata=dict(meta, dataset="fashion-mnist", classes=",".join(FASHION_CLASSES)))
+    errors = []
+    window.errorShown.connect(errors.append)
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
+        window.worker.load(str(clothing))
+    assert loaded.args[0].classes == FASHION_CLASSES
+    assert window.samples.notice.isVisible() and "clothing" in window.samples.notice.text()
+    assert window.samples.digit.itemText(2) == "Trouser"
+    ticks = window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert [name for _, name in ticks][:2] == ["T-shirt", "Trouser"]
+    qtbot.waitUntil(lambda: "Fashion-MNIST test sample" in window.windowTitle(), timeout=TIMEOUT)  # its own data
+    assert len(model_samples("fashion-mnist")[0]) == 1000
+    qtbot.waitUntil(lambda: window.browser.confusion.horizontalHeaderItem(9).text() == "Boot", timeout=TIMEOUT)
+    window.samples.load_random(digit=1)
+    assert "class Trouser" in window.windowTitle()
+    qtbot.waitUntil(lambda: window.state.result is not None and window.draw.prediction.text() != "–",
+                    timeout=TIMEOUT)
+    assert errors == []
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        window.worker.load("mnist5k")  # by name
+    assert not window.samples.notice.isVisible() and window.samples.digit.itemText(2) == "digit 1"
+    assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"

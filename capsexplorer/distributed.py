@@ -80,7 +80,12 @@ def join(device_name: str | None) -> World:
         device = resolve_device(f"cuda:{local}")  # one GPU per process
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        try:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        except (ValueError, RuntimeError) as exc:
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise CapsExplorerError(f"cannot join the training processes (rank {rank} of {size}): {detail}; "
+                                    "start them with torchrun") from None
     return World(rank, size, device)
 
 

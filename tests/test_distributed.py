@@ -47,3 +47,14 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert [r["loss"] for r in steps] == pytest.approx([r["loss"] for r in one_lines if r["event"] == "step"],
                                                         rel=1e-4)
     assert not (tmp_path / "ddp.safetensors.ckpt").exists()
+
+
+def test_a_half_set_up_world_is_one_line(tmp_path):
+    env = dict(os.environ, WORLD_SIZE="2", RANK="0")
+    env.pop("MASTER_ADDR", None)
+    done = subprocess.run([sys.executable, "-m", "capsexplorer", "train", "--limit", "8", "--device", "cpu",
+                           "--out", str(tmp_path / "w.safetensors")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "torchrun" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -144,3 +144,14 @@ def _mask(dy, dx):
     if dx < 0:
         m[:, dx:] = 0
     return m
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x.pt"], "safetensors"),
+    (["--out", "x.safetensors", "--lr", "0"], "--lr"),
+    (["--out", "/proc/x.safetensors"], "/proc"),
+])
+def test_fit_decoder_refuses_bad_settings_before_work(args, message, capsys):
+    assert main(["fit-decoder"] + args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -149,13 +149,19 @@ class TrainingPanel(QWidget):
         item = self.loss_plot.getPlotItem()
         item.setTitle("Loss per step", color=theme.foreground().name(), size="10pt")
         item.setLabel("bottom", "epoch", **theme.label_style())
-        item.addLegend(offset=(-10, 10), labelTextColor=theme.foreground())
+        item.setLabel("left", "loss", **theme.label_style())
+        item.getAxis("left").enableAutoSIPrefix(False)
+        legend_fill = theme.background()
+        legend_fill.setAlpha(210)
+        item.addLegend(offset=(-10, 10), labelTextColor=theme.foreground(), brush=legend_fill)
         self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), name="margin")
         self.recon_line = item.plot([], [], pen=pg.mkPen(theme.accent(), width=2), name="reconstruction (×0.0005)")
         self.accuracy_plot = theme.static_plot(minimum_height=120)
         item = self.accuracy_plot.getPlotItem()
         item.setTitle("Held-out accuracy per epoch", color=theme.foreground().name(), size="10pt")
         item.setLabel("bottom", "epoch", **theme.label_style())
+        item.setLabel("left", "accuracy", **theme.label_style())
+        item.getAxis("left").enableAutoSIPrefix(False)
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
@@ -184,7 +190,11 @@ class TrainingPanel(QWidget):
         self.folder.setEnabled(needs_folder)
         if name == "fashion-mnist" and not self.folder.text().strip() and Path(FASHION_DEFAULT).is_dir():
             self.folder.setText(FASHION_DEFAULT)
-        self.out.setText(str(models_folder() / f"capsnet-{name}.safetensors"))
+        current = Path(self.out.text().strip()) if self.out.text().strip() else None
+        defaults = {models_folder() / f"capsnet-{d}.safetensors" for d, _, _ in DATASETS.values()}
+        if current is None or current in defaults:  # a name the user typed is kept
+            self.out.setText(str(models_folder() / f"capsnet-{name}.safetensors"))
+
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder with the training data", self.folder.text())
@@ -265,7 +275,7 @@ class TrainingPanel(QWidget):
                 self._accuracy.pop()
             self._epochs.append(epoch)
             self._accuracy.append(accuracy)
-            self.accuracy_line.setData(self._epochs, self._accuracy)
+            self._show_accuracy()
         samples, recon = record.get("samples"), record.get("reconstructions")
         if samples:
             top = np.asarray(samples, np.float32).reshape(-1, 28, 28)[:SHOWN] / 255.0
@@ -278,13 +288,21 @@ class TrainingPanel(QWidget):
         if accuracy is not None:
             self._say(f"After epoch {epoch}: held-out accuracy {accuracy:.2%}.")
 
+    def _show_accuracy(self) -> None:
+        self.accuracy_line.setData(self._epochs, self._accuracy)
+        item = self.accuracy_plot.getPlotItem()
+        theme.integer_ticks(self.accuracy_plot, max(self._epochs[-1], self.epochs.value()))
+        low = min(self._accuracy)
+        ticks = np.unique(np.round(np.linspace(low, max(self._accuracy), 4), 3))
+        item.getAxis("left").setTicks([[(t, f"{t:.1%}") for t in ticks]])
+
     def _finished(self, record: dict) -> None:
         self.weights = record.get("weights")
         accuracy = record.get("heldout_accuracy")
         if accuracy is not None and self._epochs[-1:] != [self.epochs.value()]:
             self._epochs.append(self.epochs.value())
             self._accuracy.append(accuracy)
-            self.accuracy_line.setData(self._epochs, self._accuracy)
+            self._show_accuracy()
         self.progress_label.setText("Finished.")
         text = f"Finished: held-out accuracy {accuracy:.2%}." if accuracy is not None else "Finished."
         self._say(f"{text} Saved to {self.weights}.")

@@ -15,7 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 log = logging.getLogger("capsexplorer")
-KILL_AFTER_MS = 15_000  # a process that has not stopped this long after being asked is killed
+KILL_AFTER_MS = 90_000  # a process that has not stopped this long after being asked is killed (an epoch's
+# held-out report on 10,000 images can take half a minute on a laptop; the stop comes after it)
+CLOSE_WAIT_MS = 20_000  # closing the window waits this long for the checkpoint
 
 
 @dataclass
@@ -119,7 +121,7 @@ class TrainingProcess(QObject):
             self._set_state("idle")
             self.cancelled.emit()
 
-    def stop_and_wait(self, msecs: int = KILL_AFTER_MS) -> None:
+    def stop_and_wait(self, msecs: int = CLOSE_WAIT_MS) -> None:
         """For closing the window: pause (checkpoint kept) and wait for the process to end."""
         if not self.running():
             return

@@ -129,7 +129,8 @@ def test_checkpoint_from_other_settings_is_refused(tmp_path, tiny):
     (dict(batch_size=0), "--batch-size"), (dict(batch_size=-4), "--batch-size"), (dict(limit=0), "--limit"),
     (dict(limit=-5), "--limit"), (dict(epochs=0), "--epochs"), (dict(lr=float("nan")), "--lr"),
     (dict(lr=-1.0), "--lr"), (dict(lr_decay=0.0), "--lr-decay"), (dict(seed=-1), "--seed"),
-    (dict(out="weights.bin"), "safetensors"),
+    (dict(out="weights.bin"), "safetensors"), (dict(augment_style="mirror"), "--augment"),
+    (dict(amp="yes"), "amp"), (dict(decoder_epochs=-1), "--decoder-epochs"),
 ])
 def test_bad_settings_are_refused_before_any_work(tmp_path, tiny, overrides, message):
     cfg = config(tmp_path, **overrides)
@@ -193,3 +194,23 @@ def test_evaluate_confusion(model, heldout):
     result = evaluate(model, part)
     assert result.confusion.sum() == 100 and result.confusion.sum(axis=1).tolist() == [10] * 10
     assert result.accuracy == pytest.approx(np.trace(result.confusion) / 100)
+
+
+@pytest.mark.slow
+def test_bf16_autocast_trains_and_says_so(tmp_path, tiny):
+    final = run_all(config(tmp_path, epochs=1, amp=True, augment_style="shifts"), tiny)[-1]
+    model = load_model(final.weights, device="cpu")
+    assert model.metadata["amp"] == "bf16" and "'augment_style': 'shifts'" in model.metadata["train_config"]
+    assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.parameters())
+    assert final.reconstruction_sse is not None and float(model.metadata["reconstruction_sse"]) > 0
+
+
+def test_progress_reports_each_loss_and_time_left(tmp_path, tiny):
+    progress = run_all(config(tmp_path, epochs=2, evaluate_each_epoch=True), tiny)
+    steps = [p for p in progress if not (p.finished or p.epoch_end)]
+    assert all(p.margin_loss > 0 and p.reconstruction_loss > 0 for p in steps)
+    assert all(p.loss == pytest.approx(p.margin_loss + p.reconstruction_loss, rel=1e-5) for p in steps if p.step == 1)
+    assert steps[-1].seconds_left == 0 and steps[0].seconds_left > 0
+    reports = [p for p in progress if p.epoch_end]
+    assert len(reports) == 1 and reports[0].epoch == 1  # after each epoch but the last; the end reports that
+    assert reports[0].samples.shape == (8, 28, 28) and reports[0].reconstructions.shape == (8, 28, 28)

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--augment", choices=("digits", "shifts"), default="digits",
                        help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
+    train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or mnist5k / "
+                       "fashion-mnist) instead of random ones: fine-tuning")
     train.add_argument("--decoder-epochs", type=_int_range(0, 10_000), default=0, metavar="N",
                        help="then fit the decoder for N epochs on the frozen capsules (sharper reconstructions)")
     train.add_argument("--progress", choices=("bar", "json"), default="bar",
@@ -366,7 +368,7 @@ def cmd_train(args) -> int:
         augment=not args.no_augment, augment_style=args.augment, amp=args.amp, limit=args.limit,
         out=args.out or f"{args.model}.safetensors", checkpoint=args.checkpoint,
         device=args.device, float16=not args.float32, decoder_epochs=args.decoder_epochs,
-        evaluate_each_epoch=args.progress == "json")
+        evaluate_each_epoch=args.progress == "json", init=args.init)
     leader = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
     report = (_JsonProgress if args.progress == "json" else _BarProgress)() if leader else None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints

@@ -55,6 +55,7 @@ class TrainConfig:
     device: str | None = None
     limit: int | None = None  # train on the first N examples only (quick runs, tests)
     float16: bool = True  # store the final weights as float16
+    init: str | None = None  # start from these weights (a path or a shipped model's name) instead of random ones
     evaluate_each_epoch: bool = False  # report held-out accuracy and reconstructions after every epoch
     decoder_epochs: int = 0  # then fit the decoder on the frozen capsules (capsexplorer.decoder_fit)
 
@@ -138,8 +139,10 @@ class Evaluation:
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]. (Read-only arrays — IDX files are read into
+    immutable buffers — are converted without torch's warning: `.float()` copies anyway.)"""
+    array = np.ascontiguousarray(images)
+    return torch.as_tensor(array.astype(np.float32)).div_(255.0).unsqueeze(1)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2, style: str = "digits") -> torch.Tensor:
@@ -229,7 +232,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
 def _identity(config: TrainConfig) -> dict:
     """The settings a checkpoint must share with the run that resumes it."""
     keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
-            "augment_style", "max_shift", "limit", "amp")
+            "augment_style", "max_shift", "limit", "amp", "init")
     return {k: getattr(config, k) for k in keys}
 
 
@@ -309,6 +312,18 @@ def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
     return CapsNet(CapsNetConfig(routing_iterations=config.iterations, n_classes=n_classes)).to(device)
 
 
+def _initialise(model, config: TrainConfig) -> None:
+    """The weights of `config.init` (one line if they are not this kind of network or do not fit)."""
+    from .weights import load_baseline, load_model
+
+    loaded = (load_baseline if config.model == "cnn" else load_model)(config.init, device="cpu")
+    try:
+        model.load_state_dict(loaded.state_dict())
+    except RuntimeError:
+        raise CapsExplorerError(f"{config.init}: the --init weights do not fit this run's network "
+                                f"(another number of classes or layer sizes)") from None
+
+
 def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
     """→ (class scores (B, C), margin or cross-entropy loss, reconstruction loss), means over the batch."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.amp):
@@ -325,6 +340,8 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     train = _subset(dataset.train, config.limit)
     device = world.device
     model = _build_model(config, len(dataset.classes), device)
+    if config.init:
+        _initialise(model, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     images, labels = to_tensor(train.images), torch.from_numpy(train.labels).long()

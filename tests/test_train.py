@@ -214,3 +214,18 @@ def test_progress_reports_each_loss_and_time_left(tmp_path, tiny):
     reports = [p for p in progress if p.epoch_end]
     assert len(reports) == 1 and reports[0].epoch == 1  # after each epoch but the last; the end reports that
     assert reports[0].samples.shape == (8, 28, 28) and reports[0].reconstructions.shape == (8, 28, 28)
+
+
+def test_init_starts_from_given_weights(tmp_path, tiny):
+    from capsexplorer.weights import shipped_weights_path
+
+    stop = threading.Event()
+    cfg = config(tmp_path, init="mnist5k")
+    progress = run_all(cfg, tiny, stop=stop, on_step=lambda e, s: stop.set())
+    assert progress[-1].interrupted
+    state = torch.load(cfg.checkpoint_path, weights_only=True)["model"]
+    shipped = load_model(str(shipped_weights_path()), device="cpu").state_dict()
+    moved = (state["digit_weights"] - shipped["digit_weights"]).abs().max()
+    assert 0 < moved < 0.01  # one Adam step from the shipped weights, not from random ones
+    with pytest.raises(CapsExplorerError, match="CapsNet weights, not the CNN"):
+        run_all(config(tmp_path / "cnn", model="cnn", init=str(shipped_weights_path())), tiny)

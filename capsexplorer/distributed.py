@@ -52,6 +52,14 @@ class World:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def same(self, value: int) -> bool:
+        """True on every rank when every rank holds the same integer."""
+        if not self.distributed:
+            return True
+        t = torch.tensor([value, -value], device=self._comm_device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t.tolist() == [value, -value]
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

@@ -124,10 +124,19 @@ class CapsNet(nn.Module):
         u_hat = torch.bmm(u.transpose(0, 1), w_t)  # (I, B, J·D)
         return u_hat.view(n_in, -1, n_out, dim).permute(1, 2, 0, 3).contiguous()  # (B, J, I, D)
 
+    def masked(self, poses: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
+        """The decoder's input: the DigitCaps output masked to one capsule, (B, 10, 16), (B,) → (B, 160)."""
+        mask = F.one_hot(digits.long(), self.config.n_classes).to(poses.dtype)  # (B, 10)
+        return (poses * mask.unsqueeze(-1)).flatten(1)  # (B, 160)
+
     def decode(self, poses: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
         """Decoder fed the DigitCaps output masked to one capsule: (B, 10, 16), (B,) → (B, 784)."""
-        mask = F.one_hot(digits.long(), self.config.n_classes).to(poses.dtype)  # (B, 10)
-        return self.decoder((poses * mask.unsqueeze(-1)).flatten(1))
+        return self.decoder(self.masked(poses, digits))
+
+    def capsules(self, x: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
+        """x (B, 1, 28, 28) → the routed DigitCaps output v_j (B, 10, 16)."""
+        u = self.primary_capsules(x)  # (B, 1152, 8)
+        return route(self.predictions(u), iterations or self.config.routing_iterations)  # (B, 10, 16)
 
     def forward(self, x: torch.Tensor, iterations: int | None = None,
                 labels: torch.Tensor | None = None):
@@ -135,9 +144,7 @@ class CapsNet(nn.Module):
 
         The decoder is masked by `labels` when given (training), else by the longest capsule.
         """
-        iterations = iterations or self.config.routing_iterations
-        u = self.primary_capsules(x)
-        v = route(self.predictions(u), iterations)  # (B, 10, 16)
+        v = self.capsules(x, iterations)  # (B, 10, 16)
         lengths = v.norm(dim=-1)  # (B, 10)
         digits = labels if labels is not None else lengths.argmax(dim=1)
         return lengths, v, self.decode(v, digits)

@@ -90,6 +90,7 @@ class TrainConfig:
         need(isinstance(self.amp, bool), f"amp must be true or false, got {self.amp!r}")
         need(integer(self.decoder_epochs) and 0 <= self.decoder_epochs <= 10_000,
              f"--decoder-epochs must be from 0 to 10000, got {self.decoder_epochs}")
+        need(not self.decoder_epochs or self.model == "capsnet", "--decoder-epochs is for CapsNets; the CNN has no decoder")
         need(integer(self.max_shift) and 0 <= self.max_shift <= 8, f"max_shift must be from 0 to 8, got {self.max_shift}")
         need(Path(self.out).suffix.lower() == ".safetensors",
              f"{self.out}: the weights are written as safetensors; name the file *.safetensors")
@@ -251,8 +252,10 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
         defaults = TrainConfig()
         current = {k: v for k, v in current.items() if k in saved or v != getattr(defaults, k)}
     if saved != current:
-        raise CapsExplorerError(f"{path}: the checkpoint was made with other settings "
-                                f"({state.get('identity')}); use the same settings or pass --fresh")
+        differ = ", ".join(f"{k} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
+                           if saved.get(k) != v) if isinstance(saved, dict) else "unknown settings"
+        raise CapsExplorerError(f"{path}: the checkpoint was made with other settings — {differ}; "
+                                "use the same settings, or start over (--fresh)")
     return state
 
 
@@ -340,7 +343,10 @@ def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
 
 
 def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Progress]:
-    dataset = dataset or load_dataset(config.dataset, config.data_dir)
+    if dataset is None:  # rank 0 first: a download happens once, then the other ranks read the files
+        dataset = load_dataset(config.dataset, config.data_dir) if world.leader else None
+        world.barrier()
+        dataset = dataset or load_dataset(config.dataset, config.data_dir)
     train = _subset(dataset.train, config.limit)
     device = world.device
     model = _build_model(config, len(dataset.classes), device)
@@ -359,6 +365,11 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         epoch, step, sums, elapsed = state["epoch"], state["step"], state["sums"], state["elapsed"]
+    if not world.same(epoch * steps + step):
+        raise CapsExplorerError(f"{ckpt}: the training processes would resume from different steps (is the "
+                                "checkpoint on a folder every process sees?)")
+    if world.distributed and config.model == "cnn":
+        torch.manual_seed(config.seed * 1_000 + world.rank)  # dropout masks differ between the ranks' shares
     net = model
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel

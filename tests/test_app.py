@@ -1024,3 +1024,20 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
         window.worker.load("mnist5k")  # by name
     assert not window.samples.notice.isVisible() and window.samples.digit.itemText(2) == "digit 1"
     assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"
+
+
+def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window, tmp_path):
+    import torch
+
+    from capsexplorer.config import CapsNetConfig
+    from capsexplorer.model import CapsNet
+    from capsexplorer.weights import save_weights
+
+    three = tmp_path / "three.safetensors"
+    torch.manual_seed(0)
+    save_weights(CapsNet(CapsNetConfig(n_classes=3)), three, {"dataset": "folder", "classes": "a,b,c"})
+    current = window.worker._model
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
+        window.worker.load(str(three))
+    assert "3 classes" in error.args[0] and "\n" not in error.args[0]
+    assert window.worker._model is current

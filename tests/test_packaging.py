@@ -20,7 +20,7 @@ def test_core_imports_no_qt():
         "sys.meta_path.insert(0, Block())\n"
         "import capsexplorer, capsexplorer.model, capsexplorer.routing, capsexplorer.trace\n"
         "import capsexplorer.preprocess, capsexplorer.data, capsexplorer.train, capsexplorer.cli\n"
-        "import capsexplorer.weights, capsexplorer.losses\n"
+        "import capsexplorer.weights, capsexplorer.losses, capsexplorer.decoder_fit, capsexplorer.distributed\n"
         "m = capsexplorer.load_model(device='cpu')\n"
         "from capsexplorer import preprocess, load_image, CapsNetConfig, RoutingTrace\n"
         "assert callable(preprocess) and callable(capsexplorer.preprocess), 'a submodule shadows the function'\n"

@@ -12,15 +12,16 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
+from ..data import augmentation_for
 from . import theme
 from .training_process import TrainingProcess, TrainingRequest
 
-# label shown → (the command's --dataset, whether it needs a folder, default augmentation)
+# label shown → (the command's --dataset, whether it needs a folder)
 DATASETS = {
-    "Bundled digits (4,000 of MNIST)": ("mnist5k", False, "digits"),
-    "MNIST (IDX files)": ("mnist", True, "digits"),
-    "Fashion-MNIST (IDX files)": ("fashion-mnist", True, "shifts"),
-    "Folder of images (one subfolder or name prefix per class)": ("folder", True, "digits"),
+    "Bundled digits (4,000 of MNIST)": ("mnist5k", False),
+    "MNIST (IDX files)": ("mnist", True),
+    "Fashion-MNIST (IDX files)": ("fashion-mnist", True),
+    "Folder of images (one subfolder or name prefix per class)": ("folder", True),
 }
 FASHION_DEFAULT = "/usr/share/datasets/fashion-mnist"
 SHOWN = 8  # held-out images shown with their reconstructions
@@ -68,7 +69,7 @@ class TrainingPanel(QWidget):
         self.process.epoch.connect(self.show_epoch)
         self.process.finished.connect(self._finished)
         self.process.paused.connect(self._paused)
-        self.process.cancelled.connect(lambda: self._say("Cancelled; its checkpoint was deleted."))
+        self.process.cancelled.connect(lambda: self._say("Stopped; nothing was kept (no checkpoint)."))
         self.process.failed.connect(lambda message: self._say(message, error=True))
         self._dataset_changed()
         self._state_changed("idle")
@@ -178,7 +179,8 @@ class TrainingPanel(QWidget):
 
     # --- settings -------------------------------------------------------------------------
     def request(self) -> TrainingRequest:
-        name, needs_folder, augment = DATASETS[self.dataset.currentText()]
+        name, needs_folder = DATASETS[self.dataset.currentText()]
+        augment = augmentation_for(name)
         folder = self.folder.text().strip() or None
         return TrainingRequest(out=self.out.text().strip(), dataset=name, data_dir=folder if needs_folder else None,
                                epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
@@ -186,12 +188,12 @@ class TrainingPanel(QWidget):
                                extra=list(self.extra_arguments))
 
     def _dataset_changed(self) -> None:
-        name, needs_folder, _ = DATASETS[self.dataset.currentText()]
+        name, needs_folder = DATASETS[self.dataset.currentText()]
         self.folder.setEnabled(needs_folder)
         if name == "fashion-mnist" and not self.folder.text().strip() and Path(FASHION_DEFAULT).is_dir():
             self.folder.setText(FASHION_DEFAULT)
         current = Path(self.out.text().strip()) if self.out.text().strip() else None
-        defaults = {models_folder() / f"capsnet-{d}.safetensors" for d, _, _ in DATASETS.values()}
+        defaults = {models_folder() / f"capsnet-{d}.safetensors" for d, _ in DATASETS.values()}
         if current is None or current in defaults:  # a name the user typed is kept
             self.out.setText(str(models_folder() / f"capsnet-{name}.safetensors"))
 

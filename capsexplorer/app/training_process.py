@@ -93,6 +93,7 @@ class TrainingProcess(QObject):
             environment = QProcessEnvironment.systemEnvironment()
         environment.insert("PYTHONUNBUFFERED", "1")
         process.setProcessEnvironment(environment)
+        process.started.connect(self.started)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._ended)
@@ -100,7 +101,6 @@ class TrainingProcess(QObject):
         self._process = process
         self._set_state("running")
         process.start()
-        self.started.emit()
 
     def running(self) -> bool:
         return self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning
@@ -125,6 +125,8 @@ class TrainingProcess(QObject):
         """For closing the window: pause (checkpoint kept) and wait for the process to end."""
         if not self.running():
             return
+        if self.state == "cancelling":  # already asked to stop; closing keeps what is left
+            self._set_state("pausing")
         self.pause()
         if not self._process.waitForFinished(msecs):
             self._kill()
@@ -182,6 +184,7 @@ class TrainingProcess(QObject):
 
     def _ended(self, code: int, _status) -> None:
         self._kill_timer.stop()
+        self._process.deleteLater()  # read below first: deleted once control returns to the event loop
         self._read_stdout()
         if self._buffer.strip():
             self._record(self._buffer)
@@ -197,6 +200,9 @@ class TrainingProcess(QObject):
         elif result.get("event") == "interrupted" or (state == "pausing" and self.has_checkpoint()):
             self._set_state("paused")
             self.paused.emit(result)
+        elif state == "pausing":  # stopped while still loading the data: nothing to resume
+            self._set_state("idle")
+            self.cancelled.emit()
         else:
             self._set_state("paused" if self.has_checkpoint() else "idle")
             self.failed.emit(self._failure(code))

@@ -257,6 +257,10 @@ class InferenceWorker(QThread):
             model = job[1]
         else:
             model = load_model(job[1], device=job[2])  # raises WeightsError with one line
+        if model.config.n_classes != 10:  # the panels draw ten capsules
+            raise CapsExplorerError(f"{job[1] if job[0] != 'model' else 'this model'}: it has "
+                                    f"{model.config.n_classes} classes; the explorer shows models of 10 classes "
+                                    "(evaluate and classify it on the command line)")
         with torch.inference_mode():  # warm-up: the first call pays for allocations and kernel choice
             model.trace(torch.zeros(1, 1, 28, 28, device=model.device), iterations=3)
         meta = model.metadata

@@ -54,6 +54,7 @@ def test_pause_keeps_a_checkpoint_and_resume_finishes(qtbot, tmp_path):
     assert (tmp_path / "trained.safetensors.ckpt").is_file()
     assert panel.start_button.text() == "Resume" and panel.start_button.isEnabled()
     assert "Paused" in panel.status.text()
+    assert not panel.epochs.isEnabled() and not panel.dataset.isEnabled()  # the checkpoint's settings hold
     x_before = len(panel.margin_line.getData()[0])
     with qtbot.waitSignal(panel.process.finished, timeout=180_000):
         panel.start_button.click()

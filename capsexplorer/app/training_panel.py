@@ -327,10 +327,11 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(state == "running")
         self.cancel_button.setEnabled(running and state != "cancelling" or checkpoint)
         self.open_button.setEnabled(not running and bool(self.weights) and Path(self.weights).is_file())
-        for widget in (self.dataset, self.folder, self.epochs, self.batch, self.lr, self.iterations, self.amp,
-                       self.out):
-            widget.setEnabled(not running and (widget is not self.folder
-                                               or DATASETS[self.dataset.currentText()][1]))
+        paused = state == "paused" and checkpoint  # its settings are the checkpoint's until Cancel
+        for widget in (self.dataset, self.folder, self.epochs, self.batch, self.lr, self.iterations, self.amp):
+            widget.setEnabled(not running and not paused and (widget is not self.folder
+                                                              or DATASETS[self.dataset.currentText()][1]))
+        self.out.setEnabled(not running)
 
 
 class TrainingDialog(QDialog):

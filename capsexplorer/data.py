@@ -77,7 +77,9 @@ def augmentation_for(dataset: str) -> str:
 
 
 FASHION_SAMPLES = "fashion-mnist-samples.npz"  # 1,000 test images (100 a class), shipped with the package
-SHORT_NAMES = {"T-shirt/top": "T-shirt", "Ankle boot": "Boot"}  # for axes with ten names side by side
+SHORT_NAMES = {"T-shirt/top": "T-shirt", "Ankle boot": "Boot"}  # for tables with ten names side by side
+TICK_NAMES = {"T-shirt/top": "Tee", "Trouser": "Trou", "Pullover": "Pull", "Dress": "Drss", "Coat": "Coat",
+              "Sandal": "Sndl", "Shirt": "Shrt", "Sneaker": "Snkr", "Bag": "Bag", "Ankle boot": "Boot"}  # under bars
 
 
 def model_samples(dataset: str) -> tuple[Split, str] | None:

@@ -38,8 +38,9 @@ class LengthsPanel(QGroupBox):
         self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.accent(),
                                         pen=pg.mkPen(None))
         item.addItem(self.cnn_bars)
-        self.plot.setToolTip("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
-                             "CNN baseline's probability for each class, for the same input.")
+        self.tip = ("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
+                    "CNN baseline's probability for each class, for the same input.")
+        self.plot.setToolTip(self.tip)
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             # The margin's name right of digit 9's bar, where no bar or value can cover it.
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
@@ -96,12 +97,14 @@ class LengthsPanel(QGroupBox):
 
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """Bars named by the model's classes (digits, or short garment names)."""
-        from ..data import SHORT_NAMES
+        from ..data import TICK_NAMES
 
-        names = [SHORT_NAMES.get(c, c) for c in classes]
+        names = [TICK_NAMES.get(c, c[:4]) for c in classes]  # four letters fit under a bar at 1024 px
         item = self.plot.getPlotItem()
         item.getAxis("bottom").setTicks([[(d, n) for d, n in enumerate(names[:10])]])
-        digits = names == [str(d) for d in range(len(names))]
+        digits = list(classes) == [str(d) for d in range(len(classes))]
+        self.plot.setToolTip(self.tip + ("" if digits else "\nClasses: " +
+                                         ", ".join(f"{n} = {c}" for n, c in zip(names, classes))))
         item.setLabel("bottom", "digit capsule j" if digits else "class capsule j")
 
     def clear(self) -> None:

@@ -41,7 +41,8 @@ def test_classify_json_lines(capsys, files):
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["prediction"] for r in rows] == [3, 7]
     for r in rows:
-        assert set(r) == {"path", "prediction", "lengths", "pose"}
+        assert set(r) == {"path", "prediction", "class", "lengths", "pose"}
+        assert r["class"] == str(r["prediction"])  # the digits model's classes are the digits
         assert len(r["lengths"]) == 10 and len(r["pose"]) == 16
         assert max(r["lengths"]) == r["lengths"][r["prediction"]]
     assert rows[0]["path"] == str(files["three"])

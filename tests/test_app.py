@@ -1010,8 +1010,11 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert loaded.args[0].classes == FASHION_CLASSES
     assert window.samples.notice.isVisible() and "clothing" in window.samples.notice.text()
     assert window.samples.digit.itemText(2) == "Trouser"
-    ticks = window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
-    assert [name for _, name in ticks][:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.plot.toolTip()
+    assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.plot.toolTip()
+    for width, first in ((1900, "Tee"), (1024, "0")):  # names where they fit under the bars, else numbers
+        window.resize(width, 900)
+        qtbot.waitUntil(lambda: window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0][0][1] == first,
+                        timeout=TIMEOUT)
     qtbot.waitUntil(lambda: "Fashion-MNIST test sample" in window.windowTitle(), timeout=TIMEOUT)  # its own data
     assert len(model_samples("fashion-mnist")[0]) == 1000
     qtbot.waitUntil(lambda: window.browser.confusion.horizontalHeaderItem(9).text() == "Boot", timeout=TIMEOUT)

@@ -81,6 +81,14 @@ class LengthsPanel(QGroupBox):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         self._show()  # the values appear or go with the plot's height
+        self._name_ticks()
+
+    def _name_ticks(self) -> None:
+        """The class names under the bars where they fit (about 34 px a bar), else the class numbers."""
+        names = getattr(self, "tick_names", [str(d) for d in range(10)])
+        fits = all(len(n) <= 1 for n in names) or self.plot.width() >= 34 * 12
+        labels = names if fits else [str(d) for d in range(len(names))]
+        self.plot.getPlotItem().getAxis("bottom").setTicks([list(enumerate(labels))])
 
     def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
         """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
@@ -99,9 +107,10 @@ class LengthsPanel(QGroupBox):
         """Bars named by the model's classes (digits, or short garment names)."""
         from ..data import TICK_NAMES
 
-        names = [TICK_NAMES.get(c, c[:4]) for c in classes]  # four letters fit under a bar at 1024 px
+        names = [TICK_NAMES.get(c, c[:4]) for c in classes]
+        self.tick_names = names[:10]
+        self._name_ticks()
         item = self.plot.getPlotItem()
-        item.getAxis("bottom").setTicks([[(d, n) for d, n in enumerate(names[:10])]])
         digits = list(classes) == [str(d) for d in range(len(classes))]
         self.plot.setToolTip(self.tip + ("" if digits else "\nClasses: " +
                                          ", ".join(f"{n} = {c}" for n, c in zip(names, classes))))

@@ -22,10 +22,10 @@ from .model import CapsNet
 
 @dataclass
 class DecoderFit:
-    epochs: int = 60
+    epochs: int = 100  # the settings the shipped digits model's decoder was fitted with (README)
     augmentations: int = 8  # augmented copies of the training set the capsules are computed for (copy 0: raw)
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
     seed: int = 0
     style: str = "digits"  # the training augmentation (capsexplorer.train.augment)
 

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 from .errors import CapsExplorerError
@@ -276,16 +277,12 @@ def _style(model) -> str:
     return style_for(model.metadata.get("dataset"))
 
 
-def _class_names(model) -> list[str]:
-    names = str(model.metadata.get("classes") or "").split(",")
-    return names if len(names) == model.config.n_classes else [str(d) for d in range(model.config.n_classes)]
-
-
 def cmd_classify(args) -> int:
     from .preprocess import load_image, preprocess
+    from .weights import class_names
 
     model = _load(args)
-    names = _class_names(model)
+    names = class_names(model)
     failed = 0
     for path in args.images:
         try:
@@ -425,8 +422,6 @@ class _JsonProgress:
         self.started = False
 
     def __call__(self, p, config) -> None:
-        import time
-
         if not self.started:
             self.started = True
             self.emit({"event": "start", "epochs": p.epochs, "steps": p.steps, "epoch": p.epoch, "step": p.step,

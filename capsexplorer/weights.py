@@ -195,6 +195,13 @@ def _build(path: Path, tensors: dict, metadata: dict, network, config, device):
     return model.to(device).eval()
 
 
+def class_names(model) -> tuple[str, ...]:
+    """The class names a weights file records (digits, garments, a folder's names), or the class numbers."""
+    names = tuple(str(model.metadata.get("classes") or "").split(","))
+    n = model.config.n_classes
+    return names if len(names) == n else tuple(str(d) for d in range(n))
+
+
 def heldout_accuracy(metadata: dict) -> float | None:
     """The accuracy a weights file claims, or None when it is absent or not a number in [0, 1]."""
     try:

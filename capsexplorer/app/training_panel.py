@@ -146,23 +146,15 @@ class TrainingPanel(QWidget):
     def _build_plots(self) -> None:
         self.progress_label = QLabel("Not started.")
         self.progress_label.setWordWrap(True)
-        self.loss_plot = theme.static_plot(minimum_height=140)
+        self.loss_plot = self._epoch_plot("Loss per step", "loss", 140)
         item = self.loss_plot.getPlotItem()
-        item.setTitle("Loss per step", color=theme.foreground().name(), size="10pt")
-        item.setLabel("bottom", "epoch", **theme.label_style())
-        item.setLabel("left", "loss", **theme.label_style())
-        item.getAxis("left").enableAutoSIPrefix(False)
         legend_fill = theme.background()
         legend_fill.setAlpha(210)
         item.addLegend(offset=(-10, 10), labelTextColor=theme.foreground(), brush=legend_fill)
         self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), name="margin")
         self.recon_line = item.plot([], [], pen=pg.mkPen(theme.accent(), width=2), name="reconstruction (×0.0005)")
-        self.accuracy_plot = theme.static_plot(minimum_height=120)
+        self.accuracy_plot = self._epoch_plot("Held-out accuracy per epoch", "accuracy", 120)
         item = self.accuracy_plot.getPlotItem()
-        item.setTitle("Held-out accuracy per epoch", color=theme.foreground().name(), size="10pt")
-        item.setLabel("bottom", "epoch", **theme.label_style())
-        item.setLabel("left", "accuracy", **theme.label_style())
-        item.getAxis("left").enableAutoSIPrefix(False)
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
@@ -176,6 +168,17 @@ class TrainingPanel(QWidget):
         self.plots.addWidget(self.accuracy_plot, 2)
         self.plots.addWidget(self.pictures, 2)
         self._clear_plots()
+
+    @staticmethod
+    def _epoch_plot(title: str, quantity: str, minimum_height: int) -> pg.PlotWidget:
+        """A static plot of `quantity` against epochs, its numbers plain (no SI prefix such as ×0.001)."""
+        plot = theme.static_plot(minimum_height=minimum_height)
+        item = plot.getPlotItem()
+        item.setTitle(title, color=theme.foreground().name(), size="10pt")
+        item.setLabel("bottom", "epoch", **theme.label_style())
+        item.setLabel("left", quantity, **theme.label_style())
+        item.getAxis("left").enableAutoSIPrefix(False)
+        return plot
 
     # --- settings -------------------------------------------------------------------------
     def request(self) -> TrainingRequest:

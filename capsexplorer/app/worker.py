@@ -250,7 +250,7 @@ class InferenceWorker(QThread):
 
     def _do_load(self, job: tuple) -> None:
         """Either the new model is loaded, warmed up and described completely, or the old one stays."""
-        from ..weights import heldout_accuracy, load_model
+        from ..weights import class_names, heldout_accuracy, load_model
 
         log.debug("loading the model%s", "" if job[0] == "model" else f" {job[1] or '(shipped)'}")
         if job[0] == "model":
@@ -265,9 +265,7 @@ class InferenceWorker(QThread):
             model.trace(torch.zeros(1, 1, 28, 28, device=model.device), iterations=3)
         meta = model.metadata
         path = meta.get("path", "")
-        classes = tuple(str(meta.get("classes") or ",".join(map(str, range(10)))).split(","))
-        if len(classes) != model.config.n_classes:
-            classes = tuple(str(d) for d in range(model.config.n_classes))
+        classes = class_names(model)
         name = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
         baseline = self._load_baseline(model)
         info = ModelInfo(path, name, heldout_accuracy(meta), str(meta.get("dataset", "unknown")), classes,

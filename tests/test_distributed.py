@@ -57,3 +57,18 @@ def test_a_half_set_up_world_is_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "torchrun" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_json_progress_to_a_reader_that_leaves_ends_quietly(tmp_path):
+    """`train --progress json | head -1`: the reader goes after the first line; the command ends without a
+    traceback (its last checkpoint stays for a resume)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "capsexplorer", "train", "--limit", "32", "--batch-size", "4",
+                             "--epochs", "1", "--device", "cpu", "--progress", "json",
+                             "--out", str(tmp_path / "w.safetensors")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    assert first["event"] == "start"
+    assert proc.returncode == 1 and b"Traceback" not in err

@@ -126,3 +126,47 @@ def test_closing_the_window_while_training_asks(qtbot, tmp_path, model, monkeypa
 def test_durations_read_naturally():
     assert duration(None) == "estimating…"
     assert duration(42) == "42 s" and duration(600) == "10 min" and duration(7260) == "2 h 1 min"
+
+
+def test_pause_resume_finish_then_close_with_the_event_loop_turning(qtbot, tmp_path, model):
+    """As a user clicks: the event loop turns between every step (deleteLater() runs), and closing the
+    window after the finished run neither crashes nor hangs."""
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    panel = window.show_training().panel
+    panel.out.setText(str(tmp_path / "trained.safetensors"))
+    panel.epochs.setValue(2)
+    panel.batch.setValue(4)
+    panel.extra_arguments = list(QUICK)
+    with qtbot.waitSignal(panel.process.step, timeout=120_000):
+        panel.start_button.click()
+    qtbot.wait(50)
+    with qtbot.waitSignal(panel.process.paused, timeout=60_000):
+        panel.pause_button.click()
+    qtbot.wait(200)  # the old QProcess is deleted here
+    assert not panel.process.running()
+    with qtbot.waitSignal(panel.process.finished, timeout=180_000):
+        panel.start_button.click()
+    qtbot.wait(200)
+    assert (tmp_path / "trained.safetensors").is_file()
+    assert not panel.process.running()
+    assert window.close()
+    qtbot.wait(50)
+
+
+def test_pause_then_cancel_with_the_event_loop_turning(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path, epochs=3, batch=4)
+    with qtbot.waitSignal(panel.process.step, timeout=120_000):
+        panel.start_button.click()
+    qtbot.wait(50)
+    with qtbot.waitSignal(panel.process.paused, timeout=60_000):
+        panel.pause_button.click()
+    qtbot.wait(200)
+    assert (tmp_path / "trained.safetensors.ckpt").is_file()
+    with qtbot.waitSignal(panel.process.cancelled, timeout=10_000):
+        panel.cancel_button.click()
+    qtbot.wait(50)
+    assert not (tmp_path / "trained.safetensors.ckpt").exists()
+    assert panel.start_button.text() == "Start" and panel.start_button.isEnabled()

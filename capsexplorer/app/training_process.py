@@ -128,9 +128,10 @@ class TrainingProcess(QObject):
         if self.state == "cancelling":  # already asked to stop; closing keeps what is left
             self._set_state("pausing")
         self.pause()
-        if not self._process.waitForFinished(msecs):
+        process = self._process
+        if not process.waitForFinished(msecs):  # `_ended` runs inside and lets go of the process
             self._kill()
-            self._process.waitForFinished(2000)
+            process.waitForFinished(2000)
 
     def has_checkpoint(self, request: TrainingRequest | None = None) -> bool:
         request = request or self.request
@@ -146,11 +147,13 @@ class TrainingProcess(QObject):
         self._kill_timer.start(KILL_AFTER_MS)
 
     def _kill(self) -> None:
-        if self.running():
+        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
             log.warning("training did not stop when asked; killed")
             self._process.kill()
 
     def _read_stdout(self) -> None:
+        if self._process is None:
+            return
         self._buffer += bytes(self._process.readAllStandardOutput())
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
@@ -172,23 +175,31 @@ class TrainingProcess(QObject):
             self._result = record
 
     def _read_stderr(self) -> None:
+        if self._process is None:
+            return
         text = bytes(self._process.readAllStandardError()).decode("utf-8", "replace")
         for line in text.replace("\r", "\n").splitlines():
             if line.strip():
                 self._stderr = (self._stderr + [line.strip()])[-50:]
 
     def _error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
+        if error == QProcess.ProcessError.FailedToStart and self._process is not None:
+            failed, self._process = self._process, None
             self._set_state("idle")
-            self.failed.emit(f"cannot start the training command ({self._process.errorString()})")
+            self.failed.emit(f"cannot start the training command ({failed.errorString()})")
+            failed.deleteLater()
 
     def _ended(self, code: int, _status) -> None:
         self._kill_timer.stop()
-        self._process.deleteLater()  # read below first: deleted once control returns to the event loop
         self._read_stdout()
         if self._buffer.strip():
             self._record(self._buffer)
         self._read_stderr()
+        # The process object is deleted once control returns to the event loop: no reference to it may
+        # outlive this call (a call on a deleted QProcess raises, and inside a Qt virtual such as
+        # closeEvent that error crashes PySide6).
+        finished, self._process = self._process, None
+        finished.deleteLater()
         state, result = self.state, self._result or {}
         if result.get("event") == "finished":
             self._set_state("idle")

@@ -387,6 +387,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+class _StderrProgress:
+    """`progress(done, total)` as one line on stderr, rewritten in place on a terminal and printed at most
+    every 10 s otherwise — whatever stdout carries (JSON included)."""
+
+    def __init__(self, what: str):
+        self.what, self.start, self.last = what, time.perf_counter(), -math.inf
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        tty = sys.stderr is not None and sys.stderr.isatty()
+        if done < total and now - self.last < (0.5 if tty else 10.0):
+            return
+        self.last = now
+        left = (now - self.start) / done * (total - done) if done else None
+        text = f"capsexplorer: {self.what}: {done} of {total} batches" + \
+            (f", about {left:.0f} s left" if left is not None and done < total else "")
+        try:
+            print(("\r" + text + " " * 8) if tty else text, end="\n" if not tty or done == total else "",
+                  file=sys.stderr, flush=True)
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr closed or gone: progress is only a courtesy
+
+
 class _BarProgress:
     """A tqdm bar per epoch on stderr."""
 
@@ -652,9 +675,7 @@ def cmd_robustness(args) -> int:
     _targets(args, {"out": ".png"})
     models = {"capsnet": _load(args), "cnn": load_baseline(args.cnn_weights, device=args.device)}
     split = heldout_samples()
-    done = []
-    report = None if args.json else (lambda t, v: done.append(print(f"  {t} {v:g}", file=sys.stderr, flush=True)))
-    result = robustness.measure(models, split, args.iterations, progress=report)
+    result = robustness.measure(models, split, args.iterations, progress=_StderrProgress("measuring"))
     if args.ablation:
         result["routing-ablation"] = robustness.routing_ablation(models["capsnet"], split)
     if args.out:

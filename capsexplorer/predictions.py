@@ -49,59 +49,120 @@ def cache_dir() -> Path:
     return Path(root) / "capsexplorer"
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, remembered per (path, size, modification time)."""
+    resolved = Path(path).resolve()
+    info = os.stat(resolved)
+    stamp = (str(resolved), info.st_size, info.st_mtime_ns)
+    if stamp not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(resolved, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[stamp] = digest.hexdigest()
+    return _DIGESTS[stamp]
+
+
 def weights_key(*paths) -> str:
-    """A key that changes when any weights file changes: its path, size and modification time."""
+    """A key that changes when the bytes of any weights file change (not its place or date), so that
+    results computed for the shipped weights ship with the package and are found wherever it is installed."""
     digest = hashlib.sha256(str(CACHE_VERSION).encode())
     for path in paths:
-        if path is None:
-            digest.update(b"none")
-            continue
-        info = os.stat(path)
-        digest.update(f"{Path(path).resolve()}|{info.st_size}|{info.st_mtime_ns}".encode())
+        digest.update(b"none" if path is None else file_digest(path).encode())
     return digest.hexdigest()[:24]
 
 
-def scores(model, images: np.ndarray, batch: int = 250, progress=None) -> np.ndarray:
-    """(N, 10) class scores of uint8 (N, 28, 28) images: lengths or probabilities."""
-    out = []
+def cached_file(name: str) -> Path | None:
+    """A result file under `name`: the user's cache first, then the copy shipped with the package."""
+    from .files import resource_path
+
+    for path in (cache_dir() / name, resource_path(name)):
+        if path.is_file():
+            return path
+    return None
+
+
+def score_steps(model, images: np.ndarray, batch: int = 250):
+    """Generator: yields each batch's (B, 10) class scores (lengths or probabilities) of uint8
+    (N, 28, 28) images, so a caller can stop or serve other work between batches."""
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(images), batch):
             x = torch.from_numpy(images[start:start + batch]).float().div_(255.0).unsqueeze(1).to(model.device)
-            out.append(model.class_scores(x).float().cpu().numpy())
-            if progress is not None:
-                progress(min(start + batch, len(images)), len(images))
+            yield model.class_scores(x).float().cpu().numpy()  # (B, 10)
+
+
+def scores(model, images: np.ndarray, batch: int = 250) -> np.ndarray:
+    """(N, 10) class scores of uint8 (N, 28, 28) images: lengths or probabilities."""
+    out = list(score_steps(model, images, batch))
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
-def predict_set(capsnet, cnn, split: Split, key: str | None = None, progress=None, partial=None) -> SetPredictions:
-    """Both models' scores on `split`, read from the cache under `key` when there, else computed and
-    stored (a cache that cannot be written is no error: it is only slower next time). `partial` is
-    called with the CapsNet's predictions alone as soon as they are there, before the CNN's."""
-    path = cache_dir() / f"heldout-{key}.npz" if key else None
-    if path is not None and path.is_file():
-        try:
-            with np.load(path) as data:
-                if len(data["labels"]) == len(split) and np.array_equal(data["labels"], split.labels):
-                    cnn_scores = data["cnn"] if data["cnn"].size else None
-                    return SetPredictions(split.labels, data["capsnet"], cnn_scores)
-        except (OSError, ValueError, KeyError):
-            pass  # damaged: compute again
+def read_cached(split: Split, key: str | None) -> SetPredictions | None:
+    path = cached_file(f"heldout-{key}.npz") if key else None
+    if path is None:
+        return None
+    try:
+        with np.load(path) as data:
+            if len(data["labels"]) == len(split) and np.array_equal(data["labels"], split.labels):
+                cnn_scores = data["cnn"] if data["cnn"].size else None
+                return SetPredictions(split.labels, data["capsnet"], cnn_scores)
+    except (OSError, ValueError, KeyError):
+        pass  # damaged: compute again
+    return None
+
+
+def predict_steps(capsnet, cnn, split: Split, key: str | None = None, batch: int = 250):
+    """Generator for both models' scores on `split`: yields (done, total) images after every batch, and
+    once the CapsNet's predictions alone (a SetPredictions without the CNN's) before the CNN's start;
+    returns the complete SetPredictions. Read from the cache under `key` when there, else computed and
+    stored (a cache that cannot be written is no error: it is only slower next time)."""
+    found = read_cached(split, key)
+    if found is not None:
+        return found
     total = len(split) * (2 if cnn is not None else 1)
-    capsnet_scores = scores(capsnet, split.images,
-                            progress=None if progress is None else lambda done, _n: progress(done, total))
-    if partial is not None and cnn is not None:
-        partial(SetPredictions(split.labels, capsnet_scores, None))
-    cnn_scores = scores(cnn, split.images, progress=None if progress is None else
-                        lambda done, _n: progress(len(split) + done, total)) if cnn is not None else None
+    yield 0, total
+    parts: dict[str, list] = {"capsnet": [], "cnn": []}
+    done = 0
+    for name, model in (("capsnet", capsnet), ("cnn", cnn)):
+        if model is None:
+            continue
+        for part in score_steps(model, split.images, batch):
+            parts[name].append(part)
+            done += len(part)
+            yield done, total
+        if name == "capsnet" and cnn is not None:
+            yield SetPredictions(split.labels, np.concatenate(parts["capsnet"]), None)
+    capsnet_scores = np.concatenate(parts["capsnet"])
+    cnn_scores = np.concatenate(parts["cnn"]) if parts["cnn"] else None
     result = SetPredictions(split.labels, capsnet_scores, cnn_scores)
-    if path is not None:
+    if key:
+        _store(cache_dir() / f"heldout-{key}.npz", split.labels, capsnet_scores, cnn_scores)
+    return result
+
+
+def _store(path: Path, labels, capsnet_scores, cnn_scores) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, labels=split.labels, capsnet=capsnet_scores,
+            np.savez_compressed(tmp, labels=labels, capsnet=capsnet_scores,
                                 cnn=cnn_scores if cnn_scores is not None else np.zeros(0))
             os.replace(tmp, path)
-        except OSError:
-            pass
-    return result
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def predict_set(capsnet, cnn, split: Split, key: str | None = None) -> SetPredictions:
+    """Both models' scores on `split` (see `predict_steps`), in one call."""
+    steps = predict_steps(capsnet, cnn, split, key)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value

@@ -59,40 +59,79 @@ def transformed(images: np.ndarray, transform: str, value: float) -> np.ndarray:
     return transforms.warp(images, np.repeat(transforms.affine_matrix({transform: float(value)})[None], len(images), 0))
 
 
-def accuracy(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250) -> float:
-    """Held-out accuracy of a CapsNet or the CNN on (N, 28, 28) floats in [0, 1]."""
+def correct_steps(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250):
+    """Generator over batches of (N, 28, 28) floats in [0, 1]: yields the running count of correct
+    answers of a CapsNet or the CNN after each batch, so a caller can stop or serve other work between."""
     model.eval()
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(images), batch):
             x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch])).unsqueeze(1).to(model.device)
-            scores = model.class_scores(x, iterations)
+            scores = model.class_scores(x, iterations)  # (B, 10)
             correct += int((scores.argmax(1).cpu().numpy() == labels[start:start + batch]).sum())
+            yield correct
+
+
+def accuracy(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250) -> float:
+    """Held-out accuracy of a CapsNet or the CNN on (N, 28, 28) floats in [0, 1]."""
+    correct = 0
+    for correct in correct_steps(model, images, labels, iterations, batch):
+        pass
     return correct / len(images)
 
 
-def measure(models: dict, split: Split, iterations: int = 3, seed: int = 0, progress=None) -> dict:
-    """{name: {transform: {value: accuracy}}, "affine-mix": {name: accuracy}, "seconds": …} for each model."""
+def conditions() -> list[tuple[str, float | None]]:
+    """What `measure` runs, in order: the untransformed digits, every transformed value, the affine mix."""
+    return [("plain", None)] + [(t, v) for t, values in VALUES.items() for v in values
+                                if v != transforms.IDENTITY[t]] + [("affine-mix", None)]
+
+
+def measure_steps(models: dict, split: Split, iterations: int = 3, seed: int = 0, batch: int = 250):
+    """Generator: yields (done, total) batches as it goes and returns `measure`'s result, so that the
+    explorer's worker can answer the user, or stop, between any two batches."""
     start = time.perf_counter()
     images = split.images.astype(np.float32) / 255.0
     labels = split.labels
+    todo = conditions()
+    per_model = -(-len(images) // batch)
+    total, done = len(todo) * len(models) * per_model, 0
+    yield done, total
+    scores: dict = {}
+    for transform, value in todo:
+        if transform == "plain":
+            inputs = images
+        elif transform == "affine-mix":
+            inputs = affine_mix(images, seed)
+        else:
+            inputs = transformed(images, transform, value)
+        for name, model in models.items():
+            correct = 0
+            for correct in correct_steps(model, inputs, labels, iterations, batch):
+                done += 1
+                yield done, total
+            scores[name, transform, value] = correct / len(images)
     result: dict = {name: {} for name in models}
-    plain = {name: accuracy(model, images, labels, iterations) for name, model in models.items()}
-    for transform, values in VALUES.items():
-        for name in models:
-            result[name][transform] = {}
-        for value in values:
-            untouched = value == transforms.IDENTITY[transform]
-            inputs = None if untouched else transformed(images, transform, value)
-            for name, model in models.items():
-                acc = plain[name] if untouched else accuracy(model, inputs, labels, iterations)
-                result[name][transform][f"{value:g}"] = acc
-            if progress is not None:
-                progress(transform, value)
-    mixed = affine_mix(images, seed)
-    result["affine-mix"] = {name: accuracy(model, mixed, labels, iterations) for name, model in models.items()}
+    for name in models:
+        for transform, values in VALUES.items():
+            result[name][transform] = {
+                f"{v:g}": scores[name, "plain" if v == transforms.IDENTITY[transform] else transform,
+                                 None if v == transforms.IDENTITY[transform] else v] for v in values}
+    result["affine-mix"] = {name: scores[name, "affine-mix", None] for name in models}
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
+
+
+def measure(models: dict, split: Split, iterations: int = 3, seed: int = 0, progress=None) -> dict:
+    """{name: {transform: {value: accuracy}}, "affine-mix": {name: accuracy}, "seconds": …} for each model.
+    `progress(done, total)` is called after every batch."""
+    steps = measure_steps(models, split, iterations, seed)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(done, total)
 
 
 def routing_ablation(capsnet, split: Split, seed: int = 0, iterations=ABLATION) -> dict:

@@ -217,11 +217,11 @@ def test_a_worker_error_is_shown_and_the_app_keeps_working(qtbot, window, monkey
 
     monkeypatch.setattr(model, "trace", broken)
     with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as blocker:
-        window.request_trace()
+        window.controller.request_trace()
     assert "simulated failure" in blocker.args[0]
     assert window.banner.isVisible() and "simulated failure" in window.banner.text.text()
     monkeypatch.undo()
-    result = wait_trace(qtbot, window, window.request_trace)
+    result = wait_trace(qtbot, window, window.controller.request_trace)
     assert result.trace.iterations == 3
 
 
@@ -267,7 +267,7 @@ def test_closing_while_the_worker_is_busy_is_clean(qtbot, model, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model, "trace", slow)
-    w.request_trace()
+    w.controller.request_trace()
     qtbot.waitUntil(lambda: w.worker.busy, timeout=5000)
     w.close()  # waits for the job however long it is: a running QThread destroyed aborts Python
     assert w.worker.isFinished()
@@ -486,7 +486,7 @@ def test_the_banner_overlays_and_goes_when_the_next_operation_succeeds(qtbot, wi
     before = window.columns.geometry()
     window.show_error("a test message")
     assert window.banner.isVisible() and window.columns.geometry() == before  # nothing pushed down
-    wait_trace(qtbot, window, window.request_trace)
+    wait_trace(qtbot, window, window.controller.request_trace)
     assert not window.banner.isVisible()
 
 
@@ -549,7 +549,7 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
         window.worker.load(str(corrupt))
     assert str(corrupt) in error.args[0] and str(corrupt) in window.banner.text.text()
     assert window.worker._model is current
-    result = wait_trace(qtbot, window, window.request_trace)  # still working, on the old model
+    result = wait_trace(qtbot, window, window.controller.request_trace)  # still working, on the old model
     assert result.trace.iterations == 3
 
 
@@ -698,14 +698,13 @@ def test_the_hover_read_out_resets_when_the_mouse_leaves_an_empty_view(qtbot, wi
 
 def test_a_bend_of_an_older_trace_never_paints_over_a_new_one(qtbot, window, model, monkeypatch):
     """A slider moved just before a new input: its reconstruction, if it comes back late, is dropped."""
-    from capsexplorer.app.worker import ReconstructionResult
+    from capsexplorer.app.jobs import ReconstructionResult
 
     old_generation = window.state.generation
-    wait_trace(qtbot, window, window.request_trace)
+    wait_trace(qtbot, window, window.controller.request_trace)
     shown = window.pose.reconstruction_tile.data.copy()
     window.worker._publish("reconstruct", ReconstructionResult(old_generation, window.pose.digit, np.zeros(16),
-                                                               np.ones((28, 28), np.float32), 0.0),
-                           window.worker.reconstructionReady)
+                                                               np.ones((28, 28), np.float32), 0.0))
     qtbot.wait(50)
     np.testing.assert_array_equal(window.pose.reconstruction_tile.data, shown)
 
@@ -794,7 +793,7 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
 
     window.lab.setCurrentWidget(window.probe)
     probe = window.probe
-    with qtbot.waitSignal(window.worker.probeReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.probeShown, timeout=TIMEOUT):
         probe.sliders["rotate"].setValue(30)  # 30 steps of 1°
     qtbot.waitUntil(lambda: probe.result is not None and probe.result.settings.get("rotate") == 30, timeout=TIMEOUT)
     expected = transforms.apply(window.state.result.image, "rotate", 30)
@@ -884,7 +883,7 @@ def test_the_probe_and_parts_work_together(qtbot, window):
     window.lab.setCurrentWidget(window.probe)
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         window.parts.type_buttons[3].setChecked(False)
-    with qtbot.waitSignal(window.worker.probeReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.probeShown, timeout=TIMEOUT):
         window.state.set_probe("scale", 1.2)
     qtbot.waitUntil(lambda: window.probe.result is not None and window.probe.result.settings["scale"] == 1.2,
                     timeout=TIMEOUT)

@@ -70,8 +70,11 @@ def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, m
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"stand-in for a weights file")
     key = predictions.weights_key(weights, None)
-    partial = []
-    first = predictions.predict_set(model, cnn, small, key, partial=partial.append)
+    steps = list(predictions.predict_steps(model, cnn, small, key, batch=25))
+    partial = [s for s in steps if isinstance(s, predictions.SetPredictions)]
+    progress = [s for s in steps if isinstance(s, tuple)]
+    assert progress[0] == (0, 200) and progress[-1] == (200, 200) and len(progress) == 9  # every batch
+    first = predictions.predict_set(model, cnn, small, key)  # from the cache the run above wrote
     assert len(partial) == 1 and partial[0].cnn is None  # the CapsNet's came first, alone
     np.testing.assert_array_equal(partial[0].capsnet, first.capsnet)
     assert first.capsnet.shape == (100, 10) and first.cnn.shape == (100, 10)
@@ -80,9 +83,12 @@ def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, m
     def must_not_run(*args, **kwargs):
         raise AssertionError("computed again instead of read from the cache")
 
-    monkeypatch.setattr(predictions, "scores", must_not_run)
+    monkeypatch.setattr(predictions, "score_steps", must_not_run)
     again = predictions.predict_set(model, cnn, small, key)
     np.testing.assert_array_equal(again.capsnet, first.capsnet)
     np.testing.assert_array_equal(again.cnn, first.cnn)
+    moved = tmp_path / "moved.safetensors"  # the same bytes elsewhere: the same key (shipped results travel)
+    moved.write_bytes(weights.read_bytes())
+    assert predictions.weights_key(moved, None) == key
     weights.write_bytes(b"another weights file, longer than the first")  # a new file: a new key
     assert predictions.weights_key(weights, None) != key

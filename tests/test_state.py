@@ -5,7 +5,9 @@ import numpy as np
 from PySide6.QtWidgets import QApplication
 
 from capsexplorer.app.state import WINNER, ExplorerState, TraceResult
-from capsexplorer.app.worker import Blank, InferenceWorker
+from capsexplorer.app import jobs
+from capsexplorer.app.jobs import Blank
+from capsexplorer.app.worker import InferenceWorker
 
 TIMEOUT = 30_000
 
@@ -43,7 +45,8 @@ def test_setters_signal_only_real_changes(qapp, model, digit_image):
     state.set_view(weighted=False)
     assert events == []
     state.accept(result_for(model, digit_image, state.next_generation()))
-    assert events == [("resultChanged",), ("iterationChanged", 2)]
+    assert events == [("resultChanged",)]  # one draw per new trace: the iteration shown is drawn from it
+    assert state.iteration == 2
     events.clear()
     state.set_iteration(7)  # clipped to the last
     state.set_iteration(0)
@@ -83,30 +86,33 @@ def started_worker(qtbot, model):
 
 
 def idle(worker):
-    with worker._lock:
-        return not worker._jobs and not worker.busy
+    return worker.idle()
+
+
+def trace_job(image, request, iterations=3):
+    return jobs.TraceJob(request, np.asarray(image), iterations)
 
 
 def test_worker_coalesces_requests_and_results(qtbot, model, digit_image):
     """The GUI thread blocked while twenty traces finish: one signal waits, with the newest answer."""
     worker = started_worker(qtbot, model)
     signals = []
-    worker.traceReady.connect(lambda: signals.append(1))
+    worker.ready.connect(lambda kind: signals.append(kind))
     try:
         for request in range(1, 21):
-            worker.request_trace(digit_image, 3, request)
+            worker.submit(trace_job(digit_image, request))
             deadline = time.monotonic() + 10
             while not idle(worker) and time.monotonic() < deadline:  # no Qt events processed meanwhile
                 time.sleep(0.002)
         QApplication.processEvents()  # now the GUI thread runs: every queued signal is delivered
-        assert len(signals) == 1
-        newest = worker.take_trace()
-        assert newest.request == 20 and worker.take_trace() is None
+        assert signals.count("trace") == 1
+        newest = worker.take("trace")
+        assert newest.request == 20 and worker.take("trace") is None
         # Requests made faster than traces are coalesced too: the newest wins.
         for request in range(21, 41):
-            worker.request_trace(digit_image, 3, request)
+            worker.submit(trace_job(digit_image, request))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take_trace().request == 40
+        assert worker.take("trace").request == 40
     finally:
         worker.stop()
 
@@ -116,9 +122,9 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
     failures = []
     worker.failed.connect(failures.append)
     try:
-        worker.request_trace(np.zeros((50, 50), np.uint8), 3, 1)
+        worker.submit(trace_job(np.zeros((50, 50), np.uint8), 1))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take_trace() == Blank(1)
+        assert worker.take("trace") == Blank(1)
 
         class Fatal(BaseException):
             pass
@@ -127,13 +133,13 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
             raise Fatal("simulated BaseException")
 
         monkeypatch.setattr(model, "trace", fatal)
-        worker.request_trace(digit_image, 3, 2)
+        worker.submit(trace_job(digit_image, 2))
         wait(qtbot, lambda: failures)
         assert "Fatal" in failures[0] and worker.isRunning()
         monkeypatch.undo()
-        worker.request_trace(digit_image, 3, 3)
+        worker.submit(trace_job(digit_image, 3))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take_trace().request == 3
+        assert worker.take("trace").request == 3
     finally:
         worker.stop()
     assert worker.isFinished()
@@ -147,9 +153,9 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
     Image.fromarray(big).save(tmp_path / "big.png")
     worker = started_worker(qtbot, model)
     try:
-        worker.request_open(str(tmp_path / "big.png"))
+        worker.submit(jobs.OpenImage(str(tmp_path / "big.png")))
         wait(qtbot, lambda: idle(worker))
-        opened = worker.take_image()
+        opened = worker.take("open")
         assert opened.path == str(tmp_path / "big.png") and max(opened.image.shape) <= 1024
     finally:
         worker.stop()
@@ -157,7 +163,109 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
 
 def test_worker_stop_drops_queued_work(qtbot, model, digit_image):
     worker = started_worker(qtbot, model)
-    worker.request_trace(digit_image, 10, 1)
-    worker.request_reconstruction(np.zeros(16), 3)
+    worker.submit(trace_job(digit_image, 1, iterations=10))
+    worker.submit(jobs.ReconstructJob(1, np.zeros(16, np.float32), 3))
     worker.stop()
     assert worker.isFinished()
+
+
+class SlowLongJob:
+    """Stands in for a long job: `batches` yields, each `seconds` long, counting what ran."""
+
+    def __init__(self, batches=200, seconds=0.02):
+        self.batches, self.seconds, self.ran = batches, seconds, 0
+
+    def __call__(self, _job):
+        for k in range(self.batches):
+            time.sleep(self.seconds)
+            self.ran += 1
+            yield k + 1, self.batches
+
+
+def test_a_long_job_serves_traces_between_batches_and_reports_progress_from_the_start(qtbot, model, digit_image,
+                                                                                     monkeypatch):
+    slow = SlowLongJob()
+    progress = []
+    worker = started_worker(qtbot, model)
+    monkeypatch.setattr(worker, "_robustness", slow)
+    worker.progress.connect(progress.append)
+    try:
+        worker.submit(jobs.RobustnessJob())
+        wait(qtbot, lambda: progress)
+        assert progress[0].done == 1 and progress[0].total == 200
+        start = time.perf_counter()
+        worker.submit(trace_job(digit_image, 7))
+        wait(qtbot, lambda: worker._results.get("trace") is not None)
+        assert time.perf_counter() - start < 5  # served within a batch or two, not after the long job
+        assert slow.ran < slow.batches and worker.take("trace").request == 7
+    finally:
+        worker.stop()
+
+
+def test_an_error_in_a_job_served_inside_a_long_one_does_not_end_it(qtbot, model, digit_image, monkeypatch):
+    slow = SlowLongJob(batches=60)
+    failures, progress = [], []
+    worker = started_worker(qtbot, model)
+    monkeypatch.setattr(worker, "_robustness", slow)
+    worker.failed.connect(failures.append)
+    worker.progress.connect(progress.append)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated failure in a trace")
+
+    try:
+        worker.submit(jobs.RobustnessJob())
+        wait(qtbot, lambda: progress)
+        monkeypatch.setattr(model, "trace", broken)
+        worker.submit(trace_job(digit_image, 1))
+        wait(qtbot, lambda: failures)
+        assert "simulated failure" in failures[0]
+        wait(qtbot, lambda: slow.ran == slow.batches)  # the long job went on to its end
+    finally:
+        worker.stop()
+
+
+def test_a_model_load_cancels_a_long_job_and_a_close_does_not_wait_for_it(qtbot, model, monkeypatch):
+    slow = SlowLongJob(batches=100_000)
+    cancelled, progress, loaded = [], [], []
+    worker = started_worker(qtbot, model)
+    monkeypatch.setattr(worker, "_robustness", slow)
+    worker.cancelled.connect(cancelled.append)
+    worker.progress.connect(progress.append)
+    worker.modelLoaded.connect(loaded.append)
+    worker.submit(jobs.RobustnessJob())
+    wait(qtbot, lambda: progress)
+    start = time.perf_counter()
+    worker.submit(jobs.LoadModel(model=model))
+    wait(qtbot, lambda: loaded)
+    assert time.perf_counter() - start < 5 and cancelled == ["robustness"]
+    worker.submit(jobs.RobustnessJob())
+    wait(qtbot, lambda: slow.ran > 3 + len(progress) // 2)
+    start = time.perf_counter()
+    worker.stop()
+    assert worker.isFinished() and time.perf_counter() - start < 2
+
+
+def test_weights_that_load_but_cannot_run_leave_the_old_model(qtbot, model, tmp_path):
+    """Finite weights ×1e30 load, but their outputs overflow: refused, the working model stays."""
+    import torch
+
+    from capsexplorer.weights import load_model, save_weights
+
+    broken = load_model(device="cpu")
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.mul_(1e30)
+    path = tmp_path / "huge.safetensors"
+    save_weights(broken, path, broken.metadata, float16=False)
+    failures, loaded = [], []
+    worker = started_worker(qtbot, model)
+    worker.failed.connect(failures.append)
+    worker.modelLoaded.connect(loaded.append)
+    try:
+        worker.load(str(path))
+        wait(qtbot, lambda: failures)
+        assert "not finite" in failures[0] and "huge.safetensors" in failures[0] and not loaded
+        assert worker._model is model
+    finally:
+        worker.stop()

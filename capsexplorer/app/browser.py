@@ -157,8 +157,10 @@ class BrowserPanel(QGroupBox):
         self.confusion.setHorizontalHeaderLabels(names)
         self.confusion.setVerticalHeaderLabels(names)
 
-    def show_progress(self, done: int, total: int) -> None:
-        self.status.setText(f"Computing the predictions for the held-out digits… {done} of {total}")
+    def show_progress(self, progress) -> None:
+        """A `jobs.Progress` of the held-out predictions (images done of both models' total)."""
+        self.status.setText(f"Computing the predictions for the held-out digits… {progress.done} of "
+                            f"{progress.total}")
 
     def set_data(self, split: Split, predictions: SetPredictions, seconds: float, final: bool = True) -> None:
         """`final` False: the CapsNet's predictions, the CNN's still to come."""

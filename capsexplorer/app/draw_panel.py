@@ -6,15 +6,21 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 from superqt import QLabeledSlider
+from superqt.utils import qthrottled
 
 from . import theme
 from .canvas import DrawingCanvas
-from .state import ExplorerState
+from .state import ExplorerState, InputImage
 from .tiles import ImageTile
 
 
+THROTTLE_MS = 40  # while a stroke is being drawn, the input is published at most once per this interval
+
+
 class DrawPanel(QGroupBox):
-    """The canvas, and beside it what the network made of it (from the state)."""
+    """The canvas, and beside it what the network made of it (from the state). Writes the canvas's
+    content into the state as the input: at a stroke's end, on a load, undo or clear, and at most every
+    40 ms while a stroke is drawn."""
 
     strokeMoved = Signal()
     changed = Signal()
@@ -79,10 +85,25 @@ class DrawPanel(QGroupBox):
         layout.addLayout(top)
         layout.addLayout(pen_row)
 
+        self._publish_live = qthrottled(lambda: self.publish(live=True), THROTTLE_MS, leading=False)
         self.canvas.strokeMoved.connect(self.strokeMoved)
+        self.canvas.strokeMoved.connect(self._publish_live)
         self.canvas.changed.connect(self.changed)
+        self.canvas.changed.connect(self.publish)
         state.resultChanged.connect(self.refresh)
         state.cnnChanged.connect(self._show_cnn)
+
+    def publish(self, live: bool = False) -> None:
+        """The canvas as the network's input (None when empty). A stroke's end cancels a live update
+        still waiting, so the last input is always the whole drawing."""
+        if not live:
+            self._publish_live.cancel()
+        if self.canvas.is_empty():
+            self.state.set_input(None)
+            return
+        exact = self.canvas.exact_input()  # a dataset digit as its data set has it: no preprocessing
+        self.state.set_input(InputImage(exact, preprocessed=True) if exact is not None else
+                             InputImage(self.canvas.image_array(), live=live))
 
     def _set_pen(self, width: int) -> None:
         self.canvas.pen_width = float(width)

@@ -192,15 +192,32 @@ def _show_lab(window, args, interrupted) -> None:
         sweep.start.setValue(start)
         sweep.stop.setValue(stop)
     tab = TABS[getattr(args, "tab", None) or "routing"]
-    done = {3: window.sweepShown, 4: window.gridShown, 2: window.worker.probeReady}.get(tab)
-    if tab == 5 and window.browser.predictions is None:
+    done = {3: window.sweepShown, 4: window.gridShown, 2: window.probeShown}.get(tab)
+    if tab == 5 and (window.state.predictions is None or not window.state.predictions.final):
         done = window.predictionsShown
-    elif tab == 6 and window.robustness.result is None:
-        window.worker.request_robustness()  # minutes, unless measured before (then cached)
+    elif tab == 6 and window.state.robustness is None:
+        window.controller.measure_robustness()  # minutes, unless measured before or shipped (then at once)
         done = window.robustnessShown
     window.lab.setCurrentIndex(tab)  # showing a lab tab asks the worker for its view
     if done is not None:
-        wait_for(done, 600_000 if tab == 6 else 60_000, abort=(window.errorShown,), interrupted=interrupted)
+        limit_s = 900 if tab == 6 else 120
+        errors: list[str] = []
+        window.errorShown.connect(errors.append)
+        ok, _ = wait_for(done, limit_s * 1000, abort=(window.errorShown,), interrupted=interrupted)
+        if interrupted:
+            raise KeyboardInterrupt
+        if not ok:  # never a picture of empty plots
+            raise CapsExplorerError(errors[0] if errors else f"the {args.tab} tab was not ready within {limit_s} s; "
+                                    "no snapshot written")
+        if tab == 5:
+            while not window.state.predictions.final:  # the CNN's half follows the CapsNet's
+                ok, _ = wait_for(window.predictionsShown, 120_000, abort=(window.errorShown,),
+                                 interrupted=interrupted)
+                if interrupted or not ok:
+                    raise KeyboardInterrupt if interrupted else CapsExplorerError("the held-out predictions "
+                                                                                  "did not finish; no snapshot")
+        if tab == 3 and window.state.model.cnn_path is not None:  # the CNN's curve follows the sweep
+            wait_for(window.state.sweepChanged, 30_000, interrupted=interrupted)
         wait_for(None, 200)
 
 

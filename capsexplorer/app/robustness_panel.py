@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPush
 
 from .. import robustness, transforms
 from . import theme
+from .training_panel import duration
 
 COLOURS = {"capsnet": "winner", "cnn": "accent"}
 
@@ -55,8 +56,27 @@ class RobustnessPanel(QGroupBox):
         self.status.setText("Measuring… the explorer stays usable meanwhile.")
         self.measureRequested.emit()
 
-    def show_progress(self, done: int, total: int) -> None:
-        self.status.setText(f"Measuring… {done} of {total} conditions")
+    def show_progress(self, progress) -> None:
+        """A `jobs.Progress`, or None when the measurement ended or was cancelled (a model switch)."""
+        if progress is None:
+            self.button.setEnabled(True)
+            if self.result is None:
+                self.status.setText("Not measured yet.")
+            return
+        self.button.setEnabled(False)
+        left = progress.seconds_left
+        self.status.setText(f"Measuring… {progress.done} of {progress.total} batches"
+                            + (f", about {duration(left)} left" if left is not None else "")
+                            + ". The explorer stays usable meanwhile.")
+
+    def clear(self) -> None:
+        """No result for the model in use (yet)."""
+        self.result = None
+        self.button.setEnabled(True)
+        for line in self.lines.values():
+            line.setData([], [])
+        self.summary.setText("")
+        self.status.setText("Not measured yet.")
 
     def show_result(self, result: dict) -> None:
         self.result = result

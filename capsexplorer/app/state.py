@@ -38,6 +38,17 @@ class TraceResult:
         return int(self.trace.prediction[0])
 
 
+@dataclass(frozen=True)
+class InputImage:
+    """What the network is asked to see: a drawing or a file (any size, either polarity), or
+    (`preprocessed`) a dataset digit exactly as its data set has it."""
+
+    image: np.ndarray
+    preprocessed: bool = False
+    live: bool = False  # while a stroke is being drawn
+    label: str = ""  # where it came from, for the title ("held-out digit #12 (a 3)", a file name)
+
+
 class ExplorerState(QObject):
     """Fields are read directly; every change goes through a setter that emits its signal only
     when the value really changes."""
@@ -52,6 +63,15 @@ class ExplorerState(QObject):
     partsChanged = Signal()  # which primary capsules are switched off
     probeChanged = Signal()  # the transform probe's settings
     cnnChanged = Signal()  # the CNN baseline's probabilities for the current input arrived (or went)
+    inputChanged = Signal()  # a new input (or none: an empty canvas)
+    modelChanged = Signal()  # a model was loaded: `model` describes it (dataset, class names, shape)
+    labViewChanged = Signal()  # which lab tab is shown (only the shown one asks the worker)
+    probeResultChanged = Signal()
+    sweepChanged = Signal()  # the sweep (`sweep`) or the CNN's view of it (`sweep_cnn`)
+    gridChanged = Signal()
+    predictionsChanged = Signal()  # the held-out browser's data
+    robustnessChanged = Signal()
+    progressChanged = Signal(str)  # a long job's progress (`progress[kind]`), or its end/cancel (None)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,6 +88,16 @@ class ExplorerState(QObject):
         self.change = False
         self.enabled = np.ones(N_PRIMARY, bool)  # primary capsules switched on (the parts kept)
         self.probe = dict(transforms.IDENTITY)  # the probe's transform of the network input
+        self.input: InputImage | None = None
+        self.model = None  # capsexplorer.app.jobs.ModelInfo of the model in use
+        self.lab_view = "routing"
+        self.probe_result = None  # jobs.ProbeResult for the current input and probe settings
+        self.sweep = None  # jobs.LabResult holding a capsexplorer.sweep.Sweep
+        self.sweep_cnn: np.ndarray | None = None  # (S, 10) the CNN's probabilities along the sweep
+        self.grid = None  # jobs.LabResult holding a capsexplorer.posegrid.PoseGrid
+        self.predictions = None  # jobs.PredictionsResult
+        self.robustness: dict | None = None
+        self.progress: dict = {}  # long job kind → jobs.Progress while it runs
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -106,8 +136,7 @@ class ExplorerState(QObject):
         self.result = result
         self.cnn = None  # comes a moment later, for this request  # its iteration count is self.iterations: other counts were dropped above
         self.iteration = n - 1 if follow else min(self.iteration, n - 1)
-        self.resultChanged.emit()
-        self.iterationChanged.emit(self.iteration)
+        self.resultChanged.emit()  # panels draw the iteration shown from here: one draw per trace
         return True
 
     def clear(self, request: int | None = None) -> bool:
@@ -125,6 +154,42 @@ class ExplorerState(QObject):
         if request == self.generation and self.result is not None:
             self.cnn = np.asarray(probabilities, np.float32)
             self.cnnChanged.emit()
+
+    def set_input(self, new: InputImage | None) -> None:
+        """Every input is new (a stroke, a file, a sample): no comparison."""
+        self.input = new
+        self.inputChanged.emit()
+
+    def set_model(self, info) -> None:
+        self.model = info
+        self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = None
+        self.sweep_cnn = None
+        self.progress = {}
+        self.modelChanged.emit()
+        for signal in (self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
+                       self.robustnessChanged):
+            signal.emit()
+
+    def set_lab_view(self, view: str) -> None:
+        if view != self.lab_view:
+            self.lab_view = view
+            self.labViewChanged.emit()
+
+    def set_lab_result(self, field: str, value) -> None:
+        """`field`: probe_result, sweep, sweep_cnn, grid, predictions or robustness."""
+        setattr(self, field, value)
+        signal = {"probe_result": self.probeResultChanged, "sweep": self.sweepChanged, "sweep_cnn": self.sweepChanged,
+                  "grid": self.gridChanged, "predictions": self.predictionsChanged,
+                  "robustness": self.robustnessChanged}[field]
+        signal.emit()
+
+    def set_progress(self, kind: str, progress) -> None:
+        """`progress` None: the long job ended or was cancelled."""
+        if progress is None:
+            self.progress.pop(kind, None)
+        else:
+            self.progress[kind] = progress
+        self.progressChanged.emit(kind)
 
     # --- choices ------------------------------------------------------------------------------
     def set_iteration(self, iteration: int) -> None:

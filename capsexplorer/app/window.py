@@ -1,6 +1,6 @@
-"""The explorer window: composes the panels around one ExplorerState, wires the state to the
-inference worker, and owns the menus, the status bar, settings and exports. It computes nothing
-and reads no widget to learn the state."""
+"""The explorer window: composes the panels around one ExplorerState and its Controller (which turns
+the state into typed jobs for the inference worker and writes the answers back), and owns the menus,
+the status bar, dialogs, settings and exports. It computes nothing and reads no widget to learn the state."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -18,28 +18,30 @@ from ..errors import CapsExplorerError
 from . import theme
 from .banner import ErrorBanner
 from .browser import BrowserPanel
-from .robustness_panel import RobustnessPanel
+from .controller import Controller
 from .draw_panel import DrawPanel
 from .export import save_png, save_routing_gif
-from .guide import SHORTCUTS, GuidePanel, about_text
 from .grid_panel import GridPanel
+from .guide import SHORTCUTS, GuidePanel, about_text
 from .inspector import PrimaryInspector
+from .jobs import ModelInfo
 from .lengths import LengthsPanel
 from .parts import PartsPanel
 from .player import IterationPlayer
 from .pose_panel import PosePanel
 from .probe import ProbePanel
+from .robustness_panel import RobustnessPanel
 from .routing_view import RoutingPanel
 from .samples import IMAGE_FILTER, SamplesPanel
 from .state import ExplorerState
 from .summary_panel import RoutingSummaryPanel
 from .sweep_panel import SweepPanel
 from .training_panel import TrainingDialog
-from .worker import Blank, InferenceWorker, ModelInfo
+from .worker import InferenceWorker
 
 log = logging.getLogger("capsexplorer")
-THROTTLE_MS = 40  # while a stroke is being drawn, at most one trace request per this interval
 TITLE = "capsexplorer — Dynamic Routing Between Capsules"
+LAB_VIEWS = ("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness")  # the lab's tabs, in order
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
@@ -54,14 +56,8 @@ def scrolling(widget: QWidget) -> QScrollArea:
 
 
 class MainWindow(QMainWindow):
-    traceShown = Signal(object)  # TraceResult, after every panel has drawn it
-    reconstructionShown = Signal(object)  # ReconstructionResult
-    modelReady = Signal(object)  # ModelInfo
-    blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
-    sweepShown = Signal(object)  # LabResult
-    gridShown = Signal(object)  # LabResult
-    predictionsShown = Signal(object)  # SetPredictions for the held-out browser
-    robustnessShown = Signal(object)  # the robustness result dict
+    """`traceShown`, `blankShown`, `modelReady`, … are the controller's signals, named here for callers."""
+
     errorShown = Signal(str)
 
     def __init__(self, weights: str | None = None, device: str | None = None, image: str | None = None,
@@ -71,7 +67,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
         self.settings = QSettings() if persist else None
-        self.model_info: ModelInfo | None = None
         self.training: TrainingDialog | None = None
         self._initial_image = image
         self._sample_seed = sample_seed
@@ -94,50 +89,51 @@ class MainWindow(QMainWindow):
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         self._compose()
         self.banner = ErrorBanner(self.centralWidget())
+        self.worker = InferenceWorker(weights, device, model=model)
+        self.controller = Controller(self.state, self.worker, self)
+        for name in ("traceShown", "blankShown", "reconstructionShown", "modelReady", "sweepShown", "gridShown",
+                     "probeShown", "predictionsShown", "robustnessShown"):
+            setattr(self, name, getattr(self.controller, name))
         self._build_menus()
         self._build_status_bar()
+        self._wire()
+        self._restore_settings()
+        self.worker.start()
 
-        self._throttle = QTimer(self)
-        self._throttle.setSingleShot(True)
-        self._throttle.setInterval(THROTTLE_MS)
-        self._throttle.timeout.connect(lambda: self.request_trace(live=True))
-        self.draw.strokeMoved.connect(self._stroke_moved)
-        self.draw.changed.connect(self.request_trace)
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self.state.model
+
+    def _wire(self) -> None:
+        """Panels' intents to the controller; the state's lab results to the panels that draw them."""
+        state, controller = self.state, self.controller
+        self.draw.strokeMoved.connect(self._drawing_is_the_users)
         self.samples.sampleChosen.connect(self._show_sample)
         self.samples.openRequested.connect(self.open_image_dialog)
         self.samples.failed.connect(self.show_error)
-        self.state.iterationsChanged.connect(lambda _n: self.request_trace())
-        self.state.partsChanged.connect(self.request_trace)
-        self.pose.poseChanged.connect(self._pose_changed)
-        self.state.resultChanged.connect(self._lab_inputs_changed)
-        self.state.probeChanged.connect(self._request_probe)
-        self.state.poseDigitChanged.connect(lambda _d: self._request_grid())
-        self.lab.currentChanged.connect(lambda _i: self._lab_inputs_changed())
-        self.sweep.sweepRequested.connect(self._request_sweep)
+        self.pose.poseChanged.connect(controller.request_reconstruction)
+        self.lab.currentChanged.connect(lambda i: state.set_lab_view(LAB_VIEWS[i]))
+        self.sweep.sweepRequested.connect(controller.request_sweep)
         self.sweep.exportRequested.connect(self._export_sweep)
-        self.grid.gridRequested.connect(lambda _span: self._request_grid())
+        self.grid.gridRequested.connect(controller.set_grid_span)
         self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
         self.grid.exportRequested.connect(self._export_grid)
         self.browser.sampleChosen.connect(self._open_from_browser)
-        self.robustness.measureRequested.connect(lambda: self.worker.request_robustness())
-
-        self.worker = InferenceWorker(weights, device, model=model)
-        self.worker.modelLoaded.connect(self._model_loaded)
-        self.worker.traceReady.connect(self._take_trace)
-        self.worker.reconstructionReady.connect(self._take_reconstruction)
-        self.worker.imageOpened.connect(self._take_image)
-        self.worker.probeReady.connect(self._take_probe)
-        self.worker.cnnReady.connect(self._take_cnn)
-        self.worker.sweepCnnReady.connect(self._take_sweep_cnn)
-        self.worker.sweepReady.connect(self._take_sweep)
-        self.worker.gridReady.connect(self._take_grid)
-        self.worker.predictionsReady.connect(self._take_predictions)
-        self.worker.predictionsProgress.connect(self.browser.show_progress)
-        self.worker.robustnessReady.connect(self._take_robustness)
-        self.worker.robustnessProgress.connect(self.robustness.show_progress)
-        self.worker.failed.connect(self.show_error)
-        self._restore_settings()
-        self.worker.start()
+        self.robustness.measureRequested.connect(controller.measure_robustness)
+        state.probeResultChanged.connect(self._draw_probe)
+        state.sweepChanged.connect(self._draw_sweep)
+        state.gridChanged.connect(self._draw_grid)
+        state.predictionsChanged.connect(self._draw_predictions)
+        state.robustnessChanged.connect(self._draw_robustness)
+        state.progressChanged.connect(self._draw_progress)
+        state.modelChanged.connect(self._model_loaded)
+        controller.traceShown.connect(self._trace_shown)
+        controller.blankShown.connect(self._blank_shown)
+        controller.reconstructionShown.connect(lambda r: self.pose.set_reconstruction(r.digit, r.image))
+        controller.imageOpened.connect(self._image_opened)
+        controller.failed.connect(self.show_error)
+        self.controller.grid_span = self.grid.current_span()
+        self.sweep.request()  # the sweep's settings, for when its tab is first shown
 
     # --- layout -------------------------------------------------------------------------------
     def _compose(self) -> None:
@@ -212,9 +208,9 @@ class MainWindow(QMainWindow):
         self._action(file, "Held-out &sample", lambda: self.samples.load_random(), "Ctrl+R")
         self._action(file, "Open &weights…", self.open_weights_dialog)
         shipped = file.addMenu("Shipped &models")
-        self._action(shipped, "&Digits — MNIST (the default)", lambda: self.worker.load("mnist5k"), "Ctrl+1",
+        self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist5k"), "Ctrl+1",
                      "The CapsNet trained on 4,000 MNIST digits")
-        self._action(shipped, "&Clothing — Fashion-MNIST", lambda: self.worker.load("fashion-mnist"), "Ctrl+2",
+        self._action(shipped, "&Clothing — Fashion-MNIST", lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
                      "The CapsNet trained on the 60,000 Fashion-MNIST training images")
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",
                      "Train a CapsNet in a separate process and watch it learn")
@@ -243,104 +239,51 @@ class MainWindow(QMainWindow):
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)
 
-    # --- requests -----------------------------------------------------------------------------
-    def _stroke_moved(self) -> None:
-        if self.samples.note.text():  # the drawing is the user's now
-            self.samples.note.setText("")
-            self.setWindowTitle("capsexplorer — your drawing")
-        if not self._throttle.isActive():
-            self._throttle.start()
-
-    def request_trace(self, live: bool = False) -> None:
-        """A new input (or iteration count): every answer to an older request is dropped from now on,
-        a blank canvas's included. `live`: while a stroke is drawn."""
-        self._throttle.stop()
-        request = self.state.next_generation()
-        if self.draw.canvas.is_empty():
-            self._show_blank(request)
-        elif self.model_info is not None:
-            exact = self.draw.canvas.exact_input()  # a held-out digit as MNIST has it: no preprocessing
-            image = exact if exact is not None else self.draw.canvas.image_array()
-            self.worker.request_trace(image, self.state.iterations, request, self.state.enabled,
-                                      preprocessed=exact is not None, live=live)
-
-    # --- the lab: each view asks the worker only while it is shown -----------------------------
-    def _lab_inputs_changed(self) -> None:
-        if self.state.result is None:
-            self.sweep.clear()
-            self.grid.clear()
-            return
-        shown = self.lab.currentWidget()
-        if shown is self.probe:
-            self._request_probe()
-        elif shown is self.sweep:
-            self.sweep.request()
-        elif shown is self.grid:
-            self._request_grid()
-
-    def _request_probe(self) -> None:
-        result = self.state.result
-        if result is not None and self.model_info is not None:
-            self.worker.request_probe(result.image, self.state.probe, self.state.iterations, self.state.generation,
-                                      self.state.enabled)
-
-    def _request_sweep(self, transform: str, values) -> None:
-        result = self.state.result
-        if result is not None and self.model_info is not None:
-            self.worker.request_sweep(result.image, transform, values, self.state.iterations, self.state.generation)
-
-    def _request_grid(self) -> None:
-        result = self.state.result
-        if result is None or self.model_info is None or self.lab.currentWidget() is not self.grid:
-            return
-        digit = self.state.shown_pose_digit()
-        self.worker.request_grid(result.trace.poses[0, digit], digit, self.grid.current_span(), 11,
-                                 self.state.generation)
-
-    def _take_probe(self) -> None:
-        result = self.worker.take_probe()
-        if result is not None and result.request == self.state.generation:
+    # --- what the state holds, drawn ----------------------------------------------------------
+    def _draw_probe(self) -> None:
+        if self.state.probe_result is not None:
             self.banner.hide()
-            self.probe.show_result(result)
+            self.probe.show_result(self.state.probe_result)
 
-    def _take_sweep(self) -> None:
-        result = self.worker.take_sweep()
-        if result is not None and result.request == self.state.generation:
+    def _draw_sweep(self) -> None:
+        result = self.state.sweep
+        if result is None:
+            self.sweep.clear()
+        elif self.sweep.sweep is not result.value:
             self.banner.hide()
             self.sweep.show_result(result.value, result.seconds)
-            self.sweepShown.emit(result)
+        if result is not None and self.state.sweep_cnn is not None:
+            self.sweep.show_cnn(self.state.sweep_cnn)
 
-    def _take_grid(self) -> None:
-        result = self.worker.take_grid()
-        if result is not None and result.request == self.state.generation:
+    def _draw_grid(self) -> None:
+        result = self.state.grid
+        if result is None:
+            self.grid.clear()
+        else:
             self.banner.hide()
             self.grid.show_result(result.value, result.labels)
-            self.gridShown.emit(result)
 
-    def _take_predictions(self) -> None:
-        result = self.worker.take_predictions()
-        if result is not None and result[0] is None:
-            self.browser.status.setText(result[1])
-        elif result is not None:
-            split, predictions, seconds, final = result
-            self.browser.set_data(split, predictions, seconds, final)
-            self.predictionsShown.emit(predictions)
+    def _draw_predictions(self) -> None:
+        result = self.state.predictions
+        if result is None:
+            return
+        if result.predictions is None:
+            self.browser.status.setText(result.why)
+        else:
+            self.browser.set_data(result.split, result.predictions, result.seconds, result.final)
 
-    def _take_cnn(self) -> None:
-        answer = self.worker.take_cnn()
-        if answer is not None:
-            self.state.set_cnn(*answer)
+    def _draw_robustness(self) -> None:
+        if self.state.robustness is not None:
+            self.robustness.show_result(self.state.robustness)
+        else:
+            self.robustness.clear()
 
-    def _take_sweep_cnn(self) -> None:
-        answer = self.worker.take_sweep_cnn()
-        if answer is not None and answer[0] == self.state.generation:
-            self.sweep.show_cnn(answer[1])
-
-    def _take_robustness(self) -> None:
-        result = self.worker.take_robustness()
-        if result is not None:
-            self.robustness.show_result(result)
-            self.robustnessShown.emit(result)
+    def _draw_progress(self, kind: str) -> None:
+        progress = self.state.progress.get(kind)
+        if kind == "predictions" and progress is not None:
+            self.browser.show_progress(progress)
+        elif kind == "robustness":
+            self.robustness.show_progress(progress)
 
     def _open_from_browser(self, image, description: str) -> None:
         """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
@@ -371,14 +314,9 @@ class MainWindow(QMainWindow):
         if path:
             self._export(lambda: render.save_png(render.grid_image(grid), str(Path(path).with_suffix(".png"))))
 
-    def _pose_changed(self, digit: int, pose) -> None:
-        if self.model_info is not None:
-            self.worker.request_reconstruction(pose, digit, self.state.generation)
-
     # --- results ------------------------------------------------------------------------------
-    def _model_loaded(self, info: ModelInfo) -> None:
-        other_data = self.model_info is not None and self.model_info.dataset != info.dataset
-        self.model_info = info
+    def _model_loaded(self) -> None:
+        info = self.state.model
         self.banner.hide()
         self.device_label.setText(f"Device: {info.device}")
         accuracy = f"held-out accuracy {info.heldout_accuracy:.2%}" if info.heldout_accuracy is not None else \
@@ -388,44 +326,36 @@ class MainWindow(QMainWindow):
         self.samples.set_model_data(info.dataset, info.classes)
         self.lengths.set_classes(info.classes)
         self.browser.set_classes(info.classes)
-        self.worker.request_predictions()  # for the browser, in the background (cached per weights file)
-        self.worker.request_robustness(cached_only=True)  # shown at once if measured before
-        self.modelReady.emit(info)
+        other_data = self._dataset is not None and self._dataset != info.dataset
+        self._dataset = info.dataset
         if self._initial_image:
             self.open_image(self._initial_image)
             self._initial_image = None
         elif self.draw.canvas.is_empty() or other_data:  # a sample of the new model's own data (undoable)
             self.samples.load_random(seed=self._sample_seed)
         else:
-            self.request_trace()
+            self.controller.request_trace()
 
-    def _take_trace(self) -> None:
-        result = self.worker.take_trace()
-        if isinstance(result, Blank):
-            self._show_blank(result.request)
-        elif result is not None and self.state.accept(result):  # older generations are dropped
-            self.banner.hide()
-            self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
-            self.traceShown.emit(result)
+    _dataset: str | None = None
 
-    def _show_blank(self, request: int) -> None:
-        if not self.state.clear(request):
-            return
+    def _trace_shown(self, result) -> None:
+        self.banner.hide()
+        self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
+
+    def _blank_shown(self) -> None:
         if self.draw.canvas.is_empty():  # cleared: nothing loaded any more
             self.samples.note.setText("")
             self.setWindowTitle(TITLE)
         self.draw.refresh()  # "no ink", or nothing for an empty canvas
         self.time_label.setText("")
-        self.blankShown.emit()
 
-    def _take_reconstruction(self) -> None:
-        result = self.worker.take_reconstruction()
-        if result is not None and result.request == self.state.generation:  # else it bent an older trace
-            self.pose.set_reconstruction(result.digit, result.image)
-            self.reconstructionShown.emit(result)
+    def _drawing_is_the_users(self) -> None:
+        if self.samples.note.text():
+            self.samples.note.setText("")
+            self.setWindowTitle("capsexplorer — your drawing")
 
     def show_error(self, message: str) -> None:
-        if self.model_info is None:
+        if self.state.model is None:
             self.device_label.setText("No model loaded — File ▸ Open weights…")
         self.banner.show_message(message)
         self.statusBar().showMessage(message, 8000)
@@ -438,14 +368,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"capsexplorer — {description}")
 
     def open_image(self, path: str) -> None:
-        """Reads the file in the worker (a huge image is decoded at reduced size there, off the GUI
-        thread); the canvas changes only when it was read — a bad file leaves the drawing alone."""
-        self.worker.request_open(str(path))
+        """Read in the worker (a huge image in a child process); a bad file leaves the drawing alone."""
+        self.controller.open_image(path)
 
-    def _take_image(self) -> None:
-        opened = self.worker.take_image()
-        if opened is None:
-            return
+    def _image_opened(self, opened) -> None:
         self.draw.canvas.set_image(opened.image)
         self.samples.show_file(opened.path)
         self.setWindowTitle(f"capsexplorer — {Path(opened.path).name}")
@@ -468,7 +394,7 @@ class MainWindow(QMainWindow):
                                               "Weights (*.safetensors *.pt *.pth);;All files (*)")
         if path:
             self._remember_dir(path)
-            self.worker.load(path)
+            self.controller.load(path)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -546,7 +472,7 @@ class MainWindow(QMainWindow):
         return self.training
 
     def _open_trained(self, path: str) -> None:
-        self.worker.load(path)
+        self.controller.load(path)
         self.statusBar().showMessage(f"Opening {path}…", 5000)
 
     def _confirm_close(self) -> bool:
@@ -564,13 +490,20 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event) -> None:
-        if not self._confirm_close():
-            event.ignore()
-            return
-        if self.training is not None:
-            self.training.close()
-        self._throttle.stop()
-        self.player.stop()
-        self._save_settings()
-        self.worker.stop()
+        """Closes within a batch of whatever the worker does: a long job is cancelled, not waited for.
+        Whatever fails here is logged and the window still closes (an exception that leaves a Qt
+        virtual crashes PySide6)."""
+        try:
+            if not self._confirm_close():
+                event.ignore()
+                return
+            if self.training is not None:
+                self.training.close()
+            self.player.stop()
+            self._save_settings()
+        except Exception:  # noqa: BLE001
+            log.exception("while closing the window")
+        finally:
+            if event.isAccepted():
+                self.worker.stop()
         super().closeEvent(event)

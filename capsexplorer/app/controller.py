@@ -1,0 +1,183 @@
+"""Between the explorer state and the inference worker: turns changes of the state (a new input, a new
+iteration count, parts switched off, the probe, the lab view shown) into typed jobs tagged with the
+state's generation, and writes the worker's answers back into the state after one id check. Panels
+draw from the state; nothing here touches a widget."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from . import jobs
+from .state import ExplorerState
+from .worker import InferenceWorker
+
+log = logging.getLogger("capsexplorer")
+
+
+class Controller(QObject):
+    traceShown = Signal(object)  # TraceResult, once the state holds it (every panel has drawn it)
+    blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
+    reconstructionShown = Signal(object)  # ReconstructionResult of a bent pose
+    imageOpened = Signal(object)  # OpenedImage: a file read in the worker
+    modelReady = Signal(object)  # ModelInfo
+    probeShown = Signal(object)
+    sweepShown = Signal(object)  # LabResult
+    gridShown = Signal(object)  # LabResult
+    predictionsShown = Signal(object)  # SetPredictions
+    robustnessShown = Signal(object)  # the robustness result dict
+    failed = Signal(str)
+
+    def __init__(self, state: ExplorerState, worker: InferenceWorker, parent=None):
+        super().__init__(parent)
+        self.state, self.worker = state, worker
+        self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep asked for last
+        self.grid_span = 0.25
+        state.inputChanged.connect(self.request_trace)
+        state.iterationsChanged.connect(lambda _n: self.request_trace())
+        state.partsChanged.connect(self.request_trace)
+        state.probeChanged.connect(self.request_probe)
+        state.poseDigitChanged.connect(lambda _d: self.request_grid())
+        state.labViewChanged.connect(self.request_lab_view)
+        worker.ready.connect(self._answer)
+        worker.modelLoaded.connect(self._model_loaded)
+        worker.progress.connect(lambda p: state.set_progress(p.kind, p))
+        worker.cancelled.connect(lambda kind: state.set_progress(kind, None))
+        worker.failed.connect(self._failed)
+
+    # --- requests -----------------------------------------------------------------------------
+    def request_trace(self) -> None:
+        """A new input (or iteration count, or parts): every answer to an older request is dropped from
+        now on, a blank canvas's included."""
+        request = self.state.next_generation()
+        given = self.state.input
+        if given is None:
+            self._blank(request)
+        elif self.state.model is not None:
+            mask = None if self.state.enabled.all() else self.state.enabled.copy()
+            self.worker.submit(jobs.TraceJob(request, np.array(given.image, copy=True), self.state.iterations, mask,
+                                             given.preprocessed, given.live))
+
+    def request_lab_view(self) -> None:
+        """The lab tab shown asks for its view of the current input; tabs not shown ask nothing."""
+        if self.state.result is None or self.state.model is None:
+            return
+        view = self.state.lab_view
+        if view == "probe":
+            self.request_probe()
+        elif view == "sweep" and self.sweep_settings is not None:
+            self.request_sweep(*self.sweep_settings)
+        elif view == "figure4":
+            self.request_grid()
+
+    def request_probe(self) -> None:
+        result = self.state.result
+        if result is not None and self.state.model is not None:
+            mask = None if self.state.enabled.all() else self.state.enabled.copy()
+            self.worker.submit(jobs.ProbeJob(self.state.generation, result.image, dict(self.state.probe),
+                                             self.state.iterations, mask))
+
+    def request_sweep(self, transform: str, values) -> None:
+        self.sweep_settings = (transform, np.array(values, np.float64))
+        result = self.state.result
+        if result is not None and self.state.model is not None:
+            self.worker.submit(jobs.SweepJob(self.state.generation, result.image, transform,
+                                             self.sweep_settings[1], self.state.iterations))
+
+    def set_grid_span(self, span: float) -> None:
+        self.grid_span = float(span)
+        self.request_grid()
+
+    def request_grid(self) -> None:
+        result = self.state.result
+        if result is None or self.state.model is None or self.state.lab_view != "figure4":
+            return
+        digit = self.state.shown_pose_digit()
+        self.worker.submit(jobs.GridJob(self.state.generation, result.trace.poses[0, digit].copy(), digit,
+                                        self.grid_span, 11))
+
+    def request_reconstruction(self, digit: int, pose) -> None:
+        """Decodes a bent pose of the trace shown (an answer for an older trace is dropped)."""
+        if self.state.model is not None:
+            self.worker.submit(jobs.ReconstructJob(self.state.generation, np.array(pose, np.float32), int(digit)))
+
+    def open_image(self, path: str) -> None:
+        """Reads the file in the worker (a huge image is decoded in a child process); the input changes
+        only when it was read — a bad file leaves the drawing alone."""
+        self.worker.submit(jobs.OpenImage(str(path)))
+
+    def load(self, weights: str | None) -> None:
+        self.worker.load(weights)
+
+    def measure_robustness(self) -> None:
+        self.worker.submit(jobs.RobustnessJob())
+
+    # --- answers ------------------------------------------------------------------------------
+    def _answer(self, kind: str) -> None:
+        answer = self.worker.take(kind)
+        if answer is not None:
+            getattr(self, "_took_" + kind)(answer)
+
+    def _took_trace(self, result) -> None:
+        if isinstance(result, jobs.Blank):
+            self._blank(result.request)
+        elif self.state.accept(result):  # older generations are dropped
+            self.traceShown.emit(result)
+            self.request_lab_view()  # the lab's views follow the input at a stroke's end, not while drawing
+
+    def _blank(self, request: int) -> None:
+        if self.state.clear(request):
+            for field in ("probe_result", "sweep", "grid"):
+                self.state.set_lab_result(field, None)
+            self.blankShown.emit()
+
+    def _took_reconstruct(self, result) -> None:
+        if result.request == self.state.generation:  # else it bent an older trace
+            self.reconstructionShown.emit(result)
+
+    def _took_open(self, opened) -> None:
+        self.imageOpened.emit(opened)
+
+    def _took_cnn(self, answer) -> None:
+        self.state.set_cnn(answer.request, answer.probabilities)
+
+    def _took_probe(self, result) -> None:
+        if result.request == self.state.generation:
+            self.state.set_lab_result("probe_result", result)
+            self.probeShown.emit(result)
+
+    def _took_sweep(self, result) -> None:
+        if result.request == self.state.generation:
+            self.state.sweep_cnn = None
+            self.state.set_lab_result("sweep", result)
+            self.sweepShown.emit(result)
+
+    def _took_sweep_cnn(self, answer) -> None:
+        if answer.request == self.state.generation:
+            self.state.set_lab_result("sweep_cnn", answer.probabilities)
+
+    def _took_grid(self, result) -> None:
+        if result.request == self.state.generation:
+            self.state.set_lab_result("grid", result)
+            self.gridShown.emit(result)
+
+    def _took_predictions(self, result) -> None:
+        self.state.set_progress("predictions", None) if result.final else None
+        self.state.set_lab_result("predictions", result)
+        if result.predictions is not None:
+            self.predictionsShown.emit(result.predictions)
+
+    def _took_robustness(self, result) -> None:
+        self.state.set_progress("robustness", None)
+        self.state.set_lab_result("robustness", result)
+        self.robustnessShown.emit(result)
+
+    def _model_loaded(self, info) -> None:
+        self.state.set_model(info)
+        self.worker.submit(jobs.PredictionsJob())  # for the browser, in the background (cached per weights)
+        self.worker.submit(jobs.RobustnessJob(cached_only=True))  # shown at once if measured (or shipped)
+        self.modelReady.emit(info)
+
+    def _failed(self, message: str) -> None:
+        self.failed.emit(message)

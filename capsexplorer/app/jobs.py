@@ -1,0 +1,212 @@
+"""The work the explorer asks of its one inference worker, as typed jobs, and what comes back.
+
+Each job has a `kind`: a new job replaces a waiting one of the same kind (the newest input wins), and
+kinds run in the order of `ORDER`. Jobs that answer an input carry `request`, the explorer state's
+generation they were computed for: an answer to an older one is dropped after one id check. Long jobs
+(`LONG`) run as generators that yield between batches; the worker serves the interactive kinds
+(`INTERACTIVE`) between any two batches and cancels a long job when a model load or a close comes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
+         "robustness")
+INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
+LONG = ("predictions", "robustness")
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class LoadModel(Job):
+    """A weights file (a path or a shipped model's name; None: the default), or an already loaded CapsNet."""
+
+    kind: ClassVar[str] = "load"
+    weights: str | None = None
+    device: str | None = None
+    model: object = None
+
+
+@dataclass(frozen=True)
+class OpenImage(Job):
+    kind: ClassVar[str] = "open"
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class TraceJob(Job):
+    """An input (any size, either polarity; or, `preprocessed`, the network's own input) routed."""
+
+    kind: ClassVar[str] = "trace"
+    request: int = 0
+    image: np.ndarray = field(default_factory=lambda: np.zeros((28, 28), np.float32))
+    iterations: int = 3
+    mask: np.ndarray | None = None  # (n_primary,) bool: primary capsules switched on; None: all
+    preprocessed: bool = False
+    live: bool = False  # while a stroke is drawn: the CNN's follow-up waits for the stroke's end
+
+
+@dataclass(frozen=True)
+class ReconstructJob(Job):
+    kind: ClassVar[str] = "reconstruct"
+    request: int = 0
+    pose: np.ndarray = field(default_factory=lambda: np.zeros(16, np.float32))
+    digit: int = 0
+
+
+@dataclass(frozen=True)
+class CnnJob(Job):
+    kind: ClassVar[str] = "cnn"
+    request: int = 0
+    image: np.ndarray = field(default_factory=lambda: np.zeros((28, 28), np.float32))
+
+
+@dataclass(frozen=True)
+class ProbeJob(Job):
+    kind: ClassVar[str] = "probe"
+    request: int = 0
+    image: np.ndarray = field(default_factory=lambda: np.zeros((28, 28), np.float32))
+    settings: dict = field(default_factory=dict)
+    iterations: int = 3
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SweepJob(Job):
+    kind: ClassVar[str] = "sweep"
+    request: int = 0
+    image: np.ndarray = field(default_factory=lambda: np.zeros((28, 28), np.float32))
+    transform: str = "rotate"
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    iterations: int = 3
+
+
+@dataclass(frozen=True)
+class SweepCnnJob(Job):
+    kind: ClassVar[str] = "sweep_cnn"
+    request: int = 0
+    images: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))
+
+
+@dataclass(frozen=True)
+class GridJob(Job):
+    kind: ClassVar[str] = "grid"
+    request: int = 0
+    pose: np.ndarray = field(default_factory=lambda: np.zeros(16, np.float32))
+    digit: int = 0
+    span: float = 0.25
+    steps: int = 11
+
+
+@dataclass(frozen=True)
+class PredictionsJob(Job):
+    """Both models' predictions for the model's held-out set (cached per weights file)."""
+
+    kind: ClassVar[str] = "predictions"
+
+
+@dataclass(frozen=True)
+class RobustnessJob(Job):
+    """Both models under every transform (minutes; cached per weights). `cached_only`: answer only from
+    a cached or shipped result."""
+
+    kind: ClassVar[str] = "robustness"
+    cached_only: bool = False
+
+
+# --- answers -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    device: str  # "CPU" or the GPU's name
+    heldout_accuracy: float | None
+    dataset: str
+    classes: tuple[str, ...]
+    cnn_path: str | None = None  # the CNN baseline loaded beside it, if any
+
+
+@dataclass(frozen=True)
+class Blank:
+    """The traced image held no ink."""
+
+    request: int
+
+
+@dataclass(frozen=True)
+class ReconstructionResult:
+    request: int
+    digit: int
+    pose: np.ndarray  # (16,)
+    image: np.ndarray  # (28, 28)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The network input under the probe's transforms, routed."""
+
+    request: int
+    settings: dict  # transform name → value
+    image: np.ndarray  # (28, 28) the transformed input
+    lengths: np.ndarray  # (10,)
+    poses: np.ndarray  # (10, 16)
+    prediction: int
+    reconstructions: np.ndarray  # (10, 28, 28) each capsule's own pose decoded
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """A sweep or a pose grid, with the request it answers and how long it took."""
+
+    request: int
+    value: object  # capsexplorer.sweep.Sweep or capsexplorer.posegrid.PoseGrid
+    labels: object  # the grid's dimension names, or None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CnnResult:
+    request: int
+    probabilities: np.ndarray  # (10,) for a trace, (S, 10) along a sweep
+
+
+@dataclass(frozen=True)
+class OpenedImage:
+    path: str
+    image: np.ndarray  # (H, W) uint8 greyscale, at most MAX_SIDE a side
+
+
+@dataclass(frozen=True)
+class PredictionsResult:
+    """The held-out browser's data: `predictions` None with `why` when the model's data has no test set
+    shipped; `final` False while the CNN's half is still to come."""
+
+    split: object = None  # capsexplorer.data.Split
+    predictions: object = None  # capsexplorer.predictions.SetPredictions
+    seconds: float = 0.0
+    final: bool = True
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A long job's progress: `done` of `total` batches, `seconds` since it started."""
+
+    kind: str
+    done: int
+    total: int
+    seconds: float
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.done <= 0 or self.done >= self.total:
+            return None
+        return self.seconds / self.done * (self.total - self.done)

@@ -1,0 +1,136 @@
+"""The explorer in use: shipped results at once, a long job that never freezes the lab, closing and
+switching models during one, and weights that load but cannot run."""
+import time
+
+import numpy as np
+import pytest
+
+from capsexplorer import predictions, robustness
+from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
+
+from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window  # noqa: F401 (fixture)
+
+
+class SlowMeasurement:
+    """Stands in for the robustness measurement: many short batches, counting what ran."""
+
+    def __init__(self, batches=100_000, seconds=0.02):
+        self.batches, self.seconds, self.ran = batches, seconds, 0
+
+    def __call__(self, _job):
+        for k in range(self.batches):
+            time.sleep(self.seconds)
+            self.ran += 1
+            yield k + 1, self.batches
+
+
+def never(*args, **kwargs):
+    raise AssertionError("computed, though the result for the shipped weights ships with the package")
+
+
+def test_the_shipped_results_match_the_shipped_weights():
+    key = predictions.weights_key(shipped_weights_path(), shipped_weights_path(SHIPPED_CNN))
+    assert predictions.cached_file(f"robustness-{key}.json") is not None
+    assert predictions.cached_file(f"heldout-{key}.npz") is not None
+
+
+def test_held_out_and_robustness_are_complete_when_the_window_opens(qtbot, model, monkeypatch):
+    monkeypatch.setattr(predictions, "score_steps", never)
+    monkeypatch.setattr(robustness, "correct_steps", never)
+    window = open_window(qtbot, model)
+    try:
+        qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final
+                        and window.state.robustness is not None, timeout=TIMEOUT)
+        assert window.browser.predictions.capsnet.shape == (1000, 10)
+        assert window.robustness.result["capsnet"]["rotate"]["0"] == pytest.approx(0.99, abs=0.005)
+        assert "Measured" in window.robustness.status.text()
+    finally:
+        window.close()
+
+
+def test_a_stroke_is_classified_while_a_measurement_runs(qtbot, model, monkeypatch):
+    window = open_window(qtbot, model)
+    slow = SlowMeasurement()
+    monkeypatch.setattr(window.worker, "_robustness", slow)
+    try:
+        window.lab.setCurrentWidget(window.robustness)
+        window.robustness.button.click()
+        qtbot.waitUntil(lambda: "robustness" in window.state.progress, timeout=TIMEOUT)
+        assert "Measuring…" in window.robustness.status.text() and not window.robustness.button.isEnabled()
+        window.draw.canvas.clear()
+        start = time.perf_counter()
+        with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+            draw_stroke(window.draw.canvas, circle())
+        assert time.perf_counter() - start < 3 and slow.ran < slow.batches
+        assert window.state.winner == 0
+    finally:
+        start = time.perf_counter()
+        window.close()
+        assert time.perf_counter() - start < 2  # the measurement is cancelled, not waited for
+    assert window.worker.isFinished()
+
+
+def test_a_model_switch_during_a_measurement_completes_at_once(qtbot, model, monkeypatch):
+    window = open_window(qtbot, model)
+    slow = SlowMeasurement()
+    monkeypatch.setattr(window.worker, "_robustness", slow)
+    try:
+        window.robustness.button.click()
+        qtbot.waitUntil(lambda: "robustness" in window.state.progress, timeout=TIMEOUT)
+        start = time.perf_counter()
+        with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+            window.controller.load(str(shipped_weights_path()))
+        assert time.perf_counter() - start < 5
+        qtbot.waitUntil(lambda: "robustness" not in window.state.progress, timeout=TIMEOUT)
+        assert window.robustness.button.isEnabled()  # cancelled: it can be asked again
+    finally:
+        window.close()
+
+
+def test_weights_that_cannot_run_leave_the_window_on_its_model(qtbot, model, tmp_path):
+    import torch
+
+    from capsexplorer.weights import load_model, save_weights
+
+    broken = load_model(device="cpu")
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.mul_(1e30)
+    path = tmp_path / "huge.safetensors"
+    save_weights(broken, path, broken.metadata, float16=False)
+    window = open_window(qtbot, model)
+    try:
+        label = window.model_label.text()
+        with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
+            window.controller.load(str(path))
+        assert "not finite" in error.args[0]
+        assert window.worker._model is model and window.model_label.text() == label
+        with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+            window.controller.request_trace()
+    finally:
+        window.close()
+
+
+def test_dropping_a_huge_image_never_stalls_the_gui_thread(qtbot, model, tmp_path):
+    """A 36-megapixel PNG is decoded in a child process: the GUI thread's longest gap stays short."""
+    from PIL import Image
+    from PySide6.QtCore import QTimer
+
+    big = np.full((6000, 6000), 255, np.uint8)
+    big[1000:5000, 2800:3200] = 0
+    Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
+    window = open_window(qtbot, model)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    try:
+        with qtbot.waitSignal(window.traceShown, timeout=60_000):
+            window.open_image(str(tmp_path / "big.png"))
+        timer.stop()
+        gaps = np.diff(ticks)
+        assert window.state.winner == 1
+        assert gaps.max() < 0.25, f"longest GUI gap {gaps.max() * 1000:.0f} ms"
+    finally:
+        timer.stop()
+        window.close()

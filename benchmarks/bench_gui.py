@@ -62,7 +62,9 @@ def run_events(seconds: float):
         QApplication.processEvents()
 
 
-def stroke_latency(app, window, strokes: int) -> np.ndarray:
+def stroke_latency(app, window, strokes: int, settle: bool = True) -> np.ndarray:
+    """Stroke end → traceShown and the repaint. `settle`: before each stroke, wait until the worker has
+    answered the last one completely (its CNN follow-up and the lab tab's view), as a person who looks."""
     canvas = window.draw.canvas
     side = min(canvas.width(), canvas.height())
     rng = np.random.default_rng(0)
@@ -70,6 +72,8 @@ def stroke_latency(app, window, strokes: int) -> np.ndarray:
     for _ in range(strokes):
         canvas.clear()
         run_events(0.05)
+        while settle and not window.worker.idle():
+            app.processEvents()
         x0, y0 = rng.uniform(0.3, 0.7, 2) * side
         points = [(x0 + 60 * np.sin(t), y0 + 80 * np.cos(t)) for t in np.linspace(0, 5, 40)]
         mouse(canvas, QEvent.Type.MouseButtonPress, *points[0])

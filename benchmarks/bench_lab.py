@@ -25,10 +25,7 @@ from bench_gui import open_window, slider_stalls  # noqa: E402
 
 def idle(app, worker) -> None:
     """Until the worker has nothing to do (e.g. the CNN's follow-up on the last sweep is done)."""
-    while True:
-        with worker._lock:
-            if not worker._jobs and not worker.busy:
-                return
+    while not worker.idle():
         app.processEvents()
         time.sleep(0.005)
 
@@ -57,7 +54,7 @@ def main() -> int:
                        for _ in range(args.repeats)]) * 1000
     window.lab.setCurrentWidget(window.grid)
     wait_for(window.gridShown, 10_000)
-    grids = np.array([timed(app, window._request_grid, window.gridShown, window.worker)
+    grids = np.array([timed(app, window.controller.request_grid, window.gridShown, window.worker)
                       for _ in range(args.repeats)]) * 1000
     print(f"21-step sweep, request → plots drawn: median {np.nanmedian(sweeps):.0f} ms, "
           f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")

@@ -27,7 +27,7 @@ from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
 CHILD_DECODE_PIXELS = 4_000_000  # a larger image file is decoded in a child process: the GUI never waits on it
-LONG_BATCH = 50  # images per batch of a long job: a waiting stroke is served within one batch
+LONG_BATCH = 10  # images per batch of a long job: a waiting stroke is served within one batch (tens of ms)
 
 
 class JobCancelled(Exception):

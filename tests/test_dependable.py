@@ -8,7 +8,8 @@ import pytest
 from capsexplorer import predictions, robustness
 from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
 
-from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window  # noqa: F401 (fixture)
+from PySide6.QtCore import QEvent, Qt
+from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window, send_mouse  # noqa: F401 (fixture)
 
 
 class SlowMeasurement:
@@ -133,4 +134,33 @@ def test_dropping_a_huge_image_never_stalls_the_gui_thread(qtbot, model, tmp_pat
         assert gaps.max() < 0.25, f"longest GUI gap {gaps.max() * 1000:.0f} ms"
     finally:
         timer.stop()
+        window.close()
+
+
+def test_lab_views_follow_a_stroke_at_its_end_not_every_live_trace(qtbot, model, monkeypatch):
+    window = open_window(qtbot, model)
+    try:
+        window.lab.setCurrentWidget(window.sweep)
+        qtbot.waitUntil(lambda: window.state.sweep is not None, timeout=TIMEOUT)
+        qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
+        submitted = []
+        original = window.worker.submit
+        monkeypatch.setattr(window.worker, "submit", lambda job: (submitted.append(job), original(job)))
+        canvas = window.draw.canvas
+        canvas.clear()
+        qtbot.wait(50)
+        points = circle()
+        held, kind = Qt.MouseButton.LeftButton, QEvent.Type
+        scale = min(canvas.width(), canvas.height()) / 280
+        ox, oy = (canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2
+        send_mouse(canvas, kind.MouseButtonPress, (ox + points[0][0] * scale, oy + points[0][1] * scale), held)
+        for x, y in points[1:]:
+            send_mouse(canvas, kind.MouseMove, (ox + x * scale, oy + y * scale), held)
+            qtbot.wait(15)  # a person's pace: live traces are published while drawing
+        live = [j for j in submitted if j.kind == "trace" and j.live]
+        assert live and not [j for j in submitted if j.kind == "sweep"]
+        with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+            send_mouse(canvas, kind.MouseButtonRelease, (ox + x * scale, oy + y * scale), Qt.MouseButton.NoButton)
+        assert len([j for j in submitted if j.kind == "sweep"]) == 1
+    finally:
         window.close()

@@ -34,6 +34,7 @@ class Controller(QObject):
         self.state, self.worker = state, worker
         self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep asked for last
         self.grid_span = 0.25
+        self._live = False  # the newest request is a trace of a stroke still being drawn
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
         state.partsChanged.connect(self.request_trace)
@@ -52,6 +53,7 @@ class Controller(QObject):
         now on, a blank canvas's included."""
         request = self.state.next_generation()
         given = self.state.input
+        self._live = given is not None and given.live
         if given is None:
             self._blank(request)
         elif self.state.model is not None:
@@ -124,7 +126,8 @@ class Controller(QObject):
             self._blank(result.request)
         elif self.state.accept(result):  # older generations are dropped
             self.traceShown.emit(result)
-            self.request_lab_view()  # the lab's views follow the input at a stroke's end, not while drawing
+            if not self._live:  # the lab's views follow the input at a stroke's end, not while drawing
+                self.request_lab_view()
 
     def _blank(self, request: int) -> None:
         if self.state.clear(request):

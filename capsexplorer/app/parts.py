@@ -8,6 +8,8 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout,
                                QWidget)
 
+from superqt.utils import signals_blocked
+
 from .. import views
 from . import theme
 from .state import ExplorerState
@@ -137,9 +139,8 @@ class PartsPanel(QGroupBox):
         self.types_on[:] = True
         self.positions_on[:] = True
         for button in self.type_buttons:
-            button.blockSignals(True)
-            button.setChecked(True)
-            button.blockSignals(False)
+            with signals_blocked(button):
+                button.setChecked(True)
         self._apply()
 
     def _show(self) -> None:

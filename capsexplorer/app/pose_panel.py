@@ -139,7 +139,6 @@ class PosePanel(QGroupBox):
 
         self.digit = 0
         self.origin = np.zeros(DIMENSIONS, np.float32)  # the pose the network computed
-        self._quiet = False
         self.setEnabled(False)
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._pose_digit_changed)
@@ -180,20 +179,18 @@ class PosePanel(QGroupBox):
         """A wider or narrower range around the same computed pose; the user's bend is kept (clipped)."""
         bent = self.pose()
         self._recentre()
-        self._quiet = True
         for slider, value in zip(self.sliders, bent):
-            slider.setValue(float(value))
-        self._quiet = False
+            with signals_blocked(slider):
+                slider.setValue(float(value))
         if self.state.result is not None:
             self.poseChanged.emit(self.digit, self.pose())
 
     def _recentre(self) -> None:
         span = self.span.currentData()
-        self._quiet = True
         for slider, value in zip(self.sliders, self.origin):
-            slider.setRange(float(value) - span, float(value) + span)
-            slider.setValue(float(value))
-        self._quiet = False
+            with signals_blocked(slider):
+                slider.setRange(float(value) - span, float(value) + span)
+                slider.setValue(float(value))
 
     # --- intents ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -212,8 +209,7 @@ class PosePanel(QGroupBox):
         return np.array([s.value() for s in self.sliders], np.float32)
 
     def _moved(self, _value=None) -> None:
-        if not self._quiet:
-            self.poseChanged.emit(self.digit, self.pose())
+        self.poseChanged.emit(self.digit, self.pose())
 
     def set_reconstruction(self, digit: int, image: np.ndarray) -> None:
         """The decoder's answer to a slider move, if it is still about the capsule shown."""

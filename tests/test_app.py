@@ -553,20 +553,23 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
     assert result.trace.iterations == 3
 
 
-def test_an_exception_in_a_slot_reaches_the_banner_and_the_log(window, caplog):
+def test_an_exception_in_a_slot_reaches_the_banner_and_the_log(qtbot, window, caplog):
     import logging
     import sys
 
     from capsexplorer.app.main import install_excepthook
 
+    from PySide6.QtCore import QTimer
+
+    def buggy_slot():
+        raise ValueError("a bug in a slot")
+
     saved = sys.excepthook
     install_excepthook(window)
     try:
-        try:
-            raise ValueError("a bug in a slot")
-        except ValueError:
-            with caplog.at_level(logging.ERROR, logger="capsexplorer"):
-                sys.excepthook(*sys.exc_info())
+        with caplog.at_level(logging.ERROR, logger="capsexplorer"):
+            QTimer.singleShot(0, buggy_slot)  # raised by Qt's event loop, as a real slot's bug would be
+            qtbot.waitUntil(lambda: "a bug in a slot" in window.banner.text.text(), timeout=5000)
     finally:
         sys.excepthook = saved
     assert "ValueError: a bug in a slot" in window.banner.text.text()
@@ -638,12 +641,12 @@ def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
     proc = subprocess.Popen([sys.executable, "-c",
                              "import sys, time, capsexplorer.model as m\n"
                              "slow = m.CapsNet.trace\n"
-                             "m.CapsNet.trace = lambda *a, **k: (time.sleep(30), slow(*a, **k))[1]\n"
+                             "m.CapsNet.trace = lambda *a, **k: (print('in the trace', file=sys.stderr, flush=True),\n"
+                             "                                   time.sleep(30), slow(*a, **k))[2]\n"
                              "from capsexplorer.cli import main\n"
                              f"sys.exit(main(['--debug', 'snapshot', '--out', {str(tmp_path / 'x.png')!r}]))\n"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_line(proc, "loading the model")
-    time.sleep(0.5)  # into the (slowed) warm-up trace
+    wait_for_line(proc, "in the trace")  # the (slowed) warm-up trace has begun
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

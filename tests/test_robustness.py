@@ -45,6 +45,10 @@ def test_measure_reports_every_transform_for_both_models(model, small):
 def test_routing_ablation_rows(model, small):
     rows = robustness.routing_ablation(model, small, iterations=(1, 3))
     assert set(rows) == {"1", "3"} and all(set(r) == {"heldout", "affine-mix"} for r in rows.values())
+    images = small.images.astype(np.float32) / 255
+    for r in (1, 3):
+        assert rows[str(r)]["heldout"] == robustness.accuracy(model, images, small.labels, r)
+        assert rows[str(r)]["affine-mix"] == robustness.accuracy(model, robustness.affine_mix(images), small.labels, r)
 
 
 def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypatch):
@@ -58,4 +62,9 @@ def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypat
     assert code == 0
     result = json.loads(out)
     assert set(result) >= {"capsnet", "cnn", "affine-mix", "routing-ablation"}
-    assert result["capsnet"]["rotate"]["-60"] <= 1 and (tmp_path / "r.png").is_file()
+    from capsexplorer import load_model
+
+    images = small.images.astype(np.float32) / 255
+    rotated = robustness.transformed(images, "rotate", -60)
+    assert result["capsnet"]["rotate"]["-60"] == robustness.accuracy(load_model(device="cpu"), rotated, small.labels)
+    assert (tmp_path / "r.png").stat().st_size > 1000

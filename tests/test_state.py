@@ -163,10 +163,14 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
 
 def test_worker_stop_drops_queued_work(qtbot, model, digit_image):
     worker = started_worker(qtbot, model)
+    ran = []
+    worker._reconstruct = lambda job: ran.append(job)
     worker.submit(trace_job(digit_image, 1, iterations=10))
     worker.submit(jobs.ReconstructJob(1, np.zeros(16, np.float32), 3))
+    start = time.perf_counter()
     worker.stop()
-    assert worker.isFinished()
+    assert worker.isFinished() and time.perf_counter() - start < 2
+    assert not ran and worker.take("reconstruct") is None  # the queued bend was dropped, never decoded
 
 
 class SlowLongJob:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .data import Split
+from .inference import score_batches
 
 CACHE_VERSION = 1
 
@@ -87,12 +87,8 @@ def cached_file(name: str) -> Path | None:
 
 def score_steps(model, images: np.ndarray, batch: int = 250):
     """Generator: yields each batch's (B, 10) class scores (lengths or probabilities) of uint8
-    (N, 28, 28) images, so a caller can stop or serve other work between batches."""
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(images), batch):
-            x = torch.from_numpy(images[start:start + batch]).float().div_(255.0).unsqueeze(1).to(model.device)
-            yield model.class_scores(x).float().cpu().numpy()  # (B, 10)
+    (N, 28, 28) images (see `inference.score_batches`)."""
+    return score_batches(model, images, batch=batch)
 
 
 def scores(model, images: np.ndarray, batch: int = 250) -> np.ndarray:

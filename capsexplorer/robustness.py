@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from . import transforms
 from .data import Split
+from .inference import score_batches
 
 # The values each transform is measured at (the untransformed input is measured once, as 0 / 1).
 VALUES = {
@@ -30,21 +30,11 @@ def mix_matrices(count: int, seed: int = 0) -> np.ndarray:
     """(count, 3, 3) the affine-mix maps: rotation U(−20°, 20°), horizontal shear U(−0.2, 0.2),
     scale_x and scale_y each U(0.8, 1.2), translation U(−3, 3) px on each axis; seeded."""
     rng = np.random.default_rng(seed)
-    angle = np.radians(rng.uniform(-MIX["rotate_deg"], MIX["rotate_deg"], count))
+    angle = rng.uniform(-MIX["rotate_deg"], MIX["rotate_deg"], count)
     shear = rng.uniform(-MIX["shear"], MIX["shear"], count)
     sx, sy = rng.uniform(*MIX["scale"], count), rng.uniform(*MIX["scale"], count)
     tx, ty = rng.uniform(-MIX["shift_px"], MIX["shift_px"], (2, count))
-    c, s = np.cos(angle), np.sin(angle)
-    centre = transforms.CENTRE
-    out = np.zeros((count, 3, 3))
-    for k in range(count):
-        rotate = np.array([[c[k], s[k], 0], [-s[k], c[k], 0], [0, 0, 1]])
-        shear_m = np.array([[1, shear[k], 0], [0, 1, 0], [0, 0, 1]])
-        scale_m = np.diag([sx[k], sy[k], 1.0])
-        to_centre = np.array([[1, 0, -centre], [0, 1, -centre], [0, 0, 1]])
-        back = np.array([[1, 0, centre + tx[k]], [0, 1, centre + ty[k]], [0, 0, 1]])
-        out[k] = back @ rotate @ shear_m @ scale_m @ to_centre
-    return out
+    return np.stack([transforms.compose(angle[k], shear[k], sx[k], sy[k], tx[k], ty[k]) for k in range(count)])
 
 
 def affine_mix(images: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -62,14 +52,11 @@ def transformed(images: np.ndarray, transform: str, value: float) -> np.ndarray:
 def correct_steps(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250):
     """Generator over batches of (N, 28, 28) floats in [0, 1]: yields the running count of correct
     answers of a CapsNet or the CNN after each batch, so a caller can stop or serve other work between."""
-    model.eval()
-    correct = 0
-    with torch.inference_mode():
-        for start in range(0, len(images), batch):
-            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch])).unsqueeze(1).to(model.device)
-            scores = model.class_scores(x, iterations)  # (B, 10)
-            correct += int((scores.argmax(1).cpu().numpy() == labels[start:start + batch]).sum())
-            yield correct
+    correct, start = 0, 0
+    for scores in score_batches(model, images, iterations, batch):  # (B, 10)
+        correct += int((scores.argmax(1) == labels[start:start + len(scores)]).sum())
+        start += len(scores)
+        yield correct
 
 
 def accuracy(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250) -> float:

@@ -66,17 +66,23 @@ def sweep_images(image, transform: str, values) -> np.ndarray:
 def affine_matrix(settings: dict[str, float]) -> np.ndarray:
     """(3, 3) forward map in pixel coordinates (x right, y down) about the centre:
     shift · rotate · shear · scale."""
-    sx, sy = settings.get("shift-x", 0.0), settings.get("shift-y", 0.0)
-    angle = math.radians(settings.get("rotate", 0.0))
-    shear = math.tan(math.radians(settings.get("shear", 0.0)))
     scale = settings.get("scale", 1.0)
+    return compose(settings.get("rotate", 0.0), math.tan(math.radians(settings.get("shear", 0.0))), scale, scale,
+                   settings.get("shift-x", 0.0), settings.get("shift-y", 0.0))
+
+
+def compose(rotate_deg: float = 0.0, shear: float = 0.0, scale_x: float = 1.0, scale_y: float = 1.0,
+            shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
+    """(3, 3) shift · rotate · shear · scale about the image centre; `shear` is the factor (tan of the
+    angle): rows below the centre move right."""
+    angle = math.radians(rotate_deg)
     c, s = math.cos(angle), math.sin(angle)
     # Counter-clockwise on screen with y pointing down: (x, y) → (x cos + y sin, −x sin + y cos).
     rotate = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
-    shear_m = np.array([[1.0, shear, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # rows below the centre move right
-    scale_m = np.diag([scale, scale, 1.0])
+    shear_m = np.array([[1.0, shear, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    scale_m = np.diag([scale_x, scale_y, 1.0])
     to_centre = np.array([[1.0, 0.0, -CENTRE], [0.0, 1.0, -CENTRE], [0.0, 0.0, 1.0]])
-    back = np.array([[1.0, 0.0, CENTRE + sx], [0.0, 1.0, CENTRE + sy], [0.0, 0.0, 1.0]])
+    back = np.array([[1.0, 0.0, CENTRE + shift_x], [0.0, 1.0, CENTRE + shift_y], [0.0, 0.0, 1.0]])
     return back @ rotate @ shear_m @ scale_m @ to_centre
 
 

@@ -498,8 +498,8 @@ def test_export_dialogs_start_in_the_last_directory(qtbot, model, tmp_path, monk
     answers = iter([str(tmp_path / "first.png"), str(tmp_path / "second.gif")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda parent, title, start, filter_: (starts.append(start), (next(answers), ""))[1])
-    w.export_png(w.routing)
-    w.export_gif()
+    w.files.export_png(w.routing)
+    w.files.export_gif()
     assert (tmp_path / "first.png").is_file() and (tmp_path / "second.gif").is_file()
     assert starts[1] == str(tmp_path / "routing.gif")
     w.settings.remove("last_dir")
@@ -942,9 +942,11 @@ def test_the_cnn_judges_the_same_input(qtbot, window):
     assert window.state.cnn is None and window.draw.cnn.text() == ""
 
 
-def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, heldout):
+def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, heldout, tmp_path, monkeypatch):
     """Measured once (minutes), kept per pair of weights files: the next window shows it at once."""
     import json
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this test's own cache, before the shipped result
 
     from capsexplorer import robustness
     from capsexplorer.baseline import BaselineCNN

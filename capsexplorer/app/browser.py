@@ -157,6 +157,19 @@ class BrowserPanel(QGroupBox):
         self.confusion.setHorizontalHeaderLabels(names)
         self.confusion.setVerticalHeaderLabels(names)
 
+    def follow(self, state) -> None:
+        """Draws the held-out predictions the explorer state holds, and their progress while computed."""
+        def draw() -> None:
+            result = state.predictions
+            if result is not None and result.predictions is None:
+                self.status.setText(result.why)
+            elif result is not None:
+                self.set_data(result.split, result.predictions, result.seconds, result.final)
+
+        state.predictionsChanged.connect(draw)
+        state.progressChanged.connect(lambda kind: kind == "predictions" and state.progress.get(kind) is not None
+                                      and self.show_progress(state.progress[kind]))
+
     def show_progress(self, progress) -> None:
         """A `jobs.Progress` of the held-out predictions (images done of both models' total)."""
         self.status.setText(f"Computing the predictions for the held-out digits… {progress.done} of "

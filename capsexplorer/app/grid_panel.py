@@ -74,6 +74,11 @@ class GridPanel(QGroupBox):
         layout.addWidget(scroll, 1)
         layout.addWidget(self.caption)
 
+    def follow(self, state) -> None:
+        """Draws the pose grid the explorer state holds."""
+        state.gridChanged.connect(lambda: self.clear() if state.grid is None else
+                                  self.show_result(state.grid.value, state.grid.labels))
+
     def current_span(self) -> float:
         return float(self.span.currentData())
 

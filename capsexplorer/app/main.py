@@ -161,7 +161,10 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
     return bool(received), received[0] if received else ()
 
 
-TABS = {"routing": 0, "primary": 1, "probe": 2, "sweep": 3, "figure4": 4, "heldout": 5, "robustness": 6}
+def _tabs() -> dict[str, int]:
+    from .layout import LAB_VIEWS
+
+    return {view: k for k, view in enumerate(LAB_VIEWS)}
 
 
 def _show_lab(window, args, interrupted) -> None:
@@ -191,7 +194,7 @@ def _show_lab(window, args, interrupted) -> None:
         sweep.transform.setCurrentIndex(index)
         sweep.start.setValue(start)
         sweep.stop.setValue(stop)
-    tab = TABS[getattr(args, "tab", None) or "routing"]
+    tab = _tabs()[getattr(args, "tab", None) or "routing"]
     done = {3: window.sweepShown, 4: window.gridShown, 2: window.probeShown}.get(tab)
     if tab == 5 and (window.state.predictions is None or not window.state.predictions.final):
         done = window.predictionsShown

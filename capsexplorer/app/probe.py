@@ -93,6 +93,7 @@ class ProbePanel(QGroupBox):
         layout.addLayout(plots, 1)
         layout.addWidget(self.caption)
         state.probeChanged.connect(self._show_settings)
+        state.probeResultChanged.connect(lambda: state.probe_result is not None and self.show_result(state.probe_result))
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._show)
         self._show_settings()

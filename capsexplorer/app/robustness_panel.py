@@ -56,6 +56,12 @@ class RobustnessPanel(QGroupBox):
         self.status.setText("Measuring… the explorer stays usable meanwhile.")
         self.measureRequested.emit()
 
+    def follow(self, state) -> None:
+        """Draws the measurement the explorer state holds, and its progress while it runs."""
+        state.robustnessChanged.connect(lambda: self.clear() if state.robustness is None else
+                                        self.show_result(state.robustness))
+        state.progressChanged.connect(lambda kind: kind == "robustness" and self.show_progress(state.progress.get(kind)))
+
     def show_progress(self, progress) -> None:
         """A `jobs.Progress`, or None when the measurement ended or was cancelled (a model switch)."""
         if progress is None:

@@ -125,6 +125,20 @@ class SweepPanel(QGroupBox):
     def values(self) -> np.ndarray:
         return np.linspace(self.start.value(), self.stop.value(), self.steps.value())
 
+    def follow(self, state) -> None:
+        """Draws the sweep the explorer state holds (and the CNN's view of it, when it comes)."""
+        def draw() -> None:
+            result = state.sweep
+            if result is None:
+                self.clear()
+                return
+            if self.sweep is not result.value:
+                self.show_result(result.value, result.seconds)
+            if state.sweep_cnn is not None:
+                self.show_cnn(state.sweep_cnn)
+
+        state.sweepChanged.connect(draw)
+
     def request(self) -> None:
         self.sweepRequested.emit(str(self.transform.currentData()), self.values())
 

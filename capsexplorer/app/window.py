@@ -1,28 +1,25 @@
 """The explorer window: composes the panels around one ExplorerState and its Controller (which turns
 the state into typed jobs for the inference worker and writes the answers back), and owns the menus,
-the status bar, dialogs, settings and exports. It computes nothing and reads no widget to learn the state."""
+the status bar, dialogs, settings and closing. It computes nothing and reads no widget to learn the state."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
 import numpy as np
-
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from .. import __version__
-from ..errors import CapsExplorerError
-from . import theme
+from . import layout, theme
 from .banner import ErrorBanner
 from .browser import BrowserPanel
 from .controller import Controller
 from .draw_panel import DrawPanel
-from .export import save_png, save_routing_gif
+from .file_actions import FileActions
 from .grid_panel import GridPanel
-from .guide import SHORTCUTS, GuidePanel, about_text
+from .guide import SHORTCUTS, about_text
 from .inspector import PrimaryInspector
 from .jobs import ModelInfo
 from .lengths import LengthsPanel
@@ -32,7 +29,7 @@ from .pose_panel import PosePanel
 from .probe import ProbePanel
 from .robustness_panel import RobustnessPanel
 from .routing_view import RoutingPanel
-from .samples import IMAGE_FILTER, SamplesPanel
+from .samples import SamplesPanel
 from .state import ExplorerState
 from .summary_panel import RoutingSummaryPanel
 from .sweep_panel import SweepPanel
@@ -41,18 +38,6 @@ from .worker import InferenceWorker
 
 log = logging.getLogger("capsexplorer")
 TITLE = "capsexplorer — Dynamic Routing Between Capsules"
-LAB_VIEWS = ("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness")  # the lab's tabs, in order
-
-
-def scrolling(widget: QWidget) -> QScrollArea:
-    """`widget` in a frameless scroll area: on a short screen the column scrolls instead of squashing."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
-    return area
 
 
 class MainWindow(QMainWindow):
@@ -70,27 +55,24 @@ class MainWindow(QMainWindow):
         self.training: TrainingDialog | None = None
         self._initial_image = image
         self._sample_seed = sample_seed
+        self._dataset: str | None = None
 
-        self.state = ExplorerState(self)
-        self.draw = DrawPanel(self.state)
-        self.samples = SamplesPanel()
-        self.player = IterationPlayer(self.state)
-        self.routing = RoutingPanel(self.state)
-        self.lengths = LengthsPanel(self.state)
-        self.summary = RoutingSummaryPanel(self.state)
-        self.inspector = PrimaryInspector(self.state)
-        self.parts = PartsPanel(self.state)
-        self.probe = ProbePanel(self.state)
-        self.sweep = SweepPanel()
-        self.grid = GridPanel()
-        self.browser = BrowserPanel()
-        self.robustness = RobustnessPanel()
-        self.pose = PosePanel(self.state)
+        self.state = state = ExplorerState(self)
+        self.draw, self.samples, self.player = DrawPanel(state), SamplesPanel(), IterationPlayer(state)
+        self.routing, self.lengths, self.summary = RoutingPanel(state), LengthsPanel(state), RoutingSummaryPanel(state)
+        self.inspector, self.parts, self.probe = PrimaryInspector(state), PartsPanel(state), ProbePanel(state)
+        self.sweep, self.grid, self.browser, self.robustness = SweepPanel(), GridPanel(), BrowserPanel(), RobustnessPanel()
+        self.pose = PosePanel(state)
+        for panel in (self.sweep, self.grid, self.browser, self.robustness):
+            panel.follow(state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
-        self._compose()
-        self.banner = ErrorBanner(self.centralWidget())
+        central, self.columns, self.lab = layout.compose(self)
+        self.setCentralWidget(central)
+        self.resize(1500, 920)
+        self.banner = ErrorBanner(central)
+        self.files = FileActions(self)
         self.worker = InferenceWorker(weights, device, model=model)
-        self.controller = Controller(self.state, self.worker, self)
+        self.controller = Controller(state, self.worker, self)
         for name in ("traceShown", "blankShown", "reconstructionShown", "modelReady", "sweepShown", "gridShown",
                      "probeShown", "predictionsShown", "robustnessShown"):
             setattr(self, name, getattr(self.controller, name))
@@ -105,91 +87,31 @@ class MainWindow(QMainWindow):
         return self.state.model
 
     def _wire(self) -> None:
-        """Panels' intents to the controller; the state's lab results to the panels that draw them."""
+        """Panels' intents to the controller; what only the window shows (title, status, banner)."""
         state, controller = self.state, self.controller
         self.draw.strokeMoved.connect(self._drawing_is_the_users)
         self.samples.sampleChosen.connect(self._show_sample)
-        self.samples.openRequested.connect(self.open_image_dialog)
+        self.samples.openRequested.connect(self.files.open_image_dialog)
         self.samples.failed.connect(self.show_error)
         self.pose.poseChanged.connect(controller.request_reconstruction)
-        self.lab.currentChanged.connect(lambda i: state.set_lab_view(LAB_VIEWS[i]))
+        self.lab.currentChanged.connect(lambda i: state.set_lab_view(layout.LAB_VIEWS[i]))
         self.sweep.sweepRequested.connect(controller.request_sweep)
-        self.sweep.exportRequested.connect(self._export_sweep)
+        self.sweep.exportRequested.connect(self.files.export_sweep)
         self.grid.gridRequested.connect(controller.set_grid_span)
         self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
-        self.grid.exportRequested.connect(self._export_grid)
+        self.grid.exportRequested.connect(self.files.export_grid)
         self.browser.sampleChosen.connect(self._open_from_browser)
         self.robustness.measureRequested.connect(controller.measure_robustness)
-        state.probeResultChanged.connect(self._draw_probe)
-        state.sweepChanged.connect(self._draw_sweep)
-        state.gridChanged.connect(self._draw_grid)
-        state.predictionsChanged.connect(self._draw_predictions)
-        state.robustnessChanged.connect(self._draw_robustness)
-        state.progressChanged.connect(self._draw_progress)
         state.modelChanged.connect(self._model_loaded)
-        controller.traceShown.connect(self._trace_shown)
+        for shown in (controller.traceShown, controller.probeShown, controller.sweepShown, controller.gridShown):
+            shown.connect(self.banner.hide)
+        controller.traceShown.connect(lambda r: self.time_label.setText(f"Last trace: {r.seconds * 1000:.1f} ms"))
         controller.blankShown.connect(self._blank_shown)
         controller.reconstructionShown.connect(lambda r: self.pose.set_reconstruction(r.digit, r.image))
         controller.imageOpened.connect(self._image_opened)
         controller.failed.connect(self.show_error)
-        self.controller.grid_span = self.grid.current_span()
+        controller.grid_span = self.grid.current_span()
         self.sweep.request()  # the sweep's settings, for when its tab is first shown
-
-    # --- layout -------------------------------------------------------------------------------
-    def _compose(self) -> None:
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.draw)
-        left_layout.addWidget(self.samples)
-        left_layout.addWidget(GuidePanel())
-        left_layout.addStretch(1)
-        lengths_and_summary = QSplitter(Qt.Orientation.Horizontal)
-        lengths_and_summary.addWidget(self.lengths)
-        lengths_and_summary.addWidget(self.summary)
-        lengths_and_summary.setChildrenCollapsible(False)
-        routing_and_lengths = QSplitter(Qt.Orientation.Vertical)
-        routing_and_lengths.addWidget(self.routing)
-        routing_and_lengths.addWidget(lengths_and_summary)
-        routing_and_lengths.setStretchFactor(0, 3)
-        routing_and_lengths.setStretchFactor(1, 2)
-        routing_and_lengths.setChildrenCollapsible(False)
-        primary = QWidget()
-        primary_layout = QVBoxLayout(primary)
-        primary_layout.setContentsMargins(0, 0, 0, 0)
-        primary_layout.addWidget(self.inspector, 1)
-        primary_layout.addWidget(self.parts)
-        # The lab: what routing did, one part's story, and equivariance — each a tab over the same state.
-        self.lab = QTabWidget()
-        self.lab.setDocumentMode(True)
-        for widget, name, tip in ((routing_and_lengths, "Routing", "The coupling coefficients and the lengths"),
-                                  (scrolling(primary), "Primary", "One primary capsule's story; parts switched off"),
-                                  (self.probe, "Probe", "Transform the input; watch the pose and the length"),
-                                  (self.sweep, "Sweep", "One transform over a range, in one batch"),
-                                  (self.grid, "Figure 4", "Every pose dimension perturbed and named (the paper's "
-                                                          "Figure 4)"),
-                                  (self.browser, "Held-out", "All 1,000 held-out digits, a confusion matrix, "
-                                                             "the CapsNet beside the CNN"),
-                                  (self.robustness, "Robustness", "CapsNet against CNN under transforms")):
-            self.lab.addTab(widget, name)
-            self.lab.setTabToolTip(self.lab.count() - 1, tip)
-        middle = QWidget()
-        middle_layout = QVBoxLayout(middle)
-        middle_layout.setContentsMargins(0, 0, 0, 0)
-        middle_layout.addWidget(self.player)
-        middle_layout.addWidget(self.lab, 1)
-        self.columns = QSplitter(Qt.Orientation.Horizontal)
-        for widget, stretch in ((scrolling(left), 1), (middle, 3), (scrolling(self.pose), 0)):
-            self.columns.addWidget(widget)
-            self.columns.setStretchFactor(self.columns.count() - 1, stretch)
-        self.columns.setChildrenCollapsible(False)
-        self.columns.setSizes([430, 770, 300])  # at the default 1500 px; resizing keeps the stretch 1 : 3 : 0
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.columns, 1)
-        self.setCentralWidget(central)
-        self.resize(1500, 920)
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str | None = None) -> QAction:
         action = QAction(text, self)
@@ -204,9 +126,9 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open)
+        self._action(file, "&Open image…", self.files.open_image_dialog, QKeySequence.StandardKey.Open)
         self._action(file, "Held-out &sample", lambda: self.samples.load_random(), "Ctrl+R")
-        self._action(file, "Open &weights…", self.open_weights_dialog)
+        self._action(file, "Open &weights…", self.files.open_weights_dialog)
         shipped = file.addMenu("Shipped &models")
         self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist5k"), "Ctrl+1",
                      "The CapsNet trained on 4,000 MNIST digits")
@@ -215,12 +137,12 @@ class MainWindow(QMainWindow):
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",
                      "Train a CapsNet in a separate process and watch it learn")
         file.addSeparator()
-        self._action(file, "&Export window as PNG…", lambda: self.export_png(self), "Ctrl+E")
+        self._action(file, "&Export window as PNG…", lambda: self.files.export_png(self), "Ctrl+E")
         panels = file.addMenu("Export &panel as PNG")
         for name, widget in (("Drawing", self.draw), ("Routing", self.routing), ("Lengths", self.lengths),
                              ("Pose", self.pose)):
-            self._action(panels, name, lambda _=False, w=widget: self.export_png(w))
-        self._action(file, "Export routing &animation (GIF)…", self.export_gif)
+            self._action(panels, name, lambda _=False, w=widget: self.files.export_png(w))
+        self._action(file, "Export routing &animation (GIF)…", self.files.export_gif)
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = bar.addMenu("&Edit")
@@ -239,80 +161,11 @@ class MainWindow(QMainWindow):
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)
 
-    # --- what the state holds, drawn ----------------------------------------------------------
-    def _draw_probe(self) -> None:
-        if self.state.probe_result is not None:
-            self.banner.hide()
-            self.probe.show_result(self.state.probe_result)
-
-    def _draw_sweep(self) -> None:
-        result = self.state.sweep
-        if result is None:
-            self.sweep.clear()
-        elif self.sweep.sweep is not result.value:
-            self.banner.hide()
-            self.sweep.show_result(result.value, result.seconds)
-        if result is not None and self.state.sweep_cnn is not None:
-            self.sweep.show_cnn(self.state.sweep_cnn)
-
-    def _draw_grid(self) -> None:
-        result = self.state.grid
-        if result is None:
-            self.grid.clear()
-        else:
-            self.banner.hide()
-            self.grid.show_result(result.value, result.labels)
-
-    def _draw_predictions(self) -> None:
-        result = self.state.predictions
-        if result is None:
-            return
-        if result.predictions is None:
-            self.browser.status.setText(result.why)
-        else:
-            self.browser.set_data(result.split, result.predictions, result.seconds, result.final)
-
-    def _draw_robustness(self) -> None:
-        if self.state.robustness is not None:
-            self.robustness.show_result(self.state.robustness)
-        else:
-            self.robustness.clear()
-
-    def _draw_progress(self, kind: str) -> None:
-        progress = self.state.progress.get(kind)
-        if kind == "predictions" and progress is not None:
-            self.browser.show_progress(progress)
-        elif kind == "robustness":
-            self.robustness.show_progress(progress)
-
     def _open_from_browser(self, image, description: str) -> None:
         """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
         self._show_sample(image, description)
         self.samples.note.setText(f"Loaded {description}.")
         self.lab.setCurrentIndex(0)
-
-    def _export_sweep(self, kind: str) -> None:
-        from .. import render
-
-        sweep = self.sweep.sweep
-        if sweep is None:
-            return
-        name = f"sweep-{sweep.transform}.{kind}"
-        path = self._save_path("Export the sweep", name, "PNG image (*.png)" if kind == "png" else "GIF (*.gif)")
-        if path:
-            path = str(Path(path).with_suffix("." + kind))
-            self._export(lambda: render.save_png(render.sweep_strip(sweep), path) if kind == "png"
-                         else render.save_gif(render.sweep_frames(sweep), path))
-
-    def _export_grid(self) -> None:
-        from .. import render
-
-        grid = self.grid.grid
-        if grid is None:
-            return
-        path = self._save_path("Export Figure 4", f"figure4-digit{grid.digit}.png", "PNG image (*.png)")
-        if path:
-            self._export(lambda: render.save_png(render.grid_image(grid), str(Path(path).with_suffix(".png"))))
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self) -> None:
@@ -335,12 +188,6 @@ class MainWindow(QMainWindow):
             self.samples.load_random(seed=self._sample_seed)
         else:
             self.controller.request_trace()
-
-    _dataset: str | None = None
-
-    def _trace_shown(self, result) -> None:
-        self.banner.hide()
-        self.time_label.setText(f"Last trace: {result.seconds * 1000:.1f} ms")
 
     def _blank_shown(self) -> None:
         if self.draw.canvas.is_empty():  # cleared: nothing loaded any more
@@ -376,26 +223,6 @@ class MainWindow(QMainWindow):
         self.samples.show_file(opened.path)
         self.setWindowTitle(f"capsexplorer — {Path(opened.path).name}")
 
-    def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", "")) if self.settings else ""
-
-    def _remember_dir(self, path: str) -> None:
-        if self.settings:
-            self.settings.setValue("last_dir", str(Path(path).parent))
-
-    def open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", self._last_dir(), IMAGE_FILTER)
-        if path:
-            self._remember_dir(path)
-            self.open_image(path)
-
-    def open_weights_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open CapsNet weights", self._last_dir(),
-                                              "Weights (*.safetensors *.pt *.pth);;All files (*)")
-        if path:
-            self._remember_dir(path)
-            self.controller.load(path)
-
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -405,32 +232,6 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_image(urls[0].toLocalFile())
             event.acceptProposedAction()
-
-    def _save_path(self, title: str, name: str, filter_: str) -> str:
-        start = str(Path(self._last_dir()) / name) if self._last_dir() else name
-        path, _ = QFileDialog.getSaveFileName(self, title, start, filter_)
-        if path:
-            self._remember_dir(path)
-        return path
-
-    def export_png(self, widget: QWidget) -> None:
-        path = self._save_path("Export PNG", "capsexplorer.png", "PNG image (*.png)")
-        if path:
-            self._export(lambda: save_png(widget, path))
-
-    def export_gif(self) -> None:
-        path = self._save_path("Export routing animation", "routing.gif", "GIF (*.gif)")
-        if path:
-            self._export(lambda: save_routing_gif(self, path))
-
-    def _export(self, save) -> None:
-        try:
-            saved = save()
-        except CapsExplorerError as exc:
-            self.show_error(str(exc))
-            return
-        self.banner.hide()
-        self.statusBar().showMessage(f"Saved {saved}", 5000)
 
     # --- help ---------------------------------------------------------------------------------
     def _show_shortcuts(self) -> None:

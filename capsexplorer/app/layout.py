@@ -1,0 +1,72 @@
+"""How the window's panels sit: three columns — drawing and samples, the lab's tabs under the
+iteration player, the pose — that scroll rather than squash on a short screen."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from .guide import GuidePanel
+
+# The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
+LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
+            ("primary", "Primary", "One primary capsule's story; parts switched off"),
+            ("probe", "Probe", "Transform the input; watch the pose and the length"),
+            ("sweep", "Sweep", "One transform over a range, in one batch"),
+            ("figure4", "Figure 4", "Every pose dimension perturbed and named (the paper's Figure 4)"),
+            ("heldout", "Held-out", "Every held-out image, a confusion matrix, the CapsNet beside the CNN"),
+            ("robustness", "Robustness", "CapsNet against CNN under transforms"))
+LAB_VIEWS = tuple(view for view, _, _ in LAB_TABS)
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area: on a short screen the column scrolls instead of squashing."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    return area
+
+
+def column(*widgets: QWidget, stretch_last: bool = False) -> QWidget:
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for k, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if stretch_last and k == len(widgets) - 1 else 0)
+    return holder
+
+
+def splitter(orientation, *widgets: QWidget, stretch=()) -> QSplitter:
+    split = QSplitter(orientation)
+    for widget in widgets:
+        split.addWidget(widget)
+    for k, factor in enumerate(stretch):
+        split.setStretchFactor(k, factor)
+    split.setChildrenCollapsible(False)
+    return split
+
+
+def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
+    """The window `w`'s panels laid out: (central widget, the columns, the lab's tabs)."""
+    left = column(w.draw, w.samples, GuidePanel())
+    left.layout().addStretch(1)
+    lengths_and_summary = splitter(Qt.Orientation.Horizontal, w.lengths, w.summary)
+    routing = splitter(Qt.Orientation.Vertical, w.routing, lengths_and_summary, stretch=(3, 2))
+    primary = column(w.inspector, w.parts)
+    primary.layout().setStretch(0, 1)
+    lab = QTabWidget()
+    lab.setDocumentMode(True)
+    for widget, (_, title, tip) in zip((routing, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
+                                        w.robustness), LAB_TABS):
+        lab.addTab(widget, title)
+        lab.setTabToolTip(lab.count() - 1, tip)
+    middle = column(w.player, lab, stretch_last=True)
+    columns = splitter(Qt.Orientation.Horizontal, scrolling(left), middle, scrolling(w.pose), stretch=(1, 3, 0))
+    columns.setSizes([430, 770, 300])  # at the default 1500 px; resizing keeps the stretch 1 : 3 : 0
+    central = QWidget()
+    layout = QVBoxLayout(central)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.addWidget(columns, 1)
+    return central, columns, lab

@@ -58,9 +58,10 @@ def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypat
     cnn = tmp_path / "cnn.safetensors"
     save_weights(BaselineCNN(), cnn, {"model": "cnn"})
     code = main(["robustness", "--cnn-weights", str(cnn), "--json", "--out", str(tmp_path / "r.png"), "--ablation"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 0
-    result = json.loads(out)
+    result = json.loads(captured.out)  # stdout is the JSON alone; the progress went to stderr
+    assert "capsexplorer: measuring: 0 of" in captured.err and "batches" in captured.err.splitlines()[-1]
     assert set(result) >= {"capsnet", "cnn", "affine-mix", "routing-ablation"}
     from capsexplorer import load_model
 

@@ -170,3 +170,31 @@ def test_pause_then_cancel_with_the_event_loop_turning(qtbot, tmp_path):
     qtbot.wait(50)
     assert not (tmp_path / "trained.safetensors.ckpt").exists()
     assert panel.start_button.text() == "Start" and panel.start_button.isEnabled()
+
+
+def test_a_bug_in_the_training_dialog_is_shown_in_that_dialog(qtbot, model, monkeypatch):
+    import sys
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from capsexplorer.app.main import install_excepthook
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    dialog = window.show_training()
+    monkeypatch.setattr(QApplication, "activeWindow", staticmethod(lambda: dialog))
+    saved = sys.excepthook
+    install_excepthook(window)
+
+    def buggy_slot():
+        raise ValueError("a bug in the dialog")
+
+    try:
+        QTimer.singleShot(0, buggy_slot)
+        qtbot.waitUntil(lambda: "a bug in the dialog" in dialog.panel.status.text(), timeout=5000)
+    finally:
+        sys.excepthook = saved
+    assert not window.banner.isVisible()
+    window.close()

@@ -60,20 +60,37 @@ def freeze_startup_objects() -> None:
 
 
 def install_excepthook(window) -> None:
-    """An exception raised in a Qt slot reaches the error banner and the log, and the program goes
-    on (the traceback shows with --debug)."""
+    """An exception raised in a Qt slot reaches the log and, in one line, the window it happened in —
+    the Training dialog's own status when that is the active window, else the explorer's error banner —
+    and the program goes on (the traceback is in the log file, and on stderr with --debug)."""
+    from PySide6.QtWidgets import QApplication
+
+    from .training_panel import TrainingDialog
+
     def hook(kind, value, tb):
         if issubclass(kind, KeyboardInterrupt):
             sys.__excepthook__(kind, value, tb)
             return
         log.error("internal error: %s: %s", kind.__name__, value, exc_info=(kind, value, tb))
+        message = f"internal error: {kind.__name__}: {value} — the program goes on; {_where_details_are()}"
         try:
-            window.show_error(f"internal error: {kind.__name__}: {value} — the program goes on; "
-                              "details in the log (run with --debug for the traceback)")
+            active = QApplication.activeWindow()
+            if isinstance(active, TrainingDialog):
+                active.panel.show_error(message)
+            else:
+                window.show_error(message)
         except Exception:  # noqa: BLE001 — a closed window: the log has it
             pass
 
     sys.excepthook = hook
+
+
+def _where_details_are() -> str:
+    try:
+        from ..logfile import log_path
+    except ImportError:
+        return "run with --debug for the traceback"
+    return f"the traceback is in {log_path()}"
 
 
 def run_gui(weights: str | None = None, image: str | None = None, device: str | None = None) -> int:

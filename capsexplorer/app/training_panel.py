@@ -317,6 +317,10 @@ class TrainingPanel(QWidget):
         where = f" after step {record['step']} of epoch {record['epoch']}" if "step" in record else ""
         self._say(f"Paused{where}; the checkpoint is saved. Resume continues from it.")
 
+    def show_error(self, message: str) -> None:
+        """One line in this dialog's status (not on the explorer's window behind it)."""
+        self._say(message, error=True)
+
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         colour = "#d04040" if error else theme.foreground().name()

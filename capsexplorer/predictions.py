@@ -85,6 +85,45 @@ def cached_file(name: str) -> Path | None:
     return None
 
 
+def robustness_file(capsnet, cnn) -> str | None:
+    """The name the robustness result of this pair of models is kept under (None: not from files)."""
+    try:
+        return f"robustness-{weights_key(capsnet.metadata.get('path'), cnn.metadata.get('path'))}.json"
+    except (OSError, TypeError):
+        return None
+
+
+def read_json(name: str | None):
+    """A result kept under `name` (the user's cache, else shipped), or None."""
+    import json
+
+    path = cached_file(name) if name else None
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def store_json(name: str, value) -> None:
+    """Keeps `value` in the user's cache under `name`, atomically; a cache that cannot be written is no
+    error (only slower next time)."""
+    import json
+
+    path = cache_dir() / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(value))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def score_steps(model, images: np.ndarray, batch: int = 250):
     """Generator: yields each batch's (B, 10) class scores (lengths or probabilities) of uint8
     (N, 28, 28) images (see `inference.score_batches`)."""

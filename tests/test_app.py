@@ -1048,3 +1048,25 @@ def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window,
         window.worker.load(str(three))
     assert "3 classes" in error.args[0] and "\n" not in error.args[0]
     assert window.worker._model is current
+
+
+def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
+    """Ctrl+C while `snapshot --tab robustness` measures: exit 130 within seconds, no PNG written."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys, capsexplorer.predictions as p\n"
+                             "p.cached_file = lambda name: None  # nothing measured before, nothing shipped\n"
+                             "from capsexplorer.cli import main\n"
+                             f"sys.exit(main(['--debug', 'snapshot', '--tab', 'robustness', '--out', "
+                             f"{str(tmp_path / 'r.png')!r}]))\n"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_line(proc, "robustness: batch 1 of")
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert time.monotonic() - start < 10 and not (tmp_path / "r.png").exists()

@@ -69,3 +69,16 @@ def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypat
     rotated = robustness.transformed(images, "rotate", -60)
     assert result["capsnet"]["rotate"]["-60"] == robustness.accuracy(load_model(device="cpu"), rotated, small.labels)
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_the_command_keeps_its_result_for_the_window(capsys, tmp_path, monkeypatch):
+    """`capsexplorer robustness` on the held-out digits stores what it measured where the window looks."""
+    from capsexplorer import load_model, predictions
+    from capsexplorer.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fake = {"capsnet": {}, "cnn": {}, "affine-mix": {"capsnet": 0.5, "cnn": 0.4}, "seconds": 1.0}
+    monkeypatch.setattr(robustness, "measure", lambda *args, **kwargs: fake)
+    assert main(["robustness", "--json"]) == 0
+    name = predictions.robustness_file(load_model(device="cpu"), load_baseline(shipped_weights_path(SHIPPED_CNN)))
+    assert predictions.read_json(name) == fake and (tmp_path / "capsexplorer" / name).is_file()

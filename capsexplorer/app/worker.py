@@ -139,6 +139,8 @@ class InferenceWorker(QThread):
         try:
             with torch.inference_mode():
                 for done, total in steps:
+                    if done == 1:
+                        log.debug("%s: batch 1 of %d", job.kind, total)
                     self.progress.emit(Progress(job.kind, done, total, time.perf_counter() - start))
                     self._between_batches(job.kind)
         except JobCancelled:
@@ -324,21 +326,20 @@ class InferenceWorker(QThread):
     def _robustness(self, job):
         from .. import robustness
         from ..data import heldout_samples
-        from ..predictions import cache_dir, cached_file
+        from ..predictions import read_json, robustness_file, store_json
 
         if self._baseline is None:
             if not job.cached_only:
                 self.failed.emit("the robustness comparison needs the CNN baseline of this model's data, "
                                  "and none is loaded")
             return
-        key = self._key()
-        name = f"robustness-{key}.json" if key else None
-        result = _read_json(cached_file(name)) if name else None
+        name = robustness_file(self._model, self._baseline)
+        result = read_json(name)  # measured before here or by `capsexplorer robustness`, or shipped
         if result is None and not job.cached_only:
             models = {"capsnet": self._model, "cnn": self._baseline}
             result = yield from robustness.measure_steps(models, heldout_samples(), batch=LONG_BATCH)
             if name:
-                _write_json(cache_dir() / name, result)
+                store_json(name, result)
         if result is not None:
             self._publish("robustness", result)
 
@@ -380,30 +381,3 @@ def _pixels(path: str) -> int:
             return image.width * image.height
     except Exception:  # noqa: BLE001 — any failure is reported by load_image itself
         return 0
-
-
-def _read_json(path):
-    import json
-
-    if path is None:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: Path, value) -> None:
-    import json
-    import os
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(value))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    except OSError:
-        pass  # only slower next time

@@ -375,9 +375,13 @@ def _pixels(path: str) -> int:
     from ..files import regular_file
     from ..preprocess import _formats
 
+    import warnings
+
     try:
         regular_file(path, ImageError)  # never a FIFO or a device: opening one would wait for ever
-        with Image.open(path, formats=_formats()) as image:
-            return image.width * image.height
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a decompression-bomb warning: the child reduces it at once
+            with Image.open(path, formats=_formats()) as image:
+                return image.width * image.height
     except Exception:  # noqa: BLE001 — any failure is reported by load_image itself
         return 0

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QVBoxLayout, QWidget)
 
 from ..data import augmentation_for
+from ..progress_events import image_rows
 from . import theme
 from .training_process import TrainingProcess, TrainingRequest
 
@@ -283,12 +284,12 @@ class TrainingPanel(QWidget):
             self._show_accuracy()
         samples, recon = record.get("samples"), record.get("reconstructions")
         if samples:
-            top = np.asarray(samples, np.float32).reshape(-1, 28, 28)[:SHOWN] / 255.0
-            bottom = (np.asarray(recon, np.float32).reshape(-1, 28, 28)[:SHOWN] / 255.0
-                      if recon else np.zeros_like(top))
-            mosaic = np.zeros((56, 28 * SHOWN), np.float32)
-            mosaic[:28, :28 * len(top)] = np.concatenate(list(top), axis=1)
-            mosaic[28:, :28 * len(bottom)] = np.concatenate(list(bottom), axis=1)
+            top = image_rows(samples)[:SHOWN]  # (k, side, side)
+            bottom = image_rows(recon)[:SHOWN] if recon else np.zeros_like(top)
+            side = top.shape[1]
+            mosaic = np.zeros((2 * side, side * SHOWN), np.float32)
+            mosaic[:side, :side * len(top)] = np.concatenate(list(top), axis=1)
+            mosaic[side:, :side * len(bottom)] = np.concatenate(list(bottom), axis=1)
             self.mosaic.setImage(mosaic, levels=(0, 1))
         if accuracy is not None:
             self._say(f"After epoch {epoch}: held-out accuracy {accuracy:.2%}.")

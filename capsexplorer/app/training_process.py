@@ -4,7 +4,6 @@ the step it finished and exits); resume runs the same command again, which conti
 checkpoint; cancel stops it the same way and deletes the checkpoint."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -13,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+
+from ..progress_events import decode
 
 log = logging.getLogger("capsexplorer")
 KILL_AFTER_MS = 90_000  # a process that has not stopped this long after being asked is killed (an epoch's
@@ -160,11 +161,8 @@ class TrainingProcess(QObject):
             self._record(line)
 
     def _record(self, line: bytes) -> None:
-        try:
-            record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            return  # not a progress line (a library's print): ignored
-        if not isinstance(record, dict):
+        record = decode(line)  # None: not a progress line (a library's print), ignored
+        if record is None:
             return
         kind = record.get("event")
         if kind == "step":

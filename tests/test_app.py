@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from capsexplorer import views
 from capsexplorer.app.export import save_png, save_routing_gif
 from capsexplorer.app.routing_view import HOVER_HINT
+from capsexplorer.app.state import WINNER
 from capsexplorer.app.window import MainWindow
 from capsexplorer.data import heldout_samples
 
@@ -289,6 +290,7 @@ def test_settings_are_remembered_per_panel(qtbot, model):
     w.routing.weighted.setChecked(True)
     w.pose.span.setCurrentIndex(2)
     w.routing.digit_choice.setCurrentIndex(w.routing.digit_choice.findData(4))
+    w.routing.keep_digit.setChecked(True)  # kept for new inputs, and so across a restart
     w.close()
     again = open_window(qtbot, model, persist=True)
     assert again.draw.pen.value() == 27 and again.routing.weighted.isChecked() and again.state.weighted
@@ -297,6 +299,7 @@ def test_settings_are_remembered_per_panel(qtbot, model):
     again.routing.weighted.setChecked(False)
     again.pose.span.setCurrentIndex(0)
     again.routing.digit_choice.setCurrentIndex(0)
+    again.routing.keep_digit.setChecked(False)
     again.close()
 
 
@@ -682,13 +685,35 @@ def test_a_new_slider_range_keeps_the_bend_and_redraws_it(qtbot, window, model):
     pose.span.setCurrentIndex(0)
 
 
-def test_clicking_a_matrix_cell_chooses_that_capsule_and_its_digit(window):
+def test_clicking_a_matrix_cell_opens_that_capsule_in_the_primary_tab(qtbot, window):
+    """As the caption says: the Primary tab shows the capsule clicked; the overlay's digit is not changed."""
     routing = window.routing
     event = FakeHover(3 * 36 + 7.5, 20.5)
     event.accept = lambda: None
     routing._click(event)
-    assert window.state.primary == 20 * 36 + 7 and window.state.overlay_digit == 3
-    assert routing.primary_box.isVisible() and routing.primary_box.rect().x() == 3 * 36 + 7
+    assert window.state.primary == 20 * 36 + 7 and window.state.overlay_digit == WINNER
+    assert window.lab.currentIndex() == 1 and window.state.lab_view == "primary"
+    window.lab.setCurrentIndex(0)
+    qtbot.waitUntil(routing.primary_box.isVisible, timeout=5000)
+    assert routing.primary_box.rect().x() == window.state.winner * 36 + 7  # marked in the overlay's block
+
+
+def test_a_chosen_digit_returns_to_the_winner_on_a_new_input_unless_kept(qtbot, window):
+    window.routing.digit_choice.setCurrentIndex(window.routing.digit_choice.findData(4))
+    window.pose.capsule.setCurrentIndex(window.pose.capsule.findData(6))
+    assert window.state.overlay_digit == 4 and window.state.pose_digit == 6
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        window.samples.load_random(digit=7)
+    assert window.state.overlay_digit == WINNER and window.state.pose_digit == WINNER
+    assert window.routing.digit_choice.currentData() == WINNER and window.pose.digit == 7
+    window.routing.digit_choice.setCurrentIndex(window.routing.digit_choice.findData(4))
+    window.routing.keep_digit.setChecked(True)
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        window.samples.load_random(digit=2)
+    assert window.state.overlay_digit == 4 and window.state.shown_overlay_digit() == 4
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        window.player.iterations.setValue(2)  # the same input again: nothing returns to the winner
+    assert window.state.overlay_digit == 4
 
 
 def test_the_hover_read_out_resets_when_the_mouse_leaves_an_empty_view(qtbot, window):

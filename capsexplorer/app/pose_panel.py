@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
 
 from superqt.utils import signals_blocked
 
@@ -121,6 +121,10 @@ class PosePanel(QGroupBox):
 
         top = QHBoxLayout()
         top.addWidget(self.capsule, 1)
+        self.keep_capsule = QCheckBox("keep")
+        self.keep_capsule.setToolTip("Keep this capsule for new inputs (otherwise each new input shows its winner)")
+        self.keep_capsule.toggled.connect(lambda on: state.pin(pose=on))
+        top.addWidget(self.keep_capsule)
         top.addWidget(self.reset_button)
         bottom = QHBoxLayout()
         bottom.addWidget(QLabel("Slider range around the pose"))
@@ -226,6 +230,7 @@ class PosePanel(QGroupBox):
     def save_settings(self, settings) -> None:
         settings.setValue("pose/span", self.span.currentIndex())
         settings.setValue("pose/digit", self.state.pose_digit)
+        settings.setValue("pose/keep", self.keep_capsule.isChecked())
 
     def restore_settings(self, settings) -> None:
         try:
@@ -233,4 +238,5 @@ class PosePanel(QGroupBox):
         except (TypeError, ValueError):
             span, digit = 0, WINNER
         self.span.setCurrentIndex(span if 0 <= span < len(SPANS) else 0)
+        self.keep_capsule.setChecked(settings.value("pose/keep", False, type=bool))
         self.state.set_pose_digit(digit if -1 <= digit <= 9 else WINNER)

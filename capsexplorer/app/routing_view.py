@@ -149,6 +149,10 @@ class RoutingPanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(QLabel("Over the input:"))
         row.addWidget(self.digit_choice, 1)
+        self.keep_digit = QCheckBox("keep")
+        self.keep_digit.setToolTip("Keep this digit for new inputs (otherwise each new input shows its winner)")
+        self.keep_digit.toggled.connect(lambda on: self.state.pin(overlay=on))
+        row.addWidget(self.keep_digit)
         side_layout.addLayout(row)
         side_layout.addWidget(self.spatial_caption, 1)
         # Wide: the selector and caption above the plot, beside the matrix. Narrow: everything
@@ -283,7 +287,7 @@ class RoutingPanel(QGroupBox):
         if self.state.trace is not None and cell is not None:
             i, digit, _, _ = views.capsule_at(*cell)
             self.state.set_primary(i)
-            self.state.set_overlay_digit(digit)  # the marker sits in the block clicked
+            self.state.set_lab_view("primary")  # as the caption says: the Primary tab shows it
             event.accept()
 
     def _click_position(self, event) -> None:
@@ -309,10 +313,12 @@ class RoutingPanel(QGroupBox):
     # --- settings -----------------------------------------------------------------------------
     def save_settings(self, settings) -> None:
         settings.setValue("routing/overlay_digit", self.state.overlay_digit)
+        settings.setValue("routing/keep_digit", self.keep_digit.isChecked())
 
     def restore_settings(self, settings) -> None:
         try:
             digit = int(settings.value("routing/overlay_digit", WINNER))
         except (TypeError, ValueError):
             digit = WINNER
+        self.keep_digit.setChecked(settings.value("routing/keep_digit", False, type=bool))
         self.state.set_overlay_digit(digit if -1 <= digit <= 9 else WINNER)

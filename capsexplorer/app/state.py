@@ -82,6 +82,9 @@ class ExplorerState(QObject):
         self.iterations = 3
         self.overlay_digit = WINNER
         self.pose_digit = WINNER
+        self.overlay_pinned = False  # a chosen overlay digit kept for new inputs (else back to the winner)
+        self.pose_pinned = False
+        self._new_input = False
         self.primary = NONE
         self.mode = "deviation"  # see capsexplorer.views.MODES
         self.weighted = False
@@ -133,6 +136,12 @@ class ExplorerState(QObject):
             return False
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
+        if self._new_input:  # a digit chosen for the last input returns to "the winner" unless pinned
+            self._new_input = False
+            if not self.overlay_pinned:
+                self.set_overlay_digit(WINNER)
+            if not self.pose_pinned:
+                self.set_pose_digit(WINNER)
         self.result = result
         self.cnn = None  # comes a moment later, for this request  # its iteration count is self.iterations: other counts were dropped above
         self.iteration = n - 1 if follow else min(self.iteration, n - 1)
@@ -158,6 +167,7 @@ class ExplorerState(QObject):
     def set_input(self, new: InputImage | None) -> None:
         """Every input is new (a stroke, a file, a sample): no comparison."""
         self.input = new
+        self._new_input = True
         self.inputChanged.emit()
 
     def set_model(self, info) -> None:
@@ -215,6 +225,13 @@ class ExplorerState(QObject):
         if digit != self.pose_digit:
             self.pose_digit = int(digit)
             self.poseDigitChanged.emit(self.pose_digit)
+
+    def pin(self, overlay: bool | None = None, pose: bool | None = None) -> None:
+        """Keep the chosen digits for new inputs (True) or return them to the winner with each (False)."""
+        if overlay is not None:
+            self.overlay_pinned = bool(overlay)
+        if pose is not None:
+            self.pose_pinned = bool(pose)
 
     def set_primary(self, capsule: int) -> None:
         if capsule != self.primary:

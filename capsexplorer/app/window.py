@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.samples.failed.connect(self.show_error)
         self.pose.poseChanged.connect(controller.request_reconstruction)
         self.lab.currentChanged.connect(lambda i: state.set_lab_view(layout.LAB_VIEWS[i]))
+        state.labViewChanged.connect(lambda: self.lab.setCurrentIndex(layout.LAB_VIEWS.index(state.lab_view)))
         self.sweep.sweepRequested.connect(controller.request_sweep)
         self.sweep.exportRequested.connect(self.files.export_sweep)
         self.grid.gridRequested.connect(controller.set_grid_span)

@@ -322,10 +322,10 @@ def cmd_trace(args) -> int:
             with open(out, "wb") as f:
                 tr.save(f)
         else:
-            from .weights import atomic_path, remove_orphans
+            from .files import atomic_write, remove_orphans
 
             remove_orphans(out)  # what a killed earlier write left beside it
-            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            with atomic_write(out) as f:
                 tr.save(f)
     except OSError as exc:
         from .files import reason
@@ -559,14 +559,10 @@ def _network_input(args, model):
 def _save_npz(path: str, arrays: dict) -> None:
     import numpy as np
 
-    from .files import reason
-    from .weights import atomic_path
+    from .files import atomic_write
 
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def cmd_sweep(args) -> int:

@@ -6,6 +6,7 @@ step resumes from its checkpoint to exactly the weights an uninterrupted run wou
 """
 from __future__ import annotations
 
+import io
 import math
 import signal
 import threading
@@ -25,9 +26,9 @@ from .errors import CapsExplorerError
 from .losses import margin_loss, reconstruction_loss
 from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
-from .files import reason, regular_file, writable_target
+from .files import atomic_write, regular_file, remove_orphans, writable_target
 from .model import CapsNet, CapsNetConfig
-from .weights import atomic_path, remove_orphans, save_weights
+from .weights import save_weights
 
 
 MODELS = ("capsnet", "cnn")  # the CapsNet, or the convolutional baseline it is compared with
@@ -223,11 +224,10 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
         "sums": sums, "elapsed": elapsed,
         "identity": _identity(config),
     }
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write the checkpoint ({reason(exc)})") from None
+    buffer = io.BytesIO()  # torch.save reports a full disk as "unexpected pos …": the write is ours
+    torch.save(state, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getbuffer())
 
 
 def _identity(config: TrainConfig) -> dict:

@@ -255,12 +255,20 @@ def _configure_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-def _check_finite(lengths, what: str, args) -> None:
+def _check_finite(model, what: str, lengths, reconstruction=None) -> None:
+    """Weights whose numbers overflow give NaN or infinity: one line naming the weights file, never
+    a bare NaN in the output or an "internal error" from the JSON encoder."""
     import numpy as np
 
-    if not np.isfinite(lengths).all():
-        raise CapsExplorerError(f"{args.weights or 'the weights'}: the network's output for {what} is not "
-                                "finite (NaN or infinity): the weights are unusable")
+    for part, values in (("capsule lengths for", lengths), ("decoder's reconstruction of", reconstruction)):
+        if values is not None and not np.isfinite(values).all():
+            raise CapsExplorerError(f"{model.metadata.get('path', 'the weights')}: the network's {part} {what} "
+                                    "is not finite (NaN or infinity): the weights are unusable")
+
+
+def _defined(value: float, digits: int) -> float | None:
+    """A number for JSON: rounded, or None where it is undefined (NaN)."""
+    return round(float(value), digits) if math.isfinite(value) else None
 
 
 def _load(args):
@@ -293,7 +301,7 @@ def cmd_classify(args) -> int:
             _fail(message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
-        _check_finite(tr.final_lengths, str(path), args)
+        _check_finite(model, str(path), tr.final_lengths)
         digit = int(tr.prediction[0])
         lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
         pose = [round(float(v), 4) for v in tr.poses[0, digit]]
@@ -316,7 +324,7 @@ def cmd_trace(args) -> int:
     model = _load(args)
     x = preprocess(load_image(args.image), _style(model))
     tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
-    _check_finite(tr.final_lengths, args.image, args)
+    _check_finite(model, args.image, tr.final_lengths, tr.reconstruction)
     try:
         if out.exists() and not out.is_file():  # /dev/null, a FIFO: write into it as it is
             with open(out, "wb") as f:
@@ -519,7 +527,8 @@ def cmd_evaluate(args) -> int:
         raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
                                 "choose one with --dataset") from None
     result = evaluate(model, dataset.heldout, args.iterations)
-    _check_finite(result.lengths, f"the {dataset.name} held-out images", args)
+    _check_finite(model, f"the {dataset.name} held-out images", result.lengths,
+                  None if result.reconstruction_sse is None else [result.reconstruction_sse])
     if args.json:
         print(json.dumps(dict(result.to_dict(), model=args.model, dataset=dataset.name, split=dataset.split,
                               weights=model.metadata.get("path")), allow_nan=False))
@@ -576,7 +585,7 @@ def cmd_sweep(args) -> int:
     model = _load(args)
     x = _network_input(args, model)
     sweep = model.sweep(x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
-    _check_finite(sweep.lengths, args.image, args)
+    _check_finite(model, args.image, sweep.lengths, sweep.reconstruction)
     if args.npz:
         _save_npz(args.npz, sweep.arrays())
     if args.out:
@@ -589,15 +598,18 @@ def cmd_sweep(args) -> int:
                           "values": [round(float(v), 6) for v in sweep.values],
                           "prediction": [int(p) for p in sweep.prediction],
                           "lengths": [[round(float(v), 4) for v in row] for row in sweep.lengths],
-                          "relative_length_change": [round(float(v), 4) for v in change],
-                          "pose_angle_deg": [round(float(v), 3) for v in angle],
-                          "summary": sweep.summary()}, allow_nan=False))
+                          "relative_length_change": [_defined(v, 4) for v in change],
+                          "pose_angle_deg": [_defined(v, 3) for v in angle],
+                          "summary": {k: _defined(v, 6) if isinstance(v, float) else v
+                                      for k, v in sweep.summary().items()}}, allow_nan=False))
         return 0
     print(f"{args.image}: digit {sweep.digit} (‖v‖ {sweep.reference_lengths[sweep.digit]:.3f}) under {args.transform}")
     print(f"  {'value':>8}  predicted  ‖v_{sweep.digit}‖   length change  pose turns")
     for value, predicted, length, c, a in zip(sweep.values, sweep.prediction, sweep.lengths[:, sweep.digit],
                                               change, angle):
-        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c:+13.1%}  {a:8.1f}°")
+        c = f"{c:+13.1%}" if math.isfinite(c) else f"{'undefined':>13}"  # a capsule of length 0 has
+        a = f"{a:8.1f}°" if math.isfinite(a) else "undefined"  # neither a relative change nor a direction
+        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c}  {a}")
     for option in ("out", "gif", "npz"):
         if getattr(args, option):
             print(f"  written: {getattr(args, option)}")
@@ -614,9 +626,10 @@ def cmd_grid(args) -> int:
     model = _load(args)
     x = _network_input(args, model)
     tr = model.trace(x[None], iterations=args.iterations)
-    _check_finite(tr.final_lengths, args.image, args)
+    _check_finite(model, args.image, tr.final_lengths)
     digit = int(tr.prediction[0]) if args.digit is None else args.digit
     grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
+    _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
     labels = grid.labels()
     if args.npz:
         _save_npz(args.npz, grid.arrays())

@@ -24,14 +24,15 @@ class Sweep:
     reference_pose: np.ndarray  # (16,) the digit's pose for the untransformed input
 
     def relative_length_change(self) -> np.ndarray:
-        """(S,) ‖v_d‖ / ‖v_d‖ untransformed − 1, for the followed digit d."""
-        return self.lengths[:, self.digit] / self.reference_lengths[self.digit] - 1.0
+        """(S,) ‖v_d‖ / ‖v_d‖ untransformed − 1, for the followed digit d; NaN (undefined) when the
+        untransformed length is 0."""
+        return _ratio(self.lengths[:, self.digit], self.reference_lengths[self.digit]) - 1.0
 
     def pose_angle(self) -> np.ndarray:
-        """(S,) degrees between the digit's unit pose at each step and the untransformed one."""
-        unit = self.poses[:, self.digit] / np.linalg.norm(self.poses[:, self.digit], axis=1, keepdims=True)
-        reference = self.reference_pose / np.linalg.norm(self.reference_pose)
-        return np.degrees(np.arccos(np.clip(unit @ reference, -1.0, 1.0)))
+        """(S,) degrees between the digit's unit pose at each step and the untransformed one; NaN
+        (undefined) where either pose is 0 and so has no direction."""
+        cosine = _unit(self.poses[:, self.digit]) @ _unit(self.reference_pose)
+        return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
     def pose_change(self) -> np.ndarray:
         """(S, 16) the digit's pose minus the untransformed pose."""
@@ -40,8 +41,7 @@ class Sweep:
     def unit_pose_change(self) -> np.ndarray:
         """(S, 16) the change of the digit's pose direction v/‖v‖ — apart from its length, which
         shrinks every dimension together when the capsule fades."""
-        unit = self.poses[:, self.digit] / np.linalg.norm(self.poses[:, self.digit], axis=1, keepdims=True)
-        return unit - (self.reference_pose / np.linalg.norm(self.reference_pose))[None]
+        return _unit(self.poses[:, self.digit]) - _unit(self.reference_pose)[None]
 
     def active(self, threshold: float = 0.1) -> np.ndarray:
         """(S,) bool: the followed capsule is at least m⁻ long — shorter, its direction means little."""
@@ -49,20 +49,38 @@ class Sweep:
 
     def summary(self) -> dict:
         """The figures a reader compares: how far the pose turns, how much the length moves."""
-        change, angle = self.relative_length_change(), self.pose_angle()
+        change, angle = np.abs(self.relative_length_change()), self.pose_angle()
         active = self.active()
         return {"transform": self.transform, "digit": int(self.digit),
                 "steps": int(len(self.values)), "active_steps": int(active.sum()),
-                "max_pose_angle_deg_active": float(angle[active].max(initial=0.0)),
+                "max_pose_angle_deg_active": _defined(np.max, angle[active]),
                 "kept_prediction": float(np.mean(self.prediction == self.digit)),
-                "max_pose_angle_deg": float(angle.max(initial=0.0)),
-                "max_relative_length_change": float(np.abs(change).max(initial=0.0)),
-                "mean_pose_angle_deg": float(angle.mean()) if len(angle) else 0.0,
-                "mean_relative_length_change": float(np.abs(change).mean()) if len(change) else 0.0}
+                "max_pose_angle_deg": _defined(np.max, angle),
+                "max_relative_length_change": _defined(np.max, change),
+                "mean_pose_angle_deg": _defined(np.mean, angle),
+                "mean_relative_length_change": _defined(np.mean, change)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every field as an array, for `numpy.savez`."""
         return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """v / ‖v‖ along the last axis; NaN where ‖v‖ is 0 (no direction), without numpy's warnings."""
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, norm, out=np.full(np.shape(v), np.nan, dtype=np.result_type(v, np.float32)),
+                     where=norm > 0)
+
+
+def _ratio(a: np.ndarray, b: float) -> np.ndarray:
+    return np.divide(a, b, out=np.full(np.shape(a), np.nan), where=b != 0)
+
+
+def _defined(reduce, values: np.ndarray) -> float:
+    """`reduce` over the defined (finite) values: 0.0 for none at all, NaN when every one is undefined."""
+    values = np.asarray(values, dtype=np.float64)
+    defined = values[np.isfinite(values)]
+    return float(reduce(defined)) if len(defined) else (0.0 if not len(values) else float("nan"))
 
 
 def run_sweep(model, image, transform: str, values, iterations: int = 3) -> Sweep:

@@ -114,3 +114,57 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with files.atomic_write(target) as f:
         f.write(b"new")
     assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]
+
+
+def _weights(folder, name, change):
+    """The shipped model's tensors, changed by `change(name, tensor)`, saved as float32 safetensors."""
+    from safetensors.torch import save_file
+
+    from capsexplorer.weights import read_state, shipped_weights_path
+
+    tensors, meta = read_state(shipped_weights_path())
+    path = folder / name
+    save_file({k: change(k, v.float()).contiguous() for k, v in tensors.items()}, str(path), metadata=meta)
+    return path
+
+
+@pytest.fixture(scope="module")
+def overflowing(tmp_path_factory):
+    """Weights whose decoder overflows: every reconstruction is NaN, the lengths are fine."""
+    return _weights(tmp_path_factory.mktemp("w"), "overflow.safetensors",
+                    lambda k, v: v * 1e30 if k.startswith("decoder") else v)
+
+
+@pytest.fixture(scope="module")
+def zero(tmp_path_factory):
+    return _weights(tmp_path_factory.mktemp("w"), "zero.safetensors", lambda k, v: v * 0)
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--json"], ["grid", "IMAGE", "--json"], ["grid", "IMAGE"], ["trace", "IMAGE", "--out", "OUT"],
+    ["sweep", "IMAGE", "--transform", "rotate", "--from", "0", "--to", "10", "--steps", "2", "--json"],
+])
+def test_a_decoder_that_overflows_is_one_line_naming_the_weights(capsys, tmp_path, three, overflowing, argv):
+    out = tmp_path / "t.npz"
+    argv = [str(three) if a == "IMAGE" else str(out) if a == "OUT" else a for a in argv]
+    code = main(argv + ["--weights", str(overflowing), "--device", "cpu"])
+    stdout, err = capsys.readouterr()
+    assert code == 1 and stdout == "" and not out.exists()
+    assert err.startswith(f"capsexplorer: {overflowing}: ") and "not finite" in err and err.count("\n") == 1
+
+
+def test_a_zero_pose_has_an_undefined_angle_and_no_warnings(capsys, three, zero):
+    import warnings
+
+    argv = ["sweep", str(three), "--transform", "rotate", "--from", "0", "--to", "10", "--steps", "2",
+            "--weights", str(zero), "--device", "cpu"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and "nan" not in out and "undefined" in out
+        assert main(argv + ["--json"]) == 0
+    import json
+
+    row = json.loads(capsys.readouterr().out)
+    assert row["pose_angle_deg"] == [None, None] and row["relative_length_change"] == [None, None]

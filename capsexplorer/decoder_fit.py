@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .data import Split
+from .errors import DivergedError
 from .model import CapsNet
 
 
@@ -71,24 +72,30 @@ def fit_decoder(model: CapsNet, split: Split, fit: DecoderFit | None = None,
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     generator = torch.Generator().manual_seed(fit.seed)
     error = float("nan")
-    for epoch in range(fit.epochs):
-        order = torch.randperm(len(poses), generator=generator)
-        sse = 0.0
-        for step in range(steps_per_epoch):
-            index = order[step * fit.batch_size:(step + 1) * fit.batch_size]
-            p, t = poses[index].to(model.device), targets[index].to(model.device)
-            loss = ((decoder(p) - t) ** 2).sum(dim=1).mean()  # the full SSE, not scaled by 0.0005
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            sse += float(loss.detach()) * len(index)
-        error = sse / len(poses)
-        if progress:
-            progress(f"decoder epoch {epoch + 1}/{fit.epochs}: training error {error:.2f}")
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
-    model.eval()
+    try:
+        for epoch in range(fit.epochs):
+            order = torch.randperm(len(poses), generator=generator)
+            sse = 0.0
+            for step in range(steps_per_epoch):
+                index = order[step * fit.batch_size:(step + 1) * fit.batch_size]
+                p, t = poses[index].to(model.device), targets[index].to(model.device)
+                loss = ((decoder(p) - t) ** 2).sum(dim=1).mean()  # the full SSE, not scaled by 0.0005
+                if not math.isfinite(value := float(loss.detach())):
+                    raise DivergedError(f"the decoder fit stopped at decoder epoch {epoch + 1}, step {step + 1}: the "
+                                        f"loss is not finite ({value:g}), the fit diverged (the decoder's weights "
+                                        "overflow, or --lr is too high); no weights written")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                sse += value * len(index)
+            error = sse / len(poses)
+            if progress:
+                progress(f"decoder epoch {epoch + 1}/{fit.epochs}: training error {error:.2f}")
+    finally:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        model.eval()
     return {"pairs": len(poses), "epochs": fit.epochs, "augmentations": fit.augmentations,
             "train_sse": round(error, 3), "seconds": round(time.perf_counter() - started, 1)}
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .data import Dataset, Split, load_dataset
 from .distributed import World, join, leave
-from .errors import CapsExplorerError
+from .errors import CapsExplorerError, DivergedError
 from .losses import margin_loss, reconstruction_loss
 from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
@@ -379,7 +379,15 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     started = time.perf_counter() - elapsed
     clock = (time.perf_counter(), epoch * steps + step)  # this process's own start, for the time left
 
+    def diverged(value: float) -> DivergedError:
+        kept = f"the last good checkpoint is kept ({ckpt})" if ckpt.exists() else "no checkpoint was written"
+        return DivergedError(f"training stopped at epoch {epoch + 1}, step {step + 1}: the loss is not finite "
+                             f"({value:g}), the run diverged (try a lower --lr, or other --init weights); "
+                             f"{kept}; no weights written")
+
     def save(e, s):
+        if world.any(not all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+            raise diverged(float("nan"))  # a finite loss whose step overflowed the weights
         if world.leader:
             _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums, time.perf_counter() - started)
 
@@ -415,6 +423,9 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
                 dummy = torch.zeros_like(images[:1]).to(device), torch.zeros(1, dtype=torch.long, device=device)
                 loss = sum(_losses(net, config, *dummy)[1:]) * 0.0
                 scores, main_loss, recon_loss = None, torch.zeros(()), torch.zeros(())
+            value = float(loss.detach())
+            if world.any(not math.isfinite(value)):
+                raise diverged(value)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

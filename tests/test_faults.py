@@ -168,3 +168,25 @@ def test_a_zero_pose_has_an_undefined_angle_and_no_warnings(capsys, three, zero)
 
     row = json.loads(capsys.readouterr().out)
     assert row["pose_angle_deg"] == [None, None] and row["relative_length_change"] == [None, None]
+
+
+def test_training_that_diverges_stops_and_keeps_the_last_good_checkpoint(capsys, tmp_path, overflowing):
+    out, ckpt = tmp_path / "w.safetensors", tmp_path / "old.ckpt"
+    ckpt.write_bytes(b"the last good checkpoint")
+    code = main(["train", "--init", str(overflowing), "--limit", "16", "--epochs", "1", "--batch-size", "8",
+                 "--out", str(out), "--checkpoint", str(ckpt), "--fresh", "--device", "cpu", "--progress", "json"])
+    stdout, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1
+    assert "loss is not finite" in err and "epoch 1, step 1" in err and "no weights written" in err
+    assert not out.exists() and ckpt.read_bytes() == b"the last good checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.ckpt"]
+
+
+def test_a_decoder_fit_that_diverges_stops_without_writing(capsys, tmp_path, overflowing, heldout):
+    from capsexplorer.data import Split
+    from capsexplorer.decoder_fit import DecoderFit, fit_decoder
+    from capsexplorer.weights import load_model
+
+    model = load_model(overflowing, device="cpu")
+    with pytest.raises(CapsExplorerError, match="decoder epoch 1, step 1: the loss is not finite"):
+        fit_decoder(model, Split(heldout.images[:8], heldout.labels[:8]), DecoderFit(epochs=1, augmentations=1))

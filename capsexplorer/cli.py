@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -219,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         print("capsexplorer: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `capsexplorer classify … | head`: the reader left; so do we, quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 1
     except OSError as exc:  # standard output on a full disk (/dev/full) or otherwise unwritable
         from .files import reason
@@ -377,15 +377,27 @@ def cmd_train(args) -> int:
     leader = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
     report = (_JsonProgress if args.progress == "json" else _BarProgress)() if leader else None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints
-    # that completed step and ends with an `interrupted` progress object.
+    # that completed step and ends with an `interrupted` progress object. A progress reader that
+    # goes away (`| head -1`) asks the same.
+    stop = threading.Event()
+    reader_left = False
     p = None
-    for p in iter_training(config, resume=not args.fresh):
+    for p in iter_training(config, resume=not args.fresh, stop=stop):
         if report is not None:
-            report(p, config)
+            try:
+                report(p, config)
+            except BrokenPipeError:
+                _silence_stdout()
+                report, reader_left = None, True
+                stop.set()
         if p.finished or p.interrupted:
             break
     if p is None or not leader:
         return 130 if p is not None and p.interrupted else 0
+    if reader_left:
+        done = f"weights written to {p.weights}" if p.finished else f"checkpoint saved at {config.checkpoint_path}"
+        print(f"capsexplorer: the progress reader went away; {done}", file=sys.stderr)
+        return 0 if p.finished else 1
     if p.interrupted:
         print(f"capsexplorer: interrupted after step {p.step} of epoch {p.epoch}; checkpoint saved to "
               f"{config.checkpoint_path} — run the same command to resume", file=sys.stderr)
@@ -393,6 +405,14 @@ def cmd_train(args) -> int:
     if args.progress != "json":
         print(f"held-out accuracy {p.heldout_accuracy:.4f}; weights written to {p.weights}")
     return 0
+
+
+def _silence_stdout() -> None:
+    """Standard output's reader has gone: what is still buffered, and whatever follows, goes nowhere
+    (Python's own flush at exit would otherwise complain on stderr)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class _BarProgress:

@@ -299,8 +299,20 @@ def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: b
         stop = stop or threading.Event()
         with deferred_interrupts(stop):
             yield from _train(config, dataset, resume, on_step, stop, world)
+    except RuntimeError as exc:  # Gloo's or NCCL's report of a peer that died mid-collective
+        if not (world.distributed and _from_the_process_group(exc)):
+            raise
+        ckpt = config.checkpoint_path
+        resume_from = f"the last checkpoint ({ckpt}) resumes the run" if ckpt.exists() else "no checkpoint yet"
+        raise CapsExplorerError(f"another training process ended or lost its connection (rank {world.rank} of "
+                                f"{world.size} stops too); {resume_from}") from exc
     finally:
         leave(world)
+
+
+def _from_the_process_group(exc: RuntimeError) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, torch.distributed.DistError) or "gloo" in text or "nccl" in text
 
 
 def _subset(train: Split, limit: int | None) -> Split:

@@ -212,8 +212,14 @@ def _batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def _step_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
+    """A 64-bit seed of its own for every step (and rank): any seed from 0 to 2³²−1 works, and runs with
+    the seeds that fitted unreduced keep the numbers they drew before."""
+    return (((seed * 100_003 + epoch) * 1_000_003 + step) * 1_009 ** rank) % 2 ** 64
+
+
 def _step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + step)
+    return torch.Generator().manual_seed(_step_seed(seed, epoch, step))
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig, epoch: int, step: int,
@@ -380,8 +386,6 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     if not world.same(epoch * steps + step):
         raise CapsExplorerError(f"{ckpt}: the training processes would resume from different steps (is the "
                                 "checkpoint on a folder every process sees?)")
-    if world.distributed and config.model == "cnn":
-        torch.manual_seed(config.seed * 1_000 + world.rank)  # dropout masks differ between the ranks' shares
     net = model
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -426,6 +430,8 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
                 x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift, config.augment_style)
             mine = world.share(index)
             x, y = x[mine].to(device, non_blocking=True), y[mine].to(device, non_blocking=True)
+            if config.model == "cnn":  # dropout draws from the global generator: seeded per step (and rank), a
+                torch.manual_seed(_step_seed(config.seed, epoch, step, world.rank))  # resumed run draws the same
             if len(y):
                 scores, main_loss, recon_loss = _losses(net, config, x, y)
                 loss = main_loss + recon_loss

@@ -190,3 +190,46 @@ def test_a_decoder_fit_that_diverges_stops_without_writing(capsys, tmp_path, ove
     model = load_model(overflowing, device="cpu")
     with pytest.raises(CapsExplorerError, match="decoder epoch 1, step 1: the loss is not finite"):
         fit_decoder(model, Split(heldout.images[:8], heldout.labels[:8]), DecoderFit(epochs=1, augmentations=1))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from capsexplorer.data import Dataset, Split, mnist5k
+
+    full = mnist5k()
+    pick = np.arange(0, len(full.train), len(full.train) // 48)[:48]
+    return Dataset("mnist5k", Split(full.train.images[pick], full.train.labels[pick]),
+                   Split(full.heldout.images[::50], full.heldout.labels[::50]), split="test slice")
+
+
+def _train(tmp_path, data, stop_at=None, **overrides):
+    """A tiny run; with `stop_at`, stopped (as Ctrl+C would) after that many steps."""
+    import threading
+
+    from capsexplorer.train import TrainConfig, iter_training
+
+    values = dict(epochs=2, batch_size=16, out=str(tmp_path / "w.safetensors"), checkpoint_every=1, float16=False,
+                  device="cpu")
+    stop = threading.Event()
+    done = 0
+    for p in iter_training(TrainConfig(**dict(values, **overrides)), dataset=data, stop=stop):
+        done += 1
+        if done == stop_at:
+            stop.set()
+    return p
+
+
+def test_the_cnn_resumes_bit_exactly(tmp_path, tiny):
+    """Dropout draws random numbers: a resumed run must draw the ones the uninterrupted run drew."""
+    from capsexplorer.weights import read_state
+
+    cnn = dict(model="cnn", epochs=1, limit=32, checkpoint_every=100)
+    straight = _train(tmp_path / "a", tiny, **cnn)
+    assert _train(tmp_path / "b", tiny, stop_at=1, **cnn).interrupted
+    resumed = _train(tmp_path / "b", tiny, **cnn)
+    a, b = read_state(straight.weights)[0], read_state(resumed.weights)[0]
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_every_accepted_seed_trains(tmp_path, tiny):
+    assert _train(tmp_path, tiny, epochs=1, limit=16, seed=2**32 - 1).finished

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grid = add("grid", help="the paper's Figure 4 for a digit capsule, each dimension named by its effect")
     grid.add_argument("image", metavar="IMAGE")
-    grid.add_argument("--digit", type=int, choices=range(10), metavar="D", help="default: the winner")
+    grid.add_argument("--digit", type=_int_range(0, 999), metavar="D", help="default: the winner")
     grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
     grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N")
     grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
@@ -546,6 +546,9 @@ def cmd_evaluate(args) -> int:
             raise
         raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
                                 "choose one with --dataset") from None
+    if model.config.n_classes != len(dataset.classes):
+        raise CapsExplorerError(f"{model.metadata.get('path')}: the weights have {model.config.n_classes} classes, "
+                                f"the {dataset.name} data set {len(dataset.classes)}; choose another --dataset")
     result = evaluate(model, dataset.heldout, args.iterations)
     _check_finite(model, f"the {dataset.name} held-out images", result.lengths,
                   None if result.reconstruction_sse is None else [result.reconstruction_sse])
@@ -647,6 +650,9 @@ def cmd_grid(args) -> int:
     x = _network_input(args, model)
     tr = model.trace(x[None], iterations=args.iterations)
     _check_finite(model, args.image, tr.final_lengths)
+    n = model.config.n_classes
+    if args.digit is not None and args.digit >= n:
+        raise CapsExplorerError(f"--digit must be from 0 to {n - 1} for these weights, got {args.digit}")
     digit = int(tr.prediction[0]) if args.digit is None else args.digit
     grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
     _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)

@@ -44,7 +44,7 @@ def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: in
             x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
                                                    style=fit.style)
             for start in range(0, len(x), 256):
-                batch = x[start:start + 256].to(model.device)  # (B, 1, 28, 28)
+                batch = model.fit_input(x[start:start + 256].to(model.device))  # (B, 1, 28, 28)
                 v = model.capsules(batch, iterations)  # (B, 10, 16)
                 poses.append(model.masked(v, labels[start:start + 256].to(model.device)).float().cpu())  # (B, 160)
                 targets.append(batch.flatten(1).float().cpu())  # (B, 784)

@@ -193,6 +193,7 @@ def evaluate(model, split: Split, iterations: int | None = None, batch_size: int
         for start in range(0, len(split), batch_size):
             x = to_tensor(split.images[start:start + batch_size]).to(model.device)
             if capsnet:
+                x = model.fit_input(x)
                 scores, _, recon = model(x, iterations)  # recon: the longest capsule decoded (B, 784)
                 sse += float(((recon.float() - x.flatten(1)) ** 2).sum())
             else:

@@ -233,3 +233,53 @@ def test_the_cnn_resumes_bit_exactly(tmp_path, tiny):
 
 def test_every_accepted_seed_trains(tmp_path, tiny):
     assert _train(tmp_path, tiny, epochs=1, limit=16, seed=2**32 - 1).finished
+
+
+@pytest.fixture(scope="module", params=[{"image_size": 32}, {"n_classes": 2}, {"digit_dim": 4}],
+                ids=["32px", "2-classes", "4-D"])
+def other_shape(request, tmp_path_factory):
+    """Random weights of a legal CapsNetConfig other than the paper's."""
+    import torch
+
+    from capsexplorer.config import CapsNetConfig
+    from capsexplorer.model import CapsNet
+    from capsexplorer.weights import save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("shape") / "w.safetensors"
+    save_weights(CapsNet(CapsNetConfig(**request.param)), path, {"dataset": "mnist5k"})
+    return request.param, path
+
+
+@pytest.mark.parametrize("argv", [
+    ["classify", "IMAGE", "--json"], ["trace", "IMAGE", "--out", "t.npz"], ["grid", "IMAGE", "--json"],
+    ["sweep", "IMAGE", "--transform", "rotate", "--from", "-10", "--to", "10", "--steps", "3", "--json",
+     "--out", "s.png"],
+    ["grid", "IMAGE", "--out", "g.png"], ["evaluate", "--json"],
+], ids=lambda argv: argv[0])
+def test_every_command_works_for_every_shape_the_loader_accepts(capsys, tmp_path, three, other_shape, argv):
+    import json
+
+    shape, weights = other_shape
+    argv = [str(three) if a == "IMAGE" else str(tmp_path / a) if "." in a else a for a in argv]
+    code = main(argv + ["--weights", str(weights), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    if argv[0] == "evaluate" and "n_classes" in shape:  # the data set has 10 classes: refused in one line
+        assert code == 1 and err.count("\n") == 1 and "2 classes" in err and "10" in err
+        return
+    assert (code, err) == (0, "")
+    if "--json" in argv:
+        json.loads(out.splitlines()[0])
+
+
+def test_a_digit_the_model_lacks_is_one_line(capsys, tmp_path, three):
+    import torch
+
+    from capsexplorer.config import CapsNetConfig
+    from capsexplorer.model import CapsNet
+    from capsexplorer.weights import save_weights
+
+    torch.manual_seed(0)
+    save_weights(CapsNet(CapsNetConfig(n_classes=2)), tmp_path / "w.safetensors")
+    assert main(["grid", str(three), "--digit", "5", "--weights", str(tmp_path / "w.safetensors")]) == 1
+    assert capsys.readouterr().err == "capsexplorer: --digit must be from 0 to 1 for these weights, got 5\n"

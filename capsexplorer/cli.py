@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _stand_in_for_closed_stderr()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -230,6 +231,19 @@ def main(argv: list[str] | None = None) -> int:
         log.error("internal error: %s: %s%s", type(exc).__name__, exc,
                   "" if args.debug else " (run with --debug for the traceback)", exc_info=args.debug)
         return 1
+
+
+def _stand_in_for_closed_stderr() -> None:
+    """Started with standard error closed (`2>&-`), Python's sys.stderr is None and print(…, file=None)
+    writes to standard output — our error lines would mix into --json results — while the next file
+    opened would take descriptor 2 and catch torch's own messages. /dev/null takes its place."""
+    if sys.stderr is not None:
+        return
+    fd = os.open(os.devnull, os.O_WRONLY)
+    if fd != 2:
+        os.dup2(fd, 2)
+        os.close(fd)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
 class _OneLine(logging.Formatter):

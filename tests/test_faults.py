@@ -283,3 +283,17 @@ def test_a_digit_the_model_lacks_is_one_line(capsys, tmp_path, three):
     save_weights(CapsNet(CapsNetConfig(n_classes=2)), tmp_path / "w.safetensors")
     assert main(["grid", str(three), "--digit", "5", "--weights", str(tmp_path / "w.safetensors")]) == 1
     assert capsys.readouterr().err == "capsexplorer: --digit must be from 0 to 1 for these weights, got 5\n"
+
+
+def test_with_standard_error_closed_errors_never_mix_into_the_output(tmp_path, three):
+    import json
+    import subprocess
+    import sys
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 255).save(blank)
+    done = subprocess.run(["bash", "-c", '"$@" 2>&-', "bash", sys.executable, "-m", "capsexplorer", "classify",
+                           str(blank), str(three), "--json", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1  # the blank image failed
+    assert [json.loads(line)["prediction"] for line in done.stdout.splitlines()] == [3]

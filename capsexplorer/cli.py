@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _stand_in_for_closed_stderr()
+    # Nothing here compiles (no torch.compile), yet torch's optimisers import torch._dynamo, which loads
+    # triton where a CUDA build of torch brought it — and triton's bindings print ~30 "nanobind: leaked"
+    # lines at every exit. Marked absent, triton is never loaded (torch then takes it for not installed).
+    sys.modules.setdefault("triton", None)
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)

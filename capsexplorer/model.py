@@ -62,7 +62,7 @@ class CapsNet(nn.Module):
                                       cfg.kernel, stride=2)
         # One 16×8 matrix W_ij for every primary capsule i and digit capsule j, shared by the batch.
         self.digit_weights = nn.Parameter(
-            0.01 * torch.randn(cfg.n_primary, cfg.n_classes, cfg.digit_dim, cfg.primary_dim))
+            torch.randn(cfg.n_primary, cfg.n_classes, cfg.digit_dim, cfg.primary_dim).mul_(0.01))
         h1, h2 = cfg.decoder_hidden
         self.decoder = nn.Sequential(
             nn.Linear(cfg.n_classes * cfg.digit_dim, h1), nn.ReLU(inplace=True),

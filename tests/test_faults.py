@@ -297,3 +297,21 @@ def test_with_standard_error_closed_errors_never_mix_into_the_output(tmp_path, t
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1  # the blank image failed
     assert [json.loads(line)["prediction"] for line in done.stdout.splitlines()] == [3]
+
+
+@pytest.mark.parametrize("argv", [["classify", "IMAGE"],
+                                  ["train", "--limit", "8", "--batch-size", "8", "--epochs", "1", "--progress", "json",
+                                   "--out", "w.safetensors"]], ids=["classify", "train"])
+def test_commands_never_load_triton(tmp_path, three, argv):
+    """CUDA builds of torch bring triton, whose nanobind bindings (triton._C.libtriton) print ~30 'leaked'
+    lines at every exit; nothing here compiles, so they are never loaded (-X importtime lists every import
+    on stderr; a refused attempt shows as a bare 'triton' of a few microseconds)."""
+    import subprocess
+    import sys
+
+    argv = [str(three) if a == "IMAGE" else a for a in argv]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "capsexplorer", *argv, "--device", "cpu"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")]
+    assert "torch" in imported and not [m for m in imported if m.startswith("triton.")]

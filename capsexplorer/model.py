@@ -204,9 +204,15 @@ class CapsNet(nn.Module):
                 u_hat=_numpy(u_hat.transpose(1, 2)) if keep_u_hat else None,
             )
 
+    def poses(self, batch, iterations: int = 3) -> np.ndarray:
+        """The routed DigitCaps output v_j (B, 10, 16) for `batch` (what `trace` takes), and nothing else."""
+        check_iterations(iterations)
+        with torch.inference_mode():
+            return _numpy(self.capsules(self.fit_input(_as_batch(batch).to(self.device)), iterations))
+
     def sweep(self, image, transform: str, values, iterations: int = 3) -> Sweep:
         """`image` (28, 28), the network input, under `transform` (see capsexplorer.transforms) at
-        each of `values`, all routed in one batch → a numpy Sweep that follows the untransformed
+        each of `values`, routed a chunk at a time → a numpy Sweep that follows the untransformed
         input's winner."""
         check_iterations(iterations)
         return run_sweep(self, image, transform, values, iterations)

@@ -1,6 +1,6 @@
-"""A sweep: one transform of the input over a range of values, every input routed in one batched
-trace. It answers "what happens to the pose, and to the length, when I rotate my digit?" — an
-equivariant capsule turns its pose while its length holds (Sabour et al. 2017, §1, §5.1)."""
+"""A sweep: one transform of the input over a range of values, the inputs routed in batches. It
+answers "what happens to the pose, and to the length, when I rotate my digit?" — an equivariant
+capsule turns its pose while its length holds (Sabour et al. 2017, §1, §5.1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -83,15 +83,24 @@ def _defined(reduce, values: np.ndarray) -> float:
     return float(reduce(defined)) if len(defined) else (0.0 if not len(values) else float("nan"))
 
 
-def run_sweep(model, image, transform: str, values, iterations: int = 3) -> Sweep:
+CHUNK = 256  # images routed at a time: a sweep of any length needs the memory of this many
+
+
+def run_sweep(model, image, transform: str, values, iterations: int = 3, chunk: int = CHUNK) -> Sweep:
     """`image` (28, 28) in [0, 1] — the network input, already preprocessed — under `transform` at
-    each of `values`; the untransformed input rides along in the same batch as the reference."""
+    each of `values`; the untransformed input rides along as the reference. Routed `chunk` images
+    at a time, keeping only the poses."""
     values = np.asarray(values, dtype=np.float64).ravel()
     original = transforms.apply_all(image, {})
     inputs = np.concatenate([original[None], transforms.sweep_images(original, transform, values)])  # (1+S, 28, 28)
-    tr = model.trace(inputs, iterations=iterations)
-    digit = int(tr.prediction[0])
-    poses = tr.poses  # (1+S, 10, 16)
-    reconstruction = model.reconstruct(poses[1:, digit], np.full(len(values), digit)).numpy()
-    return Sweep(transform, values.astype(np.float32), inputs[1:], tr.final_lengths[1:], poses[1:],
-                 tr.prediction[1:], digit, reconstruction, tr.final_lengths[0], poses[0, digit])
+    poses = np.concatenate([model.poses(inputs[start:start + chunk], iterations)
+                            for start in range(0, len(inputs), chunk)])  # (1+S, 10, 16)
+    lengths = np.linalg.norm(poses, axis=-1)  # (1+S, 10)
+    prediction = lengths.argmax(axis=1)
+    digit = int(prediction[0])
+    followed = poses[1:, digit]  # (S, 16)
+    reconstruction = np.concatenate([
+        model.reconstruct(followed[start:start + chunk], np.full(len(followed[start:start + chunk]), digit)).numpy()
+        for start in range(0, max(len(followed), 1), chunk)])  # (S, 28, 28)
+    return Sweep(transform, values.astype(np.float32), inputs[1:], lengths[1:], poses[1:],
+                 prediction[1:], digit, reconstruction, lengths[0], poses[0, digit])

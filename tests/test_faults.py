@@ -315,3 +315,33 @@ def test_commands_never_load_triton(tmp_path, three, argv):
     assert done.returncode == 0, done.stderr[-2000:]
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")]
     assert "torch" in imported and not [m for m in imported if m.startswith("triton.")]
+
+
+def test_a_sweep_in_small_chunks_equals_one_batch(model, heldout):
+    from capsexplorer.preprocess import preprocess_array
+    from capsexplorer.sweep import run_sweep
+
+    x = preprocess_array(heldout.images[0])
+    values = np.linspace(-30, 30, 7)
+    one = run_sweep(model, x, "rotate", values, chunk=100)
+    small = run_sweep(model, x, "rotate", values, chunk=3)
+    assert one.digit == small.digit and np.array_equal(one.prediction, small.prediction)
+    for name in ("lengths", "poses", "reconstruction", "reference_lengths", "reference_pose"):
+        np.testing.assert_allclose(getattr(small, name), getattr(one, name), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_a_huge_blank_array_is_no_ink_without_a_full_size_float_copy():
+    import tracemalloc
+
+    from capsexplorer.errors import NoInkError
+    from capsexplorer.preprocess import preprocess_array
+
+    blank = np.zeros((8000, 8000), np.uint8)  # 64 MB; a float64 copy would be 512 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(NoInkError, match="no ink"):
+            preprocess_array(blank)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < blank.nbytes / 2, f"{peak / 2**20:.0f} MiB"

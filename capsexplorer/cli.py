@@ -15,7 +15,6 @@ from .errors import CapsExplorerError
 
 log = logging.getLogger("capsexplorer")
 
-COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "sweep", "grid", "robustness", "gui")
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
 
 

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
+from .augment import augment, to_tensor
 from .data import Split
 from .errors import DivergedError
 from .model import CapsNet
@@ -28,14 +28,12 @@ class DecoderFit:
     batch_size: int = 128
     lr: float = 2e-3
     seed: int = 0
-    style: str = "digits"  # the training augmentation (capsexplorer.train.augment)
+    style: str = "digits"  # the training augmentation (capsexplorer.augment.augment)
 
 
 def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: int,
                    progress: Callable[[str], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The decoder's training pairs: masked poses (N·A, 10·16) and target images (N·A, 784)."""
-    from .train import augment, to_tensor
-
     images, labels = to_tensor(split.images), torch.from_numpy(split.labels).long()
     poses, targets = [], []
     model.eval()
@@ -99,10 +97,3 @@ def fit_decoder(model: CapsNet, split: Split, fit: DecoderFit | None = None,
     return {"pairs": len(poses), "epochs": fit.epochs, "augmentations": fit.augmentations,
             "train_sse": round(error, 3), "seconds": round(time.perf_counter() - started, 1)}
 
-
-def split_for_selection(split: Split) -> tuple[Split, Split]:
-    """Training images → (fit, check): every fifth (index % 5 == 1) kept aside to choose settings,
-    so the held-out set is never used to select anything."""
-    index = np.arange(len(split))
-    check = index % 5 == 1
-    return Split(split.images[~check], split.labels[~check]), Split(split.images[check], split.labels[check])

@@ -6,7 +6,6 @@ step resumes from its checkpoint to exactly the weights an uninterrupted run wou
 """
 from __future__ import annotations
 
-import io
 import math
 import signal
 import threading
@@ -14,19 +13,22 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .augment import augment, to_tensor
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, Split, load_dataset
+from .decoder_fit import DecoderFit, fit_decoder
 from .distributed import World, join, leave
 from .errors import CapsExplorerError, DivergedError
 from .losses import margin_loss, reconstruction_loss
 from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
-from .files import atomic_write, regular_file, remove_orphans, writable_target
+from .files import remove_orphans, writable_target
 from .model import CapsNet, CapsNetConfig
 from .weights import save_weights
 
@@ -140,46 +142,6 @@ class Evaluation:
         return result
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]. (Read-only arrays — IDX files are read into
-    immutable buffers — are converted without torch's warning: `.float()` copies anyway.)"""
-    array = np.ascontiguousarray(images)
-    return torch.as_tensor(array.astype(np.float32)).div_(255.0).unsqueeze(1)
-
-
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2, style: str = "digits") -> torch.Tensor:
-    """Random shifts of up to `max_shift` px (the paper), plus — for `style` "digits" — mild rotation,
-    scale, shear and stroke thickening, which drawn digits need. x: (B, 1, 28, 28)."""
-    batch = x.shape[0]
-    if style == "shifts":
-        return shift_images(x, generator, max_shift)
-    rand = lambda *shape: torch.rand(*shape, generator=generator)
-    angle = (rand(batch) * 2 - 1) * math.radians(12)
-    scale = 0.88 + rand(batch) * 0.24
-    shear = (rand(batch) * 2 - 1) * 0.15
-    shift = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).float() * (2.0 / 28)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
-    thicken = (rand(batch) < 0.25).float().view(batch, 1, 1, 1) * (0.4 + 0.6 * rand(batch).view(batch, 1, 1, 1))
-    return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
-
-
-def shift_images(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Each image moved by whole pixels, up to `max_shift` each way, zero-filled (Sabour et al. §5).
-    x: (B, 1, H, W)."""
-    batch, _, height, width = x.shape
-    pad = max_shift
-    padded = F.pad(x, (pad, pad, pad, pad))  # (B, 1, H+2p, W+2p)
-    offset = torch.randint(0, 2 * pad + 1, (batch, 2), generator=generator)  # (B, 2) top-left corners
-    rows = (offset[:, 0, None] + torch.arange(height)).view(batch, height, 1)
-    cols = (offset[:, 1, None] + torch.arange(width)).view(batch, 1, width)
-    index = torch.arange(batch).view(batch, 1, 1)
-    return padded[:, 0][index, rows, cols].unsqueeze(1)  # (B, 1, H, W)
-
-
 def evaluate(model, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
     """Accuracy and confusion matrix of `model` (a CapsNet or the baseline CNN) on a split; `lengths`
     holds the class scores (capsule lengths, or the CNN's probabilities). For a CapsNet also the
@@ -225,16 +187,9 @@ def _step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig, epoch: int, step: int,
                      sums: dict, elapsed: float) -> None:
-    state = {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-        "sums": sums, "elapsed": elapsed,
-        "identity": _identity(config),
-    }
-    buffer = io.BytesIO()  # torch.save reports a full disk as "unexpected pos …": the write is ours
-    torch.save(state, buffer)
-    with atomic_write(path) as f:
-        f.write(buffer.getbuffer())
+    save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+                           "sums": sums, "elapsed": elapsed, "identity": _identity(config)})
 
 
 def _identity(config: TrainConfig) -> dict:
@@ -242,28 +197,6 @@ def _identity(config: TrainConfig) -> dict:
     keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
             "augment_style", "max_shift", "limit", "amp", "init")
     return {k: getattr(config, k) for k in keys}
-
-
-def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
-    if regular_file(path, CapsExplorerError, "checkpoint").st_size == 0:
-        raise CapsExplorerError(f"{path}: the checkpoint is empty; delete it or pass --fresh")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CapsExplorerError(f"{path}: unreadable checkpoint ({detail}); delete it or pass --fresh") from None
-    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "step"} <= set(state):
-        raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
-    saved, current = state.get("identity"), _identity(config)
-    if isinstance(saved, dict):  # settings added since the checkpoint was written count when not at their default
-        defaults = TrainConfig()
-        current = {k: v for k, v in current.items() if k in saved or v != getattr(defaults, k)}
-    if saved != current:
-        differ = ", ".join(f"{k} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
-                           if saved.get(k) != v) if isinstance(saved, dict) else "unknown settings"
-        raise CapsExplorerError(f"{path}: the checkpoint was made with other settings — {differ}; "
-                                "use the same settings, or start over (--fresh)")
-    return state
 
 
 @contextmanager
@@ -284,7 +217,6 @@ def deferred_interrupts(stop: threading.Event):
 
 
 def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: bool = True,
-                  on_step: Callable[[int, int], None] | None = None,
                   stop: threading.Event | None = None) -> Iterator[Progress]:
     """Trains a CapsNet (or the baseline CNN), yielding a Progress after every step; the last one has
     `finished` set.
@@ -305,7 +237,7 @@ def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: b
         world.barrier()
         stop = stop or threading.Event()
         with deferred_interrupts(stop):
-            yield from _train(config, dataset, resume, on_step, stop, world)
+            yield from _train(config, dataset, resume, stop, world)
     except RuntimeError as exc:  # Gloo's or NCCL's report of a peer that died mid-collective
         if not (world.distributed and _from_the_process_group(exc)):
             raise
@@ -361,7 +293,7 @@ def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
         return lengths, margin_loss(lengths, y), reconstruction_loss(recon.float(), x)
 
 
-def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Progress]:
+def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
     if dataset is None:  # rank 0 first: a download happens once, then the other ranks read the files
         dataset = load_dataset(config.dataset, config.data_dir) if world.leader else None
         world.barrier()
@@ -379,7 +311,7 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
     ckpt = config.checkpoint_path
     if resume and ckpt.exists():
-        state = _load_checkpoint(ckpt, config)
+        state = load_checkpoint(ckpt, _identity(config), _identity(TrainConfig()))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -455,8 +387,6 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
             sums["loss"] += n_main + n_recon
             sums["correct"] += correct
             sums["seen"] += seen
-            if on_step is not None:
-                on_step(epoch, step)
             if step % config.checkpoint_every == 0 and step < steps:
                 save(epoch, step)
             yield progress(images_per_second=seen / (time.perf_counter() - tick),
@@ -500,8 +430,6 @@ def _first_of_each_class(split: Split, count: int) -> np.ndarray:
 def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator[Progress]:
     extra = {}
     if config.decoder_epochs and config.model == "capsnet":
-        from .decoder_fit import DecoderFit, fit_decoder
-
         extra = fit_decoder(model, train, DecoderFit(epochs=config.decoder_epochs, seed=config.seed,
                                                      style=config.augment_style))
         extra = {f"decoder_fit_{k}": str(v) for k, v in extra.items()}

@@ -345,3 +345,40 @@ def test_a_huge_blank_array_is_no_ink_without_a_full_size_float_copy():
     finally:
         tracemalloc.stop()
     assert peak < blank.nbytes / 2, f"{peak / 2**20:.0f} MiB"
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """capsexplorer's core modules (not app/) → the core modules each imports, at the top or in a function."""
+    import ast
+    from pathlib import Path
+
+    import capsexplorer
+
+    folder = Path(capsexplorer.__file__).parent
+    names = {p.stem for p in folder.glob("*.py")}
+    graph = {}
+    for path in folder.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        graph[path.stem] = found & names - {path.stem}
+    return graph
+
+
+def test_the_core_has_no_import_cycle():
+    graph = _core_imports()
+    done, path = set(), []
+
+    def visit(name):
+        assert name not in path, "import cycle: " + " → ".join(path[path.index(name):] + [name])
+        if name in done:
+            return
+        path.append(name)
+        for other in sorted(graph.get(name, ())):
+            visit(other)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)

@@ -67,10 +67,14 @@ def _int_range(low: int, high: int):
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
 
+    from .logfile import log_path
+
     parser = argparse.ArgumentParser(
         prog="capsexplorer",
-        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017). "
-                    "With no command, opens the explorer window.")
+        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017).\n"
+                    "With no command, opens the explorer window.",
+        epilog=f"log file (every message, with tracebacks):\n  {log_path()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)  # a path is never broken at its hyphens
     parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
     parser.add_argument("--debug", action="store_true", help="log details and full tracebacks")
@@ -230,9 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         from .files import reason
 
         return _fail(f"cannot write the output ({reason(exc)})")
-    except Exception as exc:  # a bug of ours: one line, and the traceback with --debug
+    except Exception as exc:  # a bug of ours: one line, and the traceback with --debug and in the log file
+        from .logfile import log_path
+
         log.error("internal error: %s: %s%s", type(exc).__name__, exc,
-                  "" if args.debug else " (run with --debug for the traceback)", exc_info=args.debug)
+                  "" if args.debug else f" (the traceback: run with --debug, or see {log_path()})", exc_info=True)
         return 1
 
 
@@ -250,15 +256,18 @@ def _stand_in_for_closed_stderr() -> None:
 
 
 class _OneLine(logging.Formatter):
+    tracebacks = False  # --debug
+
     def format(self, record: logging.LogRecord) -> str:
         text = f"capsexplorer: {record.getMessage()}"
-        if record.exc_info and logging.getLogger("capsexplorer").isEnabledFor(logging.DEBUG):
+        if record.exc_info and self.tracebacks:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
 def _configure_logging(debug: bool) -> None:
-    """Messages go to stderr as 'capsexplorer: …'; tracebacks only with --debug."""
+    """Messages go to stderr as 'capsexplorer: …' (tracebacks only with --debug), and to the log file
+    with their tracebacks."""
     logger = logging.getLogger("capsexplorer")
     if not any(getattr(h, "_capsexplorer", False) for h in logger.handlers):
         handler = logging.StreamHandler()
@@ -269,7 +278,17 @@ def _configure_logging(debug: bool) -> None:
     for handler in logger.handlers:
         if getattr(handler, "_capsexplorer", False):
             handler.stream = sys.stderr  # the current stderr (tests capture it)
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+            handler.setLevel(logging.DEBUG if debug else logging.INFO)
+            handler.formatter.tracebacks = debug
+    logger.setLevel(logging.DEBUG)  # the log file takes every record; standard error INFO and up
+    from .files import reason
+    from .logfile import add_file_handler, log_path
+
+    try:
+        add_file_handler(logger)
+    except OSError as exc:
+        print(f"capsexplorer: warning: cannot write the log file {log_path()} ({reason(exc)}); "
+              f"messages go to standard error only", file=sys.stderr)
 
 
 def _check_finite(model, what: str, lengths, reconstruction=None) -> None:

@@ -382,3 +382,29 @@ def test_the_core_has_no_import_cycle():
 
     for name in sorted(graph):
         visit(name)
+
+
+def test_the_log_file_keeps_the_traceback_of_an_internal_error(capsys, monkeypatch, tmp_path, three):
+    import capsexplorer.cli as cli
+    from capsexplorer.logfile import log_path
+
+    monkeypatch.setenv("CAPSEXPLORER_LOG_DIR", str(tmp_path / "logs"))
+    assert log_path() == tmp_path / "logs" / "capsexplorer.log"
+    monkeypatch.setattr(cli, "cmd_classify", lambda args: 1 / 0)
+    assert main(["classify", str(three)]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError" in err and "Traceback" not in err and str(log_path()) in err
+    text = log_path().read_text()
+    assert "Traceback" in text and "ZeroDivisionError" in text
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert str(log_path()) in capsys.readouterr().out
+
+
+def test_a_log_folder_that_cannot_be_made_is_one_warning(capsys, monkeypatch, tmp_path, three):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("CAPSEXPLORER_LOG_DIR", str(tmp_path / "file" / "logs"))
+    assert main(["classify", str(three), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"capsexplorer: warning: cannot write the log file "
+                                                   f"{tmp_path / 'file' / 'logs' / 'capsexplorer.log'}")

@@ -296,9 +296,9 @@ def _check_finite(model, what: str, lengths, reconstruction=None) -> None:
     a bare NaN in the output or an "internal error" from the JSON encoder."""
     import numpy as np
 
-    for part, values in (("capsule lengths for", lengths), ("decoder's reconstruction of", reconstruction)):
+    for part, values in (("the capsule lengths for", lengths), ("the decoder's reconstruction of", reconstruction)):
         if values is not None and not np.isfinite(values).all():
-            raise CapsExplorerError(f"{model.metadata.get('path', 'the weights')}: the network's {part} {what} "
+            raise CapsExplorerError(f"{model.metadata.get('path', 'the weights')}: {part} {what} "
                                     "is not finite (NaN or infinity): the weights are unusable")
 
 

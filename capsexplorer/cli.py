@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from .errors import CapsExplorerError
 
 log = logging.getLogger("capsexplorer")
 
-COMMANDS = ("classify", "trace", "train", "evaluate", "snapshot", "sweep", "grid", "robustness", "gui")
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
 
 
@@ -67,10 +67,14 @@ def _int_range(low: int, high: int):
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
 
+    from .logfile import log_path
+
     parser = argparse.ArgumentParser(
         prog="capsexplorer",
-        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017). "
-                    "With no command, opens the explorer window.")
+        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017).\n"
+                    "With no command, opens the explorer window.",
+        epilog=f"log file (every message, with tracebacks):\n  {log_path()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)  # a path is never broken at its hyphens
     parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
     parser.add_argument("--debug", action="store_true", help="log details and full tracebacks")
@@ -146,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grid = add("grid", help="the paper's Figure 4 for a digit capsule, each dimension named by its effect")
     grid.add_argument("image", metavar="IMAGE")
-    grid.add_argument("--digit", type=int, choices=range(10), metavar="D", help="default: the winner")
+    grid.add_argument("--digit", type=_int_range(0, 999), metavar="D", help="default: the winner")
     grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
     grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N")
     grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
@@ -191,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _stand_in_for_closed_stderr()
+    # Nothing here compiles (no torch.compile), yet torch's optimisers import torch._dynamo, which loads
+    # triton where a CUDA build of torch brought it — and triton's bindings print ~30 "nanobind: leaked"
+    # lines at every exit. Marked absent, triton is never loaded (torch then takes it for not installed).
+    sys.modules.setdefault("triton", None)
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -219,29 +228,46 @@ def main(argv: list[str] | None = None) -> int:
         print("capsexplorer: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `capsexplorer classify … | head`: the reader left; so do we, quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 1
     except OSError as exc:  # standard output on a full disk (/dev/full) or otherwise unwritable
         from .files import reason
 
         return _fail(f"cannot write the output ({reason(exc)})")
-    except Exception as exc:  # a bug of ours: one line, and the traceback with --debug
+    except Exception as exc:  # a bug of ours: one line, and the traceback with --debug and in the log file
+        from .logfile import log_path
+
         log.error("internal error: %s: %s%s", type(exc).__name__, exc,
-                  "" if args.debug else " (run with --debug for the traceback)", exc_info=args.debug)
+                  "" if args.debug else f" (the traceback: run with --debug, or see {log_path()})", exc_info=True)
         return 1
 
 
+def _stand_in_for_closed_stderr() -> None:
+    """Started with standard error closed (`2>&-`), Python's sys.stderr is None and print(…, file=None)
+    writes to standard output — our error lines would mix into --json results — while the next file
+    opened would take descriptor 2 and catch torch's own messages. /dev/null takes its place."""
+    if sys.stderr is not None:
+        return
+    fd = os.open(os.devnull, os.O_WRONLY)
+    if fd != 2:
+        os.dup2(fd, 2)
+        os.close(fd)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
 class _OneLine(logging.Formatter):
+    tracebacks = False  # --debug
+
     def format(self, record: logging.LogRecord) -> str:
         text = f"capsexplorer: {record.getMessage()}"
-        if record.exc_info and logging.getLogger("capsexplorer").isEnabledFor(logging.DEBUG):
+        if record.exc_info and self.tracebacks:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
 def _configure_logging(debug: bool) -> None:
-    """Messages go to stderr as 'capsexplorer: …'; tracebacks only with --debug."""
+    """Messages go to stderr as 'capsexplorer: …' (tracebacks only with --debug), and to the log file
+    with their tracebacks."""
     logger = logging.getLogger("capsexplorer")
     if not any(getattr(h, "_capsexplorer", False) for h in logger.handlers):
         handler = logging.StreamHandler()
@@ -252,15 +278,33 @@ def _configure_logging(debug: bool) -> None:
     for handler in logger.handlers:
         if getattr(handler, "_capsexplorer", False):
             handler.stream = sys.stderr  # the current stderr (tests capture it)
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+            handler.setLevel(logging.DEBUG if debug else logging.INFO)
+            handler.formatter.tracebacks = debug
+    logger.setLevel(logging.DEBUG)  # the log file takes every record; standard error INFO and up
+    from .files import reason
+    from .logfile import add_file_handler, log_path
+
+    try:
+        add_file_handler(logger)
+    except OSError as exc:
+        print(f"capsexplorer: warning: cannot write the log file {log_path()} ({reason(exc)}); "
+              f"messages go to standard error only", file=sys.stderr)
 
 
-def _check_finite(lengths, what: str, args) -> None:
+def _check_finite(model, what: str, lengths, reconstruction=None) -> None:
+    """Weights whose numbers overflow give NaN or infinity: one line naming the weights file, never
+    a bare NaN in the output or an "internal error" from the JSON encoder."""
     import numpy as np
 
-    if not np.isfinite(lengths).all():
-        raise CapsExplorerError(f"{args.weights or 'the weights'}: the network's output for {what} is not "
-                                "finite (NaN or infinity): the weights are unusable")
+    for part, values in (("the capsule lengths for", lengths), ("the decoder's reconstruction of", reconstruction)):
+        if values is not None and not np.isfinite(values).all():
+            raise CapsExplorerError(f"{model.metadata.get('path', 'the weights')}: {part} {what} "
+                                    "is not finite (NaN or infinity): the weights are unusable")
+
+
+def _defined(value: float, digits: int) -> float | None:
+    """A number for JSON: rounded, or None where it is undefined (NaN)."""
+    return round(float(value), digits) if math.isfinite(value) else None
 
 
 def _load(args):
@@ -293,7 +337,7 @@ def cmd_classify(args) -> int:
             _fail(message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
-        _check_finite(tr.final_lengths, str(path), args)
+        _check_finite(model, str(path), tr.final_lengths)
         digit = int(tr.prediction[0])
         lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
         pose = [round(float(v), 4) for v in tr.poses[0, digit]]
@@ -316,16 +360,16 @@ def cmd_trace(args) -> int:
     model = _load(args)
     x = preprocess(load_image(args.image), _style(model))
     tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
-    _check_finite(tr.final_lengths, args.image, args)
+    _check_finite(model, args.image, tr.final_lengths, tr.reconstruction)
     try:
         if out.exists() and not out.is_file():  # /dev/null, a FIFO: write into it as it is
             with open(out, "wb") as f:
                 tr.save(f)
         else:
-            from .weights import atomic_path, remove_orphans
+            from .files import atomic_write, remove_orphans
 
             remove_orphans(out)  # what a killed earlier write left beside it
-            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            with atomic_write(out) as f:
                 tr.save(f)
     except OSError as exc:
         from .files import reason
@@ -369,15 +413,27 @@ def cmd_train(args) -> int:
     leader = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
     report = (_JsonProgress if args.progress == "json" else _BarProgress)() if leader else None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints
-    # that completed step and ends with an `interrupted` progress object.
+    # that completed step and ends with an `interrupted` progress object. A progress reader that
+    # goes away (`| head -1`) asks the same.
+    stop = threading.Event()
+    reader_left = False
     p = None
-    for p in iter_training(config, resume=not args.fresh):
+    for p in iter_training(config, resume=not args.fresh, stop=stop):
         if report is not None:
-            report(p, config)
+            try:
+                report(p, config)
+            except BrokenPipeError:
+                _silence_stdout()
+                report, reader_left = None, True
+                stop.set()
         if p.finished or p.interrupted:
             break
     if p is None or not leader:
         return 130 if p is not None and p.interrupted else 0
+    if reader_left:
+        done = f"weights written to {p.weights}" if p.finished else f"checkpoint saved at {config.checkpoint_path}"
+        print(f"capsexplorer: the progress reader went away; {done}", file=sys.stderr)
+        return 0 if p.finished else 1
     if p.interrupted:
         print(f"capsexplorer: interrupted after step {p.step} of epoch {p.epoch}; checkpoint saved to "
               f"{config.checkpoint_path} — run the same command to resume", file=sys.stderr)
@@ -408,6 +464,14 @@ class _StderrProgress:
                   file=sys.stderr, flush=True)
         except (OSError, ValueError, AttributeError):
             pass  # stderr closed or gone: progress is only a courtesy
+
+
+def _silence_stdout() -> None:
+    """Standard output's reader has gone: what is still buffered, and whatever follows, goes nowhere
+    (Python's own flush at exit would otherwise complain on stderr)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class _BarProgress:
@@ -541,8 +605,12 @@ def cmd_evaluate(args) -> int:
             raise
         raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
                                 "choose one with --dataset") from None
+    if model.config.n_classes != len(dataset.classes):
+        raise CapsExplorerError(f"{model.metadata.get('path')}: the weights have {model.config.n_classes} classes, "
+                                f"the {dataset.name} data set {len(dataset.classes)}; choose another --dataset")
     result = evaluate(model, dataset.heldout, args.iterations)
-    _check_finite(result.lengths, f"the {dataset.name} held-out images", args)
+    _check_finite(model, f"the {dataset.name} held-out images", result.lengths,
+                  None if result.reconstruction_sse is None else [result.reconstruction_sse])
     if args.json:
         print(json.dumps(dict(result.to_dict(), model=args.model, dataset=dataset.name, split=dataset.split,
                               weights=model.metadata.get("path")), allow_nan=False))
@@ -582,14 +650,10 @@ def _network_input(args, model):
 def _save_npz(path: str, arrays: dict) -> None:
     import numpy as np
 
-    from .files import reason
-    from .weights import atomic_path
+    from .files import atomic_write
 
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def cmd_sweep(args) -> int:
@@ -603,7 +667,7 @@ def cmd_sweep(args) -> int:
     model = _load(args)
     x = _network_input(args, model)
     sweep = model.sweep(x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
-    _check_finite(sweep.lengths, args.image, args)
+    _check_finite(model, args.image, sweep.lengths, sweep.reconstruction)
     if args.npz:
         _save_npz(args.npz, sweep.arrays())
     if args.out:
@@ -616,15 +680,18 @@ def cmd_sweep(args) -> int:
                           "values": [round(float(v), 6) for v in sweep.values],
                           "prediction": [int(p) for p in sweep.prediction],
                           "lengths": [[round(float(v), 4) for v in row] for row in sweep.lengths],
-                          "relative_length_change": [round(float(v), 4) for v in change],
-                          "pose_angle_deg": [round(float(v), 3) for v in angle],
-                          "summary": sweep.summary()}, allow_nan=False))
+                          "relative_length_change": [_defined(v, 4) for v in change],
+                          "pose_angle_deg": [_defined(v, 3) for v in angle],
+                          "summary": {k: _defined(v, 6) if isinstance(v, float) else v
+                                      for k, v in sweep.summary().items()}}, allow_nan=False))
         return 0
     print(f"{args.image}: digit {sweep.digit} (‖v‖ {sweep.reference_lengths[sweep.digit]:.3f}) under {args.transform}")
     print(f"  {'value':>8}  predicted  ‖v_{sweep.digit}‖   length change  pose turns")
     for value, predicted, length, c, a in zip(sweep.values, sweep.prediction, sweep.lengths[:, sweep.digit],
                                               change, angle):
-        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c:+13.1%}  {a:8.1f}°")
+        c = f"{c:+13.1%}" if math.isfinite(c) else f"{'undefined':>13}"  # a capsule of length 0 has
+        a = f"{a:8.1f}°" if math.isfinite(a) else "undefined"  # neither a relative change nor a direction
+        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c}  {a}")
     for option in ("out", "gif", "npz"):
         if getattr(args, option):
             print(f"  written: {getattr(args, option)}")
@@ -641,9 +708,13 @@ def cmd_grid(args) -> int:
     model = _load(args)
     x = _network_input(args, model)
     tr = model.trace(x[None], iterations=args.iterations)
-    _check_finite(tr.final_lengths, args.image, args)
+    _check_finite(model, args.image, tr.final_lengths)
+    n = model.config.n_classes
+    if args.digit is not None and args.digit >= n:
+        raise CapsExplorerError(f"--digit must be from 0 to {n - 1} for these weights, got {args.digit}")
     digit = int(tr.prediction[0]) if args.digit is None else args.digit
     grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
+    _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
     labels = grid.labels()
     if args.npz:
         _save_npz(args.npz, grid.arrays())

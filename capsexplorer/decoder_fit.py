@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
+from .augment import augment, to_tensor
 from .data import Split
+from .errors import DivergedError
 from .model import CapsNet
 
 
@@ -27,14 +28,12 @@ class DecoderFit:
     batch_size: int = 128
     lr: float = 2e-3
     seed: int = 0
-    style: str = "digits"  # the training augmentation (capsexplorer.train.augment)
+    style: str = "digits"  # the training augmentation (capsexplorer.augment.augment)
 
 
 def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: int,
                    progress: Callable[[str], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The decoder's training pairs: masked poses (N·A, 10·16) and target images (N·A, 784)."""
-    from .train import augment, to_tensor
-
     images, labels = to_tensor(split.images), torch.from_numpy(split.labels).long()
     poses, targets = [], []
     model.eval()
@@ -43,7 +42,7 @@ def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: in
             x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
                                                    style=fit.style)
             for start in range(0, len(x), 256):
-                batch = x[start:start + 256].to(model.device)  # (B, 1, 28, 28)
+                batch = model.fit_input(x[start:start + 256].to(model.device))  # (B, 1, 28, 28)
                 v = model.capsules(batch, iterations)  # (B, 10, 16)
                 poses.append(model.masked(v, labels[start:start + 256].to(model.device)).float().cpu())  # (B, 160)
                 targets.append(batch.flatten(1).float().cpu())  # (B, 784)
@@ -71,31 +70,30 @@ def fit_decoder(model: CapsNet, split: Split, fit: DecoderFit | None = None,
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     generator = torch.Generator().manual_seed(fit.seed)
     error = float("nan")
-    for epoch in range(fit.epochs):
-        order = torch.randperm(len(poses), generator=generator)
-        sse = 0.0
-        for step in range(steps_per_epoch):
-            index = order[step * fit.batch_size:(step + 1) * fit.batch_size]
-            p, t = poses[index].to(model.device), targets[index].to(model.device)
-            loss = ((decoder(p) - t) ** 2).sum(dim=1).mean()  # the full SSE, not scaled by 0.0005
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            sse += float(loss.detach()) * len(index)
-        error = sse / len(poses)
-        if progress:
-            progress(f"decoder epoch {epoch + 1}/{fit.epochs}: training error {error:.2f}")
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
-    model.eval()
+    try:
+        for epoch in range(fit.epochs):
+            order = torch.randperm(len(poses), generator=generator)
+            sse = 0.0
+            for step in range(steps_per_epoch):
+                index = order[step * fit.batch_size:(step + 1) * fit.batch_size]
+                p, t = poses[index].to(model.device), targets[index].to(model.device)
+                loss = ((decoder(p) - t) ** 2).sum(dim=1).mean()  # the full SSE, not scaled by 0.0005
+                if not math.isfinite(value := float(loss.detach())):
+                    raise DivergedError(f"the decoder fit stopped at decoder epoch {epoch + 1}, step {step + 1}: the "
+                                        f"loss is not finite ({value:g}), the fit diverged (the decoder's weights "
+                                        "overflow, or --lr is too high); no weights written")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                sse += value * len(index)
+            error = sse / len(poses)
+            if progress:
+                progress(f"decoder epoch {epoch + 1}/{fit.epochs}: training error {error:.2f}")
+    finally:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        model.eval()
     return {"pairs": len(poses), "epochs": fit.epochs, "augmentations": fit.augmentations,
             "train_sse": round(error, 3), "seconds": round(time.perf_counter() - started, 1)}
 
-
-def split_for_selection(split: Split) -> tuple[Split, Split]:
-    """Training images → (fit, check): every fifth (index % 5 == 1) kept aside to choose settings,
-    so the held-out set is never used to select anything."""
-    index = np.arange(len(split))
-    check = index % 5 == 1
-    return Split(split.images[~check], split.labels[~check]), Split(split.images[check], split.labels[check])

@@ -23,3 +23,7 @@ class DataError(CapsExplorerError, ValueError):
 
 class DeviceError(CapsExplorerError, ValueError):
     """A --device that torch does not know, or that this machine does not have."""
+
+
+class DivergedError(CapsExplorerError):
+    """Training (or a decoder fit) met a non-finite loss: it stopped, and wrote no weights."""

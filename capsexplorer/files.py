@@ -9,8 +9,10 @@ import errno
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from .errors import CapsExplorerError
 
@@ -21,6 +23,7 @@ _REASONS = {
     errno.EPERM: "permission denied",
     errno.ENAMETOOLONG: "the file name is too long",
     errno.ELOOP: "too many symbolic links (a link loop?)",
+    errno.ENOSPC: os.strerror(errno.ENOSPC),  # "No space left on device"
 }
 
 
@@ -87,6 +90,55 @@ def writable_target(path: str | Path, error: type[CapsExplorerError] = CapsExplo
     except OSError as exc:
         raise error(f"{path}: cannot write there ({reason(exc)})") from None
     return path
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+    """Yields a binary file opened beside `path`; when the block succeeds the file is flushed to disk
+    and renamed over `path`, so `path` holds either its old bytes or the complete new ones. On any
+    failure — a full disk, Ctrl+C — the temporary file is removed and the old file is untouched;
+    an OSError becomes one line: "cannot write PATH (reason)"."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; ours are ordinary files
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CapsExplorerError(f"cannot write {path} ({reason(exc)})") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return path.name[:200] + "."  # + 8 random characters + ".tmp" stays under 255 bytes
+
+
+def remove_orphans(path: str | Path) -> list[Path]:
+    """Deletes temporary files that an `atomic_write` to `path` left behind when its process was
+    killed mid-write; returns them."""
+    path = Path(path)
+    removed = []
+    for orphan in path.parent.glob(glob_escape(_temporary_prefix(path)) + "*.tmp"):
+        try:
+            orphan.unlink()
+            removed.append(orphan)
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def resource_path(name: str) -> Path:

@@ -62,7 +62,7 @@ class CapsNet(nn.Module):
                                       cfg.kernel, stride=2)
         # One 16×8 matrix W_ij for every primary capsule i and digit capsule j, shared by the batch.
         self.digit_weights = nn.Parameter(
-            0.01 * torch.randn(cfg.n_primary, cfg.n_classes, cfg.digit_dim, cfg.primary_dim))
+            torch.randn(cfg.n_primary, cfg.n_classes, cfg.digit_dim, cfg.primary_dim).mul_(0.01))
         h1, h2 = cfg.decoder_hidden
         self.decoder = nn.Sequential(
             nn.Linear(cfg.n_classes * cfg.digit_dim, h1), nn.ReLU(inplace=True),
@@ -77,6 +77,14 @@ class CapsNet(nn.Module):
         return self.digit_weights.device
 
     # --- the layers -------------------------------------------------------------------------
+    def fit_input(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, H) network inputs — 28×28, as preprocessing and the data sets make them — resized
+        (bilinear, antialiased) to this model's image size; unchanged when they already fit."""
+        size = self.config.image_size
+        if x.shape[-2:] == (size, size):
+            return x
+        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
     def primary_capsules(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 1, 28, 28) → squashed primary capsules u_i (B, 1152, 8)."""
         cfg = self.config
@@ -156,13 +164,14 @@ class CapsNet(nn.Module):
     # --- the explorer's API -----------------------------------------------------------------
     def trace(self, batch: torch.Tensor, iterations: int = 3, keep_u_hat: bool = False,
               primary_mask=None) -> RoutingTrace:
-        """Runs the network on `batch` (B×1×28×28, or B×28×28, floats in [0, 1]) and records
+        """Runs the network on `batch` (B×1×28×28, or B×28×28, floats in [0, 1]; resized to the model's
+        image size when that differs) and records
         every routing iteration. Returns a detached, CPU, numpy RoutingTrace.
 
         `primary_mask` (1152,) bool switches primary capsules off (False): their predictions û are
         zero, so they send nothing to any parent and never agree — the parts taken away."""
         check_iterations(iterations)
-        x = _as_batch(batch, self.config.image_size).to(self.device)
+        x = self.fit_input(_as_batch(batch).to(self.device))
         with torch.inference_mode():
             start = time.perf_counter()
             u = self.primary_capsules(x)  # (B, 1152, 8)
@@ -195,9 +204,15 @@ class CapsNet(nn.Module):
                 u_hat=_numpy(u_hat.transpose(1, 2)) if keep_u_hat else None,
             )
 
+    def poses(self, batch, iterations: int = 3) -> np.ndarray:
+        """The routed DigitCaps output v_j (B, 10, 16) for `batch` (what `trace` takes), and nothing else."""
+        check_iterations(iterations)
+        with torch.inference_mode():
+            return _numpy(self.capsules(self.fit_input(_as_batch(batch).to(self.device)), iterations))
+
     def sweep(self, image, transform: str, values, iterations: int = 3) -> Sweep:
         """`image` (28, 28), the network input, under `transform` (see capsexplorer.transforms) at
-        each of `values`, all routed in one batch → a numpy Sweep that follows the untransformed
+        each of `values`, routed a chunk at a time → a numpy Sweep that follows the untransformed
         input's winner."""
         check_iterations(iterations)
         return run_sweep(self, image, transform, values, iterations)
@@ -232,14 +247,16 @@ def check_iterations(iterations: int) -> None:
         raise ValueError(f"routing iterations must be an integer from 1 to {MAX_ITERATIONS}, got {iterations!r}")
 
 
-def _as_batch(batch, size: int) -> torch.Tensor:
+def _as_batch(batch, size: int | None = None) -> torch.Tensor:
+    """→ (B, 1, N, N) floats: of `size`, or — without one — square images of any size."""
     x = torch.as_tensor(batch).float()
     if x.dim() == 2:
         x = x[None, None]
     elif x.dim() == 3:  # (B, 28, 28), or the (1, 28, 28) that preprocess returns
         x = x[:, None]
-    if x.dim() != 4 or x.shape[1:] != (1, size, size):
-        raise ValueError(f"expected a batch of shape B×1×{size}×{size}, got {tuple(x.shape)}")
+    n = size or (x.shape[-1] if x.dim() == 4 else 0)
+    if x.dim() != 4 or x.shape[1:] != (1, n, n):
+        raise ValueError(f"expected a batch of shape B×1×{size or 'N'}×{size or 'N'}, got {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError("the batch is empty")
     return x

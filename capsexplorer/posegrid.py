@@ -30,7 +30,7 @@ class PoseGrid:
     digit: int
     pose: np.ndarray  # (16,) the pose perturbed
     offsets: np.ndarray  # (steps,) added to one dimension at a time
-    grid: np.ndarray  # (16, steps, 28, 28): grid[k, s] decodes pose + offsets[s]·e_k
+    grid: np.ndarray  # (16, steps, 28, 28): grid[k, s] decodes pose + offsets[s]·e_k (the model's pose and image size)
 
     def labels(self) -> list[dict]:
         """For each dimension: `effects` (each measure's change per unit of the dimension: pixels,
@@ -71,12 +71,13 @@ def offsets(span: float = 0.25, steps: int = 11) -> np.ndarray:
 
 def pose_grid(model, pose, digit: int, span: float = 0.25, steps: int = 11) -> PoseGrid:
     """All 16 × steps reconstructions in one decoder batch."""
-    pose = np.asarray(pose, dtype=np.float32).reshape(DIMENSIONS)
+    dims, size = model.config.digit_dim, model.config.image_size  # 16 and 28 in the paper
+    pose = np.asarray(pose, dtype=np.float32).reshape(dims)
     deltas = offsets(span, steps)
-    poses = np.repeat(pose[None, None], DIMENSIONS, 0).repeat(steps, 1)  # (16, steps, 16)
-    poses[np.arange(DIMENSIONS)[:, None], np.arange(steps)[None], np.arange(DIMENSIONS)[:, None]] += deltas[None]
-    images = model.reconstruct(poses.reshape(-1, DIMENSIONS), np.full(DIMENSIONS * steps, int(digit))).numpy()
-    return PoseGrid(int(digit), pose, deltas, images.reshape(DIMENSIONS, steps, 28, 28))
+    poses = np.repeat(pose[None, None], dims, 0).repeat(steps, 1)  # (16, steps, 16)
+    poses[np.arange(dims)[:, None], np.arange(steps)[None], np.arange(dims)[:, None]] += deltas[None]
+    images = model.reconstruct(poses.reshape(-1, dims), np.full(dims * steps, int(digit))).numpy()
+    return PoseGrid(int(digit), pose, deltas, images.reshape(dims, steps, size, size))
 
 
 def moments(images: np.ndarray) -> dict[str, np.ndarray]:

@@ -143,7 +143,7 @@ def to_grayscale(image) -> np.ndarray:
     except (ValueError, TypeError) as exc:  # a ragged list, an object that is no array
         raise ImageError(f"cannot read an image from {type(image).__name__} ({exc})") from None
     if array.dtype == bool:
-        array = array.astype(np.float32)
+        array = array.view(np.uint8)  # 0 and 1, without a copy
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise ImageError(f"cannot read an image from an array of {array.dtype}")
     given = array.shape
@@ -157,10 +157,11 @@ def to_grayscale(image) -> np.ndarray:
         raise ImageError(f"expected a 2-D greyscale or H×W×3/4 colour image, got shape {given}")
     if array.size == 0:
         raise ImageError("the image is empty (0 pixels)")
-    if not np.isfinite(array).all():
+    low, peak = float(array.min()), float(array.max())  # of the pixels as given: they choose the scale
+    factor = -(-max(array.shape[:2]) // MAX_SIDE)  # ceiling
+    array = _block_mean(array, factor) if factor > 1 else array.astype(np.float64)
+    if not (np.isfinite(array).all() and np.isfinite([low, peak]).all()):
         raise ImageError("the image contains NaN or infinite values")
-    array = array.astype(np.float64)
-    low, peak = float(array.min()), float(array.max())
     if low < 0:  # signed data (ink below zero): its own range
         array = (array - low) / (peak - low) if peak > low else np.zeros_like(array)
     elif peak > 1.0:
@@ -171,6 +172,18 @@ def to_grayscale(image) -> np.ndarray:
             return _flatten_alpha(array)
         array = array[..., :3].mean(axis=-1) if array.shape[-1] == 3 else array[..., 0]
     return array
+
+
+def _block_mean(array: np.ndarray, factor: int) -> np.ndarray:
+    """float64 means of factor×factor blocks (a ragged edge dropped), a band of rows at a time: a huge
+    array is reduced to at most MAX_SIDE a side without a full-size float copy of it."""
+    height, width = (array.shape[0] // factor) * factor, (array.shape[1] // factor) * factor
+    out = np.empty((height // factor, width // factor) + array.shape[2:], np.float64)
+    band = max(1, 2 ** 18 // (width * factor))  # output rows per band: about 2²⁰ input pixels (8 MB) each
+    for row in range(0, len(out), band):
+        block = array[row * factor:(row + band) * factor, :width].astype(np.float64)
+        out[row:row + band] = block.reshape(-1, factor, width // factor, factor, *array.shape[2:]).mean(axis=(1, 3))
+    return out
 
 
 def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import CapsExplorerError
-from .files import reason
+from .files import atomic_write
 from .posegrid import PoseGrid
 from .sweep import Sweep
 from .transforms import UNITS
@@ -103,10 +103,8 @@ def grid_image(grid: PoseGrid, labels: list[dict] | None = None) -> Image.Image:
 
 def save_png(image: Image.Image, path: str | Path) -> Path:
     path = Path(path)
-    try:
-        image.save(path, format="PNG")
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
+    with atomic_write(path) as f:
+        image.save(f, format="PNG")
     return path
 
 
@@ -114,8 +112,6 @@ def save_gif(frames: list[Image.Image], path: str | Path, frame_ms: int = 120) -
     path = Path(path)
     if not frames:
         raise CapsExplorerError(f"{path}: nothing to animate")
-    try:
-        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
+    with atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     return path

@@ -13,21 +13,24 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .augment import augment, to_tensor
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, Split, load_dataset
+from .decoder_fit import DecoderFit, fit_decoder
 from .distributed import World, join, leave
-from .errors import CapsExplorerError
+from .errors import CapsExplorerError, DivergedError
 from .losses import margin_loss, reconstruction_loss
 from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
-from .files import reason, regular_file, writable_target
+from .files import remove_orphans, writable_target
 from .model import CapsNet, CapsNetConfig
-from .weights import atomic_path, remove_orphans, save_weights
+from .weights import save_weights
 
 
 MODELS = ("capsnet", "cnn")  # the CapsNet, or the convolutional baseline it is compared with
@@ -139,46 +142,6 @@ class Evaluation:
         return result
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]. (Read-only arrays — IDX files are read into
-    immutable buffers — are converted without torch's warning: `.float()` copies anyway.)"""
-    array = np.ascontiguousarray(images)
-    return torch.as_tensor(array.astype(np.float32)).div_(255.0).unsqueeze(1)
-
-
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2, style: str = "digits") -> torch.Tensor:
-    """Random shifts of up to `max_shift` px (the paper), plus — for `style` "digits" — mild rotation,
-    scale, shear and stroke thickening, which drawn digits need. x: (B, 1, 28, 28)."""
-    batch = x.shape[0]
-    if style == "shifts":
-        return shift_images(x, generator, max_shift)
-    rand = lambda *shape: torch.rand(*shape, generator=generator)
-    angle = (rand(batch) * 2 - 1) * math.radians(12)
-    scale = 0.88 + rand(batch) * 0.24
-    shear = (rand(batch) * 2 - 1) * 0.15
-    shift = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).float() * (2.0 / 28)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
-    thicken = (rand(batch) < 0.25).float().view(batch, 1, 1, 1) * (0.4 + 0.6 * rand(batch).view(batch, 1, 1, 1))
-    return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
-
-
-def shift_images(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Each image moved by whole pixels, up to `max_shift` each way, zero-filled (Sabour et al. §5).
-    x: (B, 1, H, W)."""
-    batch, _, height, width = x.shape
-    pad = max_shift
-    padded = F.pad(x, (pad, pad, pad, pad))  # (B, 1, H+2p, W+2p)
-    offset = torch.randint(0, 2 * pad + 1, (batch, 2), generator=generator)  # (B, 2) top-left corners
-    rows = (offset[:, 0, None] + torch.arange(height)).view(batch, height, 1)
-    cols = (offset[:, 1, None] + torch.arange(width)).view(batch, 1, width)
-    index = torch.arange(batch).view(batch, 1, 1)
-    return padded[:, 0][index, rows, cols].unsqueeze(1)  # (B, 1, H, W)
-
-
 def evaluate(model, split: Split, iterations: int | None = None, batch_size: int = 250) -> Evaluation:
     """Accuracy and confusion matrix of `model` (a CapsNet or the baseline CNN) on a split; `lengths`
     holds the class scores (capsule lengths, or the CNN's probabilities). For a CapsNet also the
@@ -192,6 +155,7 @@ def evaluate(model, split: Split, iterations: int | None = None, batch_size: int
         for start in range(0, len(split), batch_size):
             x = to_tensor(split.images[start:start + batch_size]).to(model.device)
             if capsnet:
+                x = model.fit_input(x)
                 scores, _, recon = model(x, iterations)  # recon: the longest capsule decoded (B, 784)
                 sse += float(((recon.float() - x.flatten(1)) ** 2).sum())
             else:
@@ -211,23 +175,21 @@ def _batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def _step_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
+    """A 64-bit seed of its own for every step (and rank): any seed from 0 to 2³²−1 works, and runs with
+    the seeds that fitted unreduced keep the numbers they drew before."""
+    return (((seed * 100_003 + epoch) * 1_000_003 + step) * 1_009 ** rank) % 2 ** 64
+
+
 def _step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + step)
+    return torch.Generator().manual_seed(_step_seed(seed, epoch, step))
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig, epoch: int, step: int,
                      sums: dict, elapsed: float) -> None:
-    state = {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-        "sums": sums, "elapsed": elapsed,
-        "identity": _identity(config),
-    }
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write the checkpoint ({reason(exc)})") from None
+    save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+                           "sums": sums, "elapsed": elapsed, "identity": _identity(config)})
 
 
 def _identity(config: TrainConfig) -> dict:
@@ -235,28 +197,6 @@ def _identity(config: TrainConfig) -> dict:
     keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
             "augment_style", "max_shift", "limit", "amp", "init")
     return {k: getattr(config, k) for k in keys}
-
-
-def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
-    if regular_file(path, CapsExplorerError, "checkpoint").st_size == 0:
-        raise CapsExplorerError(f"{path}: the checkpoint is empty; delete it or pass --fresh")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CapsExplorerError(f"{path}: unreadable checkpoint ({detail}); delete it or pass --fresh") from None
-    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "step"} <= set(state):
-        raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
-    saved, current = state.get("identity"), _identity(config)
-    if isinstance(saved, dict):  # settings added since the checkpoint was written count when not at their default
-        defaults = TrainConfig()
-        current = {k: v for k, v in current.items() if k in saved or v != getattr(defaults, k)}
-    if saved != current:
-        differ = ", ".join(f"{k} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
-                           if saved.get(k) != v) if isinstance(saved, dict) else "unknown settings"
-        raise CapsExplorerError(f"{path}: the checkpoint was made with other settings — {differ}; "
-                                "use the same settings, or start over (--fresh)")
-    return state
 
 
 @contextmanager
@@ -277,7 +217,6 @@ def deferred_interrupts(stop: threading.Event):
 
 
 def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: bool = True,
-                  on_step: Callable[[int, int], None] | None = None,
                   stop: threading.Event | None = None) -> Iterator[Progress]:
     """Trains a CapsNet (or the baseline CNN), yielding a Progress after every step; the last one has
     `finished` set.
@@ -298,9 +237,21 @@ def iter_training(config: TrainConfig, dataset: Dataset | None = None, resume: b
         world.barrier()
         stop = stop or threading.Event()
         with deferred_interrupts(stop):
-            yield from _train(config, dataset, resume, on_step, stop, world)
+            yield from _train(config, dataset, resume, stop, world)
+    except RuntimeError as exc:  # Gloo's or NCCL's report of a peer that died mid-collective
+        if not (world.distributed and _from_the_process_group(exc)):
+            raise
+        ckpt = config.checkpoint_path
+        resume_from = f"the last checkpoint ({ckpt}) resumes the run" if ckpt.exists() else "no checkpoint yet"
+        raise CapsExplorerError(f"another training process ended or lost its connection (rank {world.rank} of "
+                                f"{world.size} stops too); {resume_from}") from exc
     finally:
         leave(world)
+
+
+def _from_the_process_group(exc: RuntimeError) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, torch.distributed.DistError) or "gloo" in text or "nccl" in text
 
 
 def _subset(train: Split, limit: int | None) -> Split:
@@ -342,7 +293,7 @@ def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
         return lengths, margin_loss(lengths, y), reconstruction_loss(recon.float(), x)
 
 
-def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Progress]:
+def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
     if dataset is None:  # rank 0 first: a download happens once, then the other ranks read the files
         dataset = load_dataset(config.dataset, config.data_dir) if world.leader else None
         world.barrier()
@@ -360,7 +311,7 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
     ckpt = config.checkpoint_path
     if resume and ckpt.exists():
-        state = _load_checkpoint(ckpt, config)
+        state = load_checkpoint(ckpt, _identity(config), _identity(TrainConfig()))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -368,8 +319,6 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     if not world.same(epoch * steps + step):
         raise CapsExplorerError(f"{ckpt}: the training processes would resume from different steps (is the "
                                 "checkpoint on a folder every process sees?)")
-    if world.distributed and config.model == "cnn":
-        torch.manual_seed(config.seed * 1_000 + world.rank)  # dropout masks differ between the ranks' shares
     net = model
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -379,7 +328,15 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
     started = time.perf_counter() - elapsed
     clock = (time.perf_counter(), epoch * steps + step)  # this process's own start, for the time left
 
+    def diverged(value: float) -> DivergedError:
+        kept = f"the last good checkpoint is kept ({ckpt})" if ckpt.exists() else "no checkpoint was written"
+        return DivergedError(f"training stopped at epoch {epoch + 1}, step {step + 1}: the loss is not finite "
+                             f"({value:g}), the run diverged (try a lower --lr, or other --init weights); "
+                             f"{kept}; no weights written")
+
     def save(e, s):
+        if world.any(not all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+            raise diverged(float("nan"))  # a finite loss whose step overflowed the weights
         if world.leader:
             _save_checkpoint(ckpt, model, optimizer, scheduler, config, e, s, sums, time.perf_counter() - started)
 
@@ -406,6 +363,8 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
                 x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift, config.augment_style)
             mine = world.share(index)
             x, y = x[mine].to(device, non_blocking=True), y[mine].to(device, non_blocking=True)
+            if config.model == "cnn":  # dropout draws from the global generator: seeded per step (and rank), a
+                torch.manual_seed(_step_seed(config.seed, epoch, step, world.rank))  # resumed run draws the same
             if len(y):
                 scores, main_loss, recon_loss = _losses(net, config, x, y)
                 loss = main_loss + recon_loss
@@ -415,6 +374,9 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
                 dummy = torch.zeros_like(images[:1]).to(device), torch.zeros(1, dtype=torch.long, device=device)
                 loss = sum(_losses(net, config, *dummy)[1:]) * 0.0
                 scores, main_loss, recon_loss = None, torch.zeros(()), torch.zeros(())
+            value = float(loss.detach())
+            if world.any(not math.isfinite(value)):
+                raise diverged(value)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -425,8 +387,6 @@ def _train(config, dataset, resume, on_step, stop, world: World) -> Iterator[Pro
             sums["loss"] += n_main + n_recon
             sums["correct"] += correct
             sums["seen"] += seen
-            if on_step is not None:
-                on_step(epoch, step)
             if step % config.checkpoint_every == 0 and step < steps:
                 save(epoch, step)
             yield progress(images_per_second=seen / (time.perf_counter() - tick),
@@ -470,8 +430,6 @@ def _first_of_each_class(split: Split, count: int) -> np.ndarray:
 def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator[Progress]:
     extra = {}
     if config.decoder_epochs and config.model == "capsnet":
-        from .decoder_fit import DecoderFit, fit_decoder
-
         extra = fit_decoder(model, train, DecoderFit(epochs=config.decoder_epochs, seed=config.seed,
                                                      style=config.augment_style))
         extra = {f"decoder_fit_{k}": str(v) for k, v in extra.items()}

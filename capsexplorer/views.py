@@ -64,13 +64,13 @@ def mode_levels(trace: RoutingTrace, mode: str, example: int = 0, weighted: bool
                 change: bool = False) -> tuple[float, float]:
     """Levels shared by every iteration (stepping shows change as change), rounded to 1-2-5 so they
     rarely move while drawing: symmetric for diverging quantities, from zero otherwise."""
-    if mode == "coupling" and not change:
-        return levels(trace, example, weighted, False)
     values = np.abs(np.stack([mode_matrix(trace, mode, r, example, weighted, change)
                               for r in range(trace.iterations)]))
     values = values[np.isfinite(values)]
-    peak = float(np.percentile(values, 99.5)) if values.size else 0.0
+    peak = float(np.percentile(values, 99.5)) if values.size else 0.0  # a few saturated capsules wash out nothing
     top = nice_ceiling(peak) if peak > 0 else 0.01  # all zero (one iteration): a small scale, not ±1
+    if mode == "coupling" and not (weighted or change):  # plain c_ij: the uniform start 1/J sits mid-scale
+        top = max(top, nice_ceiling(2.0 / trace.coupling.shape[-1]))  # or below, never reading as "strong"
     return (-top, top) if (change or mode in DIVERGING) else (0.0, top)
 
 
@@ -96,18 +96,6 @@ def routing_summary(trace: RoutingTrace, example: int = 0, share: float = 0.1) -
             "entropy": entropy, "active": active}
 
 
-def coupling_matrix(trace: RoutingTrace, iteration: int, example: int = 0, weighted: bool = False,
-                    change: bool = False) -> np.ndarray:
-    """(1152, 10) for a 0-based `iteration`: c_ij, or its change from the previous iteration
-    (zero for the first), optionally weighted by the primary capsule's length ‖u_i‖."""
-    c = trace.coupling[iteration, example]
-    if change:
-        c = c - trace.coupling[iteration - 1, example] if iteration > 0 else np.zeros_like(c)
-    if weighted:
-        c = c * trace.primary_lengths[example][:, None]
-    return c
-
-
 def mosaic(matrix: np.ndarray) -> np.ndarray:
     """(1152, 10) → (32, 360): one row per capsule type; for each digit j a block of 36 columns,
     the 6×6 positions in row-major order."""
@@ -128,19 +116,6 @@ def spatial(matrix: np.ndarray, digit: int) -> np.ndarray:
     counts = np.isfinite(column).sum(axis=0)
     total = np.where(np.isfinite(column), column, 0.0).sum(axis=0)
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
-
-
-def levels(trace: RoutingTrace, example: int = 0, weighted: bool = False, change: bool = False) -> tuple[float, float]:
-    """Colour levels shared by every iteration of a trace, so stepping compares like with like,
-    rounded so they rarely change while drawing: the 99.5th percentile of |values|, so a few
-    saturated capsules don't wash out the rest. Plain c_ij always reaches at least 2/J, so the
-    uniform start 1/J sits mid-scale and never reads as "strong"."""
-    values = np.abs(np.stack([coupling_matrix(trace, r, example, weighted, change)
-                              for r in range(trace.iterations)]))
-    top = nice_ceiling(float(np.percentile(values, 99.5)))
-    if not weighted and not change:
-        top = max(top, nice_ceiling(2.0 / values.shape[-1]))
-    return (-top, top) if change else (0.0, top)
 
 
 def nice_ceiling(value: float) -> float:

@@ -6,16 +6,13 @@ network is refused with one WeightsError line.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .config import CapsNetConfig
 from .errors import WeightsError
-from .files import reason, regular_file, resource_path
+from .files import atomic_write, reason, regular_file, resource_path
 from .model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist5k.safetensors"
@@ -38,56 +35,17 @@ def shipped_weights_path(name: str = None) -> Path:
     return resource_path(name or SHIPPED)
 
 
-@contextmanager
-def atomic_path(path: str | Path):
-    """Yields a temporary path beside `path`; moves it over `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; weights are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _temporary_prefix(path: Path) -> str:
-    return path.name[:200] + "."  # + 8 random characters + ".tmp" stays under 255 bytes
-
-
-def remove_orphans(path: str | Path) -> list[Path]:
-    """Deletes temporary files that an `atomic_path` for `path` left behind when its process was
-    killed mid-write; returns them."""
-    path = Path(path)
-    removed = []
-    for orphan in path.parent.glob(glob_escape(_temporary_prefix(path)) + "*.tmp"):
-        try:
-            orphan.unlink()
-            removed.append(orphan)
-        except OSError:
-            pass
-    return removed
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
 def save_weights(model: CapsNet, path: str | Path, metadata: dict | None = None, float16: bool = True) -> None:
     """Writes the model's weights as safetensors (float16 storage by default), atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     dtype = torch.float16 if float16 else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     meta["config"] = json.dumps(model.config.to_dict())
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    data = save(tensors, metadata=meta)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -34,3 +34,7 @@ def digit_image(heldout):
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+# The log file of every command run in the tests (in this process or a subprocess): never the user's.
+os.environ["CAPSEXPLORER_LOG_DIR"] = tempfile.mkdtemp(prefix="capsexplorer-test-logs-")

@@ -59,16 +59,49 @@ def test_a_half_set_up_world_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_json_progress_to_a_reader_that_leaves_ends_quietly(tmp_path):
-    """`train --progress json | head -1`: the reader goes after the first line; the command ends without a
-    traceback (its last checkpoint stays for a resume)."""
+def test_json_progress_to_a_reader_that_leaves_is_like_ctrl_c(tmp_path):
+    """`train --progress json | head -1`: the reader goes after the first line; as after Ctrl+C the run
+    checkpoints, says so in one line on stderr and ends with 1 — and the same command resumes from there."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "capsexplorer", "train", "--limit", "32", "--batch-size", "4",
-                             "--epochs", "1", "--device", "cpu", "--progress", "json",
-                             "--out", str(tmp_path / "w.safetensors")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    command = [sys.executable, "-m", "capsexplorer", "train", "--limit", "32", "--batch-size", "4", "--epochs", "1",
+               "--device", "cpu", "--progress", "json", "--out", str(tmp_path / "w.safetensors")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
     first = json.loads(proc.stdout.readline())
     proc.stdout.close()
     _, err = proc.communicate(timeout=300)
-    assert first["event"] == "start"
-    assert proc.returncode == 1 and b"Traceback" not in err
+    ckpt = tmp_path / "w.safetensors.ckpt"
+    assert first["event"] == "start" and proc.returncode == 1
+    assert err.decode() == f"capsexplorer: the progress reader went away; checkpoint saved at {ckpt}\n"
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    start = json.loads(again.stdout.splitlines()[0])
+    assert again.returncode == 0 and start["event"] == "start" and start["step"] > 1  # resumed, not from step 1
+
+
+def test_a_training_process_that_dies_is_named_by_the_others(tmp_path):
+    """Two ranks started by hand (what torchrun does); rank 1 is killed once rank 0 has trained a step:
+    rank 0 ends with one line saying what happened, not an internal error from Gloo."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "capsexplorer", "train", "--limit", "400", "--batch-size", "4", "--epochs", "1",
+               "--device", "cpu", "--progress", "json", "--out", str(tmp_path / "w.safetensors")]
+    ranks = []
+    for rank in (0, 1):
+        env = dict(os.environ, OMP_NUM_THREADS="1", RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        ranks.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                      cwd=tmp_path, text=True))
+    leader, other = ranks
+    try:
+        while json.loads(leader.stdout.readline())["event"] != "step":
+            pass
+        other.kill()
+        other.wait(timeout=60)
+        _, err = leader.communicate(timeout=120)
+    finally:
+        for proc in ranks:
+            proc.kill()
+    assert leader.returncode == 1 and err.count("\n") == 1, err
+    assert "another training process ended" in err and "internal error" not in err

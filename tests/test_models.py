@@ -11,9 +11,10 @@ from PIL import Image
 from capsexplorer import load_model
 from capsexplorer.cli import main
 from capsexplorer.data import Split, load_dataset, load_folder_dataset, model_samples, mnist5k
-from capsexplorer.decoder_fit import DecoderFit, fit_decoder, split_for_selection
+from capsexplorer.decoder_fit import DecoderFit, fit_decoder
 from capsexplorer.errors import CapsExplorerError, DataError
-from capsexplorer.train import evaluate, shift_images
+from capsexplorer.augment import shift_images
+from capsexplorer.train import evaluate
 from capsexplorer.weights import SHIPPED_MODELS, resolve_weights, shipped_weights_path
 
 
@@ -46,12 +47,6 @@ def test_the_decoder_fit_leaves_the_capsules_alone(model):
     assert changed and all(k.startswith("decoder.") for k in changed)
     assert info["pairs"] == 80 and np.isfinite(info["train_sse"])
     assert not fresh.training and all(p.requires_grad for p in fresh.parameters())
-
-
-def test_settings_are_chosen_on_training_images_only():
-    data = mnist5k().train
-    fit, check = split_for_selection(data)
-    assert len(fit) + len(check) == len(data) and len(check) == len(data) // 5
 
 
 def test_shipped_models_by_name(tmp_path, monkeypatch):

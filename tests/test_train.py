@@ -8,7 +8,8 @@ import torch
 from capsexplorer import load_model
 from capsexplorer.data import Dataset, Split, mnist5k
 from capsexplorer.errors import CapsExplorerError
-from capsexplorer.train import TrainConfig, augment, evaluate, iter_training, to_tensor
+from capsexplorer.augment import augment, to_tensor
+from capsexplorer.train import TrainConfig, evaluate, iter_training
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,16 @@ def config(tmp_path, **overrides):
 
 def run_all(cfg, data, **kwargs):
     return list(iter_training(cfg, dataset=data, **kwargs))
+
+
+def one_step(cfg, data):
+    """A run stopped after its first step, as Ctrl+C would stop it."""
+    stop = threading.Event()
+    progress = []
+    for p in iter_training(cfg, dataset=data, stop=stop):
+        progress.append(p)
+        stop.set()
+    return progress
 
 
 def test_short_training_lowers_the_loss(tmp_path, tiny):
@@ -115,8 +126,7 @@ def test_sigint_at_random_moments_in_the_command_resumes_bit_exactly(tmp_path):
 
 def test_checkpoint_from_other_settings_is_refused(tmp_path, tiny):
     cfg = config(tmp_path)
-    stop = threading.Event()
-    progress = run_all(cfg, tiny, stop=stop, on_step=lambda epoch, step: stop.set())
+    progress = one_step(cfg, tiny)
     assert progress[-1].interrupted and progress[-1].step == 1
     with pytest.raises(CapsExplorerError, match="other settings"):
         run_all(config(tmp_path, seed=7), tiny)
@@ -219,9 +229,8 @@ def test_progress_reports_each_loss_and_time_left(tmp_path, tiny):
 def test_init_starts_from_given_weights(tmp_path, tiny):
     from capsexplorer.weights import shipped_weights_path
 
-    stop = threading.Event()
     cfg = config(tmp_path, init="mnist5k")
-    progress = run_all(cfg, tiny, stop=stop, on_step=lambda e, s: stop.set())
+    progress = one_step(cfg, tiny)
     assert progress[-1].interrupted
     state = torch.load(cfg.checkpoint_path, weights_only=True)["model"]
     shipped = load_model(str(shipped_weights_path()), device="cpu").state_dict()
@@ -233,8 +242,7 @@ def test_init_starts_from_given_weights(tmp_path, tiny):
 
 def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny):
     cfg = config(tmp_path)
-    stop = threading.Event()
-    run_all(cfg, tiny, stop=stop, on_step=lambda e, s: stop.set())
+    one_step(cfg, tiny)
     state = torch.load(cfg.checkpoint_path, weights_only=True)
     del state["identity"]["init"]  # written by a version without --init
     torch.save(state, cfg.checkpoint_path)

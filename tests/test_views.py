@@ -23,17 +23,17 @@ def test_mosaic_puts_capsule_i_where_capsule_at_says():
     assert sorted(mosaic.ravel().tolist()) == sorted(matrix.ravel().tolist())
 
 
-def test_coupling_matrix_weighting_and_change(trace):
+def test_coupling_view_weighting_and_change(trace):
     c = trace.coupling[:, 0]
-    np.testing.assert_array_equal(views.coupling_matrix(trace, 1), c[1])
-    np.testing.assert_array_equal(views.coupling_matrix(trace, 0, change=True), np.zeros_like(c[0]))
-    np.testing.assert_allclose(views.coupling_matrix(trace, 2, change=True), c[2] - c[1])
-    np.testing.assert_allclose(views.coupling_matrix(trace, 2, weighted=True),
+    np.testing.assert_array_equal(views.mode_matrix(trace, "coupling", 1), c[1])
+    np.testing.assert_array_equal(views.mode_matrix(trace, "coupling", 0, change=True), np.zeros_like(c[0]))
+    np.testing.assert_allclose(views.mode_matrix(trace, "coupling", 2, change=True), c[2] - c[1])
+    np.testing.assert_allclose(views.mode_matrix(trace, "coupling", 2, weighted=True),
                                c[2] * trace.primary_lengths[0][:, None])
 
 
 def test_spatial_is_the_mean_over_types_of_the_same_quantity(trace):
-    matrix = views.coupling_matrix(trace, 2)
+    matrix = views.mode_matrix(trace, "coupling", 2)
     grid = views.spatial(matrix, 4)
     assert grid.shape == (6, 6)
     assert grid[2, 3] == pytest.approx(np.mean([matrix[t * 36 + 2 * 6 + 3, 4] for t in range(32)]), rel=1e-6)
@@ -41,15 +41,15 @@ def test_spatial_is_the_mean_over_types_of_the_same_quantity(trace):
 
 
 def test_levels_are_shared_by_all_iterations_and_keep_uniform_mid_scale(trace, model, heldout):
-    low, high = views.levels(trace)
+    low, high = views.mode_levels(trace, "coupling")
     assert low == 0 and high >= 0.2  # 1/J = 0.1 sits mid-scale or below
     one = model.trace(heldout.images[:1].astype(np.float32) / 255.0, iterations=1)
-    assert views.levels(one) == (0.0, 0.2)  # all 0.1: not painted as the top of the scale
+    assert views.mode_levels(one, "coupling") == (0.0, 0.2)  # all 0.1: not painted as the top of the scale
     assert views.mode_levels(one, "deviation") == (-0.01, 0.01)  # all zero: a small scale, not ±1
-    low, high = views.levels(trace, change=True)
+    low, high = views.mode_levels(trace, "coupling", change=True)
     assert low == -high and high > 0
-    weighted = views.coupling_matrix(trace, 2, weighted=True)
-    low, high = views.levels(trace, weighted=True)
+    weighted = views.mode_matrix(trace, "coupling", 2, weighted=True)
+    low, high = views.mode_levels(trace, "coupling", weighted=True)
     assert high >= np.percentile(weighted, 99.5)
 
 

@@ -153,12 +153,12 @@ def test_unreadable_paths_are_named_not_raised(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
-    from capsexplorer.weights import atomic_path
+    from capsexplorer.files import atomic_write
 
     target = tmp_path / "w.bin"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"half of the new")
+        with atomic_write(target) as f:
+            f.write(b"half of the new")
             raise RuntimeError("disk full")
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]

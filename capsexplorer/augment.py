@@ -1,0 +1,48 @@
+"""Training images as tensors, and their random augmentation — shared by training and the decoder fit."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [0, 1]. (Read-only arrays — IDX files are read into
+    immutable buffers — are converted without torch's warning: `.float()` copies anyway.)"""
+    array = np.ascontiguousarray(images)
+    return torch.as_tensor(array.astype(np.float32)).div_(255.0).unsqueeze(1)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2, style: str = "digits") -> torch.Tensor:
+    """Random shifts of up to `max_shift` px (the paper), plus — for `style` "digits" — mild rotation,
+    scale, shear and stroke thickening, which drawn digits need. x: (B, 1, 28, 28)."""
+    batch = x.shape[0]
+    if style == "shifts":
+        return shift_images(x, generator, max_shift)
+    rand = lambda *shape: torch.rand(*shape, generator=generator)
+    angle = (rand(batch) * 2 - 1) * math.radians(12)
+    scale = 0.88 + rand(batch) * 0.24
+    shear = (rand(batch) * 2 - 1) * 0.15
+    shift = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).float() * (2.0 / 28)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+    thicken = (rand(batch) < 0.25).float().view(batch, 1, 1, 1) * (0.4 + 0.6 * rand(batch).view(batch, 1, 1, 1))
+    return torch.maximum(x, thicken * F.max_pool2d(x, 3, stride=1, padding=1))
+
+
+def shift_images(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Each image moved by whole pixels, up to `max_shift` each way, zero-filled (Sabour et al. §5).
+    x: (B, 1, H, W)."""
+    batch, _, height, width = x.shape
+    pad = max_shift
+    padded = F.pad(x, (pad, pad, pad, pad))  # (B, 1, H+2p, W+2p)
+    offset = torch.randint(0, 2 * pad + 1, (batch, 2), generator=generator)  # (B, 2) top-left corners
+    rows = (offset[:, 0, None] + torch.arange(height)).view(batch, height, 1)
+    cols = (offset[:, 1, None] + torch.arange(width)).view(batch, 1, width)
+    index = torch.arange(batch).view(batch, 1, 1)
+    return padded[:, 0][index, rows, cols].unsqueeze(1)  # (B, 1, H, W)

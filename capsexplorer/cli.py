@@ -497,60 +497,32 @@ class _BarProgress:
 
 
 class _JsonProgress:
-    """One JSON object per line on stdout (`--progress json`), for programs such as the window's
-    training panel: "start", then "step" (at most ten a second, and every epoch's last), "epoch"
-    (held-out accuracy, a few held-out images and their reconstructions as 0–255 rows), and
-    "finished" or "interrupted"."""
-
-    EVERY = 0.1  # seconds between step lines
+    """One JSON object per line on stdout (`--progress json`), as `capsexplorer.progress_events` defines
+    them for programs such as the window's Training dialog."""
 
     def __init__(self):
         self.last = float("-inf")
         self.started = False
 
     def __call__(self, p, config) -> None:
+        from . import progress_events as events
+
         if not self.started:
             self.started = True
-            self.emit({"event": "start", "epochs": p.epochs, "steps": p.steps, "epoch": p.epoch, "step": p.step,
-                       "model": config.model, "dataset": config.dataset, "out": config.out,
-                       "checkpoint": str(config.checkpoint_path)})
-        if p.interrupted:
-            self.emit({"event": "interrupted", "epoch": p.epoch, "step": p.step,
-                       "checkpoint": str(config.checkpoint_path)})
-        elif p.finished:
-            self.emit({"event": "finished", "weights": p.weights, "heldout_accuracy": p.heldout_accuracy,
-                       "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed})
-        elif p.epoch_end:
-            self.emit({"event": "epoch", "epoch": p.epoch, "heldout_accuracy": p.heldout_accuracy,
-                       "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed,
-                       "samples": _pixels(p.samples), "reconstructions": _pixels(p.reconstructions)})
-        else:
+            self.emit(events.start(p, config))
+        record = events.record(p, config)
+        if record["event"] == "step":
             now = time.monotonic()
-            if now - self.last < self.EVERY and p.step < p.steps:
+            if now - self.last < events.STEP_EVERY_S and p.step < p.steps:
                 return
             self.last = now
-            self.emit({"event": "step", "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
-                       "loss": p.loss, "accuracy": p.accuracy, "margin_loss": p.margin_loss,
-                       "reconstruction_loss": p.reconstruction_loss, "images_per_second": round(p.images_per_second, 1),
-                       "seconds_left": None if p.seconds_left is None else round(p.seconds_left, 1),
-                       "elapsed": round(p.elapsed, 2)})
+        self.emit(record)
 
     @staticmethod
     def emit(record: dict) -> None:
-        finite = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-        print(json.dumps(finite, allow_nan=False), flush=True)
+        from .progress_events import encode
 
-
-def _pixels(images) -> list | None:
-    """(k, 28, 28) images → k rows of 784 integers 0–255 (uint8 as they are; floats in [0, 1] scaled)."""
-    import numpy as np
-
-    if images is None:
-        return None
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        a = np.clip(np.nan_to_num(a.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
-    return a.reshape(len(a), -1).tolist()
+        print(encode(record), flush=True)
 
 
 def cmd_fit_decoder(args) -> int:

@@ -45,8 +45,10 @@ class SetPredictions:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "capsexplorer"
+    """The platform's cache folder for capsexplorer (on Linux $XDG_CACHE_HOME/capsexplorer, ~/.cache/…)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("capsexplorer", appauthor=False))
 
 
 _DIGESTS: dict[tuple, str] = {}

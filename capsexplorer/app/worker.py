@@ -30,6 +30,13 @@ CHILD_DECODE_PIXELS = 4_000_000  # a larger image file is decoded in a child pro
 LONG_BATCH = 10  # images per batch of a long job: a waiting stroke is served within one batch (tens of ms)
 
 
+def internal_error(exc: BaseException) -> str:
+    """A bug of ours in one line, saying where its traceback is kept."""
+    from ..logfile import log_path
+
+    return f"internal error: {type(exc).__name__}: {exc} (the traceback is in {log_path()})"
+
+
 class JobCancelled(Exception):
     """A long job stopped at a yield: a model load or a close came."""
 
@@ -129,7 +136,7 @@ class InferenceWorker(QThread):
             self.failed.emit(str(exc))
         except BaseException as exc:  # noqa: BLE001 — whatever happens, the worker lives on
             log.error("internal error in the worker: %s: %s", type(exc).__name__, exc, exc_info=True)
-            self.failed.emit(f"internal error: {type(exc).__name__}: {exc}")
+            self.failed.emit(internal_error(exc))
 
     def _run_long(self, job: Job) -> None:
         if self._model is None:
@@ -151,7 +158,7 @@ class InferenceWorker(QThread):
             self.failed.emit(str(exc))
         except BaseException as exc:  # noqa: BLE001
             log.error("internal error in the worker: %s: %s", type(exc).__name__, exc, exc_info=True)
-            self.failed.emit(f"internal error: {type(exc).__name__}: {exc}")
+            self.failed.emit(internal_error(exc))
 
     def _between_batches(self, kind: str) -> None:
         """Serves the interactive jobs waiting now; raises JobCancelled when a close, a model load or a

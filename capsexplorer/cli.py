@@ -19,7 +19,8 @@ TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # 
 
 
 def _fail(message: str) -> int:
-    print(f"capsexplorer: {message}", file=sys.stderr)
+    """One line on standard error as 'capsexplorer: …', and in the log file (logging is set up first)."""
+    log.error("%s", message)
     return 1
 
 

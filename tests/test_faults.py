@@ -408,3 +408,16 @@ def test_a_log_folder_that_cannot_be_made_is_one_warning(capsys, monkeypatch, tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"capsexplorer: warning: cannot write the log file "
                                                    f"{tmp_path / 'file' / 'logs' / 'capsexplorer.log'}")
+
+
+def test_with_standard_error_closed_an_error_still_reaches_the_log_file(tmp_path):
+    import subprocess
+    import sys
+
+    logs = tmp_path / "logs"
+    done = subprocess.run(["bash", "-c", '"$@" 2>&-', "bash", sys.executable, "-m", "capsexplorer", "classify",
+                           str(tmp_path / "missing.png"), "--json", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, CAPSEXPLORER_LOG_DIR=str(logs)))
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"{tmp_path / 'missing.png'}: no such file" in (logs / "capsexplorer.log").read_text()

@@ -1095,3 +1095,25 @@ def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err, err
     assert time.monotonic() - start < 10 and not (tmp_path / "r.png").exists()
+
+
+def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, monkeypatch):
+    """Export PNG / GIF over an existing file on a full disk: one line, the old file byte for byte."""
+    import pytest
+
+    from capsexplorer import files
+    from capsexplorer.errors import CapsExplorerError
+    from test_faults import _FullDisk
+
+    old_png, old_gif = tmp_path / "old.png", tmp_path / "old.gif"
+    save_png(window.routing, old_png)
+    save_routing_gif(window, old_gif)
+    before = old_png.read_bytes(), old_gif.read_bytes()
+    real_open = open
+    monkeypatch.setattr(files, "open", lambda *a, **k: _FullDisk(real_open(*a, **k), 100), raising=False)
+    with pytest.raises(CapsExplorerError, match="No space left on device"):
+        save_png(window.routing, old_png)
+    with pytest.raises(CapsExplorerError, match="No space left on device"):
+        save_routing_gif(window, old_gif)
+    assert (old_png.read_bytes(), old_gif.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.gif", "old.png"]  # no temporary left

@@ -1,4 +1,5 @@
-"""Exports: any widget as PNG, the routing iterations as an animated GIF."""
+"""Exports: any widget as PNG, the routing iterations as an animated GIF — written beside the target and
+renamed into place (capsexplorer.render), so an existing file is never left truncated."""
 from __future__ import annotations
 
 import io
@@ -8,8 +9,8 @@ from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QApplication, QWidget
 
+from .. import render
 from ..errors import CapsExplorerError
-from ..files import reason
 
 
 def widget_image(widget: QWidget) -> Image.Image:
@@ -23,11 +24,7 @@ def save_png(widget: QWidget, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
-    try:
-        widget_image(widget).save(path)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
-    return path
+    return render.save_png(widget_image(widget), path)
 
 
 def save_routing_gif(window, path: str | Path, frame_ms: int = 800) -> Path:
@@ -47,8 +44,4 @@ def save_routing_gif(window, path: str | Path, frame_ms: int = 800) -> Path:
             frames.append(widget_image(window.routing))
     finally:
         state.set_iteration(shown)
-    try:
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-    except OSError as exc:
-        raise CapsExplorerError(f"{path}: cannot write ({reason(exc)})") from None
-    return path
+    return render.save_gif(frames, path, frame_ms)

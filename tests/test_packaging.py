@@ -10,10 +10,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def core_modules() -> list[str]:
-    """Every module of the package outside the window (capsexplorer.app), found on disk, not listed by hand."""
+    """Every module of the package outside the window (capsexplorer.app), subpackages included (capsexplorer.cli),
+    found on disk, not listed by hand."""
     package = ROOT / "capsexplorer"
-    names = [f"capsexplorer.{p.stem}" for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")]
-    assert len(names) >= 20 and "capsexplorer.robustness" in names
+    names = []
+    for p in package.rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        if parts[1] == "app" or parts[-1] == "__main__" or parts == ("capsexplorer", "__init__"):
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert len(names) >= 20 and "capsexplorer.robustness" in names and "capsexplorer.cli.parser" in names
     return sorted(names)
 
 

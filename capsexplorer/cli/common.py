@@ -1,0 +1,88 @@
+"""What the commands share: the one-line failure, loading the weights, checking outputs and results."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+from ..errors import CapsExplorerError
+
+log = logging.getLogger("capsexplorer")
+
+
+def _fail(message: str) -> int:
+    """One line on standard error as 'capsexplorer: …', and in the log file (logging is set up first)."""
+    log.error("%s", message)
+    return 1
+
+
+def _check_finite(model, what: str, lengths, reconstruction=None) -> None:
+    """Weights whose numbers overflow give NaN or infinity: one line naming the weights file, never
+    a bare NaN in the output or an "internal error" from the JSON encoder."""
+    import numpy as np
+
+    for part, values in (("the capsule lengths for", lengths), ("the decoder's reconstruction of", reconstruction)):
+        if values is not None and not np.isfinite(values).all():
+            raise CapsExplorerError(f"{model.metadata.get('path', 'the weights')}: {part} {what} "
+                                    "is not finite (NaN or infinity): the weights are unusable")
+
+
+def _defined(value: float, digits: int) -> float | None:
+    """A number for JSON: rounded, or None where it is undefined (NaN)."""
+    return round(float(value), digits) if math.isfinite(value) else None
+
+
+def _load(args):
+    from ..weights import load_model
+
+    if args.weights is not None and not str(args.weights).strip():
+        raise CapsExplorerError("--weights is empty: give a weights file")
+    return load_model(args.weights, device=args.device)
+
+
+def _style(model) -> str:
+    from ..preprocess import style_for
+
+    return style_for(model.metadata.get("dataset"))
+
+
+def _silence_stdout() -> None:
+    """Standard output's reader has gone: what is still buffered, and whatever follows, goes nowhere
+    (Python's own flush at exit would otherwise complain on stderr)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _targets(args, suffixes: dict[str, str]) -> None:
+    """Every output file is checked before the model loads; a missing suffix is an error."""
+    from ..files import writable_target
+
+    for option, suffix in suffixes.items():
+        path = getattr(args, option)
+        if path is None:
+            continue
+        if Path(path).suffix.lower() != suffix:
+            raise CapsExplorerError(f"{path}: --{option} is written as {suffix[1:].upper()}; name it *{suffix}")
+        writable_target(path)
+
+
+def _network_input(args, model):
+    from ..preprocess import load_image, preprocess_array
+
+    try:
+        return preprocess_array(load_image(args.image), _style(model))
+    except CapsExplorerError as exc:
+        message = str(exc)
+        raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    import numpy as np
+
+    from ..files import atomic_write
+
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)

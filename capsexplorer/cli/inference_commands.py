@@ -1,0 +1,125 @@
+"""classify, trace and evaluate: the trained network on images and on a held-out set."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import CapsExplorerError
+from .common import _check_finite, _fail, _load, _style
+
+
+def cmd_classify(args) -> int:
+    from ..preprocess import load_image, preprocess
+    from ..weights import class_names
+
+    model = _load(args)
+    names = class_names(model)
+    failed = 0
+    for path in args.images:
+        try:
+            x = preprocess(load_image(path), _style(model))
+        except CapsExplorerError as exc:
+            message = str(exc)
+            failed += 1
+            _fail(message if message.startswith(str(path)) else f"{path}: {message}")
+            continue
+        tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
+        _check_finite(model, str(path), tr.final_lengths)
+        digit = int(tr.prediction[0])
+        lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
+        pose = [round(float(v), 4) for v in tr.poses[0, digit]]
+        if args.json:
+            print(json.dumps({"path": str(path), "prediction": digit, "class": names[digit], "lengths": lengths,
+                              "pose": pose}, allow_nan=False))
+        else:
+            named = "" if names[digit] == str(digit) else f" {names[digit]}"
+            print(f"{path}: {digit}{named}  (length {lengths[digit]:.3f})")
+            print("  lengths: " + " ".join(f"{d}:{v:.3f}" for d, v in enumerate(lengths)))
+            print("  pose:    " + " ".join(f"{v:+.3f}" for v in pose))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def cmd_trace(args) -> int:
+    from ..preprocess import load_image, preprocess
+
+    out = _trace_target(Path(args.out))
+    model = _load(args)
+    x = preprocess(load_image(args.image), _style(model))
+    tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
+    _check_finite(model, args.image, tr.final_lengths, tr.reconstruction)
+    try:
+        if out.exists() and not out.is_file():  # /dev/null, a FIFO: write into it as it is
+            with open(out, "wb") as f:
+                tr.save(f)
+        else:
+            from ..files import atomic_write, remove_orphans
+
+            remove_orphans(out)  # what a killed earlier write left beside it
+            with atomic_write(out) as f:
+                tr.save(f)
+    except OSError as exc:
+        from ..files import reason
+
+        raise CapsExplorerError(f"{out}: cannot write ({reason(exc)})") from None
+    print(f"{args.image}: {int(tr.prediction[0])}; trace of {tr.iterations} iterations written to {out}")
+    return 0
+
+
+def _trace_target(out: Path) -> Path:
+    """Where `trace --out` writes: FILE.npz (the suffix added when missing, and named so), or a
+    character device or FIFO as given (`/dev/null`). Checked before the model is loaded."""
+    import stat
+
+    from ..files import writable_target
+
+    if str(out) in ("", "."):
+        raise CapsExplorerError("an empty --out: give a file name")
+    try:
+        mode = os.stat(out).st_mode
+    except (OSError, ValueError):
+        mode = 0
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return out
+    if out.suffix.lower() != ".npz":
+        out = out.with_name(out.name + ".npz")
+    return writable_target(out)
+
+
+def cmd_evaluate(args) -> int:
+    from ..data import load_dataset
+    from ..train import evaluate
+
+    if args.model == "cnn":
+        from ..weights import load_baseline
+
+        model = load_baseline(args.weights, device=args.device)
+    else:
+        model = _load(args)
+    name = args.dataset or model.metadata.get("dataset", "mnist5k")
+    try:
+        dataset = load_dataset(name, args.data_dir)
+    except CapsExplorerError as exc:
+        if args.dataset:
+            raise
+        raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
+                                "choose one with --dataset") from None
+    if model.config.n_classes != len(dataset.classes):
+        raise CapsExplorerError(f"{model.metadata.get('path')}: the weights have {model.config.n_classes} classes, "
+                                f"the {dataset.name} data set {len(dataset.classes)}; choose another --dataset")
+    result = evaluate(model, dataset.heldout, args.iterations)
+    _check_finite(model, f"the {dataset.name} held-out images", result.lengths,
+                  None if result.reconstruction_sse is None else [result.reconstruction_sse])
+    if args.json:
+        print(json.dumps(dict(result.to_dict(), model=args.model, dataset=dataset.name, split=dataset.split,
+                              weights=model.metadata.get("path")), allow_nan=False))
+        return 0
+    print(f"{args.model}, {dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
+          f"on {len(dataset.heldout)} images")
+    print("confusion (rows: true, columns: predicted)")
+    print("      " + " ".join(f"{c:>4}" for c in range(result.confusion.shape[1])))
+    for label, row in enumerate(result.confusion):
+        print(f"  {label:>2}: " + " ".join(f"{v:>4}" for v in row))
+    return 0

@@ -1,0 +1,151 @@
+"""sweep, grid and robustness: the lab's measurements from the command line, with progress on stderr."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+from ..errors import CapsExplorerError
+from .common import _check_finite, _defined, _load, _network_input, _save_npz, _targets
+
+
+class _StderrProgress:
+    """`progress(done, total)` as one line on stderr, rewritten in place on a terminal and printed at most
+    every 10 s otherwise — whatever stdout carries (JSON included)."""
+
+    def __init__(self, what: str):
+        self.what, self.start, self.last = what, time.perf_counter(), -math.inf
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        tty = sys.stderr is not None and sys.stderr.isatty()
+        if done < total and now - self.last < (0.5 if tty else 10.0):
+            return
+        self.last = now
+        left = (now - self.start) / done * (total - done) if done else None
+        text = f"capsexplorer: {self.what}: {done} of {total} batches" + \
+            (f", about {left:.0f} s left" if left is not None and done < total else "")
+        try:
+            print(("\r" + text + " " * 8) if tty else text, end="\n" if not tty or done == total else "",
+                  file=sys.stderr, flush=True)
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr closed or gone: progress is only a courtesy
+
+
+def cmd_sweep(args) -> int:
+    import numpy as np
+
+    from .. import render, transforms
+
+    for value in (args.start, args.stop):
+        transforms.check(args.transform, value)
+    _targets(args, {"out": ".png", "gif": ".gif", "npz": ".npz"})
+    model = _load(args)
+    x = _network_input(args, model)
+    sweep = model.sweep(x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
+    _check_finite(model, args.image, sweep.lengths, sweep.reconstruction)
+    if args.npz:
+        _save_npz(args.npz, sweep.arrays())
+    if args.out:
+        render.save_png(render.sweep_strip(sweep), args.out)
+    if args.gif:
+        render.save_gif(render.sweep_frames(sweep), args.gif)
+    change, angle = sweep.relative_length_change(), sweep.pose_angle()
+    if args.json:
+        print(json.dumps({"image": str(args.image), "transform": args.transform, "digit": sweep.digit,
+                          "values": [round(float(v), 6) for v in sweep.values],
+                          "prediction": [int(p) for p in sweep.prediction],
+                          "lengths": [[round(float(v), 4) for v in row] for row in sweep.lengths],
+                          "relative_length_change": [_defined(v, 4) for v in change],
+                          "pose_angle_deg": [_defined(v, 3) for v in angle],
+                          "summary": {k: _defined(v, 6) if isinstance(v, float) else v
+                                      for k, v in sweep.summary().items()}}, allow_nan=False))
+        return 0
+    print(f"{args.image}: digit {sweep.digit} (‖v‖ {sweep.reference_lengths[sweep.digit]:.3f}) under {args.transform}")
+    print(f"  {'value':>8}  predicted  ‖v_{sweep.digit}‖   length change  pose turns")
+    for value, predicted, length, c, a in zip(sweep.values, sweep.prediction, sweep.lengths[:, sweep.digit],
+                                              change, angle):
+        c = f"{c:+13.1%}" if math.isfinite(c) else f"{'undefined':>13}"  # a capsule of length 0 has
+        a = f"{a:8.1f}°" if math.isfinite(a) else "undefined"  # neither a relative change nor a direction
+        print(f"  {value:>8.3g}  {int(predicted):>9}  {length:6.3f}  {c}  {a}")
+    for option in ("out", "gif", "npz"):
+        if getattr(args, option):
+            print(f"  written: {getattr(args, option)}")
+    return 0
+
+
+def cmd_grid(args) -> int:
+    from .. import render
+    from ..posegrid import EFFECT_UNITS
+
+    if not 0 < args.span <= 2:
+        raise CapsExplorerError(f"--span must be above 0 and at most 2, got {args.span:g}")
+    _targets(args, {"out": ".png", "npz": ".npz"})
+    model = _load(args)
+    x = _network_input(args, model)
+    tr = model.trace(x[None], iterations=args.iterations)
+    _check_finite(model, args.image, tr.final_lengths)
+    n = model.config.n_classes
+    if args.digit is not None and args.digit >= n:
+        raise CapsExplorerError(f"--digit must be from 0 to {n - 1} for these weights, got {args.digit}")
+    digit = int(tr.prediction[0]) if args.digit is None else args.digit
+    grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
+    _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
+    labels = grid.labels()
+    if args.npz:
+        _save_npz(args.npz, grid.arrays())
+    if args.out:
+        render.save_png(render.grid_image(grid, labels), args.out)
+    if args.json:
+        print(json.dumps({"image": str(args.image), "digit": digit, "length": round(float(tr.final_lengths[0, digit]), 4),
+                          "offsets": [round(float(o), 6) for o in grid.offsets],
+                          "effect_units": EFFECT_UNITS,
+                          "dimensions": [dict(row, effects={k: None if v is None else round(v, 5)
+                                                            for k, v in row["effects"].items()})
+                                         for row in labels]}, allow_nan=False))
+        return 0
+    print(f"{args.image}: digit capsule {digit} (‖v‖ {tr.final_lengths[0, digit]:.3f}), each pose dimension "
+          f"±{args.span:g}:")
+    for row in labels:
+        print(f"  {row['index'] + 1:>2}  {row['label']}")
+    for option in ("out", "npz"):
+        if getattr(args, option):
+            print(f"  written: {getattr(args, option)}")
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from .. import robustness
+    from ..data import heldout_samples
+    from ..weights import load_baseline
+
+    _targets(args, {"out": ".png"})
+    models = {"capsnet": _load(args), "cnn": load_baseline(args.cnn_weights, device=args.device)}
+    split = heldout_samples()
+    result = robustness.measure(models, split, args.iterations, progress=_StderrProgress("measuring"))
+    from ..data import mnist5k
+
+    if args.iterations == 3 and len(split) == len(mnist5k().heldout):  # what the window shows: it reuses this
+        from ..predictions import robustness_file, store_json
+
+        name = robustness_file(models["capsnet"], models["cnn"])
+        if name:
+            store_json(name, result)
+    if args.ablation:
+        result["routing-ablation"] = robustness.routing_ablation(models["capsnet"], split)
+    if args.out:
+        robustness.plot(result, args.out)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return 0
+    for name in ("capsnet", "cnn"):
+        print(f"{name}:")
+        for transform, row in result[name].items():
+            print(f"  {transform:<10} " + "  ".join(f"{v}: {a:.3f}" for v, a in row.items()))
+    print("affine mix: " + ", ".join(f"{n} {a:.3f}" for n, a in result["affine-mix"].items()))
+    for r, row in result.get("routing-ablation", {}).items():
+        print(f"capsnet, {r} routing iteration{'s' if r != '1' else ''}: held-out {row['heldout']:.3f}, "
+              f"affine mix {row['affine-mix']:.3f}")
+    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
+    return 0

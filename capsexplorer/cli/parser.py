@@ -1,0 +1,178 @@
+"""The command line's arguments: build_parser and the argument types."""
+from __future__ import annotations
+
+import argparse
+import math
+
+TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
+
+
+def _positive_iterations(text: str) -> int:
+    from ..config import MAX_ITERATIONS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ITERATIONS}, got {value}")
+    return value
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _int_range(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..data import DATASETS
+
+    from ..logfile import log_path
+
+    parser = argparse.ArgumentParser(
+        prog="capsexplorer",
+        description="Explore a Capsule Network (Sabour, Frosst & Hinton 2017).\n"
+                    "With no command, opens the explorer window.",
+        epilog=f"log file (every message, with tracebacks):\n  {log_path()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)  # a path is never broken at its hyphens
+    parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    parser.add_argument("--debug", action="store_true", help="log details and full tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    # The same options after the command (`classify a.png --weights w.safetensors`) override these.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--weights", default=argparse.SUPPRESS, help="a safetensors weights file")
+    common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add = lambda name, **kw: sub.add_parser(name, parents=[common], **kw)  # noqa: E731
+
+    gui = add("gui", help="open the explorer window (the default)")
+    gui.add_argument("image", nargs="?", help="an image to open")
+
+    classify = add("classify", help="classify image files")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+
+    trace = add("trace", help="write the whole routing trace of one image to .npz")
+    trace.add_argument("image", metavar="IMAGE")
+    trace.add_argument("--out", required=True, metavar="FILE.npz")
+    trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
+
+    train = add("train", help="train a CapsNet (or, with --model cnn, the CNN baseline)")
+    train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet")
+    train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    train.add_argument("--data-dir", help="where IDX files are, or where to download them")
+    train.add_argument("--epochs", type=_int_range(1, 100_000), default=30)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=_finite, default=1e-3)
+    train.add_argument("--lr-decay", type=_finite, default=0.95, help="per-epoch exponential decay")
+    train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--augment", choices=("digits", "shifts"), default="digits",
+                       help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
+    train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or mnist5k / "
+                       "fashion-mnist) instead of random ones: fine-tuning")
+    train.add_argument("--decoder-epochs", type=_int_range(0, 10_000), default=0, metavar="N",
+                       help="then fit the decoder for N epochs on the frozen capsules (sharper reconstructions)")
+    train.add_argument("--progress", choices=("bar", "json"), default="bar",
+                       help="bar: a progress bar on stderr; json: JSON lines on stdout, held-out accuracy each epoch")
+    train.add_argument("--amp", action="store_true", help="bf16 mixed precision (GPUs; CPUs with AMX or AVX-512 BF16)")
+    train.add_argument("--limit", type=int, help="train on N examples only")
+    train.add_argument("--out", metavar="FILE.safetensors", help="default: capsnet.safetensors or cnn.safetensors")
+    train.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
+    train.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    train.add_argument("--float32", action="store_true", help="store float32 weights (default float16)")
+
+    evaluate = add("evaluate", help="held-out accuracy and confusion matrix")
+    evaluate.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
+                          help="the CapsNet, or the CNN baseline (its weights: --weights, default the shipped one)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N")
+    evaluate.add_argument("--dataset", choices=DATASETS,
+                          help="default: the data set the weights were trained on")
+    evaluate.add_argument("--data-dir")
+
+    sweep = add("sweep", help="one transform of the input over a range: lengths and pose at each step")
+    sweep.add_argument("image", metavar="IMAGE")
+    sweep.add_argument("--transform", required=True, choices=TRANSFORMS)
+    sweep.add_argument("--from", dest="start", type=_finite, required=True, metavar="A")
+    sweep.add_argument("--to", dest="stop", type=_finite, required=True, metavar="B")
+    sweep.add_argument("--steps", type=_int_range(1, 1000), default=21, metavar="N")
+    sweep.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    sweep.add_argument("--out", metavar="STRIP.png", help="a filmstrip of inputs and reconstructions")
+    sweep.add_argument("--gif", metavar="ANIM.gif", help="an animation, one frame per step")
+    sweep.add_argument("--npz", metavar="FILE.npz", help="the Sweep's arrays")
+    sweep.add_argument("--json", action="store_true")
+
+    grid = add("grid", help="the paper's Figure 4 for a digit capsule, each dimension named by its effect")
+    grid.add_argument("image", metavar="IMAGE")
+    grid.add_argument("--digit", type=_int_range(0, 999), metavar="D", help="default: the winner")
+    grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
+    grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N")
+    grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    grid.add_argument("--out", metavar="GRID.png")
+    grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
+    grid.add_argument("--json", action="store_true")
+
+    refit = add("fit-decoder", help="fit the decoder again on the frozen capsules (sharper reconstructions)")
+    refit.add_argument("--out", required=True, metavar="FILE.safetensors")
+    refit.add_argument("--epochs", type=_int_range(1, 10_000), default=100)
+    refit.add_argument("--augmentations", type=_int_range(1, 100), default=8, metavar="A",
+                       help="augmented copies of the training images (the first is the raw set)")
+    refit.add_argument("--lr", type=_finite, default=2e-3)
+    refit.add_argument("--seed", type=int, default=0)
+    refit.add_argument("--data-dir")
+    robust = add("robustness", help="held-out accuracy of the CapsNet and the CNN under each transform")
+    robust.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
+    robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    robust.add_argument("--ablation", action="store_true",
+                        help="also the CapsNet with 1, 2, 3, 5 and 10 routing iterations")
+    robust.add_argument("--json", action="store_true")
+    robust.add_argument("--out", metavar="PLOT.png")
+
+    snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
+    snapshot.add_argument("image", nargs="?", metavar="IMAGE")
+    snapshot.add_argument("--out", required=True, metavar="FILE.png")
+    snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
+    snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
+                          help="digit capsule shown in the pose and spatial panels")
+    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness"),
+                          default="routing",
+                          help="the lab's tab to show")
+    snapshot.add_argument("--view", choices=("deviation", "coupling", "logits", "agreement", "routed"),
+                          help="what the routing matrix shows")
+    snapshot.add_argument("--primary", type=_int_range(0, 1151), metavar="I", help="primary capsule to inspect")
+    snapshot.add_argument("--probe", action="append", default=[], metavar="NAME=VALUE",
+                          help="a probe transform, e.g. rotate=30 (repeatable)")
+    snapshot.add_argument("--sweep", metavar="NAME:FROM:TO", help="the sweep tab's transform and range, "
+                                                                    "e.g. rotate:-180:180")
+    return parser

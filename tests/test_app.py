@@ -1137,3 +1137,16 @@ def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, wind
     low, high = routing._levels
     note = routing.scale_note.text()
     assert f"{low:g} … {high:g}" in note and "this input's values" in note
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1920, 1080)])
+def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5000)
+    qtbot.wait(50)
+    lengths = window.lengths
+    values = window.state.trace.lengths[window.state.iteration, 0]
+    shown = [t.toPlainText() for t in lengths.labels]
+    assert shown == [f"{v:.2f}" for v in values]  # a value above every bar
+    for d in (0, window.state.winner, 9):  # and the hover read-out, to three places
+        assert lengths.read_out(d + 0.2).startswith(f"{d}: ‖v‖ = {values[d]:.3f}")

@@ -1117,3 +1117,36 @@ def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, 
         save_routing_gif(window, old_gif)
     assert (old_png.read_bytes(), old_gif.read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.gif", "old.png"]  # no temporary left
+
+
+def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, window):
+    from capsexplorer import views
+
+    routing, tr = window.routing, window.state.trace
+    window.state.set_iteration(tr.iterations - 1)
+    rows = views.largest_changes(tr, tr.iterations - 1, count=6)
+    assert routing.changes.count() == len(rows) == 6
+    first = routing.changes.item(0)
+    i, j, before, after = rows[0]
+    assert first.text().startswith(f"#{i} → {j}: {before:.3f} → {after:.3f}")
+    routing._open_change(first)
+    assert window.state.primary == i and window.lab.currentIndex() == 1
+    window.lab.setCurrentIndex(0)
+    window.state.set_iteration(0)
+    assert routing.changes.count() == 0 and "later iteration" in routing.changes_title.text()
+    low, high = routing._levels
+    note = routing.scale_note.text()
+    assert f"{low:g} … {high:g}" in note and "this input's values" in note
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1920, 1080)])
+def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5000)
+    qtbot.wait(50)
+    lengths = window.lengths
+    values = window.state.trace.lengths[window.state.iteration, 0]
+    shown = [t.toPlainText() for t in lengths.labels]
+    assert shown == [f"{v:.2f}" for v in values]  # a value above every bar
+    for d in (0, window.state.winner, 9):  # and the hover read-out, to three places
+        assert lengths.read_out(d + 0.2).startswith(f"{d}: ‖v‖ = {values[d]:.3f}")

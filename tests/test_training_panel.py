@@ -1,5 +1,7 @@
 """Training from the window: `capsexplorer train --progress json` in its own process, drawn live;
 pause/resume/cancel; the trained model opened in the explorer; closing asks first."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox
@@ -156,7 +158,7 @@ def test_pause_resume_finish_then_close_with_the_event_loop_turning(qtbot, tmp_p
     qtbot.wait(50)
 
 
-def test_pause_then_cancel_with_the_event_loop_turning(qtbot, tmp_path):
+def test_pause_then_cancel_with_the_event_loop_turning(qtbot, tmp_path, monkeypatch):
     panel = panel_for(qtbot, tmp_path, epochs=3, batch=4)
     with qtbot.waitSignal(panel.process.step, timeout=120_000):
         panel.start_button.click()
@@ -165,11 +167,18 @@ def test_pause_then_cancel_with_the_event_loop_turning(qtbot, tmp_path):
         panel.pause_button.click()
     qtbot.wait(200)
     assert (tmp_path / "trained.safetensors.ckpt").is_file()
+    assert panel.progress_label.text().startswith("Paused after step")  # no stale "time left"
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    panel.cancel_button.click()  # "No": the paused run's checkpoint stays
+    qtbot.wait(50)
+    assert (tmp_path / "trained.safetensors.ckpt").is_file() and panel.start_button.text() == "Resume"
     with qtbot.waitSignal(panel.process.cancelled, timeout=10_000):
-        panel.cancel_button.click()
+        panel.cancel_button.click()  # "Yes"
     qtbot.wait(50)
     assert not (tmp_path / "trained.safetensors.ckpt").exists()
     assert panel.start_button.text() == "Start" and panel.start_button.isEnabled()
+    assert panel.progress_label.text() == "Not started." and panel._steps == []  # the plots cleared
 
 
 def test_a_bug_in_the_training_dialog_is_shown_in_that_dialog(qtbot, model, monkeypatch):
@@ -198,3 +207,32 @@ def test_a_bug_in_the_training_dialog_is_shown_in_that_dialog(qtbot, model, monk
         sys.excepthook = saved
     assert not window.banner.isVisible()
     window.close()
+
+
+def test_the_default_name_is_the_users_own_and_a_restart_offers_resume(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from capsexplorer.app.training_panel import default_out
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    out = Path(panel.out.text())
+    assert out == default_out("mnist5k") and out.name != "capsnet-mnist5k.safetensors"
+    assert "capsexplorer/capsexplorer" not in out.as_posix()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    panel.out.setText(str(tmp_path / "mine.safetensors"))
+    panel.epochs.setValue(3)
+    panel.save_settings(settings)
+    (tmp_path / "mine.safetensors.ckpt").write_bytes(b"a checkpoint of the last session")
+    again = TrainingPanel()  # the next session's dialog
+    qtbot.addWidget(again)
+    again.restore_settings(settings)
+    assert again.out.text() == str(tmp_path / "mine.safetensors") and again.epochs.value() == 3
+    assert again.start_button.text() == "Resume" and "checkpoint" in again.status.text()
+
+
+def test_the_status_says_training_once_steps_come(qtbot, tmp_path):
+    panel = panel_for(qtbot, tmp_path)
+    panel._say("Starting… (loading the data)")
+    panel.show_step({"epoch": 1, "epochs": 2, "step": 1, "steps": 8, "margin_loss": 0.5, "reconstruction_loss": 0.1})
+    assert panel.status.text().startswith("Training…")

@@ -48,12 +48,35 @@ def test_levels_are_shared_by_all_iterations_and_keep_uniform_mid_scale(trace, m
     assert views.mode_levels(one, "deviation") == (-0.01, 0.01)  # all zero: a small scale, not ±1
     low, high = views.mode_levels(trace, "coupling", change=True)
     assert low == -high and high > 0
-    weighted = views.mode_matrix(trace, "coupling", 2, weighted=True)
-    low, high = views.mode_levels(trace, "coupling", weighted=True)
-    assert high >= np.percentile(weighted, 99.5)
+    full = model.trace(heldout.images[:1].astype(np.float32) / 255.0, iterations=3, keep_u_hat=True)
+    for mode in views.MODES:  # the scale holds every value of every iteration: no cell saturates
+        for weighted, change in ((False, False), (True, False), (False, True)):
+            low, high = views.mode_levels(full, mode, weighted=weighted, change=change)
+            values = np.stack([views.mode_matrix(full, mode, r, 0, weighted, change) for r in range(full.iterations)])
+            assert low <= np.nanmin(values) and np.nanmax(values) <= high
+            assert np.nanmax(np.abs(values)) >= 0.6 * high or high <= 0.2  # and wastes at most ~40 % of it
 
 
 @pytest.mark.parametrize("value, expected", [(0.0013, 0.002), (0.1, 0.1), (0.11, 0.2), (0.3, 0.5), (0.51, 1.0),
                                              (7, 10), (0, 1.0), (float("nan"), 1.0)])
 def test_nice_ceiling(value, expected):
     assert views.nice_ceiling(value) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value, expected", [(0.134, 0.15), (0.2345, 0.3), (0.0013, 0.0015), (0.41, 0.5), (7, 8),
+                                             (0.1, 0.1), (0, 1.0)])
+def test_scale_ceiling(value, expected):
+    assert views.scale_ceiling(value) == pytest.approx(expected)
+
+
+def test_largest_changes_rank_capsules_by_their_gain(trace):
+    rows = views.largest_changes(trace, trace.iterations - 1, count=5)
+    c = trace.coupling[:, 0]
+    gain = (c[-1] - c[0]).max(axis=1)
+    assert [i for i, *_ in rows] == list(np.argsort(gain)[::-1][:5])
+    i, j, first, then = rows[0]
+    assert then - first == pytest.approx(gain[i]) and j == int((c[-1] - c[0])[i].argmax())
+    enabled = np.ones(len(gain), bool)
+    enabled[i] = False
+    assert views.largest_changes(trace, trace.iterations - 1, count=5, enabled=enabled)[0][0] != i
+    assert views.largest_changes(trace, 0) == []  # the first iteration against itself: nothing moved

@@ -4,14 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QVBoxLayout
+from PySide6.QtGui import QCursor, QFont
+from PySide6.QtWidgets import QGroupBox, QToolTip, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
 from . import theme
 from .state import ExplorerState
 
-VALUES_FROM_HEIGHT = 150  # pixels: a smaller plot shows bars without their values
-VALUES_FROM_WIDTH = 420
+VALUES_FROM_HEIGHT = 110  # pixels: a smaller plot shows its values on hover only
+UPRIGHT_BELOW_WIDTH = 300  # a narrower plot writes each value upright above its bar, in a smaller font
+SMALL_BELOW_WIDTH = 420
 TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
 
 
@@ -61,9 +63,26 @@ class LengthsPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot)
         self.winner = -1
+        self.plot.scene().sigMouseMoved.connect(self._hover)
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show)
         state.cnnChanged.connect(self._show_cnn)
+
+    def _hover(self, scene_pos) -> None:
+        """The bar under the mouse, read out as numbers at any window size."""
+        text = self.read_out(self.plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self.plot)
+
+    def read_out(self, x: float) -> str:
+        d = int(round(x))
+        if self.state.trace is None or not 0 <= d < len(self.values):
+            return ""
+        names = getattr(self, "tick_names", [str(k) for k in range(10)])
+        text = f"{names[d]}: ‖v‖ = {self.values[d]:.3f}"
+        if self.state.cnn is not None:
+            text += f"; the CNN's probability {self.state.cnn[d]:.1%}"
+        return text
 
     def _show(self, *_) -> None:
         tr = self.state.trace
@@ -97,7 +116,16 @@ class LengthsPanel(QGroupBox):
         brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(10)]
         self.bars.setOpts(height=self.values, brushes=brushes)
         # On a short or narrow plot the values would collide: bars alone then.
-        roomy = self.plot.height() >= VALUES_FROM_HEIGHT and self.plot.width() >= VALUES_FROM_WIDTH
+        roomy = self.plot.height() >= VALUES_FROM_HEIGHT
+        style = (self.plot.width() < SMALL_BELOW_WIDTH, self.plot.width() < UPRIGHT_BELOW_WIDTH)
+        if style != getattr(self, "_style", None):
+            self._style = style
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * (0.8 if style[0] else 1.0))
+            for text in self.labels:
+                text.setFont(font)
+                text.setAngle(90 if style[1] else 0)
+                text.setAnchor((0.0, 0.5) if style[1] else (0.5, 1.0))
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             text.setText(f"{value:.2f}" if roomy else "")
             text.setPos(d, value + 0.01)

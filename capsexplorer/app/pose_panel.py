@@ -121,11 +121,10 @@ class PosePanel(QGroupBox):
 
         top = QHBoxLayout()
         top.addWidget(self.capsule, 1)
+        top.addWidget(self.reset_button)
         self.keep_capsule = QCheckBox("keep")
         self.keep_capsule.setToolTip("Keep this capsule for new inputs (otherwise each new input shows its winner)")
         self.keep_capsule.toggled.connect(lambda on: state.pin(pose=on))
-        top.addWidget(self.keep_capsule)
-        top.addWidget(self.reset_button)
         bottom = QHBoxLayout()
         bottom.addWidget(QLabel("Slider range around the pose"))
         bottom.addWidget(self.span)
@@ -139,6 +138,7 @@ class PosePanel(QGroupBox):
         layout.addWidget(self.caption)
         layout.addLayout(grid)
         layout.addLayout(bottom)
+        layout.addWidget(self.keep_capsule)
         layout.addStretch(1)
 
         self.digit = 0

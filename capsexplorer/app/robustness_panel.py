@@ -79,6 +79,7 @@ class RobustnessPanel(QGroupBox):
         """No result for the model in use (yet)."""
         self.result = None
         self.button.setEnabled(True)
+        self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
         for line in self.lines.values():
             line.setData([], [])
         self.summary.setText("")
@@ -86,7 +87,8 @@ class RobustnessPanel(QGroupBox):
 
     def show_result(self, result: dict) -> None:
         self.result = result
-        self.button.setEnabled(True)
+        self.button.setEnabled(False)  # measured for these weights: the same numbers would come again
+        self.button.setToolTip("Already measured for these weights")
         for (transform, name), line in self.lines.items():
             row = result.get(name, {}).get(transform, {})
             line.setData([float(v) for v in row], list(row.values()))
@@ -95,4 +97,9 @@ class RobustnessPanel(QGroupBox):
         self.summary.setText(
             "Affine mix (affNIST-style, within 28×28): " + ", ".join(f"{n} {a:.1%}" for n, a in mix.items())
             + ". Worst single condition: " + ", ".join(f"{n} {a:.1%}" for n, a in worst.items()) + ".")
-        self.status.setText(f"Measured in {result['seconds']:.0f} s on this machine (cached for these weights).")
+        seconds = f"{result['seconds']:.0f} s"
+        self.status.setText({
+            "shipped": f"Shipped with capsexplorer for these weights (measured in {seconds} on its developers' "
+                       "2-core CPU).",
+            "kept": f"Measured earlier for these weights, here or by `capsexplorer robustness` ({seconds}).",
+        }.get(result.get("source"), f"Measured in {seconds} on this machine; kept for these weights."))

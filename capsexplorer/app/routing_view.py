@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QScrollArea, QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
 
 from .. import views
@@ -154,7 +154,33 @@ class RoutingPanel(QGroupBox):
         self.keep_digit.toggled.connect(lambda on: self.state.pin(overlay=on))
         row.addWidget(self.keep_digit)
         side_layout.addLayout(row)
-        side_layout.addWidget(self.spatial_caption, 1)
+        notes = QWidget()  # the words under the selector scroll rather than set the window's minimum height
+        notes_layout = QVBoxLayout(notes)
+        notes_layout.setContentsMargins(0, 0, 0, 0)
+        notes_layout.addWidget(self.spatial_caption)
+        self.scale_note = QLabel("")
+        self.scale_note.setWordWrap(True)
+        self.scale_note.setToolTip("The colour scale holds every value of every iteration of this input: "
+                                   "no cell is painted at the end of the scale unless it is there")
+        notes_layout.addWidget(self.scale_note)
+        self.changes_title = QLabel("")
+        self.changes_title.setWordWrap(True)
+        self.changes = QListWidget()
+        self.changes.setToolTip("The primary capsules whose coupling grew most since iteration 1; "
+                                "click one to open it in the Primary tab")
+        self.changes.setMaximumHeight(self.changes.fontMetrics().height() * 7 + 8)
+        self.changes.setMinimumWidth(60)  # long lines scroll; the window keeps its minimum width
+        self.changes.itemClicked.connect(self._open_change)
+        notes_layout.addWidget(self.changes_title)
+        notes_layout.addWidget(self.changes)
+        notes_layout.addStretch(1)
+        area = QScrollArea()
+        area.setWidget(notes)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QScrollArea.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setMinimumHeight(40)
+        side_layout.addWidget(area, 1)
         # Wide: the selector and caption above the plot, beside the matrix. Narrow: everything
         # below the matrix, the caption beside the plot (see resizeEvent).
         self.spatial_layout = QBoxLayout(QBoxLayout.Direction.BottomToTop, self.spatial_box)
@@ -213,6 +239,10 @@ class RoutingPanel(QGroupBox):
     def _update_levels(self) -> None:
         weighted, change, mode = self.state.weighted, self.state.change, self.state.mode
         levels = views.mode_levels(self.state.trace, mode, 0, weighted, change)
+        values = np.stack([views.mode_matrix(self.state.trace, mode, r, 0, weighted, change)
+                           for r in range(self.state.trace.iterations)])
+        self.scale_note.setText(f"Colour scale {levels[0]:g} … {levels[1]:g}; this input's values "
+                                f"{np.nanmin(values):+.4f} … {np.nanmax(values):+.4f} over its iterations.")
         if levels != self._levels:  # rounded levels: most new traces keep the scale and its axis
             self._levels = levels
             self.colorbar.setLevels(levels)
@@ -252,8 +282,33 @@ class RoutingPanel(QGroupBox):
         self.spatial_caption.setText(f"Digit {digit}{chosen}, iteration {r + 1}: the matrix's value{change}, "
                                      "averaged over the 32 types at each 6×6 position, on the matrix's colours.")
         self._show_primary()
+        self._show_changes()
         if self._hover_cell is not None:
             self._read_out(*self._hover_cell)
+
+    def _show_changes(self) -> None:
+        """The capsules whose coupling grew most from iteration 1 to the one shown: what the eye cannot rank."""
+        s, tr = self.state, self.state.trace
+        names = s.model.classes if s.model is not None else tuple(str(d) for d in range(10))
+        rows = views.largest_changes(tr, s.iteration, count=6, enabled=None if s.enabled.all() else s.enabled)
+        self.changes.clear()
+        if s.iteration == 0:
+            self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
+                                       "c_ij = 1/J).")
+            return
+        self.changes_title.setText(f"Coupling grew most, iteration 1 → {s.iteration + 1}:")
+        for i, j, first, then in rows:
+            capsule_type, position = divmod(i, views.POSITIONS)
+            row, col = divmod(position, views.GRID)
+            item = QListWidgetItem(f"#{i} → {names[j]}: {first:.3f} → {then:.3f} (+{then - first:.3f})")
+            item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; "
+                            f"its coupling to {names[j]} grew by {then - first:.4f}. Click: the Primary tab.")
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            self.changes.addItem(item)
+
+    def _open_change(self, item) -> None:
+        self.state.set_primary(int(item.data(Qt.ItemDataRole.UserRole)))
+        self.state.set_lab_view("primary")
 
     def _show_primary(self, *_) -> None:
         if self.state.primary == NONE or self.state.trace is None:

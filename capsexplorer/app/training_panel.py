@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ..data import augmentation_for
 from ..progress_events import image_rows
@@ -29,8 +29,15 @@ SHOWN = 8  # held-out images shown with their reconstructions
 
 
 def models_folder() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".capsexplorer") / "models"
+    """Where trained models go by default: the platform's data folder (~/.local/share/capsexplorer/models)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("capsexplorer", appauthor=False)) / "models"
+
+
+def default_out(dataset: str) -> Path:
+    """A name of the user's own — never a shipped model's (capsnet-mnist5k.safetensors)."""
+    return models_folder() / f"my-capsnet-{dataset}.safetensors"
 
 
 def duration(seconds: float | None) -> str:
@@ -70,7 +77,7 @@ class TrainingPanel(QWidget):
         self.process.epoch.connect(self.show_epoch)
         self.process.finished.connect(self._finished)
         self.process.paused.connect(self._paused)
-        self.process.cancelled.connect(lambda: self._say("Stopped; nothing was kept (no checkpoint)."))
+        self.process.cancelled.connect(self._cancelled)
         self.process.failed.connect(lambda message: self._say(message, error=True))
         self._dataset_changed()
         self._state_changed("idle")
@@ -135,7 +142,7 @@ class TrainingPanel(QWidget):
         self.open_button.setToolTip("Load the trained model into the window")
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.process.pause)
-        self.cancel_button.clicked.connect(self.process.cancel)
+        self.cancel_button.clicked.connect(self.cancel)
         self.open_button.clicked.connect(lambda: self.weights and self.openRequested.emit(self.weights))
         self.controls = QGridLayout()
         for k, button in enumerate((self.start_button, self.pause_button, self.cancel_button, self.open_button)):
@@ -179,6 +186,7 @@ class TrainingPanel(QWidget):
         item.setLabel("bottom", "epoch", **theme.label_style())
         item.setLabel("left", quantity, **theme.label_style())
         item.getAxis("left").enableAutoSIPrefix(False)
+        item.getAxis("bottom").enableAutoSIPrefix(False)  # never "epoch (x0.001)"
         return plot
 
     # --- settings -------------------------------------------------------------------------
@@ -197,9 +205,9 @@ class TrainingPanel(QWidget):
         if name == "fashion-mnist" and not self.folder.text().strip() and Path(FASHION_DEFAULT).is_dir():
             self.folder.setText(FASHION_DEFAULT)
         current = Path(self.out.text().strip()) if self.out.text().strip() else None
-        defaults = {models_folder() / f"capsnet-{d}.safetensors" for d, _ in DATASETS.values()}
+        defaults = {default_out(d) for d, _ in DATASETS.values()}
         if current is None or current in defaults:  # a name the user typed is kept
-            self.out.setText(str(models_folder() / f"capsnet-{name}.safetensors"))
+            self.out.setText(str(default_out(name)))
 
 
     def _choose_folder(self) -> None:
@@ -225,6 +233,34 @@ class TrainingPanel(QWidget):
             return f"{request.data_dir}: no such folder."
         return None
 
+    def save_settings(self, settings) -> None:
+        """The last run's settings, so that after a restart the dialog offers Resume for its checkpoint."""
+        for key, value in (("dataset", self.dataset.currentText()), ("folder", self.folder.text()),
+                           ("out", self.out.text()), ("epochs", self.epochs.value()), ("batch", self.batch.value()),
+                           ("lr", self.lr.value()), ("iterations", self.iterations.value()),
+                           ("amp", self.amp.isChecked())):
+            settings.setValue(f"training/{key}", value)
+
+    def restore_settings(self, settings) -> None:
+        if settings.value("training/out") is None:
+            return
+        try:
+            dataset = str(settings.value("training/dataset", self.dataset.currentText()))
+            if dataset in DATASETS:
+                self.dataset.setCurrentText(dataset)
+            self.folder.setText(str(settings.value("training/folder", "")))
+            self.out.setText(str(settings.value("training/out", self.out.text())))
+            self.epochs.setValue(int(settings.value("training/epochs", self.epochs.value())))
+            self.batch.setValue(int(settings.value("training/batch", self.batch.value())))
+            self.lr.setValue(float(settings.value("training/lr", self.lr.value())))
+            self.iterations.setValue(int(settings.value("training/iterations", self.iterations.value())))
+            self.amp.setChecked(settings.value("training/amp", False, type=bool))
+        except (TypeError, ValueError):
+            pass  # a hand-edited settings file: the defaults stay
+        self._state_changed(self.process.state)
+        if self.process.has_checkpoint(self.request()):
+            self._say("A checkpoint of the last run is here: Resume continues it; Cancel deletes it.")
+
     # --- running --------------------------------------------------------------------------
     def start(self) -> None:
         request = self.request()
@@ -243,6 +279,24 @@ class TrainingPanel(QWidget):
         self.weights = None
         self._say("Resuming from the checkpoint…" if resuming else "Starting… (loading the data)")
         self.process.start(request)
+
+    def cancel(self) -> None:
+        """Stops the run and deletes its checkpoint — asking first when that throws away finished steps."""
+        if not self.process.running() and self.process.has_checkpoint(self.request()):
+            answer = QMessageBox.question(
+                self, "Delete the checkpoint?",
+                "The paused run's checkpoint holds its training so far. Delete it? (Resume would continue it.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        if self.process.request is None:  # a checkpoint from an earlier session: this dialog's settings
+            self.process.request = self.request()
+        self.process.cancel()
+
+    def _cancelled(self) -> None:
+        self._clear_plots()
+        self.progress_label.setText("Not started.")
+        self._say("Stopped; nothing was kept (no checkpoint).")
 
     def _clear_plots(self) -> None:
         self._steps: list[float] = []
@@ -268,6 +322,8 @@ class TrainingPanel(QWidget):
             self._recon.append(recon)
             self.margin_line.setData(self._steps, self._margin)
             self.recon_line.setData(self._steps, self._recon)
+        if self.status.text().startswith(("Starting", "Resuming")):  # the run is under way: say so
+            self._say("Training… Pause keeps a checkpoint; Resume continues from it.")
         speed = record.get("images_per_second") or 0
         self.progress_label.setText(
             f"Epoch {epoch} of {record.get('epochs', '?')} · step {step} of {steps} · {speed:.0f} images/s · "
@@ -316,6 +372,7 @@ class TrainingPanel(QWidget):
 
     def _paused(self, record: dict) -> None:
         where = f" after step {record['step']} of epoch {record['epoch']}" if "step" in record else ""
+        self.progress_label.setText(f"Paused{where}.")
         self._say(f"Paused{where}; the checkpoint is saved. Resume continues from it.")
 
     def show_error(self, message: str) -> None:

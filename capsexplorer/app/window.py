@@ -263,12 +263,16 @@ class MainWindow(QMainWindow):
         self.state.save_settings(s)
         for panel in self.panels:
             panel.save_settings(s)
+        if self.training is not None:
+            self.training.panel.save_settings(s)
         s.sync()
 
     def show_training(self) -> TrainingDialog:
         if self.training is None:
             self.training = TrainingDialog(self)
             self.training.panel.openRequested.connect(self._open_trained)
+            if self.settings:
+                self.training.panel.restore_settings(self.settings)
         self.training.show()
         self.training.raise_()
         return self.training

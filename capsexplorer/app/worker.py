@@ -333,7 +333,8 @@ class InferenceWorker(QThread):
     def _robustness(self, job):
         from .. import robustness
         from ..data import heldout_samples
-        from ..predictions import read_json, robustness_file, store_json
+        from ..files import resource_path
+        from ..predictions import cached_file, read_json, robustness_file, store_json
 
         if self._baseline is None:
             if not job.cached_only:
@@ -342,11 +343,15 @@ class InferenceWorker(QThread):
             return
         name = robustness_file(self._model, self._baseline)
         result = read_json(name)  # measured before here or by `capsexplorer robustness`, or shipped
-        if result is None and not job.cached_only:
+        if result is not None:
+            shipped = cached_file(name).parent == resource_path(name).parent
+            result = dict(result, source="shipped" if shipped else "kept")
+        elif not job.cached_only:
             models = {"capsnet": self._model, "cnn": self._baseline}
             result = yield from robustness.measure_steps(models, heldout_samples(), batch=LONG_BATCH)
             if name:
                 store_json(name, result)
+            result = dict(result, source="measured")
         if result is not None:
             self._publish("robustness", result)
 

@@ -634,6 +634,7 @@ def test_snapshot_failures_are_one_line_in_seconds(tmp_path, case):
     assert {"unwritable": "x.png", "blank": "no ink", "not-an-image": "not an image"}[case] in err
 
 
+@pytest.mark.slow
 def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
     """Ctrl+C while the snapshot waits for the model: exit 130 at once, the worker stopped."""
     import os
@@ -1075,6 +1076,7 @@ def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window,
     assert window.worker._model is current
 
 
+@pytest.mark.slow
 def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
     """Ctrl+C while `snapshot --tab robustness` measures: exit 130 within seconds, no PNG written."""
     import os

@@ -255,7 +255,7 @@ def other_shape(request, tmp_path_factory):
     ["classify", "IMAGE", "--json"], ["trace", "IMAGE", "--out", "t.npz"], ["grid", "IMAGE", "--json"],
     ["sweep", "IMAGE", "--transform", "rotate", "--from", "-10", "--to", "10", "--steps", "3", "--json",
      "--out", "s.png"],
-    ["grid", "IMAGE", "--out", "g.png"], ["evaluate", "--json"],
+    ["grid", "IMAGE", "--out", "g.png"], pytest.param(["evaluate", "--json"], marks=pytest.mark.slow),
 ], ids=lambda argv: argv[0])
 def test_every_command_works_for_every_shape_the_loader_accepts(capsys, tmp_path, three, other_shape, argv):
     import json

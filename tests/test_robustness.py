@@ -51,6 +51,7 @@ def test_routing_ablation_rows(model, small):
         assert rows[str(r)]["affine-mix"] == robustness.accuracy(model, robustness.affine_mix(images), small.labels, r)
 
 
+@pytest.mark.slow
 def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypatch):
     import capsexplorer.data as data
 

@@ -159,6 +159,8 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
         if not data_dir:
             raise DataError("the data set 'folder' needs --data-dir: a folder of images sorted or named by class")
         return load_folder_dataset(data_dir)
+    if data_dir and not Path(data_dir).is_dir():  # never quietly another folder
+        raise DataError(f"{data_dir}: no such folder (--data-dir)")
     directories = [Path(data_dir)] if data_dir else []
     if name == "fashion-mnist":
         directories += list(FASHION_DIRS)
@@ -174,15 +176,31 @@ def _download(name: str, root: Path) -> Dataset:
     except Exception as exc:  # torchvision missing or broken
         raise DataError(f"no IDX files for {name} found and torchvision is unavailable ({exc})") from None
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    existed = {p for p in root.rglob("*")} if root.exists() else set()
     try:
         train, test = (cls(str(root), train=t, download=True) for t in (True, False))
     except Exception as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        _remove_new_empty_folders(root, existed)
+        cause = exc.__cause__ or exc.__context__
+        reason = " ".join(str(e).strip() for e in (exc, cause) if e is not None and str(e).strip()) \
+            or type(exc).__name__
         raise DataError(f"no IDX files for {name} under {root}, and the download failed (offline?): "
-                        f"{reason}") from None
+                        f"{reason.splitlines()[0] if reason.splitlines() else reason}") from None
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)
+
+
+def _remove_new_empty_folders(root: Path, existed: set) -> None:
+    """A failed download leaves no empty folders of its own behind (data/MNIST/raw)."""
+    if not root.exists():
+        return
+    made = sorted((p for p in root.rglob("*") if p.is_dir() and p not in existed), key=lambda p: -len(p.parts))
+    for folder in made + ([root] if root not in existed and not existed else []):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")

@@ -83,6 +83,8 @@ def _what_it_is(path: Path) -> str:
             head = f.read(512)
     except OSError as exc:
         return f"it cannot be read ({reason(exc)})"
+    if not head:
+        return "it is empty (0 bytes)"
     if head.startswith(b"PK"):
         return "it is a zip archive without PyTorch tensors in it"
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:6] in (b"GIF87a", b"GIF89a"):

@@ -38,3 +38,14 @@ def _seed():
 
 # The log file of every command run in the tests (in this process or a subprocess): never the user's.
 os.environ["CAPSEXPLORER_LOG_DIR"] = tempfile.mkdtemp(prefix="capsexplorer-test-logs-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run's own cache and log folders go with it: nothing left behind in the temporary folder."""
+    import shutil
+
+    if not hasattr(session.config, "workerinput"):
+        for variable in ("XDG_CACHE_HOME", "CAPSEXPLORER_LOG_DIR"):
+            folder = os.environ.get(variable, "")
+            if os.path.basename(folder).startswith(("capsexplorer-test-cache-", "capsexplorer-test-logs-")):
+                shutil.rmtree(folder, ignore_errors=True)

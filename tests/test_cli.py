@@ -319,3 +319,59 @@ def test_weights_that_do_not_fit_their_config_are_refused_before_allocating(tmp_
     with pytest.raises(weights.WeightsError, match="has shape"):
         weights.load_model(path, device="cpu")
     assert built == ["meta"]
+
+
+def test_every_option_is_documented_with_its_default():
+    """`capsexplorer COMMAND --help` explains every option and names every default."""
+    import argparse
+
+    from capsexplorer.cli import build_parser
+    from capsexplorer.cli.parser import has_default
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"classify", "train", "sweep", "evaluate", "robustness", "snapshot", "grid"} <= set(commands)
+    for name, command in commands.items():
+        text = command.format_help()
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest}: no help text"
+            if has_default(action):
+                assert "default" in command._get_formatter()._get_help_string(action), (name, action.dest)
+        assert "(default: " in text or name == "gui"
+    train = commands["train"].format_help()
+    assert "minutes on a 2-core CPU" in train and "(default: 30)" in train and "(default: 0.001)" in train
+    assert "(default: 0)" in train  # the seed: a default of zero is still said
+    assert "fashion-mnist" in commands["classify"].format_help()  # --weights names the shipped models
+
+
+def test_the_newcomers_surprises_are_said(capsys, files, tmp_path):
+    """sweep --steps 1 with two values, a zero-byte weights file, a missing --data-dir, evaluate's error."""
+    code, out, err = run(capsys, "sweep", files["three"], "--transform", "rotate", "--from", "0", "--to", "10",
+                         "--steps", "1")
+    assert code == 1 and "--steps 1" in err and "differ" in err
+    for name in ("empty.safetensors", "empty.pt"):
+        (tmp_path / name).write_bytes(b"")
+        code, out, err = run(capsys, "classify", files["three"], "--weights", tmp_path / name)
+        assert code == 1 and "empty" in err and "text file" not in err
+    code, out, err = run(capsys, "evaluate", "--dataset", "mnist", "--data-dir", tmp_path / "nonexistent")
+    assert code == 1 and "nonexistent: no such folder" in err
+    code, out, err = run(capsys, "evaluate")  # the plain output has the reconstruction error too
+    assert code == 0 and "reconstruction error" in out
+
+
+def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    from capsexplorer.data import DataError, _download
+
+    class Offline:
+        def __init__(self, root, train, download):
+            (tmp_path / "data" / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:") from OSError("Network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    with pytest.raises(DataError, match="Network is unreachable"):
+        _download("mnist", tmp_path / "data")
+    assert not (tmp_path / "data").exists()

@@ -118,6 +118,9 @@ def cmd_evaluate(args) -> int:
         return 0
     print(f"{args.model}, {dataset.name} held-out ({dataset.split}): accuracy {result.accuracy:.4f} "
           f"on {len(dataset.heldout)} images")
+    if result.reconstruction_sse is not None:
+        print(f"reconstruction error (squared, summed over the pixels, mean per image): "
+              f"{result.reconstruction_sse:.2f}")
     print("confusion (rows: true, columns: predicted)")
     print("      " + " ".join(f"{c:>4}" for c in range(result.confusion.shape[1])))
     for label, row in enumerate(result.confusion):

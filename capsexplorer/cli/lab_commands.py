@@ -40,6 +40,9 @@ def cmd_sweep(args) -> int:
 
     for value in (args.start, args.stop):
         transforms.check(args.transform, value)
+    if args.steps == 1 and args.stop != args.start:
+        raise CapsExplorerError(f"--steps 1 routes one value, but --from {args.start:g} and --to {args.stop:g} "
+                                "differ: give more steps, or the same value twice")
     _targets(args, {"out": ".png", "gif": ".gif", "npz": ".npz"})
     model = _load(args)
     x = _network_input(args, model)

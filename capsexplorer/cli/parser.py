@@ -48,6 +48,28 @@ def _int_range(low: int, high: int):
     return parse
 
 
+WEIGHTS_HELP = ("a safetensors weights file, or a shipped model's name: mnist5k (the digits; the default) or "
+                "fashion-mnist (clothing)")
+
+
+def has_default(action) -> bool:
+    """An option whose default is worth saying (not an off switch, not "none")."""
+    default = action.default
+    return bool(action.option_strings) and not (default is None or default is False or default == []
+                                                or default is argparse.SUPPRESS)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's help says its default, where it has one and the text does not already."""
+
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        default = action.default
+        if has_default(action) and "default" not in text:
+            text += f" (default: {default:g})" if isinstance(default, float) else f" (default: {default})"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..data import DATASETS
 
@@ -59,43 +81,59 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, opens the explorer window.",
         epilog=f"log file (every message, with tracebacks):\n  {log_path()}",
         formatter_class=argparse.RawDescriptionHelpFormatter)  # a path is never broken at its hyphens
-    parser.add_argument("--weights", help="a safetensors weights file (default: the shipped model)")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
     parser.add_argument("--debug", action="store_true", help="log details and full tracebacks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # The same options after the command (`classify a.png --weights w.safetensors`) override these.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--weights", default=argparse.SUPPRESS, help="a safetensors weights file")
+    common.add_argument("--weights", default=argparse.SUPPRESS, help=WEIGHTS_HELP)
     common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add = lambda name, **kw: sub.add_parser(name, parents=[common], **kw)  # noqa: E731
+    add = lambda name, **kw: sub.add_parser(name, parents=[common], formatter_class=_Help, **kw)  # noqa: E731
 
     gui = add("gui", help="open the explorer window (the default)")
-    gui.add_argument("image", nargs="?", help="an image to open")
+    gui.add_argument("image", nargs="?", help="an image to open (default: a held-out sample)")
 
     classify = add("classify", help="classify image files")
-    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("images", nargs="+", metavar="IMAGE",
+        help="image files (PNG, JPEG, …): drawn, typed or scanned digits")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    classify.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations (1–10)")
 
     trace = add("trace", help="write the whole routing trace of one image to .npz")
-    trace.add_argument("image", metavar="IMAGE")
-    trace.add_argument("--out", required=True, metavar="FILE.npz")
-    trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    trace.add_argument("image", metavar="IMAGE",
+        help="an image file")
+    trace.add_argument("--out", required=True, metavar="FILE.npz",
+        help="where to write the trace's arrays")
+    trace.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations (1–10)")
     trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
 
-    train = add("train", help="train a CapsNet (or, with --model cnn, the CNN baseline)")
-    train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet")
-    train.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    train = add("train", help="train a CapsNet (or, with --model cnn, the CNN baseline)",
+                description="Train a CapsNet (or the CNN baseline). The default run — 30 epochs over the 4,000\n"
+                            "bundled training digits — takes about 20–25 minutes on a 2-core CPU (--amp: faster\n"
+                            "where the CPU has AMX). Ctrl+C checkpoints; the same command resumes.")
+    train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
+        help="the CapsNet, or the CNN baseline of the paper's §5")
+    train.add_argument("--dataset", choices=DATASETS, default="mnist5k",
+        help="mnist5k: the 4,000 bundled training digits; mnist, fashion-mnist: IDX files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir")
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
-    train.add_argument("--epochs", type=_int_range(1, 100_000), default=30)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=_finite, default=1e-3)
+    train.add_argument("--epochs", type=_int_range(1, 100_000), default=30,
+        help="passes over the training images")
+    train.add_argument("--batch-size", type=int, default=64,
+        help="images per step")
+    train.add_argument("--lr", type=_finite, default=1e-3,
+        help="Adam's learning rate")
     train.add_argument("--lr-decay", type=_finite, default=0.95, help="per-epoch exponential decay")
-    train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations while training (1–10)")
+    train.add_argument("--seed", type=int, default=0,
+        help="seed of the initial weights, the batch order and the augmentation (0 to 2³²−1)")
+    train.add_argument("--no-augment", action="store_true",
+        help="train on the images as they are")
     train.add_argument("--augment", choices=("digits", "shifts"), default="digits",
                        help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
     train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or mnist5k / "
@@ -114,55 +152,81 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = add("evaluate", help="held-out accuracy and confusion matrix")
     evaluate.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
                           help="the CapsNet, or the CNN baseline (its weights: --weights, default the shipped one)")
-    evaluate.add_argument("--json", action="store_true")
-    evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N")
+    evaluate.add_argument("--json", action="store_true",
+        help="one JSON object: accuracy, n, confusion, reconstruction_sse")
+    evaluate.add_argument("--iterations", type=_positive_iterations, metavar="N",
+        help="routing iterations (default: as the weights were trained)")
     evaluate.add_argument("--dataset", choices=DATASETS,
                           help="default: the data set the weights were trained on")
-    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--data-dir",
+        help="where the data set's IDX files or image folders are")
 
     sweep = add("sweep", help="one transform of the input over a range: lengths and pose at each step")
-    sweep.add_argument("image", metavar="IMAGE")
-    sweep.add_argument("--transform", required=True, choices=TRANSFORMS)
-    sweep.add_argument("--from", dest="start", type=_finite, required=True, metavar="A")
-    sweep.add_argument("--to", dest="stop", type=_finite, required=True, metavar="B")
-    sweep.add_argument("--steps", type=_int_range(1, 1000), default=21, metavar="N")
-    sweep.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    sweep.add_argument("image", metavar="IMAGE",
+        help="an image file")
+    sweep.add_argument("--transform", required=True, choices=TRANSFORMS,
+        help="the transform swept")
+    sweep.add_argument("--from", dest="start", type=_finite, required=True, metavar="A",
+        help="first value (° for rotate and shear, px for shifts and thickness, a factor for scale)")
+    sweep.add_argument("--to", dest="stop", type=_finite, required=True, metavar="B",
+        help="last value (the same unit); with --steps 1 it must equal --from")
+    sweep.add_argument("--steps", type=_int_range(1, 1000), default=21, metavar="N",
+        help="values from A to B, evenly spaced (1–1000)")
+    sweep.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations (1–10)")
     sweep.add_argument("--out", metavar="STRIP.png", help="a filmstrip of inputs and reconstructions")
     sweep.add_argument("--gif", metavar="ANIM.gif", help="an animation, one frame per step")
     sweep.add_argument("--npz", metavar="FILE.npz", help="the Sweep's arrays")
-    sweep.add_argument("--json", action="store_true")
+    sweep.add_argument("--json", action="store_true",
+        help="the Sweep's values, lengths, poses and summary as JSON on stdout")
 
     grid = add("grid", help="the paper's Figure 4 for a digit capsule, each dimension named by its effect")
-    grid.add_argument("image", metavar="IMAGE")
+    grid.add_argument("image", metavar="IMAGE",
+        help="an image file")
     grid.add_argument("--digit", type=_int_range(0, 999), metavar="D", help="default: the winner")
     grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
-    grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N")
-    grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
-    grid.add_argument("--out", metavar="GRID.png")
+    grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N",
+        help="perturbations per dimension, from −SPAN to +SPAN (2–41)")
+    grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations (1–10)")
+    grid.add_argument("--out", metavar="GRID.png",
+        help="the grid of reconstructions as a PNG")
     grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
-    grid.add_argument("--json", action="store_true")
+    grid.add_argument("--json", action="store_true",
+        help="each dimension's name and measured effects as JSON on stdout")
 
     refit = add("fit-decoder", help="fit the decoder again on the frozen capsules (sharper reconstructions)")
-    refit.add_argument("--out", required=True, metavar="FILE.safetensors")
-    refit.add_argument("--epochs", type=_int_range(1, 10_000), default=100)
+    refit.add_argument("--out", required=True, metavar="FILE.safetensors",
+        help="where to write the weights with the refitted decoder")
+    refit.add_argument("--epochs", type=_int_range(1, 10_000), default=100,
+        help="passes over the (augmented) training images")
     refit.add_argument("--augmentations", type=_int_range(1, 100), default=8, metavar="A",
                        help="augmented copies of the training images (the first is the raw set)")
-    refit.add_argument("--lr", type=_finite, default=2e-3)
-    refit.add_argument("--seed", type=int, default=0)
-    refit.add_argument("--data-dir")
+    refit.add_argument("--lr", type=_finite, default=2e-3,
+        help="Adam's learning rate")
+    refit.add_argument("--seed", type=int, default=0,
+        help="seed of the augmentation and the batch order")
+    refit.add_argument("--data-dir",
+        help="where the data set's IDX files are (data sets other than the bundled digits)")
     robust = add("robustness", help="held-out accuracy of the CapsNet and the CNN under each transform")
     robust.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
-    robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations of the CapsNet (1–10)")
     robust.add_argument("--ablation", action="store_true",
                         help="also the CapsNet with 1, 2, 3, 5 and 10 routing iterations")
-    robust.add_argument("--json", action="store_true")
-    robust.add_argument("--out", metavar="PLOT.png")
+    robust.add_argument("--json", action="store_true",
+        help="the accuracies as JSON on stdout (progress stays on stderr)")
+    robust.add_argument("--out", metavar="PLOT.png",
+        help="a plot of accuracy against each transform's value")
 
     snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
-    snapshot.add_argument("image", nargs="?", metavar="IMAGE")
-    snapshot.add_argument("--out", required=True, metavar="FILE.png")
+    snapshot.add_argument("image", nargs="?", metavar="IMAGE",
+        help="an image to show (default: a held-out sample chosen by a fixed seed)")
+    snapshot.add_argument("--out", required=True, metavar="FILE.png",
+        help="where to write the PNG")
     snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
-    snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N")
+    snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
+        help="routing iterations (1–10)")
     snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
                           help="digit capsule shown in the pose and spatial panels")
     snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness"),

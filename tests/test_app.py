@@ -787,6 +787,9 @@ def test_the_inspector_writes_procedure_1_for_a_clicked_capsule(window):
                                rtol=1e-5)
     text = inspector.procedure.text()
     assert "Iteration 3 of 3" in text and f"{tr.coupling[2, 0, i, 8]:+.3f}" in text
+    assert "at the start of iteration 3" in text and "as iteration 2 left it" in text  # which b is which
+    window.state.set_iteration(1)
+    assert "the b iteration 3 starts from" in inspector.procedure.text()
     window.state.set_iteration(0)
     assert "all zero: routing starts uniform" in inspector.procedure.text()
     inspector.type_box.setValue(5)
@@ -807,6 +810,8 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     assert np.isnan(window.routing.matrix.image[0]).all() and np.isfinite(window.routing.matrix.image[1]).all()
     window.state.set_primary(5)
     assert "Switched off" in window.inspector.details.text()
+    assert "is switched off" in window.inspector.procedure.text()  # no "longest prediction ‖û‖ = 0.000"
+    assert "longest prediction" not in window.inspector.details.text()
     assert "1116 of 1152" in parts.count.text()
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         parts.brush._paint_value = False

@@ -21,8 +21,14 @@ def capsule_index(capsule_type: int, row: int, col: int) -> int:
     return capsule_type * views.POSITIONS + row * views.GRID + col
 
 
-def procedure_html(trace, i: int, r: int) -> str:
-    """Procedure 1's lines for primary capsule i at 0-based iteration r, with its numbers (needs û)."""
+def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> str:
+    """Procedure 1's lines for primary capsule i at 0-based iteration r, with its numbers (needs û):
+    the b and c the iteration starts from, what it computes, and the b it leaves for the next."""
+    names = names or [str(d) for d in range(trace.coupling.shape[-1])]
+    if not enabled:
+        return (f"<b>Primary capsule i = {i} is switched off</b> (Parts): it takes no part in routing — its "
+                f"predictions û<sub>j|i</sub> are left out of every s<sub>j</sub>. Switch it on to read its "
+                "Procedure 1.")
     b = trace.logits[r, 0, i]  # (10,)
     c = trace.coupling[r, 0, i]
     u_hat = trace.u_hat[0, i]  # (10, 16)
@@ -35,15 +41,17 @@ def procedure_html(trace, i: int, r: int) -> str:
     fmt = lambda x: " ".join(f"{value:+.3f}" for value in x)  # noqa: E731
     last = r == trace.iterations - 1
     lines = [
-        f"<b>Iteration {r + 1} of {trace.iterations}</b>, primary capsule i = {i}:",
-        f"b<sub>i·</sub> = [{fmt(b)}]  {'(all zero: routing starts uniform)' if r == 0 else ''}",
+        f"<b>Iteration {r + 1} of {trace.iterations}</b>, primary capsule i = {i} — what this iteration starts "
+        f"from, computes, and leaves for the next:",
+        f"b<sub>i·</sub> at the start of iteration {r + 1} = [{fmt(b)}]  "
+        f"{'(all zero: routing starts uniform)' if r == 0 else f'(as iteration {r} left it)'}",
         f"c<sub>i·</sub> = softmax(b<sub>i·</sub>) = [{fmt(c)}]",
         f"s<sub>j</sub> = Σ<sub>i</sub> c<sub>ij</sub> û<sub>j|i</sub>: its share of s<sub>{winner}</sub> "
-        f"(the winner at this iteration) is {share:+.2%}",
+        f"(class {names[winner]}, the winner at this iteration) is {share:+.2%}",
         f"v<sub>j</sub> = squash(s<sub>j</sub>); agreement a<sub>ij</sub> = û<sub>j|i</sub>·v<sub>j</sub> = [{fmt(a)}]",
         ("(the last iteration: nothing is added — the next b would change nothing that is used)" if last else
-         f"b<sub>ij</sub> ← b<sub>ij</sub> + a<sub>ij</sub>: its coupling will move towards digit {top}, "
-         f"the parent it agrees with most (a = {a[top]:+.3f})"),
+         f"b<sub>ij</sub> ← b<sub>ij</sub> + a<sub>ij</sub>, the b iteration {r + 2} starts from: its coupling "
+         f"will move towards class {names[top]}, the parent it agrees with most (a = {a[top]:+.3f})"),
     ]
     return "<br>".join(lines)
 
@@ -141,14 +149,18 @@ class PrimaryInspector(QGroupBox):
         reach = np.linalg.norm(tr.u_hat[0, i], axis=-1)  # (10,)
         active = views.active_primaries(tr)
         rank = int((reach.max() < np.linalg.norm(tr.u_hat[0], axis=-1).max(-1)).sum()) + 1
-        off = "" if self.state.enabled[i] else ("<b>Switched off</b> (Parts, below): its predictions û are "
-                                               "zero, it sends nothing. ")
-        self.details.setText(
-            f"{off}<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the 17×17 "
-            f"patch outlined. ‖u<sub>i</sub>‖ = {np.linalg.norm(u):.3f}; u<sub>i</sub> = "
-            f"[{' '.join(f'{x:+.2f}' for x in u)}]. Its longest prediction is for digit {int(reach.argmax())} "
-            f"(‖û‖ = {reach.max():.3f}, rank {rank} of 1152 — "
-            f"{'one of the active parts' if active[i] else 'not among the active parts'}).")
+        names = self.state.model.classes if self.state.model is not None else [str(d) for d in range(10)]
+        where = (f"<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the 17×17 "
+                 f"patch outlined. ‖u<sub>i</sub>‖ = {np.linalg.norm(u):.3f}; u<sub>i</sub> = "
+                 f"[{' '.join(f'{x:+.2f}' for x in u)}].")
+        if self.state.enabled[i]:
+            self.details.setText(
+                f"{where} Its longest prediction is for class {names[int(reach.argmax())]} (‖û‖ = "
+                f"{reach.max():.3f}, rank {rank} of 1152 — "
+                f"{'one of the active parts' if active[i] else 'not among the active parts'}).")
+        else:
+            self.details.setText(f"<b>Switched off</b> (Parts, below): it sends nothing to any class capsule. "
+                                 f"{where}")
         winner = int(tr.prediction[0])
         colours = [theme.winner_colour() if d == winner else theme.bar_colour() for d in range(10)]
         self.prediction_bars.setOpts(height=reach, brushes=colours)
@@ -157,4 +169,4 @@ class PrimaryInspector(QGroupBox):
         for d, line in enumerate(self.coupling_lines):
             line.setData(iterations, tr.coupling[:, 0, i, d])
             line.setPen(pg.mkPen(colours[d], width=3 if d == winner else 1))
-        self.procedure.setText(procedure_html(tr, i, self.state.iteration))
+        self.procedure.setText(procedure_html(tr, i, self.state.iteration, names, bool(self.state.enabled[i])))

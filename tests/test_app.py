@@ -1043,6 +1043,7 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
         window.worker.load(str(clothing))
     assert loaded.args[0].classes == FASHION_CLASSES
+    assert not any(a.isChecked() for a in window.shipped_actions.values())  # not a shipped model: no check mark
     assert window.samples.notice.isVisible() and "clothing" in window.samples.notice.text()
     assert window.samples.digit.itemText(2) == "Trouser"
     assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.plot.toolTip()
@@ -1061,6 +1062,14 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
         window.worker.load("mnist5k")  # by name
     assert not window.samples.notice.isVisible() and window.samples.digit.itemText(2) == "digit 1"
+    assert window.shipped_actions["mnist5k"].isChecked() and not window.shipped_actions["fashion-mnist"].isChecked()
+    window.draw.canvas.clear()
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        draw_stroke(window.draw.canvas, circle())
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        window.worker.load(str(clothing))
+    qtbot.wait(100)
+    assert window.draw.canvas.stroke_count == 1  # the user's drawing is kept; only a sample is replaced
     assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"
 
 

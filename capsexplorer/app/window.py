@@ -131,10 +131,14 @@ class MainWindow(QMainWindow):
         self._action(file, "Held-out &sample", lambda: self.samples.load_random(), "Ctrl+R")
         self._action(file, "Open &weights…", self.files.open_weights_dialog)
         shipped = file.addMenu("Shipped &models")
-        self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist5k"), "Ctrl+1",
-                     "The CapsNet trained on 4,000 MNIST digits")
-        self._action(shipped, "&Clothing — Fashion-MNIST", lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
-                     "The CapsNet trained on the 60,000 Fashion-MNIST training images")
+        self.shipped_actions = {
+            "mnist5k": self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist5k"),
+                                    "Ctrl+1", "The CapsNet trained on 4,000 MNIST digits"),
+            "fashion-mnist": self._action(shipped, "&Clothing — Fashion-MNIST",
+                                          lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
+                                          "The CapsNet trained on the 60,000 Fashion-MNIST training images")}
+        for action in self.shipped_actions.values():
+            action.setCheckable(True)
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",
                      "Train a CapsNet in a separate process and watch it learn")
         file.addSeparator()
@@ -170,8 +174,15 @@ class MainWindow(QMainWindow):
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self) -> None:
+        from ..weights import SHIPPED_MODELS, shipped_weights_path
+
         info = self.state.model
         self.banner.hide()
+        for name, action in self.shipped_actions.items():  # the model in use is checked; other weights: none
+            try:
+                action.setChecked(Path(info.path).resolve() == shipped_weights_path(SHIPPED_MODELS[name]).resolve())
+            except (OSError, ValueError):
+                action.setChecked(False)
         self.device_label.setText(f"Device: {info.device}")
         accuracy = f"held-out accuracy {info.heldout_accuracy:.2%}" if info.heldout_accuracy is not None else \
             "held-out accuracy unknown"
@@ -185,8 +196,8 @@ class MainWindow(QMainWindow):
         if self._initial_image:
             self.open_image(self._initial_image)
             self._initial_image = None
-        elif self.draw.canvas.is_empty() or other_data:  # a sample of the new model's own data (undoable)
-            self.samples.load_random(seed=self._sample_seed)
+        elif self.draw.canvas.is_empty() or (other_data and self.draw.canvas.exact_input() is not None):
+            self.samples.load_random(seed=self._sample_seed)  # a sample of the new model's own data (undoable)
         else:
             self.controller.request_trace()
 

@@ -955,7 +955,14 @@ def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, win
     browser.sort.setCurrentIndex(0)
     browser.disagree.setChecked(True)
     assert np.all(p.cnn_prediction[browser.shown()] != p.prediction[browser.shown()])
+    k = int(browser.shown()[0])  # the CNN's answer on the thumbnail itself, where it differs
+    text = browser.model.data(browser.model.index(list(browser.shown()).index(k)))
+    assert f"CNN {int(p.cnn_prediction[k])}" in text and text.startswith(f"{p.labels[k]}→{p.prediction[k]}")
     browser.disagree.setChecked(False)
+    browser.both_wrong.setChecked(True)
+    both = np.flatnonzero((p.prediction != p.labels) & (p.cnn_prediction != p.labels))
+    assert list(browser.shown()) == list(both)
+    browser.both_wrong.setChecked(False)
 
 
 def test_the_cnn_judges_the_same_input(qtbot, window):
@@ -1063,6 +1070,7 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
         window.worker.load("mnist5k")  # by name
     assert not window.samples.notice.isVisible() and window.samples.digit.itemText(2) == "digit 1"
     assert window.shipped_actions["mnist5k"].isChecked() and not window.shipped_actions["fashion-mnist"].isChecked()
+    assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"
     window.draw.canvas.clear()
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         draw_stroke(window.draw.canvas, circle())
@@ -1070,7 +1078,9 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
         window.worker.load(str(clothing))
     qtbot.wait(100)
     assert window.draw.canvas.stroke_count == 1  # the user's drawing is kept; only a sample is replaced
-    assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"
+    assert window.draw.prediction.text() in FASHION_CLASSES  # the headline names the garment
+    assert window.browser.title() == "The held-out images" and "class capsule" in window.pose.title()
+    assert "How much routing moves here</b> was measured for the shipped digits model" in window.guide.text.text()
 
 
 def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window, tmp_path):

@@ -20,6 +20,7 @@ class ThumbnailModel(QAbstractListModel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.names = self.full_names = [str(d) for d in range(10)]  # short and full class names
         self.split: Split | None = None
         self.predictions: SetPredictions | None = None
         self.order = np.zeros(0, np.int64)
@@ -46,8 +47,10 @@ class ThumbnailModel(QAbstractListModel):
         k = int(self.order[index.row()])
         p = self.predictions
         label, predicted = int(p.labels[k]), int(p.prediction[k])
-        if role == Qt.ItemDataRole.DisplayRole:
-            return f"{label}→{predicted} {p.winner_length[k]:.2f}"
+        if role == Qt.ItemDataRole.DisplayRole:  # the CNN's answer too, where it differs: "7→5 · CNN 7"
+            cnn = "" if p.cnn is None or int(p.cnn_prediction[k]) == predicted else \
+                f"\nCNN {self.names[int(p.cnn_prediction[k])]}"
+            return f"{self.names[label]}→{self.names[predicted]} {p.winner_length[k]:.2f}{cnn}"
         if role == Qt.ItemDataRole.DecorationRole:
             if k not in self._pixmaps:
                 grey = np.ascontiguousarray(255 - self.split.images[k])  # dark ink on light, as drawn
@@ -57,10 +60,10 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ForegroundRole and label != predicted:
             return QColor(200, 50, 30)
         if role == Qt.ItemDataRole.ToolTipRole:
-            text = (f"held-out #{k}: label {label}, CapsNet {predicted} (‖v‖ {p.winner_length[k]:.3f}, "
-                    f"margin {p.margin[k]:.3f})")
+            text = (f"held-out #{k}: label {self.full_names[label]}, CapsNet {self.full_names[predicted]} "
+                    f"(‖v‖ {p.winner_length[k]:.3f}, margin {p.margin[k]:.3f})")
             if p.cnn is not None:
-                text += f"; CNN {int(p.cnn_prediction[k])} ({p.cnn[k].max():.0%})"
+                text += f"; CNN {self.full_names[int(p.cnn_prediction[k])]} ({p.cnn[k].max():.0%})"
             return text
         if role == Qt.ItemDataRole.UserRole:
             return k
@@ -87,13 +90,15 @@ class BrowserPanel(QGroupBox):
         self.margin.setSingleStep(0.05)
         self.margin.setValue(0.3)
         self.disagree = QCheckBox("CapsNet ≠ CNN")
+        self.both_wrong = QCheckBox("both wrong")
+        self.both_wrong.setToolTip("The images both the CapsNet and the CNN get wrong")
         self.sort = QComboBox()
         for name, key in (("in order", "index"), ("shortest winner first", "length"),
                           ("smallest margin first", "margin")):
             self.sort.addItem(name, key)
         for widget in (self.digit, self.sort):
             widget.currentIndexChanged.connect(self._user_filter)
-        for widget in (self.wrong, self.low_margin, self.disagree):
+        for widget in (self.wrong, self.low_margin, self.disagree, self.both_wrong):
             widget.toggled.connect(self._user_filter)
         self.margin.valueChanged.connect(self._user_filter)
 
@@ -121,7 +126,8 @@ class BrowserPanel(QGroupBox):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setUniformItemSizes(True)  # no per-item size queries: smooth with 1,000 items
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(QSize(THUMB + 30, THUMB + 20))
+        self.view.setGridSize(QSize(THUMB + 44, THUMB + 36))  # two lines: label→CapsNet, and the CNN's if other
+        self.view.setWordWrap(True)
         self.view.setModel(self.model)
         self.view.setMinimumWidth(THUMB + 40)
         self.view.clicked.connect(self._open)
@@ -129,7 +135,8 @@ class BrowserPanel(QGroupBox):
         self.status.setWordWrap(True)
 
         filters = QVBoxLayout()
-        for widgets in ((self.digit, self.sort), (self.wrong, self.disagree), (self.low_margin, self.margin)):
+        for widgets in ((self.digit, self.sort), (self.wrong, self.disagree, self.both_wrong),
+                        (self.low_margin, self.margin)):
             row = QHBoxLayout()
             for widget in widgets:
                 row.addWidget(widget)
@@ -152,6 +159,8 @@ class BrowserPanel(QGroupBox):
 
         names = [SHORT_NAMES.get(c, c) for c in classes][:10]
         digits = names == [str(d) for d in range(len(names))]
+        self.model.names, self.model.full_names = names, list(classes)[:10]
+        self.setTitle("The held-out digits" if digits else "The held-out images")
         for d, name in enumerate(names):
             self.digit.setItemText(d + 1, f"class {d}" if digits else name)
         self.confusion.setHorizontalHeaderLabels(names)
@@ -188,6 +197,7 @@ class BrowserPanel(QGroupBox):
                     item.setForeground(QColor(200, 50, 30))
                 self.confusion.setItem(t, p, item)
         self.disagree.setEnabled(predictions.cnn is not None)
+        self.both_wrong.setEnabled(predictions.cnn is not None)
         self._final = final
         self._seconds = seconds
         self.apply()
@@ -214,6 +224,8 @@ class BrowserPanel(QGroupBox):
             keep &= p.margin < self.margin.value()
         if self.disagree.isChecked() and p.cnn is not None:
             keep &= p.cnn_prediction != p.prediction
+        if self.both_wrong.isChecked() and p.cnn is not None:
+            keep &= (p.cnn_prediction != p.labels) & (p.prediction != p.labels)
         order = np.flatnonzero(keep)
         key = self.sort.currentData()
         if key == "length":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 from superqt import QLabeledSlider
 from superqt.utils import qthrottled
@@ -50,6 +50,7 @@ class DrawPanel(QGroupBox):
         font.setPointSizeF(font.pointSizeF() * 2.6)
         font.setBold(True)
         self.prediction.setFont(font)
+        self._headline_font = QFont(font)
         self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.confidence = QLabel("")
         self.confidence.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -120,9 +121,20 @@ class DrawPanel(QGroupBox):
         length = float(result.trace.final_lengths[0, winner])
         name = self.classes[winner] if winner < len(self.classes) else str(winner)
         self.network_input.set_image(result.image)
-        self.prediction.setText(name if name.isdigit() else str(winner))
-        self.confidence.setText(f"‖v‖ = {length:.3f}" if name.isdigit() else f"{name} · ‖v‖ = {length:.3f}")
+        self._headline(name)
+        self.confidence.setText(f"‖v‖ = {length:.3f}")
         self._show_cnn()
+
+    def _headline(self, name: str) -> None:
+        """The predicted class in large type — a garment's name as much as a digit — shrunk to fit."""
+        if name == self.prediction.text():
+            return
+        font = QFont(self._headline_font)
+        width = self.prediction.width() - 4
+        while font.pointSizeF() > 8 and QFontMetrics(font).horizontalAdvance(name) > width:
+            font.setPointSizeF(font.pointSizeF() * 0.9)
+        self.prediction.setFont(font)
+        self.prediction.setText(name)
 
     def _show_cnn(self) -> None:
         probabilities = self.state.cnn

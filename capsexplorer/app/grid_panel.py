@@ -76,6 +76,7 @@ class GridPanel(QGroupBox):
 
     def follow(self, state) -> None:
         """Draws the pose grid the explorer state holds."""
+        self.state = state
         state.gridChanged.connect(lambda: self.clear() if state.grid is None else
                                   self.show_result(state.grid.value, state.grid.labels))
 
@@ -94,7 +95,9 @@ class GridPanel(QGroupBox):
                                           for s, o in enumerate(grid.offsets) if s % 2 == 0]])
         item.setRange(xRange=(-LABEL_ROOM, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
         self.export_button.setEnabled(True)
-        self.caption.setText(f"Digit capsule {grid.digit}: rows are its 16 pose dimensions, named from the "
+        state = getattr(self, "state", None)
+        name = f"The {state.capsule_word} of {state.class_name(grid.digit)}" if state else f"Capsule {grid.digit}"
+        self.caption.setText(f"{name}: rows are its 16 pose dimensions, named from the "
                              "reconstructions' image moments; columns add the offset below. Click a tile to set "
                              "that pose slider.")
 

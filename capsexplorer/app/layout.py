@@ -50,7 +50,8 @@ def splitter(orientation, *widgets: QWidget, stretch=()) -> QSplitter:
 
 def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     """The window `w`'s panels laid out: (central widget, the columns, the lab's tabs)."""
-    left = column(w.draw, w.samples, GuidePanel())
+    w.guide = GuidePanel(w.state)
+    left = column(w.draw, w.samples, w.guide)
     left.layout().addStretch(1)
     lengths_and_summary = splitter(Qt.Orientation.Horizontal, w.lengths, w.summary)
     routing = splitter(Qt.Orientation.Vertical, w.routing, lengths_and_summary, stretch=(3, 2))

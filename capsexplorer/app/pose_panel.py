@@ -146,6 +146,14 @@ class PosePanel(QGroupBox):
         self.setEnabled(False)
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._pose_digit_changed)
+        state.modelChanged.connect(self._name_classes)
+
+    def _name_classes(self) -> None:
+        """Titles and choices in the words of the model's data (digits, or its class names)."""
+        self.setTitle(f"Pose — bend a {self.state.capsule_word}")
+        for d in range(min(10, self.capsule.count() - 1)):
+            self.capsule.setItemText(d + 1, f"capsule {self.state.class_name(d)}")
+        self.capsule.setToolTip(f"Which {self.state.capsule_word}'s 16-D pose the sliders hold")
 
     # --- from the state -----------------------------------------------------------------------
     def _pose_digit_changed(self, choice: int) -> None:
@@ -171,10 +179,11 @@ class PosePanel(QGroupBox):
         self.reconstruction_tile.set_image(result.reconstructions[digit])
         length = float(result.trace.final_lengths[0, digit])
         which = "the winner" if digit == result.winner else "not the winner"
-        caption = (f"Digit capsule {digit} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its "
-                   "16 pose dimensions; the decoder redraws it.")
+        capsule = f"The {self.state.capsule_word} of {self.state.class_name(digit)}"
+        caption = (f"{capsule} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its 16 pose "
+                   "dimensions; the decoder redraws it.")
         if length < M_MINUS:
-            caption = (f"Digit capsule {digit} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
+            caption = (f"{capsule} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
                        "The decoder was never trained on such poses: its image means little.")
         if caption != self.caption.text():
             self.caption.setText(caption)

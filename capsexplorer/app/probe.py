@@ -135,6 +135,7 @@ class ProbePanel(QGroupBox):
         turned = (f"its pose turned {angle:.1f}°" if result.lengths[digit] >= 0.1 else
                   "it is now inactive (‖v‖ under m⁻ = 0.1): its pose direction means little")
         self.caption.setText(
-            f"The network now says {result.prediction} (it said {reference.winner}). Capsule {digit}: {turned}; "
+            f"The network now says {self.state.class_name(result.prediction)} (it said "
+            f"{self.state.class_name(reference.winner)}). Capsule {self.state.class_name(digit)}: {turned}; "
             f"its length changed {change:+.1%} ({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). "
             "Equivariance would turn the pose and keep the length. Outlined bars: the untransformed input.")

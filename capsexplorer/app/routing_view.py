@@ -15,7 +15,7 @@ from . import theme
 from .state import NONE, WINNER, ExplorerState
 
 NARROW = 600  # below this width the spatial view goes under the matrix
-HOVER_HINT = "Each block: a digit j, its 6×6 positions row by row. Hover to read; click: the Primary tab shows it."
+HOVER_HINT = "Each block: a class j, its 6×6 positions row by row. Hover to read; click: the Primary tab shows it."
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
 
@@ -55,6 +55,7 @@ class RoutingPanel(QGroupBox):
         layout.addLayout(self.views_row, 1)
         layout.addWidget(self.hover)
 
+        state.modelChanged.connect(self._name_classes)
         state.resultChanged.connect(self._new_result)
         state.iterationChanged.connect(self._render)
         state.overlayDigitChanged.connect(self._overlay_digit_changed)
@@ -62,6 +63,14 @@ class RoutingPanel(QGroupBox):
         state.primaryChanged.connect(self._show_primary)
         state.partsChanged.connect(self._render)
         self._new_result()
+
+    def _name_classes(self) -> None:
+        """Axis, choices and tooltips in the words of the model's data."""
+        s = self.state
+        self.matrix_plot.getPlotItem().setLabel("bottom", s.capsule_word + " j")
+        for d in range(min(10, self.digit_choice.count() - 1)):
+            self.digit_choice.setItemText(d + 1, s.class_name(d) if not s.digits else f"digit {d}")
+        self.digit_choice.setToolTip(f"The {s.capsule_word} whose coupling is laid over the input")
 
     # --- construction -------------------------------------------------------------------------
     def _build_options(self) -> None:
@@ -279,7 +288,8 @@ class RoutingPanel(QGroupBox):
         self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
         change = " (its change)" if s.change else ""
         chosen = " (the winner)" if s.overlay_digit == WINNER else ""
-        self.spatial_caption.setText(f"Digit {digit}{chosen}, iteration {r + 1}: the matrix's value{change}, "
+        self.spatial_caption.setText(f"Class {s.class_name(digit)}{chosen}, iteration {r + 1}: the matrix's "
+                                     f"value{change}, "
                                      "averaged over the 32 types at each 6×6 position, on the matrix's colours.")
         self._show_primary()
         self._show_changes()
@@ -362,7 +372,8 @@ class RoutingPanel(QGroupBox):
         length = s.trace.primary_lengths[0, i]
         shown = self.current_matrix()[i, digit]
         self.hover.setText(f"Primary capsule {i} (type {row}, position row {grid_row}, col {grid_col}; "
-                           f"‖u_i‖ = {length:.3f}) → digit {digit}: c_ij = {c:.4f}; shown ({MODE_NAMES[s.mode]}) "
+                           f"‖u_i‖ = {length:.3f}) → class {s.class_name(digit)}: c_ij = {c:.4f}; shown "
+                           f"({MODE_NAMES[s.mode]}) "
                            f"{shown:+.4f} (iteration {s.iteration + 1}).")
 
     # --- settings -----------------------------------------------------------------------------

@@ -111,6 +111,29 @@ class ExplorerState(QObject):
     def winner(self) -> int | None:
         return self.result.winner if self.result is not None else None
 
+    # --- words for the model shown: digits, or another data set's classes -----------------------
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.model.classes) if self.model is not None else tuple(str(d) for d in range(10))
+
+    @property
+    def digits(self) -> bool:
+        """The classes are the ten digits (else, e.g., garments)."""
+        return all(name.isdecimal() for name in self.classes)
+
+    def class_name(self, j: int) -> str:
+        return self.classes[j] if 0 <= j < len(self.classes) else str(j)
+
+    @property
+    def capsule_word(self) -> str:
+        """The paper's "digit capsule" for the digits; "class capsule" for other data."""
+        return "digit capsule" if self.digits else "class capsule"
+
+    @property
+    def item_word(self) -> str:
+        """What one input is: a digit, or an image."""
+        return "digit" if self.digits else "image"
+
     def shown_overlay_digit(self) -> int:
         """The digit the spatial view shows: the chosen one, or the winner."""
         return self._resolve(self.overlay_digit)

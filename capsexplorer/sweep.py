@@ -47,6 +47,17 @@ class Sweep:
         """(S,) bool: the followed capsule is at least m⁻ long — shorter, its direction means little."""
         return self.lengths[:, self.digit] >= threshold
 
+    def prediction_runs(self) -> list[tuple[int, float, float]]:
+        """The prediction along the sweep as runs of one class: [(class, first value, last value)], in
+        the order of the values — where the input stops being one class and what it becomes."""
+        runs: list[tuple[int, float, float]] = []
+        for value, predicted in zip(self.values, self.prediction):
+            if runs and runs[-1][0] == int(predicted):
+                runs[-1] = (runs[-1][0], runs[-1][1], float(value))
+            else:
+                runs.append((int(predicted), float(value), float(value)))
+        return runs
+
     def summary(self) -> dict:
         """The figures a reader compares: how far the pose turns, how much the length moves."""
         change, angle = np.abs(self.relative_length_change()), self.pose_angle()

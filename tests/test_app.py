@@ -849,12 +849,33 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     assert sweep.transform == "rotate" and len(sweep.values) == 21 and sweep.digit == window.state.winner
     x, y = window.sweep.length_lines[sweep.digit].getData()
     np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
-    assert window.sweep.strip.image.shape == (58, 21 * 30)
+    columns = window.sweep.strip_columns  # 21 frames in the rows that show them largest
+    assert window.sweep.strip.image.shape == (-(-21 // columns) * 60, columns * 30)
     assert "Grey points" in window.sweep.caption.text() and "while still active" in window.sweep.caption.text()
     qtbot.waitUntil(lambda: window.sweep.cnn_line.getData()[1] is not None
                     and len(window.sweep.cnn_line.getData()[1]) == 21, timeout=TIMEOUT)
     x, y = window.sweep.cnn_line.getData()  # the CNN judges the same sweep, a moment later
     assert np.all((0 <= y) & (y <= 1))
+    panel = window.sweep
+    runs = sweep.prediction_runs()  # where the prediction changes, and to what, said in words
+    assert all(f"{d} (" in panel.caption.text() for d, _, _ in runs) and panel.caption.text().startswith("Read as: ")
+    assert [label.text for _, label in panel.legend.items] == [f"capsule {sweep.digit}", "the other classes",
+                                                                f"CNN p({sweep.digit})"]
+    s = 15  # +90°: every class's length at a value, read as numbers
+    text = panel.read_out(float(sweep.values[s]) + 1)
+    top = int(np.argmax(sweep.lengths[s]))
+    assert text.startswith(f"At rotate +{sweep.values[s]:g}°: {top} {sweep.lengths[s, top]:.3f}") and "CNN says" in text
+    np.testing.assert_allclose(panel.pose_image.image, np.nan_to_num(sweep.unit_pose_change()).T, atol=1e-6)
+    low, high = panel.pose_bar.levels()
+    assert np.abs(panel.pose_image.image).max() <= high and low == -high  # the heatmap's scale holds it all
+    panel.steps.setValue(181)
+    assert panel.steps.value() == 181  # as the command line allows, up to 1000
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+        panel.run_button.click()
+    assert panel.strip.image.size == -(-21 // panel.strip_columns) * 60 * panel.strip_columns * 30  # 21 of 181
+    panel.steps.setValue(21)
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+        panel.run_button.click()
     answers = iter([str(tmp_path / "s.png"), str(tmp_path / "s.gif")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (next(answers), ""))
     window.sweep.png_button.click()

@@ -173,3 +173,14 @@ def test_lab_commands_refuse_bad_options_in_one_line(capsys, tmp_path, two_png, 
         message = "not a directory"
     code, out, err = run(capsys, *argv)
     assert code == 1 and message in err and err.count("\n") == 1 and out == ""
+
+
+def test_prediction_runs_say_where_the_input_changes_class(model, heldout):
+    x = heldout.images[np.flatnonzero(heldout.labels == 4)[0]].astype(np.float32) / 255
+    sweep = model.sweep(x, "rotate", np.linspace(-180, 180, 37))
+    runs = sweep.prediction_runs()
+    assert [d for d, _, _ in runs] == [int(p) for k, p in enumerate(sweep.prediction)
+                                      if k == 0 or p != sweep.prediction[k - 1]]
+    assert runs[0][1] == -180 and runs[-1][2] == 180
+    assert all(first <= last for _, first, last in runs)
+    assert any(d == 4 and first <= 0 <= last for d, first, last in runs)  # upright, it is a 4

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QVBoxLayout)
 
-from .. import transforms
+from .. import transforms, views
 from ..sweep import Sweep
 from . import theme
 
@@ -18,15 +18,46 @@ RANGES = {"rotate": (-180.0, 180.0), "shift-x": (-6.0, 6.0), "shift-y": (-6.0, 6
 STRIP_GAP = 2
 
 
-def filmstrip(sweep: Sweep) -> np.ndarray:
-    """(2·28 + gap, S·(28 + gap)) the inputs above the followed capsule's reconstructions."""
-    steps = len(sweep.values)
-    strip = np.full((2 * 28 + STRIP_GAP, max(1, steps * (28 + STRIP_GAP))), 0.25, np.float32)
-    for s in range(steps):
-        x = s * (28 + STRIP_GAP)
-        strip[:28, x:x + 28] = sweep.images[s]
-        strip[28 + STRIP_GAP:, x:x + 28] = sweep.reconstruction[s]
+MAX_FRAMES = 21  # the filmstrip shows at most this many steps, evenly chosen: each frame stays readable
+
+
+def strip_steps(count: int, frames: int = MAX_FRAMES) -> np.ndarray:
+    """The steps the filmstrip shows: all of them, or `frames` evenly spaced ones with both ends."""
+    return np.arange(count) if count <= frames else np.unique(np.round(np.linspace(0, count - 1, frames)).astype(int))
+
+
+CELL_W, CELL_H = 28 + STRIP_GAP, 2 * 28 + 2 * STRIP_GAP  # one step: its input above its reconstruction
+
+
+def filmstrip(sweep: Sweep, frames: int = MAX_FRAMES, columns: int | None = None) -> np.ndarray:
+    """At most `frames` of the steps, each its input above the followed capsule's reconstruction, laid
+    out left to right in rows of `columns` (default: one row): (rows·(2·28 + 2·gap), columns·(28 + gap))."""
+    shown = strip_steps(len(sweep.values), frames)
+    columns = max(1, min(columns or len(shown), len(shown)))
+    rows = -(-len(shown) // columns)
+    strip = np.full((rows * CELL_H, columns * CELL_W), 0.25, np.float32)
+    for k, s in enumerate(shown):
+        y, x = (k // columns) * CELL_H, (k % columns) * CELL_W
+        strip[y:y + 28, x:x + 28] = sweep.images[s]
+        strip[y + 28 + STRIP_GAP:y + 56 + STRIP_GAP, x:x + 28] = sweep.reconstruction[s]
     return strip
+
+
+def best_columns(count: int, width: float, height: float) -> int:
+    """The number of columns that shows `count` frames largest in a width × height panel."""
+    def scale(columns: int) -> float:
+        rows = -(-count // columns)
+        return min(width / (columns * CELL_W), height / (rows * CELL_H))
+    return max(range(1, max(count, 1) + 1), key=scale)
+
+
+def runs_text(sweep: Sweep, name, unit: str) -> str:
+    """"8 (−180 to −36°) → 4 (−32 to +42°) → 2 (+46 to +180°)": what the input is read as, where."""
+    parts = []
+    for d, first, last in sweep.prediction_runs():
+        span = f"{first:+g}{unit}" if first == last else f"{first:+g} to {last:+g}{unit}"
+        parts.append(f"{name(d)} ({span})")
+    return " → ".join(parts)
 
 
 class SweepPanel(QGroupBox):
@@ -36,6 +67,7 @@ class SweepPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("One transform over a range", parent)
         self.sweep: Sweep | None = None
+        self._cnn: np.ndarray | None = None  # (S, 10) the CNN's probabilities along the sweep, once they came
         self.transform = QComboBox()
         for name in transforms.TRANSFORMS:
             self.transform.addItem(name, name)
@@ -44,8 +76,10 @@ class SweepPanel(QGroupBox):
             box.setDecimals(2)
             box.setKeyboardTracking(False)
         self.steps = QSpinBox()
-        self.steps.setRange(2, 121)
+        self.steps.setRange(2, 1000)  # as the command line allows
         self.steps.setValue(21)
+        self.steps.setToolTip("Values from the first to the last, evenly spaced: 2 to 1000 (the filmstrip shows "
+                              f"at most {MAX_FRAMES} of them)")
         self.run_button = QPushButton("Sweep")
         self.png_button = QToolButton()
         self.png_button.setText("PNG…")
@@ -69,16 +103,30 @@ class SweepPanel(QGroupBox):
             row.addStretch(1)
             controls.addLayout(row)
 
-        self.lengths_plot = self._plot("‖v<sub>j</sub>‖")
-        self.length_lines = [self.lengths_plot.getPlotItem().plot([], [], pen=pg.mkPen(theme.bar_colour()))
-                             for _ in range(10)]
-        self.cnn_line = self.lengths_plot.getPlotItem().plot(
-            [], [], pen=pg.mkPen(theme.accent(), width=2, style=Qt.PenStyle.DashLine))
+        self.state = None  # the explorer state, for class names (see follow)
+        self.lengths_plot = self._plot("‖v<sub>j</sub>‖ (hover)")
+        lengths = self.lengths_plot.getPlotItem()
+        legend_fill = theme.background()
+        legend_fill.setAlpha(200)
+        self.legend = lengths.addLegend(offset=(-6, 6), labelTextColor=theme.foreground(), brush=legend_fill)
+        self.length_lines = [lengths.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
+        self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.accent(), width=2, style=Qt.PenStyle.DashLine))
+        self.read_out_label = QLabel("")
+        self.read_out_label.setWordWrap(True)
+        self.lengths_plot.scene().sigMouseMoved.connect(self._hover)
         self.pose_plot = self._plot("Δ pose direction")
-        self.pose_plot.setToolTip("The change of the capsule's unit pose v/‖v‖, one line per dimension: its "
-                                  "direction apart from its length")
-        colours = [pg.intColor(k, 16) for k in range(16)]
-        self.pose_lines = [self.pose_plot.getPlotItem().plot([], [], pen=pg.mkPen(colours[k])) for k in range(16)]
+        self.pose_plot.setToolTip("The change of the followed capsule's unit pose v/‖v‖ in each of its 16 "
+                                  "dimensions (rows) at each value (columns): its direction apart from its length. "
+                                  "Red: the dimension grew, blue: it shrank")
+        pose = self.pose_plot.getPlotItem()
+        pose.setLabel("left", "dimension")
+        self.pose_image = theme.image_item((16, 2), theme.CHANGE_MAP)
+        pose.addItem(self.pose_image)
+        self.pose_bar = pg.ColorBarItem(values=(-0.1, 0.1), colorMap=pg.colormap.get(theme.CHANGE_MAP),
+                                        interactive=False, width=10)
+        self.pose_bar.setImageItem(self.pose_image, insert_in=pose)
+        self.pose_bar.axis.enableAutoSIPrefix(False)
+        self.pose_bar.axis.setWidth(40)
         self.summary_plot = self._plot("length vs turn")
         summary = self.summary_plot.getPlotItem()
         summary.setLabel("bottom", "pose turns (°)")
@@ -87,7 +135,7 @@ class SweepPanel(QGroupBox):
         summary.addItem(self.summary_points)
         self.strip_plot = theme.picture_plot(minimum_height=90)
         strip = self.strip_plot.getPlotItem()
-        strip.showAxis("bottom")
+        self.strip_plot.scene().sigMouseMoved.connect(self._strip_hover)
         self.strip = theme.image_item((58, 30), theme.GREYS)
         strip.addItem(self.strip)
         self.caption = QLabel("Choose a transform and press Sweep.")
@@ -101,6 +149,7 @@ class SweepPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addLayout(plots, 1)
+        layout.addWidget(self.read_out_label)
         layout.addWidget(self.caption)
         self._transform_changed()
 
@@ -125,8 +174,34 @@ class SweepPanel(QGroupBox):
     def values(self) -> np.ndarray:
         return np.linspace(self.start.value(), self.stop.value(), self.steps.value())
 
+    def _name(self, d: int) -> str:
+        return self.state.class_name(d) if self.state is not None else str(d)
+
+    def _hover(self, scene_pos) -> None:
+        text = self.read_out(self.lengths_plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
+        if text:
+            self.read_out_label.setText(text)
+
+    def read_out(self, x: float) -> str:
+        """Every class's length at the step nearest `x`, longest first: what the input is read as there."""
+        if self.sweep is None:
+            return ""
+        values = self.sweep.values
+        s = int(np.argmin(np.abs(values - x)))
+        unit = transforms.UNITS[self.sweep.transform]
+        order = np.argsort(self.sweep.lengths[s])[::-1]
+        text = (f"At {self.sweep.transform} {values[s]:+g}{unit}: " +
+                ", ".join(f"{self._name(int(d))} {self.sweep.lengths[s, d]:.3f}" for d in order[:4]) +
+                f" (‖v‖, longest first; the network says {self._name(int(self.sweep.prediction[s]))})")
+        cnn = self._cnn
+        if cnn is not None and len(cnn) == len(values):
+            guess = int(np.argmax(cnn[s]))
+            text += f"; the CNN says {self._name(guess)} ({cnn[s, guess]:.0%})"
+        return text + "."
+
     def follow(self, state) -> None:
         """Draws the sweep the explorer state holds (and the CNN's view of it, when it comes)."""
+        self.state = state
         def draw() -> None:
             result = state.sweep
             if result is None:
@@ -145,45 +220,99 @@ class SweepPanel(QGroupBox):
     def show_cnn(self, probabilities: np.ndarray) -> None:
         """(S, 10) the CNN's probabilities for the sweep's inputs: its line follows the same digit."""
         if self.sweep is not None and len(probabilities) == len(self.sweep.values):
+            self._cnn = np.asarray(probabilities)
             self.cnn_line.setData(self.sweep.values, probabilities[:, self.sweep.digit])
+            self._legend()
 
     def show_result(self, sweep: Sweep, seconds: float) -> None:
-        self.sweep = sweep
+        self.sweep, self._cnn = sweep, None
         values, digit = sweep.values, sweep.digit
         self.cnn_line.setData([], [])  # the CNN's view follows (show_cnn)
+        self.read_out_label.setText("Hover the ‖v‖ plot: every class's length at that value.")
         for d, line in enumerate(self.length_lines):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),
                                  width=3 if d == digit else 1))
-        change = sweep.unit_pose_change()
-        for k, line in enumerate(self.pose_lines):
-            line.setData(values, change[:, k])
+        change = np.nan_to_num(sweep.unit_pose_change())  # (S, 16); an undefined direction drawn as 0
+        top = views.scale_ceiling(float(np.abs(change).max()) or 0.01)
+        self.pose_image.setImage(np.ascontiguousarray(change.T, np.float32), levels=(-top, top), autoLevels=False)
+        self.pose_bar.setLevels((-top, top))
+        self.pose_bar.axis.setTicks([[(v, f"{v:+.2g}".replace("+0", "0")) for v in (-top, 0.0, top)]])
+        width = float(values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 1.0
+        left = float(values[0]) - width / 2
+        self.pose_image.setRect(QRectF(left, 0.5, width * len(values), 16))
+        self.pose_plot.getPlotItem().getAxis("left").setTicks([[(k, str(k)) for k in (1, 4, 8, 12, 16)]])
+        self.pose_plot.getPlotItem().vb.setRange(QRectF(left, 0.5, width * len(values), 16), padding=0)
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
         active = sweep.active()
         brushes = [pg.mkBrush(theme.winner_colour() if on else theme.muted()) for on in active]
         self.summary_points.setData(sweep.pose_angle(), 100 * sweep.relative_length_change(), brush=brushes)
-        strip = filmstrip(sweep)
-        self.strip.setImage(strip, levels=(0, 1), autoLevels=False)
-        step = max(1, len(values) // 5)
-        self.strip_plot.getPlotItem().getAxis("bottom").setTicks(
-            [[(s * (28 + STRIP_GAP) + 14, f"{values[s]:g}") for s in range(0, len(values), step)]])
-        self.strip_plot.getPlotItem().setRange(xRange=(0, strip.shape[1]), yRange=(0, strip.shape[0]), padding=0.01)
+        self._draw_strip()
         for button in (self.png_button, self.gif_button):
             button.setEnabled(True)
         summary = sweep.summary()
+        name, unit = self._name(digit), transforms.UNITS[sweep.transform]
+        self._legend()
         self.caption.setText(
-            f"Digit {digit}, {sweep.transform} from {values[0]:g} to {values[-1]:g} in {len(values)} steps "
-            f"({seconds * 1000:.0f} ms): still read as {digit} at {summary['kept_prediction']:.0%} of the steps; "
+            f"Read as: {runs_text(sweep, self._name, unit)}. "
+            f"Capsule {name}, {sweep.transform} from {values[0]:g} to {values[-1]:g} in {len(values)} steps "
+            f"({seconds * 1000:.0f} ms): still read as {name} at {summary['kept_prediction']:.0%} of the steps; "
             f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
             f"{summary['max_pose_angle_deg_active']:.1f}°, and its length changed up to "
             f"{summary['max_relative_length_change']:.0%} (mean {summary['mean_relative_length_change']:.0%}). "
-            "Grey points: the capsule under m⁻, its direction meaningless. Dashed blue: the CNN's probability "
-            "for the same digit. Filmstrip: inputs above, reconstructions below.")
+            "Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: inputs above, "
+            f"reconstructions below{'' if len(values) <= MAX_FRAMES else f' ({MAX_FRAMES} of the steps)'}.")
+
+    def _draw_strip(self) -> None:
+        """The filmstrip in as many rows as make its frames largest in the panel's shape."""
+        if self.sweep is None:
+            return
+        shown = strip_steps(len(self.sweep.values))
+        view = self.strip_plot.getPlotItem().vb.size()
+        self.strip_columns = best_columns(len(shown), max(view.width(), 1.0), max(view.height(), 1.0))
+        strip = filmstrip(self.sweep, columns=self.strip_columns)
+        self.strip.setImage(strip[::-1], levels=(0, 1), autoLevels=False)  # row 0 drawn at the top
+        self.strip_plot.getPlotItem().setRange(xRange=(0, strip.shape[1]), yRange=(0, strip.shape[0]), padding=0.01)
+        unit = transforms.UNITS[self.sweep.transform]
+        self.strip_plot.getPlotItem().setTitle("Filmstrip (hover)", color=theme.foreground().name(), size="9pt")
+        self.strip_plot.setToolTip(f"{len(shown)} of the steps, {self.sweep.values[shown[0]]:+g}{unit} to "
+                                   f"{self.sweep.values[shown[-1]]:+g}{unit}, left to right and row by row: each "
+                                   "input above the followed capsule's reconstruction")
+
+    def _strip_hover(self, scene_pos) -> None:
+        if self.sweep is None:
+            return
+        point = self.strip_plot.getPlotItem().vb.mapSceneToView(scene_pos)
+        height = self.strip.image.shape[0] if self.strip.image is not None else 0
+        column, row = int(point.x() // CELL_W), int((height - point.y()) // CELL_H)
+        shown = strip_steps(len(self.sweep.values))
+        k = row * getattr(self, "strip_columns", len(shown)) + column
+        if 0 <= column < getattr(self, "strip_columns", len(shown)) and 0 <= k < len(shown):
+            self.read_out_label.setText("Frame: " + self.read_out(float(self.sweep.values[shown[k]])))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        self._draw_strip()
+
+    def _legend(self) -> None:
+        """Names what each curve is: the followed capsule, the other classes, the CNN (once it came)."""
+        self.legend.clear()
+        if self.sweep is None:
+            return
+        self.legend.addItem(self.length_lines[self.sweep.digit], f"capsule {self._name(self.sweep.digit)}")
+        other = next(line for d, line in enumerate(self.length_lines) if d != self.sweep.digit)
+        self.legend.addItem(other, "the other classes")
+        if self._cnn is not None:
+            self.legend.addItem(self.cnn_line, f"CNN p({self._name(self.sweep.digit)})")
 
     def clear(self) -> None:
         self.sweep = None
-        for line in self.length_lines + self.pose_lines + [self.cnn_line]:
+        self._cnn = None
+        for line in self.length_lines + [self.cnn_line]:
             line.setData([], [])
+        self.pose_image.setImage(np.zeros((16, 2), np.float32), levels=(-0.1, 0.1), autoLevels=False)
+        self.legend.clear()
+        self.read_out_label.setText("")
         self.summary_points.setData([], [])
         for button in (self.png_button, self.gif_button):
             button.setEnabled(False)

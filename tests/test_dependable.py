@@ -165,3 +165,18 @@ def test_lab_views_follow_a_stroke_at_its_end_not_every_live_trace(qtbot, model,
         assert len([j for j in submitted if j.kind == "sweep"]) == 1
     finally:
         window.close()
+
+
+def test_robustness_points_read_out_and_no_empty_plots(qtbot, model):
+    window = open_window(qtbot, model)
+    try:
+        panel = window.robustness
+        qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
+        assert all(not plot.isHidden() for plot in panel.plots.values())
+        text = panel.value_text("rotate", 38)
+        assert text == (f"rotate +40°: CapsNet {panel.result['capsnet']['rotate']['40']:.1%}, "
+                        f"CNN {panel.result['cnn']['rotate']['40']:.1%}")
+        panel.clear()
+        assert all(plot.isHidden() for plot in panel.plots.values())  # no placeholder axes before a result
+    finally:
+        window.close()

@@ -19,6 +19,7 @@ class RobustnessPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("CapsNet vs CNN, transformed", parent)
         self.result: dict | None = None
+        self.missing_baseline = False
         self.button = QPushButton("Measure (minutes)")
         self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
         self.button.clicked.connect(self._measure)
@@ -38,9 +39,13 @@ class RobustnessPanel(QGroupBox):
                 self.lines[transform, name] = item.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
                                                         symbolSize=4, symbolBrush=colour, symbolPen=None)
             self.plots[transform] = plot
+            plot.scene().sigMouseMoved.connect(lambda pos, t=transform: self._hover(t, pos))
+            plot.hide()  # no empty plots with placeholder axes: they appear with a result
             grid.addWidget(plot, k // 3, k % 3)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.read_out = QLabel("")
+        self.read_out.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.button)
         top.addWidget(QLabel("orange CapsNet, blue CNN"))
@@ -48,6 +53,7 @@ class RobustnessPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
+        layout.addWidget(self.read_out)
         layout.addWidget(self.summary)
         layout.addWidget(self.status)
 
@@ -56,8 +62,29 @@ class RobustnessPanel(QGroupBox):
         self.status.setText("Measuring… the explorer stays usable meanwhile.")
         self.measureRequested.emit()
 
+    def value_text(self, transform: str, x: float) -> str:
+        """Both models' accuracies at the measured value nearest `x` of one transform."""
+        if self.result is None:
+            return ""
+        row = {name: self.result.get(name, {}).get(transform, {}) for name in COLOURS}
+        values = [float(v) for v in row["capsnet"]]
+        if not values:
+            return ""
+        nearest = min(values, key=lambda v: abs(v - x))
+        key = f"{nearest:g}"
+        parts = [f"{'CapsNet' if name == 'capsnet' else 'CNN'} {row[name][key]:.1%}" for name in COLOURS
+                 if key in row[name]]
+        return f"{transform} {nearest:+g}{transforms.UNITS[transform]}: " + ", ".join(parts)
+
+    def _hover(self, transform: str, scene_pos) -> None:
+        x = self.plots[transform].getPlotItem().vb.mapSceneToView(scene_pos).x()
+        text = self.value_text(transform, x)
+        if text:
+            self.read_out.setText(text + " (held-out accuracy)")
+
     def follow(self, state) -> None:
         """Draws the measurement the explorer state holds, and its progress while it runs."""
+        state.modelChanged.connect(lambda: self.no_baseline(state.model is not None and state.model.cnn_path is None))
         state.robustnessChanged.connect(lambda: self.clear() if state.robustness is None else
                                         self.show_result(state.robustness))
         state.progressChanged.connect(lambda kind: kind == "robustness" and self.show_progress(state.progress.get(kind)))
@@ -75,18 +102,32 @@ class RobustnessPanel(QGroupBox):
                             + (f", about {duration(left)} left" if left is not None else "")
                             + ". The explorer stays usable meanwhile.")
 
+    def no_baseline(self, missing: bool) -> None:
+        """A model with no CNN baseline of its data: nothing to compare, said in place of the plots."""
+        self.missing_baseline = missing
+        self.button.setVisible(not missing)
+        if missing:
+            self.status.setText("No CNN baseline of this model's data ships with capsexplorer: the comparison "
+                                "is for the digits model (File ▸ Shipped models ▸ Digits).")
+
     def clear(self) -> None:
         """No result for the model in use (yet)."""
         self.result = None
+        for plot in self.plots.values():
+            plot.hide()
+        self.read_out.setText("")
         self.button.setEnabled(True)
         self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
         for line in self.lines.values():
             line.setData([], [])
         self.summary.setText("")
-        self.status.setText("Not measured yet.")
+        self.status.setText(self.status.text() if self.missing_baseline else "Not measured yet.")
 
     def show_result(self, result: dict) -> None:
         self.result = result
+        for plot in self.plots.values():
+            plot.show()
+        self.read_out.setText("Hover a plot: both models' accuracy at each measured value.")
         self.button.setEnabled(False)  # measured for these weights: the same numbers would come again
         self.button.setToolTip("Already measured for these weights")
         for (transform, name), line in self.lines.items():

@@ -836,6 +836,11 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     np.testing.assert_allclose(probe.length_bars.opts["height"], alone.final_lengths[0], atol=1e-4)
     np.testing.assert_allclose(probe.ghost_lengths.opts["height"], window.state.trace.final_lengths[0], atol=1e-6)
     assert "turned" in probe.caption.text() and "+30°" in probe.values["rotate"].text()
+    assert "what the rest of the window shows" in probe.caption.text()  # which capsule is which, said
+    d = window.state.shown_pose_digit()
+    assert probe.bar_text("pose", 3) == (f"Capsule {d}, pose dimension 4: {probe.result.poses[d, 3]:+.3f} transformed, "
+                                         f"{window.state.trace.poses[0, d, 3]:+.3f} untransformed.")
+    assert probe.bar_text("lengths", d).startswith(f"Class {d}: ‖v‖ = {probe.result.lengths[d]:.3f} transformed")
     probe.reset_button.click()
     assert window.state.probe == transforms.IDENTITY and probe.sliders["rotate"].value() == 0
 

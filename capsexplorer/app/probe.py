@@ -47,8 +47,10 @@ class ProbePanel(QGroupBox):
         self.reset_button = QPushButton("Untransformed")
         self.reset_button.clicked.connect(state.reset_probe)
 
-        self.input_tile = ImageTile("Input", size=84)
-        self.reconstruction_tile = ImageTile("Reconstruction", size=84)
+        self.input_tile = ImageTile("Transformed input", size=84)
+        self.reconstruction_tile = ImageTile("Its reconstruction", size=84)
+        self.reconstruction_tile.setToolTip("The decoder's image of the followed capsule's pose for the transformed "
+                                            "input (the Pose panel on the right holds the untransformed input's)")
         self.lengths = theme.static_plot(minimum_height=120)
         item = self.lengths.getPlotItem()
         item.setTitle("‖v<sub>j</sub>‖", color=theme.foreground().name(), size="10pt")
@@ -72,7 +74,11 @@ class ProbePanel(QGroupBox):
         item.addItem(self.ghost_pose)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)
+        self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 5 + 4)  # never runs onto what follows
+        self.read_out = QLabel("Hover the bars: their values, transformed and untransformed.")
+        self.read_out.setWordWrap(True)
+        for plot in (self.lengths, self.pose):
+            plot.scene().sigMouseMoved.connect(lambda pos, plot=plot: self._hover(plot, pos))
 
         controls = QVBoxLayout()
         controls.addLayout(grid)
@@ -91,6 +97,7 @@ class ProbePanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(tiles)
         layout.addLayout(plots, 1)
+        layout.addWidget(self.read_out)
         layout.addWidget(self.caption)
         state.probeChanged.connect(self._show_settings)
         state.probeResultChanged.connect(lambda: state.probe_result is not None and self.show_result(state.probe_result))
@@ -104,6 +111,26 @@ class ProbePanel(QGroupBox):
             with signals_blocked(self.sliders[name]):
                 self.sliders[name].setValue(round(value / step))
             self.values[name].setText(f"×{value:.2f}" if name == "scale" else f"{value:+g}{unit}")
+
+    def bar_text(self, which: str, k: int) -> str:
+        """One bar's numbers: `which` "lengths" (class k) or "pose" (dimension k, 0-based)."""
+        reference, result = self.state.result, self.result
+        if reference is None or result is None:
+            return ""
+        digit = self.state.shown_pose_digit()
+        if which == "lengths" and 0 <= k < len(result.lengths):
+            return (f"Class {self.state.class_name(k)}: ‖v‖ = {result.lengths[k]:.3f} transformed, "
+                    f"{reference.trace.final_lengths[0, k]:.3f} untransformed.")
+        if which == "pose" and 0 <= k < result.poses.shape[1]:
+            return (f"Capsule {self.state.class_name(digit)}, pose dimension {k + 1}: {result.poses[digit, k]:+.3f} "
+                    f"transformed, {reference.trace.poses[0, digit, k]:+.3f} untransformed.")
+        return ""
+
+    def _hover(self, plot, scene_pos) -> None:
+        k = int(round(plot.getPlotItem().vb.mapSceneToView(scene_pos).x()))
+        text = self.bar_text("lengths" if plot is self.lengths else "pose", k)
+        if text:
+            self.read_out.setText(text)
 
     def show_result(self, result) -> None:
         """A ProbeResult for the current input."""
@@ -135,7 +162,8 @@ class ProbePanel(QGroupBox):
         turned = (f"its pose turned {angle:.1f}°" if result.lengths[digit] >= 0.1 else
                   "it is now inactive (‖v‖ under m⁻ = 0.1): its pose direction means little")
         self.caption.setText(
-            f"The network now says {self.state.class_name(result.prediction)} (it said "
-            f"{self.state.class_name(reference.winner)}). Capsule {self.state.class_name(digit)}: {turned}; "
-            f"its length changed {change:+.1%} ({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). "
-            "Equivariance would turn the pose and keep the length. Outlined bars: the untransformed input.")
+            f"Transformed, the network says {self.state.class_name(result.prediction)} (untransformed, "
+            f"{self.state.class_name(reference.winner)} — what the rest of the window shows). Capsule "
+            f"{self.state.class_name(digit)}: {turned}; its length changed {change:+.1%} "
+            f"({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). Equivariance would turn the pose and keep "
+            "the length. Outlined bars: the untransformed input.")

@@ -813,6 +813,7 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     assert "is switched off" in window.inspector.procedure.text()  # no "longest prediction ‖û‖ = 0.000"
     assert "longest prediction" not in window.inspector.details.text()
     assert "1116 of 1152" in parts.count.text()
+    assert "1 of 32 switched off (red)" in parts.types_label.text()  # the legend says what the colours mean
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         parts.brush._paint_value = False
         parts.brush._paint(14)  # brush position 14 off, in every type

@@ -14,6 +14,12 @@ from .. import views
 from . import theme
 from .state import ExplorerState
 
+# On: the ordinary button face; off: red, unmistakably (a style for one state only leaves the other to the
+# platform, which can paint both alike).
+TYPE_BUTTON_STYLE = ("QToolButton { border: 1px solid palette(mid); border-radius: 3px; padding: 1px; }"
+                     "QToolButton:checked { background: palette(button); color: palette(button-text); }"
+                     "QToolButton:!checked { background: #c9463d; color: white; }")
+
 
 class PositionBrush(QWidget):
     """The 6×6 grid of positions over the input: press and drag to switch positions off (or on, if
@@ -98,7 +104,7 @@ class PartsPanel(QGroupBox):
             button.setChecked(True)
             button.setToolTip(f"Capsule type {t}: all 36 positions (checked = on)")
             button.setFixedWidth(28)
-            button.setStyleSheet("QToolButton:!checked { background: #c9463d; color: white; }")
+            button.setStyleSheet(TYPE_BUTTON_STYLE)
             button.toggled.connect(lambda on, t=t: self._type_toggled(t, on))
             types.addWidget(button, t // 8, t % 8)
             self.type_buttons.append(button)
@@ -110,6 +116,9 @@ class PartsPanel(QGroupBox):
         self.count.setWordWrap(True)
         positions = QVBoxLayout()
         positions.addWidget(QLabel("Positions: press and drag"))
+        legend = QLabel("grey: the input's ink there; red: switched off")
+        legend.setWordWrap(True)
+        positions.addWidget(legend)
         positions.addWidget(self.brush)
         positions.addWidget(self.all_on)
         positions.addStretch(1)
@@ -117,7 +126,9 @@ class PartsPanel(QGroupBox):
         row.addLayout(positions)
         row.addWidget(self.count, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Types (red = switched off)"))
+        self.types_label = QLabel("")
+        self.types_label.setWordWrap(True)
+        layout.addWidget(self.types_label)
         layout.addLayout(types)
         layout.addLayout(row)
         state.partsChanged.connect(self._show)
@@ -148,6 +159,9 @@ class PartsPanel(QGroupBox):
         tr = self.state.trace
         self.brush.set_state(self.positions_on, tr.images[0] if tr is not None else None)
         on = int(enabled.sum())
+        off_types = int((~self.types_on).sum())
+        self.types_label.setText("Types — all 32 on (click one to switch it off: it turns red)" if not off_types
+                                 else f"Types — {off_types} of 32 switched off (red); click to switch on again")
         text = f"{on} of 1152 primary capsules on."
         if tr is not None and on < 1152:
             text += (f" Without the others the network says {int(tr.prediction[0])} "

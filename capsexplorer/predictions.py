@@ -20,6 +20,7 @@ class SetPredictions:
     labels: np.ndarray  # (N,)
     capsnet: np.ndarray  # (N, 10) capsule lengths
     cnn: np.ndarray | None  # (N, 10) the baseline's probabilities, when it is there
+    iterations: int = 3  # the CapsNet's routing iterations
 
     @property
     def prediction(self) -> np.ndarray:
@@ -126,10 +127,18 @@ def store_json(name: str, value) -> None:
         pass
 
 
-def score_steps(model, images: np.ndarray, batch: int = 250):
+def score_steps(model, images: np.ndarray, batch: int = 250, iterations: int | None = None):
     """Generator: yields each batch's (B, 10) class scores (lengths or probabilities) of uint8
     (N, 28, 28) images (see `inference.score_batches`)."""
-    return score_batches(model, images, batch=batch)
+    return score_batches(model, images, iterations, batch=batch)
+
+
+def heldout_file(key: str | None, iterations: int = 3) -> str | None:
+    """The name a held-out set's predictions are kept under: per weights, and per routing iteration count
+    (3, the trained count, keeps the plain name)."""
+    if not key:
+        return None
+    return f"heldout-{key}.npz" if iterations == 3 else f"heldout-{key}-r{iterations}.npz"
 
 
 def scores(model, images: np.ndarray, batch: int = 250) -> np.ndarray:
@@ -138,46 +147,51 @@ def scores(model, images: np.ndarray, batch: int = 250) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
-def read_cached(split: Split, key: str | None) -> SetPredictions | None:
-    path = cached_file(f"heldout-{key}.npz") if key else None
+def read_cached(split: Split, key: str | None, iterations: int = 3) -> SetPredictions | None:
+    name = heldout_file(key, iterations)
+    path = cached_file(name) if name else None
     if path is None:
         return None
     try:
         with np.load(path) as data:
             if len(data["labels"]) == len(split) and np.array_equal(data["labels"], split.labels):
                 cnn_scores = data["cnn"] if data["cnn"].size else None
-                return SetPredictions(split.labels, data["capsnet"], cnn_scores)
+                return SetPredictions(split.labels, data["capsnet"], cnn_scores, iterations)
     except (OSError, ValueError, KeyError):
         pass  # damaged: compute again
     return None
 
 
-def predict_steps(capsnet, cnn, split: Split, key: str | None = None, batch: int = 250):
-    """Generator for both models' scores on `split`: yields (done, total) images after every batch, and
-    once the CapsNet's predictions alone (a SetPredictions without the CNN's) before the CNN's start;
-    returns the complete SetPredictions. Read from the cache under `key` when there, else computed and
-    stored (a cache that cannot be written is no error: it is only slower next time)."""
-    found = read_cached(split, key)
+def predict_steps(capsnet, cnn, split: Split, key: str | None = None, batch: int = 250, iterations: int = 3):
+    """Generator for both models' scores on `split`, the CapsNet routing `iterations` times: yields (done,
+    total) images after every batch, and once the CapsNet's predictions alone (a SetPredictions without the
+    CNN's) before the CNN's start; returns the complete SetPredictions. Read from the cache under `key` when
+    there, else computed and stored (a cache that cannot be written is no error: only slower next time).
+    The CNN's scores, which no routing changes, are taken from any count's cache."""
+    found = read_cached(split, key, iterations)
     if found is not None:
         return found
+    other = read_cached(split, key, 3) if iterations != 3 else None
+    if other is not None and other.cnn is not None:
+        cnn = None  # its scores are known
     total = len(split) * (2 if cnn is not None else 1)
     yield 0, total
-    parts: dict[str, list] = {"capsnet": [], "cnn": []}
+    parts: dict[str, list] = {"capsnet": [], "cnn": [] if other is None or other.cnn is None else [other.cnn]}
     done = 0
     for name, model in (("capsnet", capsnet), ("cnn", cnn)):
         if model is None:
             continue
-        for part in score_steps(model, split.images, batch):
+        for part in score_steps(model, split.images, batch, iterations if name == "capsnet" else None):
             parts[name].append(part)
             done += len(part)
             yield done, total
         if name == "capsnet" and cnn is not None:
-            yield SetPredictions(split.labels, np.concatenate(parts["capsnet"]), None)
+            yield SetPredictions(split.labels, np.concatenate(parts["capsnet"]), None, iterations)
     capsnet_scores = np.concatenate(parts["capsnet"])
     cnn_scores = np.concatenate(parts["cnn"]) if parts["cnn"] else None
-    result = SetPredictions(split.labels, capsnet_scores, cnn_scores)
+    result = SetPredictions(split.labels, capsnet_scores, cnn_scores, iterations)
     if key:
-        _store(cache_dir() / f"heldout-{key}.npz", split.labels, capsnet_scores, cnn_scores)
+        _store(cache_dir() / heldout_file(key, iterations), split.labels, capsnet_scores, cnn_scores)
     return result
 
 
@@ -195,9 +209,9 @@ def _store(path: Path, labels, capsnet_scores, cnn_scores) -> None:
         pass
 
 
-def predict_set(capsnet, cnn, split: Split, key: str | None = None) -> SetPredictions:
+def predict_set(capsnet, cnn, split: Split, key: str | None = None, iterations: int = 3) -> SetPredictions:
     """Both models' scores on `split` (see `predict_steps`), in one call."""
-    steps = predict_steps(capsnet, cnn, split, key)
+    steps = predict_steps(capsnet, cnn, split, key, iterations=iterations)
     while True:
         try:
             next(steps)

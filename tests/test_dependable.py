@@ -180,3 +180,31 @@ def test_robustness_points_read_out_and_no_empty_plots(qtbot, model):
         assert all(plot.isHidden() for plot in panel.plots.values())  # no placeholder axes before a result
     finally:
         window.close()
+
+
+@pytest.mark.slow
+def test_the_held_out_browser_follows_the_iteration_count(qtbot, model, monkeypatch):
+    """At 1 routing iteration the browser shows 1-iteration predictions (computed once, then cached), and
+    the CNN's scores, which no routing changes, are not computed again."""
+    window = open_window(qtbot, model)
+    try:
+        qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final,
+                        timeout=TIMEOUT)
+        cnn_before = window.browser.predictions.cnn.copy()
+        with qtbot.waitSignal(window.predictionsShown, timeout=60_000,
+                              check_params_cb=lambda p: p.iterations == 1 and p.cnn is not None):
+            window.player.iterations.setValue(1)
+        p = window.browser.predictions
+        images = window.browser.split.images.astype(np.float32) / 255
+        expected = robustness.accuracy(model, images, window.browser.split.labels, iterations=1)
+        assert np.mean(p.prediction == p.labels) == pytest.approx(expected)
+        np.testing.assert_array_equal(p.cnn, cnn_before)
+        assert "with 1 routing iteration" in window.browser.status.text()
+        monkeypatch.setattr(predictions, "score_steps", never)  # back at 3, then at 1 again: both cached
+        window.player.iterations.setValue(3)
+        qtbot.waitUntil(lambda: window.browser.predictions.iterations == 3, timeout=TIMEOUT)
+        window.player.iterations.setValue(1)
+        qtbot.waitUntil(lambda: window.browser.predictions.iterations == 1, timeout=TIMEOUT)
+    finally:
+        window.player.iterations.setValue(3)
+        window.close()

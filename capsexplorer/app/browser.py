@@ -240,19 +240,21 @@ class BrowserPanel(QGroupBox):
         order = self.shown()
         self.model.set_order(order)
         p = self.predictions
-        accuracy = f"CapsNet {np.mean(p.prediction == p.labels):.1%}"
+        count = getattr(p, "iterations", 3)
+        accuracy = (f"CapsNet {np.mean(p.prediction == p.labels):.1%} with {count} routing "
+                    f"iteration{'s' if count != 1 else ''}")
         if p.cnn is not None:
             accuracy += f", CNN {np.mean(p.cnn_prediction == p.labels):.1%}"
         elif not self._final:
             accuracy += "; the CNN's predictions are still being computed"
         where = f" — cell true {self.cell[0]}, predicted {self.cell[1]}" if self.cell else ""
         self.status.setText(f"{len(order)} of {len(p.labels)} shown{where}. Held-out accuracy: {accuracy} "
-                            f"({self._timing()}). Click a digit to open it in the explorer.")
+                            f"({self._timing()}). Click a thumbnail to open it in the explorer.")
 
     def _timing(self) -> str:
         return "predictions read from the cache" if self._seconds < 0.2 else f"predictions in {self._seconds:.1f} s"
 
     def _open(self, index: QModelIndex) -> None:
         k = int(self.model.data(index, Qt.ItemDataRole.UserRole))
-        label = int(self.split.labels[k])
-        self.sampleChosen.emit(self.split.images[k], f"held-out MNIST sample #{k}, class {label}")
+        label = self.model.full_names[int(self.split.labels[k])]
+        self.sampleChosen.emit(self.split.images[k], f"held-out sample #{k}, class {label}")

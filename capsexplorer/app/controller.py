@@ -37,6 +37,7 @@ class Controller(QObject):
         self._live = False  # the newest request is a trace of a stroke still being drawn
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
+        state.iterationsChanged.connect(self._predictions_for_count)
         state.partsChanged.connect(self.request_trace)
         state.probeChanged.connect(self.request_probe)
         state.poseDigitChanged.connect(lambda _d: self.request_grid())
@@ -166,6 +167,8 @@ class Controller(QObject):
             self.gridShown.emit(result)
 
     def _took_predictions(self, result) -> None:
+        if result.predictions is not None and result.predictions.iterations != self.state.iterations:
+            return  # computed for an iteration count no longer shown
         self.state.set_progress("predictions", None) if result.final else None
         self.state.set_lab_result("predictions", result)
         if result.predictions is not None:
@@ -178,9 +181,14 @@ class Controller(QObject):
 
     def _model_loaded(self, info) -> None:
         self.state.set_model(info)
-        self.worker.submit(jobs.PredictionsJob())  # for the browser, in the background (cached per weights)
+        self.worker.submit(jobs.PredictionsJob(self.state.iterations))  # the browser's (cached per weights)
         self.worker.submit(jobs.RobustnessJob(cached_only=True))  # shown at once if measured (or shipped)
         self.modelReady.emit(info)
+
+    def _predictions_for_count(self, iterations: int) -> None:
+        """The held-out browser follows the iteration count (computed once per weights and count)."""
+        if self.state.model is not None:
+            self.worker.submit(jobs.PredictionsJob(iterations))
 
     def _failed(self, message: str) -> None:
         self.failed.emit(message)

@@ -110,6 +110,7 @@ class PredictionsJob(Job):
     """Both models' predictions for the model's held-out set (cached per weights file)."""
 
     kind: ClassVar[str] = "predictions"
+    iterations: int = 3  # the CapsNet's routing iterations: the count the explorer runs
 
 
 @dataclass(frozen=True)

@@ -302,7 +302,7 @@ class InferenceWorker(QThread):
                                                           time.perf_counter() - start))
 
     # --- long jobs: generators of (done, total) ----------------------------------------------
-    def _predictions(self, _job):
+    def _predictions(self, job):
         from ..data import model_samples
         from ..predictions import SetPredictions, predict_steps
 
@@ -318,7 +318,8 @@ class InferenceWorker(QThread):
                                                                "capsexplorer."))
             return
         split = found[0]
-        steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH)
+        steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH,
+                              iterations=job.iterations)
         while True:
             try:
                 step = next(steps)

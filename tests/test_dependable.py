@@ -208,3 +208,18 @@ def test_the_held_out_browser_follows_the_iteration_count(qtbot, model, monkeypa
     finally:
         window.player.iterations.setValue(3)
         window.close()
+
+
+def test_the_routing_ablation_is_shown_for_the_shipped_model_at_once(qtbot, model, monkeypatch):
+    """Does routing matter? Held-out accuracy at 1, 2, 3, 5 and 10 iterations, shipped: nothing computed."""
+    monkeypatch.setattr(predictions, "score_steps", never)
+    window = open_window(qtbot, model)
+    try:
+        qtbot.waitUntil(lambda: window.state.ablation is not None, timeout=TIMEOUT)
+        accuracy = window.state.ablation
+        assert sorted(accuracy) == [1, 2, 3, 5, 10]
+        assert accuracy[3] == pytest.approx(0.99, abs=0.005)
+        assert all(0.9 < a <= 1 for a in accuracy.values())
+        assert f"1: {accuracy[1]:.1%}" in window.browser.ablation.text()
+    finally:
+        window.close()

@@ -174,6 +174,10 @@ class Controller(QObject):
         if result.predictions is not None:
             self.predictionsShown.emit(result.predictions)
 
+    def _took_ablation(self, result) -> None:
+        self.state.set_progress("ablation", None)
+        self.state.set_lab_result("ablation", result)
+
     def _took_robustness(self, result) -> None:
         self.state.set_progress("robustness", None)
         self.state.set_lab_result("robustness", result)
@@ -182,6 +186,7 @@ class Controller(QObject):
     def _model_loaded(self, info) -> None:
         self.state.set_model(info)
         self.worker.submit(jobs.PredictionsJob(self.state.iterations))  # the browser's (cached per weights)
+        self.worker.submit(jobs.AblationJob())  # does routing matter here? (shipped for the shipped models)
         self.worker.submit(jobs.RobustnessJob(cached_only=True))  # shown at once if measured (or shipped)
         self.modelReady.emit(info)
 

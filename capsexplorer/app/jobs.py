@@ -14,9 +14,9 @@ from typing import ClassVar
 import numpy as np
 
 ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
-         "robustness")
+         "ablation", "robustness")
 INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
-LONG = ("predictions", "robustness")
+LONG = ("predictions", "ablation", "robustness")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,15 @@ class PredictionsJob(Job):
 
     kind: ClassVar[str] = "predictions"
     iterations: int = 3  # the CapsNet's routing iterations: the count the explorer runs
+
+
+@dataclass(frozen=True)
+class AblationJob(Job):
+    """Does routing matter here? The held-out accuracy with each routing iteration count of `COUNTS`
+    (each count's predictions cached per weights, shipped for the shipped models)."""
+
+    kind: ClassVar[str] = "ablation"
+    COUNTS: ClassVar[tuple[int, ...]] = (1, 2, 3, 5, 10)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class ExplorerState(QObject):
         self.grid = None  # jobs.LabResult holding a capsexplorer.posegrid.PoseGrid
         self.predictions = None  # jobs.PredictionsResult
         self.robustness: dict | None = None
+        self.ablation: dict | None = None  # routing iteration count → held-out accuracy
         self.progress: dict = {}  # long job kind → jobs.Progress while it runs
 
     # --- derived ------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class ExplorerState(QObject):
 
     def set_model(self, info) -> None:
         self.model = info
-        self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = None
+        self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}
         self.modelChanged.emit()
@@ -212,7 +213,7 @@ class ExplorerState(QObject):
         """`field`: probe_result, sweep, sweep_cnn, grid, predictions or robustness."""
         setattr(self, field, value)
         signal = {"probe_result": self.probeResultChanged, "sweep": self.sweepChanged, "sweep_cnn": self.sweepChanged,
-                  "grid": self.gridChanged, "predictions": self.predictionsChanged,
+                  "grid": self.gridChanged, "predictions": self.predictionsChanged, "ablation": self.predictionsChanged,
                   "robustness": self.robustnessChanged}[field]
         signal.emit()
 

@@ -331,6 +331,30 @@ class InferenceWorker(QThread):
             else:
                 yield step
 
+    def _ablation(self, job):
+        from ..data import model_samples
+        from ..predictions import SetPredictions, predict_steps
+
+        try:
+            found = model_samples(self._model.metadata.get("dataset", "mnist5k"))
+        except CapsExplorerError:
+            found = None
+        if found is None:
+            return
+        split, accuracy = found[0], {}
+        for count in job.COUNTS:
+            steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH, iterations=count)
+            while True:
+                try:
+                    step = next(steps)
+                except StopIteration as finished:
+                    predictions = finished.value
+                    break
+                if not isinstance(step, SetPredictions):
+                    yield step
+            accuracy[count] = float(np.mean(predictions.prediction == predictions.labels))
+        self._publish("ablation", accuracy)
+
     def _robustness(self, job):
         from .. import robustness
         from ..data import heldout_samples

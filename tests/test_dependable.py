@@ -10,19 +10,14 @@ from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
 
 from PySide6.QtCore import QEvent, Qt
 from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window, send_mouse  # noqa: F401 (fixture)
+from test_state import SlowLongJob, save_overflowing_weights
 
 
-class SlowMeasurement:
-    """Stands in for the robustness measurement: many short batches, counting what ran."""
+class SlowMeasurement(SlowLongJob):
+    """Stands in for the robustness measurement: many short batches."""
 
     def __init__(self, batches=100_000, seconds=0.02):
-        self.batches, self.seconds, self.ran = batches, seconds, 0
-
-    def __call__(self, _job):
-        for k in range(self.batches):
-            time.sleep(self.seconds)
-            self.ran += 1
-            yield k + 1, self.batches
+        super().__init__(batches, seconds)
 
 
 def never(*args, **kwargs):
@@ -90,16 +85,7 @@ def test_a_model_switch_during_a_measurement_completes_at_once(qtbot, model, mon
 
 
 def test_weights_that_cannot_run_leave_the_window_on_its_model(qtbot, model, tmp_path):
-    import torch
-
-    from capsexplorer.weights import load_model, save_weights
-
-    broken = load_model(device="cpu")
-    with torch.no_grad():
-        for p in broken.parameters():
-            p.mul_(1e30)
-    path = tmp_path / "huge.safetensors"
-    save_weights(broken, path, broken.metadata, float16=False)
+    path = save_overflowing_weights(tmp_path / "huge.safetensors")
     window = open_window(qtbot, model)
     try:
         label = window.model_label.text()

@@ -250,8 +250,8 @@ def test_a_model_load_cancels_a_long_job_and_a_close_does_not_wait_for_it(qtbot,
     assert worker.isFinished() and time.perf_counter() - start < 2
 
 
-def test_weights_that_load_but_cannot_run_leave_the_old_model(qtbot, model, tmp_path):
-    """Finite weights ×1e30 load, but their outputs overflow: refused, the working model stays."""
+def save_overflowing_weights(path):
+    """The shipped weights ×1e30, stored in float32: finite numbers whose outputs overflow."""
     import torch
 
     from capsexplorer.weights import load_model, save_weights
@@ -260,8 +260,13 @@ def test_weights_that_load_but_cannot_run_leave_the_old_model(qtbot, model, tmp_
     with torch.no_grad():
         for p in broken.parameters():
             p.mul_(1e30)
-    path = tmp_path / "huge.safetensors"
     save_weights(broken, path, broken.metadata, float16=False)
+    return path
+
+
+def test_weights_that_load_but_cannot_run_leave_the_old_model(qtbot, model, tmp_path):
+    """Finite weights ×1e30 load, but their outputs overflow: refused, the working model stays."""
+    path = save_overflowing_weights(tmp_path / "huge.safetensors")
     failures, loaded = [], []
     worker = started_worker(qtbot, model)
     worker.failed.connect(failures.append)

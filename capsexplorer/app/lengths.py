@@ -37,7 +37,7 @@ class LengthsPanel(QGroupBox):
                                     pen=pg.mkPen(None))
         item.addItem(self.bars)
         # The CNN baseline's probability for each class, a thin bar beside each capsule's.
-        self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.accent(),
+        self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.cnn_colour(),
                                         pen=pg.mkPen(None))
         item.addItem(self.cnn_bars)
         self.tip = ("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "

@@ -35,7 +35,7 @@ class RobustnessPanel(QGroupBox):
             item.setYRange(0, 1.02, padding=0)
             item.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
             for name, role in COLOURS.items():
-                colour = theme.winner_colour() if role == "winner" else theme.accent()
+                colour = theme.winner_colour() if role == "winner" else theme.cnn_colour()
                 self.lines[transform, name] = item.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
                                                         symbolSize=4, symbolBrush=colour, symbolPen=None)
             self.plots[transform] = plot

@@ -83,7 +83,7 @@ class RoutingSummaryPanel(QGroupBox):
                 if d == winner:
                     colour, width, z = theme.winner_colour(), 3, 2
                 elif d == runner_up:
-                    colour, width, z = theme.accent(), 2, 1
+                    colour, width, z = theme.runner_up_colour(), 2, 1
                 for line in (self.length_lines[d], self.coupling_lines[d]):
                     line.setPen(pg.mkPen(colour, width=width))
                     line.setZValue(z)
@@ -100,7 +100,7 @@ class RoutingSummaryPanel(QGroupBox):
         moved = float(np.abs(tr.coupling[-1, 0] - 0.1).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         self.caption.setText(
-            f"Winner {winner} (orange), runner-up {runner_up} (blue); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"Winner {winner} (orange), runner-up {runner_up} (purple); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
             f"Couplings moved {moved:.4f} from uniform 0.1 on average; mean entropy by iteration "
             f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln 10 = 2.3026). Active parts: the "
             f"{int(summary['active'].sum())} "

@@ -110,7 +110,7 @@ class SweepPanel(QGroupBox):
         legend_fill.setAlpha(200)
         self.legend = lengths.addLegend(offset=(-6, 6), labelTextColor=theme.foreground(), brush=legend_fill)
         self.length_lines = [lengths.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
-        self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.accent(), width=2, style=Qt.PenStyle.DashLine))
+        self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.cnn_colour(), width=2, style=Qt.PenStyle.DashLine))
         self.read_out_label = QLabel("")
         self.read_out_label.setWordWrap(True)
         self.lengths_plot.scene().sigMouseMoved.connect(self._hover)

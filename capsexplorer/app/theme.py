@@ -43,6 +43,16 @@ def winner_colour() -> QColor:
     return QColor(255, 160, 40) if is_dark() else QColor(230, 120, 0)
 
 
+# One meaning per colour, from Okabe & Ito's colour-blind-safe set: the winner (and the CapsNet) orange,
+# the CNN blue, the runner-up reddish purple. The palette's highlight stays for selection marks.
+def cnn_colour() -> QColor:
+    return QColor(86, 180, 233) if is_dark() else QColor(0, 114, 178)
+
+
+def runner_up_colour() -> QColor:
+    return QColor(220, 140, 190) if is_dark() else QColor(204, 121, 167)
+
+
 def style_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
     """Axis pens and labels in the palette's text colour."""
     item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot

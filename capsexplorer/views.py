@@ -60,12 +60,18 @@ def agreement(trace: RoutingTrace, iteration: int, example: int = 0) -> np.ndarr
     return np.einsum("ijd,jd->ij", trace.u_hat[example], trace.iteration_poses[iteration, example])
 
 
+def mode_stack(trace: RoutingTrace, mode: str, example: int = 0, weighted: bool = False,
+               change: bool = False) -> np.ndarray:
+    """(R, 1152, J) what the matrix shows at every iteration."""
+    return np.stack([mode_matrix(trace, mode, r, example, weighted, change) for r in range(trace.iterations)])
+
+
 def mode_levels(trace: RoutingTrace, mode: str, example: int = 0, weighted: bool = False,
-                change: bool = False) -> tuple[float, float]:
-    """Levels shared by every iteration (stepping shows change as change), rounded to 1-2-5 so they
-    rarely move while drawing: symmetric for diverging quantities, from zero otherwise."""
-    values = np.abs(np.stack([mode_matrix(trace, mode, r, example, weighted, change)
-                              for r in range(trace.iterations)]))
+                change: bool = False, stack: np.ndarray | None = None) -> tuple[float, float]:
+    """Levels shared by every iteration (stepping shows change as change), rounded so they rarely move
+    while drawing: symmetric for diverging quantities, from zero otherwise. `stack`: `mode_stack`'s result,
+    when the caller has it already."""
+    values = np.abs(mode_stack(trace, mode, example, weighted, change) if stack is None else stack)
     values = values[np.isfinite(values)]
     peak = float(values.max()) if values.size else 0.0  # the largest value shown: no cell ever saturates
     top = scale_ceiling(peak) if peak > 0 else 0.01  # all zero (one iteration): a small scale, not ±1

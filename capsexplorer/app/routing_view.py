@@ -247,9 +247,8 @@ class RoutingPanel(QGroupBox):
 
     def _update_levels(self) -> None:
         weighted, change, mode = self.state.weighted, self.state.change, self.state.mode
-        levels = views.mode_levels(self.state.trace, mode, 0, weighted, change)
-        values = np.stack([views.mode_matrix(self.state.trace, mode, r, 0, weighted, change)
-                           for r in range(self.state.trace.iterations)])
+        values = views.mode_stack(self.state.trace, mode, 0, weighted, change)  # computed once a trace
+        levels = views.mode_levels(self.state.trace, mode, 0, weighted, change, stack=values)
         self.scale_note.setText(f"Colour scale {levels[0]:g} … {levels[1]:g}; this input's values "
                                 f"{np.nanmin(values):+.4f} … {np.nanmax(values):+.4f} over its iterations.")
         if levels != self._levels:  # rounded levels: most new traces keep the scale and its axis

@@ -182,10 +182,13 @@ def _download(name: str, root: Path) -> Dataset:
     except Exception as exc:
         _remove_new_empty_folders(root, existed)
         cause = exc.__cause__ or exc.__context__
-        reason = " ".join(str(e).strip() for e in (exc, cause) if e is not None and str(e).strip()) \
-            or type(exc).__name__
+        lines = [line.strip().strip("<>") for e in (exc, cause) if e is not None for line in str(e).splitlines()
+                 if line.strip()]
+        # torchvision says "Error downloading …:" and, lines later, why (e.g. "Name or service not known")
+        detail = next((line for line in reversed(lines) if not line.startswith(("Tried ", "Error downloading"))),
+                      lines[0] if lines else type(exc).__name__)
         raise DataError(f"no IDX files for {name} under {root}, and the download failed (offline?): "
-                        f"{reason.splitlines()[0] if reason.splitlines() else reason}") from None
+                        f"{detail}") from None
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)

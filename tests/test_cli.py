@@ -375,3 +375,18 @@ def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path
     with pytest.raises(DataError, match="Network is unreachable"):
         _download("mnist", tmp_path / "data")
     assert not (tmp_path / "data").exists()
+
+
+def test_a_failed_download_gives_torchvisions_reason_from_its_last_line(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    from capsexplorer.data import DataError, _download
+
+    class Offline:
+        def __init__(self, root, train, download):
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
+                               "<urlopen error [Errno -2] Name or service not known>\n")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    with pytest.raises(DataError, match=r"offline\?\): urlopen error \[Errno -2\] Name or service not known$"):
+        _download("mnist", tmp_path / "data")

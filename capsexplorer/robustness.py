@@ -13,7 +13,7 @@ from .inference import score_batches
 
 # The values each transform is measured at (the untransformed input is measured once, as 0 / 1).
 VALUES = {
-    "rotate": (-60, -40, -20, 0, 20, 40, 60),
+    "rotate": (-60, -45, -30, -15, 0, 15, 30, 45, 60),
     "scale": (0.6, 0.8, 1.0, 1.2, 1.4),
     "shift-x": (-6, -3, 0, 3, 6),
     "shift-y": (-6, -3, 0, 3, 6),

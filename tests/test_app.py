@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -130,7 +130,7 @@ def test_stepping_iterations_shows_the_traces_coupling(qtbot, window):
     player.next_button.click()
     np.testing.assert_allclose(window.routing.matrix.image, views.mosaic(tr.coupling[1, 0]), atol=1e-6)
     np.testing.assert_allclose(window.lengths.values, tr.lengths[1, 0], atol=1e-6)
-    assert window.lengths.caption.toPlainText().startswith("iteration 2 of 3")
+    assert window.lengths.caption.textItem.toPlainText().startswith("iteration 2 of 3")
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
     assert window.state.iteration == 2 and player.scrubber.value() == 3
     player.scrubber.setValue(1)
@@ -604,6 +604,53 @@ def test_the_window_fits_a_laptop_screen(qtbot, window, size):
     pen_row_top = window.draw.pen.mapTo(window, window.draw.pen.rect().topLeft()).y()
     canvas_bottom = canvas.mapTo(window, canvas.rect().bottomLeft()).y()
     assert canvas_bottom < pen_row_top  # the pen row never covers the canvas
+    compact = size[0] < 1280
+    assert (window.lab.indexOf(window.pose_area) >= 0) == compact  # narrow: the pose is the lab's last tab
+    mode = window.routing.mode
+    assert mode.fontMetrics().horizontalAdvance(mode.currentText()) + 24 <= mode.width()  # its name whole
+    window.resize(1500, 920)
+    qtbot.waitUntil(lambda: window.columns.indexOf(window.pose_area) == 2, timeout=5000)  # a column again
+    assert window.lab.indexOf(window.pose_area) < 0 and window.pose_area.isVisible()
+
+
+def test_every_class_s_value_per_iteration_is_read_out_in_what_routing_did(window):
+    tr = window.state.trace
+    text = window.summary.read_out("lengths", 2.2)  # hovering iteration 2
+    lines = text.splitlines()
+    assert lines[0].startswith("After iteration 2") and len(lines) == 11
+    shown = [float(line.split(": ")[1]) for line in lines[1:]]
+    assert shown == sorted(shown, reverse=True)  # largest first
+    assert shown[0] == pytest.approx(tr.lengths[1, 0].max(), abs=1e-3)
+    assert window.summary.read_out("active_coupling", 1).startswith("After iteration 1, mean c_ij")
+    assert window.summary.read_out("lengths", 9) == ""  # no such iteration
+
+
+def test_the_pose_tab_of_a_narrow_window_is_a_lab_view(qtbot, window):
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.lab.indexOf(window.pose_area) >= 0, timeout=5000)
+    window.lab.setCurrentWidget(window.pose_area)
+    assert window.state.lab_view == "pose"
+    window.resize(1500, 920)  # wide again while the pose tab is shown: the routing tab takes its place
+    qtbot.waitUntil(lambda: window.lab.indexOf(window.pose_area) < 0, timeout=5000)
+    assert window.state.lab_view == "routing" and window.pose_area.isVisible()
+
+
+def test_the_theme_switch_recolours_the_plots(qtbot, window):
+    from capsexplorer.app import theme
+
+    try:
+        window.theme_actions["dark"].trigger()
+        qtbot.wait(20)
+        assert theme.is_dark() and window.theme_actions["dark"].isChecked()
+        assert window.lengths.plot.backgroundBrush().color().lightness() < 128
+        axis = window.lengths.plot.getPlotItem().getAxis("left")
+        assert axis.textPen().color().lightness() > 128  # light text on the dark plot
+        window.theme_actions["light"].trigger()
+        qtbot.wait(20)
+        assert not theme.is_dark() and window.lengths.plot.backgroundBrush().color().lightness() > 128
+        assert window.lengths.labels[0].color.lightness() < 128  # the bar values follow
+    finally:
+        window.set_theme("system")
 
 
 def run_snapshot(tmp_path, *args, timeout=120):
@@ -615,6 +662,12 @@ def run_snapshot(tmp_path, *args, timeout=120):
 def test_snapshot_keeps_stderr_clean(tmp_path):
     code, out, err = run_snapshot(tmp_path, "--out", tmp_path / "s.png")
     assert code == 0 and err == "" and "snapshot written" in out
+
+
+@pytest.mark.parametrize("size", ["1024", "axb", "10x10", "1024x700x3"])
+def test_snapshot_sizes_are_checked_in_one_line(tmp_path, size):
+    code, out, err = run_snapshot(tmp_path, "--out", tmp_path / "s.png", "--size", size)
+    assert code == 2 and "--size" in err and "Traceback" not in err and not (tmp_path / "s.png").exists()
 
 
 @pytest.mark.parametrize("case", ["unwritable", "blank", "not-an-image"])
@@ -900,12 +953,16 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
         window.lab.setCurrentWidget(window.grid)
     grid = shown.args[0].value
     assert grid.grid.shape == (16, 11, 28, 28) and grid.digit == window.pose.digit
-    names = [label.toPlainText() for label in window.grid.row_labels]
+    names = window.grid.row_names
     assert [int(name.split()[0]) for name in names] == list(range(1, 17)) and all(len(n.split()) > 1 for n in names)
-    event = FakeHover(9 * 30 + 10, 4 * 30 + 10)  # dimension 5 (row 4), offset +0.20 (column 9)
-    event.accept = lambda: None
+    view = window.grid.view
+    label_width, tile, left, top = view.geometry_now()
+    assert tile >= 18 and label_width >= max(view.fontMetrics().horizontalAdvance(n) for n in names)  # names whole
+    tip = view.tooltip_at(QPoint(5, top + 4 * (tile + 2) + tile // 2))  # the name of dimension 5, hovered
+    assert tip.startswith(f"Dimension 5: {grid.labels()[4]['label']}") and "centroid_x" in tip
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
-        window.grid._click(event)
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton,
+                         pos=QPoint(left + 9 * (tile + 2) + tile // 2, top + 4 * (tile + 2) + tile // 2))
     assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + 0.2, abs=1e-3)
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, grid.grid[4, 9], atol=2e-3)
     with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
@@ -1029,7 +1086,7 @@ def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, 
     with qtbot.waitSignal(w.robustnessShown, timeout=TIMEOUT):
         w.show()
     x, y = w.robustness.lines["rotate", "capsnet"].getData()
-    assert list(x) == [-60, -40, -20, 0, 20, 40, 60] and list(y) == list(result["capsnet"]["rotate"].values())
+    assert list(x) == list(robustness.VALUES["rotate"]) and 30 in x and list(y) == list(result["capsnet"]["rotate"].values())
     assert "Affine mix" in w.robustness.summary.text()
     w.close()
 

@@ -159,9 +159,9 @@ def test_robustness_points_read_out_and_no_empty_plots(qtbot, model):
         panel = window.robustness
         qtbot.waitUntil(lambda: panel.result is not None, timeout=TIMEOUT)
         assert all(not plot.isHidden() for plot in panel.plots.values())
-        text = panel.value_text("rotate", 38)
-        assert text == (f"rotate +40°: CapsNet {panel.result['capsnet']['rotate']['40']:.1%}, "
-                        f"CNN {panel.result['cnn']['rotate']['40']:.1%}")
+        text = panel.value_text("rotate", 28)
+        assert text == (f"rotate +30°: CapsNet {panel.result['capsnet']['rotate']['30']:.1%}, "
+                        f"CNN {panel.result['cnn']['rotate']['30']:.1%}")
         panel.clear()
         assert all(plot.isHidden() for plot in panel.plots.values())  # no placeholder axes before a result
     finally:

@@ -1,29 +1,146 @@
 """The paper's Figure 4 for the chosen capsule: each of its 16 pose dimensions perturbed and
-decoded, each row named by what it measurably does. Clicking a tile sets that slider."""
+decoded, each row named by what it measurably does. Tiles grow with the panel; the rows' names are
+never cut; hovering a name gives the measured effects behind it; clicking a tile sets that slider."""
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout, QWidget
 
-from ..posegrid import PoseGrid
+from ..posegrid import EFFECT_UNITS, PoseGrid
 from . import theme
 
-GAP = 2
 SPANS = (0.25, 0.5, 1.0)
-LABEL_ROOM = 240  # image pixels left of the grid for the rows' names (one screen pixel each)
-LABEL_PIXELS = 240
+GAP = 2  # px between tiles
+MIN_TILE, MAX_TILE = 18, 72  # px
 
 
-def mosaic(grid: PoseGrid) -> np.ndarray:
-    """(16·30, steps·30) the grid's images with gaps, row k = dimension k."""
-    dims, steps = grid.grid.shape[:2]
-    out = np.full((dims * (28 + GAP), steps * (28 + GAP)), 0.2, np.float32)
-    for k in range(dims):
-        for s in range(steps):
-            out[k * (28 + GAP):k * (28 + GAP) + 28, s * (28 + GAP):s * (28 + GAP) + 28] = grid.grid[k, s]
-    return out
+def row_offsets(grid: PoseGrid) -> np.ndarray:
+    """(dims, steps) the offset added in each tile: one row of offsets for all, or one per dimension."""
+    offsets = np.asarray(grid.offsets, dtype=float)
+    return np.broadcast_to(offsets, grid.grid.shape[:2]) if offsets.ndim == 1 else offsets
+
+
+def effects_text(row: dict, offsets: np.ndarray) -> str:
+    """What was measured behind a row's name: each moment's change across the row (− end → + end)."""
+    span = float(offsets[-1] - offsets[0])
+    lines = [f"Dimension {row['index'] + 1}: {row['label']} (as the value grows, left → right)",
+             f"measured on the reconstructions, from {offsets[0]:+.3g} to {offsets[-1]:+.3g}:"]
+    for name, slope in row["effects"].items():
+        if slope is None:
+            lines.append(f"  {name}: — (a round shape has no axis to turn)")
+        else:
+            lines.append(f"  {name}: {slope * span:+.2f} {EFFECT_UNITS.get(name, '')}")
+    return "\n".join(lines)
+
+
+class GridView(QWidget):
+    """Row names left, then the tiles, the offsets below; painted, so it is one cheap widget."""
+    tileClicked = Signal(int, int)  # dimension, step
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setMinimumSize(200, 16 * (MIN_TILE + GAP) + 24)
+        self.grid: PoseGrid | None = None
+        self.rows: list[dict] = []
+        self.tiles: list[list[QImage]] = []
+
+    def set_grid(self, grid: PoseGrid | None, rows: list[dict]) -> None:
+        self.grid, self.rows = grid, rows
+        self.tiles = []
+        if grid is not None:
+            pixels = (np.clip(grid.grid, 0, 1) * 255).astype(np.uint8)  # (16, steps, H, W)
+            self._pixels = pixels  # QImage borrows the buffer
+            self.tiles = [[QImage(pixels[k, s].data, pixels.shape[3], pixels.shape[2], pixels.shape[3],
+                                  QImage.Format.Format_Grayscale8) for s in range(pixels.shape[1])]
+                          for k in range(pixels.shape[0])]
+        self.update()
+
+    def names(self) -> list[str]:
+        return [f"{row['index'] + 1}  {row['label']}" for row in self.rows]
+
+    def geometry_now(self) -> tuple[int, int, int, int]:
+        """(label width, tile size, left of the tiles, top) for the current widget size."""
+        metrics = self.fontMetrics()
+        label_width = max((metrics.horizontalAdvance(n) for n in self.names()), default=0) + 8
+        dims, steps = (self.grid.grid.shape[:2] if self.grid is not None else (16, 11))
+        bottom_room = metrics.height() + 6
+        tile = min((self.width() - label_width) // steps, (self.height() - bottom_room) // dims) - GAP
+        tile = max(MIN_TILE, min(MAX_TILE, tile))
+        return label_width, tile, label_width, 0
+
+    def tile_at(self, pos: QPoint) -> tuple[int, int] | None:
+        if self.grid is None:
+            return None
+        label_width, tile, left, top = self.geometry_now()
+        k, s = (pos.y() - top) // (tile + GAP), (pos.x() - left) // (tile + GAP)
+        dims, steps = self.grid.grid.shape[:2]
+        if pos.x() >= left and 0 <= k < dims and 0 <= s < steps:
+            return int(k), int(s)
+        return None
+
+    def row_at(self, pos: QPoint) -> int | None:
+        if self.grid is None:
+            return None
+        label_width, tile, left, top = self.geometry_now()
+        k = (pos.y() - top) // (tile + GAP)
+        return int(k) if pos.x() < left and 0 <= k < len(self.rows) else None
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
+        if self.grid is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        label_width, tile, left, top = self.geometry_now()
+        metrics = self.fontMetrics()
+        painter.setPen(theme.foreground())
+        for k, name in enumerate(self.names()):
+            y = top + k * (tile + GAP)
+            painter.drawText(QRect(0, y, label_width - 6, tile), Qt.AlignmentFlag.AlignRight
+                             | Qt.AlignmentFlag.AlignVCenter, name)
+            for s, image in enumerate(self.tiles[k]):
+                painter.drawImage(QRect(left + s * (tile + GAP), y, tile, tile), image)
+        offsets = row_offsets(self.grid)
+        y = top + len(self.tiles) * (tile + GAP) + 2
+        painter.setPen(theme.muted())
+        same = bool(np.allclose(offsets, offsets[0]))
+        for s in range(0, offsets.shape[1], 2):
+            text = f"{offsets[0, s]:+.2f}".replace("+0.00", "0") if same else self.column_name(s)
+            painter.drawText(QRect(left + s * (tile + GAP) - 10, y, tile + 20, metrics.height() + 4),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
+        painter.end()
+
+    def column_name(self, s: int) -> str:
+        """A column's offset in standard deviations when each row has its own range (±2σ of the class)."""
+        steps = self.grid.grid.shape[1]
+        sigma = -2 + 4 * s / max(1, steps - 1)
+        return "0" if abs(sigma) < 1e-9 else f"{sigma:+.1f}σ"
+
+    def tooltip_at(self, pos: QPoint) -> str:
+        row = self.row_at(pos)
+        offsets = row_offsets(self.grid) if self.grid is not None else None
+        if row is not None:
+            return effects_text(self.rows[row], offsets[row])
+        hit = self.tile_at(pos)
+        if hit is None:
+            return ""
+        k, s = hit
+        return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f} from the pose: "
+                f"{self.grid.pose[k] + offsets[k, s]:+.3f}. Click to set that slider.")
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        text = self.tooltip_at(event.position().toPoint())
+        if text:
+            QToolTip.showText(event.globalPosition().toPoint(), text, self)
+        else:
+            QToolTip.hideText()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        hit = self.tile_at(event.position().toPoint())
+        if hit is not None:
+            self.tileClicked.emit(*hit)
 
 
 class GridPanel(QGroupBox):
@@ -46,32 +163,14 @@ class GridPanel(QGroupBox):
         controls.addWidget(self.span)
         controls.addWidget(self.export_button)
         controls.addStretch(1)
-        # A fixed size in a scroll area: tiles stay readable and the rows' names whole in a small window.
-        self.plot = theme.static_plot()
-        self.plot.setFixedSize(LABEL_PIXELS + 11 * (28 + GAP) + 20, 16 * (28 + GAP) + 40)
-        scroll = QScrollArea()
-        scroll.setWidget(self.plot)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(200)
-        item = self.plot.getPlotItem()
-        item.invertY(True)
-        item.setAspectLocked(True)
-        item.hideAxis("left")  # the rows' names are text items beside them: an axis thins crowded labels out
-        self.row_labels = []
-        for k in range(16):
-            label = pg.TextItem("", color=theme.foreground(), anchor=(1, 0.5))
-            label.setPos(-4, k * (28 + GAP) + 14)
-            item.addItem(label)
-            self.row_labels.append(label)
-        self.image = theme.image_item((16 * 30, 11 * 30), theme.GREYS)
-        self.image.mouseClickEvent = self._click
-        item.addItem(self.image)
+        self.view = GridView()
+        self.view.tileClicked.connect(self._clicked)
         self.caption = QLabel("Rows: the 16 dimensions, named from the reconstructions' image moments. "
                               "Columns: the offset added. Click a tile to set that pose slider.")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
 
     def follow(self, state) -> None:
@@ -83,33 +182,26 @@ class GridPanel(QGroupBox):
     def current_span(self) -> float:
         return float(self.span.currentData())
 
+    @property
+    def row_names(self) -> list[str]:
+        return self.view.names()
+
     def show_result(self, grid: PoseGrid, labels: list[dict]) -> None:
         self.grid = grid
-        image = mosaic(grid)
-        self.image.setImage(image, levels=(0, 1), autoLevels=False)
-        item = self.plot.getPlotItem()
-        step = 28 + GAP
-        for label, row in zip(self.row_labels, labels):
-            label.setText(f"{row['index'] + 1}  {row['label']}")
-        item.getAxis("bottom").setTicks([[(s * step + 14, f"{o:+.2f}".replace("+0.00", "0"))
-                                          for s, o in enumerate(grid.offsets) if s % 2 == 0]])
-        item.setRange(xRange=(-LABEL_ROOM, image.shape[1]), yRange=(0, image.shape[0]), padding=0.01)
+        self.view.set_grid(grid, labels)
         self.export_button.setEnabled(True)
         state = getattr(self, "state", None)
         name = f"The {state.capsule_word} of {state.class_name(grid.digit)}" if state else f"Capsule {grid.digit}"
-        self.caption.setText(f"{name}: rows are its 16 pose dimensions, named from the "
-                             "reconstructions' image moments; columns add the offset below. Click a tile to set "
-                             "that pose slider.")
+        self.caption.setText(f"{name}: each row adds an offset (below) to one of its 16 pose dimensions and "
+                             "decodes; the row's name says what growing that dimension does (left → right), measured "
+                             "from the reconstructions' image moments — hover a name for the numbers. Click a tile to "
+                             "set that pose slider.")
 
-    def _click(self, event) -> None:
-        if self.grid is None:
-            return
-        step = 28 + GAP
-        k, s = int(event.pos().y() // step), int(event.pos().x() // step)
-        if 0 <= k < self.grid.grid.shape[0] and 0 <= s < self.grid.grid.shape[1]:
-            self.tileClicked.emit(k, float(self.grid.offsets[s]))
-            event.accept()
+    def _clicked(self, k: int, s: int) -> None:
+        if self.grid is not None:
+            self.tileClicked.emit(k, float(row_offsets(self.grid)[k, s]))
 
     def clear(self) -> None:
         self.grid = None
+        self.view.set_grid(None, [])
         self.export_button.setEnabled(False)

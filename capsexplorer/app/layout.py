@@ -1,5 +1,6 @@
 """How the window's panels sit: three columns — drawing and samples, the lab's tabs under the
-iteration player, the pose — that scroll rather than squash on a short screen."""
+iteration player, the pose — that scroll rather than squash on a short screen. Below COMPACT_WIDTH the
+pose column becomes the lab's last tab, so that the lab's plots keep a readable width."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -16,6 +17,16 @@ LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
             ("heldout", "Held-out", "Every held-out image, a confusion matrix, the CapsNet beside the CNN"),
             ("robustness", "Robustness", "CapsNet against CNN under transforms"))
 LAB_VIEWS = tuple(view for view, _, _ in LAB_TABS)
+POSE_TAB = ("pose", "Pose", "Bend a class capsule: its 16 pose sliders and the decoder's reconstruction")
+COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
+
+
+def lab_view_at(index: int) -> str:
+    return LAB_VIEWS[index] if 0 <= index < len(LAB_VIEWS) else POSE_TAB[0]
+
+
+def lab_index_of(view: str) -> int:
+    return LAB_VIEWS.index(view) if view in LAB_VIEWS else len(LAB_VIEWS)
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
@@ -64,10 +75,29 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
         lab.addTab(widget, title)
         lab.setTabToolTip(lab.count() - 1, tip)
     middle = column(w.player, lab, stretch_last=True)
-    columns = splitter(Qt.Orientation.Horizontal, scrolling(left), middle, scrolling(w.pose), stretch=(1, 3, 0))
+    w.pose_area = scrolling(w.pose)
+    columns = splitter(Qt.Orientation.Horizontal, scrolling(left), middle, w.pose_area, stretch=(1, 3, 0))
     columns.setSizes([430, 770, 300])  # at the default 1500 px; resizing keeps the stretch 1 : 3 : 0
     central = QWidget()
     layout = QVBoxLayout(central)
     layout.setContentsMargins(6, 6, 6, 6)
     layout.addWidget(columns, 1)
     return central, columns, lab
+
+
+def fit_width(w, width: int) -> None:
+    """Below COMPACT_WIDTH the pose column moves into the lab as its last tab; above, it returns."""
+    compact = width < COMPACT_WIDTH
+    if compact == (w.lab.indexOf(w.pose_area) >= 0):
+        return
+    if compact:
+        w.lab.addTab(w.pose_area, POSE_TAB[1])
+        w.lab.setTabToolTip(w.lab.count() - 1, POSE_TAB[2])
+    else:
+        shown = w.lab.currentWidget() is w.pose_area
+        w.lab.removeTab(w.lab.indexOf(w.pose_area))
+        w.columns.addWidget(w.pose_area)
+        w.columns.setStretchFactor(2, 0)
+        w.pose_area.show()
+        if shown:
+            w.lab.setCurrentIndex(0)

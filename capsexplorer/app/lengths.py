@@ -43,12 +43,14 @@ class LengthsPanel(QGroupBox):
         self.tip = ("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
                     "CNN baseline's probability for each class, for the same input.")
         self.plot.setToolTip(self.tip)
+        self.margins = []
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             # The margin's name right of digit 9's bar, where no bar or value can cover it.
             line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
                                    label=name, labelOpts={"position": 1.0, "color": theme.muted(),
                                                           "anchors": [(1, 1), (1, 1)]})
             item.addItem(line)
+            self.margins.append(line)
         self.labels = []
         for d in range(10):
             text = pg.TextItem("", color=theme.foreground(), anchor=(0.5, 1.0))
@@ -95,7 +97,9 @@ class LengthsPanel(QGroupBox):
     def _show_cnn(self) -> None:
         cnn = self.state.cnn
         self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
-        # (the thin blue bars are explained in the plot's tooltip: a longer caption is clipped when narrow)
+        tr = self.state.trace
+        if tr is not None:
+            self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
@@ -117,9 +121,10 @@ class LengthsPanel(QGroupBox):
         self.bars.setOpts(height=self.values, brushes=brushes)
         # On a short or narrow plot the values would collide: bars alone then.
         roomy = self.plot.height() >= VALUES_FROM_HEIGHT
-        style = (self.plot.width() < SMALL_BELOW_WIDTH, self.plot.width() < UPRIGHT_BELOW_WIDTH)
+        style = (self.plot.width() < SMALL_BELOW_WIDTH, self.plot.width() < UPRIGHT_BELOW_WIDTH, theme.is_dark())
         if style != getattr(self, "_style", None):
             self._style = style
+            self._recolour()
             font = QFont(self.font())
             font.setPointSizeF(font.pointSizeF() * (0.8 if style[0] else 1.0))
             for text in self.labels:
@@ -129,7 +134,23 @@ class LengthsPanel(QGroupBox):
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             text.setText(f"{value:.2f}" if roomy else "")
             text.setPos(d, value + 0.01)
-        self.caption.setText(f"iteration {iteration} of {iterations}")
+        self.caption.setHtml(self._caption_html(iteration, iterations))
+
+    def _caption_html(self, iteration: int, iterations: int) -> str:
+        """The iteration, and — while the CNN's bars are drawn — what their colour means (a legend)."""
+        text = f"iteration {iteration} of {iterations}"
+        if self.state.cnn is not None:
+            text += (f' &nbsp;<span style="color:{theme.cnn_colour().name()}">▮ the CNN\'s probability</span>')
+        return f'<span style="color:{theme.muted().name()}">{text}</span>'
+
+    def _recolour(self) -> None:
+        """Texts and lines in the palette's colours (again after a theme change)."""
+        for text in self.labels:
+            text.setColor(theme.foreground())
+        for line in self.margins:
+            line.setPen(pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine))
+            line.label.setColor(theme.muted())
+        self.cnn_bars.setOpts(brush=theme.cnn_colour())
 
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """Bars named by the model's classes (digits, or short garment names)."""

@@ -179,9 +179,9 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
 
 
 def _tabs() -> dict[str, int]:
-    from .layout import LAB_VIEWS
+    from .layout import LAB_VIEWS, POSE_TAB
 
-    return {view: k for k, view in enumerate(LAB_VIEWS)}
+    return {view: k for k, view in enumerate(LAB_VIEWS + (POSE_TAB[0],))}
 
 
 def _show_lab(window, args, interrupted) -> None:
@@ -215,10 +215,16 @@ def _show_lab(window, args, interrupted) -> None:
     done = {3: window.sweepShown, 4: window.gridShown, 2: window.probeShown}.get(tab)
     if tab == 5 and (window.state.predictions is None or not window.state.predictions.final):
         done = window.predictionsShown
-    elif tab == 6 and window.state.robustness is None:
+    elif tab == 6 and window.state.robustness is None and window.state.model.cnn_path is not None:
         window.controller.measure_robustness()  # minutes, unless measured before or shipped (then at once)
         done = window.robustnessShown
-    window.lab.setCurrentIndex(tab)  # showing a lab tab asks the worker for its view
+    view = _lab_view(tab)
+    if view == "pose" and window.lab.indexOf(window.pose_area) < 0:
+        view = "routing"  # a wide window shows the pose as its right-hand column
+    if view != window.state.lab_view:
+        window.state.set_lab_view(view)  # showing a lab tab asks the worker for its view
+    else:
+        window.state.labViewChanged.emit()  # asked again when shown again (a series of screenshots)
     if done is not None:
         limit_s = 900 if tab == 6 else 120
         errors: list[str] = []
@@ -239,6 +245,10 @@ def _show_lab(window, args, interrupted) -> None:
         if tab == 3 and window.state.model.cnn_path is not None:  # the CNN's curve follows the sweep
             wait_for(window.state.sweepChanged, 30_000, interrupted=interrupted)
         wait_for(None, 200)
+
+
+def _lab_view(tab: int) -> str:
+    return {k: view for view, k in _tabs().items()}[tab]
 
 
 def run_snapshot(args) -> int:
@@ -275,7 +285,8 @@ def run_snapshot(args) -> int:
         window.state.set_iterations(args.iterations)
         errors: list[str] = []
         window.errorShown.connect(errors.append)
-        window.resize(*SNAPSHOT_SIZE)
+        window.set_theme(getattr(args, "theme", "system"))
+        window.resize(*(getattr(args, "size", None) or SNAPSHOT_SIZE))
         window.show()
         ok, _ = wait_for(window.traceShown, 60_000, abort=(window.errorShown, window.blankShown),
                          interrupted=interrupted)

@@ -204,6 +204,13 @@ class ExplorerState(QObject):
                        self.robustnessChanged):
             signal.emit()
 
+    def redraw(self) -> None:
+        """The look changed (a theme): every panel draws again from the same data."""
+        for signal in (self.resultChanged, self.viewChanged, self.cnnChanged,
+                       self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
+                       self.robustnessChanged):
+            signal.emit()
+
     def set_lab_view(self, view: str) -> None:
         if view != self.lab_view:
             self.lab_view = view

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+from PySide6.QtGui import QCursor
+from PySide6.QtWidgets import QGroupBox, QLabel, QToolTip, QVBoxLayout
 
 from .. import views
 from . import theme
+from .layout import scrolling
 from .state import ExplorerState
 
 
@@ -31,11 +33,15 @@ class RoutingSummaryPanel(QGroupBox):
         self._style = None  # (winner, runner-up, iterations) the lines were styled for
         self._coupling_span = None
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
-        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (1, "1")]])
+        self.summary = None
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        # A fixed height: a new text then re-lays nothing out (it changes with every trace).
-        self.caption.setFixedHeight(self.caption.fontMetrics().height() * 5 + 4)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # A fixed height that scrolls when narrow: a new text re-lays nothing out and is never cut off.
+        caption_area = scrolling(self.caption)
+        caption_area.setMinimumWidth(60)
+        caption_area.setFixedHeight(self.caption.fontMetrics().height() * 4 + 6)
         plots = QVBoxLayout()
         plots.addWidget(self.lengths_plot)
         plots.addWidget(self.coupling_plot)
@@ -43,7 +49,10 @@ class RoutingSummaryPanel(QGroupBox):
             plot.setMinimumWidth(120)
         layout = QVBoxLayout(self)
         layout.addLayout(plots, 1)
-        layout.addWidget(self.caption)
+        layout.addWidget(caption_area)
+        for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling")):
+            plot.setToolTip("Hover over an iteration for every class's value")
+            plot.scene().sigMouseMoved.connect(lambda pos, p=plot, k=key: self._hover(p, k, pos))
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show_iteration)
 
@@ -53,6 +62,26 @@ class RoutingSummaryPanel(QGroupBox):
         item.setTitle(title, color=theme.foreground().name(), size="9pt")
         item.getAxis("left").enableAutoSIPrefix(False)
         return plot
+
+    def _hover(self, plot: pg.PlotWidget, key: str, scene_pos) -> None:
+        text = self.read_out(key, plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
+        if text:
+            QToolTip.showText(QCursor.pos(), text, plot)
+
+    def read_out(self, key: str, x: float) -> str:
+        """Every class's length ("lengths") or mean coupling ("active_coupling") after the iteration
+        nearest `x`, largest first — the numbers behind the lines."""
+        if self.summary is None:
+            return ""
+        values = self.summary[key]  # (iterations, classes)
+        r = int(round(x)) - 1
+        if not 0 <= r < len(values):
+            return ""
+        what = "‖v_j‖" if key == "lengths" else "mean c_ij from the active parts"
+        order = np.argsort(values[r])[::-1]
+        digits = 3 if key == "lengths" else 4
+        return (f"After iteration {r + 1}, {what}:\n"
+                + "\n".join(f"  {self.state.class_name(int(j))}: {values[r, j]:.{digits}f}" for j in order))
 
     @staticmethod
     def _line(plot: pg.PlotWidget, digit: int) -> pg.PlotDataItem:
@@ -66,8 +95,9 @@ class RoutingSummaryPanel(QGroupBox):
             for line in self.length_lines + self.coupling_lines:
                 line.setData([], [])
             self.caption.setText("")
+            self.summary = None
             return
-        summary = views.routing_summary(tr)
+        self.summary = summary = views.routing_summary(tr)
         r = np.arange(1, tr.iterations + 1)
         final = summary["lengths"][-1]
         order = np.argsort(final)[::-1]
@@ -76,6 +106,7 @@ class RoutingSummaryPanel(QGroupBox):
         for d in range(10):
             self.length_lines[d].setData(r, summary["lengths"][:, d])
             self.coupling_lines[d].setData(r, summary["active_coupling"][:, d])
+        style = style + (theme.is_dark(),)
         if style != self._style:  # pens, ticks and ranges change rarely: restyling costs ~10 ms a trace
             self._style = style
             for d in range(10):
@@ -87,6 +118,10 @@ class RoutingSummaryPanel(QGroupBox):
                 for line in (self.length_lines[d], self.coupling_lines[d]):
                     line.setPen(pg.mkPen(colour, width=width))
                     line.setZValue(z)
+            self.uniform.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
+            self.uniform.label.setColor(theme.muted())
+            for line in self.iteration_line:
+                line.setPen(pg.mkPen(theme.muted(), width=1))
             for plot in (self.lengths_plot, self.coupling_plot):
                 plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
                 theme.integer_ticks(plot, tr.iterations)
@@ -96,15 +131,19 @@ class RoutingSummaryPanel(QGroupBox):
         if top != self._coupling_span:
             self._coupling_span = top
             self.coupling_plot.getPlotItem().setYRange(0.1 - 1.1 * top, 0.1 + 1.1 * top, padding=0)
+            # three ticks, never running together however short the plot
+            self.coupling_plot.getPlotItem().getAxis("left").setTicks(
+                [[(0.1 - top, f"{0.1 - top:g}"), (0.1, "0.1"), (0.1 + top, f"{0.1 + top:g}")]])
         entropy = summary["entropy"]
         moved = float(np.abs(tr.coupling[-1, 0] - 0.1).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
+        name = self.state.class_name
         self.caption.setText(
-            f"Winner {winner} (orange), runner-up {runner_up} (purple); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
             f"Couplings moved {moved:.4f} from uniform 0.1 on average; mean entropy by iteration "
             f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln 10 = 2.3026). Active parts: the "
             f"{int(summary['active'].sum())} "
-            "primary capsules with the longest predictions û.")
+            "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
         self._show_iteration(self.state.iteration)
 
     def _show_iteration(self, iteration: int) -> None:

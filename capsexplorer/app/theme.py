@@ -11,6 +11,66 @@ CHANGE_MAP = "CET-D1"  # diverging blue–white–red for the change between ite
 GREYS = "CET-L1"  # black → white
 
 
+THEMES = {"system": "&System's", "light": "&Light", "dark": "&Dark"}
+_system: dict = {}  # the style and palette the application started with
+
+
+def _fusion_palette(dark: bool) -> QPalette:
+    """Qt's Fusion palette, light, or dark with the same roles (text, bases, highlight, links)."""
+    from PySide6.QtWidgets import QStyleFactory
+
+    p = QStyleFactory.create("Fusion").standardPalette()
+    if not dark:
+        return p
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colours = {role.Window: (45, 45, 48), role.WindowText: (225, 225, 225), role.Base: (30, 30, 32),
+               role.AlternateBase: (50, 50, 54), role.ToolTipBase: (60, 60, 64), role.ToolTipText: (235, 235, 235),
+               role.Text: (225, 225, 225), role.Button: (55, 55, 58), role.ButtonText: (225, 225, 225),
+               role.BrightText: (255, 90, 90), role.Link: (100, 170, 255), role.Highlight: (60, 130, 220),
+               role.HighlightedText: (255, 255, 255), role.PlaceholderText: (150, 150, 155),
+               role.Light: (75, 75, 80), role.Midlight: (62, 62, 66), role.Mid: (40, 40, 42),
+               role.Dark: (25, 25, 27), role.Shadow: (10, 10, 10)}
+    for r, rgb in colours.items():
+        p.setColor(r, QColor(*rgb))
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(group.Disabled, r, QColor(120, 120, 125))
+    return p
+
+
+def apply_theme(name: str) -> str:
+    """Sets the whole application's look: "light" or "dark" (Qt's Fusion style with its light or a dark
+    palette) or "system" (the style and palette the program started with). Plots read their colours from
+    the palette: call `restyle_plots` on a window afterwards and let its panels draw again."""
+    app = QApplication.instance()
+    if name not in THEMES:
+        name = "system"
+    if not _system:
+        _system.update(style=app.style().name(), palette=QPalette(app.palette()))
+    if name == "system":
+        app.setStyle(_system["style"])
+        app.setPalette(_system["palette"])
+    else:
+        app.setStyle("Fusion")
+        app.setPalette(_fusion_palette(name == "dark"))
+    return name
+
+
+def restyle_plots(root) -> None:
+    """Every plot under `root` takes the palette's background and axis colours again."""
+    for view in root.findChildren(pg.GraphicsView):
+        view.setBackground(background())
+        scene_items = view.scene().items() if view.scene() is not None else []
+        for item in scene_items:
+            if isinstance(item, pg.PlotItem):
+                style_plot(item)
+            elif isinstance(item, pg.AxisItem) and item.labelText:
+                item.labelStyle = {**item.labelStyle, "color": foreground().name()}
+                item._updateLabel()
+            elif isinstance(item, pg.LabelItem):
+                item.setAttr("color", foreground().name())
+                item.setText(item.text)
+
+
 def palette() -> QPalette:
     return QApplication.palette()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from .. import __version__
@@ -94,8 +94,8 @@ class MainWindow(QMainWindow):
         self.samples.openRequested.connect(self.files.open_image_dialog)
         self.samples.failed.connect(self.show_error)
         self.pose.poseChanged.connect(controller.request_reconstruction)
-        self.lab.currentChanged.connect(lambda i: state.set_lab_view(layout.LAB_VIEWS[i]))
-        state.labViewChanged.connect(lambda: self.lab.setCurrentIndex(layout.LAB_VIEWS.index(state.lab_view)))
+        self.lab.currentChanged.connect(lambda i: state.set_lab_view(layout.lab_view_at(i)))
+        state.labViewChanged.connect(lambda: self.lab.setCurrentIndex(layout.lab_index_of(state.lab_view)))
         self.sweep.sweepRequested.connect(controller.request_sweep)
         self.sweep.exportRequested.connect(self.files.export_sweep)
         self.grid.gridRequested.connect(controller.set_grid_span)
@@ -153,6 +153,17 @@ class MainWindow(QMainWindow):
         edit = bar.addMenu("&Edit")
         self._action(edit, "&Undo", self.draw.canvas.undo, QKeySequence.StandardKey.Undo)
         self._action(edit, "&Clear canvas", self.draw.canvas.clear, Qt.Key.Key_Escape)
+        view = bar.addMenu("&View")
+        themes = view.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions = {}
+        for name, text in theme.THEMES.items():
+            action = self._action(themes, text, lambda _=False, n=name: self.set_theme(n),
+                                  tip="Light, dark, or the look the system gives programs; the plots follow")
+            action.setCheckable(True)
+            group.addAction(action)
+            self.theme_actions[name] = action
+        self.theme_actions["system"].setChecked(True)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "&About capsexplorer", self._show_about)
@@ -245,6 +256,20 @@ class MainWindow(QMainWindow):
             self.open_image(urls[0].toLocalFile())
             event.acceptProposedAction()
 
+    def set_theme(self, name: str) -> None:
+        """Light, dark or the system's look for the whole program, plots included, drawn again at once."""
+        name = theme.apply_theme(name)
+        self.theme_actions[name].setChecked(True)
+        self.theme = name
+        for root in (self, self.training):
+            if root is not None:
+                theme.restyle_plots(root)
+        self.state.redraw()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        layout.fit_width(self, event.size().width())
+
     # --- help ---------------------------------------------------------------------------------
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS)
@@ -257,6 +282,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         if not s:
             return
+        if s.value("theme", "system") != "system":
+            self.set_theme(str(s.value("theme")))
         if s.value("geometry") is not None:
             self.restoreGeometry(s.value("geometry"))
         if s.value("columns") is not None:
@@ -270,6 +297,7 @@ class MainWindow(QMainWindow):
         if not s:
             return
         s.setValue("geometry", self.saveGeometry())
+        s.setValue("theme", getattr(self, "theme", "system"))
         s.setValue("columns", self.columns.saveState())
         self.state.save_settings(s)
         for panel in self.panels:

@@ -35,6 +35,18 @@ def _finite(text: str) -> float:
     return value
 
 
+def _window_size(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT in pixels, e.g. 1024x700."""
+    width, sep, height = text.lower().replace("×", "x").partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants WIDTHxHEIGHT in pixels, e.g. 1024x700; got {text!r}") from None
+    if not sep or not all(400 <= v <= 8000 for v in size):
+        raise argparse.ArgumentTypeError(f"width and height must each be from 400 to 8000 pixels, got {text!r}")
+    return size
+
+
 def _int_range(low: int, high: int):
     def parse(text: str) -> int:
         try:
@@ -229,9 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="routing iterations (1–10)")
     snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
                           help="digit capsule shown in the pose and spatial panels")
-    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness"),
+    snapshot.add_argument("--tab", choices=("routing", "primary", "probe", "sweep", "figure4", "heldout", "robustness",
+                                            "pose"),
                           default="routing",
-                          help="the lab's tab to show")
+                          help="the lab's tab to show (pose: a tab of its own in windows under 1280 px wide, "
+                               "else the right-hand column, shown with the routing tab)")
     snapshot.add_argument("--view", choices=("deviation", "coupling", "logits", "agreement", "routed"),
                           help="what the routing matrix shows")
     snapshot.add_argument("--primary", type=_int_range(0, 1151), metavar="I", help="primary capsule to inspect")
@@ -239,4 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a probe transform, e.g. rotate=30 (repeatable)")
     snapshot.add_argument("--sweep", metavar="NAME:FROM:TO", help="the sweep tab's transform and range, "
                                                                     "e.g. rotate:-180:180")
+    snapshot.add_argument("--size", type=_window_size, default=(1500, 920), metavar="WxH",
+                          help="the window's size in pixels, e.g. 1024x700 (default: 1500x920)")
+    snapshot.add_argument("--theme", choices=("system", "light", "dark"), default="system",
+                          help="the window's look (default: system — here, Qt's own)")
     return parser

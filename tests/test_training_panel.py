@@ -125,6 +125,37 @@ def test_closing_the_window_while_training_asks(qtbot, tmp_path, model, monkeypa
     assert (tmp_path / "trained.safetensors.ckpt").is_file()
 
 
+def test_the_training_window_opens_beside_the_explorer_with_its_legend_in_the_title(qtbot, model):
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.wait(20)
+    dialog = window.show_training()
+    qtbot.wait(20)
+    try:
+        assert dialog.parent() is None  # a window of its own: the window manager keeps it above nothing
+        title = dialog.panel.loss_plot.getPlotItem().titleLabel.text
+        assert "margin" in title and "reconstruction" in title
+        assert dialog.panel.loss_plot.getPlotItem().legend is None  # nothing covers the curves
+        assert "as each epoch ends" in dialog.panel.accuracy_plot.getPlotItem().titleLabel.text
+    finally:
+        window.close()
+
+
+def test_the_training_window_goes_beside_the_explorer_where_the_screen_has_room():
+    from PySide6.QtCore import QRect
+
+    from capsexplorer.app.training_panel import beside
+
+    screen = QRect(0, 0, 1920, 1080)
+    assert beside(QRect(0, 0, 900, 700), 980, 620, screen).x() == 907  # right of it
+    assert beside(QRect(1000, 100, 900, 700), 980, 620, screen).x() == 1000 - 8 - 980  # left of it
+    at = beside(QRect(0, 0, 1500, 920), 980, 620, screen)  # no room: the far side, over the pose column
+    assert at.x() == 1919 - 980 and at.y() == 0
+
+
 def test_durations_read_naturally():
     assert duration(None) == "estimating…"
     assert duration(42) == "42 s" and duration(600) == "10 min" and duration(7260) == "2 h 1 min"

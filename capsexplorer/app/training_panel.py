@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
@@ -154,19 +155,21 @@ class TrainingPanel(QWidget):
     def _build_plots(self) -> None:
         self.progress_label = QLabel("Not started.")
         self.progress_label.setWordWrap(True)
-        self.loss_plot = self._epoch_plot("Loss per step", "loss", 140)
+        # The title is the legend: a legend box inside the plot would cover the curves' start.
+        recon_colour = QColor(0, 158, 115)  # Okabe & Ito's bluish green: a colour with no other meaning here
+        self.loss_plot = self._epoch_plot(
+            f'Loss per step: <span style="color:{theme.winner_colour().name()}">━ margin</span>, '
+            f'<span style="color:{recon_colour.name()}">━ reconstruction (×0.0005, as added to the loss)</span>',
+            "loss", 140)
         item = self.loss_plot.getPlotItem()
-        legend_fill = theme.background()
-        legend_fill.setAlpha(210)
-        item.addLegend(offset=(-10, 10), labelTextColor=theme.foreground(), brush=legend_fill)
-        self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), name="margin")
-        self.recon_line = item.plot([], [], pen=pg.mkPen(theme.accent(), width=2), name="reconstruction (×0.0005)")
-        self.accuracy_plot = self._epoch_plot("Held-out accuracy per epoch", "accuracy", 120)
+        self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2))
+        self.recon_line = item.plot([], [], pen=pg.mkPen(recon_colour, width=2))
+        self.accuracy_plot = self._epoch_plot("Held-out accuracy, drawn as each epoch ends", "accuracy", 120)
         item = self.accuracy_plot.getPlotItem()
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
-        self.pictures.getPlotItem().setTitle("Held-out images (top) and their reconstructions",
+        self.pictures.getPlotItem().setTitle("Held-out images (top) and their reconstructions, as each epoch ends",
                                              color=theme.foreground().name(), size="10pt")
         self.mosaic = theme.image_item((56, 28 * SHOWN), "CET-L1")
         self.pictures.addItem(self.mosaic)
@@ -410,6 +413,25 @@ class TrainingDialog(QDialog):
         layout.addWidget(self.panel)
         self.resize(980, 620)
 
+    def place_beside(self, window) -> None:
+        """Beside the explorer where the screen has room (else at the screen's far side), never over
+        its middle: both stay in view while a model trains."""
+        self.move(beside(window.frameGeometry(), self.width(), self.height(), window.screen().availableGeometry()))
+
     @property
     def process(self) -> TrainingProcess:
         return self.panel.process
+
+
+def beside(frame, width: int, height: int, screen) -> QPoint:
+    """Where a window of `width`×`height` goes beside the window `frame` on `screen` (QRects): right of it,
+    else left of it, else at the screen's side away from the frame's centre."""
+    if frame.right() + 8 + width <= screen.right():
+        x = frame.right() + 8
+    elif frame.left() - 8 - width >= screen.left():
+        x = frame.left() - 8 - width
+    elif frame.center().x() < screen.center().x():
+        x = screen.right() - width
+    else:
+        x = screen.left()
+    return QPoint(x, max(screen.top(), min(frame.top(), screen.bottom() - height)))

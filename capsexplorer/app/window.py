@@ -308,10 +308,11 @@ class MainWindow(QMainWindow):
 
     def show_training(self) -> TrainingDialog:
         if self.training is None:
-            self.training = TrainingDialog(self)
+            self.training = TrainingDialog()  # no parent: a window of its own, not kept above the explorer
             self.training.panel.openRequested.connect(self._open_trained)
             if self.settings:
                 self.training.panel.restore_settings(self.settings)
+            self.training.place_beside(self)
         self.training.show()
         self.training.raise_()
         return self.training

@@ -1144,6 +1144,8 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
         qtbot.waitUntil(lambda: window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0][0][1] == first,
                         timeout=TIMEOUT)
     qtbot.waitUntil(lambda: "Fashion-MNIST test sample" in window.windowTitle(), timeout=TIMEOUT)  # its own data
+    qtbot.waitUntil(lambda: window.lengths.labels[9].toPlainText().endswith(" Boot"), timeout=TIMEOUT)  # then named
+    assert window.lengths.labels[0].toPlainText().endswith(" Tee")  # beside the value, at the narrow width
     assert len(model_samples("fashion-mnist")[0]) == 1000
     qtbot.waitUntil(lambda: window.browser.confusion.horizontalHeaderItem(9).text() == "Boot", timeout=TIMEOUT)
     window.samples.load_random(digit=1)
@@ -1259,5 +1261,7 @@ def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
     values = window.state.trace.lengths[window.state.iteration, 0]
     shown = [t.toPlainText() for t in lengths.labels]
     assert shown == [f"{v:.2f}" for v in values]  # a value above every bar
+    assert [label for _, label in lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0]] == \
+        [str(d) for d in range(10)]  # each digit named under its bar
     for d in (0, window.state.winner, 9):  # and the hover read-out, to three places
         assert lengths.read_out(d + 0.2).startswith(f"{d}: ‖v‖ = {values[d]:.3f}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCursor, QFont
+from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGroupBox, QToolTip, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
@@ -14,6 +14,7 @@ from .state import ExplorerState
 VALUES_FROM_HEIGHT = 110  # pixels: a smaller plot shows its values on hover only
 UPRIGHT_BELOW_WIDTH = 300  # a narrower plot writes each value upright above its bar, in a smaller font
 SMALL_BELOW_WIDTH = 420
+INSIDE_FROM = 0.6  # a longer bar holds its upright value and name inside, from its top down
 TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
 
 
@@ -65,6 +66,7 @@ class LengthsPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot)
         self.winner = -1
+        self._axis_numbers = False
         self.plot.scene().sigMouseMoved.connect(self._hover)
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show)
@@ -103,15 +105,25 @@ class LengthsPanel(QGroupBox):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
-        self._show()  # the values appear or go with the plot's height
         self._name_ticks()
+        self._show()  # the values appear or go with the plot's height
 
     def _name_ticks(self) -> None:
-        """The class names under the bars where they fit (about 34 px a bar), else the class numbers."""
+        """The class names under the bars: in the body's font where they fit, else in a font down to
+        7 pt; the class numbers only where even that would run together."""
         names = getattr(self, "tick_names", [str(d) for d in range(10)])
-        fits = all(len(n) <= 1 for n in names) or self.plot.width() >= 34 * 12
-        labels = names if fits else [str(d) for d in range(len(names))]
-        self.plot.getPlotItem().getAxis("bottom").setTicks([list(enumerate(labels))])
+        axis = self.plot.getPlotItem().getAxis("bottom")
+        per_bar = self.plot.width() / 12 - 4  # px between two bars' centres, less a gap
+        font = QFont(self.font())
+        for size in (font.pointSizeF(), 8.0, 7.0):
+            font.setPointSizeF(size)
+            if max(QFontMetrics(font).horizontalAdvance(n) for n in names) <= per_bar:
+                break
+        else:
+            names, font = [str(d) for d in range(len(names))], QFont(self.font())
+        self._axis_numbers = names[0] == "0" and getattr(self, "tick_names", ["0"])[0] != "0"
+        axis.setStyle(tickFont=font)
+        axis.setTicks([list(enumerate(names))])
 
     def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
         """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
@@ -131,9 +143,17 @@ class LengthsPanel(QGroupBox):
                 text.setFont(font)
                 text.setAngle(90 if style[1] else 0)
                 text.setAnchor((0.0, 0.5) if style[1] else (0.5, 1.0))
+        # Where the axis shows numbers for classes that have names, each upright value carries its name
+        # too — inside a long bar, above a short one — so every class is named at every width.
+        names = getattr(self, "tick_names", None)
+        named = style[1] and names is not None and self._axis_numbers
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
-            text.setText(f"{value:.2f}" if roomy else "")
-            text.setPos(d, value + 0.01)
+            inside = named and value > INSIDE_FROM
+            text.setText((f"{value:.2f} {names[d]}" if named else f"{value:.2f}") if roomy else "")
+            if style[1]:
+                text.setAnchor((1.0, 0.5) if inside else (0.0, 0.5))
+                text.setColor(QColor(25, 25, 25) if inside else theme.foreground())  # dark on the orange bar
+            text.setPos(d, value - 0.02 if inside else value + 0.01)
         self.caption.setHtml(self._caption_html(iteration, iterations))
 
     def _caption_html(self, iteration: int, iterations: int) -> str:

@@ -139,7 +139,7 @@ def test_the_training_window_opens_beside_the_explorer_with_its_legend_in_the_ti
         title = dialog.panel.loss_plot.getPlotItem().titleLabel.text
         assert "margin" in title and "reconstruction" in title
         assert dialog.panel.loss_plot.getPlotItem().legend is None  # nothing covers the curves
-        assert "as each epoch ends" in dialog.panel.accuracy_plot.getPlotItem().titleLabel.text
+        assert "each epoch's end" in dialog.panel.accuracy_plot.getPlotItem().titleLabel.text
     finally:
         window.close()
 

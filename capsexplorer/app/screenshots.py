@@ -54,14 +54,43 @@ def photograph(model: str, out: Path, sizes, themes, tabs=TABS, name=None) -> li
     return written
 
 
+TRAINING_RUN = dict(epochs=4, batch=32, limit=640)  # the README's picture of a short run in the Training window
+
+
+def training_picture(path: Path, folder: Path) -> Path:
+    """The Training window after a real short run: the first 640 bundled training digits, 4 epochs of
+    batch 32 (about half a minute on 2 cores), saved under `folder`."""
+    from .export import save_png
+    from .main import wait_for
+    from .training_panel import TrainingDialog
+
+    dialog = TrainingDialog()
+    panel = dialog.panel
+    try:
+        panel.out.setText(str(folder / "short-run.safetensors"))
+        panel.epochs.setValue(TRAINING_RUN["epochs"])
+        panel.batch.setValue(TRAINING_RUN["batch"])
+        panel.extra_arguments = ["--limit", str(TRAINING_RUN["limit"]), "--device", "cpu"]
+        dialog.show()
+        panel.start_button.click()
+        if not wait_for(panel.process.finished, 600_000, abort=(panel.process.failed,))[0]:
+            raise RuntimeError(f"the short training run did not finish: {panel.status.text()}")
+        wait_for(None, 300)
+        return save_png(dialog, path)
+    finally:
+        dialog.close()
+
+
 def readme_pictures(folder: Path) -> None:
-    """resources/screenshots/TAB.png (the digits model, light, 1500×920) and fashion.png."""
+    """resources/screenshots/TAB.png (the digits model, light, 1500×920), fashion.png and training.png."""
     import shutil
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
+        training_picture(folder / "training.png", Path(tmp))
         for path in photograph("mnist5k", Path(tmp), [README_SIZE], ["light"], TABS[:-1], name="x"):
             shutil.copyfile(path, folder / (path.stem.rsplit("-", 1)[1] + ".png"))
+        shutil.copyfile(folder / "routing.png", folder.parent / "snapshot.png")  # the README's first picture
         for path in photograph("fashion-mnist", Path(tmp), [README_SIZE], ["light"], ("routing",), name="f"):
             shutil.copyfile(path, folder / "fashion.png")
 

@@ -159,17 +159,17 @@ class TrainingPanel(QWidget):
         recon_colour = QColor(0, 158, 115)  # Okabe & Ito's bluish green: a colour with no other meaning here
         self.loss_plot = self._epoch_plot(
             f'Loss per step: <span style="color:{theme.winner_colour().name()}">━ margin</span>, '
-            f'<span style="color:{recon_colour.name()}">━ reconstruction (×0.0005, as added to the loss)</span>',
+            f'<span style="color:{recon_colour.name()}">━ reconstruction ×0.0005</span>',
             "loss", 140)
         item = self.loss_plot.getPlotItem()
         self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2))
         self.recon_line = item.plot([], [], pen=pg.mkPen(recon_colour, width=2))
-        self.accuracy_plot = self._epoch_plot("Held-out accuracy, drawn as each epoch ends", "accuracy", 120)
+        self.accuracy_plot = self._epoch_plot("Held-out accuracy (at each epoch's end)", "accuracy", 120)
         item = self.accuracy_plot.getPlotItem()
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
-        self.pictures.getPlotItem().setTitle("Held-out images (top) and their reconstructions, as each epoch ends",
+        self.pictures.getPlotItem().setTitle("Held-out images over their reconstructions (each epoch's end)",
                                              color=theme.foreground().name(), size="10pt")
         self.mosaic = theme.image_item((56, 28 * SHOWN), "CET-L1")
         self.pictures.addItem(self.mosaic)

@@ -134,10 +134,14 @@ class RobustnessPanel(QGroupBox):
             row = result.get(name, {}).get(transform, {})
             line.setData([float(v) for v in row], list(row.values()))
         mix = result["affine-mix"]
-        worst = {name: min(min(row.values()) for row in result[name].values()) for name in mix}
+        model_name = {"capsnet": "CapsNet", "cnn": "CNN"}
+        worst = {name: min((a, t, v) for t, row in result[name].items() for v, a in row.items()) for name in mix}
         self.summary.setText(
-            "Affine mix (affNIST-style, within 28×28): " + ", ".join(f"{n} {a:.1%}" for n, a in mix.items())
-            + ". Worst single condition: " + ", ".join(f"{n} {a:.1%}" for n, a in worst.items()) + ".")
+            "Affine mix (affNIST-style, within 28×28): "
+            + ", ".join(f"{model_name.get(n, n)} {a:.1%}" for n, a in mix.items())
+            + ". Worst single condition: "
+            + ", ".join(f"{model_name.get(n, n)} {a:.1%} ({t} {float(v):+g}{transforms.UNITS.get(t, '')})"
+                        for n, (a, t, v) in worst.items()) + ".")
         seconds = f"{result['seconds']:.0f} s"
         self.status.setText({
             "shipped": f"Shipped with capsexplorer for these weights (measured in {seconds} on its developers' "

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from capsexplorer import views
 from capsexplorer.app.export import save_png, save_routing_gif
+from capsexplorer.app.layout import LAB_VIEWS
 from capsexplorer.app.routing_view import HOVER_HINT
 from capsexplorer.app.state import WINNER
 from capsexplorer.app.window import MainWindow
@@ -746,7 +747,7 @@ def test_clicking_a_matrix_cell_opens_that_capsule_in_the_primary_tab(qtbot, win
     event.accept = lambda: None
     routing._click(event)
     assert window.state.primary == 20 * 36 + 7 and window.state.overlay_digit == WINNER
-    assert window.lab.currentIndex() == 1 and window.state.lab_view == "primary"
+    assert window.lab.currentWidget() is window.lab.widget(LAB_VIEWS.index("primary")) and window.state.lab_view == "primary"
     window.lab.setCurrentIndex(0)
     qtbot.waitUntil(routing.primary_box.isVisible, timeout=5000)
     assert routing.primary_box.rect().x() == window.state.winner * 36 + 7  # marked in the overlay's block
@@ -1247,7 +1248,7 @@ def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, wind
     i, j, before, after = rows[0]
     assert first.text().startswith(f"#{i} → {j}: {before:.3f} → {after:.3f}")
     routing._open_change(first)
-    assert window.state.primary == i and window.lab.currentIndex() == 1
+    assert window.state.primary == i and window.lab.currentIndex() == LAB_VIEWS.index("primary")
     window.lab.setCurrentIndex(0)
     window.state.set_iteration(0)
     assert routing.changes.count() == 0 and "later iteration" in routing.changes_title.text()
@@ -1269,3 +1270,37 @@ def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
         [str(d) for d in range(10)]  # each digit named under its bar
     for d in (0, window.state.winner, 9):  # and the hover read-out, to three places
         assert lengths.read_out(d + 0.2).startswith(f"{d}: ‖v‖ = {values[d]:.3f}")
+
+
+def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbot, window):
+    from capsexplorer.app.votes_panel import point_sizes
+
+    votes = window.votes
+    window.lab.setCurrentWidget(votes)
+    tr = window.state.trace
+    winner = window.state.winner
+    assert votes.view is not None and votes.view.j == winner and len(votes.points.points()) == 1152
+    for r in range(tr.iterations):  # stepping the player resizes the points: area ∝ c_ij of that iteration
+        window.state.set_iteration(r)
+        qtbot.wait(1)
+        sizes = np.array([p.size() for p in votes.points.points()])
+        np.testing.assert_allclose(sizes, point_sizes(tr.coupling[r, 0, :, winner]), rtol=1e-5)
+        assert f"iteration {r + 1} of {tr.iterations}" in votes.caption.text()
+    v = tr.iteration_poses[-1, 0, winner]
+    assert votes.v_mark.points()[0].pos().x() == pytest.approx(np.linalg.norm(v), rel=1e-4)
+    assert "barely change size" in votes.caption.text()  # this digit model: said plainly
+    k = int(np.argmax(votes.view.x))  # the most agreeing vote: hover names it, a click opens it
+    point = votes.points.points()[k]
+    assert votes.read_out(int(point.data())).startswith(f"Primary capsule {int(point.data())} (type")
+    votes._clicked(votes.points, [point])
+    assert window.state.primary == int(point.data()) and window.state.lab_view == "primary"
+    assert window.lab.currentIndex() == LAB_VIEWS.index("primary")
+    window.state.set_overlay_digit((winner + 1) % 10)  # another capsule's votes
+    assert votes.view.j == (winner + 1) % 10
+    window.state.set_overlay_digit(WINNER)
+    enabled = np.ones(1152, bool)
+    enabled[:36] = False  # type 0 switched off: its 36 votes disappear
+    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        window.state.set_enabled(enabled)
+    qtbot.waitUntil(lambda: len(votes.points.points()) == 1152 - 36, timeout=TIMEOUT)
+    assert all(int(p.data()) >= 36 for p in votes.points.points())

@@ -10,6 +10,7 @@ from .guide import GuidePanel
 
 # The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
 LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
+            ("votes", "Votes", "Every primary capsule's vote around v_j: routing by agreement as a picture"),
             ("primary", "Primary", "One primary capsule's story; parts switched off"),
             ("probe", "Probe", "Transform the input; watch the pose and the length"),
             ("sweep", "Sweep", "One transform over a range, in one batch"),
@@ -70,7 +71,7 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     primary.layout().setStretch(0, 1)
     lab = QTabWidget()
     lab.setDocumentMode(True)
-    for widget, (_, title, tip) in zip((routing, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
+    for widget, (_, title, tip) in zip((routing, w.votes, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
                                         w.robustness), LAB_TABS):
         lab.addTab(widget, title)
         lab.setTabToolTip(lab.count() - 1, tip)

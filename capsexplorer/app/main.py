@@ -178,12 +178,6 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
     return bool(received), received[0] if received else ()
 
 
-def _tabs() -> dict[str, int]:
-    from .layout import LAB_VIEWS, POSE_TAB
-
-    return {view: k for k, view in enumerate(LAB_VIEWS + (POSE_TAB[0],))}
-
-
 def _show_lab(window, args, interrupted) -> None:
     """Puts the lab in the state `snapshot`'s options ask for and waits for its views to be drawn."""
     from ..errors import CapsExplorerError
@@ -211,22 +205,22 @@ def _show_lab(window, args, interrupted) -> None:
         sweep.transform.setCurrentIndex(index)
         sweep.start.setValue(start)
         sweep.stop.setValue(stop)
-    tab = _tabs()[getattr(args, "tab", None) or "routing"]
-    done = {3: window.sweepShown, 4: window.gridShown, 2: window.probeShown}.get(tab)
-    if tab == 5 and (window.state.predictions is None or not window.state.predictions.final):
+    view = getattr(args, "tab", None) or "routing"
+    state = window.state
+    done = {"sweep": window.sweepShown, "figure4": window.gridShown, "probe": window.probeShown}.get(view)
+    if view == "heldout" and (state.predictions is None or not state.predictions.final):
         done = window.predictionsShown
-    elif tab == 6 and window.state.robustness is None and window.state.model.cnn_path is not None:
+    elif view == "robustness" and state.robustness is None and state.model.cnn_path is not None:
         window.controller.measure_robustness()  # minutes, unless measured before or shipped (then at once)
         done = window.robustnessShown
-    view = _lab_view(tab)
     if view == "pose" and window.lab.indexOf(window.pose_area) < 0:
         view = "routing"  # a wide window shows the pose as its right-hand column
-    if view != window.state.lab_view:
-        window.state.set_lab_view(view)  # showing a lab tab asks the worker for its view
+    if view != state.lab_view:
+        state.set_lab_view(view)  # showing a lab tab asks the worker for its view
     else:
-        window.state.labViewChanged.emit()  # asked again when shown again (a series of screenshots)
+        state.labViewChanged.emit()  # asked again when shown again (a series of screenshots)
     if done is not None:
-        limit_s = 900 if tab == 6 else 120
+        limit_s = 900 if view == "robustness" else 120
         errors: list[str] = []
         window.errorShown.connect(errors.append)
         ok, _ = wait_for(done, limit_s * 1000, abort=(window.errorShown,), interrupted=interrupted)
@@ -235,20 +229,16 @@ def _show_lab(window, args, interrupted) -> None:
         if not ok:  # never a picture of empty plots
             raise CapsExplorerError(errors[0] if errors else f"the {args.tab} tab was not ready within {limit_s} s; "
                                     "no snapshot written")
-        if tab == 5:
+        if view == "heldout":
             while not window.state.predictions.final:  # the CNN's half follows the CapsNet's
                 ok, _ = wait_for(window.predictionsShown, 120_000, abort=(window.errorShown,),
                                  interrupted=interrupted)
                 if interrupted or not ok:
                     raise KeyboardInterrupt if interrupted else CapsExplorerError("the held-out predictions "
                                                                                   "did not finish; no snapshot")
-        if tab == 3 and window.state.model.cnn_path is not None:  # the CNN's curve follows the sweep
+        if view == "sweep" and window.state.model.cnn_path is not None:  # the CNN's curve follows the sweep
             wait_for(window.state.sweepChanged, 30_000, interrupted=interrupted)
         wait_for(None, 200)
-
-
-def _lab_view(tab: int) -> str:
-    return {k: view for view, k in _tabs().items()}[tab]
 
 
 def run_snapshot(args) -> int:

@@ -34,6 +34,7 @@ from .state import ExplorerState
 from .summary_panel import RoutingSummaryPanel
 from .sweep_panel import SweepPanel
 from .training_panel import TrainingDialog
+from .votes_panel import VotesPanel
 from .worker import InferenceWorker
 
 log = logging.getLogger("capsexplorer")
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
         self.routing, self.lengths, self.summary = RoutingPanel(state), LengthsPanel(state), RoutingSummaryPanel(state)
         self.inspector, self.parts, self.probe = PrimaryInspector(state), PartsPanel(state), ProbePanel(state)
         self.sweep, self.grid, self.browser, self.robustness = SweepPanel(), GridPanel(), BrowserPanel(), RobustnessPanel()
-        self.pose = PosePanel(state)
+        self.pose, self.votes = PosePanel(state), VotesPanel(state)
         for panel in (self.sweep, self.grid, self.browser, self.robustness):
             panel.follow(state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own

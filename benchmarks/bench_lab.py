@@ -2,7 +2,8 @@
 
 1. a 21-step sweep, from the request to its plots drawn (target 150 ms);
 2. the Figure-4 grid, 16 × 11 = 176 reconstructions, from the request to the grid drawn (target 100 ms);
-3. the GUI thread's longest stall while a pose slider is dragged with the Figure-4 tab shown (target 16 ms).
+3. the GUI thread's longest stall while a pose slider is dragged with the Figure-4 tab shown (target 16 ms);
+4. the Votes tab (1152 points): redrawn for another iteration, and for a new input (target 30 ms).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_lab.py [--repeats 20]
 """
@@ -60,6 +61,23 @@ def main() -> int:
           f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")
     print(f"Figure-4 grid (176 reconstructions), request → drawn: median {np.nanmedian(grids):.0f} ms, "
           f"p95 {np.nanpercentile(grids, 95):.0f} ms ({args.repeats} runs)")
+    window.lab.setCurrentWidget(window.votes)
+    app.processEvents()
+    state, steps, news = window.state, [], []
+    for k in range(args.repeats * 3):
+        start = time.perf_counter()
+        state.set_iteration(k % state.trace.iterations)
+        app.processEvents()  # the repaint
+        steps.append(time.perf_counter() - start)
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        window.votes._new_result()  # what a new trace costs the tab: the projection, colours, points
+        app.processEvents()
+        news.append(time.perf_counter() - start)
+    steps, news = np.array(steps) * 1000, np.array(news) * 1000
+    print(f"Votes tab, another iteration shown → redrawn: median {np.median(steps):.1f} ms, p95 "
+          f"{np.percentile(steps, 95):.1f} ms; a new input → drawn: median {np.median(news):.1f} ms, p95 "
+          f"{np.percentile(news, 95):.1f} ms")
     rate, gaps = slider_stalls(window, args.seconds)
     print(f"pose slider dragged with the Figure-4 tab shown: {rate:.0f} reconstructions/s; longest GUI stall "
           f"{gaps.max():.1f} ms; stalls over 16 ms: {int((gaps > 16).sum())}")

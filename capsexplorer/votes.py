@@ -56,6 +56,6 @@ def _main_direction(points: np.ndarray) -> np.ndarray:
         direction = np.zeros(points.shape[1])
         direction[0] = 1.0
         return direction
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    direction = vt[0]
+    _, vectors = np.linalg.eigh(centred.T @ centred)  # (D, D), ascending: a 16×16 problem, not N×16
+    direction = vectors[:, -1]
     return direction if direction.sum() >= 0 else -direction  # a fixed sign: the view does not flip

@@ -21,9 +21,14 @@ BARELY = 0.005  # a mean |Δc_ij| below this changes a point's area by under 5 %
 COLOURINGS = {"length": "by ‖u_i‖ (how present the part is)", "type": "by capsule type (32 colours)"}
 
 
+LEVELS = 24  # colours a scale is drawn in: few distinct (size, colour) symbols keep pyqtgraph's atlas small
+
+
 def point_sizes(coupling: np.ndarray, classes: int = 10) -> np.ndarray:
-    """Point diameters (px) whose areas are proportional to c_ij: uniform 1/J draws BASE_SIZE."""
-    return np.clip(BASE_SIZE * np.sqrt(np.clip(coupling, 0, None) * classes), 1.0, MAX_SIZE)
+    """Point diameters (px) whose areas are proportional to c_ij: uniform 1/J draws BASE_SIZE. Rounded to
+    a quarter pixel — finer than a screen shows — so that pyqtgraph renders few distinct symbols."""
+    size = np.clip(BASE_SIZE * np.sqrt(np.clip(coupling, 0, None) * classes), 1.0, MAX_SIZE)
+    return np.round(size * 4) / 4
 
 
 class VotesPanel(QGroupBox):
@@ -106,19 +111,31 @@ class VotesPanel(QGroupBox):
             return
         tr, i = self.state.trace, self.shown
         if self.colouring.currentData() == "type":
-            brushes = [pg.intColor(int(k) // views.POSITIONS, hues=32, alpha=170) for k in i]
+            palette = self._palette("type", 32)
+            brushes = palette[i // views.POSITIONS]
         else:
             lengths = tr.primary_lengths[0, i]
             low, top = (float(lengths.min()), float(lengths.max())) if len(lengths) else (0.0, 1.0)
             self._length_range = (low, top)  # this input's own range: most ‖u_i‖ crowd near 1
-            colours = pg.colormap.get(theme.COUPLING_MAP).map((lengths - low) / max(top - low, 1e-9), mode="qcolor")
-            for colour in colours:
-                colour.setAlpha(170)
-            brushes = [pg.mkBrush(colour) for colour in colours]
+            level = np.clip(((lengths - low) / max(top - low, 1e-9) * LEVELS).astype(int), 0, LEVELS - 1)
+            brushes = self._palette("length", LEVELS)[level]
         self.points.setData(self.view.x[i], self.view.y[i], brush=brushes, data=i,
                             size=point_sizes(self.view.coupling[self.state.iteration][i]))
         self.zero.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
         self._show_iteration()
+
+    def _palette(self, kind: str, count: int) -> np.ndarray:
+        """(count,) object array of brushes, made once: a capsule type's hue, or a level of the colour map."""
+        cache = self.__dict__.setdefault("_palettes", {})
+        if kind not in cache:
+            if kind == "type":
+                colours = [pg.intColor(k, hues=count, alpha=170) for k in range(count)]
+            else:
+                colours = pg.colormap.get(theme.COUPLING_MAP).map(np.linspace(0, 1, count), mode="qcolor")
+                for colour in colours:
+                    colour.setAlpha(170)
+            cache[kind] = np.array([pg.mkBrush(c) for c in colours], dtype=object)
+        return cache[kind]
 
     def _show_iteration(self) -> None:
         """Only the areas and v_j move with the iteration: cheap enough for the player's every step."""

@@ -1304,3 +1304,19 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
         window.state.set_enabled(enabled)
     qtbot.waitUntil(lambda: len(votes.points.points()) == 1152 - 36, timeout=TIMEOUT)
     assert all(int(p.data()) >= 36 for p in votes.points.points())
+
+
+def test_the_input_decoded_as_every_class_and_a_click_holds_that_capsule(qtbot, window):
+    from PySide6.QtCore import QPoint as Point
+
+    strip = window.pose.every_class
+    result = window.state.result
+    assert len(strip.images) == 10 and strip.winner == result.winner
+    np.testing.assert_array_equal(strip._pixels[3], (np.clip(result.reconstructions[3], 0, 1) * 255).astype(np.uint8))
+    other = (result.winner + 1) % 10
+    assert strip.tooltip(other).startswith(f"{other}: its own pose decoded")
+    assert "the winner" in strip.tooltip(result.winner)
+    centre = strip.tile_rect(other).center()
+    assert strip.capsule_at(Point(centre.x(), centre.y())) == other
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=centre)
+    assert window.state.shown_pose_digit() == other and window.pose.digit == other and strip.chosen == other

@@ -11,6 +11,7 @@ from superqt.utils import signals_blocked
 
 from ..losses import M_MINUS
 from . import theme
+from .class_strip import ClassStrip
 from .state import WINNER, ExplorerState
 from .tiles import ImageTile
 
@@ -119,6 +120,12 @@ class PosePanel(QGroupBox):
         self.caption.setWordWrap(True)
         self.caption.setMinimumHeight(self.caption.fontMetrics().height() * 3 + 4)  # never re-lays out
 
+        self.every_class = ClassStrip()
+        self.every_class.capsuleClicked.connect(state.set_pose_digit)
+        self.every_class_title = QLabel("Decoded as every class — each capsule's own pose:")
+        self.every_class_title.setWordWrap(True)
+        self.every_class_title.setToolTip("What each class capsule 'thinks it saw': the input's ten "
+                                          "reconstructions, one from each capsule's pose. Click one to hold it.")
         top = QHBoxLayout()
         top.addWidget(self.capsule, 1)
         top.addWidget(self.reset_button)
@@ -139,6 +146,8 @@ class PosePanel(QGroupBox):
         layout.addLayout(grid)
         layout.addLayout(bottom)
         layout.addWidget(self.keep_capsule)
+        layout.addWidget(self.every_class_title)
+        layout.addWidget(self.every_class)
         layout.addStretch(1)
 
         self.digit = 0
@@ -177,6 +186,8 @@ class PosePanel(QGroupBox):
         self._recentre()
         self.input_tile.set_image(result.image)
         self.reconstruction_tile.set_image(result.reconstructions[digit])
+        self.every_class.set_data(result.reconstructions, self.state.classes, result.trace.final_lengths[0],
+                                  result.winner, digit)
         length = float(result.trace.final_lengths[0, digit])
         which = "the winner" if digit == result.winner else "not the winner"
         capsule = f"The {self.state.capsule_word} of {self.state.class_name(digit)}"
@@ -233,6 +244,7 @@ class PosePanel(QGroupBox):
         self.setEnabled(False)
         self.reconstruction_tile.set_image(np.zeros((28, 28), np.float32))
         self.input_tile.set_image(np.zeros((28, 28), np.float32))
+        self.every_class.clear()
         self.caption.setText("")
 
     # --- settings -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""sweep, grid and robustness: the lab's measurements from the command line, with progress on stderr."""
+"""sweep, grid, robustness and equivariance: the lab's measurements from the command line, with progress on stderr."""
 from __future__ import annotations
 
 import json
@@ -152,3 +152,55 @@ def cmd_robustness(args) -> int:
               f"affine mix {row['affine-mix']:.3f}")
     print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
     return 0
+
+def cmd_equivariance(args) -> int:
+    from .. import equivariance
+    from ..data import model_samples
+    from ..weights import load_baseline
+
+    _targets(args, {"out": ".png"})
+    if args.cnn_weights is not None and not str(args.cnn_weights).strip():
+        raise CapsExplorerError("--cnn-weights is empty: give the CNN's weights file")
+    capsnet = _load(args)
+    cnn = load_baseline(args.cnn_weights, device=args.device)
+    dataset, cnn_dataset = capsnet.metadata.get("dataset") or "mnist5k", cnn.metadata.get("dataset") or "mnist5k"
+    if dataset != cnn_dataset:
+        raise CapsExplorerError(f"the CapsNet was trained on {dataset}, the CNN on {cnn_dataset}: give --cnn-weights "
+                                f"of a CNN trained on {dataset}")
+    samples = model_samples(dataset)
+    if samples is None:
+        raise CapsExplorerError(f"no held-out images of {dataset} are shipped to measure these weights on")
+    split = equivariance.subset(samples[0], args.limit)
+    result = equivariance.measure(capsnet, cnn, split, progress=_StderrProgress("measuring equivariance"))
+    if args.limit == equivariance.LIMIT and dataset == "mnist5k":  # what the window shows: it reuses this
+        from ..predictions import equivariance_file, store_json
+
+        name = equivariance_file(capsnet, cnn)
+        if name:
+            store_json(name, result)
+    if args.out:
+        equivariance.plot(result, args.out)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return 0
+    percent = lambda values: "  ".join("    n/a" if v is None else f"{v:+7.1%}" for v in values)  # noqa: E731
+    print(f"equivariance over {result['n']} {samples[1]} images: {result['readout']}")
+    for transform, row in result["transforms"].items():
+        caps, cnn_row = row["capsnet"], row["cnn"]
+        print(f"{transform} ({row['unit']}): read-out R² capsnet {_r2(caps['readout_r2'])}, "
+              f"cnn {_r2(cnn_row['readout_r2'])}; one read-out per class: capsnet "
+              f"{_r2(caps['readout_r2_per_class'])}, cnn {_r2(cnn_row['readout_r2_per_class'])}; "
+              f"cnn from all its {result.get('cnn_features', '')} features: "
+              f"{_r2(cnn_row['readout_r2_all_features'])}")
+        print("  value               " + "  ".join(f"{v:>7g}" for v in row["values"]))
+        print("  capsnet ‖v_y‖ mean  " + percent(caps["length_change"]))
+        print("  cnn p(y) mean       " + percent(cnn_row["probability_change"]))
+        print("  capsnet ‖v_y‖ median" + percent(caps["length_change_median"]))
+        print("  cnn p(y) median     " + percent(cnn_row["probability_change_median"]))
+        print("  capsnet alignment   " + "  ".join("    n/a" if a is None else f"{a:7.2f}" for a in caps["alignment"]))
+    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
+    return 0
+
+
+def _r2(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

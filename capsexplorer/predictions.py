@@ -105,6 +105,15 @@ def equivariance_file(capsnet, cnn) -> str | None:
         return None
 
 
+def pose_stats_file(model) -> str | None:
+    """The name a model's per-class pose statistics are kept under (None: not from a file)."""
+    path = model.metadata.get("path")
+    try:
+        return f"pose-stats-{weights_key(path)}.json" if path else None
+    except (OSError, TypeError):
+        return None
+
+
 def read_json(name: str | None):
     """A result kept under `name` (the user's cache, else shipped), or None."""
     import json

@@ -184,16 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("image", metavar="IMAGE",
         help="an image file")
     grid.add_argument("--digit", type=_int_range(0, 999), metavar="D", help="default: the winner")
-    grid.add_argument("--span", type=_finite, default=0.25, help="perturb each dimension by ±SPAN (0 < SPAN ≤ 2)")
+    grid.add_argument("--range", dest="range", choices=("data", "paper"),
+        help="data: each dimension from −2σ to +2σ of the class's poses over the model's training images "
+             "(computed once per weights file, shipped for the shipped models); paper: ±SPAN, the paper's "
+             "±0.25 (default: data; paper when --span is given)")
+    grid.add_argument("--span", type=_finite, help="with --range paper: perturb each dimension by ±SPAN "
+                      "(0 < SPAN ≤ 2; default: 0.25)")
     grid.add_argument("--steps", type=_int_range(2, 41), default=11, metavar="N",
-        help="perturbations per dimension, from −SPAN to +SPAN (2–41)")
+        help="perturbations per dimension, from −2σ (or −SPAN) to +2σ (or +SPAN) (2–41)")
     grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations (1–10)")
     grid.add_argument("--out", metavar="GRID.png",
         help="the grid of reconstructions as a PNG")
-    grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, pose, digit")
+    grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, dimension_offsets "
+                      "[16, steps], pose, digit (and sigma [16] with --range data)")
     grid.add_argument("--json", action="store_true",
-        help="each dimension's name and measured effects as JSON on stdout")
+        help="each dimension's name, measured effects and offsets as JSON on stdout")
 
     refit = add("fit-decoder", help="fit the decoder again on the frozen capsules (sharper reconstructions)")
     refit.add_argument("--out", required=True, metavar="FILE.safetensors",

@@ -78,8 +78,8 @@ def r2(targets: np.ndarray, predicted: np.ndarray) -> float:
 def readout(deltas: np.ndarray, values, fit: np.ndarray, alpha: float = ALPHA) -> tuple[np.ndarray, float, float]:
     """deltas (V, N, D) — each digit's change at each value — fitted to the value on the digits where `fit`
     (N,) holds, pooled over values: → weights (D,), intercept and R² on the other digits."""
-    count, _, dims = deltas.shape
-    target = np.repeat(np.asarray(values, np.float64)[:, None], deltas.shape[1], 1)  # (V, N)
+    _, count, dims = deltas.shape
+    target = np.repeat(np.asarray(values, np.float64)[:, None], count, 1)  # (V, N)
     weights, intercept = fit_ridge(deltas[:, fit].reshape(-1, dims), target[:, fit].ravel(), alpha)
     held = deltas[:, ~fit].reshape(-1, dims)  # (V·N', D)
     return weights, intercept, r2(target[:, ~fit].ravel(), held @ weights + intercept)
@@ -211,6 +211,8 @@ class Responses:
 def collect_steps(capsnet, cnn, split: Split, iterations: int = 3, batch: int = BATCH, values: dict = VALUES):
     """Generator: runs both models on every condition a batch at a time, yielding (done, total) batches;
     returns the Responses. `cnn` may be None."""
+    if len(split) < 2:
+        raise ValueError(f"the read-out needs digits to fit and others to score: at least 2, got {len(split)}")
     images = split.images.astype(np.float32) / (255.0 if split.images.dtype == np.uint8 else 1.0)
     labels = np.asarray(split.labels)
     count = len(images)

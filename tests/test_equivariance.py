@@ -178,7 +178,8 @@ def test_the_command_measures_for_real_on_a_few_digits(capsys, tmp_path, monkeyp
     assert not list((tmp_path / "capsexplorer").glob("equivariance-*"))  # not the default run: not kept
 
 
-@pytest.mark.parametrize("limit, message", [("0", "from 1 to"), ("-3", "from 1 to"), ("abc", "not an integer")])
+@pytest.mark.parametrize("limit, message", [("0", "from 2 to"), ("-3", "from 2 to"), ("1", "from 2 to"),
+                                            ("abc", "not an integer")])
 def test_a_bad_limit_is_a_usage_error(capsys, limit, message):
     with pytest.raises(SystemExit) as exit:
         main(["equivariance", "--limit", limit])

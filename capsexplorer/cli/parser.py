@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "16 principal components), and whether the pose of a class's digits moves\n"
                                    "in one direction. The default run takes about 2 minutes on a 2-core CPU.")
     equivariance.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
-    equivariance.add_argument("--limit", type=_int_range(1, 100_000), default=300, metavar="N",
+    equivariance.add_argument("--limit", type=_int_range(2, 100_000), default=300, metavar="N",
         help="held-out digits measured, a seeded choice (all of them when N exceeds their number)")
     equivariance.add_argument("--json", action="store_true",
         help="the figures as JSON on stdout (progress stays on stderr)")

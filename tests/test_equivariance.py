@@ -130,6 +130,8 @@ def test_measure_without_a_cnn_and_a_limited_subset(tiny):
     result = eq.measure(capsnet, None, chosen, progress=lambda done, total: None)
     assert set(result["transforms"]) == set(eq.VALUES) and "cnn" not in result["transforms"]["rotate"]
     assert eq.halves(9).sum() == 4
+    with pytest.raises(ValueError, match="at least 2"):
+        eq.measure(capsnet, None, eq.subset(split, 1))
 
 
 def test_the_defaults_agree_with_the_command_line():
@@ -208,3 +210,20 @@ def test_a_cnn_of_another_data_set_is_refused(capsys, tmp_path):
                  {"model": "cnn", "dataset": "fashion-mnist"})
     code, out, err = run(capsys, "equivariance", "--cnn-weights", cnn)
     assert code == 1 and "trained on mnist5k, the CNN on fashion-mnist" in err and err.count("\n") == 1
+
+
+def test_the_shipped_models_ship_their_default_run():
+    """The result of `capsexplorer equivariance` for the shipped CapsNet and CNN, where the window finds it."""
+    from pathlib import Path
+
+    from capsexplorer import load_model
+    from capsexplorer.predictions import equivariance_file
+    from capsexplorer.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+
+    name = equivariance_file(load_model(device="cpu"), load_baseline(shipped_weights_path(SHIPPED_CNN), device="cpu"))
+    result = json.loads((Path(__file__).resolve().parents[1] / "resources" / name).read_text())
+    assert result["n"] == eq.LIMIT and list(result["transforms"]) == list(eq.VALUES)
+    for transform, row in result["transforms"].items():
+        assert row["values"] == [float(v) for v in eq.VALUES[transform]]
+        assert CONTRACT_CAPSNET <= set(row["capsnet"]) and CONTRACT_CNN <= set(row["cnn"])
+        assert len(row["capsnet"]["readout"]["weights"]) == 16 and len(row["capsnet"]["readout_per_class"]) == 10

@@ -268,10 +268,10 @@ def summarise(found: Responses, values: dict = VALUES, seed: int = 0, alpha: flo
         moved = np.stack([found.poses[transform, v] for v in vals])  # (V, N, 16)
         row["capsnet"] = capsnet_figures(vals, labels, found.poses[plain], moved, fit, alpha)
         if found.features:
-            row["cnn"] = cnn_figures(vals, labels, found.features[plain],
-                                     np.stack([found.features[transform, v] for v in vals]),
-                                     found.probability[plain], np.stack([found.probability[transform, v] for v in vals]),
-                                     fit, components, alpha)
+            features = np.stack([found.features[transform, v] for v in vals])  # (V, N, F)
+            probability = np.stack([found.probability[transform, v] for v in vals])  # (V, N)
+            row["cnn"] = cnn_figures(vals, labels, found.features[plain], features, found.probability[plain],
+                                     probability, fit, components, alpha)
         result["transforms"][transform] = row
     return result
 

@@ -110,14 +110,17 @@ class BaselineCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 1, 28, 28) → class logits (B, 10)."""
+        return self.fc3(self.features(x))  # (B, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, 28, 28) → the penultimate features (B, 192): what the last linear layer reads."""
         if self.conv2.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # see `for_inference`
         h = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (B, 256, 14, 14)
         h = F.relu(self.conv2(h))  # (B, 256, 14, 14)
         h = F.max_pool2d(F.relu(self.conv3(h)), 3, stride=1)  # (B, 128, 12, 12)
         h = self.dropout(F.relu(self.fc1(h.flatten(1))))  # (B, 328)
-        h = self.dropout(F.relu(self.fc2(h)))  # (B, 192)
-        return self.fc3(h)
+        return self.dropout(F.relu(self.fc2(h)))  # (B, 192)
 
     def for_inference(self) -> "BaselineCNN":
         """Channels-last weights: the CPU convolutions run about 17 % faster (measured on batches of 250)."""

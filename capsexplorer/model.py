@@ -217,9 +217,10 @@ class CapsNet(nn.Module):
         check_iterations(iterations)
         return run_sweep(self, image, transform, values, iterations)
 
-    def pose_grid(self, pose, digit: int, span: float = 0.25, steps: int = 11) -> PoseGrid:
-        """The paper's Figure 4 for one capsule: grid[k, s] = reconstruct(pose + offsets[s]·e_k, digit)."""
-        return pose_grid(self, pose, digit, span, steps)
+    def pose_grid(self, pose, digit: int, span: float = 0.25, steps: int = 11, sigma=None) -> PoseGrid:
+        """The paper's Figure 4 for one capsule: grid[k, s] = reconstruct(pose + offsets[s]·e_k, digit); with
+        each dimension's spread `sigma` (16,), offsets[s]·sigma[k] (see capsexplorer.pose_stats)."""
+        return pose_grid(self, pose, digit, span, steps, sigma)
 
     def reconstruct(self, pose, digit) -> torch.Tensor:
         """Decoder image for 16-D poses of chosen digit capsules: pose (B, 16), digit (B,) → (B, 28, 28)."""

@@ -1,5 +1,6 @@
 """The paper's Figure 4 for one digit capsule: each of its 16 pose dimensions perturbed over a range
-(−0.25 to +0.25 in 0.05 steps in Sabour et al. 2017) and decoded, and each dimension named by what
+(−0.25 to +0.25 in 0.05 steps in Sabour et al. 2017; here by default ±2σ of the class's own training
+poses, see capsexplorer.pose_stats) and decoded, and each dimension named by what
 it measurably does to the reconstruction — from image moments, not by eye."""
 from __future__ import annotations
 
@@ -29,19 +30,26 @@ DOMINANCE = 1.5  # the top effect must be this many times the next to name the d
 class PoseGrid:
     digit: int
     pose: np.ndarray  # (16,) the pose perturbed
-    offsets: np.ndarray  # (steps,) added to one dimension at a time
-    grid: np.ndarray  # (16, steps, 28, 28): grid[k, s] decodes pose + offsets[s]·e_k (the model's pose and image size)
+    offsets: np.ndarray  # (steps,) the columns: added to one dimension at a time — in `sigma`s where it is given
+    grid: np.ndarray  # (16, steps, 28, 28): grid[k, s] decodes pose + dimension_offsets()[k, s]·e_k
+    sigma: np.ndarray | None = None  # (16,) each dimension's spread over the class's training poses ("data" range)
+
+    def dimension_offsets(self) -> np.ndarray:
+        """(16, steps) what grid[k, s] adds to dimension k: offsets[s], or offsets[s]·sigma[k]."""
+        return row_offsets(self.offsets, self.sigma, self.grid.shape[0])
 
     def labels(self) -> list[dict]:
         """For each dimension: `effects` (each measure's change per unit of the dimension: pixels,
         degrees counter-clockwise, relative mass, slant, …) and a `label` naming the dominant effect
         (or the two that stand out together), "mixed" when none does, or "little effect"."""
-        span = float(self.offsets.max() - self.offsets.min()) or 1.0
         rows = []
-        for k in range(self.grid.shape[0]):
+        for k, row in enumerate(self.dimension_offsets()):
+            span = float(row.max() - row.min())
             measures = moments(self.grid[k])  # name → (steps,)
             elongation = measures.pop("elongation")
-            effects = {name: float(np.polyfit(self.offsets, values, 1)[0]) for name, values in measures.items()}
+            effects = {name: float(np.polyfit(row, values, 1)[0]) if span > 0 else 0.0
+                       for name, values in measures.items()}
+            span = span or 1.0
             round_shape = elongation.mean() < ROUND
             salience = sorted(((abs(effects[name]) * span / VISIBLE[name], name) for name in NAMED
                                if name != "orientation" or not round_shape), reverse=True)
@@ -61,7 +69,11 @@ class PoseGrid:
         return rows
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"grid": self.grid, "offsets": self.offsets, "pose": self.pose, "digit": np.asarray(self.digit)}
+        arrays = {"grid": self.grid, "offsets": self.offsets, "pose": self.pose, "digit": np.asarray(self.digit),
+                  "dimension_offsets": self.dimension_offsets()}
+        if self.sigma is not None:
+            arrays["sigma"] = np.asarray(self.sigma, np.float32)
+        return arrays
 
 
 def offsets(span: float = 0.25, steps: int = 11) -> np.ndarray:
@@ -69,15 +81,25 @@ def offsets(span: float = 0.25, steps: int = 11) -> np.ndarray:
     return np.linspace(-span, span, steps).astype(np.float32)
 
 
-def pose_grid(model, pose, digit: int, span: float = 0.25, steps: int = 11) -> PoseGrid:
-    """All 16 × steps reconstructions in one decoder batch."""
+def pose_grid(model, pose, digit: int, span: float = 0.25, steps: int = 11, sigma=None) -> PoseGrid:
+    """All 16 × steps reconstructions in one decoder batch: each dimension perturbed by −span … +span —
+    or, given each dimension's spread `sigma` (16,) over the class's training poses, by −span·σ … +span·σ
+    (see capsexplorer.pose_stats: the "data" range is span 2)."""
     dims, size = model.config.digit_dim, model.config.image_size  # 16 and 28 in the paper
     pose = np.asarray(pose, dtype=np.float32).reshape(dims)
-    deltas = offsets(span, steps)
+    sigma = None if sigma is None else np.asarray(sigma, dtype=np.float32).reshape(dims)
+    columns = offsets(span, steps)
+    deltas = row_offsets(columns, sigma, dims)  # (16, steps)
     poses = np.repeat(pose[None, None], dims, 0).repeat(steps, 1)  # (16, steps, 16)
-    poses[np.arange(dims)[:, None], np.arange(steps)[None], np.arange(dims)[:, None]] += deltas[None]
+    poses[np.arange(dims)[:, None], np.arange(steps)[None], np.arange(dims)[:, None]] += deltas
     images = model.reconstruct(poses.reshape(-1, dims), np.full(dims * steps, int(digit))).numpy()
-    return PoseGrid(int(digit), pose, deltas, images.reshape(dims, steps, size, size))
+    return PoseGrid(int(digit), pose, columns, images.reshape(dims, steps, size, size), sigma)
+
+
+def row_offsets(columns: np.ndarray, sigma, dims: int) -> np.ndarray:
+    """(dims, steps): the columns' offsets (steps,), each row scaled by its dimension's sigma where given."""
+    scale = np.ones(dims, np.float32) if sigma is None else np.asarray(sigma, np.float32)
+    return (scale[:, None] * columns[None]).astype(np.float32)
 
 
 def moments(images: np.ndarray) -> dict[str, np.ndarray]:

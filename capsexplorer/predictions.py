@@ -96,6 +96,24 @@ def robustness_file(capsnet, cnn) -> str | None:
         return None
 
 
+def equivariance_file(capsnet, cnn) -> str | None:
+    """The name the equivariance result of this pair of models is kept under (None: not from files)."""
+    paths = (capsnet.metadata.get("path"), cnn.metadata.get("path") if cnn is not None else None)
+    try:
+        return f"equivariance-{weights_key(*paths)}.json" if paths[0] else None
+    except (OSError, TypeError):
+        return None
+
+
+def pose_stats_file(model) -> str | None:
+    """The name a model's per-class pose statistics are kept under (None: not from a file)."""
+    path = model.metadata.get("path")
+    try:
+        return f"pose-stats-{weights_key(path)}.json" if path else None
+    except (OSError, TypeError):
+        return None
+
+
 def read_json(name: str | None):
     """A result kept under `name` (the user's cache, else shipped), or None."""
     import json

@@ -86,8 +86,10 @@ def grid_image(grid: PoseGrid, labels: list[dict] | None = None) -> Image.Image:
     canvas = Image.new("RGB", (side + steps * (small + 2) + GAP, LABEL + dims * (small + 2) + LABEL + GAP), PAPER)
     draw = ImageDraw.Draw(canvas)
     font = _font()
-    draw.text((GAP, 2), f"digit capsule {grid.digit}: each pose dimension from {grid.offsets[0]:+.2f} "
-                        f"to {grid.offsets[-1]:+.2f}", fill=INK, font=font)
+    unit = "" if grid.sigma is None else " std"  # the default font has no σ
+    draw.text((GAP, 2), f"digit capsule {grid.digit}: each pose dimension from {grid.offsets[0]:+.2f}{unit} "
+                        f"to {grid.offsets[-1]:+.2f}{unit}" + (" of the class's training poses" if unit else ""),
+              fill=INK, font=font)
     for k in range(dims):
         y = LABEL + k * (small + 2)
         draw.text((GAP, y + small // 2 - 6), f"{k + 1:>2}", fill=INK, font=font)

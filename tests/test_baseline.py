@@ -21,6 +21,15 @@ def test_shapes_parameters_and_flops():
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
 
 
+def test_features_are_what_the_last_layer_reads():
+    model = BaselineCNN().eval()
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        features = model.features(x)  # (3, 192)
+        assert features.shape == (3, 192) and (features >= 0).all()
+        torch.testing.assert_close(model.fc3(features), model(x))
+
+
 def test_predict_is_deterministic_in_eval_mode_despite_dropout():
     model = BaselineCNN().train()
     x = torch.rand(4, 1, 28, 28)

@@ -16,6 +16,15 @@ from drawing import as_drawn
 NO_SPACE = os.strerror(errno.ENOSPC)
 
 
+@pytest.fixture(autouse=True)
+def _few_training_images(monkeypatch):
+    """`grid` first computes the pose statistics of weights it has not met (about 40 s over the 4,000 training
+    digits on a CPU); here from 5 digits a class."""
+    from capsexplorer import pose_stats
+
+    monkeypatch.setattr(pose_stats, "PER_CLASS", 5)
+
+
 class _FullDisk:
     """A file that takes `room` bytes and then fails as a full disk does."""
 

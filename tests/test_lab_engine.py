@@ -150,7 +150,7 @@ def test_grid_command_json_and_npz(capsys, tmp_path, two_png):
     assert code == 0 and err == ""
     row = json.loads(out)
     assert row["digit"] == 2 and len(row["dimensions"]) == 16
-    assert set(row["dimensions"][0]) == {"index", "dimension", "label", "effects"}
+    assert set(row["dimensions"][0]) == {"index", "dimension", "label", "effects", "offsets"}
     assert row["dimensions"][0]["dimension"] == 1 and "orientation" in row["effect_units"]
     with np.load(tmp_path / "g.npz") as data:
         assert data["grid"].shape == (16, 5, 28, 28) and data["offsets"].tolist() == pytest.approx([-0.2, -0.1, 0, 0.1, 0.2])

@@ -1,4 +1,4 @@
-"""sweep, grid and robustness: the lab's measurements from the command line, with progress on stderr."""
+"""sweep, grid, robustness and equivariance: the lab's measurements from the command line, with progress on stderr."""
 from __future__ import annotations
 
 import json
@@ -12,15 +12,16 @@ from .common import _check_finite, _defined, _load, _network_input, _save_npz, _
 
 class _StderrProgress:
     """`progress(done, total)` as one line on stderr, rewritten in place on a terminal and printed at most
-    every 10 s otherwise — whatever stdout carries (JSON included)."""
+    every 10 s otherwise — whatever stdout carries (JSON included). Nothing for the first `delay` seconds:
+    work done by then needs no progress."""
 
-    def __init__(self, what: str):
-        self.what, self.start, self.last = what, time.perf_counter(), -math.inf
+    def __init__(self, what: str, delay: float = 0.0):
+        self.what, self.start, self.last, self.delay = what, time.perf_counter(), -math.inf, delay
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
         tty = sys.stderr is not None and sys.stderr.isatty()
-        if done < total and now - self.last < (0.5 if tty else 10.0):
+        if now - self.start < self.delay or done < total and now - self.last < (0.5 if tty else 10.0):
             return
         self.last = now
         left = (now - self.start) / done * (total - done) if done else None
@@ -82,8 +83,13 @@ def cmd_grid(args) -> int:
     from .. import render
     from ..posegrid import EFFECT_UNITS
 
-    if not 0 < args.span <= 2:
-        raise CapsExplorerError(f"--span must be above 0 and at most 2, got {args.span:g}")
+    if args.range == "data" and args.span is not None:
+        raise CapsExplorerError("--span sets the paper's range; --range data spans ±2σ of each dimension: "
+                                "give --range paper with --span, or leave --span out")
+    mode = args.range or ("paper" if args.span is not None else "data")
+    span = args.span if args.span is not None else 0.25
+    if not 0 < span <= 2:
+        raise CapsExplorerError(f"--span must be above 0 and at most 2, got {span:g}")
     _targets(args, {"out": ".png", "npz": ".npz"})
     model = _load(args)
     x = _network_input(args, model)
@@ -93,29 +99,60 @@ def cmd_grid(args) -> int:
     if args.digit is not None and args.digit >= n:
         raise CapsExplorerError(f"--digit must be from 0 to {n - 1} for these weights, got {args.digit}")
     digit = int(tr.prediction[0]) if args.digit is None else args.digit
-    grid = model.pose_grid(tr.poses[0, digit], digit, args.span, args.steps)
+    sigma = _grid_sigma(args, model, digit) if mode == "data" else None
+    if sigma is not None:
+        from ..pose_stats import SIGMAS
+
+        span = SIGMAS
+    else:
+        mode = "paper"
+    grid = model.pose_grid(tr.poses[0, digit], digit, span, args.steps, sigma=sigma)
     _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
     labels = grid.labels()
     if args.npz:
         _save_npz(args.npz, grid.arrays())
     if args.out:
         render.save_png(render.grid_image(grid, labels), args.out)
+    rows = grid.dimension_offsets()  # (16, steps)
     if args.json:
         print(json.dumps({"image": str(args.image), "digit": digit, "length": round(float(tr.final_lengths[0, digit]), 4),
+                          "range": mode,
                           "offsets": [round(float(o), 6) for o in grid.offsets],
+                          "offsets_unit": "standard deviations of the class's training poses" if mode == "data"
+                          else "pose units",
+                          **({"sigma": [round(float(v), 6) for v in sigma]} if sigma is not None else {}),
                           "effect_units": EFFECT_UNITS,
                           "dimensions": [dict(row, effects={k: None if v is None else round(v, 5)
-                                                            for k, v in row["effects"].items()})
+                                                            for k, v in row["effects"].items()},
+                                              offsets=[round(float(o), 6) for o in rows[row["index"]]])
                                          for row in labels]}, allow_nan=False))
         return 0
+    extent = "±2σ of its class's training poses" if mode == "data" else f"±{span:g}"
     print(f"{args.image}: digit capsule {digit} (‖v‖ {tr.final_lengths[0, digit]:.3f}), each pose dimension "
-          f"±{args.span:g}:")
+          f"{extent}:")
     for row in labels:
         print(f"  {row['index'] + 1:>2}  {row['label']}")
     for option in ("out", "npz"):
         if getattr(args, option):
             print(f"  written: {getattr(args, option)}")
     return 0
+
+
+def _grid_sigma(args, model, digit: int):
+    """The spread (16,) of `digit`'s poses over the model's training images — kept, shipped, or computed now
+    (progress on stderr) — or None, said in one line, where they are not here and --range data was not asked."""
+    from .. import pose_stats
+    from ..errors import DataError
+    from .common import log
+
+    try:
+        stats = pose_stats.load_or_compute(model, _StderrProgress("pose statistics of the training images", 2.0))
+    except DataError as exc:
+        if args.range == "data":
+            raise
+        log.warning("%s; the grid spans the paper's ±0.25 instead (--range paper)", exc)
+        return None
+    return pose_stats.spread(stats, digit)
 
 
 def cmd_robustness(args) -> int:
@@ -152,3 +189,56 @@ def cmd_robustness(args) -> int:
               f"affine mix {row['affine-mix']:.3f}")
     print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
     return 0
+
+
+def cmd_equivariance(args) -> int:
+    from .. import equivariance
+    from ..data import model_samples
+    from ..weights import load_baseline
+
+    _targets(args, {"out": ".png"})
+    if args.cnn_weights is not None and not str(args.cnn_weights).strip():
+        raise CapsExplorerError("--cnn-weights is empty: give the CNN's weights file")
+    capsnet = _load(args)
+    cnn = load_baseline(args.cnn_weights, device=args.device)
+    dataset, cnn_dataset = capsnet.metadata.get("dataset") or "mnist5k", cnn.metadata.get("dataset") or "mnist5k"
+    if dataset != cnn_dataset:
+        raise CapsExplorerError(f"the CapsNet was trained on {dataset}, the CNN on {cnn_dataset}: give --cnn-weights "
+                                f"of a CNN trained on {dataset}")
+    samples = model_samples(dataset)
+    if samples is None:
+        raise CapsExplorerError(f"no held-out images of {dataset} are shipped to measure these weights on")
+    split = equivariance.subset(samples[0], args.limit)
+    result = equivariance.measure(capsnet, cnn, split, progress=_StderrProgress("measuring equivariance"))
+    if args.limit == equivariance.LIMIT and dataset == "mnist5k":  # what the window shows: it reuses this
+        from ..predictions import equivariance_file, store_json
+
+        name = equivariance_file(capsnet, cnn)
+        if name:
+            store_json(name, result)
+    if args.out:
+        equivariance.plot(result, args.out)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return 0
+    percent = lambda values: "  ".join("    n/a" if v is None else f"{v:+7.1%}" for v in values)  # noqa: E731
+    print(f"equivariance over {result['n']} {samples[1]} images: {result['readout']}")
+    for transform, row in result["transforms"].items():
+        caps, cnn_row = row["capsnet"], row["cnn"]
+        print(f"{transform} ({row['unit']}): read-out R² capsnet {_r2(caps['readout_r2'])}, "
+              f"cnn {_r2(cnn_row['readout_r2'])}; one read-out per class: capsnet "
+              f"{_r2(caps['readout_r2_per_class'])}, cnn {_r2(cnn_row['readout_r2_per_class'])}; "
+              f"cnn from all its {result.get('cnn_features', '')} features: "
+              f"{_r2(cnn_row['readout_r2_all_features'])}")
+        print("  value               " + "  ".join(f"{v:>7g}" for v in row["values"]))
+        print("  capsnet ‖v_y‖ mean  " + percent(caps["length_change"]))
+        print("  cnn p(y) mean       " + percent(cnn_row["probability_change"]))
+        print("  capsnet ‖v_y‖ median" + percent(caps["length_change_median"]))
+        print("  cnn p(y) median     " + percent(cnn_row["probability_change_median"]))
+        print("  capsnet alignment   " + "  ".join("    n/a" if a is None else f"{a:7.2f}" for a in caps["alignment"]))
+    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
+    return 0
+
+
+def _r2(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

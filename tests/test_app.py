@@ -950,10 +950,14 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
 
 
 def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, model):
+    qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)  # shipped for these weights
     with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
         window.lab.setCurrentWidget(window.grid)
     grid = shown.args[0].value
     assert grid.grid.shape == (16, 11, 28, 28) and grid.digit == window.pose.digit
+    stats = window.state.pose_stats  # on the data's scale: each row ±2σ of the class's training poses
+    np.testing.assert_allclose(grid.dimension_offsets()[:, -1], 2 * stats.std[grid.digit], rtol=1e-5)
+    assert "standard deviations" in window.grid.caption.text() and window.grid.view.column_name(10) == "+2.0σ"
     names = window.grid.row_names
     assert [int(name.split()[0]) for name in names] == list(range(1, 17)) and all(len(n.split()) > 1 for n in names)
     view = window.grid.view
@@ -964,11 +968,12 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton,
                          pos=QPoint(left + 9 * (tile + 2) + tile // 2, top + 4 * (tile + 2) + tile // 2))
-    assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + 0.2, abs=1e-3)
+    assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + grid.dimension_offsets()[4, 9], abs=1e-3)
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, grid.grid[4, 9], atol=2e-3)
     with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
-        window.grid.span.setCurrentIndex(1)
-    assert shown.args[0].value.offsets[-1] == pytest.approx(0.5)
+        window.grid.span.setCurrentIndex(1)  # the paper's ±0.25, named
+    assert shown.args[0].value.offsets[-1] == pytest.approx(0.25) and shown.args[0].value.sigma is None
+    assert window.grid.span.currentText() == "±0.25 (the paper's)"
 
 
 def test_lab_tabs_with_nothing_to_show_stay_quiet(qtbot, window):

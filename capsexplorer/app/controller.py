@@ -33,7 +33,7 @@ class Controller(QObject):
         super().__init__(parent)
         self.state, self.worker = state, worker
         self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep asked for last
-        self.grid_span = 0.25
+        self.grid_span: float | str = "data"  # Figure 4's range: "data" (±2σ of the class) or ± a pose offset
         self._live = False  # the newest request is a trace of a stroke still being drawn
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
@@ -88,17 +88,25 @@ class Controller(QObject):
             self.worker.submit(jobs.SweepJob(self.state.generation, result.image, transform,
                                              self.sweep_settings[1], self.state.iterations))
 
-    def set_grid_span(self, span: float) -> None:
-        self.grid_span = float(span)
+    def set_grid_span(self, span) -> None:
+        """"data" (±2σ of the class, from the model's training poses) or ± an offset such as the paper's 0.25."""
+        self.grid_span = span if span == "data" else float(span)
         self.request_grid()
 
     def request_grid(self) -> None:
         result = self.state.result
         if result is None or self.state.model is None or self.state.lab_view != "figure4":
             return
+        from .. import pose_stats
+
         digit = self.state.shown_pose_digit()
+        span, sigma = self.grid_span, None
+        if span == "data":
+            stats = self.state.pose_stats
+            span, sigma = (pose_stats.SIGMAS, pose_stats.spread(stats, digit)) if stats is not None else \
+                (pose_stats.PAPER_SPAN, None)  # until the statistics come (or where they cannot)
         self.worker.submit(jobs.GridJob(self.state.generation, result.trace.poses[0, digit].copy(), digit,
-                                        self.grid_span, 11))
+                                        span, 11, sigma))
 
     def request_reconstruction(self, digit: int, pose) -> None:
         """Decodes a bent pose of the trace shown (an answer for an older trace is dropped)."""
@@ -183,8 +191,15 @@ class Controller(QObject):
         self.state.set_lab_result("robustness", result)
         self.robustnessShown.emit(result)
 
+    def _took_pose_stats(self, data) -> None:
+        self.state.set_progress("pose_stats", None)
+        self.state.set_lab_data(data)
+        if self.grid_span == "data":
+            self.request_grid()  # Figure 4 on the data's scale, now that it is known
+
     def _model_loaded(self, info) -> None:
         self.state.set_model(info)
+        self.worker.submit(jobs.PoseStatsJob())  # the poses' scale (shipped for the shipped models)
         self.worker.submit(jobs.PredictionsJob(self.state.iterations))  # the browser's (cached per weights)
         self.worker.submit(jobs.AblationJob())  # does routing matter here? (shipped for the shipped models)
         self.worker.submit(jobs.RobustnessJob(cached_only=True))  # shown at once if measured (or shipped)

@@ -11,15 +11,16 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushBu
 from ..posegrid import EFFECT_UNITS, PoseGrid
 from . import theme
 
-SPANS = (0.25, 0.5, 1.0)
+# Figure 4's ranges: ±2σ of the class's training poses per dimension (each row stays a digit, its effect
+# can be named), or ± one offset for every dimension — the paper's ±0.25, and wider.
+SPANS = (("data", "±2σ of the class (the data's scale)"), (0.25, "±0.25 (the paper's)"), (0.5, "±0.5"), (1.0, "±1"))
 GAP = 2  # px between tiles
 MIN_TILE, MAX_TILE = 18, 72  # px
 
 
 def row_offsets(grid: PoseGrid) -> np.ndarray:
-    """(dims, steps) the offset added in each tile: one row of offsets for all, or one per dimension."""
-    offsets = np.asarray(grid.offsets, dtype=float)
-    return np.broadcast_to(offsets, grid.grid.shape[:2]) if offsets.ndim == 1 else offsets
+    """(dims, steps) the offset added in each tile (per dimension on the data's scale)."""
+    return np.asarray(grid.dimension_offsets(), dtype=float)
 
 
 def effects_text(row: dict, offsets: np.ndarray) -> str:
@@ -105,7 +106,7 @@ class GridView(QWidget):
         offsets = row_offsets(self.grid)
         y = top + len(self.tiles) * (tile + GAP) + 2
         painter.setPen(theme.muted())
-        same = bool(np.allclose(offsets, offsets[0]))
+        same = self.grid.sigma is None
         for s in range(0, offsets.shape[1], 2):
             text = f"{offsets[0, s]:+.2f}".replace("+0.00", "0") if same else self.column_name(s)
             painter.drawText(QRect(left + s * (tile + GAP) - 10, y, tile + 20, metrics.height() + 4),
@@ -113,9 +114,8 @@ class GridView(QWidget):
         painter.end()
 
     def column_name(self, s: int) -> str:
-        """A column's offset in standard deviations when each row has its own range (±2σ of the class)."""
-        steps = self.grid.grid.shape[1]
-        sigma = -2 + 4 * s / max(1, steps - 1)
+        """A column's offset in standard deviations of the class (each row has its own σ)."""
+        sigma = float(self.grid.offsets[s])
         return "0" if abs(sigma) < 1e-9 else f"{sigma:+.1f}σ"
 
     def tooltip_at(self, pos: QPoint) -> str:
@@ -127,7 +127,8 @@ class GridView(QWidget):
         if hit is None:
             return ""
         k, s = hit
-        return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f} from the pose: "
+        sigma = f" ({self.grid.offsets[s]:+.1f}σ of the class)" if self.grid.sigma is not None else ""
+        return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f}{sigma} from the pose: "
                 f"{self.grid.pose[k] + offsets[k, s]:+.3f}. Click to set that slider.")
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -144,7 +145,7 @@ class GridView(QWidget):
 
 
 class GridPanel(QGroupBox):
-    gridRequested = Signal(float)  # span
+    gridRequested = Signal(object)  # "data" or a span
     tileClicked = Signal(int, float)  # dimension, offset
     exportRequested = Signal()
 
@@ -152,8 +153,10 @@ class GridPanel(QGroupBox):
         super().__init__("Every pose dimension, perturbed", parent)
         self.grid: PoseGrid | None = None
         self.span = QComboBox()
-        for span in SPANS:
-            self.span.addItem(f"±{span:g}", span)
+        for span, text in SPANS:
+            self.span.addItem(text, span)
+        self.span.setToolTip("±2σ: each dimension over twice its spread in the class's training poses (the "
+                             "data's own scale); ±0.25: the paper's Figure 4, the same offset for every dimension")
         self.span.currentIndexChanged.connect(lambda: self.gridRequested.emit(self.current_span()))
         self.export_button = QPushButton("PNG…")
         self.export_button.setEnabled(False)
@@ -179,8 +182,9 @@ class GridPanel(QGroupBox):
         state.gridChanged.connect(lambda: self.clear() if state.grid is None else
                                   self.show_result(state.grid.value, state.grid.labels))
 
-    def current_span(self) -> float:
-        return float(self.span.currentData())
+    def current_span(self):
+        """"data" (±2σ of the class) or a span such as 0.25."""
+        return self.span.currentData()
 
     @property
     def row_names(self) -> list[str]:
@@ -192,10 +196,13 @@ class GridPanel(QGroupBox):
         self.export_button.setEnabled(True)
         state = getattr(self, "state", None)
         name = f"The {state.capsule_word} of {state.class_name(grid.digit)}" if state else f"Capsule {grid.digit}"
-        self.caption.setText(f"{name}: each row adds an offset (below) to one of its 16 pose dimensions and "
-                             "decodes; the row's name says what growing that dimension does (left → right), measured "
-                             "from the reconstructions' image moments — hover a name for the numbers. Click a tile to "
-                             "set that pose slider.")
+        scale = ("offsets in standard deviations σ of the class's training poses, each dimension its own σ "
+                 "(hover a tile for the value)" if grid.sigma is not None else
+                 f"the same offset for every dimension, ±{float(grid.offsets[-1]):g}")
+        self.caption.setText(f"{name}: each row adds an offset to one of its 16 pose dimensions and decodes — "
+                             f"{scale}. A row's name says what growing that dimension does (left → right), "
+                             "measured from the reconstructions' image moments — hover a name for the numbers. "
+                             "Click a tile to set that pose slider.")
 
     def _clicked(self, k: int, s: int) -> None:
         if self.grid is not None:

@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 
-ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
-         "ablation", "robustness")
+ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "pose_stats",
+         "predictions", "ablation", "robustness")
 INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
-LONG = ("predictions", "ablation", "robustness")
+LONG = ("pose_stats", "predictions", "ablation", "robustness")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class GridJob(Job):
     digit: int = 0
     span: float = 0.25
     steps: int = 11
+    sigma: np.ndarray | None = None  # (16,) the class's standard deviations: offsets in σ (the data's scale)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,22 @@ class AblationJob(Job):
 
     kind: ClassVar[str] = "ablation"
     COUNTS: ClassVar[tuple[int, ...]] = (1, 2, 3, 5, 10)
+
+
+@dataclass(frozen=True)
+class PoseStatsJob(Job):
+    """The model's per-class pose statistics over its training images (kept per weights, shipped for the
+    shipped models; else about half a minute for 4,000 digits), with the equivariance read-outs measured
+    for these weights, if any (kept or shipped: `capsexplorer equivariance` measures them)."""
+
+    kind: ClassVar[str] = "pose_stats"
+
+
+@dataclass(frozen=True)
+class LabData:
+    pose_stats: object  # capsexplorer.pose_stats.PoseStats, or None where the training images are not here
+    equivariance: dict | None  # capsexplorer.equivariance's result for these weights, or None
+    why: str = ""  # why the statistics are missing
 
 
 @dataclass(frozen=True)

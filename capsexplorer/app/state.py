@@ -71,6 +71,7 @@ class ExplorerState(QObject):
     gridChanged = Signal()
     predictionsChanged = Signal()  # the held-out browser's data
     robustnessChanged = Signal()
+    labDataChanged = Signal()  # the model's pose statistics and equivariance read-outs (`pose_stats`, `equivariance`)
     progressChanged = Signal(str)  # a long job's progress (`progress[kind]`), or its end/cancel (None)
 
     def __init__(self, parent=None):
@@ -102,6 +103,9 @@ class ExplorerState(QObject):
         self.robustness: dict | None = None
         self.ablation: dict | None = None  # routing iteration count → held-out accuracy
         self.progress: dict = {}  # long job kind → jobs.Progress while it runs
+        self.pose_stats = None  # capsexplorer.pose_stats.PoseStats of the model in use, once known
+        self.equivariance: dict | None = None  # capsexplorer.equivariance's result for these weights, if measured
+        self.pose_stats_why = ""  # why there are no statistics (the training images are not here)
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -199,9 +203,10 @@ class ExplorerState(QObject):
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}
+        self.pose_stats, self.equivariance, self.pose_stats_why = None, None, ""
         self.modelChanged.emit()
         for signal in (self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
-                       self.robustnessChanged):
+                       self.robustnessChanged, self.labDataChanged):
             signal.emit()
 
     def redraw(self) -> None:
@@ -210,6 +215,13 @@ class ExplorerState(QObject):
                        self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
                        self.robustnessChanged):
             signal.emit()
+
+    def set_lab_data(self, data) -> None:
+        """jobs.LabData for the model shown, or None (another model is loading)."""
+        self.pose_stats = data.pose_stats if data is not None else None
+        self.equivariance = data.equivariance if data is not None else None
+        self.pose_stats_why = data.why if data is not None else ""
+        self.labDataChanged.emit()
 
     def set_lab_view(self, view: str) -> None:
         if view != self.lab_view:

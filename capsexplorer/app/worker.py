@@ -21,8 +21,8 @@ from PySide6.QtCore import QThread, Signal
 from .. import transforms
 from ..errors import CapsExplorerError, ImageError, NoInkError
 from ..preprocess import load_image, preprocess_array, style_for, to_grayscale
-from .jobs import (INTERACTIVE, LONG, ORDER, Blank, CnnJob, CnnResult, Job, LabResult, LoadModel, ModelInfo,
-                   OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob)
+from .jobs import (INTERACTIVE, LONG, ORDER, Blank, CnnJob, CnnResult, Job, LabData, LabResult, LoadModel,
+                   ModelInfo, OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob)
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
@@ -292,7 +292,7 @@ class InferenceWorker(QThread):
 
     def _grid(self, job) -> None:
         start = time.perf_counter()
-        grid = self._model.pose_grid(job.pose, job.digit, job.span, job.steps)
+        grid = self._model.pose_grid(job.pose, job.digit, job.span, job.steps, sigma=job.sigma)
         self._publish("grid", LabResult(job.request, grid, grid.labels(), time.perf_counter() - start))
 
     def _reconstruct(self, job) -> None:
@@ -354,6 +354,23 @@ class InferenceWorker(QThread):
                     yield step
             accuracy[count] = float(np.mean(predictions.prediction == predictions.labels))
         self._publish("ablation", accuracy)
+
+    def _pose_stats(self, job):
+        from .. import pose_stats
+        from ..errors import DataError
+        from ..predictions import equivariance_file, read_json
+
+        equivariance = read_json(equivariance_file(self._model, self._baseline))
+        stats, why = pose_stats.cached(self._model), ""
+        if stats is None:
+            try:
+                split, source = pose_stats.training_images(self._model)
+            except DataError as exc:
+                split, why = None, str(exc)
+            if split is not None:
+                stats = yield from pose_stats.stats_steps(self._model, split, source, batch=LONG_BATCH * 5)
+                pose_stats.store(self._model, stats)
+        self._publish("pose_stats", LabData(stats, equivariance, why))
 
     def _robustness(self, job):
         from .. import robustness

@@ -727,13 +727,34 @@ def test_undo_and_clear_reach_the_canvas_from_the_iterations_box(qtbot, window):
     assert box.text() == "1 iteration"
 
 
+def test_the_pose_sliders_span_the_class_s_training_poses_with_their_histograms(qtbot, window):
+    pose = window.pose
+    qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)
+    stats, d = window.state.pose_stats, pose.digit
+    assert pose.span.currentData() == "data"  # the default: the data's own scale
+    for k in (0, 7, 15):
+        slider = pose.sliders[k]
+        low = min(stats.mean[d, k] - 2 * stats.std[d, k], pose.origin[k])
+        high = max(stats.mean[d, k] + 2 * stats.std[d, k], pose.origin[k])
+        assert (slider.minimum(), slider.maximum()) == pytest.approx((low, high), abs=1e-6)
+        counts, edges, _, _, marked = slider.slider.backdrop  # the histogram behind, the input's value marked
+        np.testing.assert_array_equal(counts, stats.histogram[d, k])
+        assert marked == pytest.approx(pose.origin[k]) and len(edges) == len(counts) + 1
+        z = (pose.origin[k] - stats.mean[d, k]) / stats.std[d, k]
+        assert f"z = {z:+.1f}" in slider.toolTip()
+    pose.span.setCurrentIndex(pose.span.findData(0.25))  # the paper's range, about the pose
+    assert pose.sliders[3].maximum() == pytest.approx(pose.origin[3] + 0.25)
+    assert pose.span.currentText().startswith("±0.25") and "paper" in pose.span.currentText()
+    pose.span.setCurrentIndex(0)
+
+
 def test_a_new_slider_range_keeps_the_bend_and_redraws_it(qtbot, window, model):
     pose = window.pose
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
         pose.sliders[0].setValue(pose.origin[0] + 0.2)
     bent = pose.pose()
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
-        pose.span.setCurrentIndex(1)  # ±0.5
+        pose.span.setCurrentIndex(pose.span.findData(0.5))  # ±0.5 about the pose
     np.testing.assert_allclose(pose.pose(), bent, atol=1e-3)
     expected = model.reconstruct(bent[None], [pose.digit]).numpy()[0]
     np.testing.assert_allclose(pose.reconstruction_tile.data, expected, atol=1e-3)

@@ -155,6 +155,8 @@ class GridPanel(QGroupBox):
         self.span = QComboBox()
         for span, text in SPANS:
             self.span.addItem(text, span)
+        self.span.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.span.setMinimumContentsLength(12)  # a narrow lab: the popup still shows whole names
         self.span.setToolTip("±2σ: each dimension over twice its spread in the class's training poses (the "
                              "data's own scale); ±0.25: the paper's Figure 4, the same offset for every dimension")
         self.span.currentIndexChanged.connect(lambda: self.gridRequested.emit(self.current_span()))

@@ -1,9 +1,11 @@
-"""Pose: the 16 dimensions of one digit capsule as sliders, and the decoder's redrawing of it
-(Sabour et al. 2017, Fig. 4: each dimension perturbed in [−0.25, 0.25])."""
+"""Pose: the 16 dimensions of one digit capsule as sliders, and the decoder's redrawing of it. By default
+each slider spans ±2σ of the class's training poses, with their histogram behind it and the input's own
+value marked (the data's scale); the paper's Fig. 4 range, ±0.25 about the input's pose, is an option."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
@@ -16,7 +18,42 @@ from .state import WINNER, ExplorerState
 from .tiles import ImageTile
 
 DIMENSIONS = 16
-SPANS = (0.25, 0.5, 1.0)
+SPANS = (("data", "±2σ of the class"), (0.25, "±0.25 about the pose (the paper's)"), (0.5, "±0.5 about the pose"),
+         (1.0, "±1 about the pose"))
+NUMERIC_SPANS = tuple(span for span, _ in SPANS if span != "data")
+
+
+class HistogramSlider(QSlider):
+    """A QSlider that paints, behind its groove and handle, a histogram over its own range (the class's
+    training poses of this dimension) and a mark at one value (the input's own pose)."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.backdrop = None  # (counts (bins,), edges (bins + 1,), low, high, marked value)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if self.backdrop is not None:
+            counts, edges, low, high, marked = self.backdrop
+            painter = QPainter(self)
+            margin = 6.0  # about half a handle: where the groove's ends are
+            width = max(1.0, self.width() - 2 * margin)
+            x = lambda v: margin + (v - low) / (high - low) * width  # noqa: E731
+            top = float(counts.max()) or 1.0
+            colour = QColor(theme.muted())
+            colour.setAlpha(90)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            height = self.height() - 2.0
+            for count, left, right in zip(counts, edges[:-1], edges[1:]):
+                a, b = max(x(left), margin), min(x(right), margin + width)
+                if b > a and count:
+                    bar = height * count / top
+                    painter.drawRect(QRectF(a, self.height() - 1 - bar, b - a, bar))
+            if low <= marked <= high:
+                painter.setPen(QPen(theme.winner_colour(), 2))
+                painter.drawLine(int(x(marked)), 1, int(x(marked)), self.height() - 1)
+            painter.end()
+        super().paintEvent(event)
 
 
 class PoseSlider(QWidget):
@@ -28,7 +65,7 @@ class PoseSlider(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = HistogramSlider()
         self.slider.setRange(0, self.STEPS)
         self.slider.setPageStep(self.STEPS // 20)
         self.label = QLabel("+0.000")
@@ -39,6 +76,7 @@ class PoseSlider(QWidget):
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.label)
         self._low, self._high = -0.25, 0.25
+        self._exact: float | None = None  # the value set, until a drag moves the handle: no rounding to steps
         self.slider.valueChanged.connect(self._moved)
 
     def minimum(self) -> float:
@@ -51,21 +89,31 @@ class PoseSlider(QWidget):
         self._low, self._high = float(low), float(high)
 
     def value(self) -> float:
+        if self._exact is not None:
+            return self._exact
         return self._low + (self._high - self._low) * self.slider.value() / self.STEPS
 
     def setValue(self, value: float) -> None:  # noqa: N802
         span = self._high - self._low
-        step = round((float(value) - self._low) / span * self.STEPS) if span > 0 else 0
+        value = float(np.clip(value, self._low, self._high))
+        step = round((value - self._low) / span * self.STEPS) if span > 0 else 0
         step = int(np.clip(step, 0, self.STEPS))
         if step == self.slider.value():
-            self._show(self.value())
+            self._exact = value
+            self._show(value)
         else:
-            self.slider.setValue(step)  # → _moved
+            self._exact = None
+            with signals_blocked(self.slider):
+                self.slider.setValue(step)
+            self._exact = value
+            self._moved(step, exact=True)
 
     def _show(self, value: float) -> None:
         self.label.setText(f"{value:+.3f}")
 
-    def _moved(self, _step: int) -> None:
+    def _moved(self, _step: int, exact: bool = False) -> None:
+        if not exact:  # the handle was dragged: its step is the value
+            self._exact = None
         value = self.value()
         self._show(value)
         self.valueChanged.emit(value)
@@ -89,10 +137,12 @@ class PosePanel(QGroupBox):
         self.capsule.setMinimumContentsLength(9)  # narrow windows: the popup still shows whole names
         self.capsule.currentIndexChanged.connect(lambda: state.set_pose_digit(int(self.capsule.currentData())))
         self.span = QComboBox()
-        for span in SPANS:
-            self.span.addItem(f"±{span:g}", span)
-        self.span.setToolTip("Slider range around the capsule's pose (the paper's Fig. 4 uses ±0.25)")
-        self.span.currentIndexChanged.connect(self._span_changed)
+        for span, text in SPANS:
+            self.span.addItem(text, span)
+        self.span.setToolTip("±2σ of the class: each slider over its dimension's spread in the class's training "
+                             "poses, their histogram behind it (orange: this input's value). ±0.25 about the pose: "
+                             "the paper's Figure 4, the same range for every dimension")
+        self.span.currentIndexChanged.connect(lambda _i: self._span_changed())
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Back to the pose the network computed")
         self.reset_button.clicked.connect(self.reset)
@@ -133,7 +183,9 @@ class PosePanel(QGroupBox):
         self.keep_capsule.setToolTip("Keep this capsule for new inputs (otherwise each new input shows its winner)")
         self.keep_capsule.toggled.connect(lambda on: state.pin(pose=on))
         bottom = QHBoxLayout()
-        bottom.addWidget(QLabel("Slider range around the pose"))
+        self.span.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.span.setMinimumContentsLength(8)  # a narrow column: the popup still shows whole names
+        bottom.addWidget(QLabel("Slider range"))
         bottom.addWidget(self.span)
         bottom.addStretch(1)
         tiles = QHBoxLayout()
@@ -156,6 +208,7 @@ class PosePanel(QGroupBox):
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
+        state.labDataChanged.connect(lambda: self._span_changed(always=False))  # the data's scale: bends kept
 
     def _name_classes(self) -> None:
         """Titles and choices in the words of the model's data (digits, or its class names)."""
@@ -199,22 +252,60 @@ class PosePanel(QGroupBox):
         if caption != self.caption.text():
             self.caption.setText(caption)
 
-    def _span_changed(self) -> None:
-        """A wider or narrower range around the same computed pose; the user's bend is kept (clipped)."""
+    def _span_changed(self, always: bool = True) -> None:
+        """A wider or narrower range around the same computed pose; the user's bend is kept (clipped) and
+        redrawn — `always`, or only where the new range clipped it (new statistics, not the user's choice)."""
         bent = self.pose()
         self._recentre()
         for slider, value in zip(self.sliders, bent):
             with signals_blocked(slider):
                 slider.setValue(float(value))
-        if self.state.result is not None:
+        clipped = not np.allclose(self.pose(), bent, atol=1e-3 * np.ptp(self.slider_ranges(), axis=1).max())
+        if self.state.result is not None and (always or clipped):
             self.poseChanged.emit(self.digit, self.pose())
 
+    def slider_ranges(self) -> np.ndarray:
+        """(16, 2) the sliders' (low, high): ±2σ of the class (once its statistics are known; ±0.25 about the
+        pose until then, or where they cannot be had), or ± a span about the computed pose."""
+        from .. import pose_stats
+
+        span, stats = self.span.currentData(), self.state.pose_stats
+        if span == "data" and stats is not None and self.digit < len(stats.counts):
+            return pose_stats.ranges(stats, self.digit, "data", pose=self.origin)
+        span = pose_stats.PAPER_SPAN if span == "data" else float(span)
+        return np.stack([self.origin - span, self.origin + span], 1)
+
     def _recentre(self) -> None:
-        span = self.span.currentData()
-        for slider, value in zip(self.sliders, self.origin):
+        stats = self.state.pose_stats
+        for k, (slider, value, (low, high)) in enumerate(zip(self.sliders, self.origin, self.slider_ranges())):
             with signals_blocked(slider):
-                slider.setRange(float(value) - span, float(value) + span)
+                slider.setRange(float(low), float(high))
                 slider.setValue(float(value))
+            backdrop = None
+            if stats is not None and self.digit < len(stats.counts):
+                backdrop = (stats.histogram[self.digit, k], stats.edges(self.digit, k), float(low), float(high),
+                            float(value))
+            slider.slider.backdrop = backdrop
+            slider.slider.update()
+            self._describe(k)
+
+    def z_score(self, k: int, value: float) -> float | None:
+        stats = self.state.pose_stats
+        if stats is None or self.digit >= len(stats.counts) or stats.std[self.digit, k] <= 0:
+            return None
+        return float((value - stats.mean[self.digit, k]) / stats.std[self.digit, k])
+
+    def _describe(self, k: int) -> None:
+        """Slider k's tooltip: its value, as a z-score of the class's training poses where they are known."""
+        value = self.sliders[k].value()
+        z = self.z_score(k, value)
+        text = f"Pose dimension {k + 1}: {value:+.3f}"
+        if z is not None:
+            stats = self.state.pose_stats
+            text += (f" — z = {z:+.1f} among the {self.state.class_name(self.digit)}s the model trained on "
+                     f"(mean {stats.mean[self.digit, k]:+.3f}, σ {stats.std[self.digit, k]:.3f}); the input's own "
+                     f"value {self.origin[k]:+.3f} (z = {self.z_score(k, self.origin[k]):+.1f}) is marked in orange")
+        self.sliders[k].setToolTip(text)
 
     # --- intents ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -225,8 +316,8 @@ class PosePanel(QGroupBox):
         """Moves slider k to `value` (widening the range if it lies outside), as a drag would."""
         slider = self.sliders[k]
         if not slider.minimum() <= value <= slider.maximum():
-            index = next((n for n, span in enumerate(SPANS) if abs(value - self.origin[k]) <= span), len(SPANS) - 1)
-            self.span.setCurrentIndex(index)
+            span = next((span for span in NUMERIC_SPANS if abs(value - self.origin[k]) <= span), NUMERIC_SPANS[-1])
+            self.span.setCurrentIndex(self.span.findData(span))
         slider.setValue(float(value))
 
     def pose(self) -> np.ndarray:
@@ -234,6 +325,9 @@ class PosePanel(QGroupBox):
 
     def _moved(self, _value=None) -> None:
         self.poseChanged.emit(self.digit, self.pose())
+        sender = self.sender()
+        if sender in self.sliders:
+            self._describe(self.sliders.index(sender))
 
     def set_reconstruction(self, digit: int, image: np.ndarray) -> None:
         """The decoder's answer to a slider move, if it is still about the capsule shown."""

@@ -214,16 +214,16 @@ def load_or_compute(model, progress=None) -> PoseStats:
 
 
 def ranges(stats: PoseStats, cls: int, mode: str = "data", pose=None, span: float = PAPER_SPAN) -> np.ndarray:
-    """(16, 2) each dimension's (low, high) for a slider: "data", mean ± 2σ of the class (widened to take
-    in `pose`, when given, where that lies outside); "paper", `pose` (or 0) ± 0.25 — as Figure 4 perturbs
-    the input's own pose."""
+    """(16, 2) each dimension's (low, high) for a slider: "data", mean ± 2σ of the class, widened where
+    `pose` (when given) lies near or beyond an end so that it can still move 1σ either way; "paper", `pose`
+    (or 0) ± 0.25 — as Figure 4 perturbs the input's own pose."""
     _check_mode(mode)
     if mode == "paper":
         centre = np.zeros(stats.mean.shape[1]) if pose is None else np.asarray(pose, np.float64)
         return np.stack([centre - span, centre + span], 1)
     low, high = stats.mean[cls] - SIGMAS * stats.std[cls], stats.mean[cls] + SIGMAS * stats.std[cls]  # (16,)
     if pose is not None:
-        low, high = np.minimum(low, pose), np.maximum(high, pose)
+        low, high = np.minimum(low, pose - stats.std[cls]), np.maximum(high, pose + stats.std[cls])
     return np.stack([low, high], 1)
 
 

@@ -734,8 +734,8 @@ def test_the_pose_sliders_span_the_class_s_training_poses_with_their_histograms(
     assert pose.span.currentData() == "data"  # the default: the data's own scale
     for k in (0, 7, 15):
         slider = pose.sliders[k]
-        low = min(stats.mean[d, k] - 2 * stats.std[d, k], pose.origin[k])
-        high = max(stats.mean[d, k] + 2 * stats.std[d, k], pose.origin[k])
+        low = min(stats.mean[d, k] - 2 * stats.std[d, k], pose.origin[k] - stats.std[d, k])
+        high = max(stats.mean[d, k] + 2 * stats.std[d, k], pose.origin[k] + stats.std[d, k])
         assert (slider.minimum(), slider.maximum()) == pytest.approx((low, high), abs=1e-6)
         counts, edges, _, _, marked = slider.slider.backdrop  # the histogram behind, the input's value marked
         np.testing.assert_array_equal(counts, stats.histogram[d, k])

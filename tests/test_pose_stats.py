@@ -69,9 +69,10 @@ def test_ranges_are_two_sigma_or_the_papers(fake):
     np.testing.assert_allclose(data[:, 0], stats.mean[1] - 2 * stats.std[1])
     np.testing.assert_allclose(data[:, 1], stats.mean[1] + 2 * stats.std[1])
     pose = stats.mean[1].copy()
-    pose[0] += 10 * stats.std[1, 0]  # an unusual digit: the slider still reaches its own value
+    pose[0] += 10 * stats.std[1, 0]  # an unusual digit: the slider reaches its own value, and 1σ beyond
     widened = pose_stats.ranges(stats, 1, "data", pose)
-    assert widened[0, 1] == pose[0] and widened[0, 0] == data[0, 0] and np.allclose(widened[1:], data[1:])
+    assert widened[0, 1] == pytest.approx(pose[0] + stats.std[1, 0]) and widened[0, 0] == data[0, 0]
+    assert np.allclose(widened[1:], data[1:])
     paper = pose_stats.ranges(stats, 1, "paper", pose)
     np.testing.assert_allclose(paper, np.stack([pose - 0.25, pose + 0.25], 1))
     np.testing.assert_allclose(pose_stats.ranges(stats, 1, "paper"), [[-0.25, 0.25]] * 16)

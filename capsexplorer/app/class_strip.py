@@ -27,7 +27,7 @@ class ClassStrip(QWidget):
         self.lengths = np.zeros(0)
         self.winner = -1
         self.chosen = -1
-        self.setMinimumHeight(2 * (32 + self.fontMetrics().height() + GAP))
+        self.setMinimumHeight(2 * (48 + self.fontMetrics().height() + GAP))  # tiles of 48 px at least
 
     def set_data(self, reconstructions: np.ndarray, names, lengths: np.ndarray, winner: int, chosen: int) -> None:
         """reconstructions (J, H, W) in [0, 1]; lengths (J,) the capsules' ‖v_j‖."""

@@ -182,6 +182,23 @@ def read_out(result: dict, transform: str, delta_pose, cls: int | None = None) -
     return float(value) if np.ndim(value) == 0 else value
 
 
+def readout_words(result: dict, transform: str, value: float, delta_pose, cls: int | None = None) -> str:
+    """What the pose "sees" of a transform, in words, e.g. "rotate +30°: read from the pose +24° (R² 0.63 over
+    the held-out digits, a read-out per class)": the fitted read-out applied to one pose change Δp (16,)."""
+    row = result["transforms"][transform]
+    unit = transforms.UNITS.get(transform, "")
+    own = cls is not None and cls < len(row["capsnet"].get("readout_per_class") or []) \
+        and row["capsnet"]["readout_per_class"][cls] is not None
+    seen = read_out(result, transform, delta_pose, cls if own else None)
+    r2 = row["capsnet"]["readout_r2_per_class" if own else "readout_r2"]
+    fitted = [float(v) for v in row["values"]]
+    beyond = "" if min(fitted) <= value <= max(fitted) else \
+        f"; fitted on {min(fitted):g} … {max(fitted):g}{unit} only, so this is an extrapolation"
+    say = (lambda v: f"×{v:.3g}") if transform == "scale" else (lambda v: f"{v:+.3g}{unit}")  # noqa: E731
+    return (f"{transform} {say(value)}: read from the pose {say(seen)} (read-out R² {r2:.2f} over "
+            f"{result['n'] // 2} held-out digits{', one per class' if own else ''}{beyond})")
+
+
 # --- running the models ----------------------------------------------------------------------------------------
 def _true_poses(capsnet, images: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
     """(B, 16) the routed pose of each image's true class."""

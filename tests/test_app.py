@@ -913,6 +913,13 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     np.testing.assert_allclose(probe.ghost_lengths.opts["height"], window.state.trace.final_lengths[0], atol=1e-6)
     assert "turned" in probe.caption.text() and "+30°" in probe.values["rotate"].text()
     assert "what the rest of the window shows" in probe.caption.text()  # which capsule is which, said
+    qtbot.waitUntil(lambda: window.state.equivariance is not None, timeout=TIMEOUT)  # shipped for these weights
+    from capsexplorer.equivariance import read_out
+
+    d = window.state.shown_pose_digit()
+    seen = read_out(window.state.equivariance, "rotate", probe.result.poses[d] - window.state.trace.poses[0, d], d)
+    assert f"rotate +30°: read from the pose {seen:+.3g}°" in probe.caption.text()  # is this equivariance? said
+    assert "read-out R² 0.63 over 150 held-out digits, one per class" in probe.caption.text()
     d = window.state.shown_pose_digit()
     assert probe.bar_text("pose", 3) == (f"Capsule {d}, pose dimension 4: {probe.result.poses[d, 3]:+.3f} transformed, "
                                          f"{window.state.trace.poses[0, d, 3]:+.3f} untransformed.")

@@ -227,3 +227,18 @@ def test_the_shipped_models_ship_their_default_run():
         assert row["values"] == [float(v) for v in eq.VALUES[transform]]
         assert CONTRACT_CAPSNET <= set(row["capsnet"]) and CONTRACT_CNN <= set(row["cnn"])
         assert len(row["capsnet"]["readout"]["weights"]) == 16 and len(row["capsnet"]["readout_per_class"]) == 10
+
+
+def test_readout_words_name_the_value_seen_its_fit_and_an_extrapolation():
+    from capsexplorer.equivariance import readout_words
+
+    fit = {"weights": [2.0] + [0.0] * 15, "intercept": 1.0}
+    result = {"n": 300, "transforms": {"rotate": {"values": [-45, -30, 30, 45], "capsnet": {
+        "readout": fit, "readout_r2": 0.3, "readout_per_class": [None, fit], "readout_r2_per_class": 0.6}},
+        "scale": {"values": [0.7, 1.3], "capsnet": {"readout": fit, "readout_r2": 0.5}}}}
+    delta = [10.0] + [0.0] * 15  # read as 2·10 + 1 = 21
+    assert readout_words(result, "rotate", 30, delta, 1) == \
+        "rotate +30°: read from the pose +21° (read-out R² 0.60 over 150 held-out digits, one per class)"
+    assert "R² 0.30" in readout_words(result, "rotate", 30, delta, 0)  # no read-out of its own: the pooled one
+    assert "extrapolation" in readout_words(result, "rotate", 90, delta, 1)
+    assert readout_words(result, "scale", 1.2, [0.1] + [0.0] * 15, None).startswith("scale ×1.2: read from the pose ×1.2")

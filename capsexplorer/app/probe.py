@@ -102,6 +102,7 @@ class ProbePanel(QGroupBox):
         state.probeChanged.connect(self._show_settings)
         state.probeResultChanged.connect(lambda: state.probe_result is not None and self.show_result(state.probe_result))
         state.resultChanged.connect(self._show)
+        state.labDataChanged.connect(self._show)  # the read-outs for these weights arrived
         state.poseDigitChanged.connect(self._show)
         self._show_settings()
 
@@ -165,5 +166,24 @@ class ProbePanel(QGroupBox):
             f"Transformed, the network says {self.state.class_name(result.prediction)} (untransformed, "
             f"{self.state.class_name(reference.winner)} — what the rest of the window shows). Capsule "
             f"{self.state.class_name(digit)}: {turned}; its length changed {change:+.1%} "
-            f"({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). Equivariance would turn the pose and keep "
-            "the length. Outlined bars: the untransformed input.")
+            f"({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). {self.readout_text(result, digit)}"
+            "Equivariance: the pose carries the transform (a read-out recovers it) while the length holds. "
+            "Outlined bars: the untransformed input.")
+
+    def readout_text(self, result, digit: int) -> str:
+        """What the pose "sees" of each transform applied, read with the read-outs measured for these weights
+        (capsexplorer equivariance), or why it cannot be said."""
+        from ..equivariance import readout_words
+
+        applied = {name: value for name, value in result.settings.items() if value != transforms.IDENTITY[name]}
+        if not applied:
+            return ""
+        measured = self.state.equivariance
+        if measured is None:
+            return ("How much of the transform the pose carries is not measured for these weights "
+                    "(`capsexplorer equivariance` measures it, and the window then says it here). ")
+        delta = result.poses[digit] - self.state.result.trace.poses[0, digit]  # (16,) the pose's change
+        words = [readout_words(measured, name, value, delta, digit) for name, value in applied.items()
+                 if name in measured["transforms"]]
+        several = " (each read-out was fitted on one transform alone)" if len(words) > 1 else ""
+        return "; ".join(words) + several + ". "

@@ -129,10 +129,13 @@ class SweepPanel(QGroupBox):
         self.pose_bar.axis.setWidth(40)
         self.summary_plot = self._plot("length vs turn")
         summary = self.summary_plot.getPlotItem()
-        summary.setLabel("bottom", "pose turns (°)")
-        summary.setLabel("left", "length change (%)")
         self.summary_points = pg.ScatterPlotItem(size=7, pen=None)
         summary.addItem(self.summary_points)
+        # With the read-outs measured for these weights the plot says what the pose "sees" of the transform:
+        # the value read from the pose against the true value, y = x where the pose carries all of it.
+        self.truth_line = pg.PlotDataItem([], [], pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
+        summary.addItem(self.truth_line)
+        self.summary_plot.scene().sigMouseMoved.connect(self._summary_hover)
         self.strip_plot = theme.picture_plot(minimum_height=90)
         strip = self.strip_plot.getPlotItem()
         self.strip_plot.scene().sigMouseMoved.connect(self._strip_hover)
@@ -213,6 +216,7 @@ class SweepPanel(QGroupBox):
                 self.show_cnn(state.sweep_cnn)
 
         state.sweepChanged.connect(draw)
+        state.labDataChanged.connect(self._draw_summary)
 
     def request(self) -> None:
         self.sweepRequested.emit(str(self.transform.currentData()), self.values())
@@ -244,9 +248,7 @@ class SweepPanel(QGroupBox):
         self.pose_plot.getPlotItem().getAxis("left").setTicks([[(k, str(k)) for k in (1, 4, 8, 12, 16)]])
         self.pose_plot.getPlotItem().vb.setRange(QRectF(left, 0.5, width * len(values), 16), padding=0)
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
-        active = sweep.active()
-        brushes = [pg.mkBrush(theme.winner_colour() if on else theme.muted()) for on in active]
-        self.summary_points.setData(sweep.pose_angle(), 100 * sweep.relative_length_change(), brush=brushes)
+        self._draw_summary()
         self._draw_strip()
         for button in (self.png_button, self.gif_button):
             button.setEnabled(True)
@@ -260,8 +262,73 @@ class SweepPanel(QGroupBox):
             f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
             f"{summary['max_pose_angle_deg_active']:.1f}°, and its length changed up to "
             f"{summary['max_relative_length_change']:.0%} (mean {summary['mean_relative_length_change']:.0%}). "
-            "Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: inputs above, "
+            f"{self.readout_caption()}Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: "
+            "inputs above, "
             f"reconstructions below{'' if len(values) <= MAX_FRAMES else f' ({MAX_FRAMES} of the steps)'}.")
+
+    def readout_caption(self) -> str:
+        state, sweep = getattr(self, "state", None), self.sweep
+        measured = state.equivariance if state is not None else None
+        if measured is None or sweep.transform not in measured["transforms"]:
+            return ("How much of the transform the pose carries is not measured for these weights (capsexplorer "
+                    "equivariance). ")
+        row = measured["transforms"][sweep.transform]
+        per_class = row["capsnet"].get("readout_r2_per_class")
+        fitted = [float(v) for v in row["values"]]
+        unit = transforms.UNITS[sweep.transform]
+        return (f"Read from the pose: the transform's value recovered from the capsule's pose change by a linear "
+                f"read-out (R² {per_class if per_class is not None else row['capsnet']['readout_r2']:.2f} over "
+                f"{measured['n'] // 2} held-out digits, fitted on {min(fitted):g} … {max(fitted):g}{unit}); on the "
+                "dashed line the pose carries all of it. ")
+
+    def readouts(self) -> np.ndarray | None:
+        """(S,) the transform's value read from the followed capsule's pose change at each step, with the
+        read-out measured for these weights — or None where none was (or not for this transform)."""
+        from ..equivariance import read_out
+
+        state, sweep = getattr(self, "state", None), self.sweep
+        measured = state.equivariance if state is not None else None
+        if sweep is None or measured is None or sweep.transform not in measured["transforms"] \
+                or state.result is None:
+            return None
+        delta = sweep.poses[:, sweep.digit] - state.result.trace.poses[0, sweep.digit]  # (S, 16)
+        return np.atleast_1d(read_out(measured, sweep.transform, delta, sweep.digit))
+
+    def _draw_summary(self) -> None:
+        """What the pose reads of the transform against its true value (when measured), else how far the
+        pose turned against how much the length changed."""
+        sweep = self.sweep
+        if sweep is None:
+            return
+        item = self.summary_plot.getPlotItem()
+        active = sweep.active()
+        brushes = [pg.mkBrush(theme.winner_colour() if on else theme.muted()) for on in active]
+        seen = self.readouts()
+        unit = transforms.UNITS[sweep.transform]
+        if seen is None:
+            item.setTitle("length vs turn", color=theme.foreground().name(), size="10pt")
+            item.setLabel("bottom", "pose turns (°)")
+            item.setLabel("left", "length change (%)")
+            self.summary_points.setData(sweep.pose_angle(), 100 * sweep.relative_length_change(), brush=brushes)
+            self.truth_line.setData([], [])
+            return
+        item.setTitle("read from the pose (hover)", color=theme.foreground().name(), size="10pt")
+        item.setLabel("bottom", f"{sweep.transform} applied ({unit})")
+        item.setLabel("left", f"read from the pose ({unit})")
+        self.summary_points.setData(sweep.values, seen, brush=brushes)
+        ends = [float(sweep.values[0]), float(sweep.values[-1])]
+        self.truth_line.setData(ends, ends)
+
+    def _summary_hover(self, scene_pos) -> None:
+        seen, sweep = self.readouts(), self.sweep
+        if seen is None or sweep is None:
+            return
+        x = self.summary_plot.getPlotItem().vb.mapSceneToView(scene_pos).x()
+        k = int(np.argmin(np.abs(sweep.values - x)))
+        unit = transforms.UNITS[sweep.transform]
+        self.read_out_label.setText(f"{sweep.transform} {sweep.values[k]:+g}{unit} applied: read from capsule "
+                                    f"{self._name(sweep.digit)}'s pose as {seen[k]:+.3g}{unit}"
+                                    f"{'' if sweep.active()[k] else ' (the capsule is inactive here)'}.")
 
     def _draw_strip(self) -> None:
         """The filmstrip in as many rows as make its frames largest in the panel's shape."""

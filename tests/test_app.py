@@ -614,6 +614,33 @@ def test_the_window_fits_a_laptop_screen(qtbot, window, size):
     assert window.lab.indexOf(window.pose_area) < 0 and window.pose_area.isVisible()
 
 
+def tooltip_at(plot, x: float, y: float) -> str:
+    """What a user resting the mouse at data point (x, y) of a pyqtgraph plot is shown as its tooltip."""
+    from PySide6.QtCore import QPointF as PointF
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    scene = plot.getPlotItem().vb.mapViewToScene(PointF(x, y))
+    pos = plot.mapFromScene(scene)
+    QToolTip.hideText()
+    QApplication.sendEvent(plot.viewport(), QHelpEvent(QEvent.Type.ToolTip, pos, plot.viewport().mapToGlobal(pos)))
+    return QToolTip.text()
+
+
+def test_resting_the_mouse_on_a_plot_shows_its_numbers(qtbot, window):
+    """The tooltip a user gets (not a static hint) carries the values under the mouse."""
+    window.show()
+    qtbot.wait(50)
+    assert tooltip_at(window.summary.lengths_plot, 2.0, 0.5).startswith("After iteration 2, ‖v_j‖")
+    d = window.state.winner
+    assert tooltip_at(window.lengths.plot, d, 0.3).startswith(f"{d}: ‖v‖ = ")
+    window.lab.setCurrentWidget(window.votes)
+    qtbot.wait(50)
+    k = int(np.argmax(window.votes.view.x))
+    assert tooltip_at(window.votes.plot, window.votes.view.x[k], window.votes.view.y[k]).startswith(
+        f"Primary capsule {k} (type")
+
+
 def test_every_class_s_value_per_iteration_is_read_out_in_what_routing_did(window):
     tr = window.state.trace
     text = window.summary.read_out("lengths", 2.2)  # hovering iteration 2
@@ -939,6 +966,8 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
     columns = window.sweep.strip_columns  # 21 frames in the rows that show them largest
     assert window.sweep.strip.image.shape == (-(-21 // columns) * 60, columns * 30)
+    np.testing.assert_array_equal(window.sweep.strip.image[:28, :28], sweep.images[0])  # the first input, top left,
+    assert window.sweep.strip_plot.getPlotItem().vb.state["yInverted"]  # drawn upright: row 0 at the top
     assert "Grey points" in window.sweep.caption.text() and "while still active" in window.sweep.caption.text()
     qtbot.waitUntil(lambda: window.sweep.cnn_line.getData()[1] is not None
                     and len(window.sweep.cnn_line.getData()[1]) == 21, timeout=TIMEOUT)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics
-from PySide6.QtWidgets import QGroupBox, QToolTip, QVBoxLayout
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
 from . import theme
@@ -43,7 +43,7 @@ class LengthsPanel(QGroupBox):
         item.addItem(self.cnn_bars)
         self.tip = ("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
                     "CNN baseline's probability for each class, for the same input.")
-        self.plot.setToolTip(self.tip)
+        self.hover = theme.hover_read_out(self.plot, lambda x, _y: self.read_out(x), self.tip)
         self.margins = []
         for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
             # The margin's name right of digit 9's bar, where no bar or value can cover it.
@@ -67,16 +67,9 @@ class LengthsPanel(QGroupBox):
         layout.addWidget(self.plot)
         self.winner = -1
         self._axis_numbers = False
-        self.plot.scene().sigMouseMoved.connect(self._hover)
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show)
         state.cnnChanged.connect(self._show_cnn)
-
-    def _hover(self, scene_pos) -> None:
-        """The bar under the mouse, read out as numbers at any window size."""
-        text = self.read_out(self.plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
-        if text:
-            QToolTip.showText(QCursor.pos(), text, self.plot)
 
     def read_out(self, x: float) -> str:
         d = int(round(x))
@@ -181,7 +174,7 @@ class LengthsPanel(QGroupBox):
         self._name_ticks()
         item = self.plot.getPlotItem()
         digits = list(classes) == [str(d) for d in range(len(classes))]
-        self.plot.setToolTip(self.tip + ("" if digits else "\nClasses: " +
+        self.hover.fallback = (self.tip + ("" if digits else "\nClasses: " +
                                          ", ".join(f"{n} = {c}" for n, c in zip(names, classes))))
         item.setLabel("bottom", "digit capsule j" if digits else "class capsule j")
 

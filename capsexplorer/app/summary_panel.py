@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QGroupBox, QLabel, QToolTip, QVBoxLayout
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
 from .. import views
 from . import theme
@@ -50,9 +49,9 @@ class RoutingSummaryPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(plots, 1)
         layout.addWidget(caption_area)
-        for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling")):
-            plot.setToolTip("Hover over an iteration for every class's value")
-            plot.scene().sigMouseMoved.connect(lambda pos, p=plot, k=key: self._hover(p, k, pos))
+        self.hovers = [theme.hover_read_out(plot, lambda x, _y, k=key: self.read_out(k, x),
+                                            "Hover over an iteration for every class's value")
+                       for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling"))]
         state.resultChanged.connect(self._show)
         state.iterationChanged.connect(self._show_iteration)
 
@@ -62,11 +61,6 @@ class RoutingSummaryPanel(QGroupBox):
         item.setTitle(title, color=theme.foreground().name(), size="9pt")
         item.getAxis("left").enableAutoSIPrefix(False)
         return plot
-
-    def _hover(self, plot: pg.PlotWidget, key: str, scene_pos) -> None:
-        text = self.read_out(key, plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
-        if text:
-            QToolTip.showText(QCursor.pos(), text, plot)
 
     def read_out(self, key: str, x: float) -> str:
         """Every class's length ("lengths") or mean coupling ("active_coupling") after the iteration

@@ -338,7 +338,7 @@ class SweepPanel(QGroupBox):
         view = self.strip_plot.getPlotItem().vb.size()
         self.strip_columns = best_columns(len(shown), max(view.width(), 1.0), max(view.height(), 1.0))
         strip = filmstrip(self.sweep, columns=self.strip_columns)
-        self.strip.setImage(strip[::-1], levels=(0, 1), autoLevels=False)  # row 0 drawn at the top
+        self.strip.setImage(strip, levels=(0, 1), autoLevels=False)  # the picture plot draws row 0 at the top
         self.strip_plot.getPlotItem().setRange(xRange=(0, strip.shape[1]), yRange=(0, strip.shape[0]), padding=0.01)
         unit = transforms.UNITS[self.sweep.transform]
         self.strip_plot.getPlotItem().setTitle("Filmstrip (hover)", color=theme.foreground().name(), size="9pt")
@@ -350,8 +350,7 @@ class SweepPanel(QGroupBox):
         if self.sweep is None:
             return
         point = self.strip_plot.getPlotItem().vb.mapSceneToView(scene_pos)
-        height = self.strip.image.shape[0] if self.strip.image is not None else 0
-        column, row = int(point.x() // CELL_W), int((height - point.y()) // CELL_H)
+        column, row = int(point.x() // CELL_W), int(point.y() // CELL_H)
         shown = strip_steps(len(self.sweep.values))
         k = row * getattr(self, "strip_columns", len(shown)) + column
         if 0 <= column < getattr(self, "strip_columns", len(shown)) and 0 <= k < len(shown):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QColor, QCursor, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
 COUPLING_MAP = "viridis"
 CHANGE_MAP = "CET-D1"  # diverging blue–white–red for the change between iterations
@@ -171,3 +172,39 @@ def fix_label_size(label: QLabel, widest: str | None = None, width: int | None =
     metrics = label.fontMetrics()
     label.setFixedSize(width if width is not None else metrics.horizontalAdvance(widest) + 8,
                        metrics.height() + 4)
+
+
+class _HoverReadOut(QObject):
+    """Answers the plot's tooltip requests with the numbers under the mouse (Qt would otherwise show a
+    static tooltip, or hide ours), and shows them at once while the mouse moves."""
+
+    def __init__(self, plot: pg.PlotWidget, text_at, fallback: str):
+        super().__init__(plot)
+        self.plot, self.text_at, self.fallback = plot, text_at, fallback
+        plot.viewport().installEventFilter(self)
+        plot.scene().sigMouseMoved.connect(self._moved)
+
+    def text(self, scene_pos) -> str:
+        point = self.plot.getPlotItem().vb.mapSceneToView(scene_pos)
+        return self.text_at(point.x(), point.y())
+
+    def _moved(self, scene_pos) -> None:
+        text = self.text(scene_pos)
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self.plot)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.ToolTip:
+            text = self.text(self.plot.mapToScene(event.pos())) or self.fallback
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.plot)
+            else:
+                QToolTip.hideText()
+            return True
+        return False
+
+
+def hover_read_out(plot: pg.PlotWidget, text_at, fallback: str = "") -> _HoverReadOut:
+    """`text_at(x, y)` (data coordinates → the numbers there, or "") shown as the plot's tooltip, at once
+    while the mouse moves and on the usual tooltip request; `fallback` where there is nothing to read."""
+    return _HoverReadOut(plot, text_at, fallback)

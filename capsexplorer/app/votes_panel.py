@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 from superqt.utils import signals_blocked
 
 from .. import views
@@ -65,7 +64,7 @@ class VotesPanel(QGroupBox):
         self.v_mark = pg.ScatterPlotItem(symbol="star", size=20, pen=pg.mkPen(theme.foreground(), width=1))
         item.addItem(self.mean_mark)
         item.addItem(self.v_mark)
-        self.plot.scene().sigMouseMoved.connect(self._hover)
+        self.hover = theme.hover_read_out(self.plot, self.text_at)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -191,11 +190,9 @@ class VotesPanel(QGroupBox):
                 f"c_ij {' → '.join(f'{value:.4f}' for value in c)} (iteration {r + 1}: {c[r]:.4f}). "
                 "Click to inspect it.")
 
-    def _hover(self, scene_pos) -> None:
-        point = self.plot.getPlotItem().vb.mapSceneToView(scene_pos)
-        i = self.capsule_at(point.x(), point.y())
-        if i is not None:
-            QToolTip.showText(QCursor.pos(), self.read_out(i), self.plot)
+    def text_at(self, x: float, y: float) -> str:
+        i = self.capsule_at(x, y)
+        return self.read_out(i) if i is not None else ""
 
     def _clicked(self, _item, points, _event=None) -> None:
         if len(points):

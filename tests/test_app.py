@@ -1205,7 +1205,9 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert "No CNN baseline" in window.robustness.status.text() and window.robustness.button.isHidden()
     assert window.samples.notice.isVisible() and "clothing" in window.samples.notice.text()
     assert window.samples.digit.itemText(2) == "Trouser"
-    assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.plot.toolTip()
+    assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.hover.fallback
+    assert window.inspector.class_axis.names[:2] == ["Tee", "Trou"] and window.probe.class_axis.names[9] == "Boot"
+    assert window.routing.class_axis.names[0] == "Tee"
     for width, first in ((1900, "Tee"), (1024, "0")):  # names where they fit under the bars, else numbers
         window.resize(width, 900)
         qtbot.waitUntil(lambda: window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0][0][1] == first,

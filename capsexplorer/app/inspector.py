@@ -81,11 +81,12 @@ class PrimaryInspector(QGroupBox):
 
         self.predictions = theme.static_plot(minimum_height=110)
         p = self.predictions.getPlotItem()
-        p.setTitle("‖û<sub>j|i</sub>‖: its prediction for each digit", color=theme.foreground().name(), size="10pt")
-        p.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
+        p.setTitle("‖û<sub>j|i</sub>‖: its prediction for each class", color=theme.foreground().name(), size="10pt")
         self.prediction_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7,
                                                brush=theme.bar_colour(), pen=pg.mkPen(None))
         p.addItem(self.prediction_bars)
+        self.class_axis = theme.ClassAxis(self.predictions, range(10))
+        state.modelChanged.connect(lambda: self.class_axis.set_names(state.tick_names))
         self.couplings = theme.static_plot(minimum_height=110)
         q = self.couplings.getPlotItem()
         q.setTitle("c<sub>ij</sub> over the iterations", color=theme.foreground().name(), size="10pt")

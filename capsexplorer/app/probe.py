@@ -55,7 +55,8 @@ class ProbePanel(QGroupBox):
         item = self.lengths.getPlotItem()
         item.setTitle("‖v<sub>j</sub>‖", color=theme.foreground().name(), size="10pt")
         item.setYRange(0, 1.05, padding=0)
-        item.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
+        self.class_axis = theme.ClassAxis(self.lengths, range(10))
+        state.modelChanged.connect(lambda: self.class_axis.set_names(state.tick_names))
         self.ghost_lengths = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8,
                                              brush=pg.mkBrush(None), pen=pg.mkPen(theme.muted(), width=1))
         self.length_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.5,
@@ -151,9 +152,10 @@ class ProbePanel(QGroupBox):
         self.reconstruction_tile.set_image(result.reconstructions[digit])
         colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour() for d in range(10)]
         self.length_bars.setOpts(height=result.lengths, brushes=colours)
-        self.ghost_lengths.setOpts(height=ghost_lengths)
+        outline = pg.mkPen(theme.foreground(), width=1.5)  # the untransformed input: visible in either theme
+        self.ghost_lengths.setOpts(height=ghost_lengths, pen=outline)
         self.pose_bars.setOpts(height=result.poses[digit])
-        self.ghost_pose.setOpts(height=ghost_pose)
+        self.ghost_pose.setOpts(height=ghost_pose, pen=outline)
         span = float(max(np.abs(result.poses[digit]).max(), np.abs(ghost_pose).max(), 0.1))
         self.pose.getPlotItem().setYRange(-span * 1.1, span * 1.1, padding=0)
         unit = result.poses[digit] / max(np.linalg.norm(result.poses[digit]), 1e-9)

@@ -68,6 +68,7 @@ class RoutingPanel(QGroupBox):
         """Axis, choices and tooltips in the words of the model's data."""
         s = self.state
         self.matrix_plot.getPlotItem().setLabel("bottom", s.capsule_word + " j")
+        self.class_axis.set_names(s.tick_names)
         for d in range(min(10, self.digit_choice.count() - 1)):
             self.digit_choice.setItemText(d + 1, s.class_name(d) if not s.digits else f"digit {d}")
         self.digit_choice.setToolTip(f"The {s.capsule_word} whose coupling is laid over the input")
@@ -100,7 +101,7 @@ class RoutingPanel(QGroupBox):
         item.invertY(True)
         item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "primary type")
-        item.getAxis("bottom").setTicks([[(views.POSITIONS * (d + 0.5), str(d)) for d in range(10)], []])
+        self.class_axis = theme.ClassAxis(self.matrix_plot, [views.POSITIONS * (d + 0.5) for d in range(10)])
         item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in (0, 8, 16, 24, 31)], []])
         self.matrix = theme.image_item((views.TYPES, 10 * views.POSITIONS), theme.COUPLING_MAP)
         item.addItem(self.matrix)

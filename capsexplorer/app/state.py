@@ -126,6 +126,13 @@ class ExplorerState(QObject):
         """The classes are the ten digits (else, e.g., garments)."""
         return all(name.isdecimal() for name in self.classes)
 
+    @property
+    def tick_names(self) -> list[str]:
+        """Short class names for axes: the digits, or abbreviations such as "Tee", "Trou" (data.TICK_NAMES)."""
+        from ..data import TICK_NAMES
+
+        return [TICK_NAMES.get(c, c[:4]) for c in self.classes]
+
     def class_name(self, j: int) -> str:
         return self.classes[j] if 0 <= j < len(self.classes) else str(j)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtGui import QColor, QCursor, QPalette
+from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
 COUPLING_MAP = "viridis"
@@ -57,7 +57,13 @@ def apply_theme(name: str) -> str:
 
 
 def restyle_plots(root) -> None:
-    """Every plot under `root` takes the palette's background and axis colours again."""
+    """Every plot under `root` takes the palette's background and axis colours again; widgets with a style
+    sheet of their own (superqt's slider labels) resolve the new palette again."""
+    from PySide6.QtWidgets import QWidget
+
+    for widget in root.findChildren(QWidget):
+        if widget.styleSheet():
+            widget.setStyleSheet(widget.styleSheet())
     for view in root.findChildren(pg.GraphicsView):
         view.setBackground(background())
         scene_items = view.scene().items() if view.scene() is not None else []
@@ -208,3 +214,37 @@ def hover_read_out(plot: pg.PlotWidget, text_at, fallback: str = "") -> _HoverRe
     """`text_at(x, y)` (data coordinates → the numbers there, or "") shown as the plot's tooltip, at once
     while the mouse moves and on the usual tooltip request; `fallback` where there is nothing to read."""
     return _HoverReadOut(plot, text_at, fallback)
+
+
+class ClassAxis(QObject):
+    """A plot's bottom axis naming classes at `positions`: the names in the body's font where they fit,
+    else in a font down to 7 pt, else the class numbers (the names then on hover) — refitted on resize."""
+
+    def __init__(self, plot: pg.PlotWidget, positions):
+        super().__init__(plot)
+        self.plot, self.positions = plot, list(positions)
+        self.names = [str(k) for k in range(len(self.positions))]
+        plot.installEventFilter(self)
+
+    def set_names(self, names) -> None:
+        self.names = list(names)
+        self.fit()
+
+    def fit(self) -> None:
+        axis = self.plot.getPlotItem().getAxis("bottom")
+        per_name = self.plot.width() / max(1, len(self.positions)) * 0.85 - 4
+        font = QFont(self.plot.font())
+        names = self.names
+        for size in (font.pointSizeF(), 8.0, 7.0):
+            font.setPointSizeF(size)
+            if max(QFontMetrics(font).horizontalAdvance(n) for n in names) <= per_name:
+                break
+        else:
+            names, font = [str(k) for k in range(len(names))], QFont(self.plot.font())
+        axis.setStyle(tickFont=font)
+        axis.setTicks([list(zip(self.positions, names)), []])
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False

@@ -137,12 +137,12 @@ def scale_ceiling(value: float) -> float:
 
 
 def largest_changes(trace: RoutingTrace, iteration: int, count: int = 6, example: int = 0,
-                    enabled: np.ndarray | None = None) -> list[tuple[int, int, float, float]]:
-    """The primary capsules whose coupling grew most from the first iteration to `iteration` (0-based):
-    [(capsule i, the digit j it gained most, c_ij at the first iteration, c_ij then)], largest first.
-    Switched-off capsules (`enabled` False) are left out."""
+                    enabled: np.ndarray | None = None, fell: bool = False) -> list[tuple[int, int, float, float]]:
+    """The primary capsules whose coupling grew most (`fell`: fell most) from the first iteration to
+    `iteration` (0-based): [(capsule i, the digit j it moved most towards — or away from —, c_ij at the
+    first iteration, c_ij then)], largest first. Switched-off capsules (`enabled` False) are left out."""
     c = trace.coupling[:, example]  # (R, 1152, J)
-    gain = c[iteration] - c[0]  # (1152, J)
+    gain = (c[0] - c[iteration]) if fell else (c[iteration] - c[0])  # (1152, J)
     best_digit = gain.argmax(axis=1)  # (1152,)
     best = gain[np.arange(len(gain)), best_digit]  # (1152,)
     if enabled is not None:

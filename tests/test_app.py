@@ -1307,10 +1307,15 @@ def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, wind
     routing, tr = window.routing, window.state.trace
     window.state.set_iteration(tr.iterations - 1)
     rows = views.largest_changes(tr, tr.iterations - 1, count=6)
-    assert routing.changes.count() == len(rows) == 6
-    first = routing.changes.item(0)
+    fell = views.largest_changes(tr, tr.iterations - 1, count=3, fell=True)
+    assert routing.changes.count() == 2 + len(rows) + len(fell) == 11  # two headings: grew most, fell most
+    assert routing.changes.item(0).text() == "grew most" and routing.changes.item(7).text() == "fell most"
+    first = routing.changes.item(1)
     i, j, before, after = rows[0]
-    assert first.text().startswith(f"#{i} → {j}: {before:.3f} → {after:.3f}")
+    t, position = divmod(i, 36)
+    assert first.text() == (f"#{i} (type {t}, row {position // 6}, col {position % 6}) → {j}: {before:.3f} → "
+                            f"{after:.3f} ({after - before:+.3f})")
+    assert routing.changes.item(8).text().endswith(f"({fell[0][3] - fell[0][2]:+.3f})") and fell[0][3] < fell[0][2]
     routing._open_change(first)
     assert window.state.primary == i and window.lab.currentIndex() == LAB_VIEWS.index("primary")
     window.lab.setCurrentIndex(0)

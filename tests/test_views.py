@@ -80,3 +80,6 @@ def test_largest_changes_rank_capsules_by_their_gain(trace):
     enabled[i] = False
     assert views.largest_changes(trace, trace.iterations - 1, count=5, enabled=enabled)[0][0] != i
     assert views.largest_changes(trace, 0) == []  # the first iteration against itself: nothing moved
+    fell = views.largest_changes(trace, trace.iterations - 1, count=5, fell=True)
+    drop = (c[0] - c[-1]).max(axis=1)
+    assert [i for i, *_ in fell] == list(np.argsort(drop)[::-1][:5]) and all(t < f for _, _, f, t in fell)

@@ -306,15 +306,23 @@ class RoutingPanel(QGroupBox):
             self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
                                        "c_ij = 1/J).")
             return
-        self.changes_title.setText(f"Coupling grew most, iteration 1 → {s.iteration + 1}:")
-        for i, j, first, then in rows:
-            capsule_type, position = divmod(i, views.POSITIONS)
-            row, col = divmod(position, views.GRID)
-            item = QListWidgetItem(f"#{i} → {names[j]}: {first:.3f} → {then:.3f} (+{then - first:.3f})")
-            item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; "
-                            f"its coupling to {names[j]} grew by {then - first:.4f}. Click: the Primary tab.")
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            self.changes.addItem(item)
+        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1} (capsule i = "
+                                   "type·36 + row·6 + col):")
+        fell = views.largest_changes(tr, s.iteration, count=3, enabled=None if s.enabled.all() else s.enabled,
+                                     fell=True)
+        for heading, found in (("grew most", rows), ("fell most", fell)):
+            title = QListWidgetItem(heading)
+            title.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.changes.addItem(title)
+            for i, j, first, then in found:
+                capsule_type, position = divmod(i, views.POSITIONS)
+                row, col = divmod(position, views.GRID)
+                item = QListWidgetItem(f"#{i} (type {capsule_type}, row {row}, col {col}) → {names[j]}: "
+                                       f"{first:.3f} → {then:.3f} ({then - first:+.3f})")
+                item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
+                                f"coupling to {names[j]} moved by {then - first:+.4f}. Click: the Primary tab.")
+                item.setData(Qt.ItemDataRole.UserRole, i)
+                self.changes.addItem(item)
 
     def _open_change(self, item) -> None:
         self.state.set_primary(int(item.data(Qt.ItemDataRole.UserRole)))

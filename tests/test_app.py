@@ -976,8 +976,9 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     panel = window.sweep
     runs = sweep.prediction_runs()  # where the prediction changes, and to what, said in words
     assert all(f"{d} (" in panel.caption.text() for d, _, _ in runs) and panel.caption.text().startswith("Read as: ")
-    assert [label.text for _, label in panel.legend.items] == [f"capsule {sweep.digit}", "the other classes",
-                                                                f"CNN p({sweep.digit})"]
+    assert [words for _, words in panel.legend_entries] == [f"━ capsule {sweep.digit}", "─ others",
+                                                             f"┅ CNN p({sweep.digit})"]
+    assert "CNN p(" in panel.lengths_plot.getPlotItem().titleLabel.text  # in the title: nothing covers the curves
     s = 15  # +90°: every class's length at a value, read as numbers
     text = panel.read_out(float(sweep.values[s]) + 1)
     top = int(np.argmax(sweep.lengths[s]))

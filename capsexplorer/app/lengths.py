@@ -12,8 +12,8 @@ from . import theme
 from .state import ExplorerState
 
 VALUES_FROM_HEIGHT = 110  # pixels: a smaller plot shows its values on hover only
-UPRIGHT_BELOW_WIDTH = 300  # a narrower plot writes each value upright above its bar, in a smaller font
-SMALL_BELOW_WIDTH = 420
+UPRIGHT_BELOW_WIDTH = 380  # a narrower plot writes each value upright above its bar, in a smaller font
+SMALL_BELOW_WIDTH = 460  # (a value "0.01" needs about 30 px of the plot's twelfth)
 INSIDE_FROM = 0.6  # a longer bar holds its upright value and name inside, from its top down
 TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
 
@@ -146,6 +146,7 @@ class LengthsPanel(QGroupBox):
             if style[1]:
                 text.setAnchor((1.0, 0.5) if inside else (0.0, 0.5))
                 text.setColor(QColor(25, 25, 25) if inside else theme.foreground())  # dark on the orange bar
+                text.fill = pg.mkBrush(None) if inside else self._label_fill
             text.setPos(d, value - 0.02 if inside else value + 0.01)
         self.caption.setHtml(self._caption_html(iteration, iterations))
 
@@ -158,8 +159,13 @@ class LengthsPanel(QGroupBox):
 
     def _recolour(self) -> None:
         """Texts and lines in the palette's colours (again after a theme change)."""
+        fill = theme.background()
+        fill.setAlpha(190)  # a value stays readable over the CNN's bar beside it
+        self._label_fill = pg.mkBrush(fill)
         for text in self.labels:
             text.setColor(theme.foreground())
+            text.fill = self._label_fill
+            text.setZValue(5)
         for line in self.margins:
             line.setPen(pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine))
             line.label.setColor(theme.muted())

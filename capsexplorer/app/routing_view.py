@@ -324,6 +324,12 @@ class RoutingPanel(QGroupBox):
                 item.setData(Qt.ItemDataRole.UserRole, i)
                 self.changes.addItem(item)
 
+    def shown_words(self) -> str:
+        """What a cell of the matrix holds now, in words: the mode, weighted and as a change if so."""
+        s = self.state
+        words = MODE_NAMES[s.mode] + (", × ‖u_i‖" if s.weighted else "")
+        return f"change of {words} since iteration {s.iteration}" if s.change and s.iteration > 0 else words
+
     def _open_change(self, item) -> None:
         self.state.set_primary(int(item.data(Qt.ItemDataRole.UserRole)))
         self.state.set_lab_view("primary")
@@ -381,7 +387,7 @@ class RoutingPanel(QGroupBox):
         shown = self.current_matrix()[i, digit]
         self.hover.setText(f"Primary capsule {i} (type {row}, position row {grid_row}, col {grid_col}; "
                            f"‖u_i‖ = {length:.3f}) → class {s.class_name(digit)}: c_ij = {c:.4f}; shown "
-                           f"({MODE_NAMES[s.mode]}) "
+                           f"({self.shown_words()}) "
                            f"{shown:+.4f} (iteration {s.iteration + 1}).")
 
     # --- settings -----------------------------------------------------------------------------

@@ -18,12 +18,10 @@ class RoutingSummaryPanel(QGroupBox):
         super().__init__("What routing did", parent)
         self.state = state
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖", "length")
-        self.coupling_plot = self._plot("mean c<sub>ij</sub>, active parts", "coupling")
+        self.coupling_plot = self._plot("mean c<sub>ij</sub>, active parts (dashed: uniform 1/J)", "coupling")
         self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
         self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
-        self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine),
-                                       label="uniform 1/J", labelOpts={"position": 0.85, "color": theme.muted(),
-                                                                         "anchors": [(0.5, 1), (0.5, 1)]})
+        self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
         self.coupling_plot.getPlotItem().addItem(self.uniform)
         self.iteration_line = [pg.InfiniteLine(1, angle=90, pen=pg.mkPen(theme.muted(), width=1))
                                for _ in range(2)]
@@ -113,7 +111,6 @@ class RoutingSummaryPanel(QGroupBox):
                     line.setPen(pg.mkPen(colour, width=width))
                     line.setZValue(z)
             self.uniform.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
-            self.uniform.label.setColor(theme.muted())
             for line in self.iteration_line:
                 line.setPen(pg.mkPen(theme.muted(), width=1))
             for plot in (self.lengths_plot, self.coupling_plot):

@@ -106,9 +106,7 @@ class SweepPanel(QGroupBox):
         self.state = None  # the explorer state, for class names (see follow)
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖ (hover)")
         lengths = self.lengths_plot.getPlotItem()
-        legend_fill = theme.background()
-        legend_fill.setAlpha(200)
-        self.legend = lengths.addLegend(offset=(-6, 6), labelTextColor=theme.foreground(), brush=legend_fill)
+        self.legend_entries: list[tuple[str, str]] = []  # (colour, words): the title is the legend
         self.length_lines = [lengths.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
         self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.cnn_colour(), width=2, style=Qt.PenStyle.DashLine))
         self.read_out_label = QLabel("")
@@ -361,15 +359,18 @@ class SweepPanel(QGroupBox):
         self._draw_strip()
 
     def _legend(self) -> None:
-        """Names what each curve is: the followed capsule, the other classes, the CNN (once it came)."""
-        self.legend.clear()
-        if self.sweep is None:
-            return
-        self.legend.addItem(self.length_lines[self.sweep.digit], f"capsule {self._name(self.sweep.digit)}")
-        other = next(line for d, line in enumerate(self.length_lines) if d != self.sweep.digit)
-        self.legend.addItem(other, "the other classes")
-        if self._cnn is not None:
-            self.legend.addItem(self.cnn_line, f"CNN p({self._name(self.sweep.digit)})")
+        """Names what each curve is — the followed capsule, the other classes, the CNN (once it came) — in
+        the plot's title, in the curves' colours: a legend box inside would cover the curves."""
+        entries = []
+        if self.sweep is not None:
+            name = self._name(self.sweep.digit)
+            entries = [(theme.winner_colour().name(), f"━ capsule {name}"), (theme.muted().name(), "─ others")]
+            if self._cnn is not None:
+                entries.append((theme.cnn_colour().name(), f"┅ CNN p({name})"))
+        self.legend_entries = entries
+        title = "‖v<sub>j</sub>‖ (hover)" + ("" if not entries else ": " + " ".join(
+            f'<span style="color:{colour}">{words}</span>' for colour, words in entries))
+        self.lengths_plot.getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
 
     def clear(self) -> None:
         self.sweep = None
@@ -377,7 +378,8 @@ class SweepPanel(QGroupBox):
         for line in self.length_lines + [self.cnn_line]:
             line.setData([], [])
         self.pose_image.setImage(np.zeros((16, 2), np.float32), levels=(-0.1, 0.1), autoLevels=False)
-        self.legend.clear()
+        self.sweep = None
+        self._legend()
         self.read_out_label.setText("")
         self.summary_points.setData([], [])
         for button in (self.png_button, self.gif_button):

@@ -16,6 +16,8 @@ from .errors import CapsExplorerError
 
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")
 UNITS = {"shift-x": "px", "shift-y": "px", "rotate": "°", "scale": "×", "shear": "°", "thickness": "px"}
+DIRECTIONS = {"shift-x": "+ right", "shift-y": "+ down", "rotate": "+ counter-clockwise", "scale": "> 1 larger",
+              "shear": "+ top leans left", "thickness": "+ thicker"}  # what a larger value does, in words
 IDENTITY = {"shift-x": 0.0, "shift-y": 0.0, "rotate": 0.0, "scale": 1.0, "shear": 0.0, "thickness": 0.0}
 LIMITS = {"shift-x": (-14.0, 14.0), "shift-y": (-14.0, 14.0), "rotate": (-360.0, 360.0), "scale": (0.2, 3.0),
           "shear": (-60.0, 60.0), "thickness": (-3.0, 3.0)}

@@ -1218,6 +1218,8 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert window.lengths.labels[0].toPlainText().endswith(" Tee")  # beside the value, at the narrow width
     assert len(model_samples("fashion-mnist")[0]) == 1000
     qtbot.waitUntil(lambda: window.browser.confusion.horizontalHeaderItem(9).text() == "Boot", timeout=TIMEOUT)
+    view = window.browser.view  # every thumbnail's caption whole
+    assert view.gridSize().width() >= view.fontMetrics().horizontalAdvance("Pullover→Pullover 0.99")
     window.samples.load_random(digit=1)
     assert "class Trouser" in window.windowTitle()
     qtbot.waitUntil(lambda: window.state.result is not None and window.draw.prediction.text() != "–",

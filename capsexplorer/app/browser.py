@@ -156,6 +156,15 @@ class BrowserPanel(QGroupBox):
         layout.addWidget(self.status)
         layout.addWidget(self.ablation)
 
+    def _fit_grid(self) -> None:
+        """Thumbnails wide enough for their longest caption ("Pullover→Pullover 0.99", "CNN Pullover") on
+        two lines: no caption is cut off."""
+        metrics = self.view.fontMetrics()
+        names = self.model.names
+        widest = max(metrics.horizontalAdvance(f"{a}→{b} 0.99") for a in names for b in names)
+        widest = max(widest, max(metrics.horizontalAdvance(f"CNN {n}") for n in names))
+        self.view.setGridSize(QSize(max(THUMB + 44, widest + 10), THUMB + 2 * metrics.height() + 10))
+
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """The class filter and the confusion matrix's headers named by the model's classes."""
         from ..data import SHORT_NAMES
@@ -167,6 +176,7 @@ class BrowserPanel(QGroupBox):
         for d, name in enumerate(names):
             self.digit.setItemText(d + 1, f"class {d}" if digits else name)
         self.confusion.setHorizontalHeaderLabels(names)
+        self._fit_grid()
         self.confusion.setVerticalHeaderLabels(names)
 
     def follow(self, state) -> None:

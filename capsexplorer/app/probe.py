@@ -35,7 +35,7 @@ class ProbePanel(QGroupBox):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(round(low / step), round(high / step))
             slider.setValue(round(transforms.IDENTITY[name] / step))
-            slider.setToolTip(f"{label} of the 28×28 network input ({unit})")
+            slider.setToolTip(f"{label} of the 28×28 network input ({unit}; {transforms.DIRECTIONS[name]})")
             slider.setMinimumWidth(60)
             slider.valueChanged.connect(lambda v, name=name, step=step: state.set_probe(name, v * step))
             value = QLabel("")

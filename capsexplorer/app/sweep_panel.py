@@ -170,7 +170,7 @@ class SweepPanel(QGroupBox):
             box.setValue(value)
             box.setSuffix({"scale": "×", "rotate": "°", "shear": "°"}.get(name, " px"))
         for plot in (self.lengths_plot, self.pose_plot):
-            plot.getPlotItem().setLabel("bottom", f"{name} ({transforms.UNITS[name]})")
+            plot.getPlotItem().setLabel("bottom", f"{name} ({transforms.UNITS[name]}, {transforms.DIRECTIONS[name]})")
 
     def values(self) -> np.ndarray:
         return np.linspace(self.start.value(), self.stop.value(), self.steps.value())

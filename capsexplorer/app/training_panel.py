@@ -414,9 +414,13 @@ class TrainingDialog(QDialog):
         self.resize(980, 620)
 
     def place_beside(self, window) -> None:
-        """Beside the explorer where the screen has room (else at the screen's far side), never over
-        its middle: both stay in view while a model trains."""
-        self.move(beside(window.frameGeometry(), self.width(), self.height(), window.screen().availableGeometry()))
+        """Beside the explorer where the screen has room — narrowed to fit there, down to its minimum width —
+        else at the screen's far side, never over its middle: both stay in view while a model trains."""
+        screen, frame = window.screen().availableGeometry(), window.frameGeometry()
+        room = max(screen.right() - frame.right(), frame.left() - screen.left()) - 8
+        if self.minimumSizeHint().width() <= room < self.width():
+            self.resize(room, self.height())
+        self.move(beside(frame, self.width(), self.height(), screen))
 
     @property
     def process(self) -> TrainingProcess:

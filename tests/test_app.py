@@ -1204,6 +1204,7 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert loaded.args[0].classes == FASHION_CLASSES
     assert not any(a.isChecked() for a in window.shipped_actions.values())  # not a shipped model: no check mark
     assert "No CNN baseline" in window.robustness.status.text() and window.robustness.button.isHidden()
+    assert window.robustness.key.isHidden()  # no "orange CapsNet, blue CNN" over plots with no curves
     assert window.samples.notice.isVisible() and "clothing" in window.samples.notice.text()
     assert window.samples.digit.itemText(2) == "Trouser"
     assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.hover.fallback

@@ -137,7 +137,11 @@ class PrimaryInspector(QGroupBox):
             self.details.setText(CHOOSE_HINT if tr is not None else "Draw or load a digit first.")
             self.procedure.setText("")
             self.field.hide()
+            for plot in (self.predictions, self.couplings):  # no empty axes before a capsule is chosen
+                plot.hide()
             return
+        for plot in (self.predictions, self.couplings):
+            plot.show()
         capsule_type, position = divmod(i, views.POSITIONS)
         row, col = divmod(position, views.GRID)
         for box, value in ((self.type_box, capsule_type), (self.row_box, row), (self.col_box, col)):

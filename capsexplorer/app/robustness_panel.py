@@ -48,7 +48,8 @@ class RobustnessPanel(QGroupBox):
         self.read_out.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.button)
-        top.addWidget(QLabel("orange CapsNet, blue CNN"))
+        self.key = QLabel("orange CapsNet, blue CNN")
+        top.addWidget(self.key)
         top.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -106,6 +107,7 @@ class RobustnessPanel(QGroupBox):
         """A model with no CNN baseline of its data: nothing to compare, said in place of the plots."""
         self.missing_baseline = missing
         self.button.setVisible(not missing)
+        self.key.setVisible(not missing)  # no curves to tell apart
         if missing:
             self.status.setText("No CNN baseline of this model's data ships with capsexplorer: the comparison "
                                 "is for the digits model (File ▸ Shipped models ▸ Digits).")

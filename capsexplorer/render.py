@@ -81,11 +81,13 @@ def grid_image(grid: PoseGrid, labels: list[dict] | None = None) -> Image.Image:
     """The paper's Figure 4: one row per pose dimension, named by its measured effect."""
     labels = labels if labels is not None else grid.labels()
     dims, steps = grid.grid.shape[:2]
-    side = 34 + 150  # the row's number and its label
+    font = _font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widest = max((measure.textlength(row["label"], font=font) for row in labels), default=0)
+    side = 34 + int(widest) + 10  # the row's number and its whole label
     small = 2 * 28
     canvas = Image.new("RGB", (side + steps * (small + 2) + GAP, LABEL + dims * (small + 2) + LABEL + GAP), PAPER)
     draw = ImageDraw.Draw(canvas)
-    font = _font()
     unit = "" if grid.sigma is None else " std"  # the default font has no σ
     draw.text((GAP, 2), f"digit capsule {grid.digit}: each pose dimension from {grid.offsets[0]:+.2f}{unit} "
                         f"to {grid.offsets[-1]:+.2f}{unit}" + (" of the class's training poses" if unit else ""),

@@ -184,3 +184,18 @@ def test_prediction_runs_say_where_the_input_changes_class(model, heldout):
     assert runs[0][1] == -180 and runs[-1][2] == 180
     assert all(first <= last for _, first, last in runs)
     assert any(d == 4 and first <= 0 <= last for d, first, last in runs)  # upright, it is a 4
+
+
+def test_the_figure_4_png_holds_every_row_name_whole():
+    from PIL import ImageDraw
+
+    from capsexplorer import render
+    from capsexplorer.posegrid import PoseGrid
+
+    grid = PoseGrid(4, np.zeros(16, np.float32), np.linspace(-0.25, 0.25, 11), np.zeros((16, 11, 28, 28)))
+    long_name = "turns counter-clockwise, wider, not taller"
+    labels = [{"index": k, "label": long_name if k == 5 else "mixed", "effects": {}} for k in range(16)]
+    image = render.grid_image(grid, labels)
+    width = ImageDraw.Draw(image).textlength(long_name, font=render._font())
+    tiles = 11 * (2 * 28 + 2)
+    assert image.width - tiles >= 34 + width  # the name, then the tiles: no name runs under a tile

@@ -195,8 +195,11 @@ def readout_words(result: dict, transform: str, value: float, delta_pose, cls: i
     beyond = "" if min(fitted) <= value <= max(fitted) else \
         f"; fitted on {min(fitted):g} … {max(fitted):g}{unit} only, so this is an extrapolation"
     say = (lambda v: f"×{v:.3g}") if transform == "scale" else (lambda v: f"{v:+.3g}{unit}")  # noqa: E731
+    cnn = row.get("cnn") or {}
+    cnn_r2 = cnn.get("readout_r2_per_class" if own else "readout_r2")
+    versus = f"; the CNN's features, cut to 16 components, R² {cnn_r2:.2f}" if cnn_r2 is not None else ""
     return (f"{transform} {say(value)}: read from the pose {say(seen)} (read-out R² {r2:.2f} over "
-            f"{result['n'] // 2} held-out digits{', one per class' if own else ''}{beyond})")
+            f"{result['n'] // 2} held-out digits{', one per class' if own else ''}{versus}{beyond})")
 
 
 # --- running the models ----------------------------------------------------------------------------------------

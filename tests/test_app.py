@@ -480,8 +480,12 @@ def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mous
     state.set_iteration(0)
     assert "c_ij = 0.1000" in routing.hover.text() and "iteration 1" in routing.hover.text()
     state.set_view(weighted=True)
-    assert f"shown (coupling c_ij) {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
-    state.set_view(weighted=False)
+    assert f"shown (coupling c_ij, × ‖u_i‖) {0.1 * tr.primary_lengths[0, i]:+.4f}" in routing.hover.text()
+    state.set_view(weighted=False, change=True)
+    state.set_iteration(2)
+    change = tr.coupling[2, 0, i, 8] - tr.coupling[1, 0, i, 8]
+    assert f"shown (change of coupling c_ij since iteration 2) {change:+.4f}" in routing.hover.text()
+    state.set_view(change=False)
     routing._hover(FakeHover(0, 0, exit=True))
     assert routing.hover.text() == HOVER_HINT
 

@@ -239,6 +239,9 @@ def test_readout_words_name_the_value_seen_its_fit_and_an_extrapolation():
     delta = [10.0] + [0.0] * 15  # read as 2·10 + 1 = 21
     assert readout_words(result, "rotate", 30, delta, 1) == \
         "rotate +30°: read from the pose +21° (read-out R² 0.60 over 150 held-out digits, one per class)"
+    result["transforms"]["rotate"]["cnn"] = {"readout_r2": 0.1, "readout_r2_per_class": 0.4}
+    assert readout_words(result, "rotate", 30, delta, 1).endswith("one per class; the CNN's features, cut to 16 "
+                                                                   "components, R² 0.40)")
     assert "R² 0.30" in readout_words(result, "rotate", 30, delta, 0)  # no read-out of its own: the pooled one
     assert "extrapolation" in readout_words(result, "rotate", 90, delta, 1)
     assert readout_words(result, "scale", 1.2, [0.1] + [0.0] * 15, None).startswith("scale ×1.2: read from the pose ×1.2")

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import DataError
 from .files import resource_path
 
-DATASETS = ("mnist5k", "mnist", "fashion-mnist", "folder")
+DATASETS = ("mnist5k", "mnist", "fashion-mnist", "folder", "multimnist")
 HELDOUT_EVERY = 5  # bundled split: index % 5 == 0 is held out, never trained on or used to choose
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -153,6 +153,12 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
     """Loads a data set by name: IDX files in `data_dir` first, then a torchvision download."""
     if name == "mnist5k":
         return mnist5k()
+    if name == "multimnist":  # pairs are made on the fly from these digits (capsexplorer.multimnist)
+        from dataclasses import replace
+
+        digits = mnist5k()
+        return replace(digits, name="multimnist", split=f"pairs of digits from {digits.split}: training pairs "
+                       "from training digits only, held-out pairs from held-out digits only")
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "folder":

@@ -150,11 +150,15 @@ class CapsNet(nn.Module):
                 labels: torch.Tensor | None = None):
         """Training/inference pass → (lengths (B, 10), poses (B, 10, 16), reconstruction (B, 784)).
 
-        The decoder is masked by `labels` when given (training), else by the longest capsule.
+        The decoder is masked by `labels` when given (training), else by the longest capsule. Labels (B, K)
+        — K digits in each image, MultiMNIST's two — give K reconstructions, (B, K, 784), each from its own
+        capsule (Sabour et al. 2017, §6).
         """
         v = self.capsules(x, iterations)  # (B, 10, 16)
         lengths = v.norm(dim=-1)  # (B, 10)
         digits = labels if labels is not None else lengths.argmax(dim=1)
+        if digits.ndim == 2:  # several labels an image (MultiMNIST): one reconstruction from each own capsule
+            return lengths, v, torch.stack([self.decode(v, digits[:, k]) for k in range(digits.shape[1])], 1)
         return lengths, v, self.decode(v, digits)
 
     def class_scores(self, x: torch.Tensor, iterations: int | None = None) -> torch.Tensor:

@@ -30,6 +30,7 @@ from .baseline import BaselineCNN
 from .config import MAX_ITERATIONS
 from .files import remove_orphans, writable_target
 from .model import CapsNet, CapsNetConfig
+from . import multimnist
 from .weights import save_weights
 
 
@@ -267,7 +268,9 @@ def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
         if n_classes != 10:
             raise CapsExplorerError(f"the CNN baseline has 10 classes; this data set has {n_classes}")
         return BaselineCNN().to(device)
-    return CapsNet(CapsNetConfig(routing_iterations=config.iterations, n_classes=n_classes)).to(device)
+    size = multimnist.CANVAS if config.dataset == "multimnist" else 28  # two digits shifted ±4 px: 36×36
+    return CapsNet(CapsNetConfig(image_size=size, routing_iterations=config.iterations,
+                                 n_classes=n_classes)).to(device)
 
 
 def _initialise(model, config: TrainConfig) -> None:
@@ -282,15 +285,24 @@ def _initialise(model, config: TrainConfig) -> None:
                                 f"(another number of classes or layer sizes)") from None
 
 
-def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor):
-    """→ (class scores (B, C), margin or cross-entropy loss, reconstruction loss), means over the batch."""
+def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, parts: torch.Tensor | None = None):
+    """→ (class scores (B, C), margin or cross-entropy loss, reconstruction loss), means over the batch.
+    MultiMNIST: y (B, 2) both digits' classes, and each digit's reconstruction against `parts` (B, 2, 36, 36),
+    that digit alone as placed — the sum of both losses (Sabour et al. 2017, §6)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.amp):
         if config.model == "cnn":
             logits = net(x).float()  # argmax of the logits picks the same class as the probabilities
             return logits, F.cross_entropy(logits, y), logits.new_zeros(())
         lengths, _, recon = net(x, config.iterations, labels=y)
         lengths = lengths.float()
-        return lengths, margin_loss(lengths, y), reconstruction_loss(recon.float(), x)
+        return lengths, margin_loss(lengths, y), reconstruction_loss(recon.float(), x if parts is None else parts)
+
+
+def _correct(scores: torch.Tensor, y: torch.Tensor) -> float:
+    """Right answers in a batch: the class, or — two labels an image — both digits (the two longest)."""
+    if y.ndim == 2:
+        return float(multimnist.both_right(scores.detach().cpu().numpy(), y.cpu().numpy()).sum())
+    return float((scores.argmax(1) == y).sum())
 
 
 def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
@@ -306,6 +318,7 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     images, labels = to_tensor(train.images), torch.from_numpy(train.labels).long()
+    pairs = config.dataset == "multimnist"  # an epoch: every training digit once as a pair's first digit
     steps = math.ceil(len(train) / config.batch_size)
     epoch, step, elapsed = 0, 0, 0.0
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -358,21 +371,30 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
                 return
             tick = time.perf_counter()
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
-            x, y = images[index], labels[index]
-            if config.augment:  # the whole global batch, so that every rank sees what one process would
+            parts = None
+            if pairs:  # two digits of different classes, each shifted ±4 px, overlaid: made for the global batch
+                made = multimnist.make_pairs(images[:, 0], labels, index, _step_generator(config.seed, epoch, step))
+                x, y, parts = made.images, made.labels, made.parts
+            else:
+                x, y = images[index], labels[index]
+            if config.augment and not pairs:  # the whole global batch, so every rank sees what one process would
                 x = augment(x, _step_generator(config.seed, epoch, step), config.max_shift, config.augment_style)
             mine = world.share(index)
             x, y = x[mine].to(device, non_blocking=True), y[mine].to(device, non_blocking=True)
+            parts = parts[mine].to(device, non_blocking=True) if parts is not None else None
             if config.model == "cnn":  # dropout draws from the global generator: seeded per step (and rank), a
                 torch.manual_seed(_step_seed(config.seed, epoch, step, world.rank))  # resumed run draws the same
             if len(y):
-                scores, main_loss, recon_loss = _losses(net, config, x, y)
+                scores, main_loss, recon_loss = _losses(net, config, x, y, parts)
                 loss = main_loss + recon_loss
                 if world.distributed:  # DDP averages gradients over ranks: weight each share by its size
                     loss = loss * (len(y) * world.size / len(index))
             else:  # an empty share (at an epoch's end) still runs DDP's forward and gradient all-reduce, adding 0
-                dummy = torch.zeros_like(images[:1]).to(device), torch.zeros(1, dtype=torch.long, device=device)
-                loss = sum(_losses(net, config, *dummy)[1:]) * 0.0
+                side = model.config.image_size if config.model == "capsnet" else 28
+                dummy_y = torch.tensor([[0, 1]] if pairs else [0], device=device)
+                dummy_parts = torch.zeros(1, 2, side, side, device=device) if pairs else None
+                loss = sum(_losses(net, config, torch.zeros(1, 1, side, side, device=device), dummy_y,
+                                   dummy_parts)[1:]) * 0.0
                 scores, main_loss, recon_loss = None, torch.zeros(()), torch.zeros(())
             value = float(loss.detach())
             if world.any(not math.isfinite(value)):
@@ -381,7 +403,7 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
             loss.backward()
             optimizer.step()
             step += 1
-            correct = float((scores.argmax(1) == y).sum()) if scores is not None else 0.0
+            correct = _correct(scores, y) if scores is not None else 0.0
             n_main, n_recon, correct, seen = world.sum(
                 [float(main_loss.detach()) * len(y), float(recon_loss.detach()) * len(y), correct, float(len(y))])
             sums["loss"] += n_main + n_recon
@@ -404,9 +426,16 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
     yield from _finish(model, dataset, train, config, time.perf_counter() - started, steps, progress)
 
 
+EPOCH_PAIRS = 2_000  # held-out pairs an epoch's report of a MultiMNIST run measures (the final one: all 10,000)
+
+
 def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, epoch: int) -> Progress:
     """Held-out accuracy and reconstruction error after an epoch, with a few held-out images and their
     reconstructions — what the window's training panel draws. It only reports; nothing is selected by it."""
+    if config.dataset == "multimnist":
+        result = multimnist.evaluate_pairs(model, _heldout_pairs(dataset, EPOCH_PAIRS), config.iterations)
+        return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
+                       reconstruction_sse=result.reconstruction_sse)
     result = evaluate(model, dataset.heldout, config.iterations)
     samples = _first_of_each_class(dataset.heldout, 8)
     shown = to_tensor(dataset.heldout.images[samples]).to(model.device)
@@ -427,13 +456,23 @@ def _first_of_each_class(split: Split, count: int) -> np.ndarray:
     return np.sort(picked) if len(picked) else np.arange(min(count, len(split)))
 
 
+def _heldout_pairs(dataset: Dataset, count: int = multimnist.HELDOUT_PAIRS) -> multimnist.Pairs:
+    pairs = multimnist.heldout_pairs(dataset.heldout)  # the fixed set: its first `count` pairs
+    return multimnist.Pairs(pairs.images[:count], pairs.labels[:count], pairs.parts[:count])
+
+
 def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator[Progress]:
     extra = {}
     if config.decoder_epochs and config.model == "capsnet":
         extra = fit_decoder(model, train, DecoderFit(epochs=config.decoder_epochs, seed=config.seed,
                                                      style=config.augment_style))
         extra = {f"decoder_fit_{k}": str(v) for k, v in extra.items()}
-    result = evaluate(model, dataset.heldout, config.iterations)
+    if config.dataset == "multimnist":  # all 10,000 held-out pairs; a --limit run (a quick try) 100
+        count = multimnist.HELDOUT_PAIRS if config.limit is None else 100
+        result = multimnist.evaluate_pairs(model, _heldout_pairs(dataset, count), config.iterations)
+        extra["heldout_pairs"] = str(count)
+    else:
+        result = evaluate(model, dataset.heldout, config.iterations)
     meta = {
         "model": config.model, "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
         "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
         help="the CapsNet, or the CNN baseline of the paper's §5")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k",
-        help="mnist5k: the 4,000 bundled training digits; mnist, fashion-mnist: IDX files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir")
+        help="mnist5k: the 4,000 bundled training digits; mnist, fashion-mnist: IDX files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir; multimnist: pairs of overlaid bundled training digits, 36×36, made on the fly (Sabour et al. §6)")
     train.add_argument("--data-dir", help="where IDX files are, or where to download them")
     train.add_argument("--epochs", type=_int_range(1, 100_000), default=30,
         help="passes over the training images")

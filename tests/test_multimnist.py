@@ -1,0 +1,79 @@
+"""MultiMNIST from the digits we have (Sabour et al. 2017, §6): placement, pairs, the measure, the losses, a
+training run, and the split — held-out pairs from held-out digits only."""
+import numpy as np
+import pytest
+import torch
+
+from capsexplorer import multimnist
+from capsexplorer.data import mnist5k
+from capsexplorer.losses import margin_loss, reconstruction_loss
+
+
+def test_a_digit_is_centred_and_moved_by_whole_pixels():
+    digit = torch.zeros(1, 28, 28)
+    digit[0, 3, 5] = 1.0
+    for dx, dy in ((0, 0), (4, -4), (-3, 2)):
+        placed = multimnist.place(digit, torch.tensor([[dx, dy]]))
+        assert placed.shape == (1, 36, 36) and float(placed.sum()) == 1.0
+        assert float(placed[0, 3 + 4 + dy, 5 + 4 + dx]) == 1.0
+
+
+def test_pairs_are_two_different_classes_overlaid_by_their_maximum():
+    data = mnist5k().train
+    images = torch.as_tensor(data.images[:500].astype(np.float32) / 255)
+    labels = torch.as_tensor(data.labels[:500])
+    pairs = multimnist.make_pairs(images, labels, torch.arange(64), torch.Generator().manual_seed(1))
+    assert pairs.images.shape == (64, 1, 36, 36) and pairs.parts.shape == (64, 2, 36, 36)
+    assert bool((pairs.labels[:, 0] != pairs.labels[:, 1]).all()) and bool((pairs.labels[:, 0] == labels[:64]).all())
+    torch.testing.assert_close(pairs.images[:, 0], pairs.parts.amax(1))
+    again = multimnist.make_pairs(images, labels, torch.arange(64), torch.Generator().manual_seed(1))
+    torch.testing.assert_close(again.images, pairs.images)  # seeded: a resumed run draws the same pairs
+
+
+def test_held_out_pairs_come_from_held_out_digits_only_and_are_fixed():
+    data = mnist5k()
+    pairs = multimnist.heldout_pairs(data.heldout, count=300)
+    assert pairs.images.shape == (300, 36, 36) and np.all(pairs.labels[:, 0] != pairs.labels[:, 1])
+    assert pairs.sources.max() < len(data.heldout)  # indices into the held-out digits: nothing else was used
+    for k in range(0, 300, 23):
+        for j in range(2):
+            digit = torch.as_tensor(data.heldout.images[pairs.sources[k, j]][None].astype(np.float32) / 255)
+            expected = multimnist.place(digit, torch.as_tensor(pairs.shifts[k, j][None]))[0].numpy()
+            np.testing.assert_allclose(pairs.parts[k, j], expected)
+            assert data.heldout.labels[pairs.sources[k, j]] == pairs.labels[k, j]
+    again = multimnist.heldout_pairs(data.heldout, count=300)
+    np.testing.assert_array_equal(again.images, pairs.images)
+
+
+def test_both_right_wants_exactly_the_two_digits_present():
+    lengths = np.array([[0.9, 0.8, 0.1, 0, 0, 0, 0, 0, 0, 0],   # 0 and 1: right
+                        [0.9, 0.1, 0.8, 0, 0, 0, 0, 0, 0, 0],   # 0 and 2 for 0 and 1: wrong
+                        [0.2, 0.95, 0, 0, 0, 0, 0, 0, 0, 0.9]])  # 9 and 1, in either order: right
+    labels = np.array([[0, 1], [0, 1], [1, 9]])
+    assert list(multimnist.both_right(lengths, labels)) == [True, False, True]
+    assert multimnist.two_longest(lengths)[2].tolist() == [1, 9]
+
+
+def test_the_losses_count_both_digits():
+    lengths = torch.tensor([[0.9, 0.5, 0.05] + [0.0] * 7])
+    both = margin_loss(lengths, torch.tensor([[0, 1]]))
+    assert float(both) == pytest.approx((0.9 - 0.5) ** 2)  # 0 at m⁺, 1 short of it, 2 under m⁻
+    recon, parts = torch.zeros(1, 2, 4), torch.ones(1, 2, 2, 2)
+    assert float(reconstruction_loss(recon, parts)) == pytest.approx(0.0005 * 8)
+
+
+@pytest.mark.slow
+def test_a_short_multimnist_run_trains_a_36_pixel_two_digit_model(tmp_path):
+    from capsexplorer.train import TrainConfig, iter_training
+    from capsexplorer.weights import load_model
+
+    out = tmp_path / "multi.safetensors"
+    config = TrainConfig(dataset="multimnist", epochs=1, batch_size=8, limit=16, out=str(out), device="cpu",
+                         float16=False)
+    last = None
+    for last in iter_training(config):
+        pass
+    assert last.finished and 0.0 <= last.heldout_accuracy <= 1.0
+    model = load_model(out, device="cpu")
+    assert model.config.image_size == 36 and model.config.n_primary == 32 * 10 * 10
+    assert model.metadata["dataset"] == "multimnist" and model.metadata["heldout_pairs"] == "100"  # a --limit run

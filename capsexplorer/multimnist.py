@@ -75,9 +75,10 @@ def make_pairs(images: torch.Tensor, labels: torch.Tensor, first: torch.Tensor, 
                  torch.stack([first, second], 1), shifts)
 
 
-def heldout_pairs(split: Split, count: int = HELDOUT_PAIRS, seed: int = 0) -> Pairs:
+def heldout_pairs(split: Split, count: int | None = None, seed: int = 0) -> Pairs:
     """A fixed set of `count` pairs from `split`'s digits alone (the held-out ones), seeded: every first digit
     in turn, its partner and both shifts random. Numpy arrays, images in [0, 1]."""
+    count = count or HELDOUT_PAIRS
     generator = torch.Generator().manual_seed(seed)
     images = torch.as_tensor(np.asarray(split.images, np.float32) / 255.0)  # (N, 28, 28)
     labels = torch.as_tensor(np.asarray(split.labels, np.int64))

@@ -77,3 +77,27 @@ def test_a_short_multimnist_run_trains_a_36_pixel_two_digit_model(tmp_path):
     model = load_model(out, device="cpu")
     assert model.config.image_size == 36 and model.config.n_primary == 32 * 10 * 10
     assert model.metadata["dataset"] == "multimnist" and model.metadata["heldout_pairs"] == "100"  # a --limit run
+
+
+@pytest.mark.slow
+def test_evaluate_and_classify_speak_of_two_digits(tmp_path, capsys, monkeypatch):
+    from capsexplorer.cli import main
+
+    monkeypatch.setattr(multimnist, "HELDOUT_PAIRS", 200)  # the command measures 10,000; the test, 200
+    from capsexplorer.model import CapsNet, CapsNetConfig
+    from capsexplorer.weights import save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "two.safetensors"
+    save_weights(CapsNet(CapsNetConfig(image_size=36)), weights, {"dataset": "multimnist"})
+    assert main(["evaluate", "--weights", str(weights), "--json"]) == 0
+    import json
+
+    row = json.loads(capsys.readouterr().out)
+    assert row["n"] == 200 and row["paper_accuracy"] == 0.948 and 0 <= row["accuracy"] <= 1
+    assert "two longest" in row["measure"]
+    from PIL import Image
+
+    Image.fromarray(np.uint8(mnist5k().heldout.images[0])).save(tmp_path / "d.png")
+    assert main(["classify", str(tmp_path / "d.png"), "--weights", str(weights), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["two_longest"]) == 2

@@ -22,6 +22,7 @@ import torch
 from . import transforms
 from .data import Split
 from .robustness import transformed
+from .progress_events import run_steps
 
 # The values each transform is measured at: uniform steps on both sides, the identity left out.
 VALUES = {
@@ -312,33 +313,23 @@ def measure(capsnet, cnn, split: Split, iterations: int = 3, seed: int = 0, prog
     """{"n", "transforms": {transform: {"values", "capsnet": {"length_change", "readout_r2", "alignment",
     "readout"}, "cnn": {"probability_change", "readout_r2", …}}}, "seconds", …}; `progress(done, total)`
     is called after every batch."""
-    steps = measure_steps(capsnet, cnn, split, iterations, seed)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(done, total)
+    return run_steps(measure_steps(capsnet, cnn, split, iterations, seed), progress)
 
 
 def plot(result: dict, path) -> None:
     """Six small panels, the median relative change of the CapsNet's length (orange) and of the CNN's
     probability (blue) against each transform's value — the median, as a few digits whose untransformed
     probability is near 0 dominate the mean — each panel naming the read-outs' R² and the mean alignment."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    from .render import save_png
+    from .render import save_png, text_font
 
     colours = {"capsnet": (230, 120, 0), "cnn": (40, 110, 200)}
     keys = {"capsnet": "length_change_median", "cnn": "probability_change_median"}  # a mean meets outliers
     width, height, pad = 280, 240, 40
     canvas = Image.new("RGB", (3 * width, 2 * height + 40), "white")
     draw = ImageDraw.Draw(canvas)
-    try:
-        font = ImageFont.load_default(12)
-    except TypeError:
-        font = ImageFont.load_default()
+    font = text_font()
     changes = [c for row in result["transforms"].values() for name, key in keys.items() if name in row
                for c in row[name][key] if c is not None]
     low, high = max(-1.0, min([-0.2] + changes)), min(1.0, max([0.1] + changes))

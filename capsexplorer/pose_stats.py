@@ -13,6 +13,7 @@ import numpy as np
 
 from .data import FASHION_DIRS, Split, load_idx_dataset, mnist5k, model_samples
 from .errors import DataError
+from .progress_events import run_steps
 
 BINS = 24  # histogram bins per class and dimension, from mean − 3σ to mean + 3σ
 EDGE_SIGMAS = 3.0
@@ -174,14 +175,7 @@ def stats_steps(model, split: Split, source: str = "", iterations: int = 3, batc
 def compute(model, progress=None) -> PoseStats:
     """The model's PoseStats over its training images; `progress(done, total)` after every batch."""
     split, source = training_images(model)
-    steps = stats_steps(model, split, source, per_class=PER_CLASS)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(done, total)
+    return run_steps(stats_steps(model, split, source, per_class=PER_CLASS), progress)
 
 
 def cached(model) -> PoseStats | None:

@@ -78,3 +78,15 @@ def image_rows(rows, side: int | None = None) -> np.ndarray | None:
     a = np.asarray(rows, np.float32) / 255.0
     side = side or int(round(math.sqrt(a.shape[1])))
     return a.reshape(len(a), side, side)
+
+
+def run_steps(steps, progress=None):
+    """Runs a generator of (done, total) batches — a long job the window's worker drives between user
+    actions — to the end and returns its result, calling `progress(done, total)` after every batch."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(done, total)

@@ -20,7 +20,7 @@ LABEL = 16  # height of a line of text
 INK, PAPER, MUTED = (20, 20, 20), (255, 255, 255), (110, 110, 110)
 
 
-def _font(size: int = 12):
+def text_font(size: int = 12):
     try:
         return ImageFont.load_default(size)
     except TypeError:  # Pillow < 10.1 has one fixed size
@@ -44,7 +44,7 @@ def sweep_strip(sweep: Sweep) -> Image.Image:
     height = LABEL + 2 * (TILE + GAP) + 2 * LABEL + GAP + 2
     canvas = Image.new("RGB", (max(width, 320), height), PAPER)
     draw = ImageDraw.Draw(canvas)
-    font = _font()
+    font = text_font()
     draw.text((GAP, 2), f"{sweep.transform}: input (top) and digit {sweep.digit}'s reconstruction (bottom)",
               fill=INK, font=font)
     for s in range(steps):
@@ -55,14 +55,14 @@ def sweep_strip(sweep: Sweep) -> Image.Image:
         draw.text((x, y), _value(sweep, float(sweep.values[s])), fill=INK, font=font)
         colour = INK if int(sweep.prediction[s]) == sweep.digit else (200, 60, 30)
         draw.text((x, y + LABEL - 2), f"is {int(sweep.prediction[s])}, |v| {sweep.lengths[s, sweep.digit]:.2f}",
-                  fill=colour, font=_font(10))
+                  fill=colour, font=text_font(10))
     return canvas
 
 
 def sweep_frames(sweep: Sweep) -> list[Image.Image]:
     """One frame per step: input and reconstruction side by side, with the value and the prediction."""
     frames = []
-    font = _font(14)
+    font = text_font(14)
     for s in range(len(sweep.values)):
         frame = Image.new("RGB", (2 * TILE + 3 * GAP, TILE + 2 * GAP + 2 * LABEL), PAPER)
         frame.paste(_tile(sweep.images[s]), (GAP, GAP))
@@ -81,7 +81,7 @@ def grid_image(grid: PoseGrid, labels: list[dict] | None = None) -> Image.Image:
     """The paper's Figure 4: one row per pose dimension, named by its measured effect."""
     labels = labels if labels is not None else grid.labels()
     dims, steps = grid.grid.shape[:2]
-    font = _font()
+    font = text_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     widest = max((measure.textlength(row["label"], font=font) for row in labels), default=0)
     side = 34 + int(widest) + 10  # the row's number and its whole label

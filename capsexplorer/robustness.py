@@ -10,6 +10,7 @@ import numpy as np
 from . import transforms
 from .data import Split
 from .inference import score_batches
+from .progress_events import run_steps
 
 # The values each transform is measured at (the untransformed input is measured once, as 0 / 1).
 VALUES = {
@@ -111,14 +112,7 @@ def measure_steps(models: dict, split: Split, iterations: int = 3, seed: int = 0
 def measure(models: dict, split: Split, iterations: int = 3, seed: int = 0, progress=None) -> dict:
     """{name: {transform: {value: accuracy}}, "affine-mix": {name: accuracy}, "seconds": …} for each model.
     `progress(done, total)` is called after every batch."""
-    steps = measure_steps(models, split, iterations, seed)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(done, total)
+    return run_steps(measure_steps(models, split, iterations, seed), progress)
 
 
 def routing_ablation(capsnet, split: Split, seed: int = 0, iterations=ABLATION) -> dict:
@@ -131,19 +125,16 @@ def routing_ablation(capsnet, split: Split, seed: int = 0, iterations=ABLATION) 
 
 def plot(result: dict, path) -> None:
     """Six small panels, accuracy against each transform's value, one line per model (Pillow)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    from .render import save_png
+    from .render import save_png, text_font
 
     names = [n for n in result if n not in ("affine-mix", "seconds", "routing-ablation")]
     colours = {"capsnet": (230, 120, 0), "cnn": (40, 110, 200)}
     width, height, pad = 260, 200, 36
     canvas = Image.new("RGB", (3 * width, 2 * height + 40), "white")
     draw = ImageDraw.Draw(canvas)
-    try:
-        font = ImageFont.load_default(12)
-    except TypeError:
-        font = ImageFont.load_default()
+    font = text_font()
     for k, transform in enumerate(VALUES):
         ox, oy = (k % 3) * width, (k // 3) * height
         x0, y0, x1, y1 = ox + pad, oy + 20, ox + width - 10, oy + height - pad

@@ -13,6 +13,7 @@ from capsexplorer.config import CapsNetConfig
 from capsexplorer.data import Split
 from capsexplorer.model import CapsNet
 from capsexplorer.weights import save_weights
+from capsexplorer.progress_events import run_steps
 
 CONTRACT_CAPSNET = {"length_change", "readout_r2", "alignment"}
 CONTRACT_CNN = {"probability_change", "readout_r2"}
@@ -96,14 +97,8 @@ def tiny():
 def test_measure_on_a_tiny_random_network_has_every_figure(tiny):
     capsnet, cnn, split = tiny
     values = {"rotate": (-30, 30), "thickness": (-0.5, 0.5, 1.0)}
-    steps = eq.measure_steps(capsnet, cnn, split, batch=8, values=values)
     progress = []
-    while True:
-        try:
-            progress.append(next(steps))
-        except StopIteration as finished:
-            result = finished.value
-            break
+    result = run_steps(eq.measure_steps(capsnet, cnn, split, batch=8, values=values), lambda *step: progress.append(step))
     assert progress[0] == (0, 36) and progress[-1] == (36, 36)  # 6 conditions × 3 batches × 2 models
     assert result["n"] == 20 and list(result["transforms"]) == ["rotate", "thickness"]
     row = result["transforms"]["thickness"]

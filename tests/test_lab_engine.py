@@ -196,6 +196,6 @@ def test_the_figure_4_png_holds_every_row_name_whole():
     long_name = "turns counter-clockwise, wider, not taller"
     labels = [{"index": k, "label": long_name if k == 5 else "mixed", "effects": {}} for k in range(16)]
     image = render.grid_image(grid, labels)
-    width = ImageDraw.Draw(image).textlength(long_name, font=render._font())
+    width = ImageDraw.Draw(image).textlength(long_name, font=render.text_font())
     tiles = 11 * (2 * 28 + 2)
     assert image.width - tiles >= 34 + width  # the name, then the tiles: no name runs under a tile

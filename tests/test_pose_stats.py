@@ -12,6 +12,7 @@ from capsexplorer.cli import main
 from capsexplorer.config import CapsNetConfig
 from capsexplorer.data import Split
 from capsexplorer.model import CapsNet
+from capsexplorer.progress_events import run_steps
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,14 +88,8 @@ def test_stats_steps_take_the_true_class_and_say_what_they_chose():
     model = CapsNet(CapsNetConfig(conv_channels=16, primary_types=4, decoder_hidden=(16, 16))).eval()
     rng = np.random.default_rng(1)
     split = Split((rng.random((30, 28, 28)) * 255).astype(np.uint8), np.repeat(np.arange(3), [12, 10, 8]))
-    steps = pose_stats.stats_steps(model, split, "thirty images", batch=8, per_class=9)
     progress = []
-    while True:
-        try:
-            progress.append(next(steps))
-        except StopIteration as finished:
-            stats = finished.value
-            break
+    stats = run_steps(pose_stats.stats_steps(model, split, "thirty images", batch=8, per_class=9), lambda *step: progress.append(step))
     assert progress[0] == (0, 4) and progress[-1] == (4, 4)  # 26 images, 8 a batch
     assert stats.counts.tolist()[:3] == [9, 9, 8] and "at most 9 a class" in stats.source
     chosen = pose_stats.choose(split, 9)

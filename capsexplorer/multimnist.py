@@ -129,3 +129,31 @@ def evaluate_pairs(model, pairs: Pairs, iterations: int | None = None, batch_siz
     lengths = torch.cat(lengths).numpy() if lengths else np.zeros((0, model.config.n_classes), np.float32)
     accuracy = float(both_right(lengths, pairs.labels).mean()) if len(pairs) else float("nan")
     return PairEvaluation(accuracy, lengths, sse / max(len(pairs), 1))
+
+
+ABLATION = (1, 2, 3, 5)  # routing iterations: 1 is uniform couplings, no routing
+
+
+def routing_ablation(model, pairs: Pairs, counts=ABLATION, batch_size: int = 250) -> dict:
+    """Does routing matter on overlapping digits? For each iteration count: the share of held-out pairs with
+    both digits right, and the share whose two-digit answer differs from uniform couplings' (1 iteration).
+    The primary capsules and their votes are computed once per batch; only routing is repeated."""
+    from .routing import route
+
+    was_training = model.training
+    model.eval()
+    answers = {count: [] for count in counts}
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            x = torch.as_tensor(np.asarray(pairs.images[start:start + batch_size], np.float32))[:, None]
+            u_hat = model.predictions(model.primary_capsules(x.to(model.device)))  # (B, 10, N, 16)
+            for count in counts:
+                lengths = route(u_hat, count).norm(dim=-1).float().cpu().numpy()  # (B, 10)
+                answers[count].append(np.sort(two_longest(lengths), axis=1))
+    model.train(was_training)
+    truth = np.sort(np.asarray(pairs.labels), axis=1)
+    found = {count: np.concatenate(parts) for count, parts in answers.items()}
+    uniform = found[counts[0]]
+    return {str(count): {"both_right": float(np.all(f == truth, axis=1).mean()),
+                         "differs_from_uniform": float(np.any(f != uniform, axis=1).mean())}
+            for count, f in found.items()}

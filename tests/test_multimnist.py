@@ -101,3 +101,15 @@ def test_evaluate_and_classify_speak_of_two_digits(tmp_path, capsys, monkeypatch
     Image.fromarray(np.uint8(mnist5k().heldout.images[0])).save(tmp_path / "d.png")
     assert main(["classify", str(tmp_path / "d.png"), "--weights", str(weights), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["two_longest"]) == 2
+
+
+def test_the_routing_ablation_counts_answers_and_changes_against_uniform():
+    from capsexplorer.model import CapsNet, CapsNetConfig
+
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig(image_size=36)).eval()
+    pairs = multimnist.heldout_pairs(mnist5k().heldout, count=24)
+    result = multimnist.routing_ablation(model, pairs, counts=(1, 3), batch_size=10)
+    assert set(result) == {"1", "3"} and result["1"]["differs_from_uniform"] == 0.0
+    lengths = model(torch.as_tensor(pairs.images[:, None]), 3)[0].detach().numpy()
+    assert result["3"]["both_right"] == pytest.approx(multimnist.both_right(lengths, pairs.labels).mean())

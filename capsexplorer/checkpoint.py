@@ -21,9 +21,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
         f.write(buffer.getbuffer())
 
 
-def load_checkpoint(path: Path, identity: dict, defaults: dict) -> dict:
+def load_checkpoint(path: Path, identity: dict, defaults: dict, free=("epochs",)) -> dict:
     """The checkpoint at `path`, if its "identity" (the settings it was made with) equals `identity`;
-    a setting the checkpoint does not record counts only when it is away from its default."""
+    a setting the checkpoint does not record counts only when it is away from its default, and the `free`
+    ones not at all (the number of epochs: a run lengthened or shortened follows the same path)."""
     if regular_file(path, CapsExplorerError, "checkpoint").st_size == 0:
         raise CapsExplorerError(f"{path}: the checkpoint is empty; delete it or pass --fresh")
     try:
@@ -33,8 +34,9 @@ def load_checkpoint(path: Path, identity: dict, defaults: dict) -> dict:
         raise CapsExplorerError(f"{path}: unreadable checkpoint ({detail}); delete it or pass --fresh") from None
     if not isinstance(state, dict) or not REQUIRED <= set(state):
         raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
-    saved, current = state.get("identity"), identity
-    if isinstance(saved, dict):  # settings added since the checkpoint was written count when not at their default
+    saved, current = state.get("identity"), {k: v for k, v in identity.items() if k not in free}
+    if isinstance(saved, dict):
+        saved = {k: v for k, v in saved.items() if k not in free}  # settings added since the checkpoint was written count when not at their default
         current = {k: v for k, v in current.items() if k in saved or v != defaults.get(k)}
     if saved != current:
         differ = ", ".join(f"{k} {saved.get(k)!r} (now {v!r})" for k, v in current.items()

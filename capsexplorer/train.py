@@ -329,6 +329,9 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         epoch, step, sums, elapsed = state["epoch"], state["step"], state["sums"], state["elapsed"]
+        if epoch > config.epochs or (epoch == config.epochs and step):
+            raise CapsExplorerError(f"{ckpt}: the checkpoint is at epoch {epoch + (1 if step else 0)}, past "
+                                    f"--epochs {config.epochs}; ask for at least that many (or start over: --fresh)")
     if not world.same(epoch * steps + step):
         raise CapsExplorerError(f"{ckpt}: the training processes would resume from different steps (is the "
                                 "checkpoint on a folder every process sees?)")

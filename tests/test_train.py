@@ -240,6 +240,20 @@ def test_init_starts_from_given_weights(tmp_path, tiny):
         run_all(config(tmp_path / "cnn", model="cnn", init=str(shipped_weights_path())), tiny)
 
 
+def test_a_run_can_be_lengthened_or_shortened_from_its_checkpoint(tmp_path, tiny):
+    """The number of epochs changes no step of the path (the learning rate decays per epoch): a run
+    stopped after epoch 1 of 3 finishes as a 1-epoch run: the weights an uninterrupted 1-epoch run
+    reaches."""
+    straight = run_all(config(tmp_path / "one", epochs=1), tiny)[-1]
+    cfg = config(tmp_path / "three", epochs=3)
+    for progress in iter_training(cfg, tiny):
+        if progress.epoch == 2 and progress.step == 0:  # epoch 1 ended: its checkpoint is written
+            break
+    shortened = run_all(config(tmp_path / "three", epochs=1), tiny)[-1]
+    assert shortened.finished
+    assert_bit_equal(weights_of(straight.weights), weights_of(shortened.weights))
+
+
 def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny):
     cfg = config(tmp_path)
     one_step(cfg, tiny)

@@ -1035,7 +1035,7 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
         window.grid.span.setCurrentIndex(1)  # the paper's ±0.25, named
     assert shown.args[0].value.offsets[-1] == pytest.approx(0.25) and shown.args[0].value.sigma is None
-    assert window.grid.span.currentText() == "±0.25 (the paper's)"
+    assert window.grid.span.currentText() == "±0.25 (paper)"
 
 
 def test_lab_tabs_with_nothing_to_show_stay_quiet(qtbot, window):
@@ -1214,13 +1214,11 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert window.lengths.tick_names[:2] == ["Tee", "Trou"] and "Tee = T-shirt/top" in window.lengths.hover.fallback
     assert window.inspector.class_axis.names[:2] == ["Tee", "Trou"] and window.probe.class_axis.names[9] == "Boot"
     assert window.routing.class_axis.names[0] == "Tee"
-    for width, first in ((1900, "Tee"), (1024, "0")):  # names where they fit under the bars, else numbers
+    for width, first in ((1900, "Tee"), (1024, "Tee")):  # names under the bars, down to 7 pt, at every width
         window.resize(width, 900)
         qtbot.waitUntil(lambda: window.lengths.plot.getPlotItem().getAxis("bottom")._tickLevels[0][0][1] == first,
                         timeout=TIMEOUT)
     qtbot.waitUntil(lambda: "Fashion-MNIST test sample" in window.windowTitle(), timeout=TIMEOUT)  # its own data
-    qtbot.waitUntil(lambda: window.lengths.labels[9].toPlainText().endswith(" Boot"), timeout=TIMEOUT)  # then named
-    assert window.lengths.labels[0].toPlainText().endswith(" Tee")  # beside the value, at the narrow width
     assert len(model_samples("fashion-mnist")[0]) == 1000
     qtbot.waitUntil(lambda: window.browser.confusion.horizontalHeaderItem(9).text() == "Boot", timeout=TIMEOUT)
     view = window.browser.view  # every thumbnail's caption whole
@@ -1397,3 +1395,38 @@ def test_the_input_decoded_as_every_class_and_a_click_holds_that_capsule(qtbot, 
     assert strip.capsule_at(Point(centre.x(), centre.y())) == other
     qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=centre)
     assert window.state.shown_pose_digit() == other and window.pose.digit == other and strip.chosen == other
+
+
+def test_a_figure_4_click_beyond_a_slider_widens_that_slider_not_the_range(qtbot, window):
+    pose = window.pose
+    qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)
+    slider = pose.sliders[2]
+    beyond = slider.maximum() + 0.1
+    pose.set_dimension(2, beyond)
+    assert pose.span.currentData() == "data" and slider.value() == pytest.approx(beyond)
+    assert slider.maximum() == pytest.approx(beyond) and pose.sliders[3].maximum() < pose.origin[3] + 0.25
+
+
+def test_the_wheel_scrolls_the_pose_panel_and_leaves_the_sliders_alone(qtbot, window):
+    from PySide6.QtCore import QPoint as Point
+    from PySide6.QtGui import QWheelEvent
+
+    slider = window.pose.sliders[1]
+    before = slider.value()
+    centre = slider.slider.rect().center()
+    event = QWheelEvent(centre, slider.slider.mapToGlobal(centre), Point(0, 0), Point(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(slider.slider, event)
+    assert slider.value() == before
+
+
+def test_another_model_starts_from_its_winner(qtbot, window):
+    window.state.set_overlay_digit(3)
+    window.state.pin(overlay=True)
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        window.worker.load("fashion-mnist")
+    try:
+        assert window.state.overlay_digit == WINNER and not window.state.overlay_pinned
+    finally:
+        with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+            window.worker.load("mnist5k")

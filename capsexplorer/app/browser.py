@@ -163,7 +163,7 @@ class BrowserPanel(QGroupBox):
         names = self.model.names
         widest = max(metrics.horizontalAdvance(f"{a}→{b} 0.99") for a in names for b in names)
         widest = max(widest, max(metrics.horizontalAdvance(f"CNN {n}") for n in names))
-        self.view.setGridSize(QSize(max(THUMB + 44, widest + 10), THUMB + 2 * metrics.height() + 10))
+        self.view.setGridSize(QSize(max(THUMB + 44, widest + 24), THUMB + 3 * metrics.height() + 8))
 
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """The class filter and the confusion matrix's headers named by the model's classes."""

@@ -35,7 +35,10 @@ class ClassStrip(QWidget):
         self._pixels = pixels  # the QImages borrow this buffer
         self.images = [QImage(p.data, p.shape[1], p.shape[0], p.shape[1], QImage.Format.Format_Grayscale8)
                        for p in pixels]
+        from ..data import TICK_NAMES
+
         self.names, self.lengths = list(names), np.asarray(lengths, float)
+        self.short = [TICK_NAMES.get(n, n) for n in self.names]  # "Tee", "Boot": whole under a small tile
         self.winner, self.chosen = int(winner), int(chosen)
         self.update()
 
@@ -69,7 +72,10 @@ class ClassStrip(QWidget):
         if not self.images:
             return
         painter = QPainter(self)
-        metrics = self.fontMetrics()
+        font = self.font()
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
         for j, image in enumerate(self.images):
             rect = self.tile_rect(j)
             painter.drawImage(rect, image)
@@ -78,8 +84,7 @@ class ClassStrip(QWidget):
                 painter.setPen(QPen(colour, 2))
                 painter.drawRect(rect.adjusted(-1, -1, 1, 1))
             painter.setPen(theme.foreground() if self.lengths[j] >= M_MINUS else theme.muted())
-            text = metrics.elidedText(f"{self.names[j]} {self.lengths[j]:.2f}", Qt.TextElideMode.ElideMiddle,
-                                      rect.width() + GAP)
+            text = f"{self.short[j]} {self.lengths[j]:.2f}"
             painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + 1, rect.width() + GAP, metrics.height()),
                              Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()

@@ -13,7 +13,7 @@ from . import theme
 
 # Figure 4's ranges: ±2σ of the class's training poses per dimension (each row stays a digit, its effect
 # can be named), or ± one offset for every dimension — the paper's ±0.25, and wider.
-SPANS = (("data", "±2σ of the class (the data's scale)"), (0.25, "±0.25 (the paper's)"), (0.5, "±0.5"), (1.0, "±1"))
+SPANS = (("data", "±2σ of the class"), (0.25, "±0.25 (paper)"), (0.5, "±0.5"), (1.0, "±1"))
 GAP = 2  # px between tiles
 MIN_TILE, MAX_TILE = 18, 72  # px
 

@@ -89,7 +89,8 @@ class PrimaryInspector(QGroupBox):
         state.modelChanged.connect(lambda: self.class_axis.set_names(state.tick_names))
         self.couplings = theme.static_plot(minimum_height=110)
         q = self.couplings.getPlotItem()
-        q.setTitle("c<sub>ij</sub> over the iterations", color=theme.foreground().name(), size="10pt")
+        q.setTitle(f'c<sub>ij</sub> over the iterations (<span style="color:{theme.winner_colour().name()}">'
+                   "the winner</span>; grey: the others)", color=theme.foreground().name(), size="10pt")
         q.setLabel("bottom", "iteration")
         self.coupling_lines = [q.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
         self.details = QLabel(CHOOSE_HINT)

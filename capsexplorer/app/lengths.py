@@ -15,7 +15,7 @@ VALUES_FROM_HEIGHT = 110  # pixels: a smaller plot shows its values on hover onl
 UPRIGHT_BELOW_WIDTH = 380  # a narrower plot writes each value upright above its bar, in a smaller font
 SMALL_BELOW_WIDTH = 460  # (a value "0.01" needs about 30 px of the plot's twelfth)
 INSIDE_FROM = 0.6  # a longer bar holds its upright value and name inside, from its top down
-TOP = 1.22  # the y range's top: room above a full-length bar for its value and the caption
+TOP = 1.34  # the y range's top: room above a full-length bar for its value and the two-line caption
 
 
 class LengthsPanel(QGroupBox):
@@ -26,7 +26,7 @@ class LengthsPanel(QGroupBox):
         self.state = state
         self.plot = theme.static_plot(minimum_height=120)
         item = self.plot.getPlotItem()
-        item.setXRange(-0.6, 11.4, padding=0)  # room right of the bars for the margin labels
+        item.setXRange(-0.6, 9.6, padding=0)
         item.setYRange(0, TOP, padding=0)
         item.setLabel("bottom", "digit capsule j")
         item.setLabel("left", "length")
@@ -45,11 +45,8 @@ class LengthsPanel(QGroupBox):
                     "CNN baseline's probability for each class, for the same input.")
         self.hover = theme.hover_read_out(self.plot, lambda x, _y: self.read_out(x), self.tip)
         self.margins = []
-        for value, name in ((M_PLUS, "m⁺ 0.9"), (M_MINUS, "m⁻ 0.1")):
-            # The margin's name right of digit 9's bar, where no bar or value can cover it.
-            line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": 1.0, "color": theme.muted(),
-                                                          "anchors": [(1, 1), (1, 1)]})
+        for value in (M_PLUS, M_MINUS):  # the margins, named in the caption (no bar value can cover them there)
+            line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine))
             item.addItem(line)
             self.margins.append(line)
         self.labels = []
@@ -106,7 +103,7 @@ class LengthsPanel(QGroupBox):
         7 pt; the class numbers only where even that would run together."""
         names = getattr(self, "tick_names", [str(d) for d in range(10)])
         axis = self.plot.getPlotItem().getAxis("bottom")
-        per_bar = self.plot.width() / 12 - 4  # px between two bars' centres, less a gap
+        per_bar = self.plot.width() / 11.5 - 4  # px between two bars' centres, less a gap
         font = QFont(self.font())
         for size in (font.pointSizeF(), 8.0, 7.0):
             font.setPointSizeF(size)
@@ -155,6 +152,7 @@ class LengthsPanel(QGroupBox):
         text = f"iteration {iteration} of {iterations}"
         if self.state.cnn is not None:
             text += (f' &nbsp;<span style="color:{theme.cnn_colour().name()}">▮ the CNN\'s probability</span>')
+        text += "<br>dashed: the margins m⁺ 0.9, m⁻ 0.1"
         return f'<span style="color:{theme.muted().name()}">{text}</span>'
 
     def _recolour(self) -> None:
@@ -168,7 +166,6 @@ class LengthsPanel(QGroupBox):
             text.setZValue(5)
         for line in self.margins:
             line.setPen(pg.mkPen(theme.muted(), width=1, style=Qt.PenStyle.DashLine))
-            line.label.setColor(theme.muted())
         self.cnn_bars.setOpts(brush=theme.cnn_colour())
 
     def set_classes(self, classes: tuple[str, ...]) -> None:

@@ -99,9 +99,16 @@ class IterationPlayer(QWidget):
         state.iterationsChanged.connect(self._show_count)
         self._show()
 
+    def restyle(self) -> None:
+        """The buttons' icons drawn again in the palette of the theme now in use."""
+        for button, icon in getattr(self, "_icons", []):
+            button.setIcon(self.style().standardIcon(icon))
+        self._show()
+
     def _button(self, icon, tip: str, slot) -> QToolButton:
         button = QToolButton()
         button.setIcon(self.style().standardIcon(icon))
+        self.__dict__.setdefault("_icons", []).append((button, icon))
         button.setToolTip(tip)
         button.clicked.connect(slot)
         return button

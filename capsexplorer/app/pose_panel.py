@@ -18,8 +18,7 @@ from .state import WINNER, ExplorerState
 from .tiles import ImageTile
 
 DIMENSIONS = 16
-SPANS = (("data", "±2σ of the class"), (0.25, "±0.25 about the pose (the paper's)"), (0.5, "±0.5 about the pose"),
-         (1.0, "±1 about the pose"))
+SPANS = (("data", "±2σ (data)"), (0.25, "±0.25 (paper)"), (0.5, "±0.5"), (1.0, "±1"))
 NUMERIC_SPANS = tuple(span for span, _ in SPANS if span != "data")
 
 
@@ -29,7 +28,11 @@ class HistogramSlider(QSlider):
 
     def __init__(self, parent=None):
         super().__init__(Qt.Orientation.Horizontal, parent)
-        self.backdrop = None  # (counts (bins,), edges (bins + 1,), low, high, marked value)
+        self.backdrop = None
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # no focus from the wheel
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        event.ignore()  # the wheel scrolls the panel; it never moves a pose slider by accident  # (counts (bins,), edges (bins + 1,), low, high, marked value)
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if self.backdrop is not None:
@@ -39,8 +42,8 @@ class HistogramSlider(QSlider):
             width = max(1.0, self.width() - 2 * margin)
             x = lambda v: margin + (v - low) / (high - low) * width  # noqa: E731
             top = float(counts.max()) or 1.0
-            colour = QColor(theme.muted())
-            colour.setAlpha(90)
+            colour = QColor(theme.foreground())
+            colour.setAlpha(70 if theme.is_dark() else 55)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
             height = self.height() - 2.0
@@ -302,9 +305,10 @@ class PosePanel(QGroupBox):
         text = f"Pose dimension {k + 1}: {value:+.3f}"
         if z is not None:
             stats = self.state.pose_stats
-            text += (f" — z = {z:+.1f} among the {self.state.class_name(self.digit)}s the model trained on "
-                     f"(mean {stats.mean[self.digit, k]:+.3f}, σ {stats.std[self.digit, k]:.3f}); the input's own "
-                     f"value {self.origin[k]:+.3f} (z = {self.z_score(k, self.origin[k]):+.1f}) is marked in orange")
+            text += (f"\nz = {z:+.1f} among the {self.state.class_name(self.digit)}s the model trained on\n"
+                     f"(mean {stats.mean[self.digit, k]:+.3f}, σ {stats.std[self.digit, k]:.3f}; behind the "
+                     f"slider, their histogram);\nthe input's own value {self.origin[k]:+.3f} "
+                     f"(z = {self.z_score(k, self.origin[k]):+.1f}) is marked in orange")
         self.sliders[k].setToolTip(text)
 
     # --- intents ------------------------------------------------------------------------------
@@ -315,9 +319,12 @@ class PosePanel(QGroupBox):
     def set_dimension(self, k: int, value: float) -> None:
         """Moves slider k to `value` (widening the range if it lies outside), as a drag would."""
         slider = self.sliders[k]
-        if not slider.minimum() <= value <= slider.maximum():
-            span = next((span for span in NUMERIC_SPANS if abs(value - self.origin[k]) <= span), NUMERIC_SPANS[-1])
-            self.span.setCurrentIndex(self.span.findData(span))
+        if not slider.minimum() <= value <= slider.maximum():  # this slider alone widens: the range kept
+            with signals_blocked(slider):
+                slider.setRange(min(slider.minimum(), value), max(slider.maximum(), value))
+            backdrop = slider.slider.backdrop
+            if backdrop is not None:
+                slider.slider.backdrop = backdrop[:2] + (slider.minimum(), slider.maximum(), backdrop[4])
         slider.setValue(float(value))
 
     def pose(self) -> np.ndarray:

@@ -141,6 +141,8 @@ class ProbePanel(QGroupBox):
 
     def _show(self, *_) -> None:
         reference, result = self.state.result, self.result
+        if self.sender() is self.state:  # a new input: the bar read-out is of the old one
+            self.read_out.setText("Hover the bars: their values, transformed and untransformed.")
         if reference is None or result is None:
             self.caption.setText("Draw or load a digit, then move a slider: the input changes, the network "
                                  "routes it again.")

@@ -34,6 +34,8 @@ class RobustnessPanel(QGroupBox):
             item.setTitle(f"{transform} ({transforms.UNITS[transform]})", color=theme.foreground().name(), size="9pt")
             item.setYRange(0, 1.02, padding=0)
             item.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+            if k % 3 == 0:
+                item.setLabel("left", "held-out accuracy", **theme.label_style())
             for name, role in COLOURS.items():
                 colour = theme.winner_colour() if role == "winner" else theme.cnn_colour()
                 self.lines[transform, name] = item.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",

@@ -125,6 +125,7 @@ class SweepPanel(QGroupBox):
         self.pose_bar.setImageItem(self.pose_image, insert_in=pose)
         self.pose_bar.axis.enableAutoSIPrefix(False)
         self.pose_bar.axis.setWidth(40)
+        self.pose_bar.axis.setLabel("Δ v/‖v‖", **theme.label_style())
         self.summary_plot = self._plot("length vs turn")
         summary = self.summary_plot.getPlotItem()
         self.summary_points = pg.ScatterPlotItem(size=7, pen=None)
@@ -316,6 +317,7 @@ class SweepPanel(QGroupBox):
         self.summary_points.setData(sweep.values, seen, brush=brushes)
         ends = [float(sweep.values[0]), float(sweep.values[-1])]
         self.truth_line.setData(ends, ends)
+        self.truth_line.setPen(pg.mkPen(theme.foreground(), width=1.5, style=Qt.PenStyle.DashLine))
 
     def _summary_hover(self, scene_pos) -> None:
         seen, sweep = self.readouts(), self.sweep

@@ -232,7 +232,10 @@ class ClassAxis(QObject):
 
     def fit(self) -> None:
         axis = self.plot.getPlotItem().getAxis("bottom")
-        per_name = self.plot.width() / max(1, len(self.positions)) * 0.85 - 4
+        view = self.plot.getPlotItem().vb.sceneBoundingRect().width() or self.plot.width() * 0.7
+        x_range = self.plot.getPlotItem().vb.viewRange()[0]
+        spacing = (self.positions[1] - self.positions[0]) if len(self.positions) > 1 else 1.0
+        per_name = view * spacing / max(x_range[1] - x_range[0], 1e-9) - 6  # px between two names, less a gap
         font = QFont(self.plot.font())
         names = self.names
         for size in (font.pointSizeF(), 8.0, 7.0):

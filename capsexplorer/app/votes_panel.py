@@ -53,11 +53,12 @@ class VotesPanel(QGroupBox):
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "agreement with v_j: û_j|i · v̂_j (final v_j's direction)", **theme.label_style())
         item.setLabel("left", "across v_j: the votes' main spread", **theme.label_style())
+        item.setAspectLocked(True)  # one scale on both axes: distances are the pose space's own
         for axis in ("left", "bottom"):
             item.getAxis(axis).enableAutoSIPrefix(False)  # plain numbers, never "(x0.001)"
         self.zero = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
         item.addItem(self.zero)
-        self.points = pg.ScatterPlotItem(pxMode=True, pen=None)
+        self.points = pg.ScatterPlotItem(pxMode=True, pen=pg.mkPen(0, 0, 0, 70))  # pale points stay visible
         item.addItem(self.points)
         self.points.sigClicked.connect(self._clicked)
         self.mean_mark = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen(theme.foreground(), width=2))
@@ -161,7 +162,7 @@ class VotesPanel(QGroupBox):
                   if self.colouring.currentData() != "type" else "Colour: the capsule's type (0–31)")
         moved = (f"Since iteration 1 the couplings moved {float(change.mean()):.4f} on average, at most "
                  f"{float(change.max()):.4f}")
-        honest = (f"{moved}: the points barely change size — on a single digit routing has little to do."
+        honest = (f"{moved}: the points barely change size — on a single {s.item_word} routing has little to do."
                   if change.mean() < BARELY else f"{moved} (over all iterations most for capsule {i}, {most:+.3f}).")
         return (f"Each point is one primary capsule's vote û_j|i for the {s.capsule_word} of {name}, its area "
                 f"∝ c_ij at iteration {r + 1} of {view.coupling.shape[0]} (uniform 1/J: the base size). Right of "

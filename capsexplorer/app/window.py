@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
         for root in (self, self.training):
             if root is not None:
                 theme.restyle_plots(root)
+        self.player.restyle()
         self.state.redraw()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)

@@ -176,7 +176,8 @@ class RoutingPanel(QGroupBox):
         self.changes_title = QLabel("")
         self.changes_title.setWordWrap(True)
         self.changes = QListWidget()
-        self.changes.setToolTip("The primary capsules whose coupling grew most since iteration 1; "
+        self.changes.setTextElideMode(Qt.TextElideMode.ElideNone)  # whole numbers; a long line scrolls sideways
+        self.changes.setToolTip("The primary capsules whose coupling grew or fell most since iteration 1; "
                                 "click one to open it in the Primary tab")
         self.changes.setMaximumHeight(self.changes.fontMetrics().height() * 7 + 8)
         self.changes.setMinimumWidth(60)  # long lines scroll; the window keeps its minimum width
@@ -306,8 +307,8 @@ class RoutingPanel(QGroupBox):
             self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
                                        "c_ij = 1/J).")
             return
-        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1} (capsule i = "
-                                   "type·36 + row·6 + col):")
+        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1}: capsule i "
+                                   "(type, row, col) → class:")
         fell = views.largest_changes(tr, s.iteration, count=3, enabled=None if s.enabled.all() else s.enabled,
                                      fell=True)
         for heading, found in (("grew most", rows), ("fell most", fell)):
@@ -317,7 +318,7 @@ class RoutingPanel(QGroupBox):
             for i, j, first, then in found:
                 capsule_type, position = divmod(i, views.POSITIONS)
                 row, col = divmod(position, views.GRID)
-                item = QListWidgetItem(f"#{i} (type {capsule_type}, row {row}, col {col}) → {names[j]}: "
+                item = QListWidgetItem(f"#{i} ({capsule_type}, {row}, {col}) → {names[j]}: "
                                        f"{first:.3f} → {then:.3f} ({then - first:+.3f})")
                 item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
                                 f"coupling to {names[j]} moved by {then - first:+.4f}. Click: the Primary tab.")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import Split
+from .errors import DataError
 
 CANVAS = 36
 MAX_SHIFT = 4  # px each way: 28 + 2·4 = 36
@@ -56,9 +57,11 @@ def partners(labels: torch.Tensor, pool_labels: torch.Tensor, generator: torch.G
         if not bool(same.any()):
             return chosen
         chosen[same] = torch.randint(0, count, (int(same.sum()),), generator=generator)
-    same = pool_labels[chosen] == labels  # vanishingly rare: the next digit of another class, in order
+    same = pool_labels[chosen] == labels  # vanishingly rare: one of the other classes' digits, by the last draw
     for k in torch.nonzero(same).flatten().tolist():
         others = torch.nonzero(pool_labels != labels[k]).flatten()
+        if not len(others):
+            raise DataError("MultiMNIST pairs need digits of at least two classes (a larger --limit)")
         chosen[k] = others[int(chosen[k]) % len(others)]
     return chosen
 

@@ -96,6 +96,10 @@ class TrainConfig:
              f"--decoder-epochs must be from 0 to 10000, got {self.decoder_epochs}")
         need(not self.decoder_epochs or self.model == "capsnet", "--decoder-epochs is for CapsNets; the CNN has no decoder")
         need(integer(self.max_shift) and 0 <= self.max_shift <= 8, f"max_shift must be from 0 to 8, got {self.max_shift}")
+        need(self.dataset != "multimnist" or self.model == "capsnet",
+             "--dataset multimnist trains a CapsNet (the CNN baseline reads one digit of 28×28)")
+        need(self.dataset != "multimnist" or not self.decoder_epochs,
+             "--decoder-epochs refits the decoder on single digits; a MultiMNIST decoder is trained with the pairs")
         need(Path(self.out).suffix.lower() == ".safetensors",
              f"{self.out}: the weights are written as safetensors; name the file *.safetensors")
         need(self.checkpoint_path.resolve() != Path(self.out).resolve(),

@@ -1426,7 +1426,17 @@ def test_another_model_starts_from_its_winner(qtbot, window):
     with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
         window.worker.load("fashion-mnist")
     try:
-        assert window.state.overlay_digit == WINNER and not window.state.overlay_pinned
+        assert window.state.overlay_digit == WINNER and window.routing.digit_choice.currentData() == WINNER
     finally:
         with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
             window.worker.load("mnist5k")
+
+
+def test_a_click_on_a_stale_figure_4_moves_no_slider(qtbot, window):
+    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT):
+        window.lab.setCurrentWidget(window.grid)
+    other = (window.pose.digit + 1) % 10
+    window.pose.digit = other  # the sliders hold another capsule than the grid on screen (its grid still coming)
+    before = window.pose.pose().copy()
+    window.grid.tileClicked.emit(4, 0.05)
+    np.testing.assert_array_equal(window.pose.pose(), before)

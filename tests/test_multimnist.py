@@ -113,3 +113,20 @@ def test_the_routing_ablation_counts_answers_and_changes_against_uniform():
     assert set(result) == {"1", "3"} and result["1"]["differs_from_uniform"] == 0.0
     lengths = model(torch.as_tensor(pairs.images[:, None]), 3)[0].detach().numpy()
     assert result["3"]["both_right"] == pytest.approx(multimnist.both_right(lengths, pairs.labels).mean())
+
+
+@pytest.mark.parametrize("setting", [{"model": "cnn"}, {"decoder_epochs": 5}])
+def test_settings_that_cannot_train_on_pairs_are_one_line(tmp_path, setting):
+    from capsexplorer.errors import CapsExplorerError
+    from capsexplorer.train import TrainConfig
+
+    with pytest.raises(CapsExplorerError, match="multimnist|MultiMNIST"):
+        TrainConfig(dataset="multimnist", out=str(tmp_path / "w.safetensors"), **setting).validate()
+
+
+def test_pairs_need_two_classes():
+    from capsexplorer.errors import DataError
+
+    images, labels = torch.zeros(4, 28, 28), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(DataError, match="two classes"):
+        multimnist.make_pairs(images, labels, torch.arange(4), torch.Generator().manual_seed(0))

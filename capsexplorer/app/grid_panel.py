@@ -89,6 +89,7 @@ class GridView(QWidget):
         k = (pos.y() - top) // (tile + GAP)
         return int(k) if pos.x() < left and 0 <= k < len(self.rows) else None
 
+    @theme.qt_safe()
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
         if self.grid is None:
             return
@@ -131,6 +132,7 @@ class GridView(QWidget):
         return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f}{sigma} from the pose: "
                 f"{self.grid.pose[k] + offsets[k, s]:+.3f}. Click to set that slider.")
 
+    @theme.qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         text = self.tooltip_at(event.position().toPoint())
         if text:
@@ -138,6 +140,7 @@ class GridView(QWidget):
         else:
             QToolTip.hideText()
 
+    @theme.qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         hit = self.tile_at(event.position().toPoint())
         if hit is not None:

@@ -150,6 +150,7 @@ class PrimaryInspector(QGroupBox):
                 box.setValue(value)
         self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)
         self.field.setRect(2 * col, 2 * row, views.RECEPTIVE_FIELD, views.RECEPTIVE_FIELD)
+        self.field.setPen(pg.mkPen(theme.winner_colour(), width=2))  # this theme's orange
         self.field.show()
         u = tr.primary_poses[0, i]
         reach = np.linalg.norm(tr.u_hat[0, i], axis=-1)  # (10,)

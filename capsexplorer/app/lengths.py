@@ -93,6 +93,7 @@ class LengthsPanel(QGroupBox):
         if tr is not None:
             self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
 
+    @theme.qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         self._name_ticks()

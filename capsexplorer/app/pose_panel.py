@@ -34,9 +34,10 @@ class HistogramSlider(QSlider):
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         event.ignore()  # the wheel scrolls the panel; it never moves a pose slider by accident  # (counts (bins,), edges (bins + 1,), low, high, marked value)
 
+    @theme.qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        if self.backdrop is not None:
-            counts, edges, low, high, marked = self.backdrop
+        if self.backdrop is not None and self.backdrop[3] > self.backdrop[2] and len(self.backdrop[0]):
+            counts, edges, low, high, marked = self.backdrop  # (bins,), (bins + 1,), the range, the input's value
             painter = QPainter(self)
             margin = 6.0  # about half a handle: where the groove's ends are
             width = max(1.0, self.width() - 2 * margin)
@@ -252,6 +253,9 @@ class PosePanel(QGroupBox):
         if length < M_MINUS:
             caption = (f"{capsule} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
                        "The decoder was never trained on such poses: its image means little.")
+        if self.span.currentData() == "data" and self.state.pose_stats is None:
+            why = self.state.pose_stats_why
+            caption += (f" The sliders span ±0.25 for now: the class's statistics {'cannot be had — ' + why if why else 'are being computed (once for these weights)'}.")
         if caption != self.caption.text():
             self.caption.setText(caption)
 

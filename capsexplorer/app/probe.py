@@ -183,6 +183,8 @@ class ProbePanel(QGroupBox):
         if not applied:
             return ""
         measured = self.state.equivariance
+        if result.request != self.state.generation:
+            return ""  # a probe of an earlier input: its pose change would be against the wrong one
         if measured is None:
             return ("How much of the transform the pose carries is not measured for these weights "
                     "(`capsexplorer equivariance` measures it, and the window then says it here). ")

@@ -136,7 +136,9 @@ class RobustnessPanel(QGroupBox):
         self.button.setToolTip("Already measured for these weights")
         for (transform, name), line in self.lines.items():
             row = result.get(name, {}).get(transform, {})
-            line.setData([float(v) for v in row], list(row.values()))
+            colour = theme.winner_colour() if COLOURS[name] == "winner" else theme.cnn_colour()  # this theme's
+            line.setData([float(v) for v in row], list(row.values()), pen=pg.mkPen(colour, width=2),
+                         symbolBrush=colour)
         mix = result["affine-mix"]
         model_name = {"capsnet": "CapsNet", "cnn": "CNN"}
         worst = {name: min((a, t, v) for t, row in result[name].items() for v, a in row.items()) for name in mix}

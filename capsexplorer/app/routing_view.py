@@ -199,6 +199,7 @@ class RoutingPanel(QGroupBox):
         self.spatial_layout.addWidget(self.spatial_plot, 1)
         self.spatial_layout.addWidget(side)
 
+    @theme.qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         narrow = event.size().width() < NARROW
         D = QBoxLayout.Direction

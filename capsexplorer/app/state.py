@@ -207,8 +207,8 @@ class ExplorerState(QObject):
 
     def set_model(self, info) -> None:
         self.model = info
-        self.overlay_pinned = self.pose_pinned = False  # another model's classes: a chosen class means nothing
-        self.overlay_digit = self.pose_digit = WINNER
+        self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
+        self.set_pose_digit(WINNER)
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}

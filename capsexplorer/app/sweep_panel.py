@@ -225,6 +225,7 @@ class SweepPanel(QGroupBox):
         if self.sweep is not None and len(probabilities) == len(self.sweep.values):
             self._cnn = np.asarray(probabilities)
             self.cnn_line.setData(self.sweep.values, probabilities[:, self.sweep.digit])
+            self.cnn_line.setPen(pg.mkPen(theme.cnn_colour(), width=2, style=Qt.PenStyle.DashLine))
             self._legend()
 
     def show_result(self, sweep: Sweep, seconds: float) -> None:
@@ -288,8 +289,8 @@ class SweepPanel(QGroupBox):
         state, sweep = getattr(self, "state", None), self.sweep
         measured = state.equivariance if state is not None else None
         if sweep is None or measured is None or sweep.transform not in measured["transforms"] \
-                or state.result is None:
-            return None
+                or state.result is None or state.sweep is None or state.sweep.request != state.generation:
+            return None  # nothing measured, or a sweep of an earlier input
         delta = sweep.poses[:, sweep.digit] - state.result.trace.poses[0, sweep.digit]  # (S, 16)
         return np.atleast_1d(read_out(measured, sweep.transform, delta, sweep.digit))
 
@@ -356,6 +357,7 @@ class SweepPanel(QGroupBox):
         if 0 <= column < getattr(self, "strip_columns", len(shown)) and 0 <= k < len(shown):
             self.read_out_label.setText("Frame: " + self.read_out(float(self.sweep.values[shown[k]])))
 
+    @theme.qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         self._draw_strip()

@@ -12,6 +12,24 @@ CHANGE_MAP = "CET-D1"  # diverging blue–white–red for the change between ite
 GREYS = "CET-L1"  # black → white
 
 
+def qt_safe(default=None):
+    """For overrides of Qt virtuals (paintEvent, resizeEvent, eventFilter …): an exception escaping one
+    crashes PySide6, so it is logged (with its traceback) and `default` returned instead."""
+    import functools
+    import logging
+
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except Exception:  # noqa: BLE001 — never out of a Qt virtual
+                logging.getLogger("capsexplorer").exception("in %s", method.__qualname__)
+                return default
+        return guarded
+    return wrap
+
+
 THEMES = {"system": "&System's", "light": "&Light", "dark": "&Dark"}
 _system: dict = {}  # the style and palette the application started with
 
@@ -199,6 +217,7 @@ class _HoverReadOut(QObject):
         if text:
             QToolTip.showText(QCursor.pos(), text, self.plot)
 
+    @qt_safe(default=False)
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
         if event.type() == QEvent.Type.ToolTip:
             text = self.text(self.plot.mapToScene(event.pos())) or self.fallback
@@ -247,7 +266,10 @@ class ClassAxis(QObject):
         axis.setStyle(tickFont=font)
         axis.setTicks([list(zip(self.positions, names)), []])
 
+    @qt_safe(default=False)
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
         if event.type() == QEvent.Type.Resize:
-            self.fit()
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self.fit)  # once pyqtgraph has laid the view box out at the new width
         return False

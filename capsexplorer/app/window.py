@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
         self.settings = QSettings() if persist else None
+        self.theme = theme.apply_theme(str(self.settings.value("theme", "system"))) if persist else "system"
         self.training: TrainingDialog | None = None
         self._initial_image = image
         self._sample_seed = sample_seed
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         self.sweep.sweepRequested.connect(controller.request_sweep)
         self.sweep.exportRequested.connect(self.files.export_sweep)
         self.grid.gridRequested.connect(controller.set_grid_span)
-        self.grid.tileClicked.connect(lambda k, offset: self.pose.set_dimension(k, self.pose.origin[k] + offset))
+        self.grid.tileClicked.connect(self._grid_tile_clicked)
         self.grid.exportRequested.connect(self.files.export_grid)
         self.browser.sampleChosen.connect(self._open_from_browser)
         self.robustness.measureRequested.connect(controller.measure_robustness)
@@ -177,6 +178,12 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         for label in (self.device_label, self.model_label, self.time_label):
             status.addPermanentWidget(label)
+
+    def _grid_tile_clicked(self, k: int, offset: float) -> None:
+        """A Figure 4 tile sets its slider — if the grid is of the capsule the sliders hold (not a stale one)."""
+        grid = self.grid.grid
+        if grid is not None and grid.digit == self.pose.digit:
+            self.pose.set_dimension(k, float(grid.pose[k]) + offset)
 
     def _open_from_browser(self, image, description: str) -> None:
         """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
@@ -268,6 +275,7 @@ class MainWindow(QMainWindow):
         self.player.restyle()
         self.state.redraw()
 
+    @theme.qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         layout.fit_width(self, event.size().width())
@@ -284,8 +292,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         if not s:
             return
-        if s.value("theme", "system") != "system":
-            self.set_theme(str(s.value("theme")))
+        self.theme_actions[self.theme].setChecked(True)  # applied before the panels were built
         if s.value("geometry") is not None:
             self.restoreGeometry(s.value("geometry"))
         if s.value("columns") is not None:
@@ -299,7 +306,7 @@ class MainWindow(QMainWindow):
         if not s:
             return
         s.setValue("geometry", self.saveGeometry())
-        s.setValue("theme", getattr(self, "theme", "system"))
+        s.setValue("theme", self.theme)
         s.setValue("columns", self.columns.saveState())
         self.state.save_settings(s)
         for panel in self.panels:

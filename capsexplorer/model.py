@@ -78,11 +78,16 @@ class CapsNet(nn.Module):
 
     # --- the layers -------------------------------------------------------------------------
     def fit_input(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, H) network inputs — 28×28, as preprocessing and the data sets make them — resized
-        (bilinear, antialiased) to this model's image size; unchanged when they already fit."""
+        """(B, 1, H, H) network inputs — 28×28, as preprocessing and the data sets make them — brought to
+        this model's image size: a MultiMNIST model's 36×36 canvas takes a 28×28 digit at its own scale,
+        centred (zero padding, as its training placed digits); others are resized (bilinear, antialiased).
+        Unchanged when they already fit."""
         size = self.config.image_size
         if x.shape[-2:] == (size, size):
             return x
+        pad = (size - x.shape[-1]) // 2
+        if getattr(self, "metadata", {}).get("dataset") == "multimnist" and pad >= 0 and x.shape[-1] + 2 * pad == size:
+            return F.pad(x, (pad, pad, pad, pad))
         return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
     def primary_capsules(self, x: torch.Tensor) -> torch.Tensor:

@@ -130,3 +130,19 @@ def test_pairs_need_two_classes():
     images, labels = torch.zeros(4, 28, 28), torch.zeros(4, dtype=torch.long)
     with pytest.raises(DataError, match="two classes"):
         multimnist.make_pairs(images, labels, torch.arange(4), torch.Generator().manual_seed(0))
+
+
+def test_a_two_digit_model_takes_a_pair_as_it_is_and_a_single_digit_at_its_own_scale(tmp_path):
+    from PIL import Image
+
+    from capsexplorer.cli.common import model_input
+    from capsexplorer.model import CapsNet, CapsNetConfig
+
+    model = CapsNet(CapsNetConfig(image_size=36))
+    model.metadata = {"dataset": "multimnist"}
+    pairs = multimnist.heldout_pairs(mnist5k().heldout, count=2)
+    Image.fromarray(np.uint8(np.round(pairs.images[0] * 255))).save(tmp_path / "pair.png")
+    np.testing.assert_allclose(model_input(tmp_path / "pair.png", model), pairs.images[0], atol=1 / 255)
+    digit = torch.rand(1, 1, 28, 28)
+    fitted = model.fit_input(digit)  # a 28×28 digit: centred on the 36×36 canvas, not enlarged
+    assert fitted.shape == (1, 1, 36, 36) and torch.equal(fitted[..., 4:32, 4:32], digit)

@@ -69,11 +69,26 @@ def _targets(args, suffixes: dict[str, str]) -> None:
         writable_target(path)
 
 
-def _network_input(args, model):
-    from ..preprocess import load_image, preprocess_array
+def model_input(path, model):
+    """An image file as the model's input, float32 (H, W) in [0, 1]: a picture already of the model's own size
+    other than 28×28 (a 36×36 MultiMNIST pair) as it is — greyscale, light ink on dark — else prepared as a
+    drawing is (28×28)."""
+    import numpy as np
 
+    from ..preprocess import load_image, preprocess_array, to_grayscale
+
+    image = load_image(path)
+    size = model.config.image_size
+    if size != 28 and getattr(image, "size", None) == (size, size):
+        gray = to_grayscale(image)  # (size, size) in [0, 1]
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        return np.ascontiguousarray(1.0 - gray if border.mean() > 0.5 else gray, dtype=np.float32)
+    return preprocess_array(image, _style(model))
+
+
+def _network_input(args, model):
     try:
-        return preprocess_array(load_image(args.image), _style(model))
+        return model_input(args.image, model)
     except CapsExplorerError as exc:
         message = str(exc)
         raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")

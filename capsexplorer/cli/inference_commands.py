@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapsExplorerError
-from .common import _check_finite, _fail, _load, _style
+from .common import _check_finite, _fail, _load, model_input
 
 
 def cmd_classify(args) -> int:
-    from ..preprocess import load_image, preprocess
     from ..weights import class_names
 
     model = _load(args)
@@ -21,13 +20,13 @@ def cmd_classify(args) -> int:
     failed = 0
     for path in args.images:
         try:
-            x = preprocess(load_image(path), _style(model))
+            x = model_input(path, model)
         except CapsExplorerError as exc:
             message = str(exc)
             failed += 1
             _fail(message if message.startswith(str(path)) else f"{path}: {message}")
             continue
-        tr = model.trace(x.unsqueeze(0), iterations=args.iterations)
+        tr = model.trace(x[None], iterations=args.iterations)
         _check_finite(model, str(path), tr.final_lengths)
         digit = int(tr.prediction[0])
         lengths = [round(float(v), 4) for v in tr.final_lengths[0]]
@@ -50,12 +49,10 @@ def cmd_classify(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from ..preprocess import load_image, preprocess
-
     out = _trace_target(Path(args.out))
     model = _load(args)
-    x = preprocess(load_image(args.image), _style(model))
-    tr = model.trace(x.unsqueeze(0), iterations=args.iterations, keep_u_hat=args.u_hat)
+    x = model_input(args.image, model)
+    tr = model.trace(x[None], iterations=args.iterations, keep_u_hat=args.u_hat)
     _check_finite(model, args.image, tr.final_lengths, tr.reconstruction)
     try:
         if out.exists() and not out.is_file():  # /dev/null, a FIFO: write into it as it is

@@ -17,7 +17,8 @@ from .model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist5k.safetensors"
 SHIPPED_CNN = "cnn-mnist5k.safetensors"
-SHIPPED_MODELS = {"mnist5k": SHIPPED, "fashion-mnist": "capsnet-fashion-mnist.safetensors"}  # by name
+SHIPPED_MODELS = {"mnist5k": SHIPPED, "fashion-mnist": "capsnet-fashion-mnist.safetensors",
+                  "multimnist": "capsnet-multimnist.safetensors"}  # by name
 
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:

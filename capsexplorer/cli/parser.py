@@ -60,8 +60,8 @@ def _int_range(low: int, high: int):
     return parse
 
 
-WEIGHTS_HELP = ("a safetensors weights file, or a shipped model's name: mnist5k (the digits; the default) or "
-                "fashion-mnist (clothing)")
+WEIGHTS_HELP = ("a safetensors weights file, or a shipped model's name: mnist5k (the digits; the default), "
+                "fashion-mnist (clothing) or multimnist (two overlapping digits, 36×36; on the command line)")
 
 
 def has_default(action) -> bool:

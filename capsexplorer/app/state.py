@@ -206,9 +206,10 @@ class ExplorerState(QObject):
         self.inputChanged.emit()
 
     def set_model(self, info) -> None:
-        self.model = info
-        self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
-        self.set_pose_digit(WINNER)
+        previous, self.model = self.model, info
+        if previous is not None and tuple(previous.classes) != tuple(info.classes):
+            self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
+            self.set_pose_digit(WINNER)
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}

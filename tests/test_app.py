@@ -1440,3 +1440,8 @@ def test_a_click_on_a_stale_figure_4_moves_no_slider(qtbot, window):
     before = window.pose.pose().copy()
     window.grid.tileClicked.emit(4, 0.05)
     np.testing.assert_array_equal(window.pose.pose(), before)
+
+
+def test_the_pose_caption_stops_saying_for_now_once_the_statistics_come(qtbot, window):
+    qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)
+    assert "for now" not in window.pose.caption.text()

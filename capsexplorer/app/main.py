@@ -284,6 +284,8 @@ def run_snapshot(args) -> int:
             raise KeyboardInterrupt
         if not ok:
             raise CapsExplorerError(errors[0] if errors else "the model produced no trace within 60 s")
+        if window.state.pose_stats is None:  # the sliders' and Figure 4's scale (shipped: a moment; else computed)
+            wait_for(window.state.labDataChanged, 120_000, interrupted=interrupted)
         if args.digit is not None:
             window.state.set_pose_digit(args.digit)
             window.state.set_overlay_digit(args.digit)

@@ -212,7 +212,7 @@ class PosePanel(QGroupBox):
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
-        state.labDataChanged.connect(lambda: self._span_changed(always=False))  # the data's scale: bends kept
+        state.labDataChanged.connect(self._data_arrived)  # the data's scale: bends kept
 
     def _name_classes(self) -> None:
         """Titles and choices in the words of the model's data (digits, or its class names)."""
@@ -245,6 +245,13 @@ class PosePanel(QGroupBox):
         self.reconstruction_tile.set_image(result.reconstructions[digit])
         self.every_class.set_data(result.reconstructions, self.state.classes, result.trace.final_lengths[0],
                                   result.winner, digit)
+        caption = self._caption()
+        if caption != self.caption.text():
+            self.caption.setText(caption)
+
+    def _caption(self) -> str:
+        """What the sliders hold, in words (and whether the data's scale is known yet)."""
+        result, digit = self.state.result, self.digit
         length = float(result.trace.final_lengths[0, digit])
         which = "the winner" if digit == result.winner else "not the winner"
         capsule = f"The {self.state.capsule_word} of {self.state.class_name(digit)}"
@@ -256,8 +263,13 @@ class PosePanel(QGroupBox):
         if self.span.currentData() == "data" and self.state.pose_stats is None:
             why = self.state.pose_stats_why
             caption += (f" The sliders span ±0.25 for now: the class's statistics {'cannot be had — ' + why if why else 'are being computed (once for these weights)'}.")
-        if caption != self.caption.text():
-            self.caption.setText(caption)
+        return caption
+
+    def _data_arrived(self) -> None:
+        """The class's statistics (or why there are none): the sliders take the data's scale, bends kept."""
+        self._span_changed(always=False)
+        if self.state.result is not None:
+            self.caption.setText(self._caption())
 
     def _span_changed(self, always: bool = True) -> None:
         """A wider or narrower range around the same computed pose; the user's bend is kept (clipped) and

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
-ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "pose_stats",
-         "predictions", "ablation", "robustness")
+ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
+         "pose_stats", "ablation", "robustness")  # the browser's answer (often at once) before the poses' statistics
 INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
 LONG = ("pose_stats", "predictions", "ablation", "robustness")
 

@@ -148,7 +148,7 @@ class CapsNet(nn.Module):
 
     def capsules(self, x: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
         """x (B, 1, 28, 28) → the routed DigitCaps output v_j (B, 10, 16)."""
-        u = self.primary_capsules(x)  # (B, 1152, 8)
+        u = self.primary_capsules(self.fit_input(x))  # (B, 1152, 8)
         return route(self.predictions(u), iterations or self.config.routing_iterations)  # (B, 10, 16)
 
     def forward(self, x: torch.Tensor, iterations: int | None = None,

@@ -41,8 +41,9 @@ class SetPredictions:
         return top[:, -1] - top[:, -2]
 
     def confusion(self) -> np.ndarray:
-        """(10, 10) rows: true class; columns: the CapsNet's prediction."""
-        return np.bincount(self.labels * 10 + self.prediction, minlength=100).reshape(10, 10)
+        """(J, J) rows: true class; columns: the CapsNet's prediction."""
+        n = self.capsnet.shape[1]
+        return np.bincount(self.labels * n + self.prediction, minlength=n * n).reshape(n, n)
 
 
 def cache_dir() -> Path:

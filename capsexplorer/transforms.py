@@ -37,7 +37,7 @@ def check(transform: str, value: float) -> float:
 
 
 def apply(image, transform: str, value: float) -> np.ndarray:
-    """One transform of a 28×28 image in [0, 1] → float32 (28, 28)."""
+    """One transform of a square image in [0, 1] (28×28, or a model's own size) → float32, the same size."""
     return apply_all(image, {transform: value})
 
 
@@ -49,32 +49,32 @@ def apply_all(image, settings: dict[str, float]) -> np.ndarray:
     thickness = settings.get("thickness", 0.0)
     if thickness:
         x = thicken(x[None], np.array([thickness]))[0]
-    matrix = affine_matrix(settings)
+    matrix = affine_matrix(settings, x.shape[-1])
     if not np.allclose(matrix, np.eye(3)):
         x = warp(x[None], matrix[None])[0]
     return x
 
 
 def sweep_images(image, transform: str, values) -> np.ndarray:
-    """(S, 28, 28): the image under one transform at each of `values`, vectorised."""
+    """(S, H, H): the image (H, H) under one transform at each of `values`, vectorised."""
     x = _as_image(image)
     values = np.array([check(transform, v) for v in np.asarray(values, dtype=np.float64).ravel()])
     if transform == "thickness":
         return thicken(np.repeat(x[None], len(values), 0), values)
-    matrices = np.stack([affine_matrix({transform: v}) for v in values]) if len(values) else np.zeros((0, 3, 3))
+    matrices = np.stack([affine_matrix({transform: v}, x.shape[-1]) for v in values]) if len(values) else np.zeros((0, 3, 3))
     return warp(np.repeat(x[None], len(values), 0), matrices)
 
 
-def affine_matrix(settings: dict[str, float]) -> np.ndarray:
-    """(3, 3) forward map in pixel coordinates (x right, y down) about the centre:
+def affine_matrix(settings: dict[str, float], size: int = SIZE) -> np.ndarray:
+    """(3, 3) forward map in pixel coordinates (x right, y down) about the centre of a size×size image:
     shift · rotate · shear · scale."""
     scale = settings.get("scale", 1.0)
     return compose(settings.get("rotate", 0.0), math.tan(math.radians(settings.get("shear", 0.0))), scale, scale,
-                   settings.get("shift-x", 0.0), settings.get("shift-y", 0.0))
+                   settings.get("shift-x", 0.0), settings.get("shift-y", 0.0), centre=(size - 1) / 2.0)
 
 
 def compose(rotate_deg: float = 0.0, shear: float = 0.0, scale_x: float = 1.0, scale_y: float = 1.0,
-            shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
+            shift_x: float = 0.0, shift_y: float = 0.0, centre: float = CENTRE) -> np.ndarray:
     """(3, 3) shift · rotate · shear · scale about the image centre; `shear` is the factor (tan of the
     angle): rows below the centre move right."""
     angle = math.radians(rotate_deg)
@@ -83,16 +83,17 @@ def compose(rotate_deg: float = 0.0, shear: float = 0.0, scale_x: float = 1.0, s
     rotate = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
     shear_m = np.array([[1.0, shear, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     scale_m = np.diag([scale_x, scale_y, 1.0])
-    to_centre = np.array([[1.0, 0.0, -CENTRE], [0.0, 1.0, -CENTRE], [0.0, 0.0, 1.0]])
-    back = np.array([[1.0, 0.0, CENTRE + shift_x], [0.0, 1.0, CENTRE + shift_y], [0.0, 0.0, 1.0]])
+    to_centre = np.array([[1.0, 0.0, -centre], [0.0, 1.0, -centre], [0.0, 0.0, 1.0]])
+    back = np.array([[1.0, 0.0, centre + shift_x], [0.0, 1.0, centre + shift_y], [0.0, 0.0, 1.0]])
     return back @ rotate @ shear_m @ scale_m @ to_centre
 
 
 def _as_image(image) -> np.ndarray:
     x = np.asarray(image.detach().cpu().numpy() if hasattr(image, "detach") else image, dtype=np.float32)
     x = np.squeeze(x)
-    if x.shape != (SIZE, SIZE):
-        raise CapsExplorerError(f"expected a 28×28 network input, got shape {x.shape}")
+    if x.ndim != 2 or x.shape[0] != x.shape[1] or not 8 <= x.shape[0] <= 128:
+        raise CapsExplorerError(f"expected a square network input (28×28, or the model's own size), "
+                                f"got shape {x.shape}")
     if not np.isfinite(x).all():
         raise CapsExplorerError("the image contains NaN or infinite values")
     return x
@@ -100,31 +101,31 @@ def _as_image(image) -> np.ndarray:
 
 def warp(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """Bilinear, zero-filled: each output pixel samples the input where the inverse map sends it.
-    images (S, 28, 28), matrices (S, 3, 3) → (S, 28, 28)."""
-    count = images.shape[0]
+    images (S, H, H), matrices (S, 3, 3) → (S, H, H)."""
+    count, size = images.shape[0], images.shape[-1]
     if count == 0:
         return images.astype(np.float32)
     inverse = np.linalg.inv(matrices)  # (S, 3, 3)
-    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
-    points = np.stack([xs.ravel(), ys.ravel(), np.ones(SIZE * SIZE)])  # (3, 784)
-    source = inverse @ points  # (S, 3, 784)
-    sx, sy = source[:, 0], source[:, 1]  # (S, 784)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    points = np.stack([xs.ravel(), ys.ravel(), np.ones(size * size)])  # (3, H·H)
+    source = inverse @ points  # (S, 3, H·H)
+    sx, sy = source[:, 0], source[:, 1]  # (S, H·H)
     sx = np.where(np.abs(sx - np.round(sx)) < 1e-9, np.round(sx), sx)  # exact on the pixel grid
     sy = np.where(np.abs(sy - np.round(sy)) < 1e-9, np.round(sy), sy)
     x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
     fx, fy = sx - x0, sy - y0
-    padded = np.zeros((count, SIZE + 2, SIZE + 2), np.float64)  # one pixel of zeros around
+    padded = np.zeros((count, size + 2, size + 2), np.float64)  # one pixel of zeros around
     padded[:, 1:-1, 1:-1] = images
     batch = np.arange(count)[:, None]
 
     def pick(y, x):
-        inside = (y >= -1) & (y <= SIZE) & (x >= -1) & (x <= SIZE)
-        value = padded[batch, np.clip(y + 1, 0, SIZE + 1), np.clip(x + 1, 0, SIZE + 1)]
+        inside = (y >= -1) & (y <= size) & (x >= -1) & (x <= size)
+        value = padded[batch, np.clip(y + 1, 0, size + 1), np.clip(x + 1, 0, size + 1)]
         return np.where(inside, value, 0.0)
 
     out = (pick(y0, x0) * (1 - fx) * (1 - fy) + pick(y0, x0 + 1) * fx * (1 - fy)
            + pick(y0 + 1, x0) * (1 - fx) * fy + pick(y0 + 1, x0 + 1) * fx * fy)
-    return np.clip(out.reshape(count, SIZE, SIZE), 0.0, 1.0).astype(np.float32)
+    return np.clip(out.reshape(count, size, size), 0.0, 1.0).astype(np.float32)
 
 
 def _morph(images: np.ndarray, grow: bool) -> np.ndarray:

@@ -1,19 +1,72 @@
 """What the routing panels draw, derived from a RoutingTrace with numpy (no Qt).
 
-Primary capsule i = type·36 + row·6 + col (see RoutingTrace).
+Primary capsule i = type·G² + row·G + col on a G×G grid (the paper's G = 6: i = type·36 + row·6 + col).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from .config import CapsNetConfig
 from .trace import RoutingTrace
 
-TYPES, GRID = 32, 6
-POSITIONS = GRID * GRID
-# Where the 6×6 PrimaryCaps grid lies over the 28×28 input: capsule (r, c) sees the 17×17 input
-# patch starting at (2r, 2c), so its centre is at 2r + 8; the grid's cells tile [7, 19).
-GRID_ORIGIN, GRID_STEP = 7.0, 2.0
-RECEPTIVE_FIELD = 17
+
+@dataclass(frozen=True)
+class Geometry:
+    """A model's shape as the panels draw it, derived from its CapsNetConfig: `types` capsule types on a
+    `grid`×`grid` PrimaryCaps grid over a `size`×`size` input, `classes` class capsules of `pose_dim` values.
+
+    Capsule (r, c) sees the input patch of side 2k − 1 (Conv1's k×k, then PrimaryCaps' k×k at stride 2)
+    starting at (2r, 2c): its centre is at 2r + k − 1, so the grid's cells, 2 px each, tile
+    [k − 2, k − 2 + 2G). The paper's 28×28, k = 9: a 17×17 patch, cells tiling [7, 19)."""
+
+    types: int = 32
+    grid: int = 6
+    size: int = 28
+    kernel: int = 9
+    classes: int = 10
+    pose_dim: int = 16
+    primary_dim: int = 8
+
+    @classmethod
+    def of(cls, config: CapsNetConfig) -> "Geometry":
+        return cls(config.primary_types, config.grid, config.image_size, config.kernel, config.n_classes,
+                   config.digit_dim, config.primary_dim)
+
+    @property
+    def positions(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def n_primary(self) -> int:
+        return self.types * self.positions
+
+    @property
+    def origin(self) -> float:
+        """Input coordinate where the grid's first cell starts."""
+        return float(self.kernel - 2)
+
+    step = 2.0  # input pixels per grid cell (PrimaryCaps' stride)
+
+    @property
+    def receptive_field(self) -> int:
+        return 2 * self.kernel - 1
+
+    def place(self, i: int) -> tuple[int, int, int]:
+        """Primary capsule i → (type, row, col)."""
+        capsule_type, position = divmod(int(i), self.positions)
+        return capsule_type, position // self.grid, position % self.grid
+
+    def index(self, capsule_type: int, row: int, col: int) -> int:
+        return capsule_type * self.positions + row * self.grid + col
+
+
+PAPER = Geometry()
+TYPES, GRID = PAPER.types, PAPER.grid
+POSITIONS = PAPER.positions
+GRID_ORIGIN, GRID_STEP = PAPER.origin, PAPER.step
+RECEPTIVE_FIELD = PAPER.receptive_field
 
 
 MODES = {  # what the routing matrix can show; every mode is a (1152, 10) matrix per iteration
@@ -102,23 +155,25 @@ def routing_summary(trace: RoutingTrace, example: int = 0, share: float = 0.1) -
             "entropy": entropy, "active": active}
 
 
-def mosaic(matrix: np.ndarray) -> np.ndarray:
+def mosaic(matrix: np.ndarray, geometry: Geometry = PAPER) -> np.ndarray:
     """(1152, 10) → (32, 360): one row per capsule type; for each digit j a block of 36 columns,
-    the 6×6 positions in row-major order."""
-    return np.ascontiguousarray(matrix.reshape(TYPES, POSITIONS, -1).transpose(0, 2, 1).reshape(TYPES, -1))
+    the 6×6 positions in row-major order (any geometry: (T·G², J) → (T, J·G²))."""
+    g = geometry
+    return np.ascontiguousarray(matrix.reshape(g.types, g.positions, -1).transpose(0, 2, 1).reshape(g.types, -1))
 
 
-def capsule_at(type_row: int, column: int) -> tuple[int, int, int, int]:
+def capsule_at(type_row: int, column: int, geometry: Geometry = PAPER) -> tuple[int, int, int, int]:
     """Mosaic cell → (capsule index i, digit j, grid row, grid col)."""
-    digit, position = divmod(column, POSITIONS)
-    return type_row * POSITIONS + position, digit, position // GRID, position % GRID
+    digit, position = divmod(column, geometry.positions)
+    return type_row * geometry.positions + position, digit, position // geometry.grid, position % geometry.grid
 
 
-def spatial(matrix: np.ndarray, digit: int) -> np.ndarray:
+def spatial(matrix: np.ndarray, digit: int, geometry: Geometry = PAPER) -> np.ndarray:
     """(6, 6) for one digit: the mean over the 32 capsule types of the (1152, 10) matrix's column —
     the same quantity as the matrix, so it is drawn on the matrix's colour scale. Capsules switched
-    off (NaN) are left out; a position with all of them off is NaN."""
-    column = matrix[:, digit].reshape(TYPES, GRID, GRID)
+    off (NaN) are left out; a position with all of them off is NaN. (Any geometry: (G, G).)"""
+    g = geometry
+    column = matrix[:, digit].reshape(g.types, g.grid, g.grid)
     counts = np.isfinite(column).sum(axis=0)
     total = np.where(np.isfinite(column), column, 0.0).sum(axis=0)
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)

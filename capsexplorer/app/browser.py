@@ -9,6 +9,8 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QListView, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from superqt.utils import signals_blocked
+
 from ..data import Split
 from ..predictions import SetPredictions
 
@@ -54,7 +56,8 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if k not in self._pixmaps:
                 grey = np.ascontiguousarray(255 - self.split.images[k])  # dark ink on light, as drawn
-                image = QImage(grey.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+                side = grey.shape[-1]  # a data set's own size (28 for MNIST)
+                image = QImage(grey.data, side, side, side, QImage.Format.Format_Grayscale8).copy()
                 self._pixmaps[k] = QPixmap.fromImage(image.scaled(THUMB, THUMB))
             return self._pixmaps[k]
         if role == Qt.ItemDataRole.ForegroundRole and label != predicted:
@@ -169,12 +172,17 @@ class BrowserPanel(QGroupBox):
         """The class filter and the confusion matrix's headers named by the model's classes."""
         from ..data import SHORT_NAMES
 
-        names = [SHORT_NAMES.get(c, c) for c in classes][:10]
+        names = [SHORT_NAMES.get(c, c) for c in classes]
         digits = names == [str(d) for d in range(len(names))]
-        self.model.names, self.model.full_names = names, list(classes)[:10]
+        self.model.names, self.model.full_names = names, list(classes)
         self.setTitle("The held-out digits" if digits else "The held-out images")
-        for d, name in enumerate(names):
-            self.digit.setItemText(d + 1, f"class {d}" if digits else name)
+        with signals_blocked(self.digit):
+            self.digit.clear()
+            self.digit.addItem("all classes", -1)
+            for d, name in enumerate(names):
+                self.digit.addItem(f"class {d}" if digits else name, d)
+        self.confusion.setRowCount(len(names))
+        self.confusion.setColumnCount(len(names))
         self.confusion.setHorizontalHeaderLabels(names)
         self._fit_grid()
         self.confusion.setVerticalHeaderLabels(names)
@@ -212,8 +220,8 @@ class BrowserPanel(QGroupBox):
         self.split, self.predictions = split, predictions
         self.model.set_data(split, predictions)
         counts = predictions.confusion()
-        for t in range(10):
-            for p in range(10):
+        for t in range(len(counts)):
+            for p in range(len(counts)):
                 item = QTableWidgetItem(str(counts[t, p]) if counts[t, p] else "")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 if t != p and counts[t, p]:

@@ -112,7 +112,8 @@ class DrawPanel(QGroupBox):
     def refresh(self) -> None:
         result = self.state.result
         if result is None:
-            self.network_input.set_image(np.zeros((28, 28), np.float32))
+            size = self.state.geometry.size
+            self.network_input.set_image(np.zeros((size, size), np.float32))
             self.prediction.setText("–")
             self.confidence.setText("" if self.canvas.is_empty() else "no ink")
             self.cnn.setText("")
@@ -121,6 +122,13 @@ class DrawPanel(QGroupBox):
         length = float(result.trace.final_lengths[0, winner])
         name = self.classes[winner] if winner < len(self.classes) else str(winner)
         self.network_input.set_image(result.image)
+        size = result.image.shape[-1]
+        if self.network_input.title.text() != f"Network input ({size}×{size})":
+            self.network_input.title.setText(f"Network input ({size}×{size})")
+            self.network_input.setToolTip(
+                "What the CapsNet sees: the drawing fitted into 20×20, centred by\nmass in 28×28, stroke weight "
+                "matched to MNIST, light on dark" + ("." if size == 28 else
+                                                    f";\nthen brought to this model's {size}×{size} input."))
         self._headline(name)
         self.confidence.setText(f"‖v‖ = {length:.3f}")
         self._show_cnn()

@@ -173,7 +173,7 @@ class GridPanel(QGroupBox):
         controls.addStretch(1)
         self.view = GridView()
         self.view.tileClicked.connect(self._clicked)
-        self.caption = QLabel("Rows: the 16 dimensions, named from the reconstructions' image moments. "
+        self.caption = QLabel("Rows: the pose dimensions, named from the reconstructions' image moments. "
                               "Columns: the offset added. Click a tile to set that pose slider.")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -204,7 +204,8 @@ class GridPanel(QGroupBox):
         scale = ("offsets in standard deviations σ of the class's training poses, each dimension its own σ "
                  "(hover a tile for the value)" if grid.sigma is not None else
                  f"the same offset for every dimension, ±{float(grid.offsets[-1]):g}")
-        self.caption.setText(f"{name}: each row adds an offset to one of its 16 pose dimensions and decodes — "
+        self.caption.setText(f"{name}: each row adds an offset to one of its "
+                             f"{grid.grid.shape[0]} pose dimensions and decodes — "
                              f"{scale}. A row's name says what growing that dimension does (left → right), "
                              "measured from the reconstructions' image moments — hover a name for the numbers. "
                              "Click a tile to set that pose slider.")

@@ -4,16 +4,23 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
-def guide(capsule: str = "digit capsule", item: str = "digit") -> str:
-    """The panels explained in the words of the model's data (`capsule`: "digit capsule" or "class capsule")."""
+def guide(capsule: str = "digit capsule", item: str = "digit", geometry=None) -> str:
+    """The panels explained in the words of the model's data (`capsule`: "digit capsule" or "class capsule")
+    and in its shape (`geometry`: a views.Geometry; the paper's by default)."""
+    from ..views import PAPER
+
+    g = geometry or PAPER
     return (
-        "<p>A CapsNet (Sabour, Frosst &amp; Hinton 2017) turns the 28×28 input into <b>1152 primary "
-        "capsules</b> — 32 types at 6×6 positions, each an 8-D vector u<sub>i</sub> — and routes them to "
-        f"<b>10 {capsule}s</b> v<sub>j</sub>, 16-D each.</p>"
-        "<p><b>Routing</b> starts uniform (every c<sub>ij</sub> = 0.1) and, iteration by iteration, sends "
-        f"each primary capsule towards the {capsule}s that agree with its prediction.</p>"
+        f"<p>A CapsNet (Sabour, Frosst &amp; Hinton 2017) turns the {g.size}×{g.size} input into "
+        f"<b>{g.n_primary} primary capsules</b> — {g.types} types at {g.grid}×{g.grid} positions, each an "
+        f"{g.primary_dim}-D vector u<sub>i</sub> — and routes them to "
+        f"<b>{g.classes} {capsule}s</b> v<sub>j</sub>, {g.pose_dim}-D each.</p>"
+        f"<p><b>Routing</b> starts uniform (every c<sub>ij</sub> = 1/{g.classes} = {1 / g.classes:.3g}) and, "
+        f"iteration by iteration, sends each primary capsule towards the {capsule}s that agree with its "
+        "prediction.</p>"
         f"<p>The <b>length</b> ‖v<sub>j</sub>‖ says how sure the network is that class j is present; the "
-        f"<b>pose</b> — the 16 numbers — says how it is drawn. Bend it and the decoder redraws the {item}.</p>")
+        f"<b>pose</b> — the {g.pose_dim} numbers — says how it is drawn. Bend it and the decoder redraws the "
+        f"{item}.</p>")
 
 
 GUIDE = guide()
@@ -65,5 +72,5 @@ class GuidePanel(QGroupBox):
     def follow_model(self, state) -> None:
         """The routing figures quoted are the shipped digits model's: only shown for it."""
         digits_model = state.model is not None and state.model.dataset == "mnist5k" and state.digits
-        self.text.setText(guide(state.capsule_word, state.item_word)
+        self.text.setText(guide(state.capsule_word, state.item_word, state.geometry)
                           + (ROUTING_NOTE if digits_model else OTHER_MODEL_NOTE))

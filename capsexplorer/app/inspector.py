@@ -17,8 +17,8 @@ CHOOSE_HINT = ("Click a cell of the routing matrix, or choose a capsule type and
                "primary capsule's part in routing.")
 
 
-def capsule_index(capsule_type: int, row: int, col: int) -> int:
-    return capsule_type * views.POSITIONS + row * views.GRID + col
+def capsule_index(capsule_type: int, row: int, col: int, geometry: views.Geometry = views.PAPER) -> int:
+    return geometry.index(capsule_type, row, col)
 
 
 def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> str:
@@ -29,12 +29,12 @@ def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> s
         return (f"<b>Primary capsule i = {i} is switched off</b> (Parts): it takes no part in routing — its "
                 f"predictions û<sub>j|i</sub> are left out of every s<sub>j</sub>. Switch it on to read its "
                 "Procedure 1.")
-    b = trace.logits[r, 0, i]  # (10,)
+    b = trace.logits[r, 0, i]  # (J,)
     c = trace.coupling[r, 0, i]
-    u_hat = trace.u_hat[0, i]  # (10, 16)
-    s = np.einsum("kj,kjd->jd", trace.coupling[r, 0], trace.u_hat[0])  # (10, 16) s_j of this iteration
-    v = trace.iteration_poses[r, 0]  # (10, 16)
-    a = (u_hat * v).sum(-1)  # (10,) agreement û_j|i · v_j
+    u_hat = trace.u_hat[0, i]  # (J, D)
+    s = np.einsum("kj,kjd->jd", trace.coupling[r, 0], trace.u_hat[0])  # (J, D) s_j of this iteration
+    v = trace.iteration_poses[r, 0]  # (J, D)
+    a = (u_hat * v).sum(-1)  # (J,) agreement û_j|i · v_j
     winner = int(trace.lengths[r, 0].argmax())
     top = int(np.argmax(a))
     share = float((c[winner] * u_hat[winner]) @ s[winner] / max(float(s[winner] @ s[winner]), 1e-12))
@@ -61,8 +61,8 @@ class PrimaryInspector(QGroupBox):
         super().__init__("Primary capsule — its part in routing", parent)
         self.state = state
         self.type_box, self.row_box, self.col_box = (self._spin(0, views.TYPES - 1, "capsule type"),
-                                                     self._spin(0, views.GRID - 1, "row of the 6×6 grid"),
-                                                     self._spin(0, views.GRID - 1, "column of the 6×6 grid"))
+                                                     self._spin(0, views.GRID - 1, "row of the primary grid"),
+                                                     self._spin(0, views.GRID - 1, "column of the primary grid"))
         pick = QHBoxLayout()
         for text, box in (("type", self.type_box), ("row", self.row_box), ("col", self.col_box)):
             pick.addWidget(QLabel(text))
@@ -86,7 +86,7 @@ class PrimaryInspector(QGroupBox):
                                                brush=theme.bar_colour(), pen=pg.mkPen(None))
         p.addItem(self.prediction_bars)
         self.class_axis = theme.ClassAxis(self.predictions, range(10))
-        state.modelChanged.connect(lambda: self.class_axis.set_names(state.tick_names))
+        state.modelChanged.connect(self._follow_model)
         self.couplings = theme.static_plot(minimum_height=110)
         q = self.couplings.getPlotItem()
         q.setTitle(f'c<sub>ij</sub> over the iterations (<span style="color:{theme.winner_colour().name()}">'
@@ -123,6 +123,24 @@ class PrimaryInspector(QGroupBox):
         state.partsChanged.connect(self._show)
         self._show()
 
+    def _follow_model(self) -> None:
+        """The model's classes on the axis and lines; its types and grid as the choices' ranges."""
+        g = self.state.geometry
+        self.class_axis.set_names(self.state.tick_names)
+        self.prediction_bars.setOpts(x=np.arange(g.classes), height=np.zeros(g.classes))
+        self.predictions.getPlotItem().setXRange(-0.6, g.classes - 0.4, padding=0)
+        q = self.couplings.getPlotItem()
+        while len(self.coupling_lines) > g.classes:
+            q.removeItem(self.coupling_lines.pop())
+        while len(self.coupling_lines) < g.classes:
+            self.coupling_lines.append(q.plot([], [], pen=pg.mkPen(theme.bar_colour())))
+        for box, high in ((self.type_box, g.types - 1), (self.row_box, g.grid - 1), (self.col_box, g.grid - 1)):
+            with signals_blocked(box):
+                box.setMaximum(high)
+        self.row_box.setToolTip(f"row of the {g.grid}×{g.grid} grid")
+        self.col_box.setToolTip(f"column of the {g.grid}×{g.grid} grid")
+        self.field_plot.getPlotItem().setRange(xRange=(0, g.size), yRange=(0, g.size), padding=0.02)
+
     def _spin(self, low: int, high: int, tip: str) -> QSpinBox:
         box = QSpinBox()
         box.setRange(low, high)
@@ -130,7 +148,8 @@ class PrimaryInspector(QGroupBox):
         return box
 
     def _picked(self) -> None:
-        self.state.set_primary(capsule_index(self.type_box.value(), self.row_box.value(), self.col_box.value()))
+        self.state.set_primary(capsule_index(self.type_box.value(), self.row_box.value(), self.col_box.value(),
+                                             self.state.geometry))
 
     def _show(self, *_) -> None:
         i, tr = self.state.primary, self.state.trace
@@ -143,33 +162,34 @@ class PrimaryInspector(QGroupBox):
             return
         for plot in (self.predictions, self.couplings):
             plot.show()
-        capsule_type, position = divmod(i, views.POSITIONS)
-        row, col = divmod(position, views.GRID)
+        g = self.state.geometry
+        capsule_type, row, col = g.place(i)
         for box, value in ((self.type_box, capsule_type), (self.row_box, row), (self.col_box, col)):
             with signals_blocked(box):
                 box.setValue(value)
         self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)
-        self.field.setRect(2 * col, 2 * row, views.RECEPTIVE_FIELD, views.RECEPTIVE_FIELD)
+        self.field.setRect(g.step * col, g.step * row, g.receptive_field, g.receptive_field)
         self.field.setPen(pg.mkPen(theme.winner_colour(), width=2))  # this theme's orange
         self.field.show()
         u = tr.primary_poses[0, i]
-        reach = np.linalg.norm(tr.u_hat[0, i], axis=-1)  # (10,)
+        reach = np.linalg.norm(tr.u_hat[0, i], axis=-1)  # (J,)
         active = views.active_primaries(tr)
         rank = int((reach.max() < np.linalg.norm(tr.u_hat[0], axis=-1).max(-1)).sum()) + 1
-        names = self.state.model.classes if self.state.model is not None else [str(d) for d in range(10)]
-        where = (f"<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the 17×17 "
+        names = self.state.classes
+        side = g.receptive_field
+        where = (f"<b>Capsule {i}</b>: type {capsule_type}, position row {row}, col {col}; it sees the {side}×{side} "
                  f"patch outlined. ‖u<sub>i</sub>‖ = {np.linalg.norm(u):.3f}; u<sub>i</sub> = "
                  f"[{' '.join(f'{x:+.2f}' for x in u)}].")
         if self.state.enabled[i]:
             self.details.setText(
                 f"{where} Its longest prediction is for class {names[int(reach.argmax())]} (‖û‖ = "
-                f"{reach.max():.3f}, rank {rank} of 1152 — "
+                f"{reach.max():.3f}, rank {rank} of {g.n_primary} — "
                 f"{'one of the active parts' if active[i] else 'not among the active parts'}).")
         else:
             self.details.setText(f"<b>Switched off</b> (Parts, below): it sends nothing to any class capsule. "
                                  f"{where}")
         winner = int(tr.prediction[0])
-        colours = [theme.winner_colour() if d == winner else theme.bar_colour() for d in range(10)]
+        colours = [theme.winner_colour() if d == winner else theme.bar_colour() for d in range(g.classes)]
         self.prediction_bars.setOpts(height=reach, brushes=colours)
         iterations = np.arange(1, tr.iterations + 1)
         theme.integer_ticks(self.couplings, tr.iterations)

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..config import CapsNetConfig
+
 ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
          "pose_stats", "ablation", "robustness")  # the browser's answer (often at once) before the poses' statistics
 INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
@@ -157,6 +159,7 @@ class ModelInfo:
     dataset: str
     classes: tuple[str, ...]
     cnn_path: str | None = None  # the CNN baseline loaded beside it, if any
+    config: CapsNetConfig = CapsNetConfig()  # its shape: input size, grid, classes, pose dimensions
 
 
 @dataclass(frozen=True)

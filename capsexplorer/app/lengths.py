@@ -72,9 +72,9 @@ class LengthsPanel(QGroupBox):
         d = int(round(x))
         if self.state.trace is None or not 0 <= d < len(self.values):
             return ""
-        names = getattr(self, "tick_names", [str(k) for k in range(10)])
+        names = getattr(self, "tick_names", [str(k) for k in range(len(self.values))])
         text = f"{names[d]}: ‖v‖ = {self.values[d]:.3f}"
-        if self.state.cnn is not None:
+        if self.state.cnn is not None and len(self.state.cnn) == len(self.values):
             text += f"; the CNN's probability {self.state.cnn[d]:.1%}"
         return text
 
@@ -88,7 +88,7 @@ class LengthsPanel(QGroupBox):
 
     def _show_cnn(self) -> None:
         cnn = self.state.cnn
-        self.cnn_bars.setOpts(height=cnn if cnn is not None else np.zeros(10))
+        self.cnn_bars.setOpts(height=cnn if cnn is not None and len(cnn) == len(self.x) else np.zeros(len(self.x)))
         tr = self.state.trace
         if tr is not None:
             self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
@@ -102,9 +102,9 @@ class LengthsPanel(QGroupBox):
     def _name_ticks(self) -> None:
         """The class names under the bars: in the body's font where they fit, else in a font down to
         7 pt; the class numbers only where even that would run together."""
-        names = getattr(self, "tick_names", [str(d) for d in range(10)])
+        names = getattr(self, "tick_names", [str(d) for d in range(len(self.x))])
         axis = self.plot.getPlotItem().getAxis("bottom")
-        per_bar = self.plot.width() / 11.5 - 4  # px between two bars' centres, less a gap
+        per_bar = self.plot.width() / (len(self.x) + 1.5) - 4  # px between two bars' centres, less a gap
         font = QFont(self.font())
         for size in (font.pointSizeF(), 8.0, 7.0):
             font.setPointSizeF(size)
@@ -117,10 +117,11 @@ class LengthsPanel(QGroupBox):
         axis.setTicks([list(enumerate(names))])
 
     def set_lengths(self, lengths: np.ndarray, iteration: int, iterations: int) -> None:
-        """lengths (10,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
+        """lengths (J,): ‖v_j‖ after routing iteration `iteration` (1-based) of `iterations`."""
         self.values = np.asarray(lengths, dtype=float)
+        self._follow_count(len(self.values))
         self.winner = int(self.values.argmax())
-        brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(10)]
+        brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(len(self.values))]
         self.bars.setOpts(height=self.values, brushes=brushes)
         # On a short or narrow plot the values would collide: bars alone then.
         roomy = self.plot.height() >= VALUES_FROM_HEIGHT
@@ -174,7 +175,8 @@ class LengthsPanel(QGroupBox):
         from ..data import TICK_NAMES
 
         names = [TICK_NAMES.get(c, c[:4]) for c in classes]
-        self.tick_names = names[:10]
+        self._follow_count(len(classes))
+        self.tick_names = names
         self._name_ticks()
         item = self.plot.getPlotItem()
         digits = list(classes) == [str(d) for d in range(len(classes))]
@@ -182,11 +184,30 @@ class LengthsPanel(QGroupBox):
                                          ", ".join(f"{n} = {c}" for n, c in zip(names, classes))))
         item.setLabel("bottom", "digit capsule j" if digits else "class capsule j")
 
+    def _follow_count(self, classes: int) -> None:
+        """One bar, one CNN bar and one value label per class of the model shown (rebuilt only when the
+        count changes)."""
+        if classes == len(self.x):
+            return
+        item = self.plot.getPlotItem()
+        self.x, self.values = np.arange(classes), np.zeros(classes)
+        self.bars.setOpts(x=self.x, height=self.values, brushes=[theme.bar_colour()] * classes)
+        self.cnn_bars.setOpts(x=self.x + 0.3, height=np.zeros(classes))
+        item.setXRange(-0.6, classes - 0.4, padding=0)
+        while len(self.labels) > classes:
+            item.removeItem(self.labels.pop())
+        while len(self.labels) < classes:
+            text = pg.TextItem("", color=theme.foreground(), anchor=(0.5, 1.0))
+            text.setPos(len(self.labels), 0)
+            item.addItem(text)
+            self.labels.append(text)
+        self._style = None  # new labels take the current font and colours at the next draw
+
     def clear(self) -> None:
-        self.cnn_bars.setOpts(height=np.zeros(10))
-        self.values = np.zeros(10)
+        self.cnn_bars.setOpts(height=np.zeros(len(self.x)))
+        self.values = np.zeros(len(self.x))
         self.winner = -1
-        self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * 10)
+        self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * len(self.x))
         for text in self.labels:
             text.setText("")
         self.caption.setText("")

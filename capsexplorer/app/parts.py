@@ -22,24 +22,36 @@ TYPE_BUTTON_STYLE = ("QToolButton { border: 1px solid palette(mid); border-radiu
 
 
 class PositionBrush(QWidget):
-    """The 6×6 grid of positions over the input: press and drag to switch positions off (or on, if
-    the first cell pressed was off)."""
+    """The G×G grid of positions over the input (6×6 in the paper): press and drag to switch positions off
+    (or on, if the first cell pressed was off)."""
 
-    changed = Signal(object)  # (36,) bool
+    changed = Signal(object)  # (G², ) bool
 
-    CELL = 22
+    SIDE = 132  # px: the paper's 6×6 grid at 22 px a cell; a larger grid gets smaller cells
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.geometry_ = views.PAPER
         self.on = np.ones(views.POSITIONS, bool)
         self.image = np.zeros((28, 28), np.float32)
         self._paint_value: bool | None = None
+        self.set_geometry(views.PAPER)
+
+    @property
+    def CELL(self) -> int:  # noqa: N802 (a size, as it was a constant)
+        return max(8, self.SIDE // self.geometry_.grid)
+
+    def set_geometry(self, geometry: views.Geometry) -> None:
+        self.geometry_ = geometry
+        self.on = np.ones(geometry.positions, bool)
         self.setFixedSize(self.sizeHint())
         self.setToolTip("Press and drag to switch positions off (red) or on again (grey: the ink there); "
-                        "each cell is one of the 6×6 positions, all 32 types there")
+                        f"each cell is one of the {geometry.grid}×{geometry.grid} positions, all {geometry.types} "
+                        "types there")
+        self.update()
 
     def sizeHint(self) -> QSize:
-        return QSize(views.GRID * self.CELL + 1, views.GRID * self.CELL + 1)
+        return QSize(self.geometry_.grid * self.CELL + 1, self.geometry_.grid * self.CELL + 1)
 
     def set_state(self, on: np.ndarray, image: np.ndarray | None) -> None:
         self.on = np.asarray(on, bool).copy()
@@ -48,8 +60,8 @@ class PositionBrush(QWidget):
         self.update()
 
     def _cell(self, pos) -> int | None:
-        col, row = int(pos.x() // self.CELL), int(pos.y() // self.CELL)
-        return row * views.GRID + col if 0 <= row < views.GRID and 0 <= col < views.GRID else None
+        col, row, grid = int(pos.x() // self.CELL), int(pos.y() // self.CELL), self.geometry_.grid
+        return row * grid + col if 0 <= row < grid and 0 <= col < grid else None
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         cell = self._cell(event.position())
@@ -73,18 +85,20 @@ class PositionBrush(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
-        size = self.CELL
-        for position in range(views.POSITIONS):
-            row, col = divmod(position, views.GRID)
-            # The input under the cell's centre (2r + 8, 2c + 8), bright where there is ink.
-            ink = float(self.image[2 * row + 7:2 * row + 10, 2 * col + 7:2 * col + 10].mean())
+        size, g = self.CELL, self.geometry_
+        for position in range(g.positions):
+            row, col = divmod(position, g.grid)
+            # The input under the cell's centre (2r + k − 1, 2c + k − 1), bright where there is ink.
+            y, x = int(g.step * row + g.origin), int(g.step * col + g.origin)
+            patch = self.image[y:y + 3, x:x + 3]
+            ink = float(patch.mean()) if patch.size else 0.0
             grey = int(40 + 180 * ink)
             colour = QColor(grey, grey, grey) if self.on[position] else QColor(200, 60, 40)
             painter.fillRect(QRectF(col * size, row * size, size, size), colour)
         painter.setPen(QPen(theme.background(), 1))
-        for k in range(views.GRID + 1):
-            painter.drawLine(0, k * size, views.GRID * size, k * size)
-            painter.drawLine(k * size, 0, k * size, views.GRID * size)
+        for k in range(g.grid + 1):
+            painter.drawLine(0, k * size, g.grid * size, k * size)
+            painter.drawLine(k * size, 0, k * size, g.grid * size)
         painter.end()
 
 
@@ -95,19 +109,9 @@ class PartsPanel(QGroupBox):
         self.types_on = np.ones(views.TYPES, bool)
         self.positions_on = np.ones(views.POSITIONS, bool)
         self.type_buttons: list[QToolButton] = []
-        types = QGridLayout()
+        types = self.types_grid = QGridLayout()
         types.setSpacing(2)
-        for t in range(views.TYPES):
-            button = QToolButton()
-            button.setText(str(t))
-            button.setCheckable(True)
-            button.setChecked(True)
-            button.setToolTip(f"Capsule type {t}: all 36 positions (checked = on)")
-            button.setFixedWidth(28)
-            button.setStyleSheet(TYPE_BUTTON_STYLE)
-            button.toggled.connect(lambda on, t=t: self._type_toggled(t, on))
-            types.addWidget(button, t // 8, t % 8)
-            self.type_buttons.append(button)
+        self._type_buttons(views.TYPES, views.POSITIONS)
         self.brush = PositionBrush()
         self.brush.changed.connect(self._positions_changed)
         self.all_on = QPushButton("All parts on")
@@ -133,6 +137,37 @@ class PartsPanel(QGroupBox):
         layout.addLayout(row)
         state.partsChanged.connect(self._show)
         state.resultChanged.connect(self._show)
+        state.modelChanged.connect(self._follow_model)
+        self._show()
+
+    def _type_buttons(self, count: int, positions: int) -> None:
+        """A toggle per capsule type, eight to a row: made when a model has more, hidden when fewer."""
+        while len(self.type_buttons) < count:
+            t = len(self.type_buttons)
+            button = QToolButton()
+            button.setText(str(t))
+            button.setCheckable(True)
+            button.setChecked(True)
+            button.setFixedWidth(28)
+            button.setStyleSheet(TYPE_BUTTON_STYLE)
+            button.toggled.connect(lambda on, t=t: self._type_toggled(t, on))
+            self.types_grid.addWidget(button, t // 8, t % 8)
+            self.type_buttons.append(button)
+        for t, button in enumerate(self.type_buttons):
+            button.setVisible(t < count)
+            button.setToolTip(f"Capsule type {t}: all {positions} positions (checked = on)")
+
+    def _follow_model(self) -> None:
+        """Another model's types and grid: all of its parts on."""
+        g = self.state.geometry
+        if len(self.types_on) == g.types and len(self.positions_on) == g.positions:
+            return
+        self.types_on, self.positions_on = np.ones(g.types, bool), np.ones(g.positions, bool)
+        self._type_buttons(g.types, g.positions)
+        for button in self.type_buttons:
+            with signals_blocked(button):
+                button.setChecked(True)
+        self.brush.set_geometry(g)
         self._show()
 
     def _type_toggled(self, capsule_type: int, on: bool) -> None:
@@ -158,12 +193,13 @@ class PartsPanel(QGroupBox):
         enabled = self.state.enabled  # this panel is its only writer: its toggles mirror it
         tr = self.state.trace
         self.brush.set_state(self.positions_on, tr.images[0] if tr is not None else None)
-        on = int(enabled.sum())
+        on, g = int(enabled.sum()), self.state.geometry
         off_types = int((~self.types_on).sum())
-        self.types_label.setText("Types — all 32 on (click one to switch it off: it turns red)" if not off_types
-                                 else f"Types — {off_types} of 32 switched off (red); click to switch on again")
-        text = f"{on} of 1152 primary capsules on."
-        if tr is not None and on < 1152:
-            text += (f" Without the others the network says {int(tr.prediction[0])} "
+        self.types_label.setText(f"Types — all {g.types} on (click one to switch it off: it turns red)"
+                                 if not off_types else
+                                 f"Types — {off_types} of {g.types} switched off (red); click to switch on again")
+        text = f"{on} of {len(enabled)} primary capsules on."
+        if tr is not None and on < len(enabled):
+            text += (f" Without the others the network says {self.state.class_name(int(tr.prediction[0]))} "
                      f"(‖v‖ = {tr.final_lengths[0].max():.3f}); every panel shows this routing.")
         self.count.setText(text)

@@ -151,21 +151,12 @@ class PosePanel(QGroupBox):
         self.reset_button.setToolTip("Back to the pose the network computed")
         self.reset_button.clicked.connect(self.reset)
 
-        self.sliders: list[PoseSlider] = []
-        grid = QGridLayout()
+        self.sliders: list[PoseSlider] = []  # one per pose dimension of the model shown
+        self._rows: list[tuple[QLabel, PoseSlider]] = []  # made as needed; a smaller pose hides the rest
+        grid = self.slider_grid = QGridLayout()
         grid.setVerticalSpacing(1)
         grid.setHorizontalSpacing(6)
-        for k in range(DIMENSIONS):
-            slider = PoseSlider()
-            slider.setRange(-0.25, 0.25)
-            slider.setValue(0.0)
-            slider.setToolTip(f"Pose dimension {k + 1}")
-            slider.valueChanged.connect(self._moved)
-            label = QLabel(f"{k + 1}")
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            grid.addWidget(label, k, 0)
-            grid.addWidget(slider, k, 1)
-            self.sliders.append(slider)
+        self._slider_count(DIMENSIONS)
 
         self.input_tile = ImageTile("Input")
         self.reconstruction_tile = ImageTile("Reconstruction")
@@ -206,8 +197,7 @@ class PosePanel(QGroupBox):
         layout.addWidget(self.every_class)
         layout.addStretch(1)
 
-        self.digit = 0
-        self.origin = np.zeros(DIMENSIONS, np.float32)  # the pose the network computed
+        self.digit = 0  # self.origin (D,): the pose the network computed
         self.setEnabled(False)
         state.resultChanged.connect(self._show)
         state.poseDigitChanged.connect(self._pose_digit_changed)
@@ -219,7 +209,35 @@ class PosePanel(QGroupBox):
         self.setTitle(f"Pose — bend a {self.state.capsule_word}")
         for d in range(min(10, self.capsule.count() - 1)):
             self.capsule.setItemText(d + 1, f"capsule {self.state.class_name(d)}")
-        self.capsule.setToolTip(f"Which {self.state.capsule_word}'s 16-D pose the sliders hold")
+        self.capsule.setToolTip(f"Which {self.state.capsule_word}'s {self.state.geometry.pose_dim}-D pose the "
+                                "sliders hold")
+        with signals_blocked(self.capsule):
+            self.capsule.clear()
+            self.capsule.addItem("winner's capsule", WINNER)
+            for d in range(self.state.geometry.classes):
+                self.capsule.addItem(f"capsule {self.state.class_name(d)}", d)
+            self.capsule.setCurrentIndex(max(0, self.capsule.findData(self.state.pose_digit)))
+        self._slider_count(self.state.geometry.pose_dim)
+
+    def _slider_count(self, dims: int) -> None:
+        """One slider per pose dimension: rows made when first needed, hidden when a model has fewer."""
+        while len(self._rows) < dims:
+            k = len(self._rows)
+            slider = PoseSlider()
+            slider.setRange(-0.25, 0.25)
+            slider.setValue(0.0)
+            slider.setToolTip(f"Pose dimension {k + 1}")
+            slider.valueChanged.connect(self._moved)
+            label = QLabel(f"{k + 1}")
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.slider_grid.addWidget(label, k, 0)
+            self.slider_grid.addWidget(slider, k, 1)
+            self._rows.append((label, slider))
+        for k, (label, slider) in enumerate(self._rows):
+            label.setVisible(k < dims)
+            slider.setVisible(k < dims)
+        self.sliders = [slider for _, slider in self._rows[:dims]]
+        self.origin = np.zeros(dims, np.float32)
 
     # --- from the state -----------------------------------------------------------------------
     def _pose_digit_changed(self, choice: int) -> None:
@@ -255,7 +273,8 @@ class PosePanel(QGroupBox):
         length = float(result.trace.final_lengths[0, digit])
         which = "the winner" if digit == result.winner else "not the winner"
         capsule = f"The {self.state.capsule_word} of {self.state.class_name(digit)}"
-        caption = (f"{capsule} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its 16 pose "
+        caption = (f"{capsule} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its "
+                   f"{len(self.sliders)} pose "
                    "dimensions; the decoder redraws it.")
         if length < M_MINUS:
             caption = (f"{capsule} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
@@ -284,7 +303,7 @@ class PosePanel(QGroupBox):
             self.poseChanged.emit(self.digit, self.pose())
 
     def slider_ranges(self) -> np.ndarray:
-        """(16, 2) the sliders' (low, high): ±2σ of the class (once its statistics are known; ±0.25 about the
+        """(D, 2) the sliders' (low, high): ±2σ of the class (once its statistics are known; ±0.25 about the
         pose until then, or where they cannot be had), or ± a span about the computed pose."""
         from .. import pose_stats
 
@@ -359,8 +378,9 @@ class PosePanel(QGroupBox):
 
     def clear(self) -> None:
         self.setEnabled(False)
-        self.reconstruction_tile.set_image(np.zeros((28, 28), np.float32))
-        self.input_tile.set_image(np.zeros((28, 28), np.float32))
+        size = self.state.geometry.size
+        self.reconstruction_tile.set_image(np.zeros((size, size), np.float32))
+        self.input_tile.set_image(np.zeros((size, size), np.float32))
         self.every_class.clear()
         self.caption.setText("")
 
@@ -377,4 +397,4 @@ class PosePanel(QGroupBox):
             span, digit = 0, WINNER
         self.span.setCurrentIndex(span if 0 <= span < len(SPANS) else 0)
         self.keep_capsule.setChecked(settings.value("pose/keep", False, type=bool))
-        self.state.set_pose_digit(digit if -1 <= digit <= 9 else WINNER)
+        self.state.set_pose_digit(digit if -1 <= digit < self.state.geometry.classes else WINNER)

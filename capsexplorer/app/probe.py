@@ -35,7 +35,7 @@ class ProbePanel(QGroupBox):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(round(low / step), round(high / step))
             slider.setValue(round(transforms.IDENTITY[name] / step))
-            slider.setToolTip(f"{label} of the 28×28 network input ({unit}; {transforms.DIRECTIONS[name]})")
+            slider.setToolTip(f"{label} of the network input ({unit}; {transforms.DIRECTIONS[name]})")
             slider.setMinimumWidth(60)
             slider.valueChanged.connect(lambda v, name=name, step=step: state.set_probe(name, v * step))
             value = QLabel("")
@@ -56,7 +56,7 @@ class ProbePanel(QGroupBox):
         item.setTitle("‖v<sub>j</sub>‖", color=theme.foreground().name(), size="10pt")
         item.setYRange(0, 1.05, padding=0)
         self.class_axis = theme.ClassAxis(self.lengths, range(10))
-        state.modelChanged.connect(lambda: self.class_axis.set_names(state.tick_names))
+        state.modelChanged.connect(self._follow_model)
         self.ghost_lengths = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8,
                                              brush=pg.mkBrush(None), pen=pg.mkPen(theme.muted(), width=1))
         self.length_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.5,
@@ -139,6 +139,19 @@ class ProbePanel(QGroupBox):
         self.result = result
         self._show()
 
+    def _follow_model(self) -> None:
+        """A bar per class of the model shown and per dimension of its poses."""
+        g = self.state.geometry
+        self.class_axis.set_names(self.state.tick_names)
+        for bars in (self.ghost_lengths, self.length_bars):
+            bars.setOpts(x=np.arange(g.classes), height=np.zeros(g.classes))
+        self.lengths.getPlotItem().setXRange(-0.6, g.classes - 0.4, padding=0)
+        for bars in (self.ghost_pose, self.pose_bars):
+            bars.setOpts(x=np.arange(g.pose_dim), height=np.zeros(g.pose_dim))
+        item = self.pose.getPlotItem()
+        item.getAxis("bottom").setTicks([[(k, str(k + 1)) for k in range(g.pose_dim)]])
+        item.setXRange(-0.6, g.pose_dim - 0.4, padding=0)
+
     def _show(self, *_) -> None:
         reference, result = self.state.result, self.result
         if self.sender() is self.state:  # a new input: the bar read-out is of the old one
@@ -152,7 +165,10 @@ class ProbePanel(QGroupBox):
         ghost_pose = reference.trace.poses[0, digit]
         self.input_tile.set_image(result.image)
         self.reconstruction_tile.set_image(result.reconstructions[digit])
-        colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour() for d in range(10)]
+        if len(result.lengths) != len(ghost_lengths):
+            return  # a probe of another model's input, answered after a switch: the next one follows
+        colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour()
+                   for d in range(len(result.lengths))]
         self.length_bars.setOpts(height=result.lengths, brushes=colours)
         outline = pg.mkPen(theme.foreground(), width=1.5)  # the untransformed input: visible in either theme
         self.ghost_lengths.setOpts(height=ghost_lengths, pen=outline)
@@ -188,7 +204,7 @@ class ProbePanel(QGroupBox):
         if measured is None:
             return ("How much of the transform the pose carries is not measured for these weights "
                     "(`capsexplorer equivariance` measures it, and the window then says it here). ")
-        delta = result.poses[digit] - self.state.result.trace.poses[0, digit]  # (16,) the pose's change
+        delta = result.poses[digit] - self.state.result.trace.poses[0, digit]  # (D,) the pose's change
         words = [readout_words(measured, name, value, delta, digit) for name, value in applied.items()
                  if name in measured["transforms"]]
         several = " (each read-out was fitted on one transform alone)" if len(words) > 1 else ""

@@ -55,23 +55,44 @@ class RoutingPanel(QGroupBox):
         layout.addLayout(self.views_row, 1)
         layout.addWidget(self.hover)
 
-        state.modelChanged.connect(self._name_classes)
+        state.modelChanged.connect(self._follow_model)
         state.resultChanged.connect(self._new_result)
         state.iterationChanged.connect(self._render)
         state.overlayDigitChanged.connect(self._overlay_digit_changed)
         state.viewChanged.connect(self._view_changed)
         state.primaryChanged.connect(self._show_primary)
         state.partsChanged.connect(self._render)
+        self._follow_model()
         self._new_result()
 
-    def _name_classes(self) -> None:
-        """Axis, choices and tooltips in the words of the model's data."""
-        s = self.state
-        self.matrix_plot.getPlotItem().setLabel("bottom", s.capsule_word + " j")
-        self.class_axis.set_names(s.tick_names)
-        for d in range(min(10, self.digit_choice.count() - 1)):
-            self.digit_choice.setItemText(d + 1, s.class_name(d) if not s.digits else f"digit {d}")
+    def _follow_model(self) -> None:
+        """The model's shape (classes, types, grid, input size) and its classes' words on the axes and choices."""
+        s, g = self.state, self.state.geometry
+        item = self.matrix_plot.getPlotItem()
+        item.setLabel("bottom", s.capsule_word + " j")
+        self.class_axis.set_names(s.tick_names, [g.positions * (d + 0.5) for d in range(g.classes)])
+        item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in sorted({0, g.types // 4, g.types // 2,
+                                                                             3 * g.types // 4, g.types - 1})], []])
+        item.setXRange(0, g.classes * g.positions, padding=0)
+        item.setYRange(0, g.types, padding=0)
+        for line in self.separators:
+            item.removeItem(line)
+        self.separators = [pg.InfiniteLine(d * g.positions, angle=90, pen=pg.mkPen(theme.background(), width=2))
+                           for d in range(1, g.classes)]
+        for line in self.separators:
+            item.addItem(line)
+        with signals_blocked(self.digit_choice):
+            chosen = self.digit_choice.currentData()
+            self.digit_choice.clear()
+            self.digit_choice.addItem("winner", WINNER)
+            for d in range(g.classes):
+                self.digit_choice.addItem(f"digit {d}" if s.digits else s.class_name(d), d)
+            self.digit_choice.setCurrentIndex(max(0, self.digit_choice.findData(s.overlay_digit)
+                                                  if chosen is not None else 0))
         self.digit_choice.setToolTip(f"The {s.capsule_word} whose coupling is laid over the input")
+        size = g.grid * g.step
+        self.overlay.setRect(QRectF(g.origin, g.origin, size, size))
+        self.spatial_plot.getPlotItem().setRange(xRange=(0, g.size), yRange=(0, g.size), padding=0.02)
 
     # --- construction -------------------------------------------------------------------------
     def _build_options(self) -> None:
@@ -108,8 +129,9 @@ class RoutingPanel(QGroupBox):
         item.setXRange(0, 10 * views.POSITIONS, padding=0)
         item.setYRange(0, views.TYPES, padding=0)
         separator = pg.mkPen(theme.background(), width=2)
-        for d in range(1, 10):
-            item.addItem(pg.InfiniteLine(d * views.POSITIONS, angle=90, pen=separator))
+        self.separators = [pg.InfiniteLine(d * views.POSITIONS, angle=90, pen=separator) for d in range(1, 10)]
+        for line in self.separators:
+            item.addItem(line)
         self.winner_box = pg.QtWidgets.QGraphicsRectItem(0, 0, views.POSITIONS, views.TYPES)
         self.winner_box.setPen(pg.mkPen(theme.winner_colour(), width=2))
         item.addItem(self.winner_box)
@@ -217,7 +239,8 @@ class RoutingPanel(QGroupBox):
         for item in (self.overlay, self.winner_box, self.matrix):
             item.setVisible(tr is not None)
         if tr is None:
-            self.input_image.setImage(np.zeros((28, 28), np.float32), levels=(0, 1), autoLevels=False)
+            size = self.state.geometry.size
+            self.input_image.setImage(np.zeros((size, size), np.float32), levels=(0, 1), autoLevels=False)
             self.hover.setText(EMPTY_HINT)
             self.spatial_caption.setText("")
             self.primary_box.hide()
@@ -282,17 +305,19 @@ class RoutingPanel(QGroupBox):
             return
         r = s.iteration
         matrix = self.current_matrix()
-        self.matrix.setImage(views.mosaic(matrix).astype(np.float32), levels=self._levels, autoLevels=False)
+        g = s.geometry
+        self.matrix.setImage(views.mosaic(matrix, g).astype(np.float32), levels=self._levels, autoLevels=False)
         winner = int(tr.lengths[r, 0].argmax())
-        self.winner_box.setRect(winner * views.POSITIONS, 0, views.POSITIONS, views.TYPES)
+        self.winner_box.setRect(winner * g.positions, 0, g.positions, g.types)
         digit = s.shown_overlay_digit()
-        grid = views.spatial(matrix, digit).astype(np.float32)
+        grid = views.spatial(matrix, digit, g).astype(np.float32)
         self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
         change = " (its change)" if s.change else ""
         chosen = " (the winner)" if s.overlay_digit == WINNER else ""
         self.spatial_caption.setText(f"Class {s.class_name(digit)}{chosen}, iteration {r + 1}: the matrix's "
                                      f"value{change}, "
-                                     "averaged over the 32 types at each 6×6 position, on the matrix's colours.")
+                                     f"averaged over the {g.types} types at each {g.grid}×{g.grid} position, "
+                                     "on the matrix's colours.")
         self._show_primary()
         self._show_changes()
         if self._hover_cell is not None:
@@ -301,7 +326,7 @@ class RoutingPanel(QGroupBox):
     def _show_changes(self) -> None:
         """The capsules whose coupling grew most from iteration 1 to the one shown: what the eye cannot rank."""
         s, tr = self.state, self.state.trace
-        names = s.model.classes if s.model is not None else tuple(str(d) for d in range(10))
+        names = s.classes
         rows = views.largest_changes(tr, s.iteration, count=6, enabled=None if s.enabled.all() else s.enabled)
         self.changes.clear()
         if s.iteration == 0:
@@ -317,8 +342,7 @@ class RoutingPanel(QGroupBox):
             title.setFlags(Qt.ItemFlag.NoItemFlags)
             self.changes.addItem(title)
             for i, j, first, then in found:
-                capsule_type, position = divmod(i, views.POSITIONS)
-                row, col = divmod(position, views.GRID)
+                capsule_type, row, col = s.geometry.place(i)
                 item = QListWidgetItem(f"#{i} ({capsule_type}, {row}, {col}) → {names[j]}: "
                                        f"{first:.3f} → {then:.3f} ({then - first:+.3f})")
                 item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
@@ -340,14 +364,16 @@ class RoutingPanel(QGroupBox):
         if self.state.primary == NONE or self.state.trace is None:
             self.primary_box.hide()
             return
-        capsule_type, position = divmod(self.state.primary, views.POSITIONS)
-        self.primary_box.setRect(self.state.shown_overlay_digit() * views.POSITIONS + position, capsule_type, 1, 1)
+        positions = self.state.geometry.positions
+        capsule_type, position = divmod(self.state.primary, positions)
+        self.primary_box.setRect(self.state.shown_overlay_digit() * positions + position, capsule_type, 1, 1)
         self.primary_box.show()
 
     # --- the mouse ----------------------------------------------------------------------------
     def _cell(self, pos) -> tuple[int, int] | None:
         row, col = int(pos.y()), int(pos.x())
-        if 0 <= row < views.TYPES and 0 <= col < 10 * views.POSITIONS:
+        g = self.state.geometry
+        if 0 <= row < g.types and 0 <= col < g.classes * g.positions:
             return row, col
         return None
 
@@ -366,24 +392,24 @@ class RoutingPanel(QGroupBox):
     def _click(self, event) -> None:
         cell = self._cell(event.pos())
         if self.state.trace is not None and cell is not None:
-            i, digit, _, _ = views.capsule_at(*cell)
+            i, digit, _, _ = views.capsule_at(*cell, self.state.geometry)
             self.state.set_primary(i)
             self.state.set_lab_view("primary")  # as the caption says: the Primary tab shows it
             event.accept()
 
     def _click_position(self, event) -> None:
-        """A cell of the 6×6 map: the primary capsule at that position, of the type already chosen."""
+        """A cell of the G×G map: the primary capsule at that position, of the type already chosen."""
         pos = event.pos()  # in the overlay image's own pixels: one per grid cell
-        row, col = int(pos.y()), int(pos.x())
-        if self.state.trace is not None and 0 <= row < views.GRID and 0 <= col < views.GRID:
-            capsule_type = self.state.primary // views.POSITIONS if self.state.primary != NONE else 0
-            self.state.set_primary(capsule_type * views.POSITIONS + row * views.GRID + col)
+        row, col, g = int(pos.y()), int(pos.x()), self.state.geometry
+        if self.state.trace is not None and 0 <= row < g.grid and 0 <= col < g.grid:
+            capsule_type = g.place(self.state.primary)[0] if self.state.primary != NONE else 0
+            self.state.set_primary(g.index(capsule_type, row, col))
             event.accept()
 
     def _read_out(self, row: int, col: int) -> None:
         """The hovered cell's numbers, for the iteration and options shown now."""
         s = self.state
-        i, digit, grid_row, grid_col = views.capsule_at(row, col)
+        i, digit, grid_row, grid_col = views.capsule_at(row, col, s.geometry)
         c = s.trace.coupling[s.iteration, 0, i, digit]
         length = s.trace.primary_lengths[0, i]
         shown = self.current_matrix()[i, digit]
@@ -403,4 +429,4 @@ class RoutingPanel(QGroupBox):
         except (TypeError, ValueError):
             digit = WINNER
         self.keep_digit.setChecked(settings.value("routing/keep_digit", False, type=bool))
-        self.state.set_overlay_digit(digit if -1 <= digit <= 9 else WINNER)
+        self.state.set_overlay_digit(digit if -1 <= digit < self.state.geometry.classes else WINNER)

@@ -15,11 +15,10 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from .. import transforms
 from ..config import MAX_ITERATIONS
 from ..trace import RoutingTrace
-from ..views import MODES
+from ..views import MODES, PAPER, Geometry
 
 WINNER = -1  # "follow the winning capsule"; never None in a signal (PySide6 < 6.12 mis-counts None)
 NONE = -1  # no primary capsule chosen
-N_PRIMARY = 1152
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,9 @@ class TraceResult:
     each of the ten digit capsules' poses."""
 
     request: int  # the state's generation it answers
-    image: np.ndarray  # (28, 28) what the network sees
+    image: np.ndarray  # (H, H) what the network sees, at the model's own input size (28 in the paper)
     trace: RoutingTrace  # for a batch of one
-    reconstructions: np.ndarray  # (10, 28, 28) decoder output for each digit capsule's own pose
+    reconstructions: np.ndarray  # (J, H, H) decoder output for each class capsule's own pose
     seconds: float  # preprocessing + trace + decoder
 
     @property
@@ -90,7 +89,7 @@ class ExplorerState(QObject):
         self.mode = "deviation"  # see capsexplorer.views.MODES
         self.weighted = False
         self.change = False
-        self.enabled = np.ones(N_PRIMARY, bool)  # primary capsules switched on (the parts kept)
+        self.enabled = np.ones(PAPER.n_primary, bool)  # primary capsules switched on (the parts kept)
         self.probe = dict(transforms.IDENTITY)  # the probe's transform of the network input
         self.input: InputImage | None = None
         self.model = None  # capsexplorer.app.jobs.ModelInfo of the model in use
@@ -115,6 +114,11 @@ class ExplorerState(QObject):
     @property
     def winner(self) -> int | None:
         return self.result.winner if self.result is not None else None
+
+    @property
+    def geometry(self) -> Geometry:
+        """The model's shape as panels draw it: input size, primary grid and types, classes, pose size."""
+        return Geometry.of(self.model.config) if self.model is not None else PAPER
 
     # --- words for the model shown: digits, or another data set's classes -----------------------
     @property
@@ -210,11 +214,18 @@ class ExplorerState(QObject):
         if previous is not None and tuple(previous.classes) != tuple(info.classes):
             self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
             self.set_pose_digit(WINNER)
+        regrid = len(self.enabled) != self.geometry.n_primary
+        if regrid:  # another grid: its own capsules, all on, none chosen
+            self.enabled = np.ones(self.geometry.n_primary, bool)
+            self.primary = NONE
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}
         self.pose_stats, self.equivariance, self.pose_stats_why = None, None, ""
         self.modelChanged.emit()
+        if regrid:
+            self.partsChanged.emit()
+            self.primaryChanged.emit(NONE)
         for signal in (self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
                        self.robustnessChanged, self.labDataChanged):
             signal.emit()
@@ -302,7 +313,7 @@ class ExplorerState(QObject):
 
     def set_enabled(self, enabled: np.ndarray) -> None:
         """Which primary capsules take part in routing (a new input for the network)."""
-        enabled = np.asarray(enabled, bool).reshape(N_PRIMARY)
+        enabled = np.asarray(enabled, bool).reshape(self.geometry.n_primary)
         if not np.array_equal(enabled, self.enabled):
             self.enabled = enabled.copy()
             self.partsChanged.emit()

@@ -94,14 +94,18 @@ class RoutingSummaryPanel(QGroupBox):
         final = summary["lengths"][-1]
         order = np.argsort(final)[::-1]
         winner, runner_up = int(order[0]), int(order[1])
-        style = (winner, runner_up, tr.iterations)
-        for d in range(10):
+        classes = tr.coupling.shape[-1]
+        uniform = 1.0 / classes
+        self._lines_for(classes)
+        style = (winner, runner_up, tr.iterations, classes)
+        for d in range(classes):
             self.length_lines[d].setData(r, summary["lengths"][:, d])
             self.coupling_lines[d].setData(r, summary["active_coupling"][:, d])
         style = style + (theme.is_dark(),)
         if style != self._style:  # pens, ticks and ranges change rarely: restyling costs ~10 ms a trace
             self._style = style
-            for d in range(10):
+            self.uniform.setValue(uniform)
+            for d in range(classes):
                 colour, width, z = theme.bar_colour(), 1, 0
                 if d == winner:
                     colour, width, z = theme.winner_colour(), 3, 2
@@ -118,24 +122,34 @@ class RoutingSummaryPanel(QGroupBox):
                 theme.integer_ticks(plot, tr.iterations)
         low = float(summary["active_coupling"].min())
         high = float(summary["active_coupling"].max())
-        top = views.nice_ceiling(max(high - 0.1, 0.1 - low, 0.002))  # rounded: the range rarely moves
-        if top != self._coupling_span:
-            self._coupling_span = top
-            self.coupling_plot.getPlotItem().setYRange(0.1 - 1.1 * top, 0.1 + 1.1 * top, padding=0)
+        top = views.nice_ceiling(max(high - uniform, uniform - low, 0.002))  # rounded: the range rarely moves
+        if (top, classes) != self._coupling_span:
+            self._coupling_span = (top, classes)
+            self.coupling_plot.getPlotItem().setYRange(uniform - 1.1 * top, uniform + 1.1 * top, padding=0)
             # three ticks, never running together however short the plot
             self.coupling_plot.getPlotItem().getAxis("left").setTicks(
-                [[(0.1 - top, f"{0.1 - top:g}"), (0.1, "0.1"), (0.1 + top, f"{0.1 + top:g}")]])
+                [[(uniform - top, f"{uniform - top:.3g}"), (uniform, f"{uniform:.3g}"),
+                  (uniform + top, f"{uniform + top:.3g}")]])
         entropy = summary["entropy"]
-        moved = float(np.abs(tr.coupling[-1, 0] - 0.1).mean())
+        moved = float(np.abs(tr.coupling[-1, 0] - uniform).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         name = self.state.class_name
         self.caption.setText(
             f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
-            f"Couplings moved {moved:.4f} from uniform 0.1 on average; mean entropy by iteration "
-            f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln 10 = 2.3026). Active parts: the "
+            f"Couplings moved {moved:.4f} from uniform {uniform:.3g} on average; mean entropy by iteration "
+            f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln {classes} = {np.log(classes):.4f}). "
+            "Active parts: the "
             f"{int(summary['active'].sum())} "
             "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
         self._show_iteration(self.state.iteration)
+
+    def _lines_for(self, classes: int) -> None:
+        """A length and a coupling curve per class of the model shown (made when the count changes)."""
+        for lines, plot in ((self.length_lines, self.lengths_plot), (self.coupling_lines, self.coupling_plot)):
+            while len(lines) > classes:
+                plot.getPlotItem().removeItem(lines.pop())
+            while len(lines) < classes:
+                lines.append(self._line(plot, len(lines)))
 
     def _show_iteration(self, iteration: int) -> None:
         for line in self.iteration_line:

@@ -26,28 +26,37 @@ def strip_steps(count: int, frames: int = MAX_FRAMES) -> np.ndarray:
     return np.arange(count) if count <= frames else np.unique(np.round(np.linspace(0, count - 1, frames)).astype(int))
 
 
-CELL_W, CELL_H = 28 + STRIP_GAP, 2 * 28 + 2 * STRIP_GAP  # one step: its input above its reconstruction
+def cell(size: int = 28) -> tuple[int, int]:
+    """(width, height) of one step of the filmstrip for size×size images: its input above its reconstruction."""
+    return size + STRIP_GAP, 2 * size + 2 * STRIP_GAP
+
+
+CELL_W, CELL_H = cell(28)
 
 
 def filmstrip(sweep: Sweep, frames: int = MAX_FRAMES, columns: int | None = None) -> np.ndarray:
     """At most `frames` of the steps, each its input above the followed capsule's reconstruction, laid
-    out left to right in rows of `columns` (default: one row): (rows·(2·28 + 2·gap), columns·(28 + gap))."""
+    out left to right in rows of `columns` (default: one row): (rows·(2·H + 2·gap), columns·(H + gap))."""
     shown = strip_steps(len(sweep.values), frames)
     columns = max(1, min(columns or len(shown), len(shown)))
     rows = -(-len(shown) // columns)
-    strip = np.full((rows * CELL_H, columns * CELL_W), 0.25, np.float32)
+    size = sweep.images.shape[-1]
+    width, height = cell(size)
+    strip = np.full((rows * height, columns * width), 0.25, np.float32)
     for k, s in enumerate(shown):
-        y, x = (k // columns) * CELL_H, (k % columns) * CELL_W
-        strip[y:y + 28, x:x + 28] = sweep.images[s]
-        strip[y + 28 + STRIP_GAP:y + 56 + STRIP_GAP, x:x + 28] = sweep.reconstruction[s]
+        y, x = (k // columns) * height, (k % columns) * width
+        strip[y:y + size, x:x + size] = sweep.images[s]
+        strip[y + size + STRIP_GAP:y + 2 * size + STRIP_GAP, x:x + size] = sweep.reconstruction[s]
     return strip
 
 
-def best_columns(count: int, width: float, height: float) -> int:
-    """The number of columns that shows `count` frames largest in a width × height panel."""
+def best_columns(count: int, width: float, height: float, size: int = 28) -> int:
+    """The number of columns that shows `count` frames of size×size images largest in a width × height panel."""
+    cell_w, cell_h = cell(size)
+
     def scale(columns: int) -> float:
         rows = -(-count // columns)
-        return min(width / (columns * CELL_W), height / (rows * CELL_H))
+        return min(width / (columns * cell_w), height / (rows * cell_h))
     return max(range(1, max(count, 1) + 1), key=scale)
 
 
@@ -108,12 +117,13 @@ class SweepPanel(QGroupBox):
         lengths = self.lengths_plot.getPlotItem()
         self.legend_entries: list[tuple[str, str]] = []  # (colour, words): the title is the legend
         self.length_lines = [lengths.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
+        self.lengths_item = lengths
         self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.cnn_colour(), width=2, style=Qt.PenStyle.DashLine))
         self.read_out_label = QLabel("")
         self.read_out_label.setWordWrap(True)
         self.lengths_plot.scene().sigMouseMoved.connect(self._hover)
         self.pose_plot = self._plot("Δ pose direction")
-        self.pose_plot.setToolTip("The change of the followed capsule's unit pose v/‖v‖ in each of its 16 "
+        self.pose_plot.setToolTip("The change of the followed capsule's unit pose v/‖v‖ in each of its pose "
                                   "dimensions (rows) at each value (columns): its direction apart from its length. "
                                   "Red: the dimension grew, blue: it shrank")
         pose = self.pose_plot.getPlotItem()
@@ -233,20 +243,23 @@ class SweepPanel(QGroupBox):
         values, digit = sweep.values, sweep.digit
         self.cnn_line.setData([], [])  # the CNN's view follows (show_cnn)
         self.read_out_label.setText("Hover the ‖v‖ plot: every class's length at that value.")
+        self._lines_for(sweep.lengths.shape[1])
         for d, line in enumerate(self.length_lines):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),
                                  width=3 if d == digit else 1))
-        change = np.nan_to_num(sweep.unit_pose_change())  # (S, 16); an undefined direction drawn as 0
+        change = np.nan_to_num(sweep.unit_pose_change())  # (S, D); an undefined direction drawn as 0
+        dims = change.shape[1]
         top = views.scale_ceiling(float(np.abs(change).max()) or 0.01)
         self.pose_image.setImage(np.ascontiguousarray(change.T, np.float32), levels=(-top, top), autoLevels=False)
         self.pose_bar.setLevels((-top, top))
         self.pose_bar.axis.setTicks([[(v, f"{v:+.2g}".replace("+0", "0")) for v in (-top, 0.0, top)]])
         width = float(values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 1.0
         left = float(values[0]) - width / 2
-        self.pose_image.setRect(QRectF(left, 0.5, width * len(values), 16))
-        self.pose_plot.getPlotItem().getAxis("left").setTicks([[(k, str(k)) for k in (1, 4, 8, 12, 16)]])
-        self.pose_plot.getPlotItem().vb.setRange(QRectF(left, 0.5, width * len(values), 16), padding=0)
+        self.pose_image.setRect(QRectF(left, 0.5, width * len(values), dims))
+        self.pose_plot.getPlotItem().getAxis("left").setTicks(
+            [[(k, str(k)) for k in sorted({1, *range(4, dims, 4), dims})]])
+        self.pose_plot.getPlotItem().vb.setRange(QRectF(left, 0.5, width * len(values), dims), padding=0)
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
         self._draw_summary()
         self._draw_strip()
@@ -337,7 +350,8 @@ class SweepPanel(QGroupBox):
             return
         shown = strip_steps(len(self.sweep.values))
         view = self.strip_plot.getPlotItem().vb.size()
-        self.strip_columns = best_columns(len(shown), max(view.width(), 1.0), max(view.height(), 1.0))
+        self.strip_columns = best_columns(len(shown), max(view.width(), 1.0), max(view.height(), 1.0),
+                                          self.sweep.images.shape[-1])
         strip = filmstrip(self.sweep, columns=self.strip_columns)
         self.strip.setImage(strip, levels=(0, 1), autoLevels=False)  # the picture plot draws row 0 at the top
         self.strip_plot.getPlotItem().setRange(xRange=(0, strip.shape[1]), yRange=(0, strip.shape[0]), padding=0.01)
@@ -351,7 +365,8 @@ class SweepPanel(QGroupBox):
         if self.sweep is None:
             return
         point = self.strip_plot.getPlotItem().vb.mapSceneToView(scene_pos)
-        column, row = int(point.x() // CELL_W), int(point.y() // CELL_H)
+        cell_w, cell_h = cell(self.sweep.images.shape[-1])
+        column, row = int(point.x() // cell_w), int(point.y() // cell_h)
         shown = strip_steps(len(self.sweep.values))
         k = row * getattr(self, "strip_columns", len(shown)) + column
         if 0 <= column < getattr(self, "strip_columns", len(shown)) and 0 <= k < len(shown):
@@ -375,6 +390,13 @@ class SweepPanel(QGroupBox):
         title = "‖v<sub>j</sub>‖ (hover)" + ("" if not entries else ": " + " ".join(
             f'<span style="color:{colour}">{words}</span>' for colour, words in entries))
         self.lengths_plot.getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
+
+    def _lines_for(self, classes: int) -> None:
+        """One ‖v_j‖ curve per class of the model shown (made when the count changes, then only updated)."""
+        while len(self.length_lines) > classes:
+            self.lengths_item.removeItem(self.length_lines.pop())
+        while len(self.length_lines) < classes:
+            self.length_lines.append(self.lengths_item.plot([], [], pen=pg.mkPen(theme.bar_colour())))
 
     def clear(self) -> None:
         self.sweep = None

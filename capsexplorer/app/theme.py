@@ -245,8 +245,14 @@ class ClassAxis(QObject):
         self.names = [str(k) for k in range(len(self.positions))]
         plot.installEventFilter(self)
 
-    def set_names(self, names) -> None:
+    def set_names(self, names, positions=None) -> None:
+        """The classes' names; `positions` where they stand (default: 0, 1, … one per name, or the ones held
+        when they already number as many)."""
         self.names = list(names)
+        if positions is not None:
+            self.positions = list(positions)
+        elif len(self.positions) != len(self.names):
+            self.positions = list(range(len(self.names)))
         self.fit()
 
     def fit(self) -> None:

@@ -1,4 +1,4 @@
-"""A small titled image: the 28×28 input, a reconstruction."""
+"""A small titled image: the network input (28×28, or the model's size), a reconstruction."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,5 +33,8 @@ class ImageTile(QWidget):
         self.data = np.zeros((28, 28), np.float32)
 
     def set_image(self, array: np.ndarray) -> None:
+        previous = self.data.shape
         self.data = np.ascontiguousarray(array, dtype=np.float32)
         self.image.setImage(self.data, levels=(0.0, 1.0), autoLevels=False)
+        if self.data.shape != previous:  # another model's input size: the view fits it
+            self.box.setRange(xRange=(0, self.data.shape[1]), yRange=(0, self.data.shape[0]), padding=0)

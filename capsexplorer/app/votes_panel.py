@@ -111,8 +111,9 @@ class VotesPanel(QGroupBox):
             return
         tr, i = self.state.trace, self.shown
         if self.colouring.currentData() == "type":
-            palette = self._palette("type", 32)
-            brushes = palette[i // views.POSITIONS]
+            g = self.state.geometry
+            palette = self._palette("type", g.types)
+            brushes = palette[i // g.positions]
         else:
             lengths = tr.primary_lengths[0, i]
             low, top = (float(lengths.min()), float(lengths.max())) if len(lengths) else (0.0, 1.0)
@@ -127,7 +128,7 @@ class VotesPanel(QGroupBox):
     def _palette(self, kind: str, count: int) -> np.ndarray:
         """(count,) object array of brushes, made once: a capsule type's hue, or a level of the colour map."""
         cache = self.__dict__.setdefault("_palettes", {})
-        if kind not in cache:
+        if kind not in cache or len(cache[kind]) != count:
             if kind == "type":
                 colours = [pg.intColor(k, hues=count, alpha=170) for k in range(count)]
             else:
@@ -184,9 +185,9 @@ class VotesPanel(QGroupBox):
 
     def read_out(self, i: int) -> str:
         view, tr, r = self.view, self.state.trace, self.state.iteration
-        t, position = divmod(i, views.POSITIONS)
+        t, row, col = self.state.geometry.place(i)
         c = view.coupling[:, i]
-        return (f"Primary capsule {i} (type {t}, row {position // views.GRID}, col {position % views.GRID}): "
+        return (f"Primary capsule {i} (type {t}, row {row}, col {col}): "
                 f"‖u_i‖ = {tr.primary_lengths[0, i]:.3f}; agreement {view.x[i]:+.4f}; "
                 f"c_ij {' → '.join(f'{value:.4f}' for value in c)} (iteration {r + 1}: {c[r]:.4f}). "
                 "Click to inspect it.")

@@ -183,15 +183,11 @@ class InferenceWorker(QThread):
         log.debug("loading the model %s", "given" if job.model is not None else name)
         model = job.model if job.model is not None else load_model(job.weights, device=job.device)
         config = model.config
-        if config.n_classes != 10 or config.image_size != 28:  # the panels draw ten capsules of 28×28 digits
-            raise CapsExplorerError(f"{name if job.model is None else 'this model'}: it has {config.n_classes} "
-                                    f"classes of {config.image_size}×{config.image_size} images; the explorer "
-                                    "shows models of 10 classes of 28×28 images (evaluate and classify it on "
-                                    "the command line)")
         with torch.inference_mode():  # warm-up (the first call pays for allocations) and a test forward
-            probe = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(model.device)
+            size = config.image_size
+            probe = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0)).to(model.device)
             tr = model.trace(probe, iterations=3)
-            decoded = model.reconstruct(tr.poses[0], np.arange(10))
+            decoded = model.reconstruct(tr.poses[0], np.arange(config.n_classes))
         if not (np.isfinite(tr.final_lengths).all() and np.isfinite(tr.poses).all()
                 and torch.isfinite(decoded).all()):
             raise CapsExplorerError(f"{model.metadata.get('path', name)}: the network's output is not finite "
@@ -200,7 +196,8 @@ class InferenceWorker(QThread):
         device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
         baseline = self._load_baseline(model)
         info = ModelInfo(meta.get("path", ""), device, heldout_accuracy(meta), str(meta.get("dataset", "unknown")),
-                         class_names(model), baseline.metadata.get("path") if baseline is not None else None)
+                         class_names(model), baseline.metadata.get("path") if baseline is not None else None,
+                         config)
         self._model, self._baseline = model, baseline
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(info.path).name, device)
@@ -211,7 +208,8 @@ class InferenceWorker(QThread):
         from ..weights import SHIPPED_CNN, load_baseline, shipped_weights_path
 
         path = shipped_weights_path(SHIPPED_CNN)
-        if not path.is_file() or model.metadata.get("dataset", "mnist5k") != "mnist5k":
+        if not path.is_file() or model.metadata.get("dataset", "mnist5k") != "mnist5k" \
+                or model.config.image_size != 28:
             return None
         try:
             return load_baseline(path, device=model.device)
@@ -258,8 +256,8 @@ class InferenceWorker(QThread):
         if not np.isfinite(tr.final_lengths).all():
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
-        recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
-        self._publish("trace", TraceResult(job.request, x, tr, recon, time.perf_counter() - start))
+        recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
+        self._publish("trace", TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start))
         if self._baseline is not None and not job.live:  # the CNN's answer follows: the capsules never wait
             self._follow_up(CnnJob(job.request, x))
 
@@ -279,7 +277,7 @@ class InferenceWorker(QThread):
         start = time.perf_counter()
         image = transforms.apply_all(job.image, job.settings)
         tr = self._model.trace(image[None, None], iterations=job.iterations, primary_mask=job.mask)
-        recon = self._model.reconstruct(tr.poses[0], np.arange(10)).numpy()  # (10, 28, 28)
+        recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
         self._publish("probe", ProbeResult(job.request, job.settings, image, tr.final_lengths[0], tr.poses[0],
                                            int(tr.prediction[0]), recon, time.perf_counter() - start))
 

@@ -1,0 +1,111 @@
+"""Any model's shape, everywhere (issue 16 §1): a 36×36 model and a 3-class model with 8-D poses (random
+weights) through every tab of the window and every command."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QSettings
+
+from capsexplorer.config import CapsNetConfig
+from capsexplorer.model import CapsNet
+from capsexplorer.views import Geometry
+
+SHAPES = {
+    "36x36": (dict(image_size=36), {"dataset": "mnist5k"}),
+    "3-class-8d": (dict(n_classes=3, digit_dim=8), {"dataset": "folder", "classes": "ring,bar,cross"}),
+}
+
+
+def shaped_model(name: str) -> CapsNet:
+    torch.manual_seed(0)
+    config, metadata = SHAPES[name]
+    model = CapsNet(CapsNetConfig(**config)).eval()
+    model.metadata = dict(metadata)
+    return model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_settings(tmp_path_factory, qapp):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))
+    qapp.setOrganizationName("capsexplorer-tests")
+    qapp.setApplicationName("capsexplorer-tests")
+
+
+def test_the_geometry_follows_the_config():
+    paper = Geometry.of(CapsNetConfig())
+    assert (paper.grid, paper.n_primary, paper.origin, paper.receptive_field) == (6, 1152, 7.0, 17)
+    wide = Geometry.of(CapsNetConfig(image_size=36))
+    assert (wide.grid, wide.n_primary, wide.size) == (10, 3200, 36)
+    assert wide.place(wide.index(5, 9, 3)) == (5, 9, 3)
+    # the last cell's right edge sits where the last capsule's 17×17 patch is centred + 1 px
+    assert wide.origin + wide.step * wide.grid == 2 * (wide.grid - 1) + wide.kernel - 1 + 1
+
+
+def test_model_trace_takes_its_own_input_size():
+    model = shaped_model("36x36")
+    trace = model.trace(torch.rand(2, 1, 36, 36), keep_u_hat=True)
+    assert trace.images.shape == (2, 36, 36) and trace.coupling.shape == (3, 2, 3200, 10)
+    three = shaped_model("3-class-8d")
+    trace = three.trace(torch.rand(1, 28, 28), keep_u_hat=True)
+    assert trace.poses.shape == (1, 3, 8) and trace.u_hat.shape == (1, 1152, 3, 8)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_tab_works_with_the_model_s_shape(qtbot, shape, digit_image):
+    from capsexplorer.app import layout
+    from capsexplorer.app.main import _show_lab
+    from capsexplorer.app.window import MainWindow
+
+    model = shaped_model(shape)
+    geometry = Geometry.of(model.config)
+    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
+    qtbot.addWidget(window)
+    errors: list[str] = []
+    window.errorShown.connect(errors.append)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.model is not None or bool(errors), timeout=60_000)
+    assert not errors, errors
+    window._show_sample(digit_image, "a held-out 3")  # a model of other data has no samples of its own
+    qtbot.waitUntil(lambda: window.state.result is not None or bool(errors), timeout=60_000)
+    assert not errors, errors
+    state = window.state
+    assert state.geometry == geometry and len(state.enabled) == geometry.n_primary
+    assert state.result.image.shape == (geometry.size, geometry.size)
+    state.set_primary(geometry.n_primary - 1)  # the last capsule of the model's own grid
+    for tab in layout.LAB_TABS:
+        name = tab[0]
+        if name == "robustness" and state.model.cnn_path is None:
+            continue
+        _show_lab(window, SimpleNamespace(tab=name), [])
+        qtbot.wait(50)
+        for iteration in range(state.trace.iterations):
+            state.set_iteration(iteration)
+            qtbot.wait(10)
+        assert not errors, f"{shape}, {name}: {errors}"
+    # every panel drawn in the model's own shape
+    assert window.routing.matrix.image.shape == (geometry.types, geometry.classes * geometry.positions)
+    assert window.routing.overlay.image.shape == (geometry.grid, geometry.grid)
+    assert len(window.lengths.labels) == geometry.classes and len(window.lengths.x) == geometry.classes
+    assert len(window.pose.sliders) == geometry.pose_dim and window.pose.pose().shape == (geometry.pose_dim,)
+    assert window.inspector.type_box.maximum() == geometry.types - 1
+    assert window.inspector.row_box.maximum() == geometry.grid - 1
+    assert window.parts.brush.geometry_.grid == geometry.grid
+    assert len(window.summary.length_lines) == geometry.classes
+    assert window.routing.digit_choice.count() == geometry.classes + 1
+    assert f"{geometry.n_primary} primary capsules" in window.guide.text.text()
+    state.set_overlay_digit(geometry.classes - 1)
+    state.set_pose_digit(geometry.classes - 1)
+    parts = np.ones(geometry.n_primary, bool)
+    parts[: geometry.positions] = False  # type 0 off
+    state.set_enabled(parts)
+    qtbot.waitUntil(lambda: state.result is not None and state.result.trace.coupling.shape[2] == geometry.n_primary,
+                    timeout=30_000)
+    qtbot.wait(200)
+    assert not errors, f"{shape}: {errors}"
+    window.close()

@@ -1245,7 +1245,9 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert "How much routing moves here</b> was measured for the shipped digits model" in window.guide.text.text()
 
 
-def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window, tmp_path):
+def test_a_model_of_three_classes_replaces_the_digits_model_cleanly(qtbot, window, tmp_path):
+    """Switching from ten 16-D capsules to three 8-D ones while a capsule is bent: no stale request of the
+    old shape reaches the new model, and the input is traced again in the new shape."""
     import torch
 
     from capsexplorer.config import CapsNetConfig
@@ -1254,12 +1256,18 @@ def test_a_model_of_other_than_ten_classes_is_refused_in_one_line(qtbot, window,
 
     three = tmp_path / "three.safetensors"
     torch.manual_seed(0)
-    save_weights(CapsNet(CapsNetConfig(n_classes=3)), three, {"dataset": "folder", "classes": "a,b,c"})
-    current = window.worker._model
-    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
-        window.worker.load(str(three))
-    assert "3 classes" in error.args[0] and "\n" not in error.args[0]
-    assert window.worker._model is current
+    save_weights(CapsNet(CapsNetConfig(n_classes=3, digit_dim=8)), three, {"dataset": "folder", "classes": "a,b,c"})
+    errors: list[str] = []
+    window.errorShown.connect(errors.append)
+    window.state.set_pose_digit(9)
+    window.pose.sliders[3].setValue(window.pose.sliders[3].maximum())  # a reconstruction of capsule 9 asked
+    window.worker.load(str(three))
+    qtbot.waitUntil(lambda: window.state.model.classes == ("a", "b", "c") and window.state.result is not None
+                    and window.state.result.trace.poses.shape[1:] == (3, 8), timeout=TIMEOUT)
+    window.pose.sliders[0].setValue(window.pose.sliders[0].maximum())
+    qtbot.wait(300)
+    assert not errors, errors
+    assert len(window.pose.sliders) == 8 and window.lengths.bars.opts["x"].shape == (3,)
 
 
 @pytest.mark.slow

@@ -109,3 +109,65 @@ def test_every_tab_works_with_the_model_s_shape(qtbot, shape, digit_image):
     qtbot.wait(200)
     assert not errors, f"{shape}: {errors}"
     window.close()
+
+
+@pytest.fixture(scope="module")
+def shaped_files(tmp_path_factory, heldout):
+    """Both shapes' weights files, an image of a digit and a folder data set of three classes."""
+    from PIL import Image
+
+    from capsexplorer.weights import save_weights
+
+    root = tmp_path_factory.mktemp("shapes")
+    for name in SHAPES:
+        save_weights(shaped_model(name), root / f"{name}.safetensors", shaped_model(name).metadata)
+    Image.fromarray(heldout.images[0]).save(root / "digit.png")
+    for name, digit in (("ring", 0), ("bar", 1), ("cross", 7)):
+        (root / "folder" / name).mkdir(parents=True)
+        for k in np.flatnonzero(heldout.labels == digit)[:4]:
+            Image.fromarray(heldout.images[k]).save(root / "folder" / name / f"{k}.png")
+    return root
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    from capsexplorer.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_command_works_with_the_model_s_shape(capsys, shaped_files, shape):
+    weights, image, root = shaped_files / f"{shape}.safetensors", shaped_files / "digit.png", shaped_files
+    geometry = Geometry.of(shaped_model(shape).config)
+    code, out, _ = run(capsys, "--weights", weights, "classify", "--json", image)
+    answer = json.loads(out.splitlines()[0])
+    assert code == 0 and len(answer["lengths"]) == geometry.classes and len(answer["pose"]) == geometry.pose_dim
+    code, out, _ = run(capsys, "--weights", weights, "trace", image, "--out", root / f"{shape}.npz", "--u-hat")
+    assert code == 0
+    with np.load(root / f"{shape}.npz") as trace:
+        assert trace["u_hat"].shape == (1, geometry.n_primary, geometry.classes, geometry.pose_dim)
+        assert trace["images"].shape == (1, geometry.size, geometry.size)
+    code, out, _ = run(capsys, "--weights", weights, "sweep", image, "--transform", "rotate", "--from", -30, "--to", 30,
+                       "--steps", 3, "--json", "--out", root / f"{shape}-sweep.png")
+    assert code == 0 and np.shape(json.loads(out)["lengths"]) == (3, geometry.classes)
+    code, out, _ = run(capsys, "--weights", weights, "grid", image, "--steps", 3, "--range", "paper", "--json", "--out",
+                       root / f"{shape}-grid.png")
+    assert code == 0 and len(json.loads(out)["dimensions"]) == geometry.pose_dim
+    data = ["--dataset", "folder", "--data-dir", root / "folder"] if shape == "3-class-8d" else []
+    code, out, _ = run(capsys, "--weights", weights, "evaluate", "--json", *data)
+    assert code == 0 and np.shape(json.loads(out)["confusion"]) == (geometry.classes, geometry.classes)
+    snapshot = root / f"{shape}.png"
+    code, _, err = run(capsys, "--weights", weights, "snapshot", image, "--tab", "routing", "--out", snapshot)
+    assert code == 0 and snapshot.stat().st_size > 10_000, err
+
+
+def test_commands_that_measure_on_the_digits_say_so_for_a_model_of_other_classes(capsys, shaped_files):
+    weights = shaped_files / "3-class-8d.safetensors"
+    for command in (["robustness"], ["equivariance", "--limit", 10]):
+        code, out, err = run(capsys, "--weights", weights, *command)
+        assert code != 0 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert "folder" in err
+    code, _, err = run(capsys, "--weights", weights, "snapshot", "--out", shaped_files / "none.png")
+    assert code != 0 and "give an image" in err and not (shaped_files / "none.png").exists()

@@ -278,13 +278,22 @@ def run_snapshot(args) -> int:
         window.set_theme(getattr(args, "theme", "system"))
         window.resize(*(getattr(args, "size", None) or SNAPSHOT_SIZE))
         window.show()
-        ok, _ = wait_for(window.traceShown, 60_000, abort=(window.errorShown, window.blankShown),
-                         interrupted=interrupted)
+        if window.state.model is None:
+            wait_for(window.modelReady, 60_000, abort=(window.errorShown,), interrupted=interrupted)
+        if window.state.model is not None and window.state.result is None and window.draw.canvas.is_empty() \
+                and not args.image:
+            raise CapsExplorerError(f"no sample images of this model's data ({window.state.model.dataset}) come "
+                                    "with capsexplorer: give an image, e.g. capsexplorer snapshot IMAGE --out F.png")
+        if window.state.result is None and not errors:
+            ok, _ = wait_for(window.traceShown, 60_000, abort=(window.errorShown, window.blankShown),
+                             interrupted=interrupted)
+        else:
+            ok = window.state.result is not None
         if interrupted:
             raise KeyboardInterrupt
         if not ok:
             raise CapsExplorerError(errors[0] if errors else "the model produced no trace within 60 s")
-        if window.state.pose_stats is None:  # the sliders' and Figure 4's scale (shipped: a moment; else computed)
+        if window.state.pose_stats is None and not window.state.pose_stats_why:  # the sliders' and Figure 4's scale (shipped: a moment; else computed)
             wait_for(window.state.labDataChanged, 120_000, interrupted=interrupted)
         if args.digit is not None:
             window.state.set_pose_digit(args.digit)

@@ -67,7 +67,8 @@ class SamplesPanel(QGroupBox):
                             "" if dataset == "mnist5k" else f"This model was trained on {dataset} data.")
         self.notice.setVisible(bool(self.notice.text()))
 
-    def load_random(self, digit: int | None = None, seed: int | None = None) -> None:
+    def load_random(self, digit: int | None = None, seed: int | None = None) -> bool:
+        """Loads a sample of the model's own data; False when there is none (the input then stays)."""
         if digit is None:
             digit = self.digit.currentData()
             digit = None if digit is None or digit < 0 else int(digit)
@@ -77,20 +78,21 @@ class SamplesPanel(QGroupBox):
             found = model_samples(self.dataset)  # all of them: a sample's number names one image whatever the filter
         except CapsExplorerError as exc:
             self.failed.emit(str(exc))
-            return
+            return False
         if found is None:
             self.note.setText(f"No sample images of this model's data ({self.dataset}); draw or open an image.")
-            return
+            return False
         split, source = found
         choices = np.arange(len(split)) if digit is None else np.flatnonzero(split.labels == digit)
         if not len(choices):
-            return
+            return False
         k = int(choices[self._rng.integers(len(choices))])
         label = int(split.labels[k])
         name = self.classes[label] if label < len(self.classes) else str(label)
         description = f"{source} sample #{k}, class {name}"
         self.note.setText(f"Loaded {description}.")
         self.sampleChosen.emit(split.images[k], description)
+        return True
 
     def show_file(self, path: str) -> None:
         self.note.setText(f"Loaded {path}.")

@@ -210,7 +210,12 @@ class ExplorerState(QObject):
         self.inputChanged.emit()
 
     def set_model(self, info) -> None:
+        old_geometry = self.geometry
         previous, self.model = self.model, info
+        reshaped = self.geometry != old_geometry and self.result is not None
+        if reshaped:  # the trace shown is another shape's: gone until the new model's trace of the input
+            self.next_generation()
+            self.result, self.cnn = None, None
         if previous is not None and tuple(previous.classes) != tuple(info.classes):
             self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
             self.set_pose_digit(WINNER)
@@ -223,6 +228,8 @@ class ExplorerState(QObject):
         self.progress = {}
         self.pose_stats, self.equivariance, self.pose_stats_why = None, None, ""
         self.modelChanged.emit()
+        if reshaped:
+            self.resultChanged.emit()
         if regrid:
             self.partsChanged.emit()
             self.primaryChanged.emit(NONE)

@@ -215,10 +215,11 @@ class MainWindow(QMainWindow):
         if self._initial_image:
             self.open_image(self._initial_image)
             self._initial_image = None
-        elif self.draw.canvas.is_empty() or (other_data and self.draw.canvas.exact_input() is not None):
-            self.samples.load_random(seed=self._sample_seed)  # a sample of the new model's own data (undoable)
+        elif (self.draw.canvas.is_empty() or (other_data and self.draw.canvas.exact_input() is not None)) \
+                and self.samples.load_random(seed=self._sample_seed):
+            pass  # a sample of the new model's own data (undoable)
         else:
-            self.controller.request_trace()
+            self.controller.request_trace()  # the input shown, through the new model (none: nothing to trace)
 
     def _blank_shown(self) -> None:
         if self.draw.canvas.is_empty():  # cleared: nothing loaded any more

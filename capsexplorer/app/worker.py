@@ -288,12 +288,24 @@ class InferenceWorker(QThread):
         if self._baseline is not None:  # the CNN's view of the same sweep follows, as after a trace
             self._follow_up(SweepCnnJob(job.request, sweep.images))
 
+    def _fits(self, digit: int, pose) -> bool:
+        """A pose request of the model in use (not one asked of the model before a switch, still queued)."""
+        config = self._model.config
+        fits = 0 <= digit < config.n_classes and np.shape(pose) == (config.digit_dim,)
+        if not fits:
+            log.debug("dropped a pose request of another model's shape (capsule %d, pose %s)", digit, np.shape(pose))
+        return fits
+
     def _grid(self, job) -> None:
+        if not self._fits(job.digit, job.pose):
+            return
         start = time.perf_counter()
         grid = self._model.pose_grid(job.pose, job.digit, job.span, job.steps, sigma=job.sigma)
         self._publish("grid", LabResult(job.request, grid, grid.labels(), time.perf_counter() - start))
 
     def _reconstruct(self, job) -> None:
+        if not self._fits(job.digit, job.pose):
+            return
         start = time.perf_counter()
         image = self._model.reconstruct(job.pose[None], [job.digit]).numpy()[0]
         self._publish("reconstruct", ReconstructionResult(job.request, job.digit, job.pose, image,

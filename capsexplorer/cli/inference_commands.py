@@ -68,7 +68,12 @@ def cmd_trace(args) -> int:
         from ..files import reason
 
         raise CapsExplorerError(f"{out}: cannot write ({reason(exc)})") from None
-    print(f"{args.image}: {int(tr.prediction[0])}; trace of {tr.iterations} iterations written to {out}")
+    from ..weights import class_names
+
+    winner = int(tr.prediction[0])
+    name = class_names(model)[winner]
+    said = str(winner) if name == str(winner) else f"{winner} {name}"
+    print(f"{args.image}: {said}; trace of {tr.iterations} iterations written to {out}")
     return 0
 
 

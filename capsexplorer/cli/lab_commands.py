@@ -155,13 +155,21 @@ def _grid_sigma(args, model, digit: int):
     return pose_stats.spread(stats, digit)
 
 
+DIGIT_DATA = ("mnist5k", "mnist", "multimnist")  # weights whose classes are the ten digits
+
+
 def cmd_robustness(args) -> int:
     from .. import robustness
     from ..data import heldout_samples
     from ..weights import load_baseline
 
     _targets(args, {"out": ".png"})
-    models = {"capsnet": _load(args), "cnn": load_baseline(args.cnn_weights, device=args.device)}
+    capsnet = _load(args)
+    dataset = capsnet.metadata.get("dataset") or "mnist5k"
+    if dataset not in DIGIT_DATA or capsnet.config.n_classes != 10:
+        raise CapsExplorerError(f"robustness is measured on the held-out MNIST digits: these weights were trained on "
+                                f"{dataset} ({capsnet.config.n_classes} classes), so their answers there mean nothing")
+    models = {"capsnet": capsnet, "cnn": load_baseline(args.cnn_weights, device=args.device)}
     split = heldout_samples()
     result = robustness.measure(models, split, args.iterations, progress=_StderrProgress("measuring"))
     from ..data import mnist5k
@@ -200,14 +208,15 @@ def cmd_equivariance(args) -> int:
     if args.cnn_weights is not None and not str(args.cnn_weights).strip():
         raise CapsExplorerError("--cnn-weights is empty: give the CNN's weights file")
     capsnet = _load(args)
-    cnn = load_baseline(args.cnn_weights, device=args.device)
-    dataset, cnn_dataset = capsnet.metadata.get("dataset") or "mnist5k", cnn.metadata.get("dataset") or "mnist5k"
-    if dataset != cnn_dataset:
-        raise CapsExplorerError(f"the CapsNet was trained on {dataset}, the CNN on {cnn_dataset}: give --cnn-weights "
-                                f"of a CNN trained on {dataset}")
+    dataset = capsnet.metadata.get("dataset") or "mnist5k"
     samples = model_samples(dataset)
     if samples is None:
         raise CapsExplorerError(f"no held-out images of {dataset} are shipped to measure these weights on")
+    cnn = load_baseline(args.cnn_weights, device=args.device)
+    cnn_dataset = cnn.metadata.get("dataset") or "mnist5k"
+    if dataset != cnn_dataset:
+        raise CapsExplorerError(f"the CapsNet was trained on {dataset}, the CNN on {cnn_dataset}: give --cnn-weights "
+                                f"of a CNN trained on {dataset}")
     split = equivariance.subset(samples[0], args.limit)
     result = equivariance.measure(capsnet, cnn, split, progress=_StderrProgress("measuring equivariance"))
     if args.limit == equivariance.LIMIT and dataset == "mnist5k":  # what the window shows: it reuses this

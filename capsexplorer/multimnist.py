@@ -36,12 +36,14 @@ class Pairs:
 
 def place(digits: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """digits (B, 28, 28) in [0, 1] centred on a 36×36 canvas and moved by whole pixels: shifts (B, 2) as
-    (dx, dy) in −4…4 → (B, 36, 36)."""
+    (dx, dy) — the paper's −4…4, or further (the window's overlap control; ink moved off the canvas is lost)
+    → (B, 36, 36)."""
     batch = digits.shape[0]
+    reach = max(MAX_SHIFT, int(shifts.abs().max()) if shifts.numel() else 0)  # the window view moves further
     canvas = F.pad(digits, (MAX_SHIFT,) * 4)  # (B, 36, 36), the digit centred
-    padded = F.pad(canvas, (MAX_SHIFT,) * 4)  # (B, 44, 44): room to read a shifted window
-    top = MAX_SHIFT - shifts[:, 1]  # a digit moved down by dy is read from dy rows higher up
-    left = MAX_SHIFT - shifts[:, 0]
+    padded = F.pad(canvas, (reach,) * 4)  # (B, 36 + 2·reach, …): room to read a shifted window
+    top = reach - shifts[:, 1]  # a digit moved down by dy is read from dy rows higher up
+    left = reach - shifts[:, 0]
     rows = (top[:, None] + torch.arange(CANVAS)).view(batch, CANVAS, 1)
     cols = (left[:, None] + torch.arange(CANVAS)).view(batch, 1, CANVAS)
     return padded[torch.arange(batch).view(batch, 1, 1), rows, cols]  # (B, 36, 36)
@@ -160,3 +162,44 @@ def routing_ablation(model, pairs: Pairs, counts=ABLATION, batch_size: int = 250
     return {str(count): {"both_right": float(np.all(f == truth, axis=1).mean()),
                          "differs_from_uniform": float(np.any(f != uniform, axis=1).mean())}
             for count, f in found.items()}
+
+
+FURTHEST = 8  # px each way the window moves a digit: twice the training range, the canvas's edge for MNIST ink
+
+
+def overlay(digits: np.ndarray, shifts) -> tuple[np.ndarray, np.ndarray]:
+    """Two digits (2, 28, 28) in [0, 1], each moved by its (dx, dy) in `shifts` (2, 2), overlaid by their
+    maximum: (image (36, 36), parts (2, 36, 36) each digit alone as placed)."""
+    shifts = np.clip(np.asarray(shifts, np.int64).reshape(2, 2), -FURTHEST, FURTHEST)
+    parts = place(torch.as_tensor(np.asarray(digits, np.float32)), torch.as_tensor(shifts)).numpy()
+    return parts.max(axis=0), parts
+
+
+def separated(shifts, distance: float) -> np.ndarray:
+    """`shifts` (2, 2) with the second digit moved to `distance` px from the first along the line between
+    them (sideways if they sit on each other): 0 puts it on top of the first, full overlap. Whole pixels,
+    clipped to ±FURTHEST."""
+    shifts = np.asarray(shifts, np.int64).reshape(2, 2).copy()
+    offset = (shifts[1] - shifts[0]).astype(np.float64)
+    norm = float(np.hypot(*offset))
+    unit = offset / norm if norm > 0 else np.array([1.0, 0.0])
+    shifts[1] = np.clip(np.round(shifts[0] + float(distance) * unit), -FURTHEST, FURTHEST).astype(np.int64)
+    return shifts
+
+
+def distance(shifts) -> float:
+    """px between the two digits' placements."""
+    offset = np.asarray(shifts, np.float64).reshape(2, 2)
+    return float(np.hypot(*(offset[1] - offset[0])))
+
+
+def ink_overlap(parts: np.ndarray, ink: float = 0.2) -> float:
+    """The share of the smaller digit's ink that the other digit's ink covers: 0 apart, 1 on top."""
+    a, b = parts[0] >= ink, parts[1] >= ink
+    smaller = min(int(a.sum()), int(b.sum()))
+    return float((a & b).sum() / smaller) if smaller else 0.0
+
+
+def in_training_range(shifts) -> bool:
+    """Both digits within the paper's ±4 px."""
+    return bool(np.abs(np.asarray(shifts)).max() <= MAX_SHIFT)

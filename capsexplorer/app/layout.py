@@ -4,13 +4,15 @@ pose column becomes the lab's last tab, so that the lab's plots keep a readable 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QProxyStyle, QScrollArea, QSplitter, QStyle, QTabWidget, QVBoxLayout, QWidget
 
 from .guide import GuidePanel
 
 # The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
 LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
             ("votes", "Votes", "Every primary capsule's vote around v_j: routing by agreement as a picture"),
+            ("pair", "Pairs", "Two overlapping digits: which strokes routing gives to which digit, beside "
+                                   "uniform couplings (the paper's §6 and Figure 5)"),
             ("primary", "Primary", "One primary capsule's story; parts switched off"),
             ("probe", "Probe", "Transform the input; watch the pose and the length"),
             ("sweep", "Sweep", "One transform over a range, in one batch"),
@@ -20,6 +22,15 @@ LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
 LAB_VIEWS = tuple(view for view, _, _ in LAB_TABS)
 POSE_TAB = ("pose", "Pose", "Bend a class capsule: its 16 pose sliders and the decoder's reconstruction")
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
+
+
+class SnugTabs(QProxyStyle):
+    """The style in use with tabs a little narrower around their titles: ten of them fit a 1024 px window."""
+
+    def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt naming)
+        if metric == QStyle.PixelMetric.PM_TabBarTabHSpace:
+            return max(8, super().pixelMetric(metric, option, widget) - 8)
+        return super().pixelMetric(metric, option, widget)
 
 
 def lab_view_at(index: int) -> str:
@@ -71,7 +82,9 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     primary.layout().setStretch(0, 1)
     lab = QTabWidget()
     lab.setDocumentMode(True)
-    for widget, (_, title, tip) in zip((routing, w.votes, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
+    lab.snug_style = SnugTabs()  # kept: a style must outlive the widget that uses it
+    lab.tabBar().setStyle(lab.snug_style)
+    for widget, (_, title, tip) in zip((routing, w.votes, w.pair, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
                                         w.robustness), LAB_TABS):
         lab.addTab(widget, title)
         lab.setTabToolTip(lab.count() - 1, tip)

@@ -213,6 +213,8 @@ def _show_lab(window, args, interrupted) -> None:
     elif view == "robustness" and state.robustness is None and state.model.cnn_path is not None:
         window.controller.measure_robustness()  # minutes, unless measured before or shipped (then at once)
         done = window.robustnessShown
+    if view == "pair" and window.pair.ready and window.pair.truth is None:
+        done = window.traceShown  # showing the tab puts the first held-out pair on the input
     if view == "pose" and window.lab.indexOf(window.pose_area) < 0:
         view = "routing"  # a wide window shows the pose as its right-hand column
     if view != state.lab_view:

@@ -18,6 +18,7 @@ class SamplesPanel(QGroupBox):
     sampleChosen = Signal(object, str)
     openRequested = Signal()
     failed = Signal(str)
+    pairWanted = Signal()  # a two-digit model's "sample": a held-out pair (the Two digits tab makes it)
 
     def __init__(self, parent=None):
         super().__init__("Samples", parent)
@@ -61,10 +62,14 @@ class SamplesPanel(QGroupBox):
         self.dataset, self.classes = dataset, tuple(classes)
         self._fill_classes()
         clothing = dataset == "fashion-mnist"
-        self.random_button.setText("Test image" if clothing else "Held-out sample")
+        self.random_button.setText("Test image" if clothing else "Held-out pair" if dataset == "multimnist" else
+                                   "Held-out sample")
         self.notice.setText("This model was trained on clothing (Fashion-MNIST): whatever you draw is read as "
                             "one of its ten kinds of garment." if clothing else
-                            "" if dataset == "mnist5k" else f"This model was trained on {dataset} data.")
+                            "" if dataset == "mnist5k" else
+                            "This model was trained on pairs of overlapping digits (MultiMNIST, 36×36): the Pairs "
+                            "tab shows which strokes routing gives to which." if dataset == "multimnist" else
+                            f"This model was trained on {dataset} data.")
         self.notice.setVisible(bool(self.notice.text()))
 
     def load_random(self, digit: int | None = None, seed: int | None = None) -> bool:
@@ -74,6 +79,9 @@ class SamplesPanel(QGroupBox):
             digit = None if digit is None or digit < 0 else int(digit)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        if self.dataset == "multimnist":
+            self.pairWanted.emit()
+            return True
         try:
             found = model_samples(self.dataset)  # all of them: a sample's number names one image whatever the filter
         except CapsExplorerError as exc:

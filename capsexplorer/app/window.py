@@ -25,6 +25,7 @@ from .jobs import ModelInfo
 from .lengths import LengthsPanel
 from .parts import PartsPanel
 from .player import IterationPlayer
+from .pair_panel import PairPanel
 from .pose_panel import PosePanel
 from .probe import ProbePanel
 from .robustness_panel import RobustnessPanel
@@ -64,7 +65,7 @@ class MainWindow(QMainWindow):
         self.routing, self.lengths, self.summary = RoutingPanel(state), LengthsPanel(state), RoutingSummaryPanel(state)
         self.inspector, self.parts, self.probe = PrimaryInspector(state), PartsPanel(state), ProbePanel(state)
         self.sweep, self.grid, self.browser, self.robustness = SweepPanel(), GridPanel(), BrowserPanel(), RobustnessPanel()
-        self.pose, self.votes = PosePanel(state), VotesPanel(state)
+        self.pose, self.votes, self.pair = PosePanel(state), VotesPanel(state), PairPanel(state)
         for panel in (self.sweep, self.grid, self.browser, self.robustness):
             panel.follow(state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
@@ -93,6 +94,9 @@ class MainWindow(QMainWindow):
         state, controller = self.state, self.controller
         self.draw.strokeMoved.connect(self._drawing_is_the_users)
         self.samples.sampleChosen.connect(self._show_sample)
+        self.pair.pairChosen.connect(self._show_sample)
+        self.samples.pairWanted.connect(self.pair.another_pair)
+        self.pair.modelWanted.connect(self.controller.load)
         self.samples.openRequested.connect(self.files.open_image_dialog)
         self.samples.failed.connect(self.show_error)
         self.pose.poseChanged.connect(controller.request_reconstruction)
@@ -138,7 +142,10 @@ class MainWindow(QMainWindow):
                                     "Ctrl+1", "The CapsNet trained on 4,000 MNIST digits"),
             "fashion-mnist": self._action(shipped, "&Clothing — Fashion-MNIST",
                                           lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
-                                          "The CapsNet trained on the 60,000 Fashion-MNIST training images")}
+                                          "The CapsNet trained on the 60,000 Fashion-MNIST training images"),
+            "multimnist": self._action(shipped, "&Two digits — MultiMNIST", lambda: self.controller.load("multimnist"),
+                                       "Ctrl+3", "The CapsNet trained on 80,000 pairs of overlapping digits (36×36): "
+                                       "the Two digits tab")}
         for action in self.shipped_actions.values():
             action.setCheckable(True)
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",

@@ -262,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="routing iterations (1–10)")
     snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
                           help="digit capsule shown in the pose and spatial panels")
-    snapshot.add_argument("--tab", choices=("routing", "votes", "primary", "probe", "sweep", "figure4", "heldout",
-                                            "robustness", "pose"),
+    snapshot.add_argument("--tab", choices=("routing", "votes", "pair", "primary", "probe", "sweep", "figure4",
+                                            "heldout", "robustness", "pose"),
                           default="routing",
                           help="the lab's tab to show (pose: a tab of its own in windows under 1280 px wide, "
                                "else the right-hand column, shown with the routing tab)")

@@ -1,0 +1,162 @@
+"""The two-digit view (issue 16 §3): segmentation by routing against uniform couplings, held-out pairs slid
+over each other, two drawn digits — in the core and in the window with the shipped MultiMNIST model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from capsexplorer import multimnist, segmentation
+from capsexplorer.config import CapsNetConfig
+from capsexplorer.model import CapsNet
+from capsexplorer.views import Geometry
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_settings(tmp_path_factory, qapp):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))
+    qapp.setOrganizationName("capsexplorer-tests")
+    qapp.setApplicationName("capsexplorer-tests")
+
+
+@pytest.fixture(scope="module")
+def pairs(heldout):
+    return multimnist.heldout_pairs(heldout, 50)
+
+
+def test_a_held_out_pair_is_rebuilt_exactly_and_slides_to_full_overlap(heldout, pairs):
+    for k in range(10):
+        digits = heldout.images[pairs.sources[k]].astype(np.float32) / 255.0
+        image, parts = multimnist.overlay(digits, pairs.shifts[k])
+        assert np.array_equal(image, pairs.images[k]) and np.array_equal(parts, pairs.parts[k])
+        on_top = multimnist.separated(pairs.shifts[k], 0)
+        assert np.array_equal(on_top[0], on_top[1]) and multimnist.distance(on_top) == 0
+        far = multimnist.separated(pairs.shifts[k], 100)
+        assert np.abs(far).max() <= multimnist.FURTHEST and not multimnist.in_training_range(far) or \
+            multimnist.distance(far) <= 8
+        near, apart = (multimnist.ink_overlap(multimnist.overlay(digits, s)[1]) for s in (on_top, far))
+        assert 0 <= apart <= near <= 1
+    same = heldout.images[pairs.sources[0][:1]].repeat(2, 0).astype(np.float32) / 255.0
+    assert multimnist.ink_overlap(multimnist.overlay(same, [[0, 0], [0, 0]])[1]) == 1.0
+
+
+def test_the_split_is_the_routed_mass_over_each_pixel_and_uniform_is_the_first_iteration():
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig(image_size=36)).eval()
+    geometry = Geometry.of(model.config)
+    trace = model.trace(torch.rand(1, 36, 36), keep_u_hat=True)
+    a, b = segmentation.two_capsules(trace)
+    assert a != b and trace.final_lengths[0, a] >= trace.final_lengths[0, b]
+    uniform = segmentation.split(trace, geometry, a, b, 0)
+    norms = np.linalg.norm(trace.u_hat[0], axis=-1)  # (N, J)
+    # the top-left pixel is seen by the top-left position alone: its share is that position's
+    corner = norms.reshape(geometry.types, geometry.positions, -1)[:, 0]  # (types, J)
+    assert uniform.share[0, 0] == pytest.approx(corner[:, a].sum() / (corner[:, a].sum() + corner[:, b].sum()))
+    assert uniform.cells[0, 0] == pytest.approx(uniform.share[0, 0])
+    routed = segmentation.split(trace, geometry, a, b, 2)
+    assert routed.share.shape == (36, 36) and np.nanmax(routed.share) <= 1 and np.nanmin(routed.share) >= 0
+    assert not np.allclose(routed.share, uniform.share)  # routing moved the couplings, so the split
+    with pytest.raises(ValueError, match="keep_u_hat"):
+        segmentation.split(model.trace(torch.rand(1, 36, 36)), geometry, a, b, 0)
+
+
+def test_agreement_counts_own_strokes_and_shared_ones():
+    parts = np.zeros((2, 4, 4))
+    parts[0, 0, :3] = 1  # the first digit: three pixels of row 0
+    parts[1, 0, 2:] = 1  # the second: pixels 2 and 3 of row 0 — pixel 2 shared
+    share = np.full((4, 4), 0.5)
+    share[0] = [0.9, 0.2, 0.7, 0.1]  # pixel 1 wrongly to the second; the shared pixel 70 % to the first
+    found = segmentation.agreement(share, parts)
+    assert found["own_strokes"] == pytest.approx(2 / 3) and found["shared_to_a"] == pytest.approx(0.7)
+    assert found["shared_pixels"] == 1 and found["own_pixels"] == 3
+    recon = np.zeros((10, 4, 4))
+    recon[3], recon[5] = parts[1], parts[0]
+    assert segmentation.match(recon, (3, 5), parts) == (5, 3)  # by the drawings: 5 is the first
+    assert segmentation.match(recon, (3, 5), parts, labels=(3, 5)) == (3, 5)  # by the labels where they fit
+
+
+def press_drag(widget, points):
+    def send(kind, point, buttons):
+        pos = QPointF(*point)
+        QApplication.sendEvent(widget, QMouseEvent(kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton,
+                                                   buttons, Qt.KeyboardModifier.NoModifier))
+    send(QMouseEvent.Type.MouseButtonPress, points[0], Qt.MouseButton.LeftButton)
+    for point in points[1:]:
+        send(QMouseEvent.Type.MouseMove, point, Qt.MouseButton.LeftButton)
+    send(QMouseEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
+
+
+@pytest.fixture(scope="module")
+def two_digit_model():
+    from capsexplorer import load_model
+
+    return load_model("multimnist", device="cpu")
+
+
+def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, two_digit_model):
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(device="cpu", sample_seed=0, model=two_digit_model, persist=False)
+    qtbot.addWidget(window)
+    errors: list[str] = []
+    window.errorShown.connect(errors.append)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    state, pair = window.state, window.pair
+    assert state.result.image.shape == (36, 36) and pair.truth is not None  # opens on held-out pair 0
+    assert "+" in window.draw.prediction.text()  # the headline names two digits
+    state.set_lab_view("pair")
+    qtbot.wait(50)
+    shown = pair.current()
+    assert shown is not None and shown["parts"] is not None
+    caption = pair.caption.text()
+    assert "both right" in caption and "uniform couplings" in caption and "%" in caption
+    assert pair.read_out(18, 18).startswith("Pixel (row 18, col 18)")
+    first = pair.images["routed"].image.copy()
+    state.set_iteration(0)  # iteration 1 is uniform: the two pictures are the same
+    qtbot.wait(20)
+    assert np.allclose(pair.images["routed"].image, pair.images["uniform"].image)
+    assert not np.allclose(first, pair.images["routed"].image)
+    # slide the second digit on top of the first: a new input, traced, the truth kept with it
+    pair.distance.setValue(0)
+    qtbot.waitUntil(lambda: pair.current() is not None and pair.current()["parts"] is not None
+                    and "0 px" in pair.distance_label.text(), timeout=TIMEOUT)
+    assert "0 px apart" in window.windowTitle()
+    # draw two digits: a ring (first) and a bar beside it (second)
+    canvas = pair.canvas
+    size = canvas.width()
+    ring = [(size * (0.4 + 0.15 * np.cos(t)), size * (0.5 + 0.25 * np.sin(t))) for t in np.linspace(0, 6.3, 30)]
+    press_drag(canvas, ring)
+    qtbot.wait(20)
+    assert canvas.layer == 1 and "second digit" in pair.caption.text()  # on to the second
+    press_drag(canvas, [(size * 0.6, size * 0.2), (size * 0.6, size * 0.8)])
+    qtbot.waitUntil(lambda: "your two digits" in window.windowTitle() and pair.current() is not None
+                    and pair.current()["parts"] is not None, timeout=TIMEOUT)
+    assert not errors, errors
+    window.close()
+
+
+def test_the_pairs_tab_offers_the_two_digit_model(qtbot, model):
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.state.set_lab_view("pair")
+    qtbot.wait(50)
+    assert window.pair.load_button.isVisible() and not window.pair.canvas.isEnabled()
+    assert window.pair.current() is None
+    window.pair.load_button.click()
+    qtbot.waitUntil(lambda: window.state.model.dataset == "multimnist" and window.state.result is not None
+                    and window.state.result.image.shape == (36, 36), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.pair.current() is not None, timeout=TIMEOUT)
+    assert not window.pair.load_button.isVisible()
+    window.close()

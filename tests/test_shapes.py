@@ -57,11 +57,21 @@ def test_model_trace_takes_its_own_input_size():
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_tab_works_with_the_model_s_shape(qtbot, shape, digit_image):
+    walk_every_tab(qtbot, shaped_model(shape), digit_image, shape)
+
+
+def test_every_tab_works_with_the_shipped_two_digit_model(qtbot, digit_image):
+    from capsexplorer import load_model
+
+    walk_every_tab(qtbot, load_model("multimnist", device="cpu"), digit_image, "multimnist")
+
+
+def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
+    """Every lab tab shown and every iteration stepped, each panel checked to draw in the model's own shape."""
     from capsexplorer.app import layout
     from capsexplorer.app.main import _show_lab
     from capsexplorer.app.window import MainWindow
 
-    model = shaped_model(shape)
     geometry = Geometry.of(model.config)
     window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
     qtbot.addWidget(window)

@@ -84,8 +84,8 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     lab.setDocumentMode(True)
     lab.snug_style = SnugTabs()  # kept: a style must outlive the widget that uses it
     lab.tabBar().setStyle(lab.snug_style)
-    for widget, (_, title, tip) in zip((routing, w.votes, w.pair, scrolling(primary), w.probe, w.sweep, w.grid, w.browser,
-                                        w.robustness), LAB_TABS):
+    tabs = (routing, w.votes, w.pair, scrolling(primary), w.probe, w.sweep, w.grid, w.browser, w.robustness)
+    for widget, (_, title, tip) in zip(tabs, LAB_TABS):
         lab.addTab(widget, title)
         lab.setTabToolTip(lab.count() - 1, tip)
     middle = column(w.player, lab, stretch_last=True)

@@ -295,7 +295,8 @@ def run_snapshot(args) -> int:
             raise KeyboardInterrupt
         if not ok:
             raise CapsExplorerError(errors[0] if errors else "the model produced no trace within 60 s")
-        if window.state.pose_stats is None and not window.state.pose_stats_why:  # the sliders' and Figure 4's scale (shipped: a moment; else computed)
+        if window.state.pose_stats is None and not window.state.pose_stats_why:
+            # the sliders' and Figure 4's scale (shipped: a moment; else computed; none without training images)
             wait_for(window.state.labDataChanged, 120_000, interrupted=interrupted)
         if args.digit is not None:
             window.state.set_pose_digit(args.digit)

@@ -329,7 +329,8 @@ class PairPanel(QWidget):
                 f"(blue, {lengths[b]:.2f}).{verdict} Each stroke is painted in the colour of the capsule its "
                 f"routed mass c<sub>ij</sub>·‖û<sub>j|i</sub>‖ goes to (summed over the primary capsules that see "
                 f"it): full orange where {0.5 + self.spread:.0%} or more goes to {name(a)}, full blue where as much "
-                f"goes to {name(b)} (this input's shares lie within 50 ± {self.spread:.0%}). At iteration {r + 1} routing moved {sides} of {int(ink.sum())} ink pixels to the other "
+                f"goes to {name(b)} (this input's shares lie within 50 ± {self.spread:.0%}). At iteration {r + 1} "
+                f"routing moved {sides} of {int(ink.sum())} ink pixels to the other "
                 f"digit's side compared with uniform couplings; the largest change of a pixel's share is "
                 f"{np.nanmax(np.abs(change)) if np.isfinite(change).any() else 0:.3f} (scale ±{top:g}).")
         if shown["parts"] is not None:

@@ -143,9 +143,10 @@ class MainWindow(QMainWindow):
             "fashion-mnist": self._action(shipped, "&Clothing — Fashion-MNIST",
                                           lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
                                           "The CapsNet trained on the 60,000 Fashion-MNIST training images"),
-            "multimnist": self._action(shipped, "&Two digits — MultiMNIST", lambda: self.controller.load("multimnist"),
-                                       "Ctrl+3", "The CapsNet trained on 80,000 pairs of overlapping digits (36×36): "
-                                       "the Two digits tab")}
+            "multimnist": self._action(shipped, "&Two digits — MultiMNIST",
+                                       lambda: self.controller.load("multimnist"), "Ctrl+3",
+                                       "The CapsNet trained on 80,000 pairs of overlapping digits (36×36): the Pairs "
+                                       "tab")}
         for action in self.shipped_actions.values():
             action.setCheckable(True)
         self._action(file, "&Train a model…", self.show_training, "Ctrl+T",

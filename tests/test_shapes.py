@@ -181,3 +181,7 @@ def test_commands_that_measure_on_the_digits_say_so_for_a_model_of_other_classes
         assert "folder" in err
     code, _, err = run(capsys, "--weights", weights, "snapshot", "--out", shaped_files / "none.png")
     assert code != 0 and "give an image" in err and not (shaped_files / "none.png").exists()
+    code, _, err = run(capsys, "--weights", weights, "snapshot", shaped_files / "digit.png", "--digit", 5, "--out",
+                       shaped_files / "none.png")
+    assert code != 0 and "--digit must be from 0 to 2 for this model, got 5" in err
+    assert not (shaped_files / "none.png").exists()

@@ -20,7 +20,7 @@ LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
             ("heldout", "Held-out", "Every held-out image, a confusion matrix, the CapsNet beside the CNN"),
             ("robustness", "Robustness", "CapsNet against CNN under transforms"))
 LAB_VIEWS = tuple(view for view, _, _ in LAB_TABS)
-POSE_TAB = ("pose", "Pose", "Bend a class capsule: its 16 pose sliders and the decoder's reconstruction")
+POSE_TAB = ("pose", "Pose", "Bend a class capsule: its pose sliders and the decoder's reconstruction")
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
 
 

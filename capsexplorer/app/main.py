@@ -299,6 +299,9 @@ def run_snapshot(args) -> int:
             # the sliders' and Figure 4's scale (shipped: a moment; else computed; none without training images)
             wait_for(window.state.labDataChanged, 120_000, interrupted=interrupted)
         if args.digit is not None:
+            classes = window.state.geometry.classes
+            if not 0 <= args.digit < classes:
+                raise CapsExplorerError(f"--digit must be from 0 to {classes - 1} for this model, got {args.digit}")
             window.state.set_pose_digit(args.digit)
             window.state.set_overlay_digit(args.digit)
         _show_lab(window, args, interrupted)

@@ -260,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
     snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations (1–10)")
-    snapshot.add_argument("--digit", type=int, choices=range(10), metavar="D",
-                          help="digit capsule shown in the pose and spatial panels")
+    snapshot.add_argument("--digit", type=int, metavar="D",
+                          help="class capsule shown in the pose and spatial panels (0 to the model's classes − 1)")
     snapshot.add_argument("--tab", choices=("routing", "votes", "pair", "primary", "probe", "sweep", "figure4",
                                             "heldout", "robustness", "pose"),
                           default="routing",

@@ -115,6 +115,10 @@ def training_images(model) -> tuple[Split, str]:
     if dataset == "mnist5k":
         split = mnist5k().train
         return split, f"the {len(split):,} training digits of MNIST 5k"
+    if dataset == "multimnist":  # trained on pairs of these digits: each alone, centred on its 36×36 canvas
+        split = mnist5k().train
+        return split, (f"the {len(split):,} training digits of MNIST 5k, each alone at the centre of the 36×36 "
+                       "canvas (the model trained on pairs of them)")
     if dataset in ("mnist", "fashion-mnist"):
         directories = ([data_dir] if data_dir else []) + (list(FASHION_DIRS) if dataset == "fashion-mnist"
                                                          else [Path("data")])

@@ -487,7 +487,7 @@ def test_the_hover_read_out_follows_the_iteration_and_options_under_a_still_mous
     assert f"shown (change of coupling c_ij since iteration 2) {change:+.4f}" in routing.hover.text()
     state.set_view(change=False)
     routing._hover(FakeHover(0, 0, exit=True))
-    assert routing.hover.text() == HOVER_HINT
+    assert routing.hover.text() == HOVER_HINT.format(grid=6)
 
 
 def test_the_banner_overlays_and_goes_when_the_next_operation_succeeds(qtbot, window):

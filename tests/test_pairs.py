@@ -116,8 +116,8 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
     qtbot.wait(50)
     shown = pair.current()
     assert shown is not None and shown["parts"] is not None
-    caption = pair.caption.text()
-    assert "both right" in caption and "uniform couplings" in caption and "%" in caption
+    assert "both right" in pair.summary.text() and "uniform" in pair.summary.text() and "%" in pair.summary.text()
+    assert "orange is the pair's first digit" in pair.caption.text()
     assert pair.read_out(18, 18).startswith("Pixel (row 18, col 18)")
     first = pair.images["routed"].image.copy()
     state.set_iteration(0)  # iteration 1 is uniform: the two pictures are the same

@@ -101,6 +101,9 @@ def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     # every panel drawn in the model's own shape
     assert window.routing.matrix.image.shape == (geometry.types, geometry.classes * geometry.positions)
     assert window.routing.overlay.image.shape == (geometry.grid, geometry.grid)
+    placed = window.routing.overlay.mapRectToParent(window.routing.overlay.boundingRect())  # over the input
+    assert (placed.x(), placed.y(), placed.width()) == pytest.approx(
+        (geometry.origin, geometry.origin, geometry.grid * geometry.step))
     assert len(window.lengths.labels) == geometry.classes and len(window.lengths.x) == geometry.classes
     assert len(window.pose.sliders) == geometry.pose_dim and window.pose.pose().shape == (geometry.pose_dim,)
     assert window.inspector.type_box.maximum() == geometry.types - 1

@@ -121,7 +121,10 @@ class LengthsPanel(QGroupBox):
         self.values = np.asarray(lengths, dtype=float)
         self._follow_count(len(self.values))
         self.winner = int(self.values.argmax())
-        brushes = [theme.winner_colour() if d == self.winner else theme.bar_colour() for d in range(len(self.values))]
+        model = self.state.model
+        longest = 2 if model is not None and model.dataset == "multimnist" else 1  # a pair's answer: two digits
+        chosen = set(np.argsort(-self.values, kind="stable")[:longest].tolist())
+        brushes = [theme.winner_colour() if d in chosen else theme.bar_colour() for d in range(len(self.values))]
         self.bars.setOpts(height=self.values, brushes=brushes)
         # On a short or narrow plot the values would collide: bars alone then.
         roomy = self.plot.height() >= VALUES_FROM_HEIGHT

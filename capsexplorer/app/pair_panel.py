@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QRadioButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
@@ -18,6 +19,7 @@ from .state import ExplorerState
 
 FIRST, SECOND = (np.array(c.getRgbF()[:3]) for c in LAYER_COLOURS)  # the two digits' colours, as RGB in [0, 1]
 TWO_DIGIT_MODEL = "multimnist"
+MIN_SPREAD = 0.02  # the split pictures reach full colour at this input's largest share, and at 52 % at least
 
 
 def two_colour(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -82,8 +84,10 @@ class PairPanel(QWidget):
         layer_row = QHBoxLayout()
         for k, text in enumerate(("first", "second")):
             button = QRadioButton(text)
-            colour = LAYER_COLOURS[k].name()
-            button.setStyleSheet(f"QRadioButton {{ color: {colour}; font-weight: bold; }}")
+            swatch = QPixmap(12, 12)
+            swatch.fill(LAYER_COLOURS[k])
+            button.setIcon(QIcon(swatch))
+            button.setToolTip(f"Draw the {text} digit ({('orange', 'blue')[k]})")
             self.layer_choice.addButton(button, k)
             layer_row.addWidget(button)
         self.layer_choice.button(0).setChecked(True)
@@ -113,6 +117,9 @@ class PairPanel(QWidget):
         self.change_bar.setImageItem(self.images["change"], insert_in=self.plots["change"].getPlotItem())
         self.change_bar.axis.enableAutoSIPrefix(False)
         self.change_bar.axis.setWidth(52)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
@@ -153,6 +160,7 @@ class PairPanel(QWidget):
         layout.addLayout(need)
         layout.addLayout(pairs_row)
         layout.addLayout(apart_row)
+        layout.addWidget(self.summary)
         layout.addLayout(middle, 1)
 
         state.modelChanged.connect(self._follow_model)
@@ -209,6 +217,8 @@ class PairPanel(QWidget):
                 self.distance.setValue(round(multimnist.distance(shifts)))
         else:
             shifts = multimnist.separated(shifts, self.distance.value())
+        with signals_blocked(self.canvas):  # the sheet showed an earlier drawing: not the input any more
+            self._clear_drawing()
         digits = self._split.images[pairs.sources[k]].astype(np.float32) / 255.0  # (2, 28, 28)
         image, parts = multimnist.overlay(digits, shifts)
         names = [self.state.class_name(int(c)) for c in pairs.labels[k]]
@@ -274,7 +284,8 @@ class PairPanel(QWidget):
         if shown is None:
             for item in self.images.values():
                 item.setImage(np.zeros((36, 36, 3), np.float32), levels=(0, 1))
-            self.caption.setText("" if self.ready else "")
+            self.caption.setText("")
+            self.summary.setText("")
             return
         s, a, b = self.state, shown["a"], shown["b"]
         image, routed, uniform = shown["image"], shown["routed"], shown["uniform"]
@@ -283,9 +294,8 @@ class PairPanel(QWidget):
         self.images["input"].setImage(np.clip(grey[..., None] + two_colour(recon[a], recon[b]), 0, 1), levels=(0, 1))
         splits = [segmentation.split(s.trace, s.geometry, a, b, r) for r in range(s.trace.iterations)]
         ink = image >= segmentation.INK  # one scale for every iteration and both pictures: stepping shows change
-        spread = views.scale_ceiling(max(float(np.nanmax(np.abs(x.share[ink] - 0.5), initial=0.0)) for x in splits)
-                                     or 0.01)
-        self.spread = min(spread, 0.5)
+        widest = max(float(np.nanmax(np.abs(x.share[ink] - 0.5), initial=0.0)) for x in splits)
+        self.spread = min(max(MIN_SPREAD, views.scale_ceiling(widest)), 0.5)  # stated in the titles
         self.images["routed"].setImage(painted_split(image, routed.share, self.spread), levels=(0, 1))
         self.images["uniform"].setImage(painted_split(image, uniform.share, self.spread), levels=(0, 1))
         change = self._change(routed, uniform, image)
@@ -295,14 +305,18 @@ class PairPanel(QWidget):
         self._levels = top
         self.images["change"].setImage(np.nan_to_num(change).astype(np.float32), levels=(-top, top))
         self.change_bar.setLevels((-top, top))
-        self.change_bar.axis.setTicks([[(v, f"{v:+.3g}".replace("+0", "0") if v else "0") for v in (-top, 0.0, top)]])
+        self.change_bar.axis.setTicks([[(v, f"{v:+.2g}" if v else "0") for v in (-top / 2, 0.0, top / 2)]])
         name = s.class_name
-        for key, title in (("routed", f"Routing, iteration {s.iteration + 1}"),
-                           ("uniform", "Uniform (iteration 1)"),
-                           ("input", f"Input; {self._coloured(name(a), 0)} and {self._coloured(name(b), 1)} "
-                                     "redrawn")):
+        full = f"<br>full colour at {0.5 + self.spread:.0%}"
+        for key, title in (("routed", f"Routing, iteration {s.iteration + 1}{full}"),
+                           ("uniform", f"Uniform (iteration 1){full}"),
+                           ("input", f"Input (grey), {self._coloured(name(a), 0)} and {self._coloured(name(b), 1)} "
+                                     "redrawn"),
+                           ("change", f"Routing − uniform<br>±{top:g}, red: more to {self._coloured(name(a), 0)}")):
             self.plots[key].getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
-        self.caption.setText(self._caption(shown, change, top))
+        key, words = self._caption(shown, change, top)
+        self.summary.setText(key)
+        self.caption.setText(words)
 
     @staticmethod
     def _coloured(text: str, digit: int) -> str:
@@ -313,7 +327,8 @@ class PairPanel(QWidget):
         """(H, H) the change of the first capsule's share, on the ink only (NaN elsewhere)."""
         return np.where(image >= segmentation.INK, routed.share - uniform.share, np.nan)
 
-    def _caption(self, shown: dict, change: np.ndarray, top: float) -> str:
+    def _caption(self, shown: dict, change: np.ndarray, top: float) -> tuple[str, str]:
+        """(the key numbers in one line, the words that explain the pictures)."""
         s, a, b = self.state, shown["a"], shown["b"]
         name, lengths = s.class_name, s.trace.final_lengths[0]
         r = s.iteration
@@ -321,26 +336,37 @@ class PairPanel(QWidget):
         verdict = ""
         if labels is not None:
             right = sorted(int(c) for c in labels) == sorted((a, b))
-            verdict = (f" The pair is {name(int(labels[0]))} and {name(int(labels[1]))}: "
-                       f"{'both right' if right else '<b>not both right</b>'}.")
+            verdict = (f"The pair is {name(int(labels[0]))} and {name(int(labels[1]))}: "
+                       f"{'both right' if right else '<b>not both right</b>'}. ")
         ink = shown["image"] >= segmentation.INK
         sides = int((((shown["routed"].share > 0.5) != (shown["uniform"].share > 0.5)) & ink).sum())
-        text = (f"The two longest capsules: <b>{name(a)}</b> (orange, ‖v‖ {lengths[a]:.2f}) and <b>{name(b)}</b> "
-                f"(blue, {lengths[b]:.2f}).{verdict} Each stroke is painted in the colour of the capsule its "
-                f"routed mass c<sub>ij</sub>·‖û<sub>j|i</sub>‖ goes to (summed over the primary capsules that see "
-                f"it): full orange where {0.5 + self.spread:.0%} or more goes to {name(a)}, full blue where as much "
-                f"goes to {name(b)} (this input's shares lie within 50 ± {self.spread:.0%}). At iteration {r + 1} "
-                f"routing moved {sides} of {int(ink.sum())} ink pixels to the other "
-                f"digit's side compared with uniform couplings; the largest change of a pixel's share is "
-                f"{np.nanmax(np.abs(change)) if np.isfinite(change).any() else 0:.3f} (scale ±{top:g}).")
+        largest = float(np.nanmax(np.abs(change))) if np.isfinite(change).any() else 0.0
+        key = (f"{verdict}Iteration {r + 1}: routing moved <b>{sides} of {int(ink.sum())}</b> ink pixels to the other "
+               f"digit's side compared with uniform couplings (largest change of a share {largest:.3f})")
         if shown["parts"] is not None:
             by_routing = segmentation.agreement(shown["routed"].share, shown["parts"])
             by_uniform = segmentation.agreement(shown["uniform"].share, shown["parts"])
-            text += (f" Against the truth (each digit alone): routing gives {by_routing['own_strokes']:.0%} of the "
-                     f"strokes only one digit draws to that digit's capsule, uniform couplings "
-                     f"{by_uniform['own_strokes']:.0%}; the {by_routing['shared_pixels']} pixels both draw go "
-                     f"{by_routing['shared_to_a']:.0%} to {name(a)} (uniform {by_uniform['shared_to_a']:.0%}).")
-        return text
+            key += (f"; strokes given to their own digit: routing <b>{by_routing['own_strokes']:.0%}</b>, uniform "
+                    f"<b>{by_uniform['own_strokes']:.0%}</b> (half is chance)")
+        which = ("the pair's first digit" if labels is not None else "the digit drawn first"
+                 if shown["parts"] is not None else "the longer capsule")
+        text = (f"The two longest capsules: {self._coloured(name(a), 0)} (‖v‖ {lengths[a]:.2f}) and "
+                f"{self._coloured(name(b), 1)} ({lengths[b]:.2f}); orange is {which}. Each stroke is painted in the "
+                f"colour of the capsule its routed mass c<sub>ij</sub>·‖û<sub>j|i</sub>‖ goes to (summed over the "
+                f"primary capsules that see it): full orange where {0.5 + self.spread:.0%} or more goes to "
+                f"{name(a)}, full blue where as much goes to {name(b)} (this input's largest share; the same scale "
+                f"for both pictures and every iteration), mixed (olive) near half and half. The "
+                f"difference: red where routing gave {name(a)} more than uniform couplings, blue where less "
+                f"(±{top:g} at the ends, the same for every iteration).")
+        if shown["parts"] is not None:
+            by_routing = segmentation.agreement(shown["routed"].share, shown["parts"])
+            by_uniform = segmentation.agreement(shown["uniform"].share, shown["parts"])
+            text += (f" Against each digit drawn alone: the strokes only one digit draws go to that digit's capsule "
+                     f"{by_routing['own_strokes']:.0%} of the time (uniform {by_uniform['own_strokes']:.0%}); the "
+                     f"{by_routing['shared_pixels']} pixels both draw go {by_routing['shared_to_a']:.0%} to "
+                     f"{name(a)} (uniform {by_uniform['shared_to_a']:.0%}). Over 733 held-out pairs read right: "
+                     "64.0 % uniform, 65.3 % after three iterations (the README).")
+        return key + ".", text
 
     def read_out(self, x: float, y: float) -> str:
         shown = self.current()
@@ -349,6 +375,8 @@ class PairPanel(QWidget):
             return ""
         name, a, b = self.state.class_name, shown["a"], shown["b"]
         routed, uniform = shown["routed"].share[row, col], shown["uniform"].share[row, col]
+        if shown["image"][row, col] < segmentation.INK:
+            return f"Pixel (row {row}, col {col}): no ink here (ink {shown['image'][row, col]:.2f}): not painted."
         text = (f"Pixel (row {row}, col {col}): ink {shown['image'][row, col]:.2f}; share to {name(a)}: "
                 f"routing {routed:.1%} (iteration {self.state.iteration + 1}), uniform {uniform:.1%}, change "
                 f"{routed - uniform:+.2%}; to {name(b)}: the rest.")

@@ -15,7 +15,8 @@ from . import theme
 from .state import NONE, WINNER, ExplorerState
 
 NARROW = 600  # below this width the spatial view goes under the matrix
-HOVER_HINT = "Each block: a class j, its 6×6 positions row by row. Hover to read; click: the Primary tab shows it."
+HOVER_HINT = ("Each block: a class j, its {grid}×{grid} positions row by row. Hover to read; click: the Primary tab "
+              "shows it.")
 EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
 
 
@@ -246,8 +247,9 @@ class RoutingPanel(QGroupBox):
             self.primary_box.hide()
             return
         self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)
-        if self._hover_cell is None and self.hover.text() != HOVER_HINT:
-            self.hover.setText(HOVER_HINT)
+        hint = HOVER_HINT.format(grid=self.state.geometry.grid)
+        if self._hover_cell is None and self.hover.text() != hint:
+            self.hover.setText(hint)
         self._update_levels()
         self._render()
 
@@ -311,7 +313,10 @@ class RoutingPanel(QGroupBox):
         self.winner_box.setRect(winner * g.positions, 0, g.positions, g.types)
         digit = s.shown_overlay_digit()
         grid = views.spatial(matrix, digit, g).astype(np.float32)
+        reshaped = self.overlay.image is None or self.overlay.image.shape != grid.shape
         self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
+        if reshaped:  # setRect scales by the image's size when called: again for another grid
+            self.overlay.setRect(QRectF(g.origin, g.origin, g.grid * g.step, g.grid * g.step))
         change = " (its change)" if s.change else ""
         chosen = " (the winner)" if s.overlay_digit == WINNER else ""
         self.spatial_caption.setText(f"Class {s.class_name(digit)}{chosen}, iteration {r + 1}: the matrix's "
@@ -380,7 +385,8 @@ class RoutingPanel(QGroupBox):
     def _hover(self, event) -> None:
         if event.isExit():
             self._hover_cell = None
-            self.hover.setText(HOVER_HINT if self.state.trace is not None else EMPTY_HINT)
+            self.hover.setText(HOVER_HINT.format(grid=self.state.geometry.grid) if self.state.trace is not None
+                               else EMPTY_HINT)
             return
         if self.state.trace is None:
             return

@@ -134,8 +134,11 @@ class RoutingSummaryPanel(QGroupBox):
         moved = float(np.abs(tr.coupling[-1, 0] - uniform).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         name = self.state.class_name
+        two = self.state.model is not None and self.state.model.dataset == "multimnist"
+        first = (f"The two longest: {name(winner)} (orange) and {name(runner_up)} (purple) — the pair's answer"
+                 if two else f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple)")
         self.caption.setText(
-            f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple); margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"{first}; margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
             f"Couplings moved {moved:.4f} from uniform {uniform:.3g} on average; mean entropy by iteration "
             f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln {classes} = {np.log(classes):.4f}). "
             "Active parts: the "

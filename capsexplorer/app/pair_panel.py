@@ -116,7 +116,7 @@ class PairPanel(QWidget):
                                           interactive=False, width=10)
         self.change_bar.setImageItem(self.images["change"], insert_in=self.plots["change"].getPlotItem())
         self.change_bar.axis.enableAutoSIPrefix(False)
-        self.change_bar.axis.setWidth(52)
+        self.change_bar.axis.setWidth(62)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)

@@ -82,17 +82,22 @@ def training_picture(path: Path, folder: Path) -> Path:
 
 
 def readme_pictures(folder: Path) -> None:
-    """resources/screenshots/TAB.png (the digits model, light, 1500×920), fashion.png and training.png."""
+    """resources/screenshots/TAB.png (the digits model, light, 1500×920), fashion.png, pair.png (the two-digit
+    model's Pairs tab) and training.png."""
     import shutil
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         training_picture(folder / "training.png", Path(tmp))
         for path in photograph("mnist5k", Path(tmp), [README_SIZE], ["light"], TABS[:-1], name="x"):
+            if path.stem.endswith("-pair"):
+                continue  # the Pairs tab is pictured with the two-digit model, below
             shutil.copyfile(path, folder / (path.stem.rsplit("-", 1)[1] + ".png"))
         shutil.copyfile(folder / "routing.png", folder.parent / "snapshot.png")  # the README's first picture
         for path in photograph("fashion-mnist", Path(tmp), [README_SIZE], ["light"], ("routing",), name="f"):
             shutil.copyfile(path, folder / "fashion.png")
+        for path in photograph("multimnist", Path(tmp), [README_SIZE], ["light"], ("pair",), name="p"):
+            shutil.copyfile(path, folder / "pair.png")
 
 
 def main(argv=None) -> int:

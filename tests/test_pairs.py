@@ -5,24 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
 
 from capsexplorer import multimnist, segmentation
 from capsexplorer.config import CapsNetConfig
 from capsexplorer.model import CapsNet
 from capsexplorer.views import Geometry
+from test_app import isolated_settings, send_mouse  # noqa: F401 (a fixture: the settings of these tests only)
 
 TIMEOUT = 60_000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def isolated_settings(tmp_path_factory, qapp):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))
-    qapp.setOrganizationName("capsexplorer-tests")
-    qapp.setApplicationName("capsexplorer-tests")
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +74,10 @@ def test_agreement_counts_own_strokes_and_shared_ones():
 
 
 def press_drag(widget, points):
-    def send(kind, point, buttons):
-        pos = QPointF(*point)
-        QApplication.sendEvent(widget, QMouseEvent(kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton,
-                                                   buttons, Qt.KeyboardModifier.NoModifier))
-    send(QMouseEvent.Type.MouseButtonPress, points[0], Qt.MouseButton.LeftButton)
+    send_mouse(widget, QMouseEvent.Type.MouseButtonPress, points[0], Qt.MouseButton.LeftButton)
     for point in points[1:]:
-        send(QMouseEvent.Type.MouseMove, point, Qt.MouseButton.LeftButton)
-    send(QMouseEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
+        send_mouse(widget, QMouseEvent.Type.MouseMove, point, Qt.MouseButton.LeftButton)
+    send_mouse(widget, QMouseEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
 
 from capsexplorer.config import CapsNetConfig
 from capsexplorer.model import CapsNet
 from capsexplorer.views import Geometry
+from test_app import isolated_settings  # noqa: F401 (fixture: the settings of these tests only)
 
 SHAPES = {
     "36x36": (dict(image_size=36), {"dataset": "mnist5k"}),
@@ -26,14 +26,6 @@ def shaped_model(name: str) -> CapsNet:
     model = CapsNet(CapsNetConfig(**config)).eval()
     model.metadata = dict(metadata)
     return model
-
-
-@pytest.fixture(scope="module", autouse=True)
-def isolated_settings(tmp_path_factory, qapp):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("settings")))
-    qapp.setOrganizationName("capsexplorer-tests")
-    qapp.setApplicationName("capsexplorer-tests")
 
 
 def test_the_geometry_follows_the_config():

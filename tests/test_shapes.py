@@ -180,3 +180,39 @@ def test_commands_that_measure_on_the_digits_say_so_for_a_model_of_other_classes
                        shaped_files / "none.png")
     assert code != 0 and "--digit must be from 0 to 2 for this model, got 5" in err
     assert not (shaped_files / "none.png").exists()
+
+
+def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model, shaped_files, digit_image):
+    """Digits → a 3-class model → a 36×36 model trained on the same digits, at run time: no panel keeps the last
+    model's results (the held-out browser indexed 3 names with 10 labels), nor quotes the shipped model's figures."""
+    from capsexplorer.app.guide import ROUTING_NOTE
+    from capsexplorer.app.pair_panel import TITLES
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
+    qtbot.addWidget(window)
+    errors: list[str] = []
+    window.errorShown.connect(errors.append)
+    window.resize(1400, 900)
+    window.show()
+    window.state.set_lab_view("heldout")
+    qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final, timeout=60_000)
+    assert window.browser.model.rowCount() == 1000 and ROUTING_NOTE in window.guide.text.text()
+    window.worker.load(str(shaped_files / "3-class-8d.safetensors"))
+    qtbot.waitUntil(lambda: window.state.model.classes == ("ring", "bar", "cross") and window.state.result is not None,
+                    timeout=60_000)
+    qtbot.wait(300)
+    window.browser.view.viewport().repaint()
+    assert window.browser.model.rowCount() == 0 and window.browser.confusion.rowCount() == 3
+    assert window.inspector.input_image.image.shape == window.state.result.image.shape
+    state = window.state
+    state.set_lab_view("pair")
+    qtbot.wait(50)
+    assert window.pair.plots["input"].getPlotItem().titleLabel.text == TITLES["input"]
+    assert window.pair.load_button.isVisible()
+    window.worker.load(str(shaped_files / "36x36.safetensors"))
+    qtbot.waitUntil(lambda: state.model.config.image_size == 36 and state.result is not None
+                    and state.result.image.shape == (36, 36), timeout=60_000)
+    assert ROUTING_NOTE not in window.guide.text.text()  # trained on the same digits, but not the shipped weights
+    assert not errors, errors
+    window.close()

@@ -191,6 +191,8 @@ class BrowserPanel(QGroupBox):
         """Draws the held-out predictions the explorer state holds, and their progress while computed."""
         def draw() -> None:
             result = state.predictions
+            if result is None or result.predictions is None:  # another model: nothing of the last one stays
+                self.clear_data()
             if result is not None and result.predictions is None:
                 self.status.setText(result.why)
             elif result is not None:
@@ -214,6 +216,16 @@ class BrowserPanel(QGroupBox):
         """A `jobs.Progress` of the held-out predictions (images done of both models' total)."""
         self.status.setText(f"Computing the predictions for the held-out digits… {progress.done} of "
                             f"{progress.total}")
+
+    def clear_data(self) -> None:
+        """No predictions (another model's are coming, or there are none for it)."""
+        self.split, self.predictions, self.cell = None, None, None
+        self.model.beginResetModel()
+        self.model.split, self.model.predictions, self.model.order = None, None, np.zeros(0, np.int64)
+        self.model._pixmaps.clear()
+        self.model.endResetModel()
+        self.confusion.clearContents()
+        self.status.setText("")
 
     def set_data(self, split: Split, predictions: SetPredictions, seconds: float, final: bool = True) -> None:
         """`final` False: the CapsNet's predictions, the CNN's still to come."""

@@ -71,6 +71,14 @@ class GuidePanel(QGroupBox):
 
     def follow_model(self, state) -> None:
         """The routing figures quoted are the shipped digits model's: only shown for it."""
-        digits_model = state.model is not None and state.model.dataset == "mnist5k" and state.digits
+        from pathlib import Path
+
+        from ..weights import SHIPPED, shipped_weights_path
+
+        try:  # the figures are those of the shipped digits weights, not of any model trained on the same digits
+            digits_model = state.model is not None and \
+                Path(state.model.path).resolve() == shipped_weights_path(SHIPPED).resolve()
+        except (OSError, ValueError):
+            digits_model = False
         self.text.setText(guide(state.capsule_word, state.item_word, state.geometry)
                           + (ROUTING_NOTE if digits_model else OTHER_MODEL_NOTE))

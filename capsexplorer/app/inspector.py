@@ -153,6 +153,8 @@ class PrimaryInspector(QGroupBox):
 
     def _show(self, *_) -> None:
         i, tr = self.state.primary, self.state.trace
+        if tr is not None:
+            self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)  # the input shown, always
         if i == NONE or tr is None or tr.u_hat is None:
             self.details.setText(CHOOSE_HINT if tr is not None else "Draw or load a digit first.")
             self.procedure.setText("")

@@ -177,7 +177,7 @@ class LengthsPanel(QGroupBox):
         """Bars named by the model's classes (digits, or short garment names)."""
         from ..data import TICK_NAMES
 
-        names = [TICK_NAMES.get(c, c[:4]) for c in classes]
+        names = [TICK_NAMES.get(c, c if len(c) <= 6 else c[:4]) for c in classes]
         self._follow_count(len(classes))
         self.tick_names = names
         self._name_ticks()

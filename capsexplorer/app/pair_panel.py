@@ -19,6 +19,8 @@ from .state import ExplorerState
 
 FIRST, SECOND = (np.array(c.getRgbF()[:3]) for c in LAYER_COLOURS)  # the two digits' colours, as RGB in [0, 1]
 TWO_DIGIT_MODEL = "multimnist"
+TITLES = {"input": "Input + reconstructions", "routed": "Routing", "uniform": "Uniform couplings",
+          "change": "Routing − uniform"}  # the pictures' titles before there is a pair to name
 MIN_SPREAD = 0.02  # the split pictures reach full colour at this input's largest share, and at 52 % at least
 
 
@@ -101,8 +103,7 @@ class PairPanel(QWidget):
 
         self.plots = {}
         self.images = {}
-        for key, title in (("input", "Input + reconstructions"), ("routed", "Routing"),
-                           ("uniform", "Uniform couplings"), ("change", "Routing − uniform")):
+        for key, title in TITLES.items():
             plot = theme.picture_plot(minimum_height=120)
             plot.setMinimumWidth(100)
             plot.getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
@@ -282,8 +283,11 @@ class PairPanel(QWidget):
     def _draw(self, *_) -> None:
         shown = self.current()
         if shown is None:
-            for item in self.images.values():
+            for key, item in self.images.items():
                 item.setImage(np.zeros((36, 36, 3), np.float32), levels=(0, 1))
+                self.plots[key].getPlotItem().setTitle(TITLES[key], color=theme.foreground().name(), size="9pt")
+            if not self.ready:
+                self.distance_label.setText("")
             self.caption.setText("")
             self.summary.setText("")
             return

@@ -71,7 +71,6 @@ class RoutingPanel(QGroupBox):
         s, g = self.state, self.state.geometry
         item = self.matrix_plot.getPlotItem()
         item.setLabel("bottom", s.capsule_word + " j")
-        self.class_axis.set_names(s.tick_names, [g.positions * (d + 0.5) for d in range(g.classes)])
         item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in sorted({0, g.types // 4, g.types // 2,
                                                                              3 * g.types // 4, g.types - 1})], []])
         item.setXRange(0, g.classes * g.positions, padding=0)
@@ -94,6 +93,7 @@ class RoutingPanel(QGroupBox):
         size = g.grid * g.step
         self.overlay.setRect(QRectF(g.origin, g.origin, size, size))
         self.spatial_plot.getPlotItem().setRange(xRange=(0, g.size), yRange=(0, g.size), padding=0.02)
+        self.class_axis.set_names(s.tick_names, [g.positions * (d + 0.5) for d in range(g.classes)])  # in range
 
     # --- construction -------------------------------------------------------------------------
     def _build_options(self) -> None:

@@ -135,7 +135,7 @@ class ExplorerState(QObject):
         """Short class names for axes: the digits, or abbreviations such as "Tee", "Trou" (data.TICK_NAMES)."""
         from ..data import TICK_NAMES
 
-        return [TICK_NAMES.get(c, c[:4]) for c in self.classes]
+        return [TICK_NAMES.get(c, c if len(c) <= 6 else c[:4]) for c in self.classes]
 
     def class_name(self, j: int) -> str:
         return self.classes[j] if 0 <= j < len(self.classes) else str(j)

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.draw.strokeMoved.connect(self._drawing_is_the_users)
         self.samples.sampleChosen.connect(self._show_sample)
         self.pair.pairChosen.connect(self._show_sample)
+        self.pair.pairChosen.connect(lambda _image, description: self.samples.note.setText(f"Loaded {description}."))
         self.samples.pairWanted.connect(self.pair.another_pair)
         self.pair.modelWanted.connect(self.controller.load)
         self.samples.openRequested.connect(self.files.open_image_dialog)

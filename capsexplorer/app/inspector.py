@@ -89,8 +89,8 @@ class PrimaryInspector(QGroupBox):
         state.modelChanged.connect(self._follow_model)
         self.couplings = theme.static_plot(minimum_height=110)
         q = self.couplings.getPlotItem()
-        q.setTitle(f'c<sub>ij</sub> over the iterations (<span style="color:{theme.winner_colour().name()}">'
-                   "the winner</span>; grey: the others)", color=theme.foreground().name(), size="10pt")
+        q.setTitle(f'c<sub>ij</sub> by iteration (<span style="color:{theme.winner_colour().name()}">'
+                   "winner</span>; grey: others)", color=theme.foreground().name(), size="10pt")
         q.setLabel("bottom", "iteration")
         self.coupling_lines = [q.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
         self.details = QLabel(CHOOSE_HINT)
@@ -195,6 +195,7 @@ class PrimaryInspector(QGroupBox):
         self.prediction_bars.setOpts(height=reach, brushes=colours)
         iterations = np.arange(1, tr.iterations + 1)
         theme.integer_ticks(self.couplings, tr.iterations)
+        self.couplings.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)  # every iteration
         for d, line in enumerate(self.coupling_lines):
             line.setData(iterations, tr.coupling[:, 0, i, d])
             line.setPen(pg.mkPen(colours[d], width=3 if d == winner else 1))

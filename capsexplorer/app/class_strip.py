@@ -85,8 +85,11 @@ class ClassStrip(QWidget):
                 painter.setPen(QPen(colour, 2))
                 painter.drawRect(rect.adjusted(-1, -1, 1, 1))
             painter.setPen(theme.foreground() if self.lengths[j] >= M_MINUS else theme.muted())
+            width = rect.width() + GAP
             text = f"{self.short[j]} {self.lengths[j]:.2f}"
-            painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + 1, rect.width() + GAP, metrics.height()),
+            if metrics.horizontalAdvance(text) > width:  # never into the next caption: the value on hover then
+                text = metrics.elidedText(self.short[j], Qt.TextElideMode.ElideRight, width)
+            painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + 1, width, metrics.height()),
                              Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()
 

@@ -148,3 +148,13 @@ def test_the_pairs_tab_offers_the_two_digit_model(qtbot, model):
     qtbot.waitUntil(lambda: window.pair.current() is not None, timeout=TIMEOUT)
     assert not window.pair.load_button.isVisible()
     window.close()
+
+
+def test_the_window_builds_each_held_out_pair_as_the_evaluation_has_it(heldout):
+    """The Pairs tab makes one pair when shown (milliseconds), not all 10,000 (a second): the same pairs."""
+    sources, shifts = multimnist.heldout_arrangement(heldout)
+    everything = multimnist.heldout_pairs(heldout)
+    assert np.array_equal(sources, everything.sources) and np.array_equal(shifts, everything.shifts)
+    k = 9_876
+    image, _ = multimnist.overlay(heldout.images[sources[k]].astype(np.float32) / 255.0, shifts[k])
+    assert np.array_equal(image, everything.images[k])

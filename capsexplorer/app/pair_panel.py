@@ -195,11 +195,13 @@ class PairPanel(QWidget):
 
     # --- inputs -------------------------------------------------------------------------------
     def pairs(self):
+        """The evaluation's 10,000 held-out pairs (the same seed), as (sources (N, 2), shifts (N, 2, 2)): each
+        pair's image is made when it is shown."""
         if self._pairs is None:
             from ..data import heldout_samples
 
             self._split = heldout_samples()
-            self._pairs = multimnist.heldout_pairs(self._split)  # the evaluation's 10,000, the same seed
+            self._pairs = multimnist.heldout_arrangement(self._split)
         return self._pairs
 
     def another_pair(self) -> None:
@@ -211,8 +213,8 @@ class PairPanel(QWidget):
 
     def show_pair(self, reset_distance: bool) -> None:
         """The held-out pair chosen, its second digit at the distance set (or where the set has it)."""
-        pairs, k = self.pairs(), self.index.value()
-        shifts = pairs.shifts[k]
+        (sources, all_shifts), k = self.pairs(), self.index.value()
+        shifts = all_shifts[k]
         if reset_distance:
             with signals_blocked(self.distance):
                 self.distance.setValue(round(multimnist.distance(shifts)))
@@ -220,12 +222,13 @@ class PairPanel(QWidget):
             shifts = multimnist.separated(shifts, self.distance.value())
         with signals_blocked(self.canvas):  # the sheet showed an earlier drawing: not the input any more
             self._clear_drawing()
-        digits = self._split.images[pairs.sources[k]].astype(np.float32) / 255.0  # (2, 28, 28)
+        digits = self._split.images[sources[k]].astype(np.float32) / 255.0  # (2, 28, 28)
         image, parts = multimnist.overlay(digits, shifts)
-        names = [self.state.class_name(int(c)) for c in pairs.labels[k]]
+        labels = self._split.labels[sources[k]]
+        names = [self.state.class_name(int(c)) for c in labels]
         self._say_distance(shifts, parts)
         moved = "" if reset_distance else f", {self.distance.value()} px apart"
-        self._send(image, parts, pairs.labels[k], f"held-out pair #{k} ({names[0]} and {names[1]}{moved})")
+        self._send(image, parts, labels, f"held-out pair #{k} ({names[0]} and {names[1]}{moved})")
 
     def _say_distance(self, shifts, parts) -> None:
         beyond = "" if multimnist.in_training_range(shifts) else " (beyond training)"

@@ -82,6 +82,11 @@ TICK_NAMES = {"T-shirt/top": "Tee", "Trouser": "Trou", "Pullover": "Pull", "Dres
               "Sandal": "Sndl", "Shirt": "Shrt", "Sneaker": "Snkr", "Bag": "Bag", "Ankle boot": "Boot"}  # under bars
 
 
+def short_name(name: str) -> str:
+    """A class's name under a bar: a garment's abbreviation, another name whole up to 6 letters, else its first 4."""
+    return TICK_NAMES.get(name, name if len(name) <= 6 else name[:4])
+
+
 def model_samples(dataset: str) -> tuple[Split, str] | None:
     """Images of a model's own data that it never trained on, and how to describe them: the bundled
     held-out digits, or the 1,000 Fashion-MNIST test images shipped with the package. None otherwise."""

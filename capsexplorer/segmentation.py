@@ -35,17 +35,30 @@ class Split:
     mass: np.ndarray  # (H, H) m_a + m_b reaching each pixel (relative: the largest is 1)
 
 
-def routed_mass(trace: RoutingTrace, iteration: int, example: int = 0) -> np.ndarray:
-    """(N, J) m_ij = c_ij · ‖û_j|i‖ at a 0-based iteration (needs û: trace with keep_u_hat)."""
+def prediction_lengths(trace: RoutingTrace, example: int = 0) -> np.ndarray:
+    """(N, J) ‖û_j|i‖ (needs û: a trace with keep_u_hat)."""
     if trace.u_hat is None:
         raise ValueError("segmentation needs a trace made with keep_u_hat=True")
-    return trace.coupling[iteration, example] * np.linalg.norm(trace.u_hat[example], axis=-1)
+    return np.linalg.norm(trace.u_hat[example], axis=-1)
 
 
-def split(trace: RoutingTrace, geometry: Geometry, a: int, b: int, iteration: int, example: int = 0) -> Split:
+def routed_mass(trace: RoutingTrace, iteration: int, example: int = 0, lengths=None) -> np.ndarray:
+    """(N, J) m_ij = c_ij · ‖û_j|i‖ at a 0-based iteration; `lengths`: prediction_lengths, when known."""
+    lengths = prediction_lengths(trace, example) if lengths is None else lengths
+    return trace.coupling[iteration, example] * lengths
+
+
+def every_split(trace: RoutingTrace, geometry: Geometry, a: int, b: int, example: int = 0) -> list[Split]:
+    """`split` at every iteration, the predictions' lengths taken once: [uniform, iteration 2, …]."""
+    lengths = prediction_lengths(trace, example)
+    return [split(trace, geometry, a, b, r, example, lengths) for r in range(trace.iterations)]
+
+
+def split(trace: RoutingTrace, geometry: Geometry, a: int, b: int, iteration: int, example: int = 0,
+          lengths=None) -> Split:
     """The split between capsules a and b at a 0-based `iteration` (0: uniform couplings)."""
     g = geometry
-    mass = routed_mass(trace, iteration, example)[:, [a, b]]  # (N, 2)
+    mass = routed_mass(trace, iteration, example, lengths)[:, [a, b]]  # (N, 2)
     per_cell = mass.reshape(g.types, g.grid, g.grid, 2).sum(axis=0)  # (G, G, 2)
     size, field, step = g.size, g.receptive_field, int(g.step)
     to_pixels = np.zeros((size, size, 2))

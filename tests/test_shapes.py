@@ -34,8 +34,18 @@ def test_the_geometry_follows_the_config():
     wide = Geometry.of(CapsNetConfig(image_size=36))
     assert (wide.grid, wide.n_primary, wide.size) == (10, 3200, 36)
     assert wide.place(wide.index(5, 9, 3)) == (5, 9, 3)
-    # the last cell's right edge sits where the last capsule's 17×17 patch is centred + 1 px
-    assert wide.origin + wide.step * wide.grid == 2 * (wide.grid - 1) + wide.kernel - 1 + 1
+    # where the model's own capsule (r, c) looks: the input pixels its gradient reaches
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig(image_size=36)).eval()
+    for row, col in ((0, 0), (9, 3), (4, 9)):
+        x = torch.rand(1, 1, 36, 36, requires_grad=True)
+        u = model.primary_capsules(x)  # (1, 3200, 8)
+        u[0, wide.index(5, row, col)].sum().backward()
+        rows, cols = np.nonzero(x.grad[0, 0].abs().numpy() > 0)
+        assert (rows.min(), rows.max() + 1) == (wide.step * row, wide.step * row + wide.receptive_field)
+        assert (cols.min(), cols.max() + 1) == (wide.step * col, wide.step * col + wide.receptive_field)
+        centre = wide.step * col + (wide.receptive_field - 1) / 2  # the cell drawn around it: origin + step·col
+        assert wide.origin + wide.step * col <= centre < wide.origin + wide.step * (col + 1)
 
 
 def test_model_trace_takes_its_own_input_size():
@@ -109,9 +119,8 @@ def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     parts = np.ones(geometry.n_primary, bool)
     parts[: geometry.positions] = False  # type 0 off
     state.set_enabled(parts)
-    qtbot.waitUntil(lambda: state.result is not None and state.result.trace.coupling.shape[2] == geometry.n_primary,
-                    timeout=30_000)
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: state.result is not None and state.result.trace.u_hat is not None
+                    and not state.result.trace.u_hat[0, :geometry.positions].any(), timeout=30_000)  # routed without
     assert not errors, f"{shape}: {errors}"
     window.close()
 
@@ -216,3 +225,20 @@ def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model
     assert ROUTING_NOTE not in window.guide.text.text()  # trained on the same digits, but not the shipped weights
     assert not errors, errors
     window.close()
+
+
+def test_a_request_made_for_the_last_model_s_capsules_is_dropped_not_an_error(qapp, heldout):
+    """Parts switched off on the digits model (1152 capsules), the request still queued when a 36×36 model
+    (3200) has loaded: the worker drops it — the new model's own request follows — instead of failing."""
+    from capsexplorer.app.jobs import ProbeJob, TraceJob
+    from capsexplorer.app.worker import InferenceWorker
+
+    worker = InferenceWorker(model=shaped_model("36x36"))
+    worker._model = shaped_model("36x36")
+    old_mask = np.ones(1152, bool)
+    image = heldout.images[0].astype(np.float32) / 255.0
+    worker._trace(TraceJob(1, image, 3, old_mask, preprocessed=True))
+    worker._probe(ProbeJob(1, image, {"rotate": 10.0}, 3, old_mask))
+    assert worker._results == {}
+    worker._trace(TraceJob(2, image, 3, np.ones(3200, bool), preprocessed=True))
+    assert worker._results["trace"].trace.coupling.shape[2] == 3200

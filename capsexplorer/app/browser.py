@@ -35,6 +35,13 @@ class ThumbnailModel(QAbstractListModel):
         self.order = np.arange(len(split))
         self.endResetModel()
 
+    def clear(self) -> None:
+        """No images (another model's predictions are coming, or none)."""
+        self.beginResetModel()
+        self.split, self.predictions, self.order = None, None, np.zeros(0, np.int64)
+        self._pixmaps.clear()
+        self.endResetModel()
+
     def set_order(self, order: np.ndarray) -> None:
         self.beginResetModel()
         self.order = np.asarray(order, np.int64)
@@ -220,10 +227,7 @@ class BrowserPanel(QGroupBox):
     def clear_data(self) -> None:
         """No predictions (another model's are coming, or there are none for it)."""
         self.split, self.predictions, self.cell = None, None, None
-        self.model.beginResetModel()
-        self.model.split, self.model.predictions, self.model.order = None, None, np.zeros(0, np.int64)
-        self.model._pixmaps.clear()
-        self.model.endResetModel()
+        self.model.clear()
         self.confusion.clearContents()
         self.status.setText("")
 

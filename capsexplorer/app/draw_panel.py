@@ -129,7 +129,7 @@ class DrawPanel(QGroupBox):
                 "What the CapsNet sees: the drawing fitted into 20×20, centred by\nmass in 28×28, stroke weight "
                 "matched to MNIST, light on dark" + ("." if size == 28 else
                                                     f";\nthen brought to this model's {size}×{size} input."))
-        if self.state.model is not None and self.state.model.dataset == "multimnist":  # it reads two digits
+        if self.state.two_digits:  # it reads two digits
             lengths = result.trace.final_lengths[0]
             second = int(np.argsort(-lengths, kind="stable")[1])
             self._headline(f"{name} + {self.state.class_name(second)}")

@@ -4,8 +4,10 @@ pose column becomes the lab's last tab, so that the lab's plots keep a readable 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QProxyStyle, QScrollArea, QSplitter, QStyle, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter, QStyle, QStyleFactory, QTabWidget,
+                               QVBoxLayout, QWidget)
 
+from . import theme
 from .guide import GuidePanel
 
 # The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
@@ -27,10 +29,22 @@ COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
 class SnugTabs(QProxyStyle):
     """The style in use with tabs a little narrower around their titles: ten of them fit a 1024 px window."""
 
+    @theme.qt_safe(default=0)
     def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt naming)
         if metric == QStyle.PixelMetric.PM_TabBarTabHSpace:
             return max(8, super().pixelMetric(metric, option, widget) - 8)
         return super().pixelMetric(metric, option, widget)
+
+
+def snug_tabs(tabs: QTabWidget) -> None:
+    """The tab bar in the application's current style, a little narrower (again after a theme change: a widget
+    with a style of its own no longer follows the application's)."""
+    style = SnugTabs(QStyleFactory.create(QApplication.style().name()))
+    style.setParent(tabs)  # lives as long as the tabs
+    previous = tabs.tabBar().style()
+    tabs.tabBar().setStyle(style)
+    if isinstance(previous, SnugTabs):
+        previous.deleteLater()
 
 
 def lab_view_at(index: int) -> str:
@@ -82,8 +96,7 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     primary.layout().setStretch(0, 1)
     lab = QTabWidget()
     lab.setDocumentMode(True)
-    lab.snug_style = SnugTabs()  # kept: a style must outlive the widget that uses it
-    lab.tabBar().setStyle(lab.snug_style)
+    snug_tabs(lab)
     tabs = (routing, w.votes, w.pair, scrolling(primary), w.probe, w.sweep, w.grid, w.browser, w.robustness)
     for widget, (_, title, tip) in zip(tabs, LAB_TABS):
         lab.addTab(widget, title)

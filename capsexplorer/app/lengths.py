@@ -121,8 +121,7 @@ class LengthsPanel(QGroupBox):
         self.values = np.asarray(lengths, dtype=float)
         self._follow_count(len(self.values))
         self.winner = int(self.values.argmax())
-        model = self.state.model
-        longest = 2 if model is not None and model.dataset == "multimnist" else 1  # a pair's answer: two digits
+        longest = 2 if self.state.two_digits else 1  # a pair's answer: two digits
         chosen = set(np.argsort(-self.values, kind="stable")[:longest].tolist())
         brushes = [theme.winner_colour() if d in chosen else theme.bar_colour() for d in range(len(self.values))]
         self.bars.setOpts(height=self.values, brushes=brushes)
@@ -175,9 +174,9 @@ class LengthsPanel(QGroupBox):
 
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """Bars named by the model's classes (digits, or short garment names)."""
-        from ..data import TICK_NAMES
+        from ..data import short_name
 
-        names = [TICK_NAMES.get(c, c if len(c) <= 6 else c[:4]) for c in classes]
+        names = [short_name(c) for c in classes]
         self._follow_count(len(classes))
         self.tick_names = names
         self._name_ticks()

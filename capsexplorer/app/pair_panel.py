@@ -19,9 +19,23 @@ from .state import ExplorerState
 
 FIRST, SECOND = (np.array(c.getRgbF()[:3]) for c in LAYER_COLOURS)  # the two digits' colours, as RGB in [0, 1]
 TWO_DIGIT_MODEL = "multimnist"
+SIDE = multimnist.CANVAS  # px: a pair's canvas, 36
 TITLES = {"input": "Input + reconstructions", "routed": "Routing", "uniform": "Uniform couplings",
           "change": "Routing − uniform"}  # the pictures' titles before there is a pair to name
 MIN_SPREAD = 0.02  # the split pictures reach full colour at this input's largest share, and at 52 % at least
+
+
+def shipped_two_digit_model(info) -> bool:
+    """The model in use is the shipped two-digit weights (whose measurements the tab quotes)."""
+    from pathlib import Path
+
+    from ..weights import SHIPPED_MODELS, shipped_weights_path
+
+    try:
+        return info is not None and Path(info.path).resolve() == \
+            shipped_weights_path(SHIPPED_MODELS[TWO_DIGIT_MODEL]).resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def two_colour(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -51,6 +65,7 @@ class PairPanel(QWidget):
         self.truth: dict | None = None  # {"image", "parts", "labels"} of the pair last sent
         self._levels = 0.1
         self.spread = 0.5  # the share from 0.5 at which the split pictures reach full colour
+        self._splits = (None, [])  # ((the trace, a, b), every iteration's segmentation.Split)
 
         self.need_model = QLabel("")
         self.need_model.setWordWrap(True)
@@ -107,9 +122,9 @@ class PairPanel(QWidget):
             plot = theme.picture_plot(minimum_height=120)
             plot.setMinimumWidth(100)
             plot.getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
-            item = pg.ImageItem(np.zeros((36, 36, 3), np.float32), axisOrder="row-major", levels=(0, 1))
+            item = pg.ImageItem(np.zeros((SIDE, SIDE, 3), np.float32), axisOrder="row-major", levels=(0, 1))
             plot.getPlotItem().addItem(item)
-            plot.getPlotItem().setRange(xRange=(0, 36), yRange=(0, 36), padding=0.02)
+            plot.getPlotItem().setRange(xRange=(0, SIDE), yRange=(0, SIDE), padding=0.02)
             self.plots[key], self.images[key] = plot, item
             theme.hover_read_out(plot, lambda x, y: self.read_out(x, y), "Hover a pixel for its numbers")
         self.images["change"].setColorMap(pg.colormap.get(theme.CHANGE_MAP))
@@ -174,8 +189,7 @@ class PairPanel(QWidget):
     @property
     def ready(self) -> bool:
         """A two-digit model is in use: pairs are what it reads."""
-        model = self.state.model
-        return model is not None and model.dataset == TWO_DIGIT_MODEL
+        return self.state.two_digits
 
     def _follow_model(self) -> None:
         ready = self.ready
@@ -192,6 +206,7 @@ class PairPanel(QWidget):
         """Showing the tab with the two-digit model and no pair on the input: the first held-out pair."""
         if self.state.lab_view == "pair" and self.ready and self.truth is None:
             self.show_pair(reset_distance=True)
+        self._draw()
 
     # --- inputs -------------------------------------------------------------------------------
     def pairs(self):
@@ -227,7 +242,7 @@ class PairPanel(QWidget):
         labels = self._split.labels[sources[k]]
         names = [self.state.class_name(int(c)) for c in labels]
         self._say_distance(shifts, parts)
-        moved = "" if reset_distance else f", {self.distance.value()} px apart"
+        moved = "" if reset_distance else f", {multimnist.distance(shifts):.0f} px apart"
         self._send(image, parts, labels, f"held-out pair #{k} ({names[0]} and {names[1]}{moved})")
 
     def _say_distance(self, shifts, parts) -> None:
@@ -270,24 +285,28 @@ class PairPanel(QWidget):
         """What the tab shows for the trace held: the two capsules, both splits, and the pair's truth when
         the input is the pair last sent (its parts: which strokes are whose)."""
         s, tr = self.state, self.state.trace
-        if tr is None or tr.u_hat is None or not self.ready or s.result.image.shape != (36, 36):
+        if tr is None or tr.u_hat is None or not self.ready or s.result.image.shape != (SIDE, SIDE):
             return None
         a, b = segmentation.two_capsules(tr)
         truth = self.truth
         known = truth is not None and np.allclose(truth["image"], s.result.image, atol=1 / 255)
         if known:  # orange is the pair's first digit: the capsule that is it (by label, else by its drawing)
             a, b = segmentation.match(s.result.reconstructions, (a, b), truth["parts"], truth["labels"])
-        g = s.geometry
-        routed = segmentation.split(tr, g, a, b, s.iteration)
-        uniform = segmentation.split(tr, g, a, b, 0)
-        return {"a": a, "b": b, "routed": routed, "uniform": uniform, "image": s.result.image,
-                "parts": truth["parts"] if known else None, "labels": truth["labels"] if known else None}
+        held, splits = self._splits
+        if held is None or held[0] is not tr or held[1:] != (a, b):  # once a trace: stepping, hovering only read
+            splits = segmentation.every_split(tr, s.geometry, a, b)
+            self._splits = ((tr, a, b), splits)
+        return {"a": a, "b": b, "routed": splits[s.iteration], "uniform": splits[0], "splits": splits,
+                "image": s.result.image, "parts": truth["parts"] if known else None,
+                "labels": truth["labels"] if known else None}
 
     def _draw(self, *_) -> None:
+        if self.state.lab_view != "pair":
+            return  # drawn when the tab is shown (_shown)
         shown = self.current()
         if shown is None:
             for key, item in self.images.items():
-                item.setImage(np.zeros((36, 36, 3), np.float32), levels=(0, 1))
+                item.setImage(np.zeros((SIDE, SIDE, 3), np.float32), levels=(0, 1))
                 self.plots[key].getPlotItem().setTitle(TITLES[key], color=theme.foreground().name(), size="9pt")
             if not self.ready:
                 self.distance_label.setText("")
@@ -299,7 +318,7 @@ class PairPanel(QWidget):
         recon = self.state.result.reconstructions
         grey = 0.35 * image
         self.images["input"].setImage(np.clip(grey[..., None] + two_colour(recon[a], recon[b]), 0, 1), levels=(0, 1))
-        splits = [segmentation.split(s.trace, s.geometry, a, b, r) for r in range(s.trace.iterations)]
+        splits = shown["splits"]
         ink = image >= segmentation.INK  # one scale for every iteration and both pictures: stepping shows change
         widest = max(float(np.nanmax(np.abs(x.share[ink] - 0.5), initial=0.0)) for x in splits)
         self.spread = min(max(MIN_SPREAD, views.scale_ceiling(widest)), 0.5)  # stated in the titles
@@ -350,11 +369,11 @@ class PairPanel(QWidget):
         largest = float(np.nanmax(np.abs(change))) if np.isfinite(change).any() else 0.0
         key = (f"{verdict}Iteration {r + 1}: routing moved <b>{sides} of {int(ink.sum())}</b> ink pixels to the other "
                f"digit's side compared with uniform couplings (largest change of a share {largest:.3f})")
+        truth = None
         if shown["parts"] is not None:
-            by_routing = segmentation.agreement(shown["routed"].share, shown["parts"])
-            by_uniform = segmentation.agreement(shown["uniform"].share, shown["parts"])
-            key += (f"; strokes given to their own digit: routing <b>{by_routing['own_strokes']:.0%}</b>, uniform "
-                    f"<b>{by_uniform['own_strokes']:.0%}</b> (half is chance)")
+            truth = [segmentation.agreement(shown[key].share, shown["parts"]) for key in ("routed", "uniform")]
+            key += (f"; strokes given to their own digit: routing <b>{truth[0]['own_strokes']:.0%}</b>, uniform "
+                    f"<b>{truth[1]['own_strokes']:.0%}</b> (half is chance)")
         which = ("the pair's first digit" if labels is not None else "the digit drawn first"
                  if shown["parts"] is not None else "the longer capsule")
         text = (f"The two longest capsules: {self._coloured(name(a), 0)} (‖v‖ {lengths[a]:.2f}) and "
@@ -365,20 +384,21 @@ class PairPanel(QWidget):
                 f"for both pictures and every iteration), mixed (olive) near half and half. The "
                 f"difference: red where routing gave {name(a)} more than uniform couplings, blue where less "
                 f"(±{top:g} at the ends, the same for every iteration).")
-        if shown["parts"] is not None:
-            by_routing = segmentation.agreement(shown["routed"].share, shown["parts"])
-            by_uniform = segmentation.agreement(shown["uniform"].share, shown["parts"])
+        if truth is not None:
+            by_routing, by_uniform = truth
             text += (f" Against each digit drawn alone: the strokes only one digit draws go to that digit's capsule "
                      f"{by_routing['own_strokes']:.0%} of the time (uniform {by_uniform['own_strokes']:.0%}); the "
                      f"{by_routing['shared_pixels']} pixels both draw go {by_routing['shared_to_a']:.0%} to "
-                     f"{name(a)} (uniform {by_uniform['shared_to_a']:.0%}). Over 733 held-out pairs read right: "
-                     "64.0 % uniform, 65.3 % after three iterations (the README).")
+                     f"{name(a)} (uniform {by_uniform['shared_to_a']:.0%}).")
+        if shipped_two_digit_model(s.model):
+            text += (" Over 733 held-out pairs this model reads right: 64.0 % of such strokes to their own digit "
+                     "with uniform couplings, 65.3 % after three iterations (benchmarks/multimnist_segmentation.py).")
         return key + ".", text
 
     def read_out(self, x: float, y: float) -> str:
         shown = self.current()
         col, row = int(np.floor(x)), int(np.floor(y))
-        if shown is None or not (0 <= row < 36 and 0 <= col < 36):
+        if shown is None or not (0 <= row < SIDE and 0 <= col < SIDE):
             return ""
         name, a, b = self.state.class_name, shown["a"], shown["b"]
         routed, uniform = shown["routed"].share[row, col], shown["uniform"].share[row, col]

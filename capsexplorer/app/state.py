@@ -120,6 +120,11 @@ class ExplorerState(QObject):
         """The model's shape as panels draw it: input size, primary grid and types, classes, pose size."""
         return Geometry.of(self.model.config) if self.model is not None else PAPER
 
+    @property
+    def two_digits(self) -> bool:
+        """The model reads two overlapping digits (MultiMNIST): its answer is its two longest capsules."""
+        return self.model is not None and self.model.dataset == "multimnist"
+
     # --- words for the model shown: digits, or another data set's classes -----------------------
     @property
     def classes(self) -> tuple[str, ...]:
@@ -133,9 +138,9 @@ class ExplorerState(QObject):
     @property
     def tick_names(self) -> list[str]:
         """Short class names for axes: the digits, or abbreviations such as "Tee", "Trou" (data.TICK_NAMES)."""
-        from ..data import TICK_NAMES
+        from ..data import short_name
 
-        return [TICK_NAMES.get(c, c if len(c) <= 6 else c[:4]) for c in self.classes]
+        return [short_name(c) for c in self.classes]
 
     def class_name(self, j: int) -> str:
         return self.classes[j] if 0 <= j < len(self.classes) else str(j)
@@ -219,7 +224,8 @@ class ExplorerState(QObject):
         if previous is not None and tuple(previous.classes) != tuple(info.classes):
             self.set_overlay_digit(WINNER)  # another model's classes: a chosen class means nothing there
             self.set_pose_digit(WINNER)
-        regrid = len(self.enabled) != self.geometry.n_primary
+        regrid = (self.geometry.types, self.geometry.grid) != (old_geometry.types, old_geometry.grid) \
+            or len(self.enabled) != self.geometry.n_primary
         if regrid:  # another grid: its own capsules, all on, none chosen
             self.enabled = np.ones(self.geometry.n_primary, bool)
             self.primary = NONE

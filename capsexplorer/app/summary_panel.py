@@ -134,7 +134,7 @@ class RoutingSummaryPanel(QGroupBox):
         moved = float(np.abs(tr.coupling[-1, 0] - uniform).mean())
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         name = self.state.class_name
-        two = self.state.model is not None and self.state.model.dataset == "multimnist"
+        two = self.state.two_digits
         first = (f"The two longest: {name(winner)} (orange) and {name(runner_up)} (purple) — the pair's answer"
                  if two else f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple)")
         self.caption.setText(

@@ -164,7 +164,7 @@ class VotesPanel(QGroupBox):
                   f"Colour: the capsule's type (0–{s.geometry.types - 1})")
         moved = (f"Since iteration 1 the couplings moved {float(change.mean()):.4f} on average, at most "
                  f"{float(change.max()):.4f}")
-        where = ("on these two digits" if s.model is not None and s.model.dataset == "multimnist"
+        where = ("on these two digits" if s.two_digits
                  else f"on a single {s.item_word}")
         honest = (f"{moved}: the points barely change size — {where} routing has little to do here."
                   if change.mean() < BARELY else f"{moved} (over all iterations most for capsule {i}, {most:+.3f}).")

@@ -283,6 +283,7 @@ class MainWindow(QMainWindow):
             if root is not None:
                 theme.restyle_plots(root)
         self.player.restyle()
+        layout.snug_tabs(self.lab)
         self.state.redraw()
 
     @theme.qt_safe()

@@ -244,7 +244,17 @@ class InferenceWorker(QThread):
                              f"(the decoder stopped with code {child.returncode})")
         return np.load(io.BytesIO(out))
 
+    def _stale_mask(self, mask) -> bool:
+        """A parts mask of the model before a switch (another number of primary capsules): the job is dropped,
+        the new model's own request follows."""
+        stale = mask is not None and np.size(mask) != self._model.config.n_primary
+        if stale:
+            log.debug("dropped a request with a parts mask of another model's shape (%d capsules)", np.size(mask))
+        return stale
+
     def _trace(self, job) -> None:
+        if self._stale_mask(job.mask):
+            return
         start = time.perf_counter()
         try:
             x = np.asarray(job.image, np.float32) if job.preprocessed else \
@@ -274,6 +284,8 @@ class InferenceWorker(QThread):
             self._publish("sweep_cnn", CnnResult(job.request, self._baseline.predict(job.images)))
 
     def _probe(self, job) -> None:
+        if self._stale_mask(job.mask):
+            return
         start = time.perf_counter()
         image = transforms.apply_all(job.image, job.settings)
         tr = self._model.trace(image[None, None], iterations=job.iterations, primary_mask=job.mask)

@@ -40,6 +40,18 @@ def open_window(qtbot, model=None, **kwargs) -> MainWindow:
     return w
 
 
+def open_watched(qtbot, model) -> tuple[MainWindow, list[str]]:
+    """A window on `model`, shown at 1400×900 without waiting for anything, and the list its error messages go
+    to (each one a failure for the tests that use it)."""
+    w = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
+    qtbot.addWidget(w)
+    errors: list[str] = []
+    w.errorShown.connect(errors.append)
+    w.resize(1400, 900)
+    w.show()
+    return w, errors
+
+
 @pytest.fixture
 def window(qtbot, model):
     w = open_window(qtbot, model)

@@ -14,7 +14,7 @@ from capsexplorer import multimnist, segmentation
 from capsexplorer.config import CapsNetConfig
 from capsexplorer.model import CapsNet
 from capsexplorer.views import Geometry
-from test_app import isolated_settings, send_mouse  # noqa: F401 (a fixture: the settings of these tests only)
+from test_app import isolated_settings, open_watched, send_mouse  # noqa: F401 (a fixture: these tests' settings)
 
 TIMEOUT = 60_000
 
@@ -90,14 +90,7 @@ def two_digit_model():
 
 
 def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, two_digit_model):
-    from capsexplorer.app.window import MainWindow
-
-    window = MainWindow(device="cpu", sample_seed=0, model=two_digit_model, persist=False)
-    qtbot.addWidget(window)
-    errors: list[str] = []
-    window.errorShown.connect(errors.append)
-    window.resize(1400, 900)
-    window.show()
+    window, errors = open_watched(qtbot, two_digit_model)
     qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
     state, pair = window.state, window.pair
     assert state.result.image.shape == (36, 36) and pair.truth is not None  # opens on held-out pair 0
@@ -134,11 +127,7 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
 
 
 def test_the_pairs_tab_offers_the_two_digit_model(qtbot, model):
-    from capsexplorer.app.window import MainWindow
-
-    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
-    qtbot.addWidget(window)
-    window.show()
+    window, _errors = open_watched(qtbot, model)
     qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
     window.state.set_lab_view("pair")
     qtbot.wait(50)

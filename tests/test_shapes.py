@@ -12,7 +12,7 @@ import torch
 from capsexplorer.config import CapsNetConfig
 from capsexplorer.model import CapsNet
 from capsexplorer.views import Geometry
-from test_app import isolated_settings  # noqa: F401 (fixture: the settings of these tests only)
+from test_app import isolated_settings, open_watched  # noqa: F401 (a fixture: these tests' settings)
 
 SHAPES = {
     "36x36": (dict(image_size=36), {"dataset": "mnist5k"}),
@@ -72,15 +72,9 @@ def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     """Every lab tab shown and every iteration stepped, each panel checked to draw in the model's own shape."""
     from capsexplorer.app import layout
     from capsexplorer.app.main import _show_lab
-    from capsexplorer.app.window import MainWindow
 
     geometry = Geometry.of(model.config)
-    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
-    qtbot.addWidget(window)
-    errors: list[str] = []
-    window.errorShown.connect(errors.append)
-    window.resize(1400, 900)
-    window.show()
+    window, errors = open_watched(qtbot, model)
     qtbot.waitUntil(lambda: window.state.model is not None or bool(errors), timeout=60_000)
     assert not errors, errors
     window._show_sample(digit_image, "a held-out 3")  # a model of other data has no samples of its own
@@ -196,14 +190,8 @@ def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model
     model's results (the held-out browser indexed 3 names with 10 labels), nor quotes the shipped model's figures."""
     from capsexplorer.app.guide import ROUTING_NOTE
     from capsexplorer.app.pair_panel import TITLES
-    from capsexplorer.app.window import MainWindow
 
-    window = MainWindow(device="cpu", sample_seed=0, model=model, persist=False)
-    qtbot.addWidget(window)
-    errors: list[str] = []
-    window.errorShown.connect(errors.append)
-    window.resize(1400, 900)
-    window.show()
+    window, errors = open_watched(qtbot, model)
     window.state.set_lab_view("heldout")
     qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final, timeout=60_000)
     assert window.browser.model.rowCount() == 1000 and ROUTING_NOTE in window.guide.text.text()

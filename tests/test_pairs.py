@@ -118,7 +118,7 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
     ring = [(size * (0.4 + 0.15 * np.cos(t)), size * (0.5 + 0.25 * np.sin(t))) for t in np.linspace(0, 6.3, 30)]
     press_drag(canvas, ring)
     qtbot.wait(20)
-    assert canvas.layer == 1 and "second digit" in pair.caption.text()  # on to the second
+    assert canvas.layer == 1 and "second digit" in pair.sheet_note.text()  # on to the second
     press_drag(canvas, [(size * 0.6, size * 0.2), (size * 0.6, size * 0.8)])
     qtbot.waitUntil(lambda: "your two digits" in window.windowTitle() and pair.current() is not None
                     and pair.current()["parts"] is not None, timeout=TIMEOUT)
@@ -149,3 +149,27 @@ def test_the_window_builds_each_held_out_pair_as_the_evaluation_has_it(heldout):
     k = 9_876
     image, _ = multimnist.overlay(heldout.images[sources[k]].astype(np.float32) / 255.0, shifts[k])
     assert np.array_equal(image, everything.images[k])
+
+
+def test_a_drawn_pair_needs_both_digits_and_says_which_is_missing(qtbot, two_digit_model):
+    """The second digit drawn alone (the first never drawn, or undone): no input is sent, the caption says
+    which digit is missing; drawing it sends the pair."""
+    window, errors = open_watched(qtbot, two_digit_model)
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    pair, state = window.pair, window.state
+    state.set_lab_view("pair")
+    qtbot.waitUntil(lambda: pair.current() is not None, timeout=TIMEOUT)
+    before = state.generation
+    size = pair.canvas.width()
+    pair.layer_choice.button(1).setChecked(True)
+    press_drag(pair.canvas, [(size * 0.6, size * 0.2), (size * 0.6, size * 0.8)])
+    qtbot.wait(100)
+    assert "first (orange) digit has no ink yet" in pair.sheet_note.text() and state.generation == before
+    pair.layer_choice.button(0).setChecked(True)
+    press_drag(pair.canvas, [(size * 0.3, size * 0.2), (size * 0.4, size * 0.8)])
+    qtbot.waitUntil(lambda: "your two digits" in window.windowTitle(), timeout=TIMEOUT)
+    pair.canvas.undo()  # the first digit's stroke again: the second remains alone
+    qtbot.wait(50)
+    assert "first (orange) digit has no ink yet" in pair.sheet_note.text()
+    assert not errors, errors
+    window.close()

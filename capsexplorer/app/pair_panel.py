@@ -133,6 +133,8 @@ class PairPanel(QWidget):
         self.change_bar.setImageItem(self.images["change"], insert_in=self.plots["change"].getPlotItem())
         self.change_bar.axis.enableAutoSIPrefix(False)
         self.change_bar.axis.setWidth(62)
+        self.sheet_note = QLabel("")  # what the two-digit sheet still needs (never overwritten by a redraw)
+        self.sheet_note.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -159,6 +161,7 @@ class PairPanel(QWidget):
         side.addLayout(layer_row)
         side.addWidget(self.canvas)
         side.addLayout(edit_row)
+        side.addWidget(self.sheet_note)
         side.addWidget(scrolling(self.caption), 1)
         side_widget = QWidget()
         side_widget.setLayout(side)
@@ -258,13 +261,15 @@ class PairPanel(QWidget):
         if self.canvas.is_empty(1):
             if not self.canvas.is_empty(0):
                 self.layer_choice.button(1).setChecked(True)  # the first is there: on to the second
-                self.caption.setText("Now draw the second digit (blue) where it should overlap the first.")
+                self.sheet_note.setText("Now draw the second digit (blue) where it should overlap the first.")
             return
         digits, shifts = [], []
         for layer in (0, 1):
             try:
                 digits.append(preprocess_array(self.canvas.layer_image(layer)))
-            except NoInkError:
+            except NoInkError:  # that layer is empty or too faint: the input shown stays as it was
+                self.sheet_note.setText(f"The {('first (orange)', 'second (blue)')[layer]} digit has no ink yet: draw "
+                                     "it too — the network reads the two together.")
                 return
             x, y = self.canvas.ink_centre(layer)
             shifts.append((round((x - 0.5) * multimnist.CANVAS), round((y - 0.5) * multimnist.CANVAS)))
@@ -277,6 +282,7 @@ class PairPanel(QWidget):
         self.layer_choice.button(0).setChecked(True)
 
     def _send(self, image, parts, labels, description: str) -> None:
+        self.sheet_note.setText("")
         self.truth = {"image": image, "parts": parts, "labels": labels}
         self.pairChosen.emit(np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), description)
 

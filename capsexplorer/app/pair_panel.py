@@ -132,7 +132,7 @@ class PairPanel(QWidget):
                                           interactive=False, width=10)
         self.change_bar.setImageItem(self.images["change"], insert_in=self.plots["change"].getPlotItem())
         self.change_bar.axis.enableAutoSIPrefix(False)
-        self.change_bar.axis.setWidth(62)
+        self.change_bar.axis.setWidth(24)
         self.sheet_note = QLabel("")  # what the two-digit sheet still needs (never overwritten by a redraw)
         self.sheet_note.setWordWrap(True)
         self.summary = QLabel("")
@@ -314,6 +314,7 @@ class PairPanel(QWidget):
             for key, item in self.images.items():
                 item.setImage(np.zeros((SIDE, SIDE, 3), np.float32), levels=(0, 1))
                 self.plots[key].getPlotItem().setTitle(TITLES[key], color=theme.foreground().name(), size="9pt")
+            self.change_bar.setLevels((-0.1, 0.1))
             if not self.ready:
                 self.distance_label.setText("")
             self.caption.setText("")
@@ -337,13 +338,12 @@ class PairPanel(QWidget):
         self._levels = top
         self.images["change"].setImage(np.nan_to_num(change).astype(np.float32), levels=(-top, top))
         self.change_bar.setLevels((-top, top))
-        self.change_bar.axis.setTicks([[(v, f"{v:+.2g}" if v else "0") for v in (-top / 2, 0.0, top / 2)]])
+        self.change_bar.axis.setTicks([[(0.0, "0")]])  # its range is in the title: no label is ever cut off
         name = s.class_name
         full = f"<br>full colour at {0.5 + self.spread:.0%}"
         for key, title in (("routed", f"Routing, iteration {s.iteration + 1}{full}"),
                            ("uniform", f"Uniform (iteration 1){full}"),
-                           ("input", f"Input (grey), {self._coloured(name(a), 0)} and {self._coloured(name(b), 1)} "
-                                     "redrawn"),
+                           ("input", f"{self._coloured(name(a), 0)} and {self._coloured(name(b), 1)} redrawn"),
                            ("change", f"Routing − uniform<br>±{top:g}, red: more to {self._coloured(name(a), 0)}")):
             self.plots[key].getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
         key, words = self._caption(shown, change, top)
@@ -370,6 +370,9 @@ class PairPanel(QWidget):
             right = sorted(int(c) for c in labels) == sorted((a, b))
             verdict = (f"The pair is {name(int(labels[0]))} and {name(int(labels[1]))}: "
                        f"{'both right' if right else '<b>not both right</b>'}. ")
+            if not right:  # "own digit" then means the capsule each true digit was matched to
+                verdict += (f"The {name(int(labels[0]))} is matched to capsule {name(a)}, the "
+                            f"{name(int(labels[1]))} to {name(b)} (by their reconstructions). ")
         ink = shown["image"] >= segmentation.INK
         sides = int((((shown["routed"].share > 0.5) != (shown["uniform"].share > 0.5)) & ink).sum())
         largest = float(np.nanmax(np.abs(change))) if np.isfinite(change).any() else 0.0
@@ -383,7 +386,8 @@ class PairPanel(QWidget):
         which = ("the pair's first digit" if labels is not None else "the digit drawn first"
                  if shown["parts"] is not None else "the longer capsule")
         text = (f"The two longest capsules: {self._coloured(name(a), 0)} (‖v‖ {lengths[a]:.2f}) and "
-                f"{self._coloured(name(b), 1)} ({lengths[b]:.2f}); orange is {which}. Each stroke is painted in the "
+                f"{self._coloured(name(b), 1)} ({lengths[b]:.2f}), redrawn over the input in grey; orange is {which}. "
+                f"Each stroke is painted in the "
                 f"colour of the capsule its routed mass c<sub>ij</sub>·‖û<sub>j|i</sub>‖ goes to (summed over the "
                 f"primary capsules that see it): full orange where {0.5 + self.spread:.0%} or more goes to "
                 f"{name(a)}, full blue where as much goes to {name(b)} (this input's largest share; the same scale "

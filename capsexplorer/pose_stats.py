@@ -108,28 +108,29 @@ def choose(split: Split, per_class: int | None = PER_CLASS, seed: int = 0) -> Sp
 
 def training_images(model) -> tuple[Split, str]:
     """The images the model was trained on, as far as they are here, and what they are in words: the 4,000
-    training digits of MNIST 5k; the Fashion-MNIST or MNIST training set where its IDX files are installed
-    (else the shipped test samples, or the MNIST 5k digits, said so); a folder data set's training part."""
+    training digits of MNIST 5k; MNIST's 60,000 training digits or the Fashion-MNIST training set where
+    installed (else the MNIST 5k digits — all of them MNIST training digits — or the shipped Fashion-MNIST
+    test samples, said so); a folder data set's training part."""
+    from .data import full_mnist
+
     dataset = model.metadata.get("dataset") or "mnist5k"
     data_dir = _train_data_dir(model.metadata)
+    if dataset in ("mnist", "multimnist"):
+        full = full_mnist(data_dir) or (full_mnist() if data_dir else None)
+        split, what = (full.train, "MNIST's 60,000 training digits") if full is not None else \
+            (mnist5k().train, "4,000 of MNIST's training digits (MNIST 5k; the full MNIST is not installed)")
+        if dataset == "multimnist":  # trained on pairs of these digits: each alone, centred on its 36×36 canvas
+            what += ", each alone at the centre of the 36×36 canvas (the model trained on pairs of them)"
+        return split, what
     if dataset == "mnist5k":
         split = mnist5k().train
         return split, f"the {len(split):,} training digits of MNIST 5k"
-    if dataset == "multimnist":  # trained on pairs of these digits: each alone, centred on its 36×36 canvas
-        split = mnist5k().train
-        return split, (f"the {len(split):,} training digits of MNIST 5k, each alone at the centre of the 36×36 "
-                       "canvas (the model trained on pairs of them)")
-    if dataset in ("mnist", "fashion-mnist"):
-        directories = ([data_dir] if data_dir else []) + (list(FASHION_DIRS) if dataset == "fashion-mnist"
-                                                         else [Path("data")])
-        found = load_idx_dataset(dataset, directories)
+    if dataset == "fashion-mnist":
+        found = load_idx_dataset(dataset, ([data_dir] if data_dir else []) + list(FASHION_DIRS))
         if found is not None:
             return found.train, f"the {dataset} training set ({len(found.train):,} images)"
-        if dataset == "fashion-mnist":
-            split, what = model_samples(dataset)
-            return split, f"the {len(split):,} shipped {what} images (the training set is not installed)"
-        split = mnist5k().train
-        return split, f"the {len(split):,} training digits of MNIST 5k (the full MNIST is not installed)"
+        split, what = model_samples(dataset)
+        return split, f"the {len(split):,} shipped {what} images (the training set is not installed)"
     if dataset == "folder" and data_dir is not None and data_dir.is_dir():
         from .data import load_folder_dataset
 

@@ -25,6 +25,19 @@ VALUES = {
 # then a translation) on a 40×40 canvas. Here, within 28×28, about the centre, bilinear, zero fill:
 MIX = {"rotate_deg": 20.0, "shear": 0.2, "scale": (0.8, 1.2), "shift_px": 3.0}
 ABLATION = (1, 2, 3, 5, 10)
+DIGITS = 1_000  # of MNIST's 10,000 test digits: 27 conditions × 2 models stay within minutes on a laptop
+
+
+def test_digits(count: int = DIGITS, seed: int = 0) -> Split:
+    """The digits robustness is measured on: `count` of MNIST's official test digits, a seeded choice kept
+    in their order (all 10,000 with count ≥ 10,000)."""
+    from .data import heldout_samples
+
+    split = heldout_samples()
+    if count >= len(split):
+        return split
+    keep = np.sort(np.random.default_rng(seed).permutation(len(split))[:count])
+    return Split(split.images[keep], split.labels[keep])
 
 
 def mix_matrices(count: int, seed: int = 0) -> np.ndarray:

@@ -15,14 +15,22 @@ from .errors import WeightsError
 from .files import atomic_write, reason, regular_file, resource_path
 from .model import CapsNet, resolve_device
 
-SHIPPED = "capsnet-mnist5k.safetensors"
-SHIPPED_CNN = "cnn-mnist5k.safetensors"
-SHIPPED_MODELS = {"mnist5k": SHIPPED, "fashion-mnist": "capsnet-fashion-mnist.safetensors",
+SHIPPED = "capsnet-mnist.safetensors"  # the default: the full MNIST's 60,000 training digits
+SHIPPED_CNN = "cnn-mnist.safetensors"  # the CNN baseline, same data and budget
+SHIPPED_MODELS = {"mnist": SHIPPED, "mnist5k": "capsnet-mnist5k.safetensors",
+                  "fashion-mnist": "capsnet-fashion-mnist.safetensors",
                   "multimnist": "capsnet-multimnist.safetensors"}  # by name
+SHIPPED_CNNS = {"mnist": SHIPPED_CNN, "mnist5k": "cnn-mnist5k.safetensors"}  # the CNN of each digits model's data
+
+
+def shipped_baseline_path(dataset: str) -> Path | None:
+    """The shipped CNN trained on `dataset` alike (the digits models' comparison), or None."""
+    name = SHIPPED_CNNS.get(dataset)
+    return shipped_weights_path(name) if name else None
 
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:
-    """A shipped model's name ("mnist5k", "fashion-mnist") → its file; anything else is a path.
+    """A shipped model's name ("mnist", "mnist5k", "fashion-mnist", "multimnist") → its file; anything else is a path.
     A file of that name in the current folder is not taken for the shipped model of that name."""
     if name_or_path is None:
         return shipped_weights_path()
@@ -103,7 +111,8 @@ def _what_it_is(path: Path) -> str:
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> CapsNet:
-    """A shipped model by name — "mnist5k" (the default) or "fashion-mnist" — or the weights at `path`,
+    """A shipped model by name — "mnist" (the default: the full MNIST), "mnist5k" (4,000 digits), "fashion-mnist",
+    "multimnist" — or the weights at `path`,
     on `device` (CUDA when available, else CPU), in eval mode."""
     path = resolve_weights(path)
     tensors, metadata = read_state(path)
@@ -116,10 +125,13 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
 
 
 def load_baseline(path: str | Path | None = None, device: str | torch.device | None = None):
-    """The shipped CNN baseline, or the one at `path`, in eval mode: `predict(batch)` → probabilities (B, 10)."""
+    """The shipped CNN baseline ("mnist", the default, or "mnist5k": the one trained alike with each digits
+    model), or the one at `path`, in eval mode: `predict(batch)` → probabilities (B, 10)."""
     from .baseline import BaselineCNN, CNNConfig
 
-    path = Path(path) if path is not None else shipped_weights_path(SHIPPED_CNN)
+    if path is None or (isinstance(path, str) and path in SHIPPED_CNNS and not Path(path).exists()):
+        path = shipped_weights_path(SHIPPED_CNNS[path or "mnist"])
+    path = Path(path)
     tensors, metadata = read_state(path)
     device = resolve_device(device)
     kind = metadata.get("model") or ("capsnet" if "primary_types" in metadata.get("config", "") else "cnn")

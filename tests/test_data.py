@@ -14,18 +14,18 @@ def write_idx(path, array, gz=False):
     (gzip.open if gz else open)(path, "wb").write(data)
 
 
-def test_bundled_split_is_fixed_and_balanced():
+def test_the_small_sets_validation_split_is_fixed_and_balanced():
     data = mnist5k()
     assert len(data.train) == 4000 and len(data.heldout) == 1000
     assert np.bincount(data.heldout.labels).tolist() == [100] * 10
     assert np.bincount(data.train.labels).tolist() == [400] * 10
-    # held out = index % 5 == 0 of the file: its first digit is file row 0, its second row 5
+    # validation = index % 5 == 0 of the file: its first digit is file row 0, its second row 5
     from capsexplorer.data import load_mnist5k
 
     images, labels = load_mnist5k()
     np.testing.assert_array_equal(data.heldout.images[1], images[5])
     np.testing.assert_array_equal(data.train.images[0], images[1])
-    assert heldout_samples(7).labels.tolist() == [7] * 100
+    assert heldout_samples(7).labels.tolist() == [7] * 1028  # samples: MNIST's official test sevens
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -21,7 +21,7 @@ class RobustnessPanel(QGroupBox):
         self.result: dict | None = None
         self.missing_baseline = False
         self.button = QPushButton("Measure (minutes)")
-        self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
+        self.button.setToolTip("Both models on 1,000 of MNIST's test digits under every transform; kept for next time")
         self.button.clicked.connect(self._measure)
         self.status = QLabel("Not measured yet.")
         self.status.setWordWrap(True)
@@ -121,7 +121,7 @@ class RobustnessPanel(QGroupBox):
             plot.hide()
         self.read_out.setText("")
         self.button.setEnabled(True)
-        self.button.setToolTip("Both models on the 1,000 held-out digits under every transform; kept for next time")
+        self.button.setToolTip("Both models on 1,000 of MNIST's test digits under every transform; kept for next time")
         for line in self.lines.values():
             line.setData([], [])
         self.summary.setText("")

@@ -1,5 +1,6 @@
 """Samples: an image of the model's own data that it never trained on (random, or of a chosen class) —
-a held-out bundled MNIST digit, or a Fashion-MNIST test image — or an image file."""
+one of MNIST's 10,000 test digits (no model here trained on them), or a Fashion-MNIST test image — or an
+image file."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ class SamplesPanel(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Samples", parent)
-        self.dataset = "mnist5k"
+        self.dataset = "mnist"
         self.classes: tuple[str, ...] = tuple(str(d) for d in range(10))
         self.digit = QComboBox()
         self._fill_classes()
@@ -31,7 +32,7 @@ class SamplesPanel(QGroupBox):
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
         self.random_button = QPushButton("Held-out sample")
-        self.random_button.setToolTip("Load a random MNIST digit the model never trained on (Ctrl+R)")
+        self.random_button.setToolTip("Load a random digit of MNIST's test set, which no model here trained on (Ctrl+R)")
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Open an image file (Ctrl+O), or drop one on the window")
         self.random_button.clicked.connect(lambda: self.load_random())
@@ -66,7 +67,7 @@ class SamplesPanel(QGroupBox):
                                    "Held-out sample")
         self.notice.setText("This model was trained on clothing (Fashion-MNIST): whatever you draw is read as "
                             "one of its ten kinds of garment." if clothing else
-                            "" if dataset == "mnist5k" else
+                            "" if dataset in ("mnist", "mnist5k") else
                             "This model was trained on pairs of overlapping digits (MultiMNIST, 36×36): the Pairs "
                             "tab shows which strokes routing gives to which. It always names two digits (its two longest "
                             "capsules), even when you draw one." if dataset == "multimnist" else

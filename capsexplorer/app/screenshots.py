@@ -2,7 +2,7 @@
 window per model, so the series takes about a minute, not a process per picture:
 
     python -m capsexplorer.app.screenshots OUTDIR [--sizes 1024x700 1280x800 1920x1080]
-                                                   [--themes light dark] [--models mnist5k fashion-mnist]
+                                                   [--themes light dark] [--models mnist fashion-mnist]
     python -m capsexplorer.app.screenshots --readme   # the README's pictures, into resources/screenshots
 
 Each picture waits for its tab's jobs, follow-ups included (the CNN's curve of a sweep), as `snapshot` does."""
@@ -89,7 +89,7 @@ def readme_pictures(folder: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         training_picture(folder / "training.png", Path(tmp))
-        for path in photograph("mnist5k", Path(tmp), [README_SIZE], ["light"], TABS[:-1], name="x"):
+        for path in photograph("mnist", Path(tmp), [README_SIZE], ["light"], TABS[:-1], name="x"):
             if path.stem.endswith("-pair"):
                 continue  # the Pairs tab is pictured with the two-digit model, below
             shutil.copyfile(path, folder / (path.stem.rsplit("-", 1)[1] + ".png"))
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("out", nargs="?", type=Path, default=Path("screenshots"))
     parser.add_argument("--sizes", nargs="+", type=_size, default=[(1024, 700), (1280, 800), (1920, 1080)])
     parser.add_argument("--themes", nargs="+", choices=("light", "dark", "system"), default=["light", "dark"])
-    parser.add_argument("--models", nargs="+", default=["mnist5k", "fashion-mnist"])
+    parser.add_argument("--models", nargs="+", default=["mnist", "fashion-mnist"])
     parser.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS))
     parser.add_argument("--readme", action="store_true", help="the README's pictures, into resources/screenshots")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from .training_process import TrainingProcess, TrainingRequest
 # label shown → (the command's --dataset, whether it needs a folder)
 DATASETS = {
     "Bundled digits (4,000 of MNIST)": ("mnist5k", False),
-    "MNIST (IDX files)": ("mnist", True),
+    "MNIST, all 60,000 (installed by `capsexplorer data mnist`)": ("mnist", False),
     "Fashion-MNIST (IDX files)": ("fashion-mnist", True),
     "Folder of images (one subfolder or name prefix per class)": ("folder", True),
 }
@@ -39,6 +39,13 @@ def models_folder() -> Path:
 def default_out(dataset: str) -> Path:
     """A name of the user's own — never a shipped model's (capsnet-mnist5k.safetensors)."""
     return models_folder() / f"my-capsnet-{dataset}.safetensors"
+
+
+def _full_mnist_installed() -> bool:
+    from ..mnist_files import PICKLE_NAME, data_home
+
+    home = data_home()
+    return (home / PICKLE_NAME).is_file() or any(home.glob("train-images*"))
 
 
 def duration(seconds: float | None) -> str:
@@ -230,6 +237,8 @@ class TrainingPanel(QWidget):
             return "Choose where to save the model."
         if not request.out.endswith(".safetensors"):
             return "The model is saved as *.safetensors."
+        if request.dataset == "mnist" and not _full_mnist_installed():
+            return "The full MNIST is not installed: run `capsexplorer data mnist` once, then start again."
         if DATASETS[self.dataset.currentText()][1] and not request.data_dir:
             return "Choose the folder with the data."
         if request.data_dir and not Path(request.data_dir).is_dir():

@@ -139,8 +139,10 @@ class MainWindow(QMainWindow):
         self._action(file, "Open &weights…", self.files.open_weights_dialog)
         shipped = file.addMenu("Shipped &models")
         self.shipped_actions = {
-            "mnist5k": self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist5k"),
-                                    "Ctrl+1", "The CapsNet trained on 4,000 MNIST digits"),
+            "mnist": self._action(shipped, "&Digits — MNIST (the default)", lambda: self.controller.load("mnist"),
+                                  "Ctrl+1", "The CapsNet trained on MNIST's 60,000 training digits"),
+            "mnist5k": self._action(shipped, "Digits — 4,000 of MNIST (&small)", lambda: self.controller.load("mnist5k"),
+                                    "Ctrl+4", "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
             "fashion-mnist": self._action(shipped, "&Clothing — Fashion-MNIST",
                                           lambda: self.controller.load("fashion-mnist"), "Ctrl+2",
                                           "The CapsNet trained on the 60,000 Fashion-MNIST training images"),

@@ -205,11 +205,10 @@ class InferenceWorker(QThread):
     @staticmethod
     def _load_baseline(model):
         """The shipped CNN, when it is there and fits this model's data set; else none (said in the log)."""
-        from ..weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+        from ..weights import load_baseline, shipped_baseline_path
 
-        path = shipped_weights_path(SHIPPED_CNN)
-        if not path.is_file() or model.metadata.get("dataset", "mnist5k") != "mnist5k" \
-                or model.config.image_size != 28:
+        path = shipped_baseline_path(model.metadata.get("dataset", "mnist5k"))
+        if path is None or not path.is_file() or model.config.image_size != 28:
             return None
         try:
             return load_baseline(path, device=model.device)
@@ -398,7 +397,6 @@ class InferenceWorker(QThread):
 
     def _robustness(self, job):
         from .. import robustness
-        from ..data import heldout_samples
         from ..files import resource_path
         from ..predictions import cached_file, read_json, robustness_file, store_json
 
@@ -414,7 +412,7 @@ class InferenceWorker(QThread):
             result = dict(result, source="shipped" if shipped else "kept")
         elif not job.cached_only:
             models = {"capsnet": self._model, "cnn": self._baseline}
-            result = yield from robustness.measure_steps(models, heldout_samples(), batch=LONG_BATCH)
+            result = yield from robustness.measure_steps(models, robustness.test_digits(), batch=LONG_BATCH)
             if name:
                 store_json(name, result)
             result = dict(result, source="measured")

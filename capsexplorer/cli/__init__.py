@@ -1,4 +1,4 @@
-"""capsexplorer's command line: the window (no arguments), classify, trace, train, evaluate, snapshot."""
+"""capsexplorer's command line: the window (no arguments), classify, trace, train, evaluate, snapshot, data."""
 from __future__ import annotations
 
 import logging
@@ -10,10 +10,10 @@ from .common import _fail, _silence_stdout, log
 from .inference_commands import cmd_classify, cmd_evaluate, cmd_trace
 from .lab_commands import cmd_equivariance, cmd_grid, cmd_robustness, cmd_sweep
 from .parser import build_parser
-from .training_commands import cmd_fit_decoder, cmd_train
+from .training_commands import cmd_data, cmd_fit_decoder, cmd_train
 
 __all__ = ["main", "build_parser", "cmd_classify", "cmd_trace", "cmd_train", "cmd_fit_decoder", "cmd_evaluate",
-           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance"]
+           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,21 +160,18 @@ DIGIT_DATA = ("mnist5k", "mnist", "multimnist")  # weights whose classes are the
 
 def cmd_robustness(args) -> int:
     from .. import robustness
-    from ..data import heldout_samples
     from ..weights import load_baseline
 
     _targets(args, {"out": ".png"})
     capsnet = _load(args)
     dataset = capsnet.metadata.get("dataset") or "mnist5k"
     if dataset not in DIGIT_DATA or capsnet.config.n_classes != 10:
-        raise CapsExplorerError(f"robustness is measured on the held-out MNIST digits: these weights were trained on "
+        raise CapsExplorerError(f"robustness is measured on MNIST test digits: these weights were trained on "
                                 f"{dataset} ({capsnet.config.n_classes} classes), so their answers there mean nothing")
-    models = {"capsnet": capsnet, "cnn": load_baseline(args.cnn_weights, device=args.device)}
-    split = heldout_samples()
+    models = {"capsnet": capsnet, "cnn": load_baseline(args.cnn_weights or _cnn_of(dataset), device=args.device)}
+    split = robustness.test_digits()
     result = robustness.measure(models, split, args.iterations, progress=_StderrProgress("measuring"))
-    from ..data import mnist5k
-
-    if args.iterations == 3 and len(split) == len(mnist5k().heldout):  # what the window shows: it reuses this
+    if args.iterations == 3:  # what the window shows: it reuses this
         from ..predictions import robustness_file, store_json
 
         name = robustness_file(models["capsnet"], models["cnn"])
@@ -212,14 +209,14 @@ def cmd_equivariance(args) -> int:
     samples = model_samples(dataset)
     if samples is None:
         raise CapsExplorerError(f"no held-out images of {dataset} are shipped to measure these weights on")
-    cnn = load_baseline(args.cnn_weights, device=args.device)
+    cnn = load_baseline(args.cnn_weights or _cnn_of(dataset), device=args.device)
     cnn_dataset = cnn.metadata.get("dataset") or "mnist5k"
     if dataset != cnn_dataset:
         raise CapsExplorerError(f"the CapsNet was trained on {dataset}, the CNN on {cnn_dataset}: give --cnn-weights "
                                 f"of a CNN trained on {dataset}")
     split = equivariance.subset(samples[0], args.limit)
     result = equivariance.measure(capsnet, cnn, split, progress=_StderrProgress("measuring equivariance"))
-    if args.limit == equivariance.LIMIT and dataset == "mnist5k":  # what the window shows: it reuses this
+    if args.limit == equivariance.LIMIT and dataset in ("mnist5k", "mnist"):  # what the window shows: it reuses this
         from ..predictions import equivariance_file, store_json
 
         name = equivariance_file(capsnet, cnn)
@@ -247,6 +244,11 @@ def cmd_equivariance(args) -> int:
         print("  capsnet alignment   " + "  ".join("    n/a" if a is None else f"{a:7.2f}" for a in caps["alignment"]))
     print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
     return 0
+
+
+def _cnn_of(dataset: str) -> str:
+    """The shipped CNN trained alike with a digits CapsNet of `dataset` (mnist5k's own; else the full MNIST's)."""
+    return "mnist5k" if dataset == "mnist5k" else "mnist"
 
 
 def _r2(value) -> str:

@@ -11,6 +11,16 @@ from ..errors import CapsExplorerError
 from .common import _load, _silence_stdout, log
 
 
+def cmd_data(args) -> int:
+    """`capsexplorer data mnist`: the full MNIST into the data folder; progress on stderr, where it went on stdout."""
+    from .. import mnist_files
+
+    say = lambda line: print(f"capsexplorer: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    folder = mnist_files.fetch(args.data_dir, args.source, say)
+    print(folder)
+    return 0
+
+
 def cmd_train(args) -> int:
     from ..distributed import launched_by_torchrun
     from ..train import TrainConfig, iter_training

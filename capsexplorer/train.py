@@ -285,8 +285,40 @@ def _initialise(model, config: TrainConfig) -> None:
     try:
         model.load_state_dict(loaded.state_dict())
     except RuntimeError:
-        raise CapsExplorerError(f"{config.init}: the --init weights do not fit this run's network "
-                                f"(another number of classes or layer sizes)") from None
+        if not (config.model == "capsnet" and _same_but_size(loaded.config, model.config)):
+            raise CapsExplorerError(f"{config.init}: the --init weights do not fit this run's network "
+                                    f"(another number of classes or layer sizes)") from None
+        model.load_state_dict(warm_start_state(loaded, model.config))
+
+
+def _same_but_size(a, b) -> bool:
+    """Two CapsNet configurations that differ in the input's size alone."""
+    return replace(a, image_size=b.image_size) == b
+
+
+@torch.no_grad()
+def warm_start_state(source, config) -> dict:
+    """A state for a CapsNet of `config` from `source`, a CapsNet of another input size (a digits model
+    warm-starting the 36×36 two-digit one): the convolutions as they are; each W_ij of the new primary grid
+    from the nearest cell of the old grid (same capsule type); the decoder's hidden layers as they are and its
+    output layer with each old pixel at the centre of the larger canvas, the border drawn dark."""
+    old, state = source.config, source.state_dict()
+    new_grid, old_grid = config.grid, old.grid
+    nearest = torch.round(torch.arange(new_grid) * (old_grid - 1) / max(new_grid - 1, 1)).long()  # (G_new,)
+    w = state["digit_weights"].view(old.primary_types, old_grid, old_grid, *state["digit_weights"].shape[1:])
+    w = w[:, nearest][:, :, nearest]  # (T, G_new, G_new, J, D, 8)
+    state["digit_weights"] = w.reshape(config.n_primary, *w.shape[3:]).clone()
+    last = max(int(k.split(".")[1]) for k in state if k.startswith("decoder."))
+    weight, bias = state[f"decoder.{last}.weight"], state[f"decoder.{last}.bias"]  # (H², h2), (H²,)
+    size, pad = config.image_size, (config.image_size - old.image_size) // 2
+    canvas_w = weight.new_zeros(size, size, weight.shape[1])
+    canvas_b = bias.new_full((size, size), -6.0)  # sigmoid(−6) ≈ 0.002: dark
+    inner = slice(max(pad, 0), max(pad, 0) + min(old.image_size, size))
+    crop = slice(max(-pad, 0), max(-pad, 0) + min(old.image_size, size))
+    canvas_w[inner, inner] = weight.view(old.image_size, old.image_size, -1)[crop, crop]
+    canvas_b[inner, inner] = bias.view(old.image_size, old.image_size)[crop, crop]
+    state[f"decoder.{last}.weight"], state[f"decoder.{last}.bias"] = canvas_w.view(size * size, -1), canvas_b.view(-1)
+    return state
 
 
 def _losses(net, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, parts: torch.Tensor | None = None):

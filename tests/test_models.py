@@ -51,7 +51,8 @@ def test_the_decoder_fit_leaves_the_capsules_alone(model):
 
 def test_shipped_models_by_name(tmp_path, monkeypatch):
     assert resolve_weights(None) == shipped_weights_path()
-    assert resolve_weights("mnist5k") == shipped_weights_path()
+    assert resolve_weights("mnist") == shipped_weights_path()
+    assert resolve_weights("mnist5k").name == SHIPPED_MODELS["mnist5k"] == "capsnet-mnist5k.safetensors"
     assert resolve_weights("fashion-mnist").name == SHIPPED_MODELS["fashion-mnist"]
     assert resolve_weights("some/file.safetensors") == Path("some/file.safetensors")
     monkeypatch.chdir(tmp_path)

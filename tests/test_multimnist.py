@@ -146,3 +146,27 @@ def test_a_two_digit_model_takes_a_pair_as_it_is_and_a_single_digit_at_its_own_s
     digit = torch.rand(1, 1, 28, 28)
     fitted = model.fit_input(digit)  # a 28×28 digit: centred on the 36×36 canvas, not enlarged
     assert fitted.shape == (1, 1, 36, 36) and torch.equal(fitted[..., 4:32, 4:32], digit)
+
+
+def test_a_digits_model_warm_starts_the_two_digit_one():
+    """--init with 28×28 weights for a 36×36 run: convolutions as they are, each W_ij from the nearest cell of
+    the old grid, the decoder drawing the old picture at the canvas's centre and dark around it."""
+    from capsexplorer.model import CapsNet, CapsNetConfig
+    from capsexplorer.train import warm_start_state
+
+    torch.manual_seed(0)
+    digits = CapsNet(CapsNetConfig())
+    pairs = CapsNet(CapsNetConfig(image_size=36))
+    pairs.load_state_dict(warm_start_state(digits, pairs.config))
+    assert torch.equal(pairs.conv1.weight, digits.conv1.weight)
+    assert torch.equal(pairs.primary_conv.weight, digits.primary_conv.weight)
+    old, new = digits.config.grid, pairs.config.grid  # 6, 10
+    for t, (r, c), (r_old, c_old) in ((0, (0, 0), (0, 0)), (5, (9, 9), (5, 5)), (31, (4, 7), (2, 4))):
+        assert torch.equal(pairs.digit_weights[t * new * new + r * new + c],
+                           digits.digit_weights[t * old * old + r_old * old + c_old])
+    poses = torch.randn(3, 10, 16) * 0.3
+    with torch.no_grad():
+        small = digits.decoder(poses.flatten(1)).view(3, 28, 28)
+        large = pairs.decoder(poses.flatten(1)).view(3, 36, 36)
+    assert torch.allclose(large[:, 4:32, 4:32], small, atol=1e-6)
+    assert float(large[:, :4].max()) < 0.01 and float(large[:, :, 32:].max()) < 0.01

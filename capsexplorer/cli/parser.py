@@ -151,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the images as they are")
     train.add_argument("--augment", choices=("digits", "shifts"), default="digits",
                        help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
-    train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or mnist5k / "
-                       "fashion-mnist) instead of random ones: fine-tuning")
+    train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or a shipped model's "
+                       "name) instead of random ones: fine-tuning; a digits model warm-starts the 36×36 two-digit "
+                       "one (its W_ij spread over the larger grid, its decoder drawing at the canvas's centre)")
     train.add_argument("--decoder-epochs", type=_int_range(0, 10_000), default=0, metavar="N",
                        help="then fit the decoder for N epochs on the frozen capsules (sharper reconstructions)")
     train.add_argument("--progress", choices=("bar", "json"), default="bar",

@@ -512,10 +512,11 @@ def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator
         extra["heldout_pairs"] = str(count)
     else:
         result = evaluate(model, dataset.heldout, config.iterations)
+    checked = "validation" if dataset.name == "mnist5k" else "heldout"  # mnist5k's fifth: MNIST training digits
     meta = {
         "model": config.model, "dataset": dataset.name, "split": dataset.split, "epochs": config.epochs,
-        "routing_iterations": config.iterations, "heldout_accuracy": f"{result.accuracy:.4f}",
-        "heldout_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
+        "routing_iterations": config.iterations, f"{checked}_accuracy": f"{result.accuracy:.4f}",
+        f"{checked}_size": len(dataset.heldout), "train_size": len(train), "seed": config.seed,
         "train_seconds": f"{seconds:.0f}", "amp": "bf16" if config.amp else "off",
         "classes": ",".join(c.replace(",", " ") for c in dataset.classes), "train_config": str(asdict(config)), **extra,
     }

@@ -160,6 +160,7 @@ class ModelInfo:
     classes: tuple[str, ...]
     cnn_path: str | None = None  # the CNN baseline loaded beside it, if any
     config: CapsNetConfig = CapsNetConfig()  # its shape: input size, grid, classes, pose dimensions
+    accuracy_text: str = ""  # what its file says of its accuracy, in words (weights.accuracy_text)
 
 
 @dataclass(frozen=True)

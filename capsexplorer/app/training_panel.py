@@ -171,12 +171,13 @@ class TrainingPanel(QWidget):
         item = self.loss_plot.getPlotItem()
         self.margin_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2))
         self.recon_line = item.plot([], [], pen=pg.mkPen(recon_colour, width=2))
-        self.accuracy_plot = self._epoch_plot("Held-out accuracy (at each epoch's end)", "accuracy", 120)
+        self.accuracy_plot = self._epoch_plot("Accuracy on images it never trains on (each epoch's end)",
+                                              "accuracy", 120)
         item = self.accuracy_plot.getPlotItem()
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
-        self.pictures.getPlotItem().setTitle("Held-out images over their reconstructions (each epoch's end)",
+        self.pictures.getPlotItem().setTitle("Images it never trains on, over their reconstructions (each epoch's end)",
                                              color=theme.foreground().name(), size="10pt")
         self.mosaic = theme.image_item((56, 28 * SHOWN), "CET-L1")
         self.pictures.addItem(self.mosaic)
@@ -360,7 +361,12 @@ class TrainingPanel(QWidget):
             mosaic[side:, :side * len(bottom)] = np.concatenate(list(bottom), axis=1)
             self.mosaic.setImage(mosaic, levels=(0, 1))
         if accuracy is not None:
-            self._say(f"After epoch {epoch}: held-out accuracy {accuracy:.2%}.")
+            self._say(f"After epoch {epoch}: {self._checked_on()} accuracy {accuracy:.2%}.")
+
+    def _checked_on(self) -> str:
+        """What the accuracy is measured on: the bundled digits' own validation fifth (MNIST training digits,
+        never trained on in this run), or images of the data set's test split."""
+        return "validation" if DATASETS[self.dataset.currentText()][0] == "mnist5k" else "held-out"
 
     def _show_accuracy(self) -> None:
         self.accuracy_line.setData(self._epochs, self._accuracy)
@@ -378,7 +384,7 @@ class TrainingPanel(QWidget):
             self._accuracy.append(accuracy)
             self._show_accuracy()
         self.progress_label.setText("Finished.")
-        text = f"Finished: held-out accuracy {accuracy:.2%}." if accuracy is not None else "Finished."
+        text = f"Finished: {self._checked_on()} accuracy {accuracy:.2%}." if accuracy is not None else "Finished."
         self._say(f"{text} Saved to {self.weights}.")
         self._state_changed(self.process.state)
 

@@ -214,8 +214,7 @@ class MainWindow(QMainWindow):
             except (OSError, ValueError):
                 action.setChecked(False)
         self.device_label.setText(f"Device: {info.device}")
-        accuracy = f"held-out accuracy {info.heldout_accuracy:.2%}" if info.heldout_accuracy is not None else \
-            "held-out accuracy unknown"
+        accuracy = info.accuracy_text or "held-out accuracy unknown"
         self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
         self.draw.classes = info.classes
         self.samples.set_model_data(info.dataset, info.classes)

@@ -177,7 +177,7 @@ class InferenceWorker(QThread):
     def _load(self, job: LoadModel) -> None:
         """Either the new model is loaded, runs to finite outputs, and is described completely, or the
         old one stays."""
-        from ..weights import class_names, heldout_accuracy, load_model
+        from ..weights import accuracy_text, class_names, heldout_accuracy, load_model
 
         name = job.weights or "(shipped)"
         log.debug("loading the model %s", "given" if job.model is not None else name)
@@ -197,7 +197,7 @@ class InferenceWorker(QThread):
         baseline = self._load_baseline(model)
         info = ModelInfo(meta.get("path", ""), device, heldout_accuracy(meta), str(meta.get("dataset", "unknown")),
                          class_names(model), baseline.metadata.get("path") if baseline is not None else None,
-                         config)
+                         config, accuracy_text(meta))
         self._model, self._baseline = model, baseline
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(info.path).name, device)

@@ -142,7 +142,8 @@ def cmd_evaluate(args) -> int:
         model = _load(args)
     name = args.dataset or model.metadata.get("dataset", "mnist5k")
     try:
-        dataset = _digits_test() if name in ("mnist", "mnist5k") else load_dataset(name, args.data_dir)
+        dataset = _digits_test() if name in ("mnist", "mnist5k") and not args.data_dir \
+            else load_dataset(name, args.data_dir)
     except CapsExplorerError as exc:
         if args.dataset:
             raise

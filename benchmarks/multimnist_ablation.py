@@ -1,5 +1,5 @@
 """Does routing matter on overlapping digits? The shipped MultiMNIST CapsNet on the 10,000 held-out pairs (made
-from held-out digits only): both digits right with 1 (uniform couplings), 2, 3 and 5 routing iterations, and
+from MNIST's official test digits only): both digits right with 1 (uniform couplings), 2, 3 and 5 routing iterations, and
 how often routing changes the two-digit answer against uniform couplings.
 
     python benchmarks/multimnist_ablation.py [--weights multimnist] [--out benchmarks/multimnist-ablation.json]

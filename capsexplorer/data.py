@@ -40,6 +40,7 @@ class Dataset:
     heldout: Split
     split: str  # how held-out was chosen, written into the weights' metadata
     classes: tuple[str, ...] = tuple(str(d) for d in range(10))
+    validation: Split | None = None  # training images set aside for each epoch's report (train --validation)
 
 
 MNIST5K = "mnist5k.npz"  # images (5000, 28, 28) uint8, labels (5000,), about: source and licence

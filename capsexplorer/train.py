@@ -62,6 +62,7 @@ class TrainConfig:
     init: str | None = None  # start from these weights (a path or a shipped model's name) instead of random ones
     evaluate_each_epoch: bool = False  # report held-out accuracy and reconstructions after every epoch
     decoder_epochs: int = 0  # then fit the decoder on the frozen capsules (capsexplorer.decoder_fit)
+    validation: int = 0  # training images set aside (a seeded choice) for each epoch's report; 0: none
 
     @property
     def checkpoint_path(self) -> Path:
@@ -96,6 +97,8 @@ class TrainConfig:
              f"--decoder-epochs must be from 0 to 10000, got {self.decoder_epochs}")
         need(not self.decoder_epochs or self.model == "capsnet", "--decoder-epochs is for CapsNets; the CNN has no decoder")
         need(integer(self.max_shift) and 0 <= self.max_shift <= 8, f"max_shift must be from 0 to 8, got {self.max_shift}")
+        need(integer(self.validation) and 0 <= self.validation <= 1_000_000,
+             f"--validation must be from 0 to 1000000 images, got {self.validation}")
         need(self.dataset != "multimnist" or self.model == "capsnet",
              "--dataset multimnist trains a CapsNet (the CNN baseline reads one digit of 28×28)")
         need(self.dataset != "multimnist" or not self.decoder_epochs,
@@ -200,7 +203,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
 def _identity(config: TrainConfig) -> dict:
     """The settings a checkpoint must share with the run that resumes it."""
     keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
-            "augment_style", "max_shift", "limit", "amp", "init")
+            "augment_style", "max_shift", "limit", "amp", "init", "validation")
     return {k: getattr(config, k) for k in keys}
 
 
@@ -264,6 +267,17 @@ def _subset(train: Split, limit: int | None) -> Split:
         return train
     keep = np.unique(np.linspace(0, len(train) - 1, limit).round().astype(np.int64))  # every class represented
     return Split(train.images[keep], train.labels[keep])
+
+
+def set_aside(train: Split, count: int, seed: int) -> tuple[Split, Split | None]:
+    """(the images trained on, `count` images set aside for validation — a seeded choice, in their order)."""
+    if not count:
+        return train, None
+    if count >= len(train):
+        raise CapsExplorerError(f"--validation {count} leaves nothing to train on ({len(train)} training images)")
+    aside = np.zeros(len(train), bool)
+    aside[np.random.default_rng(seed).permutation(len(train))[:count]] = True
+    return Split(train.images[~aside], train.labels[~aside]), Split(train.images[aside], train.labels[aside])
 
 
 def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
@@ -346,7 +360,9 @@ def _train(config, dataset, resume, stop, world: World) -> Iterator[Progress]:
         dataset = load_dataset(config.dataset, config.data_dir) if world.leader else None
         world.barrier()
         dataset = dataset or load_dataset(config.dataset, config.data_dir)
-    train = _subset(dataset.train, config.limit)
+    train, validation = set_aside(_subset(dataset.train, config.limit), config.validation, config.seed)
+    if validation is not None:  # each epoch's report measures these: the held-out set is measured once, at the end
+        dataset = replace(dataset, validation=validation)
     device = world.device
     model = _build_model(config, len(dataset.classes), device)
     if config.init:
@@ -472,12 +488,14 @@ def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, 
     """Held-out accuracy and reconstruction error after an epoch, with a few held-out images and their
     reconstructions — what the window's training panel draws. It only reports; nothing is selected by it."""
     if config.dataset == "multimnist":
-        result = multimnist.evaluate_pairs(model, _heldout_pairs(dataset, EPOCH_PAIRS), config.iterations)
+        pairs = _heldout_pairs(replace(dataset, heldout=dataset.validation or dataset.heldout), EPOCH_PAIRS)
+        result = multimnist.evaluate_pairs(model, pairs, config.iterations)
         return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
                        reconstruction_sse=result.reconstruction_sse)
-    result = evaluate(model, dataset.heldout, config.iterations)
-    samples = _first_of_each_class(dataset.heldout, 8)
-    shown = to_tensor(dataset.heldout.images[samples]).to(model.device)
+    checked = dataset.validation or dataset.heldout
+    result = evaluate(model, checked, config.iterations)
+    samples = _first_of_each_class(checked, 8)
+    shown = to_tensor(checked.images[samples]).to(model.device)
     was_training = model.training
     model.eval()
     with torch.inference_mode():
@@ -486,7 +504,7 @@ def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, 
     model.train(was_training)
     return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
                    reconstruction_sse=result.reconstruction_sse,
-                   samples=dataset.heldout.images[samples], reconstructions=recon)
+                   samples=checked.images[samples], reconstructions=recon)
 
 
 def _first_of_each_class(split: Split, count: int) -> np.ndarray:
@@ -522,6 +540,8 @@ def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator
     }
     if result.reconstruction_sse is not None:
         meta["reconstruction_sse"] = f"{result.reconstruction_sse:.3f}"
+    if dataset.validation is not None:
+        meta["validation_set_aside"] = len(dataset.validation)
     save_weights(model, config.out, meta, float16=config.float16)
     config.checkpoint_path.unlink(missing_ok=True)
     yield replace(progress(finished=True), epoch=config.epochs, step=steps, loss=float("nan"),

@@ -98,7 +98,10 @@ def test_opens_with_a_sample_classified_and_status(window):
     assert window.state.trace is not None and window.state.trace.iterations == 3
     assert window.draw.prediction.text() == str(prediction(window))
     assert window.device_label.text() == "Device: CPU"
-    assert "held-out accuracy 99.00%" in window.model_label.text()
+    from capsexplorer.weights import load_model
+
+    accuracy = float(load_model(device="cpu").metadata["heldout_accuracy"])
+    assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in window.model_label.text()
     assert window.time_label.text().startswith("Last trace:")
 
 
@@ -1192,7 +1195,7 @@ def test_a_model_of_another_data_set_says_so_in_the_browser_not_as_an_error(qtbo
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other-data.safetensors"
-    save_file(tensors, str(other), metadata=dict(meta, dataset="mnist", heldout_accuracy="0.9"))
+    save_file(tensors, str(other), metadata=dict(meta, dataset="kmnist", heldout_accuracy="0.9"))
     errors = []
     window.errorShown.connect(errors.append)
     with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):

@@ -268,3 +268,21 @@ def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny
     with pytest.raises(CapsExplorerError, match="other settings"):
         run_all(config(tmp_path, init="mnist5k"), tiny)  # a new setting away from its default still counts
     assert run_all(cfg, tiny)[-1].finished
+
+
+def test_validation_images_are_set_aside_and_each_epochs_report_measures_them(tmp_path, tiny):
+    from capsexplorer.train import set_aside
+
+    kept, aside = set_aside(tiny.train, 8, seed=0)
+    assert len(kept) == 56 and len(aside) == 8
+    keys = {bytes(image) for image in kept.images}
+    assert not any(bytes(image) in keys for image in aside.images)  # never trained on
+    assert set_aside(tiny.train, 0, 0) == (tiny.train, None)
+    with pytest.raises(CapsExplorerError, match="--validation 64 leaves nothing to train on"):
+        set_aside(tiny.train, 64, 0)
+    progress = run_all(config(tmp_path, epochs=2, validation=8, evaluate_each_epoch=True), tiny)
+    report = next(p for p in progress if p.epoch_end)
+    assert report.samples is not None and len(report.samples) == min(8, len(np.unique(aside.labels)))
+    assert any(np.array_equal(report.samples[0], image) for image in aside.images)
+    model = load_model(progress[-1].weights, device="cpu")
+    assert model.metadata["train_size"] == "56" and model.metadata["validation_set_aside"] == "8"

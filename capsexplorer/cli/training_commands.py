@@ -31,7 +31,7 @@ def cmd_train(args) -> int:
         augment=not args.no_augment, augment_style=args.augment, amp=args.amp, limit=args.limit,
         out=args.out or f"{args.model}.safetensors", checkpoint=args.checkpoint,
         device=args.device, float16=not args.float32, decoder_epochs=args.decoder_epochs,
-        evaluate_each_epoch=args.progress == "json", init=args.init)
+        evaluate_each_epoch=args.progress == "json", init=args.init, validation=args.validation)
     leader = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
     report = (_JsonProgress if args.progress == "json" else _BarProgress)() if leader else None
     # Ctrl+C and SIGTERM only ask the loop to stop: it finishes the step it is in, checkpoints

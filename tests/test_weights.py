@@ -164,3 +164,21 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
             f.write(b"half of the new")
             raise RuntimeError("disk full")
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("metadata, text", [
+    ({"heldout_accuracy": "0.9951", "heldout_size": "10000", "dataset": "mnist", "routing_iterations": "3"},
+     "held-out accuracy 99.51% (10,000 MNIST test digits, 3 iterations)"),
+    ({"heldout_accuracy": "0.7326", "heldout_pairs": "10000", "heldout_size": "10000", "dataset": "multimnist",
+      "routing_iterations": "3"}, "both digits right 73.26% (10,000 held-out pairs, 3 iterations)"),
+    ({"heldout_accuracy": "0.9", "heldout_size": "1000", "dataset": "fashion-mnist", "routing_iterations": "1"},
+     "held-out accuracy 90.00% (1,000 held-out images, 1 iteration)"),
+    ({"validation_accuracy": "0.99", "dataset": "mnist5k", "routing_iterations": "3"},
+     "validation accuracy 99.00% (MNIST 5k's own fifth, 3 iterations)"),
+    ({"heldout_accuracy": "n/a"}, "held-out accuracy unknown"),
+    ({}, "held-out accuracy unknown"),
+])
+def test_the_accuracy_a_file_claims_says_on_what_and_with_how_many_iterations(metadata, text):
+    from capsexplorer.weights import accuracy_text
+
+    assert accuracy_text(metadata) == text

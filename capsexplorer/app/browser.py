@@ -18,7 +18,7 @@ THUMB = 42  # pixels a side
 
 
 class ThumbnailModel(QAbstractListModel):
-    """The digits shown, in order; pixmaps made when first drawn and kept (scrolling 1,000 stays smooth)."""
+    """The digits shown, in order; pixmaps made when first drawn and kept (scrolling 10,000 stays smooth)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -134,7 +134,7 @@ class BrowserPanel(QGroupBox):
         self.view = QListView()
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setUniformItemSizes(True)  # no per-item size queries: smooth with 1,000 items
+        self.view.setUniformItemSizes(True)  # no per-item size queries: smooth with 10,000 items
         self.view.setIconSize(QSize(THUMB, THUMB))
         self.view.setGridSize(QSize(THUMB + 44, THUMB + 36))  # two lines: label→CapsNet, and the CNN's if other
         self.view.setWordWrap(True)

@@ -151,3 +151,19 @@ def test_fit_decoder_refuses_bad_settings_before_work(args, message, capsys):
     assert main(["fit-decoder"] + args) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_fit_decoder_measures_a_digits_model_on_the_official_test_digits(tmp_path, monkeypatch, capsys):
+    """Never on MNIST 5k's validation fifth, which is MNIST training digits."""
+    import capsexplorer.data
+    import capsexplorer.decoder_fit
+    from capsexplorer.data import mnist_test
+
+    test = mnist_test()
+    few = Split(test.images[:40], test.labels[:40])
+    monkeypatch.setattr(capsexplorer.data, "mnist_test", lambda: few)
+    monkeypatch.setattr(capsexplorer.decoder_fit, "fit_decoder", lambda model, split, fit, progress=None: {"pairs": 0})
+    out = tmp_path / "refit.safetensors"
+    assert main(["fit-decoder", "--weights", "mnist5k", "--out", str(out)]) == 0
+    meta = load_model(str(out), device="cpu").metadata
+    assert meta["heldout_size"] == "40" and meta["dataset"] == "mnist5k"

@@ -106,6 +106,15 @@ def equivariance_file(capsnet, cnn) -> str | None:
         return None
 
 
+def routing_file(model) -> str | None:
+    """The name how far routing moves a model's couplings is kept under (None: not from a file)."""
+    path = model.metadata.get("path") if hasattr(model, "metadata") else model
+    try:
+        return f"routing-{weights_key(path)}.json" if path else None
+    except (OSError, TypeError):
+        return None
+
+
 def pose_stats_file(model) -> str | None:
     """The name a model's per-class pose statistics are kept under (None: not from a file)."""
     path = model.metadata.get("path")

@@ -188,13 +188,14 @@ def test_commands_that_measure_on_the_digits_say_so_for_a_model_of_other_classes
 def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model, shaped_files, digit_image):
     """Digits → a 3-class model → a 36×36 model trained on the same digits, at run time: no panel keeps the last
     model's results (the held-out browser indexed 3 names with 10 labels), nor quotes the shipped model's figures."""
-    from capsexplorer.app.guide import ROUTING_NOTE
     from capsexplorer.app.pair_panel import TITLES
+
+    MEASURED = "How much routing moves here.</b> Over MNIST's 10,000 test digits"
 
     window, errors = open_watched(qtbot, model)
     window.state.set_lab_view("heldout")
     qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final, timeout=60_000)
-    assert window.browser.model.rowCount() == 1000 and ROUTING_NOTE in window.guide.text.text()
+    assert window.browser.model.rowCount() == 10000 and MEASURED in window.guide.text.text()
     window.worker.load(str(shaped_files / "3-class-8d.safetensors"))
     qtbot.waitUntil(lambda: window.state.model.classes == ("ring", "bar", "cross") and window.state.result is not None,
                     timeout=60_000)
@@ -210,7 +211,8 @@ def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model
     window.worker.load(str(shaped_files / "36x36.safetensors"))
     qtbot.waitUntil(lambda: state.model.config.image_size == 36 and state.result is not None
                     and state.result.image.shape == (36, 36), timeout=60_000)
-    assert ROUTING_NOTE not in window.guide.text.text()  # trained on the same digits, but not the shipped weights
+    assert MEASURED not in window.guide.text.text()  # trained on the same digits, but not the shipped weights
+    assert "not yet measured for this model" in window.guide.text.text()
     assert not errors, errors
     window.close()
 

@@ -83,3 +83,28 @@ def test_largest_changes_rank_capsules_by_their_gain(trace):
     fell = views.largest_changes(trace, trace.iterations - 1, count=5, fell=True)
     drop = (c[0] - c[-1]).max(axis=1)
     assert [i for i, *_ in fell] == list(np.argsort(drop)[::-1][:5]) and all(t < f for _, _, f, t in fell)
+
+
+def test_the_guides_routing_sentence_follows_its_numbers():
+    """"barely move", "move" or "move far", and whether routing decided any digit differently — from the figures."""
+    from capsexplorer.app.guide import routing_note
+
+    stats = {"n": 10000, "uniform": 0.1, "iterations": 3, "moved": 0.0014, "moved_active": 0.0043,
+             "to_winner": 0.103, "to_winner_active": 0.116, "changed": 0}
+    text = routing_note(stats)
+    assert "couplings barely move" in text and "decides no digit differently" in text and "0.0014" in text
+    text = routing_note(dict(stats, moved_active=0.05, changed=12))
+    assert "couplings move:" in text and "12 of them (0.12%) differently" in text
+    assert "couplings move far" in routing_note(dict(stats, moved_active=0.3))
+
+
+def test_routing_movement_is_measured_against_uniform_couplings(model):
+    from capsexplorer import routing_movement
+    from capsexplorer.data import heldout_samples
+
+    split = heldout_samples()
+    few = type(split)(split.images[:6], split.labels[:6])
+    stats = routing_movement.measure(model, few)
+    assert stats["n"] == 6 and stats["uniform"] == 0.1 and len(stats["entropy"]) == 3
+    assert 0 <= stats["moved"] <= stats["moved_active"] + 1 and 0 <= stats["changed"] <= 6
+    assert stats["entropy"][0] == pytest.approx(np.log(10), abs=1e-4)  # the first iteration is uniform

@@ -24,20 +24,39 @@ def guide(capsule: str = "digit capsule", item: str = "digit", geometry=None) ->
 
 
 GUIDE = guide()
-OTHER_MODEL_NOTE = ("<p><b>How much routing moves here</b> was measured for the shipped digits model (File ▸ "
-                    "Shipped models ▸ Digits: this guide then gives its figures); for the model shown it is not "
-                    "yet measured — the routing tab's scale and ranked list show it input by input.</p>")
-ROUTING_NOTE = (
-    "<p><b>How much routing moves here.</b> Over the 1,000 held-out digits this network's couplings "
-    "move little: after 3 iterations the mean |c<sub>ij</sub> − 0.1| is 0.0014 (0.0043 for the active "
-    "parts, the 10 % with the longest predictions), the mean coupling to the winner is 0.103 (0.116 "
-    "for the active parts), and routing decides no digit differently from uniform couplings. That is "
-    "why the matrix shows the <i>deviation</i> from uniform by default, on its own scale. Trained "
-    "CapsNets are known to route close to uniform: Paik, Kwon &amp; Kim (2019, “Capsule networks need an "
-    "improved routing algorithm”) found routing no better than uniform or random couplings, and Gu &amp; "
-    "Tresp (CVPR 2020) that it adds neither accuracy nor affine robustness. "
-    "(<tt>python benchmarks/routing_stats.py</tt>)</p>"
-)
+OTHER_MODEL_NOTE = ("<p><b>How much routing moves here</b> is not yet measured for this model (<tt>python "
+                    "benchmarks/routing_stats.py --weights FILE --out DIR</tt> measures it); the routing tab's "
+                    "scale and ranked list show it input by input.</p>")
+
+
+def routing_note(stats: dict) -> str:
+    """How far routing moved this model's couplings over the test digits — every figure from `stats`
+    (capsexplorer.routing_movement), each judgement from those figures."""
+    n, uniform, changed = stats["n"], stats["uniform"], stats["changed"]
+    moved, active = stats["moved"], stats["moved_active"]
+    share = changed / n if n else 0.0
+    amount = "barely move" if active < 0.25 * uniform else "move" if active < uniform else "move far"
+    decided = ("routing decides no digit differently from uniform couplings" if changed == 0 else
+               f"routing decides {changed:,} of them ({share:.2%}) differently from uniform couplings")
+    return (
+        f"<p><b>How much routing moves here.</b> Over MNIST's {n:,} test digits this network's couplings "
+        f"{amount}: after {stats['iterations']} iterations the mean |c<sub>ij</sub> − {uniform:.3g}| is "
+        f"{moved:.4f} ({active:.4f} for the active parts, the 10 % with the longest predictions), the mean "
+        f"coupling to the winner is {stats['to_winner']:.3f} ({stats['to_winner_active']:.3f} for the active "
+        f"parts; uniform {uniform:.3g}), and {decided}. That is why the matrix shows the <i>deviation</i> from "
+        "uniform by default, on its own scale. Trained CapsNets are known to route close to uniform: Paik, "
+        "Kwon &amp; Kim (2019) found routing no better than uniform or random couplings, and Gu &amp; Tresp "
+        "(CVPR 2020) that it adds neither accuracy nor affine robustness. "
+        "(<tt>python benchmarks/routing_stats.py</tt>)</p>")
+
+
+def routing_stats_for(path: str | None) -> dict | None:
+    """The shipped (or kept) routing figures of the weights at `path`, or None."""
+    from ..predictions import read_json, routing_file
+
+    data = read_json(routing_file(path)) if path else None
+    needed = ("n", "uniform", "changed", "moved", "moved_active", "to_winner", "to_winner_active", "iterations")
+    return data if isinstance(data, dict) and all(k in data for k in needed) else None
 
 
 SHORTCUTS = (
@@ -60,7 +79,7 @@ def about_text(version: str) -> str:
 class GuidePanel(QGroupBox):
     def __init__(self, state=None, parent=None):
         super().__init__("What you are looking at", parent)
-        self.text = QLabel(GUIDE + ROUTING_NOTE)
+        self.text = QLabel(GUIDE + OTHER_MODEL_NOTE)
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -70,15 +89,7 @@ class GuidePanel(QGroupBox):
             state.modelChanged.connect(lambda: self.follow_model(state))
 
     def follow_model(self, state) -> None:
-        """The routing figures quoted are the shipped digits model's: only shown for it."""
-        from pathlib import Path
-
-        from ..weights import SHIPPED, shipped_weights_path
-
-        try:  # the figures are those of the shipped digits weights, not of any model trained on the same digits
-            digits_model = state.model is not None and \
-                Path(state.model.path).resolve() == shipped_weights_path(SHIPPED).resolve()
-        except (OSError, ValueError):
-            digits_model = False
+        """The routing figures quoted are those measured for the weights in use; none for other weights."""
+        stats = routing_stats_for(state.model.path) if state.model is not None else None
         self.text.setText(guide(state.capsule_word, state.item_word, state.geometry)
-                          + (ROUTING_NOTE if digits_model else OTHER_MODEL_NOTE))
+                          + (routing_note(stats) if stats is not None else OTHER_MODEL_NOTE))

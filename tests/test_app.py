@@ -353,7 +353,7 @@ def test_the_program_starts_and_closes_cleanly_on_sigterm(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "capsexplorer.cli", "--debug"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    wait_for_line(proc, "loaded capsnet-mnist5k")  # the window is open and its model loaded
+    wait_for_line(proc, "loaded capsnet-mnist.safetensors")  # the window is open and its model loaded
     assert proc.poll() is None, proc.communicate()[1]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)

@@ -58,8 +58,9 @@ def test_built_wheel_carries_weights_and_digits_and_no_heavy_dependencies(tmp_pa
     wheel = next(tmp_path.glob("capsexplorer-*.whl"))
     archive = zipfile.ZipFile(wheel)
     names = archive.namelist()
-    assert "capsexplorer/resources/capsnet-mnist5k.safetensors" in names
-    assert "capsexplorer/resources/mnist5k.npz" in names
+    for shipped in ("capsnet-mnist.safetensors", "cnn-mnist.safetensors", "capsnet-mnist5k.safetensors",
+                    "mnist5k.npz", "mnist-test.npz"):
+        assert f"capsexplorer/resources/{shipped}" in names
     assert "capsexplorer/app/__init__.py" in names
     metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     from capsexplorer import __version__

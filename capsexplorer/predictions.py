@@ -115,6 +115,14 @@ def routing_file(model) -> str | None:
         return None
 
 
+def segmentation_file(path) -> str | None:
+    """The name a two-digit model's segmentation over held-out pairs is kept under (None: not from a file)."""
+    try:
+        return f"segmentation-{weights_key(path)}.json" if path else None
+    except (OSError, TypeError):
+        return None
+
+
 def pose_stats_file(model) -> str | None:
     """The name a model's per-class pose statistics are kept under (None: not from a file)."""
     path = model.metadata.get("path")

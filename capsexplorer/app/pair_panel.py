@@ -25,6 +25,17 @@ TITLES = {"input": "Input + reconstructions", "routed": "Routing", "uniform": "U
 MIN_SPREAD = 0.02  # the split pictures reach full colour at this input's largest share, and at 52 % at least
 
 
+def segmentation_measured(info) -> dict | None:
+    """The segmentation measured over held-out pairs for the weights in use (shipped or kept), or None."""
+    from ..predictions import read_json, segmentation_file
+
+    data = read_json(segmentation_file(info.path)) if info is not None and info.path else None
+    try:
+        return data if data["iterations"]["1"]["own_strokes"] is not None and data["pairs"] else None
+    except (TypeError, KeyError):
+        return None
+
+
 def shipped_two_digit_model(info) -> bool:
     """The model in use is the shipped two-digit weights (whose measurements the tab quotes)."""
     from pathlib import Path
@@ -400,9 +411,13 @@ class PairPanel(QWidget):
                      f"{by_routing['own_strokes']:.0%} of the time (uniform {by_uniform['own_strokes']:.0%}); the "
                      f"{by_routing['shared_pixels']} pixels both draw go {by_routing['shared_to_a']:.0%} to "
                      f"{name(a)} (uniform {by_uniform['shared_to_a']:.0%}).")
-        if shipped_two_digit_model(s.model):
-            text += (" Over 733 held-out pairs this model reads right: 64.0 % of such strokes to their own digit "
-                     "with uniform couplings, 65.3 % after three iterations (benchmarks/multimnist_segmentation.py).")
+        measured = segmentation_measured(s.model)
+        if measured is not None:
+            uniform, routed = measured["iterations"]["1"], measured["iterations"][str(max(map(int, measured["iterations"])))]
+            text += (f" Over the {measured['both_right']:,} of {measured['pairs']:,} held-out pairs this model reads "
+                     f"right: {uniform['own_strokes']:.1%} of such strokes to their own digit with uniform couplings, "
+                     f"{routed['own_strokes']:.1%} after {max(map(int, measured['iterations']))} iterations "
+                     "(benchmarks/multimnist_segmentation.py).")
         return key + ".", text
 
     def read_out(self, x: float, y: float) -> str:

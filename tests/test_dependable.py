@@ -37,7 +37,7 @@ def test_held_out_and_robustness_are_complete_when_the_window_opens(qtbot, model
     try:
         qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final
                         and window.state.robustness is not None, timeout=TIMEOUT)
-        assert window.browser.predictions.capsnet.shape == (1000, 10)
+        assert window.browser.predictions.capsnet.shape == (10000, 10)  # MNIST's official test digits
         assert window.robustness.result["capsnet"]["rotate"]["0"] == pytest.approx(0.99, abs=0.005)
         assert "Shipped with capsexplorer" in window.robustness.status.text()
         assert not window.robustness.button.isEnabled()  # measured for these weights: nothing to do

@@ -24,6 +24,17 @@ def heldout():
     return heldout_samples()
 
 
+@pytest.fixture(scope="session")
+def balanced(heldout):
+    """1,000 of MNIST's test digits, the first 100 of each class, sorted by class: every tenth is one a class."""
+    import numpy as np
+
+    from capsexplorer.data import Split
+
+    keep = np.concatenate([np.flatnonzero(heldout.labels == c)[:100] for c in range(10)])
+    return Split(heldout.images[keep], heldout.labels[keep])
+
+
 @pytest.fixture
 def digit_image(heldout):
     """A held-out MNIST '3' as uint8 (28, 28), light on dark."""

@@ -74,7 +74,7 @@ def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, m
     from capsexplorer.data import Split
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    small = Split(heldout.images[::10], heldout.labels[::10])
+    small = Split(heldout.images[::100], heldout.labels[::100])
     cnn = BaselineCNN().eval()
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"stand-in for a weights file")

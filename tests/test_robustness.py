@@ -12,8 +12,8 @@ from capsexplorer.weights import save_weights
 
 
 @pytest.fixture(scope="module")
-def small(heldout):
-    return Split(heldout.images[::25], heldout.labels[::25])  # 40 digits, 4 per class
+def small(balanced):
+    return Split(balanced.images[::25], balanced.labels[::25])  # 40 digits, 4 per class
 
 
 def test_mix_is_seeded_and_within_its_ranges():

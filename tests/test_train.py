@@ -204,8 +204,8 @@ def test_augment_is_seeded_and_stays_within_its_bounds(heldout):
     assert still_moved.mean() < moved.mean()  # the shifts are part of the movement
 
 
-def test_evaluate_confusion(model, heldout):
-    part = Split(heldout.images[::10], heldout.labels[::10])
+def test_evaluate_confusion(model, balanced):
+    part = Split(balanced.images[::10], balanced.labels[::10])
     result = evaluate(model, part)
     assert result.confusion.sum() == 100 and result.confusion.sum(axis=1).tolist() == [10] * 10
     assert result.accuracy == pytest.approx(np.trace(result.confusion) / 100)

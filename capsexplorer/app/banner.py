@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from .guard import qt_safe
+
 
 class ErrorBanner(QFrame):
     """A child of `host` laid over its top edge; follows the host's width."""
@@ -36,6 +38,7 @@ class ErrorBanner(QFrame):
         self.show()
         self.raise_()
 
+    @qt_safe(default=False)
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
         if event.type() == QEvent.Type.Resize and self.isVisible():
             self._place()

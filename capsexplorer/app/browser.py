@@ -13,6 +13,7 @@ from superqt.utils import signals_blocked
 
 from ..data import Split
 from ..predictions import SetPredictions
+from .guard import qt_safe
 
 THUMB = 42  # pixels a side
 
@@ -47,9 +48,11 @@ class ThumbnailModel(QAbstractListModel):
         self.order = np.asarray(order, np.int64)
         self.endResetModel()
 
+    @qt_safe(default=0)
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt naming)
         return 0 if parent.isValid() else len(self.order)
 
+    @qt_safe()
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self.predictions is None:
             return None

@@ -6,6 +6,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from .guard import qt_safe
+
 CANVAS_SIZE = 280  # the sheet's units (strokes are stored in them), and its size on a wide screen
 MINIMUM_SIZE = 180  # the smallest the canvas gets on a small screen
 
@@ -38,12 +40,15 @@ class DrawingCanvas(QWidget):
         # then draws only the stroke in progress on top, however many strokes there are.
         self._layers: dict[int, QImage] = {}
 
+    @qt_safe(fallback=lambda self: QSize(0, 0))
     def sizeHint(self) -> QSize:
         return QSize(CANVAS_SIZE + 40, CANVAS_SIZE + 40)
 
+    @qt_safe(fallback=lambda self, width: width)
     def heightForWidth(self, width: int) -> int:
         return width
 
+    @qt_safe(default=False)
     def hasHeightForWidth(self) -> bool:
         return True
 
@@ -164,6 +169,7 @@ class DrawingCanvas(QWidget):
             painter.setPen(pen)
             painter.drawPath(_smooth_path([p * scale for p in points]))
 
+    @qt_safe()
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         side = min(self.width(), self.height())
@@ -213,18 +219,22 @@ class DrawingCanvas(QWidget):
         self.update()
         self.changed.emit()
 
+    @qt_safe()
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self._press(event.position())
 
+    @qt_safe()
     def mouseMoveEvent(self, event) -> None:
         if event.buttons() & Qt.MouseButton.LeftButton:
             self._move(event.position())
 
+    @qt_safe()
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self._release()
 
+    @qt_safe()
     def tabletEvent(self, event) -> None:
         kind = event.type()
         if kind == event.Type.TabletPress:

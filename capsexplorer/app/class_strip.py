@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..losses import M_MINUS
 from . import theme
+from .guard import qt_safe
 
 COLUMNS = 5
 GAP = 4
@@ -68,7 +69,7 @@ class ClassStrip(QWidget):
         return (f"{self.names[j]}: its own pose decoded — what this capsule 'thinks it saw' (‖v‖ = "
                 f"{self.lengths[j]:.3f}, {state}). Click to hold its pose in the sliders.")
 
-    @theme.qt_safe()
+    @qt_safe()
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
         if not self.images:
             return
@@ -93,13 +94,13 @@ class ClassStrip(QWidget):
                              Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()
 
-    @theme.qt_safe()
+    @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         j = self.capsule_at(event.position().toPoint())
         if j is not None:
             QToolTip.showText(event.globalPosition().toPoint(), self.tooltip(j), self)
 
-    @theme.qt_safe()
+    @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         j = self.capsule_at(event.position().toPoint())
         if j is not None:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushBu
 
 from ..posegrid import EFFECT_UNITS, PoseGrid
 from . import theme
+from .guard import qt_safe
 
 # Figure 4's ranges: ±2σ of the class's training poses per dimension (each row stays a digit, its effect
 # can be named), or ± one offset for every dimension — the paper's ±0.25, and wider.
@@ -89,7 +90,7 @@ class GridView(QWidget):
         k = (pos.y() - top) // (tile + GAP)
         return int(k) if pos.x() < left and 0 <= k < len(self.rows) else None
 
-    @theme.qt_safe()
+    @qt_safe()
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
         if self.grid is None:
             return
@@ -132,7 +133,7 @@ class GridView(QWidget):
         return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f}{sigma} from the pose: "
                 f"{self.grid.pose[k] + offsets[k, s]:+.3f}. Click to set that slider.")
 
-    @theme.qt_safe()
+    @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         text = self.tooltip_at(event.position().toPoint())
         if text:
@@ -140,7 +141,7 @@ class GridView(QWidget):
         else:
             QToolTip.hideText()
 
-    @theme.qt_safe()
+    @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         hit = self.tile_at(event.position().toPoint())
         if hit is not None:

@@ -11,6 +11,7 @@ from superqt.utils import signals_blocked
 
 from .. import views
 from . import theme
+from .guard import Bars
 from .state import NONE, ExplorerState
 
 CHOOSE_HINT = ("Click a cell of the routing matrix, or choose a capsule type and a position here, to see one "
@@ -82,7 +83,7 @@ class PrimaryInspector(QGroupBox):
         self.predictions = theme.static_plot(minimum_height=110)
         p = self.predictions.getPlotItem()
         p.setTitle("‖û<sub>j|i</sub>‖: its prediction for each class", color=theme.foreground().name(), size="10pt")
-        self.prediction_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7,
+        self.prediction_bars = Bars(x=np.arange(10), height=np.zeros(10), width=0.7,
                                                brush=theme.bar_colour(), pen=pg.mkPen(None))
         p.addItem(self.prediction_bars)
         self.class_axis = theme.ClassAxis(self.predictions, range(10))

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter
                                QVBoxLayout, QWidget)
 
 from . import theme
+from .guard import qt_safe
 from .guide import GuidePanel
 
 # The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
@@ -29,7 +30,7 @@ COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
 class SnugTabs(QProxyStyle):
     """The style in use with tabs a little narrower around their titles: ten of them fit a 1024 px window."""
 
-    @theme.qt_safe(default=0)
+    @qt_safe(default=0)
     def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt naming)
         if metric == QStyle.PixelMetric.PM_TabBarTabHSpace:
             return max(8, super().pixelMetric(metric, option, widget) - 8)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
 from . import theme
+from .guard import Bars, qt_safe
 from .state import ExplorerState
 
 VALUES_FROM_HEIGHT = 110  # pixels: a smaller plot shows its values on hover only
@@ -34,11 +35,11 @@ class LengthsPanel(QGroupBox):
         item.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0, 0.5, 1.0)]])  # the margins name 0.1, 0.9
         self.x = np.arange(10)
         self.values = np.zeros(10)
-        self.bars = pg.BarGraphItem(x=self.x, height=self.values, width=0.7, brushes=[theme.bar_colour()] * 10,
+        self.bars = Bars(x=self.x, height=self.values, width=0.7, brushes=[theme.bar_colour()] * 10,
                                     pen=pg.mkPen(None))
         item.addItem(self.bars)
         # The CNN baseline's probability for each class, a thin bar beside each capsule's.
-        self.cnn_bars = pg.BarGraphItem(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.cnn_colour(),
+        self.cnn_bars = Bars(x=self.x + 0.3, height=np.zeros(10), width=0.16, brush=theme.cnn_colour(),
                                         pen=pg.mkPen(None))
         item.addItem(self.cnn_bars)
         self.tip = ("Bars: each digit capsule's length ‖v_j‖ (orange: the longest). Thin blue bars: the "
@@ -93,7 +94,7 @@ class LengthsPanel(QGroupBox):
         if tr is not None:
             self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
 
-    @theme.qt_safe()
+    @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         self._name_ticks()

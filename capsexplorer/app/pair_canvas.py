@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from .canvas import CANVAS_SIZE, _smooth_path
+from .guard import qt_safe
 
 LAYER_COLOURS = (QColor(230, 159, 0), QColor(0, 114, 178))  # Okabe–Ito orange and blue: first, second digit
 PEN = 18.0  # sheet units, as the main canvas's default pen
@@ -30,12 +31,15 @@ class PairCanvas(QWidget):
         self._order: list[int] = []  # the layer of each stroke, in the order drawn (for undo)
         self._current: list[QPointF] | None = None
 
+    @qt_safe(fallback=lambda self: QSize(0, 0))
     def sizeHint(self) -> QSize:
         return QSize(200, 200)
 
+    @qt_safe(fallback=lambda self, width: width)
     def heightForWidth(self, width: int) -> int:
         return width
 
+    @qt_safe(default=False)
     def hasHeightForWidth(self) -> bool:
         return True
 
@@ -91,6 +95,7 @@ class PairCanvas(QWidget):
         side = min(self.width(), self.height())
         return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
 
+    @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -112,16 +117,19 @@ class PairCanvas(QWidget):
         sheet = self._sheet()
         return (pos - sheet.topLeft()) * (CANVAS_SIZE / max(sheet.width(), 1.0))
 
+    @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
             self._current = [self._to_sheet(event.position())]
             self.update()
 
+    @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         if self._current is not None:
             self._current.append(self._to_sheet(event.position()))
             self.update()
 
+    @qt_safe()
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         if self._current is not None:
             self.strokes[self.layer].append(self._current)

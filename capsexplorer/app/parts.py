@@ -12,6 +12,7 @@ from superqt.utils import signals_blocked
 
 from .. import views
 from . import theme
+from .guard import qt_safe
 from .state import ExplorerState
 
 # On: the ordinary button face; off: red, unmistakably (a style for one state only leaves the other to the
@@ -50,6 +51,7 @@ class PositionBrush(QWidget):
                         "types there")
         self.update()
 
+    @qt_safe(fallback=lambda self: QSize(0, 0))
     def sizeHint(self) -> QSize:
         return QSize(self.geometry_.grid * self.CELL + 1, self.geometry_.grid * self.CELL + 1)
 
@@ -63,17 +65,20 @@ class PositionBrush(QWidget):
         col, row, grid = int(pos.x() // self.CELL), int(pos.y() // self.CELL), self.geometry_.grid
         return row * grid + col if 0 <= row < grid and 0 <= col < grid else None
 
+    @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         cell = self._cell(event.position())
         if cell is not None:
             self._paint_value = not self.on[cell]
             self._paint(cell)
 
+    @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         cell = self._cell(event.position())
         if cell is not None and self._paint_value is not None:
             self._paint(cell)
 
+    @qt_safe()
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         self._paint_value = None
 
@@ -83,6 +88,7 @@ class PositionBrush(QWidget):
             self.update()
             self.changed.emit(self.on.copy())
 
+    @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
         size, g = self.CELL, self.geometry_

@@ -4,12 +4,13 @@ lengths panels both draw."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QValidator
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QStyle, QToolButton, QWidget
 from superqt.utils import signals_blocked
 
 from ..config import MAX_ITERATIONS
 from . import theme
+from .guard import qt_safe
 from .state import ExplorerState
 
 PLAY_MS = 800  # one iteration per this many milliseconds while playing
@@ -21,6 +22,7 @@ class IterationsBox(QSpinBox):
     Ctrl+Z and Esc, which a plain QSpinBox would take for undoing or abandoning its typing — since
     its value applies at once anyway."""
 
+    @qt_safe(default=False)
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and (
                 event.text() in ("[", "]", "p", "P") or event.key() == Qt.Key.Key_Escape
@@ -29,13 +31,16 @@ class IterationsBox(QSpinBox):
             return False
         return super().event(event)
 
+    @qt_safe(fallback=lambda self, value: str(value))
     def textFromValue(self, value: int) -> str:  # noqa: N802 (Qt naming)
         return f"{value} iteration{'s' if value != 1 else ''}"
 
+    @qt_safe(fallback=lambda self, text: self.value())
     def valueFromText(self, text: str) -> int:  # noqa: N802
         digits = "".join(ch for ch in text if ch.isdigit())
         return int(digits) if digits else self.value()
 
+    @qt_safe(fallback=lambda self, text, pos: (QValidator.State.Intermediate, text, pos))
     def validate(self, text: str, pos: int):
         from PySide6.QtGui import QValidator
 

@@ -14,6 +14,7 @@ from superqt.utils import signals_blocked
 from ..losses import M_MINUS
 from . import theme
 from .class_strip import ClassStrip
+from .guard import qt_safe
 from .state import WINNER, ExplorerState
 from .tiles import ImageTile
 
@@ -31,10 +32,11 @@ class HistogramSlider(QSlider):
         self.backdrop = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # no focus from the wheel
 
+    @qt_safe()
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         event.ignore()  # the wheel scrolls the panel; it never moves a pose slider by accident  # (counts (bins,), edges (bins + 1,), low, high, marked value)
 
-    @theme.qt_safe()
+    @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if self.backdrop is not None and self.backdrop[3] > self.backdrop[2] and len(self.backdrop[0]):
             counts, edges, low, high, marked = self.backdrop  # (bins,), (bins + 1,), the range, the input's value

@@ -11,6 +11,7 @@ from superqt.utils import signals_blocked
 
 from .. import transforms
 from . import theme
+from .guard import Bars
 from .state import ExplorerState
 from .tiles import ImageTile
 
@@ -57,9 +58,9 @@ class ProbePanel(QGroupBox):
         item.setYRange(0, 1.05, padding=0)
         self.class_axis = theme.ClassAxis(self.lengths, range(10))
         state.modelChanged.connect(self._follow_model)
-        self.ghost_lengths = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8,
+        self.ghost_lengths = Bars(x=np.arange(10), height=np.zeros(10), width=0.8,
                                              brush=pg.mkBrush(None), pen=pg.mkPen(theme.muted(), width=1))
-        self.length_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.5,
+        self.length_bars = Bars(x=np.arange(10), height=np.zeros(10), width=0.5,
                                            brush=theme.bar_colour(), pen=pg.mkPen(None))
         item.addItem(self.length_bars)
         item.addItem(self.ghost_lengths)
@@ -67,9 +68,9 @@ class ProbePanel(QGroupBox):
         item = self.pose.getPlotItem()
         item.setTitle("the capsule's pose", color=theme.foreground().name(), size="10pt")
         item.getAxis("bottom").setTicks([[(k, str(k + 1)) for k in range(16)]])
-        self.ghost_pose = pg.BarGraphItem(x=np.arange(16), height=np.zeros(16), width=0.8, brush=pg.mkBrush(None),
+        self.ghost_pose = Bars(x=np.arange(16), height=np.zeros(16), width=0.8, brush=pg.mkBrush(None),
                                           pen=pg.mkPen(theme.muted(), width=1))
-        self.pose_bars = pg.BarGraphItem(x=np.arange(16), height=np.zeros(16), width=0.5, brush=theme.accent(),
+        self.pose_bars = Bars(x=np.arange(16), height=np.zeros(16), width=0.5, brush=theme.accent(),
                                          pen=pg.mkPen(None))
         item.addItem(self.pose_bars)
         item.addItem(self.ghost_pose)
@@ -162,11 +163,11 @@ class ProbePanel(QGroupBox):
             return
         digit = self.state.shown_pose_digit()
         ghost_lengths = reference.trace.final_lengths[0]
+        if len(result.lengths) != len(ghost_lengths) or not 0 <= digit < len(ghost_lengths):
+            return  # a probe of another model's input, answered after a switch: the next one follows
         ghost_pose = reference.trace.poses[0, digit]
         self.input_tile.set_image(result.image)
         self.reconstruction_tile.set_image(result.reconstructions[digit])
-        if len(result.lengths) != len(ghost_lengths):
-            return  # a probe of another model's input, answered after a switch: the next one follows
         colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour()
                    for d in range(len(result.lengths))]
         self.length_bars.setOpts(height=result.lengths, brushes=colours)

@@ -12,6 +12,7 @@ from superqt.utils import signals_blocked
 
 from .. import views
 from . import theme
+from .guard import qt_safe
 from .state import NONE, WINNER, ExplorerState
 
 NARROW = 600  # below this width the spatial view goes under the matrix
@@ -222,7 +223,7 @@ class RoutingPanel(QGroupBox):
         self.spatial_layout.addWidget(self.spatial_plot, 1)
         self.spatial_layout.addWidget(side)
 
-    @theme.qt_safe()
+    @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         narrow = event.size().width() < NARROW
         D = QBoxLayout.Direction

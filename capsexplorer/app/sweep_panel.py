@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox
 from .. import transforms, views
 from ..sweep import Sweep
 from . import theme
+from .guard import qt_safe
 
 RANGES = {"rotate": (-180.0, 180.0), "shift-x": (-6.0, 6.0), "shift-y": (-6.0, 6.0), "scale": (0.6, 1.4),
           "shear": (-30.0, 30.0), "thickness": (-1.0, 2.0)}
@@ -372,7 +373,7 @@ class SweepPanel(QGroupBox):
         if 0 <= column < getattr(self, "strip_columns", len(shown)) and 0 <= k < len(shown):
             self.read_out_label.setText("Frame: " + self.read_out(float(self.sweep.values[shown[k]])))
 
-    @theme.qt_safe()
+    @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         self._draw_strip()

@@ -7,27 +7,11 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
+from .guard import qt_safe
+
 COUPLING_MAP = "viridis"
 CHANGE_MAP = "CET-D1"  # diverging blue–white–red for the change between iterations
 GREYS = "CET-L1"  # black → white
-
-
-def qt_safe(default=None):
-    """For overrides of Qt virtuals (paintEvent, resizeEvent, eventFilter …): an exception escaping one
-    crashes PySide6, so it is logged (with its traceback) and `default` returned instead."""
-    import functools
-    import logging
-
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(*args, **kwargs):
-            try:
-                return method(*args, **kwargs)
-            except Exception:  # noqa: BLE001 — never out of a Qt virtual
-                logging.getLogger("capsexplorer").exception("in %s", method.__qualname__)
-                return default
-        return guarded
-    return wrap
 
 
 THEMES = {"system": "&System's", "light": "&Light", "dark": "&Dark"}

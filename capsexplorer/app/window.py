@@ -19,6 +19,7 @@ from .controller import Controller
 from .draw_panel import DrawPanel
 from .file_actions import FileActions
 from .grid_panel import GridPanel
+from .guard import qt_safe
 from .guide import SHORTCUTS, about_text
 from .inspector import PrimaryInspector
 from .jobs import ModelInfo
@@ -265,10 +266,12 @@ class MainWindow(QMainWindow):
         self.samples.show_file(opened.path)
         self.setWindowTitle(f"capsexplorer — {Path(opened.path).name}")
 
+    @qt_safe()
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
+    @qt_safe()
     def dropEvent(self, event) -> None:
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
@@ -287,7 +290,7 @@ class MainWindow(QMainWindow):
         layout.snug_tabs(self.lab)
         self.state.redraw()
 
-    @theme.qt_safe()
+    @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
         layout.fit_width(self, event.size().width())
@@ -356,6 +359,7 @@ class MainWindow(QMainWindow):
         self.training.process.stop_and_wait()
         return True
 
+    @qt_safe()
     def closeEvent(self, event) -> None:
         """Closes within a batch of whatever the worker does: a long job is cancelled, not waited for.
         Whatever fails here is logged and the window still closes (an exception that leaves a Qt

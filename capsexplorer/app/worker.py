@@ -21,6 +21,7 @@ from PySide6.QtCore import QThread, Signal
 from .. import transforms
 from ..errors import CapsExplorerError, ImageError, NoInkError
 from ..preprocess import load_image, preprocess_array, style_for, to_grayscale
+from .guard import qt_safe
 from .jobs import (INTERACTIVE, LONG, ORDER, Blank, CnnJob, CnnResult, Job, LabData, LabResult, LoadModel,
                    ModelInfo, OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob)
 from .state import TraceResult
@@ -102,6 +103,7 @@ class InferenceWorker(QThread):
             self.ready.emit(kind)
 
     # --- the worker thread ------------------------------------------------------------------
+    @qt_safe()
     def run(self) -> None:
         while True:
             with self._lock:
@@ -341,6 +343,12 @@ class InferenceWorker(QThread):
                                                                "capsexplorer."))
             return
         split = found[0]
+        classes = self._model.config.n_classes
+        if split.labels.max(initial=0) >= classes:  # metadata that names another model's data
+            self._publish("predictions", PredictionsResult(why=f"No held-out browser for this model: its test "
+                                                               f"images ({dataset}) have classes its {classes} "
+                                                               "class capsules do not."))
+            return
         steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH,
                               iterations=job.iterations)
         while True:

@@ -6,6 +6,7 @@ network is refused with one WeightsError line.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -73,7 +74,8 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+        pickled = _starts_with(path, (b"\x80", b"PK"))  # a pickle, or PyTorch's zip around one
+        if pickled and ("weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc)):
             raise WeightsError(f"{path}: refused — the file is a pickle that would run code; "
                                "use safetensors weights") from None
         raise WeightsError(f"{path}: not a weights file — {_what_it_is(path)}; capsexplorer reads "
@@ -83,6 +85,14 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: does not hold a dictionary of tensors")
     return state, {}
+
+
+def _starts_with(path: Path, prefixes: tuple[bytes, ...]) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4).startswith(prefixes)
+    except OSError:
+        return False
 
 
 def _what_it_is(path: Path) -> str:
@@ -98,11 +108,13 @@ def _what_it_is(path: Path) -> str:
         return "it is a zip archive without PyTorch tensors in it"
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:6] in (b"GIF87a", b"GIF89a"):
         return "it is an image"
+    if head.startswith(b"%PDF"):
+        return "it is a PDF document"
     if head.startswith(b"\x1f\x8b"):
         return "it is gzip-compressed data"
     try:
-        head.decode("utf-8")
-        return "it is a text file"
+        text = head.decode("utf-8").lstrip()
+        return "it is JSON text" if re.match(r'[\[{]\s*["\[{}\]\d-]', text) else "it is a text file"
     except UnicodeDecodeError:
         pass
     if len(head) >= 8 and int.from_bytes(head[:8], "little") > 100_000_000:

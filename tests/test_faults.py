@@ -83,6 +83,32 @@ def test_a_full_disk_keeps_the_old_sweep_output(capsys, tmp_path, three, full_di
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("json_out", [True, False])
+def test_a_full_disk_still_prints_the_robustness_measured(capsys, tmp_path, monkeypatch, full_disk, json_out):
+    """Issue 22 §12: `robustness --json --out` on a full disk measured for minutes, then printed nothing."""
+    import json
+
+    from capsexplorer import robustness
+
+    from capsexplorer.weights import resource_path
+
+    shipped = next(resource_path("").glob("robustness-*.json"))  # a real measurement: every transform
+    measured = json.loads(shipped.read_text())
+    monkeypatch.setattr(robustness, "measure", lambda *a, **k: dict(measured))
+    old_file = tmp_path / "old.png"
+    old_file.write_bytes(b"old picture")
+    argv = ["robustness", "--out", str(old_file), "--device", "cpu"] + (["--json"] if json_out else [])
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    if json_out:
+        assert json.loads(out) == measured
+    else:
+        mix = measured["affine-mix"]
+        assert "capsnet:" in out and f"affine mix: capsnet {mix['capsnet']:.3f}, cnn {mix['cnn']:.3f}" in out
+    assert err.count("\n") == 1 and NO_SPACE in err, err
+    assert old_file.read_bytes() == b"old picture"
+
+
 def test_a_full_disk_keeps_the_old_grid_and_trace(capsys, tmp_path, three, full_disk):
     for argv, path in ((["grid", str(three), "--out"], tmp_path / "g.png"),
                        (["trace", str(three), "--out"], tmp_path / "t.npz")):
@@ -292,6 +318,27 @@ def test_a_digit_the_model_lacks_is_one_line(capsys, tmp_path, three):
     save_weights(CapsNet(CapsNetConfig(n_classes=2)), tmp_path / "w.safetensors")
     assert main(["grid", str(three), "--digit", "5", "--weights", str(tmp_path / "w.safetensors")]) == 1
     assert capsys.readouterr().err == "capsexplorer: --digit must be from 0 to 1 for these weights, got 5\n"
+
+
+@pytest.mark.parametrize("argv", [["equivariance", "--limit", "10"], ["fit-decoder", "--epochs", "1"], ["evaluate"]])
+def test_a_model_whose_classes_cannot_score_its_data_is_one_line(capsys, tmp_path, argv):
+    """Issue 22 §12: a 2-class model without a data set in its metadata (digits assumed) ended equivariance and
+    fit-decoder in an internal IndexError / ValueError."""
+    import torch
+
+    from capsexplorer.config import CapsNetConfig
+    from capsexplorer.model import CapsNet
+    from capsexplorer.weights import save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_weights(CapsNet(CapsNetConfig(n_classes=2)), weights)
+    out = tmp_path / "out.safetensors"
+    extra = ["--out", str(out)] if argv[0] == "fit-decoder" else []
+    assert main([*argv, *extra, "--weights", str(weights), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err and "the weights have 2 classes" in err, err
+    assert not out.exists()
 
 
 def test_with_standard_error_closed_errors_never_mix_into_the_output(tmp_path, three):

@@ -48,6 +48,9 @@ def test_torch_save_state_dict_is_accepted(tmp_path):
     (b"\x08\x00\x00\x00\x00\x00\x00\x00{}", "not a weights file"),
     (b"\x89PNG\r\n\x1a\n" + bytes(100), "it is an image"),
     (bytes(range(256)) * 4, "damaged or it is another binary format"),
+    # issue 22 §12: these were called "a pickle that would run code"
+    (b"\x89PNG\r\n\x1a\n0000", "it is an image"), (b'{"a": 1}\n', "it is JSON text"),
+    (b"%PDF-1.4\n%\xe2\xe3\n", "it is a PDF document"),
 ])
 def test_corrupt_files_are_refused(tmp_path, content, message):
     path = tmp_path / "w.safetensors"

@@ -29,6 +29,13 @@ def _check_finite(model, what: str, lengths, reconstruction=None) -> None:
                                     "is not finite (NaN or infinity): the weights are unusable")
 
 
+def _same_classes(model, classes: int, data: str, hint: str = "choose another --dataset") -> None:
+    """One line, not an IndexError, where a model's class capsules cannot score a data set's labels."""
+    if model.config.n_classes != classes:
+        raise CapsExplorerError(f"{model.metadata.get('path')}: the weights have {model.config.n_classes} classes, "
+                                f"{data} has {classes}; {hint}")
+
+
 def _defined(value: float, digits: int) -> float | None:
     """A number for JSON: rounded, or None where it is undefined (NaN)."""
     return round(float(value), digits) if math.isfinite(value) else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapsExplorerError
-from .common import _check_finite, _fail, _load, model_input
+from .common import _check_finite, _fail, _load, _same_classes, model_input
 
 
 def cmd_classify(args) -> int:
@@ -149,9 +149,7 @@ def cmd_evaluate(args) -> int:
             raise
         raise CapsExplorerError(f"the weights name the data set {name!r}, which cannot be loaded ({exc}); "
                                 "choose one with --dataset") from None
-    if model.config.n_classes != len(dataset.classes):
-        raise CapsExplorerError(f"{model.metadata.get('path')}: the weights have {model.config.n_classes} classes, "
-                                f"the {dataset.name} data set {len(dataset.classes)}; choose another --dataset")
+    _same_classes(model, len(dataset.classes), f"the {dataset.name} data set")
     if dataset.name == "multimnist":
         return _evaluate_pairs(args, model, dataset)
     result = evaluate(model, dataset.heldout, args.iterations)

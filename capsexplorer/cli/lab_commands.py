@@ -7,7 +7,7 @@ import sys
 import time
 
 from ..errors import CapsExplorerError
-from .common import _check_finite, _defined, _load, _network_input, _save_npz, _targets
+from .common import _check_finite, _defined, _load, _network_input, _same_classes, _save_npz, _targets
 
 
 class _StderrProgress:
@@ -179,10 +179,9 @@ def cmd_robustness(args) -> int:
             store_json(name, result)
     if args.ablation:
         result["routing-ablation"] = robustness.routing_ablation(models["capsnet"], split)
-    if args.out:
-        robustness.plot(result, args.out)
-    if args.json:
-        print(json.dumps(result, allow_nan=False))
+    if args.json:  # the measurement first: a picture that cannot be written (a full disk) does not lose it
+        print(json.dumps(result, allow_nan=False), flush=True)
+        _plot_after(robustness.plot, result, args.out, say=False)
         return 0
     for name in ("capsnet", "cnn"):
         print(f"{name}:")
@@ -192,8 +191,17 @@ def cmd_robustness(args) -> int:
     for r, row in result.get("routing-ablation", {}).items():
         print(f"capsnet, {r} routing iteration{'s' if r != '1' else ''}: held-out {row['heldout']:.3f}, "
               f"affine mix {row['affine-mix']:.3f}")
-    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
+    print(f"measured in {result['seconds']:.0f} s", flush=True)
+    _plot_after(robustness.plot, result, args.out)
     return 0
+
+
+def _plot_after(plot, result: dict, out, say: bool = True) -> None:
+    """Writes the picture once the figures are printed, and says where (a failure is the command's one line)."""
+    if out:
+        plot(result, out)
+        if say:
+            print(f"written: {out}")
 
 
 def cmd_equivariance(args) -> int:
@@ -209,6 +217,8 @@ def cmd_equivariance(args) -> int:
     samples = model_samples(dataset)
     if samples is None:
         raise CapsExplorerError(f"no held-out images of {dataset} are shipped to measure these weights on")
+    _same_classes(capsnet, int(samples[0].labels.max()) + 1, f"its metadata's data set ({dataset}: {samples[1]} images)",
+                  "equivariance is measured on a model's own test images")
     cnn = load_baseline(args.cnn_weights or _cnn_of(dataset), device=args.device)
     cnn_dataset = cnn.metadata.get("dataset") or "mnist5k"
     if dataset != cnn_dataset:
@@ -222,10 +232,9 @@ def cmd_equivariance(args) -> int:
         name = equivariance_file(capsnet, cnn)
         if name:
             store_json(name, result)
-    if args.out:
-        equivariance.plot(result, args.out)
     if args.json:
-        print(json.dumps(result, allow_nan=False))
+        print(json.dumps(result, allow_nan=False), flush=True)
+        _plot_after(equivariance.plot, result, args.out, say=False)
         return 0
     percent = lambda values: "  ".join("    n/a" if v is None else f"{v:+7.1%}" for v in values)  # noqa: E731
     print(f"equivariance over {result['n']} {samples[1]} images: {result['readout']}")
@@ -242,7 +251,8 @@ def cmd_equivariance(args) -> int:
         print("  capsnet ‖v_y‖ median" + percent(caps["length_change_median"]))
         print("  cnn p(y) median     " + percent(cnn_row["probability_change_median"]))
         print("  capsnet alignment   " + "  ".join("    n/a" if a is None else f"{a:7.2f}" for a in caps["alignment"]))
-    print(f"measured in {result['seconds']:.0f} s" + (f"; written: {args.out}" if args.out else ""))
+    print(f"measured in {result['seconds']:.0f} s", flush=True)
+    _plot_after(equivariance.plot, result, args.out)
     return 0
 
 

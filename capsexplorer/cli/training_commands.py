@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import CapsExplorerError
-from .common import _load, _silence_stdout, log
+from .common import _load, _same_classes, _silence_stdout, log
 
 
 def cmd_data(args) -> int:
@@ -138,6 +138,8 @@ def cmd_fit_decoder(args) -> int:
         from ..data import mnist_test
 
         dataset = replace(dataset, heldout=mnist_test())
+    _same_classes(model, len(dataset.classes), f"its metadata's data set ({dataset.name})",
+                  "fit-decoder refits the decoder on the model's own training data")
     before = evaluate(model, dataset.heldout)
     fit = DecoderFit(epochs=args.epochs, augmentations=args.augmentations, lr=args.lr, seed=args.seed,
                      style=augmentation_for(dataset.name))

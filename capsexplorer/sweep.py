@@ -60,7 +60,8 @@ class Sweep:
 
     def summary(self) -> dict:
         """The figures a reader compares: how far the pose turns, how much the length moves."""
-        change, angle = np.abs(self.relative_length_change()), self.pose_angle()
+        signed, angle = self.relative_length_change(), self.pose_angle()
+        change = np.abs(signed)
         active = self.active()
         return {"transform": self.transform, "digit": int(self.digit),
                 "steps": int(len(self.values)), "active_steps": int(active.sum()),
@@ -68,6 +69,8 @@ class Sweep:
                 "kept_prediction": float(np.mean(self.prediction == self.digit)),
                 "max_pose_angle_deg": _defined(np.max, angle),
                 "max_relative_length_change": _defined(np.max, change),
+                "lowest_relative_length_change": _defined(np.min, signed),  # the deepest fall (< 0)
+                "highest_relative_length_change": _defined(np.max, signed),  # the highest rise (> 0)
                 "mean_pose_angle_deg": _defined(np.mean, angle),
                 "mean_relative_length_change": _defined(np.mean, change)}
 

@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout, QWidget
 
+from .. import captions
 from ..posegrid import EFFECT_UNITS, PoseGrid
 from . import theme
 from .guard import qt_safe
@@ -33,7 +34,7 @@ def effects_text(row: dict, offsets: np.ndarray) -> str:
         if slope is None:
             lines.append(f"  {name}: — (a round shape has no axis to turn)")
         else:
-            lines.append(f"  {name}: {slope * span:+.2f} {EFFECT_UNITS.get(name, '')}")
+            lines.append(f"  {name}: {captions.signed_effect(slope * span, EFFECT_UNITS.get(name, ''))}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
 from superqt.utils import signals_blocked
 
-from .. import views
+from .. import captions, views
 from . import theme
 from .guard import Bars
 from .state import NONE, ExplorerState
@@ -37,7 +37,6 @@ def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> s
     v = trace.iteration_poses[r, 0]  # (J, D)
     a = (u_hat * v).sum(-1)  # (J,) agreement û_j|i · v_j
     winner = int(trace.lengths[r, 0].argmax())
-    top = int(np.argmax(a))
     share = float((c[winner] * u_hat[winner]) @ s[winner] / max(float(s[winner] @ s[winner]), 1e-12))
     fmt = lambda x: " ".join(f"{value:+.3f}" for value in x)  # noqa: E731
     last = r == trace.iterations - 1
@@ -51,8 +50,8 @@ def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> s
         f"(class {names[winner]}, the winner at this iteration) is {share:+.2%}",
         f"v<sub>j</sub> = squash(s<sub>j</sub>); agreement a<sub>ij</sub> = û<sub>j|i</sub>·v<sub>j</sub> = [{fmt(a)}]",
         ("(the last iteration: nothing is added — the next b would change nothing that is used)" if last else
-         f"b<sub>ij</sub> ← b<sub>ij</sub> + a<sub>ij</sub>, the b iteration {r + 2} starts from: its coupling "
-         f"will move towards class {names[top]}, the parent it agrees with most (a = {a[top]:+.3f})"),
+         f"b<sub>ij</sub> ← b<sub>ij</sub> + a<sub>ij</sub>, the b iteration {r + 2} starts from: "
+         f"{captions.leading_parent(a, names)}"),
     ]
     return "<br>".join(lines)
 

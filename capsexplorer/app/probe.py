@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout
 from superqt.utils import signals_blocked
 
-from .. import transforms
+from .. import captions, transforms
 from . import theme
 from .guard import Bars
 from .state import ExplorerState
@@ -180,16 +180,16 @@ class ProbePanel(QGroupBox):
         unit = result.poses[digit] / max(np.linalg.norm(result.poses[digit]), 1e-9)
         ghost_unit = ghost_pose / max(np.linalg.norm(ghost_pose), 1e-9)
         angle = float(np.degrees(np.arccos(np.clip(unit @ ghost_unit, -1, 1))))
-        change = result.lengths[digit] / max(ghost_lengths[digit], 1e-9) - 1
-        turned = (f"its pose turned {angle:.1f}°" if result.lengths[digit] >= 0.1 else
-                  "it is now inactive (‖v‖ under m⁻ = 0.1): its pose direction means little")
+        turned = captions.pose_turn(angle, result.lengths[digit] >= 0.1)
+        length = captions.length_change(float(ghost_lengths[digit]), float(result.lengths[digit]))
+        holds = length.startswith("holds")
         self.caption.setText(
             f"Transformed, the network says {self.state.class_name(result.prediction)} (untransformed, "
             f"{self.state.class_name(reference.winner)} — what the rest of the window shows). Capsule "
-            f"{self.state.class_name(digit)}: {turned}; its length changed {change:+.1%} "
-            f"({ghost_lengths[digit]:.3f} → {result.lengths[digit]:.3f}). {self.readout_text(result, digit)}"
-            "Equivariance: the pose carries the transform (a read-out recovers it) while the length holds. "
-            "Outlined bars: the untransformed input.")
+            f"{self.state.class_name(digit)}: {turned}; its length {length}. {self.readout_text(result, digit)}"
+            "Equivariance would be the pose carrying the transform (a read-out recovers it) while the length "
+            f"holds; {'here the length holds' if holds else 'here the length does not hold'} "
+            f"(within ±{captions.HOLDS:.0%}). Outlined bars: the untransformed input.")
 
     def readout_text(self, result, digit: int) -> str:
         """What the pose "sees" of each transform applied, read with the read-outs measured for these weights

@@ -139,7 +139,9 @@ class RoutingSummaryPanel(QGroupBox):
                  if two else f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple)")
         self.caption.setText(
             f"{first}; margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
-            f"Couplings moved {moved:.4f} from uniform {uniform:.3g} on average; mean entropy by iteration "
+            f"On this input, the last iteration's couplings c_ij differ from uniform ({uniform:.3g}) by {moved:.4f} "
+            f"on average over all {tr.coupling.shape[2]} primary capsules × {classes} classes; mean entropy by "
+            "iteration "
             f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln {classes} = {np.log(classes):.4f}). "
             "Active parts: the "
             f"{int(summary['active'].sum())} "

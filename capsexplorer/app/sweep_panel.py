@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QVBoxLayout)
 
-from .. import transforms, views
+from .. import captions, transforms, views
 from ..sweep import Sweep
 from . import theme
 from .guard import qt_safe
@@ -269,13 +269,16 @@ class SweepPanel(QGroupBox):
         summary = sweep.summary()
         name, unit = self._name(digit), transforms.UNITS[sweep.transform]
         self._legend()
+        length = captions.length_range(summary["lowest_relative_length_change"],
+                                       summary["highest_relative_length_change"])
         self.caption.setText(
             f"Read as: {runs_text(sweep, self._name, unit)}. "
             f"Capsule {name}, {sweep.transform} from {values[0]:g} to {values[-1]:g} in {len(values)} steps "
             f"({seconds * 1000:.0f} ms): still read as {name} at {summary['kept_prediction']:.0%} of the steps; "
             f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
-            f"{summary['max_pose_angle_deg_active']:.1f}°, and its length changed up to "
-            f"{summary['max_relative_length_change']:.0%} (mean {summary['mean_relative_length_change']:.0%}). "
+            f"{summary['max_pose_angle_deg_active']:.1f}° (its direction in pose space); over all the steps its "
+            f"length {length} "
+            f"(mean size of the change {summary['mean_relative_length_change']:.0%}). "
             f"{self.readout_caption()}Grey points: the capsule under m⁻, its direction meaningless. Filmstrip: "
             "inputs above, "
             f"reconstructions below{'' if len(values) <= MAX_FRAMES else f' ({MAX_FRAMES} of the steps)'}.")

@@ -40,8 +40,9 @@ class PoseGrid:
 
     def labels(self) -> list[dict]:
         """For each dimension: `effects` (each measure's change per unit of the dimension: pixels,
-        degrees counter-clockwise, relative mass, slant, …) and a `label` naming the dominant effect
-        (or the two that stand out together), "mixed" when none does, or "little effect"."""
+        degrees counter-clockwise, relative mass, slant, …), `salience` (each named measure's change over
+        the row in just-visible changes, strongest first) and a `label` naming the most salient effect when
+        it dominates (or the two that stand out together), "mixed" when none does, or "little effect"."""
         rows = []
         for k, row in enumerate(self.dimension_offsets()):
             span = float(row.max() - row.min())
@@ -50,7 +51,7 @@ class PoseGrid:
             effects = {name: float(np.polyfit(row, values, 1)[0]) if span > 0 else 0.0
                        for name, values in measures.items()}
             span = span or 1.0
-            round_shape = elongation.mean() < ROUND
+            round_shape = elongation.min() < ROUND  # a blob at any step: its axis, and so its turn, is noise
             salience = sorted(((abs(effects[name]) * span / VISIBLE[name], name) for name in NAMED
                                if name != "orientation" or not round_shape), reverse=True)
             if round_shape:
@@ -65,7 +66,10 @@ class PoseGrid:
                 label = f"{word(name)}, {word(other)}"
             else:
                 label = "mixed"
-            rows.append({"index": k, "dimension": k + 1, "label": label, "effects": effects})
+            rows.append({"index": k, "dimension": k + 1, "label": label, "effects": effects,
+                         # each named measure's change over the row in just-visible changes (VISIBLE): what
+                         # decides the name, strongest first — the tooltip lists the same figures
+                         "salience": {name: value for value, name in salience}})
         return rows
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -74,6 +78,17 @@ class PoseGrid:
         if self.sigma is not None:
             arrays["sigma"] = np.asarray(self.sigma, np.float32)
         return arrays
+
+
+def read_as(model, grid: PoseGrid, iterations: int | None = None) -> np.ndarray:
+    """(dims, steps) the class the network itself reads in each tile's reconstruction: where a row stops
+    being its digit (at ±2σ some do), said from the network's answer, not by eye."""
+    from .inference import score_batches
+
+    dims, steps, size, _ = grid.grid.shape
+    images = np.clip(grid.grid.reshape(-1, size, size), 0.0, 1.0).astype(np.float32)
+    scores = np.concatenate(list(score_batches(model, images, iterations)))  # (dims·steps, classes)
+    return scores.argmax(axis=1).reshape(dims, steps)
 
 
 def offsets(span: float = 0.25, steps: int = 11) -> np.ndarray:

@@ -1042,6 +1042,12 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     stats = window.state.pose_stats  # on the data's scale: each row ±2σ of the class's training poses
     np.testing.assert_allclose(grid.dimension_offsets()[:, -1], 2 * stats.std[grid.digit], rtol=1e-5)
     assert "standard deviations" in window.grid.caption.text() and window.grid.view.column_name(10) == "+2.0σ"
+    labels = shown.args[0].labels  # issue 22 §2: "every row stays a digit" only when the network says so
+    read = model.trace(np.clip(grid.grid.reshape(-1, 28, 28), 0, 1), iterations=3).prediction.reshape(16, 11)
+    assert [row["read_as"] for row in labels] == read.tolist()
+    kept = bool((read == grid.digit).all())
+    assert ("each row stays the digit" in window.grid.caption.text()) == kept
+    assert ("no longer reads" in window.grid.caption.text()) == (not kept)
     names = window.grid.row_names
     assert [int(name.split()[0]) for name in names] == list(range(1, 17)) and all(len(n.split()) > 1 for n in names)
     view = window.grid.view

@@ -151,7 +151,7 @@ def test_grid_command_json_and_npz(capsys, tmp_path, two_png):
     assert code == 0 and err == ""
     row = json.loads(out)
     assert row["digit"] == 2 and len(row["dimensions"]) == 16
-    assert set(row["dimensions"][0]) == {"index", "dimension", "label", "effects", "offsets"}
+    assert set(row["dimensions"][0]) == {"index", "dimension", "label", "effects", "offsets", "salience", "read_as"}
     assert row["dimensions"][0]["dimension"] == 1 and "orientation" in row["effect_units"]
     with np.load(tmp_path / "g.npz") as data:
         assert data["grid"].shape == (16, 5, 28, 28) and data["offsets"].tolist() == pytest.approx([-0.2, -0.1, 0, 0.1, 0.2])
@@ -200,3 +200,29 @@ def test_the_figure_4_png_holds_every_row_name_whole():
     width = ImageDraw.Draw(image).textlength(long_name, font=render.text_font())
     tiles = 11 * (2 * 28 + 2)
     assert image.width - tiles >= 34 + width  # the name, then the tiles: no name runs under a tile
+
+
+def test_a_figure4_name_is_the_tooltip_s_strongest_effect(model, heldout):
+    """Issue 22 §2: dimension 15 was named "turns clockwise" while its tooltip's largest figure was stroke.
+    Now the name follows the figures the tooltip lists first (just-visible changes), and a row whose shape turns
+    round at some step has no orientation."""
+    from capsexplorer.app.grid_panel import effects_text
+    from capsexplorer.posegrid import ROUND, WORDS, moments
+
+    for k in (0, 1, 4):
+        image = heldout.images[k].astype(np.float32)[None] / 255.0
+        tr = model.trace(image, iterations=3)
+        digit = int(tr.prediction[0])
+        grid = model.pose_grid(tr.poses[0, digit], digit, 0.5, 7)
+        named = 0
+        for row in grid.labels():
+            strongest = next(iter(row["salience"]))
+            listed = effects_text(row, grid.offsets).splitlines()[2].split(":")[0].strip()
+            assert listed == strongest  # the tooltip lists the deciding figure first
+            if row["label"] in ("mixed", "little effect"):
+                continue
+            named += 1
+            assert any(row["label"].startswith(word) for word in WORDS[strongest])
+            if row["effects"]["orientation"] is not None:
+                assert moments(grid.grid[row["index"]])["elongation"].min() >= ROUND
+        assert named > 0

@@ -26,16 +26,38 @@ def row_offsets(grid: PoseGrid) -> np.ndarray:
 
 
 def effects_text(row: dict, offsets: np.ndarray) -> str:
-    """What was measured behind a row's name: each moment's change across the row (− end → + end)."""
+    """What was measured behind a row's name: each moment's change across the row (− end → + end), the
+    measures that name a row first, strongest first — in just-visible changes, the figure the name follows."""
     span = float(offsets[-1] - offsets[0])
     lines = [f"Dimension {row['index'] + 1}: {row['label']} (as the value grows, left → right)",
-             f"measured on the reconstructions, from {offsets[0]:+.3g} to {offsets[-1]:+.3g}:"]
-    for name, slope in row["effects"].items():
+             f"measured on the reconstructions, from {offsets[0]:+.3g} to {offsets[-1]:+.3g}; "
+             "strongest first (× a just-visible change):"]
+    salience = row.get("salience", {})
+    for name in [*salience, *(n for n in row["effects"] if n not in salience)]:
+        slope = row["effects"][name]
         if slope is None:
-            lines.append(f"  {name}: — (a round shape has no axis to turn)")
-        else:
-            lines.append(f"  {name}: {captions.signed_effect(slope * span, EFFECT_UNITS.get(name, ''))}")
+            lines.append(f"  {name}: — (the shape turns round: no axis to turn)")
+            continue
+        strength = f" (×{salience[name]:.1f})" if name in salience else ""
+        lines.append(f"  {name}: {captions.signed_effect(slope * span, EFFECT_UNITS.get(name, ''))}{strength}")
     return "\n".join(lines)
+
+
+def still_read_text(grid: PoseGrid, labels: list[dict], name=str) -> str:
+    """Whether every reconstruction is still read as the digit by the network, or which rows stop being it."""
+    if not labels or "read_as" not in labels[0]:
+        return ""
+    lost = [(row["dimension"], [r for r in row["read_as"] if r != grid.digit]) for row in labels]
+    lost = [(d, others) for d, others in lost if others]
+    if not lost:
+        return f"The network reads every tile as {name(grid.digit)}: each row stays the digit."
+    def which(others):  # noqa: E306
+        counts = np.bincount(others)
+        return name(int(counts.argmax()))
+    rows = ", ".join(f"{d} ({len(o)} tile{'s' if len(o) > 1 else ''}, read as {which(o)})" for d, o in lost[:6])
+    more = f" and {len(lost) - 6} more" if len(lost) > 6 else ""
+    return (f"The network no longer reads {name(grid.digit)} in some tiles of row{'s' if len(lost) > 1 else ''} "
+            f"{rows}{more}: there the row stops being the digit.")
 
 
 class GridView(QWidget):
@@ -208,9 +230,14 @@ class GridPanel(QGroupBox):
                  f"the same offset for every dimension, ±{float(grid.offsets[-1]):g}")
         self.caption.setText(f"{name}: each row adds an offset to one of its "
                              f"{grid.grid.shape[0]} pose dimensions and decodes — "
-                             f"{scale}. A row's name says what growing that dimension does (left → right), "
-                             "measured from the reconstructions' image moments — hover a name for the numbers. "
-                             "Click a tile to set that pose slider.")
+                             f"{scale}. {still_read_text(grid, labels, self._class_name)} A row's name says what "
+                             "growing that dimension does (left → right), measured from the reconstructions' image "
+                             "moments; it names the strongest effect in just-visible changes — hover a name for "
+                             "the numbers. Click a tile to set that pose slider.")
+
+    def _class_name(self, k: int) -> str:
+        state = getattr(self, "state", None)
+        return state.class_name(k) if state is not None else str(k)
 
     def _clicked(self, k: int, s: int) -> None:
         if self.grid is not None:

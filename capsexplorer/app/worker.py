@@ -315,8 +315,13 @@ class InferenceWorker(QThread):
         if not self._fits(job.digit, job.pose):
             return
         start = time.perf_counter()
+        from ..posegrid import read_as
+
         grid = self._model.pose_grid(job.pose, job.digit, job.span, job.steps, sigma=job.sigma)
-        self._publish("grid", LabResult(job.request, grid, grid.labels(), time.perf_counter() - start))
+        labels = grid.labels()
+        for row, read in zip(labels, read_as(self._model, grid)):
+            row["read_as"] = read.tolist()  # the class the network reads in each tile
+        self._publish("grid", LabResult(job.request, grid, labels, time.perf_counter() - start))
 
     def _reconstruct(self, job) -> None:
         if not self._fits(job.digit, job.pose):

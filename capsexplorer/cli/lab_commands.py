@@ -81,7 +81,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_grid(args) -> int:
     from .. import render
-    from ..posegrid import EFFECT_UNITS
+    from ..posegrid import EFFECT_UNITS, read_as
 
     if args.range == "data" and args.span is not None:
         raise CapsExplorerError("--span sets the paper's range; --range data spans ±2σ of each dimension: "
@@ -109,6 +109,8 @@ def cmd_grid(args) -> int:
     grid = model.pose_grid(tr.poses[0, digit], digit, span, args.steps, sigma=sigma)
     _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
     labels = grid.labels()
+    for row, read in zip(labels, read_as(model, grid, args.iterations)):
+        row["read_as"] = read.tolist()  # the class the network reads in each tile's reconstruction
     if args.npz:
         _save_npz(args.npz, grid.arrays())
     if args.out:
@@ -124,6 +126,7 @@ def cmd_grid(args) -> int:
                           "effect_units": EFFECT_UNITS,
                           "dimensions": [dict(row, effects={k: None if v is None else round(v, 5)
                                                             for k, v in row["effects"].items()},
+                                              salience={k: round(v, 3) for k, v in row["salience"].items()},
                                               offsets=[round(float(o), 6) for o in rows[row["index"]]])
                                          for row in labels]}, allow_nan=False))
         return 0
@@ -131,7 +134,9 @@ def cmd_grid(args) -> int:
     print(f"{args.image}: digit capsule {digit} (‖v‖ {tr.final_lengths[0, digit]:.3f}), each pose dimension "
           f"{extent}:")
     for row in labels:
-        print(f"  {row['index'] + 1:>2}  {row['label']}")
+        lost = sum(r != digit for r in row["read_as"])
+        print(f"  {row['index'] + 1:>2}  {row['label']}" + (f"  (not read as {digit} in {lost} of its "
+                                                           f"{len(row['read_as'])} tiles)" if lost else ""))
     for option in ("out", "npz"):
         if getattr(args, option):
             print(f"  written: {getattr(args, option)}")

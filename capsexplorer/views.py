@@ -179,6 +179,22 @@ def spatial(matrix: np.ndarray, digit: int, geometry: Geometry = PAPER) -> np.nd
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
 
 
+def spatial_levels(stack: np.ndarray, digit: int, diverging: bool, geometry: Geometry = PAPER) -> tuple[float, float]:
+    """The overlay's own colour scale over every iteration of `stack` (R, 1152, J) for one digit: its
+    averages over 32 types lie close together, so on the matrix's scale they all read as one grey.
+    Symmetric for a diverging quantity; otherwise from its lowest to its highest value (never saturating)."""
+    grids = np.stack([spatial(m, digit, geometry) for m in stack])  # (R, G, G)
+    values = grids[np.isfinite(grids)]
+    if not values.size:
+        return (-0.01, 0.01) if diverging else (0.0, 0.01)
+    if diverging:
+        top = float(np.abs(values).max()) or 0.01
+        return -top, top
+    low, high = float(values.min()), float(values.max())
+    pad = max((high - low) * 0.02, 1e-4)  # a flat map still gets a readable scale around its value
+    return low - pad, high + pad
+
+
 def scale_ceiling(value: float) -> float:
     """Rounds up to 1, 1.5, 2, 3, 4, 5, 6 or 8 × 10^k: a colour scale that stays put while drawing yet
     wastes at most a third of its range (1-2-5 steps could waste three fifths)."""

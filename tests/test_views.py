@@ -108,3 +108,21 @@ def test_routing_movement_is_measured_against_uniform_couplings(model):
     assert stats["n"] == 6 and stats["uniform"] == 0.1 and len(stats["entropy"]) == 3
     assert 0 <= stats["moved"] <= stats["moved_active"] + 1 and 0 <= stats["changed"] <= 6
     assert stats["entropy"][0] == pytest.approx(np.log(10), abs=1e-4)  # the first iteration is uniform
+
+
+def test_the_overlay_has_its_own_scale_spanning_its_values(model, digit_image):
+    """Issue 22 §5: on the matrix's 0…0.2 scale the type-averaged couplings (all ≈ 0.1) read as one grey."""
+    from capsexplorer import views
+
+    tr = model.trace(digit_image[None], iterations=3)
+    stack = views.mode_stack(tr, "coupling")  # (R, 1152, 10)
+    digit = int(tr.prediction[0])
+    low, high = views.spatial_levels(stack, digit, diverging=False)
+    grids = np.stack([views.spatial(m, digit) for m in stack])
+    assert low <= grids.min() and grids.max() <= high  # never saturates
+    assert (grids.max() - grids.min()) / (high - low) > 0.9  # and the values use the scale
+    matrix_low, matrix_high = views.mode_levels(tr, "coupling")
+    assert (high - low) < 0.5 * (matrix_high - matrix_low)
+    change = views.mode_stack(tr, "coupling", change=True)
+    low, high = views.spatial_levels(change, digit, diverging=True)
+    assert low == -high and np.nanmax(np.abs([views.spatial(m, digit) for m in change])) == pytest.approx(high)

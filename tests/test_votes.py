@@ -53,3 +53,21 @@ def test_a_zero_v_or_identical_votes_draw_without_dividing_by_zero():
     u_hat[:, 0] = 1.0
     view = vote_view(u_hat, coupling, poses, 0)
     assert np.isfinite(view.x).all() and np.isfinite(view.y).all() and view.spread_share == 0.0
+
+
+def test_the_votes_axes_stay_put_while_the_iterations_step(qtbot, model, digit_image):
+    """Issue 22 §5: the Votes tab rescaled its axes between iterations, so points jumped."""
+    from test_app import open_window
+
+    window = open_window(qtbot, model)
+    window.state.set_lab_view("votes")
+    qtbot.waitUntil(lambda: window.votes.view is not None, timeout=60_000)
+    qtbot.wait(500)  # the lab's trace of the sample (with û) has come
+    vb = window.votes.plot.getPlotItem().vb
+    ranges = []
+    for r in range(window.state.trace.iterations):
+        window.state.set_iteration(r)
+        qtbot.wait(50)
+        ranges.append(vb.viewRange())
+    assert all(found == ranges[0] for found in ranges), ranges
+    window.close()

@@ -35,11 +35,14 @@ def quantity_html(weighted: bool, change: bool, mode: str = "coupling") -> str:
     return (f"Δ({text})" if " " in text else "Δ" + text) if change else text
 
 
+PRIMARY_MARGIN = (2.0, 0.6)  # cells left/right and above/below the chosen one inside its ring
+
 class RoutingPanel(QGroupBox):
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Dynamic routing — coupling coefficients c_ij", parent)
         self.state = state
         self._levels = (0.0, 1.0)
+        self._stack = None  # (R, 1152, J) the trace's matrices at every iteration, once a trace
         self._mode = (False, False, "coupling")  # (weighted, change, mode) the colour maps were set for
         self._hover_cell: tuple[int, int] | None = None
         self._build_options()
@@ -137,8 +140,12 @@ class RoutingPanel(QGroupBox):
         self.winner_box = pg.QtWidgets.QGraphicsRectItem(0, 0, views.POSITIONS, views.TYPES)
         self.winner_box.setPen(pg.mkPen(theme.winner_colour(), width=2))
         item.addItem(self.winner_box)
-        self.primary_box = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
-        self.primary_box.setPen(pg.mkPen(theme.accent(), width=3))
+        # The chosen capsule's cell: a white ring on a black halo *around* it (a cell is about 2 px wide, so a
+        # ring on it would paint it over — in blue, the colour of a negative change), in no map's colours.
+        self.primary_box = pg.ItemGroup()
+        for colour, width in (("k", 4), ("w", 2)):
+            ring = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1, self.primary_box)
+            ring.setPen(pg.mkPen(colour, width=width))
         self.primary_box.hide()
         item.addItem(self.primary_box)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(theme.COUPLING_MAP),
@@ -174,6 +181,10 @@ class RoutingPanel(QGroupBox):
         item.addItem(self.input_image)
         item.addItem(self.overlay)
         item.setRange(xRange=(0, 28), yRange=(0, 28), padding=0.02)
+        self.overlay.setOpacity(0.8)
+        self.spatial_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(theme.COUPLING_MAP),
+                                           interactive=False, width=10)
+        self.spatial_bar.setImageItem(self.overlay, insert_in=item)  # the overlay's own scale, readable
         self.spatial_caption = QLabel("")
         self.spatial_caption.setWordWrap(True)
         self.spatial_caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -277,6 +288,7 @@ class RoutingPanel(QGroupBox):
     def _update_levels(self) -> None:
         weighted, change, mode = self.state.weighted, self.state.change, self.state.mode
         values = views.mode_stack(self.state.trace, mode, 0, weighted, change)  # computed once a trace
+        self._stack = values  # (R, 1152, J): the overlay's scale spans every iteration of it
         levels = views.mode_levels(self.state.trace, mode, 0, weighted, change, stack=values)
         self.scale_note.setText(f"Colour scale {levels[0]:g} … {levels[1]:g}; this input's values "
                                 f"{np.nanmin(values):+.4f} … {np.nanmax(values):+.4f} over its iterations.")
@@ -290,6 +302,7 @@ class RoutingPanel(QGroupBox):
             for image in (self.matrix, self.overlay):
                 image.setColorMap(colour_map)
             self.colorbar.setColorMap(colour_map)
+            self.spatial_bar.setColorMap(colour_map)
             self.colorbar.axis.setLabel(quantity_html(weighted, change, mode), **theme.label_style())
 
     # --- drawing ------------------------------------------------------------------------------
@@ -315,7 +328,11 @@ class RoutingPanel(QGroupBox):
         digit = s.shown_overlay_digit()
         grid = views.spatial(matrix, digit, g).astype(np.float32)
         reshaped = self.overlay.image is None or self.overlay.image.shape != grid.shape
-        self.overlay.setImage(grid, levels=self._levels, autoLevels=False)  # the matrix's scale
+        diverging = s.change or s.mode in views.DIVERGING
+        stack = self._stack if self._stack is not None and self._stack.shape[1:] == matrix.shape else matrix[None]
+        levels = views.spatial_levels(stack, digit, diverging, g)  # its own scale, over every iteration
+        self.overlay.setImage(grid, levels=levels, autoLevels=False)
+        self.spatial_bar.setLevels(levels)
         if reshaped:  # setRect scales by the image's size when called: again for another grid
             self.overlay.setRect(QRectF(g.origin, g.origin, g.grid * g.step, g.grid * g.step))
         change = " (its change)" if s.change else ""
@@ -323,7 +340,8 @@ class RoutingPanel(QGroupBox):
         self.spatial_caption.setText(f"Class {s.class_name(digit)}{chosen}, iteration {r + 1}: the matrix's "
                                      f"value{change}, "
                                      f"averaged over the {g.types} types at each {g.grid}×{g.grid} position, "
-                                     "on the matrix's colours.")
+                                     f"on its own scale, {levels[0]:+.4f} … {levels[1]:+.4f} (the bar beside "
+                                     "it; the averages lie too close together for the matrix's).")
         self._show_primary()
         self._show_changes()
         if self._hover_cell is not None:
@@ -372,7 +390,10 @@ class RoutingPanel(QGroupBox):
             return
         positions = self.state.geometry.positions
         capsule_type, position = divmod(self.state.primary, positions)
-        self.primary_box.setRect(self.state.shown_overlay_digit() * positions + position, capsule_type, 1, 1)
+        x, y = self.state.shown_overlay_digit() * positions + position, capsule_type
+        for ring in self.primary_box.childItems():  # the cell itself stays visible inside
+            ring.setRect(x - PRIMARY_MARGIN[0], y - PRIMARY_MARGIN[1], 1 + 2 * PRIMARY_MARGIN[0],
+                         1 + 2 * PRIMARY_MARGIN[1])
         self.primary_box.show()
 
     # --- the mouse ----------------------------------------------------------------------------

@@ -123,7 +123,34 @@ class VotesPanel(QGroupBox):
         self.points.setData(self.view.x[i], self.view.y[i], brush=brushes, data=i,
                             size=point_sizes(self.view.coupling[self.state.iteration][i]))
         self.zero.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
+        self._fix_range()
         self._show_iteration()
+
+    def _fix_range(self) -> None:
+        """One range for every iteration of this trace — the votes, v_j and the weighted means at each — so
+        stepping changes only the points' areas, never the axes (auto-range followed the areas' pixels)."""
+        view, i = self.view, self.shown
+        xs = np.concatenate([view.x[i], view.v[:, 0], view.weighted_mean[:, 0], [0.0]])
+        ys = np.concatenate([view.y[i], view.v[:, 1], view.weighted_mean[:, 1]])
+        xs, ys = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+        if not (xs.size and ys.size):
+            return
+        self._hold_caption_height()
+        vb = self.plot.getPlotItem().vb
+        vb.disableAutoRange()
+        vb.setRange(xRange=(float(xs.min()), float(xs.max())), yRange=(float(ys.min()), float(ys.max())),
+                    padding=0.08)
+
+    def _hold_caption_height(self) -> None:
+        """The caption as tall as its longest text over this trace's iterations: a caption that grew by a line
+        would shrink the plot, and with its aspect locked its range — the points would jump."""
+        from PySide6.QtCore import QRect
+
+        width = max(self.caption.width(), 200)
+        metrics = self.caption.fontMetrics()
+        tallest = max(metrics.boundingRect(QRect(0, 0, width, 100_000), Qt.TextFlag.TextWordWrap,
+                                           self.caption_text(r)).height() for r in range(len(self.view.coupling)))
+        self.caption.setMinimumHeight(max(metrics.height() * 5 + 4, tallest + 4))
 
     def _palette(self, kind: str, count: int) -> np.ndarray:
         """(count,) object array of brushes, made once: a capsule type's hue, or a level of the colour map."""

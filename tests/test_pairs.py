@@ -101,6 +101,22 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
     assert shown is not None and shown["parts"] is not None
     assert "both right" in pair.summary.text() and "uniform" in pair.summary.text() and "%" in pair.summary.text()
     assert "orange is the pair's first digit" in pair.caption.text()
+    import json
+
+    from capsexplorer.predictions import segmentation_file
+    from capsexplorer.weights import resource_path
+
+    measured = json.loads(resource_path(segmentation_file(state.model.path)).read_text())
+    one, three = measured["both_right_by_iterations"]["1"], measured["both_right_by_iterations"]["3"]
+    assert (f"Both digits right over 10,000 held-out pairs: {one:.2%} with 1 iteration (uniform couplings)"
+            in pair.caption.text() + pair.summary.text()) and f"{three:.2%} with 3 iterations" in pair.caption.text() \
+        + pair.summary.text()  # issue 22 §6: the 1-iteration accuracy was nowhere in the window
+    state.set_lab_view("heldout")
+    qtbot.waitUntil(lambda: state.predictions is not None, timeout=TIMEOUT)
+    qtbot.wait(20)
+    assert "in the Pairs tab" in window.browser.status.text() and not window.browser.confusion.isVisible()
+    state.set_lab_view("pair")
+    qtbot.wait(20)
     assert pair.read_out(18, 18).startswith("Pixel (row 18, col 18)")
     first = pair.images["routed"].image.copy()
     state.set_iteration(0)  # iteration 1 is uniform: the two pictures are the same

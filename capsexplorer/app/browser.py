@@ -203,6 +203,7 @@ class BrowserPanel(QGroupBox):
             result = state.predictions
             if result is None or result.predictions is None:  # another model: nothing of the last one stays
                 self.clear_data()
+            self.confusion.setVisible(result is None or result.predictions is not None)  # never an empty one
             if result is not None and result.predictions is None:
                 self.status.setText(result.why)
             elif result is not None:

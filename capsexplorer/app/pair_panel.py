@@ -36,6 +36,17 @@ def segmentation_measured(info) -> dict | None:
         return None
 
 
+def pair_accuracy_text(measured: dict) -> str:
+    """Both digits right over the held-out pairs at each routing iteration count measured (1: uniform)."""
+    accuracy = measured.get("both_right_by_iterations") or {}
+    if not accuracy:
+        return ""
+    counts = sorted(accuracy, key=int)
+    said = ", ".join(f"{accuracy[r]:.2%} with {r} iteration{'s' if r != '1' else ''}"
+                     + (" (uniform couplings)" if r == "1" else "") for r in counts)
+    return f" Both digits right over {measured.get('accuracy_pairs', 10_000):,} held-out pairs: {said}."
+
+
 def shipped_two_digit_model(info) -> bool:
     """The model in use is the shipped two-digit weights (whose measurements the tab quotes)."""
     from pathlib import Path
@@ -418,6 +429,7 @@ class PairPanel(QWidget):
                      f"right: {uniform['own_strokes']:.1%} of such strokes to their own digit with uniform couplings, "
                      f"{routed['own_strokes']:.1%} after {max(map(int, measured['iterations']))} iterations "
                      "(benchmarks/multimnist_segmentation.py).")
+            text += pair_accuracy_text(measured)
         return key + ".", text
 
     def read_out(self, x: float, y: float) -> str:

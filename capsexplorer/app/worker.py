@@ -342,6 +342,12 @@ class InferenceWorker(QThread):
             found = model_samples(dataset)
         except CapsExplorerError:
             found = None
+        if found is None and dataset == "multimnist":  # its held-out pairs are the Pairs tab's
+            self._publish("predictions", PredictionsResult(why="The two-digit model reads pairs, not one digit of a "
+                                                               "class: its 10,000 held-out pairs (made from MNIST's "
+                                                               "test digits) are in the Pairs tab, with its accuracy "
+                                                               "at 1 and at 3 routing iterations."))
+            return
         if found is None:  # said in the browser itself, not as an error over the window
             self._publish("predictions", PredictionsResult(why=f"No held-out browser for this model: no test "
                                                                f"images of its data ({dataset}) come with "

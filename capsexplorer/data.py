@@ -130,8 +130,12 @@ def augmentation_for(dataset: str) -> str:
 
 FASHION_SAMPLES = "fashion-mnist-samples.npz"  # 1,000 test images (100 a class), shipped with the package
 SHORT_NAMES = {"T-shirt/top": "T-shirt", "Ankle boot": "Boot"}  # for tables with ten names side by side
-TICK_NAMES = {"T-shirt/top": "Tee", "Trouser": "Trou", "Pullover": "Pull", "Dress": "Drss", "Coat": "Coat",
-              "Sandal": "Sndl", "Shirt": "Shrt", "Sneaker": "Snkr", "Bag": "Bag", "Ankle boot": "Boot"}  # under bars
+TICK_NAMES = {"T-shirt/top": "T-shirt", "Trouser": "Trouser", "Pullover": "Pullover", "Dress": "Dress",
+              "Coat": "Coat", "Sandal": "Sandal", "Shirt": "Shirt", "Sneaker": "Sneaker", "Bag": "Bag",
+              "Ankle boot": "Boot"}  # under bars
+# Where those do not fit under ten bars: abbreviations that read as abbreviations (never "Snkr").
+SHORT_TICK_NAMES = {"T-shirt": "Tee", "Trouser": "Trous.", "Pullover": "Pull.", "Sandal": "Sand.",
+                    "Sneaker": "Sneak."}
 
 
 def short_name(name: str) -> str:

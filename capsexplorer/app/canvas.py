@@ -30,6 +30,7 @@ class DrawingCanvas(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setToolTip("Draw a digit. Ctrl+Z undoes the last stroke; Esc clears.")
         self.pen_width = 18.0  # in canvas units (the sheet is CANVAS_SIZE units wide)
+        self.empty_hint = "Draw a digit here"  # what the empty sheet invites (the window sets it per model)
         self._strokes: list[tuple[float, list[QPointF]]] = []  # (width, points) in sheet units
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None  # a loaded image, greyscale, dark ink on light
@@ -183,7 +184,7 @@ class DrawingCanvas(QWidget):
         painter.drawRect(QRectF(0.5, 0.5, side - 1, side - 1))
         if self.is_empty():
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(QRectF(0, 0, side, side), Qt.AlignmentFlag.AlignCenter, "Draw a digit here")
+            painter.drawText(QRectF(0, 0, side, side), Qt.AlignmentFlag.AlignCenter, self.empty_hint)
         painter.end()
 
     # --- input --------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class DrawPanel(QGroupBox):
         self.clear_button.setToolTip("Clear the canvas (Esc)")
         self.undo_button.clicked.connect(self.canvas.undo)
         self.clear_button.clicked.connect(self.canvas.clear)
+        state.modelChanged.connect(self._invite)
 
         self.network_input = ImageTile("Network input (28×28)")
         self.network_input.setToolTip("What the CapsNet sees: the drawing fitted into 20×20, centred by\n"
@@ -105,6 +106,18 @@ class DrawPanel(QGroupBox):
         exact = self.canvas.exact_input()  # a dataset digit as its data set has it: no preprocessing
         self.state.set_input(InputImage(exact, preprocessed=True) if exact is not None else
                              InputImage(self.canvas.image_array(), live=live))
+
+    def _invite(self, *_) -> None:
+        """The empty sheet's words follow the model: a digit, or one of the model's own classes."""
+        s = self.state
+        if s.digits:
+            hint, tip = "Draw a digit here", "Draw a digit."
+        else:
+            names = ", ".join(s.classes[:3]).lower()
+            hint, tip = f"Draw one of its classes here\n({names}, …)", f"Draw one of the model's classes: {names}, …"
+        self.canvas.empty_hint = hint
+        self.canvas.setToolTip(f"{tip} Ctrl+Z undoes the last stroke; Esc clears.")
+        self.canvas.update()
 
     def _set_pen(self, width: int) -> None:
         self.canvas.pen_width = float(width)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from ..losses import M_MINUS, M_PLUS
@@ -106,13 +106,7 @@ class LengthsPanel(QGroupBox):
         names = getattr(self, "tick_names", [str(d) for d in range(len(self.x))])
         axis = self.plot.getPlotItem().getAxis("bottom")
         per_bar = self.plot.width() / (len(self.x) + 1.5) - 4  # px between two bars' centres, less a gap
-        font = QFont(self.font())
-        for size in (font.pointSizeF(), 8.0, 7.0):
-            font.setPointSizeF(size)
-            if max(QFontMetrics(font).horizontalAdvance(n) for n in names) <= per_bar:
-                break
-        else:
-            names, font = [str(d) for d in range(len(names))], QFont(self.font())
+        names, font = theme.fitting_names(names, per_bar, self.font())
         self._axis_numbers = names[0] == "0" and getattr(self, "tick_names", ["0"])[0] != "0"
         axis.setStyle(tickFont=font)
         axis.setTicks([list(enumerate(names))])

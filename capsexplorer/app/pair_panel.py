@@ -221,7 +221,7 @@ class PairPanel(QWidget):
         ready = self.ready
         self.need_model.setText("" if ready else
                                 "This tab is for a model trained on two overlapping digits (MultiMNIST, 36×36): "
-                                "the model in use reads one digit at a time.")
+                                f"the model in use reads one {self.state.item_word} at a time.")
         for widget in (self.need_model, self.load_button):
             widget.setVisible(not ready)
         for widget in (self.index, self.another, self.distance, self.canvas):

@@ -219,6 +219,23 @@ def hover_read_out(plot: pg.PlotWidget, text_at, fallback: str = "") -> _HoverRe
     return _HoverReadOut(plot, text_at, fallback)
 
 
+def fitting_names(names: list[str], room: float, base: QFont) -> tuple[list[str], QFont]:
+    """Class names that fit `room` px apart under bars or columns: in the body's font, else down to 7 pt, then
+    as abbreviations that read as such (data.SHORT_TICK_NAMES), and only where even those run together the
+    class numbers."""
+    from ..data import SHORT_TICK_NAMES
+
+    font = QFont(base)
+    short = [SHORT_TICK_NAMES.get(n, n) for n in names]
+    for rows in (1, 2):  # two rows: every other name one line lower, each with twice the room
+        for candidate, size in [(list(names), size) for size in (base.pointSizeF(), 8.0, 7.0)] + \
+                [(short, size) for size in (8.0, 7.0)]:
+            font.setPointSizeF(size)
+            if max(QFontMetrics(font).horizontalAdvance(n) for n in candidate) <= room * rows - (rows - 1) * 4:
+                return [("\n" if rows == 2 and k % 2 else "") + n for k, n in enumerate(candidate)], font
+    return [str(k) for k in range(len(names))], QFont(base)
+
+
 class ClassAxis(QObject):
     """A plot's bottom axis naming classes at `positions`: the names in the body's font where they fit,
     else in a font down to 7 pt, else the class numbers (the names then on hover) — refitted on resize."""
@@ -245,14 +262,7 @@ class ClassAxis(QObject):
         x_range = self.plot.getPlotItem().vb.viewRange()[0]
         spacing = (self.positions[1] - self.positions[0]) if len(self.positions) > 1 else 1.0
         per_name = view * spacing / max(x_range[1] - x_range[0], 1e-9) - 6  # px between two names, less a gap
-        font = QFont(self.plot.font())
-        names = self.names
-        for size in (font.pointSizeF(), 8.0, 7.0):
-            font.setPointSizeF(size)
-            if max(QFontMetrics(font).horizontalAdvance(n) for n in names) <= per_name:
-                break
-        else:
-            names, font = [str(k) for k in range(len(names))], QFont(self.plot.font())
+        names, font = fitting_names(self.names, per_name, self.plot.font())
         axis.setStyle(tickFont=font)
         axis.setTicks([list(zip(self.positions, names)), []])
 

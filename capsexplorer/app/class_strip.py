@@ -7,6 +7,7 @@ from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from ..data import SHORT_TICK_NAMES, TICK_NAMES
 from ..losses import M_MINUS
 from . import theme
 from .guard import qt_safe
@@ -36,10 +37,8 @@ class ClassStrip(QWidget):
         self._pixels = pixels  # the QImages borrow this buffer
         self.images = [QImage(p.data, p.shape[1], p.shape[0], p.shape[1], QImage.Format.Format_Grayscale8)
                        for p in pixels]
-        from ..data import TICK_NAMES
-
         self.names, self.lengths = list(names), np.asarray(lengths, float)
-        self.short = [TICK_NAMES.get(n, n) for n in self.names]  # "Tee", "Boot": whole under a small tile
+        self.short = [TICK_NAMES.get(n, n) for n in self.names]  # "T-shirt", "Boot": under a small tile
         self.winner, self.chosen = int(winner), int(chosen)
         self.update()
 
@@ -87,9 +86,11 @@ class ClassStrip(QWidget):
                 painter.drawRect(rect.adjusted(-1, -1, 1, 1))
             painter.setPen(theme.foreground() if self.lengths[j] >= M_MINUS else theme.muted())
             width = rect.width() + GAP
-            text = f"{self.short[j]} {self.lengths[j]:.2f}"
-            if metrics.horizontalAdvance(text) > width:  # never into the next caption: the value on hover then
-                text = metrics.elidedText(self.short[j], Qt.TextElideMode.ElideRight, width)
+            shorter = SHORT_TICK_NAMES.get(self.short[j], self.short[j])  # "Sneak." where "Sneaker" is too wide
+            fits = [t for t in (f"{self.short[j]} {self.lengths[j]:.2f}", f"{shorter} {self.lengths[j]:.2f}",
+                                self.short[j], shorter) if metrics.horizontalAdvance(t) <= width]
+            # never into the next caption: the value on hover then
+            text = fits[0] if fits else metrics.elidedText(shorter, Qt.TextElideMode.ElideRight, width)
             painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + 1, width, metrics.height()),
                              Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()

@@ -137,7 +137,7 @@ class ExplorerState(QObject):
 
     @property
     def tick_names(self) -> list[str]:
-        """Short class names for axes: the digits, or abbreviations such as "Tee", "Trou" (data.TICK_NAMES)."""
+        """Short class names for axes: the digits, or short names such as "T-shirt", "Boot" (data.TICK_NAMES)."""
         from ..data import short_name
 
         return [short_name(c) for c in self.classes]

@@ -63,10 +63,12 @@ def transformed(images: np.ndarray, transform: str, value: float) -> np.ndarray:
     return transforms.warp(images, np.repeat(transforms.affine_matrix({transform: float(value)})[None], len(images), 0))
 
 
-def correct_steps(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250):
+def correct_steps(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250,
+                  correct: int = 0):
     """Generator over batches of (N, 28, 28) floats in [0, 1]: yields the running count of correct
-    answers of a CapsNet or the CNN after each batch, so a caller can stop or serve other work between."""
-    correct, start = 0, 0
+    answers of a CapsNet or the CNN after each batch (from `correct`), so a caller can stop or serve other
+    work between."""
+    start = 0
     for scores in score_batches(model, images, iterations, batch):  # (B, 10)
         correct += int((scores.argmax(1) == labels[start:start + len(scores)]).sum())
         start += len(scores)
@@ -99,18 +101,19 @@ def measure_steps(models: dict, split: Split, iterations: int = 3, seed: int = 0
     yield done, total
     scores: dict = {}
     for transform, value in todo:
-        if transform == "plain":
-            inputs = images
-        elif transform == "affine-mix":
-            inputs = affine_mix(images, seed)
-        else:
-            inputs = transformed(images, transform, value)
-        for name, model in models.items():
-            correct = 0
-            for correct in correct_steps(model, inputs, labels, iterations, batch):
-                done += 1
-                yield done, total
-            scores[name, transform, value] = correct / len(images)
+        mix = mix_matrices(len(images), seed) if transform == "affine-mix" else None  # (N, 2, 3), drawn at once
+        correct = dict.fromkeys(models, 0)
+        for start in range(0, len(images), batch):  # each batch transformed when its turn comes: a close or
+            chunk = images[start:start + batch]  # a stroke waits for one batch, never for the whole set
+            inputs = chunk if transform == "plain" else transforms.warp(chunk, mix[start:start + batch]) \
+                if mix is not None else transformed(chunk, transform, value)
+            for name, model in models.items():
+                for correct[name] in correct_steps(model, inputs, labels[start:start + batch], iterations, batch,
+                                                   correct[name]):
+                    done += 1
+                    yield done, total
+        for name in models:
+            scores[name, transform, value] = correct[name] / len(images)
     result: dict = {name: {} for name in models}
     for name in models:
         for transform, values in VALUES.items():

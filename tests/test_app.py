@@ -1496,3 +1496,18 @@ def test_a_click_on_a_stale_figure_4_moves_no_slider(qtbot, window):
 def test_the_pose_caption_stops_saying_for_now_once_the_statistics_come(qtbot, window):
     qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)
     assert "for now" not in window.pose.caption.text()
+
+
+def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, monkeypatch):
+    """Issue 22 §3: "Measuring…" without progress for minutes while other long jobs ran first."""
+    from capsexplorer.app.jobs import Progress
+
+    panel = window.robustness
+    monkeypatch.setattr(panel, "measureRequested", type("Quiet", (), {"emit": lambda self: None})())
+    panel._measure()  # pressed; the worker is still busy with the pose statistics
+    window.state.set_progress("pose_stats", Progress("pose_stats", 3, 40, 1.5))
+    qtbot.wait(10)
+    assert panel.status.text().startswith("Waiting for the pose statistics to finish (3 of 40 batches)")
+    window.state.set_progress("robustness", Progress("robustness", 1, 880, 0.5))
+    qtbot.wait(10)
+    assert panel.status.text().startswith("Measuring… 1 of 880 batches")

@@ -40,6 +40,12 @@ def test_measure_reports_every_transform_for_both_models(model, small):
     assert result["capsnet"]["rotate"]["0"] == plain == result["capsnet"]["scale"]["1"]
     assert result["capsnet"]["rotate"]["60"] < plain  # rotated 60°, never trained on: worse
     assert set(result["affine-mix"]) == {"capsnet", "cnn"} and result["seconds"] > 0
+    images = small.images.astype(np.float32) / 255  # batch by batch, as the whole set transformed at once
+    whole = {"rotate": robustness.transformed(images, "rotate", 45), "mix": robustness.affine_mix(images)}
+    assert result["capsnet"]["rotate"]["45"] == robustness.accuracy(model, whole["rotate"], small.labels)
+    assert result["affine-mix"]["capsnet"] == robustness.accuracy(model, whole["mix"], small.labels)
+    steps = robustness.measure_steps(models, small, batch=10)
+    assert next(steps) == (0, 2 * 4 * len(robustness.conditions()))  # progress from the first moment
 
 
 def test_routing_ablation_rows(model, small):

@@ -278,3 +278,21 @@ def test_weights_that_load_but_cannot_run_leave_the_old_model(qtbot, model, tmp_
         assert worker._model is model
     finally:
         worker.stop()
+
+
+def test_measure_pressed_goes_before_the_long_jobs_the_window_queued(model):
+    """Issue 22 §3: Robustness showed only "Measuring…" for 2 min while held-out predictions and pose statistics
+    ran first. Interactive jobs still come first of all."""
+    import numpy as np
+
+    from capsexplorer.app import jobs
+    from capsexplorer.app.worker import InferenceWorker
+
+    worker = InferenceWorker(model=model)
+    worker._jobs = {"predictions": jobs.PredictionsJob(3), "pose_stats": jobs.PoseStatsJob(),
+                    "robustness": jobs.RobustnessJob(cached_only=True)}
+    assert worker._next_kind() == "predictions"  # only looked up in the cache: the window's own order
+    worker._jobs["robustness"] = jobs.RobustnessJob()
+    assert worker._next_kind() == "robustness"
+    worker._jobs["trace"] = jobs.TraceJob(1, np.zeros((28, 28), np.float32), 3, np.ones(1152, bool))
+    assert worker._next_kind() == "trace"

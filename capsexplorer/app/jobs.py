@@ -25,6 +25,11 @@ LONG = ("pose_stats", "predictions", "ablation", "robustness")
 class Job:
     kind: ClassVar[str] = ""
 
+    @property
+    def asked(self) -> bool:
+        """A long job the user asked for by a button: it goes before the long jobs the window queued itself."""
+        return False
+
 
 @dataclass(frozen=True)
 class LoadModel(Job):
@@ -148,6 +153,10 @@ class RobustnessJob(Job):
 
     kind: ClassVar[str] = "robustness"
     cached_only: bool = False
+
+    @property
+    def asked(self) -> bool:
+        return not self.cached_only  # Measure pressed
 
 
 # --- answers -----------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ from .training_panel import duration
 COLOURS = {"capsnet": "winner", "cnn": "accent"}
 
 
+WAITING_FOR = {"predictions": "held-out predictions", "pose_stats": "pose statistics",
+               "ablation": "routing ablation (accuracy by iteration count)"}
+
 class RobustnessPanel(QGroupBox):
     measureRequested = Signal()
 
@@ -91,6 +94,18 @@ class RobustnessPanel(QGroupBox):
         state.robustnessChanged.connect(lambda: self.clear() if state.robustness is None else
                                         self.show_result(state.robustness))
         state.progressChanged.connect(lambda kind: kind == "robustness" and self.show_progress(state.progress.get(kind)))
+        state.progressChanged.connect(lambda kind: kind != "robustness" and self.show_waiting(kind, state.progress))
+
+    def show_waiting(self, kind: str, progress: dict) -> None:
+        """Measure pressed while another long job runs (it finishes first): what it waits for, and how far."""
+        if self.button.isEnabled() or progress.get("robustness") is not None:
+            return  # not asked, or measuring already
+        running = progress.get(kind)
+        if running is None:
+            self.status.setText("Measuring… starting. The explorer stays usable meanwhile.")
+            return
+        self.status.setText(f"Waiting for the {WAITING_FOR.get(kind, kind)} to finish ({running.done} of "
+                            f"{running.total} batches), then measuring. The explorer stays usable meanwhile.")
 
     def show_progress(self, progress) -> None:
         """A `jobs.Progress`, or None when the measurement ended or was cancelled (a model switch)."""

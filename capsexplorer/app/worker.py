@@ -111,7 +111,7 @@ class InferenceWorker(QThread):
                     self._lock.wait()
                 if self._stopping:
                     return
-                kind = next(k for k in ORDER if k in self._jobs)
+                kind = self._next_kind()
                 job = self._jobs.pop(kind)
                 self.busy = True
             try:
@@ -121,6 +121,13 @@ class InferenceWorker(QThread):
                     self._run_one(job)
             finally:
                 self.busy = False
+
+    def _next_kind(self) -> str:
+        """In `ORDER`, except that a long job the user asked for (Measure) goes before the ones queued for them."""
+        waiting = [k for k in ORDER if k in self._jobs]
+        asked = [k for k in waiting if k in LONG and self._jobs[k].asked]
+        first = waiting[0]
+        return asked[0] if asked and first in LONG else first
 
     def _run_one(self, job: Job) -> None:
         """One job; whatever it raises is reported, and the worker (and a long job around it) lives on."""

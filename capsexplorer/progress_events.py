@@ -32,7 +32,9 @@ def record(progress, config) -> dict:
         return {"event": "interrupted", "epoch": p.epoch, "step": p.step, "checkpoint": str(config.checkpoint_path)}
     if p.finished:
         return {"event": "finished", "weights": p.weights, "heldout_accuracy": p.heldout_accuracy,
-                "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed}
+                "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed,
+                **({"samples": pixels(p.samples), "reconstructions": pixels(p.reconstructions)}
+                   if p.samples is not None else {})}
     if p.epoch_end:
         return {"event": "epoch", "epoch": p.epoch, "heldout_accuracy": p.heldout_accuracy,
                 "reconstruction_sse": p.reconstruction_sse, "elapsed": p.elapsed,

@@ -494,6 +494,14 @@ def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, 
                        reconstruction_sse=result.reconstruction_sse)
     checked = dataset.validation or dataset.heldout
     result = evaluate(model, checked, config.iterations)
+    samples, recon = _shown_reconstructions(model, checked, config)
+    return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
+                   reconstruction_sse=result.reconstruction_sse, samples=samples, reconstructions=recon)
+
+
+def _shown_reconstructions(model, checked: Split, config: TrainConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """A few images the run never trains on, one per class, and the CapsNet's reconstructions of them
+    ((k, 28, 28) uint8 and floats in [0, 1]; none for the CNN)."""
     samples = _first_of_each_class(checked, 8)
     shown = to_tensor(checked.images[samples]).to(model.device)
     was_training = model.training
@@ -502,9 +510,7 @@ def _epoch_report(model, dataset: Dataset, config: TrainConfig, base: Progress, 
         recon = model(shown, config.iterations)[2].float().view(-1, 28, 28).cpu().numpy() \
             if config.model == "capsnet" else None
     model.train(was_training)
-    return replace(base, epoch=epoch, step=base.steps, heldout_accuracy=result.accuracy,
-                   reconstruction_sse=result.reconstruction_sse,
-                   samples=checked.images[samples], reconstructions=recon)
+    return checked.images[samples], recon
 
 
 def _first_of_each_class(split: Split, count: int) -> np.ndarray:
@@ -544,6 +550,10 @@ def _finish(model, dataset, train, config, seconds, steps, progress) -> Iterator
         meta["validation_set_aside"] = len(dataset.validation)
     save_weights(model, config.out, meta, float16=config.float16)
     config.checkpoint_path.unlink(missing_ok=True)
+    shown = {}
+    if config.evaluate_each_epoch and config.dataset != "multimnist":  # the last epoch's pictures, as each other's
+        shown = dict(zip(("samples", "reconstructions"),
+                         _shown_reconstructions(model, dataset.validation or dataset.heldout, config)))
     yield replace(progress(finished=True), epoch=config.epochs, step=steps, loss=float("nan"),
                   accuracy=float("nan"), heldout_accuracy=result.accuracy,
-                  reconstruction_sse=result.reconstruction_sse, weights=config.out)
+                  reconstruction_sse=result.reconstruction_sse, weights=config.out, **shown)

@@ -65,10 +65,16 @@ def test_pause_keeps_a_checkpoint_and_resume_finishes(qtbot, tmp_path):
     assert (tmp_path / "trained.safetensors").is_file()
 
 
-def test_cancel_deletes_the_checkpoint(qtbot, tmp_path):
+def test_cancel_deletes_the_checkpoint(qtbot, tmp_path, monkeypatch):
     panel = panel_for(qtbot, tmp_path, epochs=3, batch=4)
     with qtbot.waitSignal(panel.process.step, timeout=120_000):
         panel.start_button.click()
+    asked = []  # issue 22 §8: a running run's Cancel deleted its checkpoint without asking (a paused one asked)
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or next(answers))
+    panel.cancel_button.click()
+    qtbot.wait(300)
+    assert len(asked) == 1 and "Pause keeps it" in asked[0] and panel.process.running()  # No: it goes on
     with qtbot.waitSignal(panel.process.cancelled, timeout=60_000):
         panel.cancel_button.click()
     assert not (tmp_path / "trained.safetensors.ckpt").exists()
@@ -267,3 +273,20 @@ def test_the_status_says_training_once_steps_come(qtbot, tmp_path):
     panel._say("Starting… (loading the data)")
     panel.show_step({"epoch": 1, "epochs": 2, "step": 1, "steps": 8, "margin_loss": 0.5, "reconstruction_loss": 0.1})
     assert panel.status.text().startswith("Training…")
+
+
+def test_a_one_epoch_run_shows_its_reconstructions_and_the_next_keeps_no_stale_tick(qtbot, tmp_path):
+    """Issue 22 §8: after a 1-epoch run the reconstructions stayed black (only an epoch report drew them); the
+    next run's accuracy axis kept the last run's tick; "Not started." stood above "Starting…"."""
+    panel = panel_for(qtbot, tmp_path, epochs=1)
+    with qtbot.waitSignal(panel.process.finished, timeout=180_000):
+        panel.start_button.click()
+        assert panel.progress_label.text() != "Not started."
+    assert panel.mosaic.image[:28].max() > 0.5 and panel.mosaic.image[28:].max() > 0
+    axis = panel.accuracy_plot.getPlotItem().getAxis("left")
+    assert axis._tickLevels  # the run's accuracy, named
+    panel.out.setText(str(tmp_path / "second.safetensors"))
+    panel.start()
+    assert axis._tickLevels is None and panel.mosaic.image.max() == 0
+    with qtbot.waitSignal(panel.process.finished, timeout=180_000):
+        pass

@@ -291,14 +291,18 @@ class TrainingPanel(QWidget):
             self._clear_plots()
         self.weights = None
         self._say("Resuming from the checkpoint…" if resuming else "Starting… (loading the data)")
+        self.progress_label.setText("Loading the data and the network…")
         self.process.start(request)
 
     def cancel(self) -> None:
         """Stops the run and deletes its checkpoint — asking first when that throws away finished steps."""
-        if not self.process.running() and self.process.has_checkpoint(self.request()):
+        running = self.process.running()
+        if running and self._steps or not running and self.process.has_checkpoint(self.request()):
+            question = ("Stop this run and delete its checkpoint? Its training so far is lost (Pause keeps it)."
+                        if running else
+                        "The paused run's checkpoint holds its training so far. Delete it? (Resume would continue it.)")
             answer = QMessageBox.question(
-                self, "Delete the checkpoint?",
-                "The paused run's checkpoint holds its training so far. Delete it? (Resume would continue it.)",
+                self, "Delete the checkpoint?", question,
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
             if answer != QMessageBox.StandardButton.Yes:
                 return
@@ -320,6 +324,7 @@ class TrainingPanel(QWidget):
         self.margin_line.setData([], [])
         self.recon_line.setData([], [])
         self.accuracy_line.setData([], [])
+        self.accuracy_plot.getPlotItem().getAxis("left").setTicks(None)  # no tick of the last run's accuracy
         self.mosaic.setImage(np.zeros((56, 28 * SHOWN), np.float32), levels=(0, 1))
 
     def show_step(self, record: dict) -> None:
@@ -351,6 +356,12 @@ class TrainingPanel(QWidget):
             self._epochs.append(epoch)
             self._accuracy.append(accuracy)
             self._show_accuracy()
+        self._show_pictures(record)
+        if accuracy is not None:
+            self._say(f"After epoch {epoch}: {self._checked_on()} accuracy {accuracy:.2%}.")
+
+    def _show_pictures(self, record: dict) -> None:
+        """Images the run never trains on over their reconstructions (after an epoch, and at the end)."""
         samples, recon = record.get("samples"), record.get("reconstructions")
         if samples:
             top = image_rows(samples)[:SHOWN]  # (k, side, side)
@@ -360,8 +371,6 @@ class TrainingPanel(QWidget):
             mosaic[:side, :side * len(top)] = np.concatenate(list(top), axis=1)
             mosaic[side:, :side * len(bottom)] = np.concatenate(list(bottom), axis=1)
             self.mosaic.setImage(mosaic, levels=(0, 1))
-        if accuracy is not None:
-            self._say(f"After epoch {epoch}: {self._checked_on()} accuracy {accuracy:.2%}.")
 
     def _checked_on(self) -> str:
         """What the accuracy is measured on: the bundled digits' own validation fifth (MNIST training digits,
@@ -383,6 +392,7 @@ class TrainingPanel(QWidget):
             self._epochs.append(self.epochs.value())
             self._accuracy.append(accuracy)
             self._show_accuracy()
+        self._show_pictures(record)  # a 1-epoch run has no epoch report: its pictures come with the end
         self.progress_label.setText("Finished.")
         text = f"Finished: {self._checked_on()} accuracy {accuracy:.2%}." if accuracy is not None else "Finished."
         self._say(f"{text} Saved to {self.weights}.")

@@ -942,7 +942,7 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     assert "1 of 32 switched off (red)" in parts.types_label.text()  # the legend says what the colours mean
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         parts.brush._paint_value = False
-        parts.brush._paint(14)  # brush position 14 off, in every type
+        parts.brush._paint([14])  # brush position 14 off, in every type
     assert not window.state.enabled[36 + 14] and window.state.enabled[36 + 15]
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
         parts.all_on.click()
@@ -964,6 +964,8 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     np.testing.assert_allclose(probe.ghost_lengths.opts["height"], window.state.trace.final_lengths[0], atol=1e-6)
     assert "turned" in probe.caption.text() and "+30°" in probe.values["rotate"].text()
     assert "what the rest of the window shows" in probe.caption.text()  # which capsule is which, said
+    cnn = window.worker._baseline.predict(expected[None, None])[0]  # issue 22 §9: the CNN's answer beside it
+    assert f"The CNN baseline says {int(cnn.argmax())} ({cnn.max():.0%})" in probe.caption.text()
     d = window.state.shown_pose_digit()
     before, after = window.state.trace.final_lengths[0, d], probe.result.lengths[d]
     holds = abs(after / before - 1) <= 0.05  # issue 22 §1: "while the length holds" also when it fell 14 %
@@ -1511,3 +1513,22 @@ def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, mon
     window.state.set_progress("robustness", Progress("robustness", 1, 880, 0.5))
     qtbot.wait(10)
     assert panel.status.text().startswith("Measuring… 1 of 880 batches")
+
+
+def test_a_quick_drag_over_the_parts_brush_switches_every_cell_it_crosses(qtbot):
+    """Issue 22 §9: mouse moves of a quick drag come cells apart; the brush left a checkerboard."""
+    from capsexplorer.app.parts import PositionBrush
+    from capsexplorer.views import PAPER
+
+    brush = PositionBrush()
+    qtbot.addWidget(brush)
+    brush.set_geometry(PAPER)
+    brush.show()
+    cell = brush.CELL
+    row = 2
+    y = row * cell + cell / 2
+    send_mouse(brush, QEvent.Type.MouseButtonPress, (cell / 2, y), Qt.MouseButton.LeftButton)
+    send_mouse(brush, QEvent.Type.MouseMove, (5.5 * cell, y), Qt.MouseButton.LeftButton)  # one move, 5 cells on
+    send_mouse(brush, QEvent.Type.MouseButtonRelease, (5.5 * cell, y), Qt.MouseButton.NoButton)
+    grid = brush.on.reshape(PAPER.grid, PAPER.grid)
+    assert not grid[row].any() and grid[[r for r in range(PAPER.grid) if r != row]].all()

@@ -200,6 +200,7 @@ class ProbeResult:
     prediction: int
     reconstructions: np.ndarray  # (10, 28, 28) each capsule's own pose decoded
     seconds: float
+    cnn: np.ndarray | None = None  # (10,) the CNN baseline's probabilities for the same transformed input
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ positions — and the input is routed again without them. (Which parts does the 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout,
                                QWidget)
@@ -68,23 +68,38 @@ class PositionBrush(QWidget):
     @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         cell = self._cell(event.position())
+        self._last = event.position()
         if cell is not None:
             self._paint_value = not self.on[cell]
-            self._paint(cell)
+            self._paint([cell])
 
     @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
-        cell = self._cell(event.position())
-        if cell is not None and self._paint_value is not None:
-            self._paint(cell)
+        if self._paint_value is None:
+            return
+        here = event.position()
+        self._paint(self._cells_between(getattr(self, "_last", here), here))  # a quick drag skips no cell
+        self._last = here
 
     @qt_safe()
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         self._paint_value = None
 
-    def _paint(self, cell: int) -> None:
-        if self.on[cell] != self._paint_value:
-            self.on[cell] = self._paint_value
+    def _cells_between(self, start, end) -> list[int]:
+        """Every cell the straight drag from `start` to `end` crosses (sampled at a quarter cell): mouse moves
+        come tens of pixels apart when the hand is quick."""
+        steps = max(1, int(np.ceil(np.hypot(end.x() - start.x(), end.y() - start.y()) / (self.CELL / 4))))
+        cells = []
+        for t in np.linspace(0.0, 1.0, steps + 1):
+            cell = self._cell(QPointF(start.x() + t * (end.x() - start.x()), start.y() + t * (end.y() - start.y())))
+            if cell is not None and cell not in cells:
+                cells.append(cell)
+        return cells
+
+    def _paint(self, cells: list[int]) -> None:
+        changed = [cell for cell in cells if self.on[cell] != self._paint_value]
+        if changed:
+            self.on[changed] = self._paint_value
             self.update()
             self.changed.emit(self.on.copy())
 

@@ -183,9 +183,12 @@ class ProbePanel(QGroupBox):
         turned = captions.pose_turn(angle, result.lengths[digit] >= 0.1)
         length = captions.length_change(float(ghost_lengths[digit]), float(result.lengths[digit]))
         holds = length.startswith("holds")
+        cnn = "" if result.cnn is None else (
+            f" The CNN baseline says {self.state.class_name(int(np.argmax(result.cnn)))} "
+            f"({float(np.max(result.cnn)):.0%}) for the same transformed input.")
         self.caption.setText(
             f"Transformed, the network says {self.state.class_name(result.prediction)} (untransformed, "
-            f"{self.state.class_name(reference.winner)} — what the rest of the window shows). Capsule "
+            f"{self.state.class_name(reference.winner)} — what the rest of the window shows).{cnn} Capsule "
             f"{self.state.class_name(digit)}: {turned}; its length {length}. {self.readout_text(result, digit)}"
             "Equivariance would be the pose carrying the transform (a read-out recovers it) while the length "
             f"holds; {'here the length holds' if holds else 'here the length does not hold'} "

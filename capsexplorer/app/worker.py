@@ -300,8 +300,9 @@ class InferenceWorker(QThread):
         image = transforms.apply_all(job.image, job.settings)
         tr = self._model.trace(image[None, None], iterations=job.iterations, primary_mask=job.mask)
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
+        cnn = self._baseline.predict(image[None, None])[0] if self._baseline is not None else None  # ~1 ms
         self._publish("probe", ProbeResult(job.request, job.settings, image, tr.final_lengths[0], tr.poses[0],
-                                           int(tr.prediction[0]), recon, time.perf_counter() - start))
+                                           int(tr.prediction[0]), recon, time.perf_counter() - start, cnn))
 
     def _sweep(self, job) -> None:
         start = time.perf_counter()

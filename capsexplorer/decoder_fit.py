@@ -47,7 +47,8 @@ def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: in
                 poses.append(model.masked(v, labels[start:start + 256].to(model.device)).float().cpu())  # (B, 160)
                 targets.append(batch.flatten(1).float().cpu())  # (B, 784)
             if progress:
-                progress(f"capsules of augmented copy {copy + 1}/{fit.augmentations}")
+                progress(f"capsules of copy {copy + 1}/{fit.augmentations} "
+                         f"({'the images as they are' if copy == 0 else 'augmented'})")
     return torch.cat(poses), torch.cat(targets)
 
 

@@ -1532,3 +1532,13 @@ def test_a_quick_drag_over_the_parts_brush_switches_every_cell_it_crosses(qtbot)
     send_mouse(brush, QEvent.Type.MouseButtonRelease, (5.5 * cell, y), Qt.MouseButton.NoButton)
     grid = brush.on.reshape(PAPER.grid, PAPER.grid)
     assert not grid[row].any() and grid[[r for r in range(PAPER.grid) if r != row]].all()
+
+
+def test_the_first_window_fits_a_small_screen():
+    """Issue 22 §11: at 1280×800 the window opened at 1500×920, its Pose column and status bar off-screen."""
+    from PySide6.QtCore import QSize
+
+    from capsexplorer.app.window import DEFAULT_SIZE, first_size
+
+    assert first_size(QSize(1280, 800)) == (1228, 752)
+    assert first_size(QSize(2560, 1440)) == DEFAULT_SIZE and first_size(None) == DEFAULT_SIZE

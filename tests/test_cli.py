@@ -180,9 +180,10 @@ def test_trace_refuses_an_unwritable_out_before_working(capsys, files, tmp_path,
 def test_classify_into_a_closed_pipe_ends_quietly(files):
     """`capsexplorer classify … | head -1`: no BrokenPipeError traceback."""
     many = [str(files["three"])] * 40
-    proc = subprocess.run(f"{sys.executable} -m capsexplorer.cli classify {' '.join(many)} | head -1",
-                          shell=True, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["bash", "-c", f"{sys.executable} -m capsexplorer.cli classify {' '.join(many)} | head -1; "
+                           "echo status ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=120)
     assert proc.stdout.startswith(str(files["three"])) and proc.stderr == ""
+    assert proc.stdout.splitlines()[-1] == "status 0"  # issue 22 §11: it exited 1, failing a `pipefail` script
 
 
 @pytest.mark.parametrize("command", ["classify", "evaluate", "train", "trace"])
@@ -391,3 +392,12 @@ def test_a_failed_download_gives_torchvisions_reason_from_its_last_line(tmp_path
     monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
     with pytest.raises(DataError, match=r"offline\?\): urlopen error \[Errno -2\] Name or service not known$"):
         _download("mnist", tmp_path / "data")
+
+
+def test_train_refuses_weights_it_would_ignore(capsys, tmp_path):
+    """Issue 22 §11: `train --weights fashion-mnist` silently trained from scratch; fine-tuning is --init."""
+    for argv in (["train", "--weights", "fashion-mnist"], ["--weights", "fashion-mnist", "train"]):
+        assert main([*argv, "--epochs", "1", "--out", str(tmp_path / "w.safetensors")]) == 1
+        err = capsys.readouterr().err
+        assert "use --init fashion-mnist" in err and err.count("\n") == 1
+    assert not (tmp_path / "w.safetensors").exists()

@@ -42,6 +42,7 @@ class DrawPanel(QGroupBox):
         self.undo_button.clicked.connect(self.canvas.undo)
         self.clear_button.clicked.connect(self.canvas.clear)
         state.modelChanged.connect(self._invite)
+        self.canvas.empty_hint = "Loading the model…"  # until it is loaded (seconds; more on a busy machine)
 
         self.network_input = ImageTile("Network input (28×28)")
         self.network_input.setToolTip("What the CapsNet sees: the drawing fitted into 20×20, centred by\n"

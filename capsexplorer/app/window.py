@@ -43,6 +43,17 @@ log = logging.getLogger("capsexplorer")
 TITLE = "capsexplorer — Dynamic Routing Between Capsules"
 
 
+DEFAULT_SIZE = (1500, 920)  # px: every column at ease
+
+
+def first_size(available) -> tuple[int, int]:
+    """The first window's size: the roomy default, or the screen's free area less a margin on a smaller screen
+    (at 1280×800 the Pose column and the status bar were off-screen)."""
+    if available is None or available.width() <= 0 or available.height() <= 0:
+        return DEFAULT_SIZE
+    return (min(DEFAULT_SIZE[0], int(available.width() * 0.96)), min(DEFAULT_SIZE[1], int(available.height() * 0.94)))
+
+
 class MainWindow(QMainWindow):
     """`traceShown`, `blankShown`, `modelReady`, … are the controller's signals, named here for callers."""
 
@@ -72,7 +83,7 @@ class MainWindow(QMainWindow):
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         central, self.columns, self.lab = layout.compose(self)
         self.setCentralWidget(central)
-        self.resize(1500, 920)
+        self.resize(*first_size(self.screen().availableGeometry().size() if self.screen() else None))
         self.banner = ErrorBanner(central)
         self.files = FileActions(self)
         self.worker = InferenceWorker(weights, device, model=model)

@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("capsexplorer: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `capsexplorer classify … | head`: the reader left; so do we, quietly
-        _silence_stdout()
-        return 1
+    except BrokenPipeError:  # `capsexplorer classify … | head`: the reader left, having read what it wanted;
+        _silence_stdout()  # so do we, quietly and without failing the pipeline
+        return 0
     except OSError as exc:  # standard output on a full disk (/dev/full) or otherwise unwritable
         from ..files import reason
 

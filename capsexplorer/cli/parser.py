@@ -103,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--weights", default=argparse.SUPPRESS, help=WEIGHTS_HELP)
     common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
+    # train writes weights and never reads --weights: not offered in its help, and refused in one line (--init)
+    writes = argparse.ArgumentParser(add_help=False)
+    writes.add_argument("--weights", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    writes.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
+    writes.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add = lambda name, **kw: sub.add_parser(name, parents=[common], formatter_class=_Help, **kw)  # noqa: E731
+    add = lambda name, parent=common, **kw: sub.add_parser(name, parents=[parent], formatter_class=_Help, **kw)  # noqa: E731
 
     gui = add("gui", help="open the explorer window (the default)")
     gui.add_argument("image", nargs="?", help="an image to open (default: a held-out sample)")
@@ -125,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="routing iterations (1–10)")
     trace.add_argument("--u-hat", action="store_true", help="also store the predictions û (737 kB per image)")
 
-    train = add("train", help="train a CapsNet (or, with --model cnn, the CNN baseline)",
+    train = add("train", writes, help="train a CapsNet (or, with --model cnn, the CNN baseline)",
                 description="Train a CapsNet (or the CNN baseline). The default run — 30 epochs over the 4,000\n"
                             "bundled training digits — takes about 20–25 minutes on a 2-core CPU (--amp: faster\n"
                             "where the CPU has AMX); --dataset mnist learns from all 60,000 training digits\n"

@@ -26,6 +26,9 @@ def cmd_train(args) -> int:
     from ..distributed import launched_by_torchrun
     from ..train import TrainConfig, iter_training
 
+    if getattr(args, "weights", None):
+        raise CapsExplorerError(f"train writes new weights (--out) and reads none: to start from {args.weights} "
+                                f"(fine-tuning), use --init {args.weights}")
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,

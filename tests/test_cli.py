@@ -401,3 +401,51 @@ def test_train_refuses_weights_it_would_ignore(capsys, tmp_path):
         err = capsys.readouterr().err
         assert "use --init fashion-mnist" in err and err.count("\n") == 1
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_sample_writes_a_held_out_digit_or_pair_to_begin_with(capsys, tmp_path, heldout):
+    """Issue 22 §11: no example image shipped, and no command exported one; classify needs one."""
+    from PIL import Image
+
+    out = tmp_path / "seven.png"
+    assert main(["sample", str(out), "--digit", "7", "--seed", "3"]) == 0
+    said = capsys.readouterr().out
+    index = int(said.split("MNIST test digit ")[1].split()[0])
+    assert heldout.labels[index] == 7 and np.array_equal(np.asarray(Image.open(out)), heldout.images[index])
+    assert main(["classify", str(out), "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["prediction"] == 7
+    pair = tmp_path / "pair.png"
+    assert main(["sample", str(pair), "--pair", "--index", "5", "--scale", "2"]) == 0
+    assert "held-out pair 5" in capsys.readouterr().out and Image.open(pair).size == (72, 72)
+    assert main(["sample", str(tmp_path / "x.png"), "--digit", "3", "--index", "0"]) == 1
+    assert capsys.readouterr().err == "capsexplorer: test digit 0 is a 7, not a 3\n"
+
+
+def test_the_readme_s_usage_lines_are_the_parser_s():
+    """Issue 22 §10: usage lines that disagreed with the parser (`sweep --steps` shown required, options missing)."""
+    from pathlib import Path
+
+    from capsexplorer.cli.parser import usage_block
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"```sh\n{usage_block()}\n```" in readme
+    assert "--weights" not in usage_block().split("capsexplorer train")[1].split("capsexplorer evaluate")[0]
+
+
+def test_every_option_s_help_says_its_default():
+    """Issue 22 §10: the README says `COMMAND --help` gives every option with its default; some did not."""
+    import argparse
+
+    from capsexplorer.cli.parser import build_parser
+
+    parser = build_parser()
+    missing = []
+    for name, command in next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices.items():
+        formatter = command.formatter_class(prog=command.prog)
+        for action in command._actions:
+            if not action.option_strings or action.required or action.help == argparse.SUPPRESS \
+                    or isinstance(action, (argparse._HelpAction, argparse._StoreTrueAction)):
+                continue
+            if "default" not in formatter._get_help_string(action):
+                missing.append(f"{name} {action.option_strings[-1]}")
+    assert not missing, missing

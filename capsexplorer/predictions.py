@@ -80,10 +80,11 @@ def weights_key(*paths) -> str:
 
 
 def cached_file(name: str) -> Path | None:
-    """A result file under `name`: the user's cache first, then the copy shipped with the package."""
+    """A result file under `name`: the copy shipped with the package first — the reference the README quotes,
+    which a run measuring the same weights again into the user's cache must not hide — then the cache."""
     from .files import resource_path
 
-    for path in (cache_dir() / name, resource_path(name)):
+    for path in (resource_path(name), cache_dir() / name):
         if path.is_file():
             return path
     return None
@@ -133,7 +134,7 @@ def pose_stats_file(model) -> str | None:
 
 
 def read_json(name: str | None):
-    """A result kept under `name` (the user's cache, else shipped), or None."""
+    """A result kept under `name` (shipped, else the user's cache), or None."""
     import json
 
     path = cached_file(name) if name else None

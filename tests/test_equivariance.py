@@ -161,7 +161,7 @@ def test_the_command_prints_the_contract_and_keeps_the_default_run(capsys, tmp_p
         assert CONTRACT_CAPSNET <= set(row["capsnet"]) and CONTRACT_CNN <= set(row["cnn"])
     assert (tmp_path / "e.png").stat().st_size > 1000
     name = predictions.equivariance_file(load_model(device="cpu"), load_baseline(shipped_weights_path(SHIPPED_CNN)))
-    assert name.startswith("equivariance-") and predictions.read_json(name) == small
+    assert name.startswith("equivariance-") and json.loads((tmp_path / "capsexplorer" / name).read_text()) == small
     code, out, err = run(capsys, "equivariance")  # the text table
     assert code == 0 and "read-out R² capsnet" in out and "rotate (°)" in out
 

@@ -196,7 +196,7 @@ def test_grid_json_has_each_dimensions_offsets_at_two_sigma(capsys, two_png, mon
     assert row["range"] == "data" and row["offsets"] == pytest.approx(np.linspace(-2, 2, 11))
     assert row["sigma"] == pytest.approx(stats.std[2], abs=1e-6)
     for d in row["dimensions"]:
-        assert set(d) == {"index", "dimension", "label", "effects", "offsets"}
+        assert set(d) == {"index", "dimension", "label", "effects", "offsets", "salience", "read_as"}
         assert d["offsets"] == pytest.approx(stats.std[2, d["index"]] * np.linspace(-2, 2, 11), abs=1e-6)
     code, out, err = run(capsys, "grid", two_png, "--digit", "2")
     assert code == 0 and "±2σ of its class's training poses" in out

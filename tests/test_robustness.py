@@ -88,4 +88,8 @@ def test_the_command_keeps_its_result_for_the_window(capsys, tmp_path, monkeypat
     monkeypatch.setattr(robustness, "measure", lambda *args, **kwargs: fake)
     assert main(["robustness", "--json"]) == 0
     name = predictions.robustness_file(load_model(device="cpu"), load_baseline(shipped_weights_path(SHIPPED_CNN)))
-    assert predictions.read_json(name) == fake and (tmp_path / "capsexplorer" / name).is_file()
+    assert json.loads((tmp_path / "capsexplorer" / name).read_text()) == fake  # kept in the cache
+    # issue 22 §11: for the shipped weights the shipped result stays the one the window reads ("Shipped")
+    from capsexplorer.files import resource_path
+
+    assert predictions.read_json(name) == json.loads(resource_path(name).read_text())

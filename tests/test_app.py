@@ -1367,9 +1367,10 @@ def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, wind
     first = routing.changes.item(1)
     i, j, before, after = rows[0]
     t, position = divmod(i, 36)
-    assert first.text() == (f"#{i} ({t}, {position // 6}, {position % 6}) → {j}: {before:.3f} → "
-                            f"{after:.3f} ({after - before:+.3f})")
-    assert routing.changes.item(8).text().endswith(f"({fell[0][3] - fell[0][2]:+.3f})") and fell[0][3] < fell[0][2]
+    assert first.text() == (f"#{i} → {j}: {after - before:+.3f} ({before:.3f} → {after:.3f}), "
+                            f"type {t} at ({position // 6}, {position % 6})")
+    assert routing.changes.item(8).text().startswith(f"#{fell[0][0]} → {fell[0][1]}: {fell[0][3] - fell[0][2]:+.3f}")
+    assert fell[0][3] < fell[0][2]
     routing._open_change(first)
     assert window.state.primary == i and window.lab.currentIndex() == LAB_VIEWS.index("primary")
     window.lab.setCurrentIndex(0)

@@ -202,23 +202,25 @@ class RoutingPanel(QGroupBox):
         notes = QWidget()  # the words under the selector scroll rather than set the window's minimum height
         notes_layout = QVBoxLayout(notes)
         notes_layout.setContentsMargins(0, 0, 0, 0)
-        notes_layout.addWidget(self.spatial_caption)
         self.scale_note = QLabel("")
         self.scale_note.setWordWrap(True)
         self.scale_note.setToolTip("The colour scale holds every value of every iteration of this input: "
                                    "no cell is painted at the end of the scale unless it is there")
-        notes_layout.addWidget(self.scale_note)
         self.changes_title = QLabel("")
         self.changes_title.setWordWrap(True)
         self.changes = QListWidget()
         self.changes.setTextElideMode(Qt.TextElideMode.ElideNone)  # whole numbers; a long line scrolls sideways
         self.changes.setToolTip("The primary capsules whose coupling grew or fell most since iteration 1; "
                                 "click one to open it in the Primary tab")
-        self.changes.setMaximumHeight(self.changes.fontMetrics().height() * 7 + 8)
+        rows = self.changes.fontMetrics().height() + 2
+        self.changes.setMinimumHeight(rows * 4 + 6)  # the ranking first, four rows at least, then the words
+        self.changes.setMaximumHeight(rows * 11 + 6)  # both headings and all nine capsules
         self.changes.setMinimumWidth(60)  # long lines scroll; the window keeps its minimum width
         self.changes.itemClicked.connect(self._open_change)
         notes_layout.addWidget(self.changes_title)
-        notes_layout.addWidget(self.changes)
+        notes_layout.addWidget(self.changes, 1)
+        notes_layout.addWidget(self.spatial_caption)
+        notes_layout.addWidget(self.scale_note)
         notes_layout.addStretch(1)
         area = QScrollArea()
         area.setWidget(notes)
@@ -357,8 +359,8 @@ class RoutingPanel(QGroupBox):
             self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
                                        "c_ij = 1/J).")
             return
-        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1}: capsule i "
-                                   "(type, row, col) → class:")
+        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1} (click one to "
+                                   "inspect it):")
         fell = views.largest_changes(tr, s.iteration, count=3, enabled=None if s.enabled.all() else s.enabled,
                                      fell=True)
         for heading, found in (("grew most", rows), ("fell most", fell)):
@@ -367,8 +369,8 @@ class RoutingPanel(QGroupBox):
             self.changes.addItem(title)
             for i, j, first, then in found:
                 capsule_type, row, col = s.geometry.place(i)
-                item = QListWidgetItem(f"#{i} ({capsule_type}, {row}, {col}) → {names[j]}: "
-                                       f"{first:.3f} → {then:.3f} ({then - first:+.3f})")
+                item = QListWidgetItem(f"#{i} → {names[j]}: {then - first:+.3f} ({first:.3f} → {then:.3f}), "
+                                       f"type {capsule_type} at ({row}, {col})")  # the ranked figure first
                 item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
                                 f"coupling to {names[j]} moved by {then - first:+.4f}. Click: the Primary tab.")
                 item.setData(Qt.ItemDataRole.UserRole, i)

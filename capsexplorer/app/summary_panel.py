@@ -18,7 +18,7 @@ class RoutingSummaryPanel(QGroupBox):
         super().__init__("What routing did", parent)
         self.state = state
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖", "length")
-        self.coupling_plot = self._plot("mean c<sub>ij</sub>, active parts (dashed: uniform 1/J)", "coupling")
+        self.coupling_plot = self._plot("mean c<sub>ij</sub> of active parts; dashed: 1/J", "coupling")
         self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
         self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
         self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
@@ -135,8 +135,9 @@ class RoutingSummaryPanel(QGroupBox):
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         name = self.state.class_name
         two = self.state.two_digits
-        first = (f"The two longest: {name(winner)} (orange) and {name(runner_up)} (purple) — the pair's answer"
-                 if two else f"Winner {name(winner)} (orange), runner-up {name(runner_up)} (purple)")
+        first = (f"The two longest: {name(winner)} (orange line) and {name(runner_up)} (purple line) — the pair's "
+                 "answer, both orange among the bars" if two else
+                 f"Winner {name(winner)} (orange line), runner-up {name(runner_up)} (purple line)")
         self.caption.setText(
             f"{first}; margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
             f"On this input, the last iteration's couplings c_ij differ from uniform ({uniform:.3g}) by {moved:.4f} "

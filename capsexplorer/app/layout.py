@@ -118,6 +118,7 @@ def fit_width(w, width: int) -> None:
     compact = width < COMPACT_WIDTH
     if compact == (w.lab.indexOf(w.pose_area) >= 0):
         return
+    w.pose.set_beside(compact)  # a lab tab is wide and short: the sliders beside the pictures
     if compact:
         w.lab.addTab(w.pose_area, POSE_TAB[1])
         w.lab.setTabToolTip(w.lab.count() - 1, POSE_TAB[2])

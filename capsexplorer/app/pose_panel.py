@@ -188,16 +188,21 @@ class PosePanel(QGroupBox):
         tiles = QHBoxLayout()
         tiles.addWidget(self.input_tile)
         tiles.addWidget(self.reconstruction_tile)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(tiles)
-        layout.addWidget(self.caption)
-        layout.addLayout(grid)
-        layout.addLayout(bottom)
-        layout.addWidget(self.keep_capsule)
-        layout.addWidget(self.every_class_title)
-        layout.addWidget(self.every_class)
-        layout.addStretch(1)
+        # Three parts: the capsule and its pictures, the sliders, then the range and every class decoded. In a
+        # column they stack; as a lab tab (a small window) the sliders stand beside the rest, so nothing of it
+        # falls below the fold at 1024×700 (see `set_beside`).
+        self.head, self.tail = QVBoxLayout(), QVBoxLayout()
+        self.head.addLayout(top)
+        self.head.addLayout(tiles)
+        self.head.addWidget(self.caption)
+        self.tail.addLayout(bottom)
+        self.tail.addWidget(self.keep_capsule)
+        self.tail.addWidget(self.every_class_title)
+        self.tail.addWidget(self.every_class)
+        self.tail.addStretch(1)
+        self.parts = QGridLayout(self)
+        self.beside = None
+        self.set_beside(False)
 
         self.digit = 0  # self.origin (D,): the pose the network computed
         self.setEnabled(False)
@@ -205,6 +210,26 @@ class PosePanel(QGroupBox):
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
         state.labDataChanged.connect(self._data_arrived)  # the data's scale: bends kept
+
+    def set_beside(self, beside: bool) -> None:
+        """The sliders beside the pictures and the decoded classes (a lab tab), or below them (a column)."""
+        if beside == self.beside:
+            return
+        self.beside = beside
+        for part in (self.head, self.slider_grid, self.tail):
+            self.parts.removeItem(part)
+        if beside:
+            self.parts.addLayout(self.head, 0, 0)
+            self.parts.addLayout(self.tail, 1, 0)
+            self.parts.addLayout(self.slider_grid, 0, 1, 2, 1)
+            self.parts.setColumnStretch(0, 2)
+            self.parts.setColumnStretch(1, 3)
+        else:
+            self.parts.addLayout(self.head, 0, 0)
+            self.parts.addLayout(self.slider_grid, 1, 0)
+            self.parts.addLayout(self.tail, 2, 0)
+            self.parts.setColumnStretch(0, 1)
+            self.parts.setColumnStretch(1, 0)
 
     def _name_classes(self) -> None:
         """Titles and choices in the words of the model's data (digits, or its class names)."""

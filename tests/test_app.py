@@ -458,10 +458,12 @@ def test_one_quantity_one_colour_scale(qtbot, window):
     low, high = window.routing.colorbar.levels()
     assert (low, high) == (0.0, 0.2)
     assert window.routing.overlay.levels is not None
-    np.testing.assert_allclose(window.routing.overlay.getLevels(), (low, high))
     np.testing.assert_allclose(window.routing.overlay.image, 0.1, atol=1e-6)
-    window.state.set_view(weighted=True)
-    np.testing.assert_allclose(window.routing.overlay.getLevels(), window.routing.colorbar.levels())
+    # the overlay on its own scale (issue 22 §5), around its values: all 0.1 here, so mid-scale there too
+    overlay_low, overlay_high = window.routing.overlay.getLevels()
+    assert overlay_low < 0.1 < overlay_high and (overlay_low + overlay_high) / 2 == pytest.approx(0.1, abs=1e-6)
+    assert tuple(window.routing.spatial_bar.levels()) == pytest.approx((overlay_low, overlay_high))
+    assert f"{overlay_low:+.4f} … {overlay_high:+.4f}" in window.routing.spatial_caption.text()
 
 
 def test_colour_bar_titles_are_typeset(window):
@@ -1170,9 +1172,14 @@ def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, 
     """Measured once (minutes), kept per pair of weights files: the next window shows it at once."""
     import json
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this test's own cache, before the shipped result
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this test's own cache
 
-    from capsexplorer import robustness
+    from capsexplorer import predictions, robustness
+
+    shipped = predictions.cached_file  # as for weights of the user's own: nothing shipped for them
+    monkeypatch.setattr(predictions, "cached_file", lambda name: (predictions.cache_dir() / name)
+                        if (predictions.cache_dir() / name).is_file() else
+                        None if name.startswith("robustness") else shipped(name))
     from capsexplorer.baseline import BaselineCNN
     from capsexplorer.data import Split
     from capsexplorer.predictions import cache_dir, weights_key

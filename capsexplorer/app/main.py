@@ -222,7 +222,7 @@ def _show_lab(window, args, interrupted) -> None:
     else:
         state.labViewChanged.emit()  # asked again when shown again (a series of screenshots)
     if done is not None:
-        limit_s = 900 if view == "robustness" else 120
+        limit_s = {"robustness": 900, "heldout": 600}.get(view, 120)  # 10,000 predictions: minutes when busy
         errors: list[str] = []
         window.errorShown.connect(errors.append)
         ok, _ = wait_for(done, limit_s * 1000, abort=(window.errorShown,), interrupted=interrupted)

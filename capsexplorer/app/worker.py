@@ -260,6 +260,14 @@ class InferenceWorker(QThread):
             log.debug("dropped a request with a parts mask of another model's shape (%d capsules)", np.size(mask))
         return stale
 
+    def _stale_image(self, image) -> bool:
+        """An input of the model before a switch (another input size, e.g. 36×36 → 28×28): dropped likewise."""
+        size = self._model.config.image_size
+        stale = np.shape(image)[-2:] != (size, size)
+        if stale:
+            log.debug("dropped a request with an input of another model's size %s", np.shape(image))
+        return stale
+
     def _trace(self, job) -> None:
         if self._stale_mask(job.mask):
             return
@@ -294,7 +302,7 @@ class InferenceWorker(QThread):
             self._publish("sweep_cnn", CnnResult(job.request, self._baseline.predict(job.images)))
 
     def _probe(self, job) -> None:
-        if self._stale_mask(job.mask):
+        if self._stale_mask(job.mask) or self._stale_image(job.image):
             return
         start = time.perf_counter()
         image = transforms.apply_all(job.image, job.settings)
@@ -305,6 +313,8 @@ class InferenceWorker(QThread):
                                            int(tr.prediction[0]), recon, time.perf_counter() - start, cnn))
 
     def _sweep(self, job) -> None:
+        if self._stale_image(job.image):
+            return
         start = time.perf_counter()
         sweep = self._model.sweep(job.image, job.transform, job.values, job.iterations)
         self._publish("sweep", LabResult(job.request, sweep, None, time.perf_counter() - start))

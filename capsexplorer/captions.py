@@ -57,16 +57,27 @@ def rotation(degrees: float, digits: int = 0) -> str:
 
 
 def leading_parent(agreement: np.ndarray, names) -> str:
-    """Where the next iteration moves a primary capsule's couplings: towards the parent it agrees with most —
-    said only when that parent leads the next by more than noise."""
+    """Where the next iteration moves a primary capsule's couplings: b_ij grows by a_ij, so they move most
+    for the class of the largest |a_ij| — towards it when a_ij > 0, away when < 0. A parent is named as the one
+    it agrees with most only when it leads the next by more than noise and by a tenth of the largest |a|."""
+    agreement = np.asarray(agreement, float)
     order = np.argsort(agreement)[::-1]
     top, second = int(order[0]), int(order[1]) if len(order) > 1 else int(order[0])
     lead = float(agreement[top] - agreement[second]) if len(order) > 1 else float("inf")
-    if lead <= AGREEMENT_NOISE:
+    strongest = int(np.argmax(np.abs(agreement)))
+    scale = float(np.abs(agreement).max())
+    if scale <= AGREEMENT_NOISE:
         return (f"no parent stands out (largest a = {agreement[top]:+.3f}, class {names[top]}; next "
                 f"{agreement[second]:+.3f}, class {names[second]}): its couplings barely move")
-    return (f"its coupling will move towards class {names[top]}, the parent it agrees with most "
-            f"(a = {agreement[top]:+.3f}, {lead:.3f} ahead of class {names[second]})")
+    falls = ""
+    if agreement[strongest] < 0:  # the biggest move is away from a class
+        falls = (f"its coupling to class {names[strongest]} falls most (a = {agreement[strongest]:+.3f}, it "
+                 "disagrees); ")
+    if lead > max(AGREEMENT_NOISE, 0.1 * scale) and agreement[top] > 0:
+        return (f"{falls}its coupling will move towards class {names[top]}, the parent it agrees with most "
+                f"(a = {agreement[top]:+.3f}, {lead:.3f} ahead of class {names[second]})")
+    return (f"{falls}no parent it agrees with stands out (largest a = {agreement[top]:+.3f}, class {names[top]}; "
+            f"next {agreement[second]:+.3f}, class {names[second]})")
 
 
 def pose_turn(angle_deg: float, active: bool) -> str:

@@ -65,7 +65,7 @@ class PoseGrid:
             elif second >= 1.0 and second >= DOMINANCE * third:  # two effects together, e.g. larger and bolder
                 label = f"{word(name)}, {word(other)}"
             else:
-                label = "mixed"
+                label = f"mixed (most: {word(name)})"  # no effect dominates; the strongest still said
             rows.append({"index": k, "dimension": k + 1, "label": label, "effects": effects,
                          # each named measure's change over the row in just-visible changes (VISIBLE): what
                          # decides the name, strongest first — the tooltip lists the same figures

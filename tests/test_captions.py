@@ -47,3 +47,12 @@ def test_a_parent_is_named_only_when_it_leads_by_more_than_noise():
 def test_the_pose_turn_says_what_kind_of_angle_it_is():
     assert "not an angle in the image" in captions.pose_turn(5.4, True)
     assert "inactive" in captions.pose_turn(5.4, False)
+
+
+def test_a_capsule_that_disagrees_most_is_said_to_move_away():
+    """The fresh-eyes student's capsule 879: a = +0.005 for 9 was named the parent while −0.041 for 4 was the
+    real move (away from 4)."""
+    names = [str(k) for k in range(10)]
+    a = np.array([0.0, -0.0, -0.0, -0.004, -0.041, 0.001, 0.0, -0.001, 0.0, 0.005])
+    said = captions.leading_parent(a, names)
+    assert said.startswith("its coupling to class 4 falls most (a = -0.041") and "no parent it agrees with" in said

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, Qt, Signal
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout, QWidget
 
 from .. import captions
@@ -16,6 +16,7 @@ from .guard import qt_safe
 # Figure 4's ranges: ±2σ of the class's training poses per dimension (each row stays a digit, its effect
 # can be named), or ± one offset for every dimension — the paper's ±0.25, and wider.
 SPANS = (("data", "±2σ of the class"), (0.25, "±0.25 (paper)"), (0.5, "±0.5"), (1.0, "±1"))
+MISREAD = QColor(220, 40, 40)  # the frame of a tile the network reads as another class
 GAP = 2  # px between tiles
 MIN_TILE, MAX_TILE = 18, 72  # px
 
@@ -54,10 +55,10 @@ def still_read_text(grid: PoseGrid, labels: list[dict], name=str) -> str:
     def which(others):  # noqa: E306
         counts = np.bincount(others)
         return name(int(counts.argmax()))
-    rows = ", ".join(f"{d} ({len(o)} tile{'s' if len(o) > 1 else ''}, read as {which(o)})" for d, o in lost[:6])
-    more = f" and {len(lost) - 6} more" if len(lost) > 6 else ""
-    return (f"The network no longer reads {name(grid.digit)} in some tiles of row{'s' if len(lost) > 1 else ''} "
-            f"{rows}{more}: there the row stops being the digit.")
+    rows = ", ".join(f"{d} ({len(o)}, as {which(o)})" for d, o in lost)
+    return (f"The network no longer reads {name(grid.digit)} in some tiles (framed in red) of "
+            f"row{'s' if len(lost) > 1 else ''} {rows} — tiles, and the class mostly read: there the row stops "
+            "being the digit.")
 
 
 class GridView(QWidget):
@@ -126,8 +127,13 @@ class GridView(QWidget):
             y = top + k * (tile + GAP)
             painter.drawText(QRect(0, y, label_width - 6, tile), Qt.AlignmentFlag.AlignRight
                              | Qt.AlignmentFlag.AlignVCenter, name)
+            read = self.rows[k].get("read_as") if k < len(self.rows) else None
             for s, image in enumerate(self.tiles[k]):
                 painter.drawImage(QRect(left + s * (tile + GAP), y, tile, tile), image)
+                if read is not None and read[s] != self.grid.digit:  # the network reads another class here
+                    painter.setPen(QPen(MISREAD, 2))
+                    painter.drawRect(QRect(left + s * (tile + GAP) + 1, y + 1, tile - 2, tile - 2))
+                    painter.setPen(theme.foreground())
         offsets = row_offsets(self.grid)
         y = top + len(self.tiles) * (tile + GAP) + 2
         painter.setPen(theme.muted())
@@ -153,8 +159,11 @@ class GridView(QWidget):
             return ""
         k, s = hit
         sigma = f" ({self.grid.offsets[s]:+.1f}σ of the class)" if self.grid.sigma is not None else ""
+        read = self.rows[k].get("read_as")
+        seen = "" if read is None else (f" The network reads it as {read[s]}" + (" (red frame: not the digit)."
+                                                                              if read[s] != self.grid.digit else "."))
         return (f"Dimension {k + 1} ({self.rows[k]['label']}) {offsets[k, s]:+.3f}{sigma} from the pose: "
-                f"{self.grid.pose[k] + offsets[k, s]:+.3f}. Click to set that slider.")
+                f"{self.grid.pose[k] + offsets[k, s]:+.3f}.{seen} Click to set that slider.")
 
     @qt_safe()
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)

@@ -1423,7 +1423,7 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
 
     from capsexplorer.app.votes_panel import BARELY
 
-    moved = float(re.search(r"votes shown moved ([\d.]+) on average", votes.caption.text()).group(1))
+    moved = float(re.search(r"votes shown moved by ([\d.]+) on average", votes.caption.text()).group(1))
     assert ("barely change size" in votes.caption.text()) == (moved < BARELY)  # said only when the numbers say it
     k = int(np.argmax(votes.view.x))  # the most agreeing vote: hover names it, a click opens it
     point = votes.points.points()[k]
@@ -1517,7 +1517,7 @@ def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, mon
     panel._measure()  # pressed; the worker is still busy with the pose statistics
     window.state.set_progress("pose_stats", Progress("pose_stats", 3, 40, 1.5))
     qtbot.wait(10)
-    assert panel.status.text().startswith("Waiting for the pose statistics to finish (3 of 40 batches)")
+    assert panel.status.text().startswith("Waiting for the pose statistics to finish (8% done)")
     window.state.set_progress("robustness", Progress("robustness", 1, 880, 0.5))
     qtbot.wait(10)
     assert panel.status.text().startswith("Measuring… 1 of 880 batches")

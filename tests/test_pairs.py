@@ -115,6 +115,7 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
     qtbot.waitUntil(lambda: state.predictions is not None, timeout=TIMEOUT)
     qtbot.wait(20)
     assert "in the Pairs tab" in window.browser.status.text() and not window.browser.confusion.isVisible()
+    assert f"{one:.2%} with 1 iteration" in window.browser.status.text() and not window.browser.wrong.isVisible()
     state.set_lab_view("pair")
     qtbot.wait(20)
     assert pair.read_out(18, 18).startswith("Pixel (row 18, col 18)")

@@ -158,7 +158,7 @@ class BrowserPanel(QGroupBox):
             row.addStretch(1)
             filters.addLayout(row)
         body = QVBoxLayout()  # the matrix above the thumbnails: every count readable in a narrow window
-        title = QLabel("Confusion — rows: the true class, columns: the CapsNet's prediction")
+        title = self.confusion_title = QLabel("Confusion — rows: the true class, columns: the CapsNet's prediction")
         title.setWordWrap(True)
         body.addWidget(title)
         body.addWidget(self.confusion)
@@ -203,7 +203,10 @@ class BrowserPanel(QGroupBox):
             result = state.predictions
             if result is None or result.predictions is None:  # another model: nothing of the last one stays
                 self.clear_data()
-            self.confusion.setVisible(result is None or result.predictions is not None)  # never an empty one
+            shown = result is None or result.predictions is not None  # never an empty matrix, nor idle filters
+            for widget in (self.confusion, self.confusion_title, self.view, self.digit, self.sort, self.wrong,
+                           self.disagree, self.both_wrong, self.low_margin, self.margin):
+                widget.setVisible(shown)
             if result is not None and result.predictions is None:
                 self.status.setText(result.why)
             elif result is not None:

@@ -184,7 +184,8 @@ class DrawingCanvas(QWidget):
         painter.drawRect(QRectF(0.5, 0.5, side - 1, side - 1))
         if self.is_empty():
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(QRectF(0, 0, side, side), Qt.AlignmentFlag.AlignCenter, self.empty_hint)
+            painter.drawText(QRectF(8, 0, side - 16, side), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self.empty_hint)  # wrapped: a model's class names never cut at the sheet's edges
         painter.end()
 
     # --- input --------------------------------------------------------------------------------

@@ -403,8 +403,13 @@ class PairPanel(QWidget):
         truth = None
         if shown["parts"] is not None:
             truth = [segmentation.agreement(shown[key].share, shown["parts"]) for key in ("routed", "uniform")]
-            key += (f"; strokes given to their own digit: routing <b>{truth[0]['own_strokes']:.0%}</b>, uniform "
-                    f"<b>{truth[1]['own_strokes']:.0%}</b> (half is chance)")
+            routed, uniform = truth[0]["own_strokes"], truth[1]["own_strokes"]
+            worse = (" — below chance: on this pair the capsules take more of the other digit's strokes than their "
+                     "own" if max(routed, uniform) < 0.5 else "")
+            than = ("routing gives fewer to their own digit than uniform couplings" if routed < uniform - 0.005 else
+                    "routing gives more than uniform couplings" if routed > uniform + 0.005 else "the same either way")
+            key += (f"; strokes given to their own digit: routing <b>{routed:.0%}</b>, uniform "
+                    f"<b>{uniform:.0%}</b> (half is chance; {than}{worse})")
         which = ("the pair's first digit" if labels is not None else "the digit drawn first"
                  if shown["parts"] is not None else "the longer capsule")
         text = (f"The two longest capsules: {self._coloured(name(a), 0)} (‖v‖ {lengths[a]:.2f}) and "

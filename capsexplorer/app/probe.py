@@ -168,6 +168,8 @@ class ProbePanel(QGroupBox):
         ghost_pose = reference.trace.poses[0, digit]
         self.input_tile.set_image(result.image)
         self.reconstruction_tile.set_image(result.reconstructions[digit])
+        self.pose.getPlotItem().setTitle(f"the pose of capsule {self.state.class_name(digit)}",
+                                         color=theme.foreground().name(), size="10pt")
         colours = [theme.winner_colour() if d == result.prediction else theme.bar_colour()
                    for d in range(len(result.lengths))]
         self.length_bars.setOpts(height=result.lengths, brushes=colours)

@@ -104,8 +104,9 @@ class RobustnessPanel(QGroupBox):
         if running is None:
             self.status.setText("Measuring… starting. The explorer stays usable meanwhile.")
             return
-        self.status.setText(f"Waiting for the {WAITING_FOR.get(kind, kind)} to finish ({running.done} of "
-                            f"{running.total} batches), then measuring. The explorer stays usable meanwhile.")
+        share = running.done / max(running.total, 1)
+        self.status.setText(f"Waiting for the {WAITING_FOR.get(kind, kind)} to finish ({share:.0%} done), then "
+                            "measuring. The explorer stays usable meanwhile.")
 
     def show_progress(self, progress) -> None:
         """A `jobs.Progress`, or None when the measurement ended or was cancelled (a model switch)."""

@@ -18,7 +18,7 @@ from .state import NONE, WINNER, ExplorerState
 NARROW = 600  # below this width the spatial view goes under the matrix
 HOVER_HINT = ("Each block: a class j, its {grid}×{grid} positions row by row. Hover to read; click: the Primary tab "
               "shows it.")
-EMPTY_HINT = "Draw a digit, or load a sample, to see how it is routed."
+EMPTY_HINT = "Draw, or load a sample, to see how the input is routed."
 
 
 QUANTITY_HTML = {"deviation": "c<sub>ij</sub> − 1/J", "coupling": "c<sub>ij</sub>", "logits": "b<sub>ij</sub>",

@@ -189,14 +189,15 @@ class VotesPanel(QGroupBox):
         colour = (f"Colour: ‖u_i‖ from {low:.2f} (dark purple) to {top:.2f} (yellow), this input's range"
                   if self.colouring.currentData() != "type" else
                   f"Colour: the capsule's type (0–{s.geometry.types - 1})")
-        moved = (f"From iteration 1 to {r + 1}, the couplings of the {change.size} votes shown moved "
-                 f"{float(change.mean()):.4f} on average (at most {float(change.max()):.4f})")
+        moved = (f"From iteration 1 to {r + 1}, the couplings of the {change.size} votes shown moved by "
+                 f"{float(change.mean()):.4f} on average (in absolute value)")
         where = ("on these two digits" if s.two_digits
                  else f"on a single {s.item_word}")
         honest = ("At iteration 1 every coupling is uniform (1/J): step the iterations to see them move."
                   if r == 0 else
-                  f"{moved}: the points barely change size — {where} routing has little to do here."
-                  if change.mean() < BARELY else f"{moved} (over all iterations most for capsule {i}, {most:+.3f}).")
+                  f"{moved}: most points barely change size — {where} routing has little to do here; the most, "
+                  f"over all iterations, capsule {i} ({most:+.3f})."
+                  if change.mean() < BARELY else f"{moved}; the most, over all iterations, capsule {i} ({most:+.3f}).")
         return (f"Each point is one primary capsule's vote û_j|i for the {s.capsule_word} of {name}, its area "
                 f"∝ c_ij at iteration {r + 1} of {view.coupling.shape[0]} (uniform 1/J: the base size). Right of "
                 f"the dashed line votes agree with v_j (★, orange; + where the weighted votes meet, s_j / Σc). "

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -361,10 +362,13 @@ class InferenceWorker(QThread):
         except CapsExplorerError:
             found = None
         if found is None and dataset == "multimnist":  # its held-out pairs are the Pairs tab's
+            from .pair_panel import pair_accuracy_text, segmentation_measured
+
+            measured = segmentation_measured(SimpleNamespace(path=self._model.metadata.get("path")))
+            said = pair_accuracy_text(measured) if measured else ""
             self._publish("predictions", PredictionsResult(why="The two-digit model reads pairs, not one digit of a "
                                                                "class: its 10,000 held-out pairs (made from MNIST's "
-                                                               "test digits) are in the Pairs tab, with its accuracy "
-                                                               "at 1 and at 3 routing iterations."))
+                                                               f"test digits) are in the Pairs tab.{said}"))
             return
         if found is None:  # said in the browser itself, not as an error over the window
             self._publish("predictions", PredictionsResult(why=f"No held-out browser for this model: no test "

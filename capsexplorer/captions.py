@@ -13,14 +13,19 @@ AGREEMENT_NOISE = 1e-3  # a_ij leads closer than this: no parent stands out (a f
 
 # A signed effect reads as a magnitude in its own direction: −1.21 "px right" is 1.21 px left.
 OPPOSITE_UNITS = {"px right": "px left", "px down": "px up", "degrees counter-clockwise": "degrees clockwise",
-                  "° counter-clockwise": "° clockwise", "px right per px up": "px left per px up"}
+                  "px right per px up": "px left per px up"}
+
+
+def length_holds(before: float, after: float) -> bool:
+    """A length that changed by at most ±`HOLDS` of itself holds."""
+    return abs(after / max(before, 1e-9) - 1) <= HOLDS
 
 
 def length_change(before: float, after: float) -> str:
     """'holds (+1.2 %: 0.912 → 0.923)', 'falls 14.4 % (0.900 → 0.770)' or 'rises …'."""
     change = after / max(before, 1e-9) - 1
     figures = f"{before:.3f} → {after:.3f}"
-    if abs(change) <= HOLDS:
+    if length_holds(before, after):
         return f"holds ({change:+.1%}: {figures})"
     return f"{'falls' if change < 0 else 'rises'} {abs(change):.1%} ({figures})"
 
@@ -47,13 +52,6 @@ def signed_effect(value: float, unit: str, digits: int = 2) -> str:
     if unit in OPPOSITE_UNITS:
         return f"{value:.{digits}f} {unit}"
     return f"{value:+.{digits}f} {unit}".rstrip()
-
-
-def rotation(degrees: float, digits: int = 0) -> str:
-    """'62° counter-clockwise', '62° clockwise' (+ is counter-clockwise on screen), '0°'."""
-    if round(degrees, digits) == 0:
-        return "0°"
-    return f"{abs(degrees):.{digits}f}° {'counter-clockwise' if degrees > 0 else 'clockwise'}"
 
 
 def leading_parent(agreement: np.ndarray, names) -> str:

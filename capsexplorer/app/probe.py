@@ -184,7 +184,7 @@ class ProbePanel(QGroupBox):
         angle = float(np.degrees(np.arccos(np.clip(unit @ ghost_unit, -1, 1))))
         turned = captions.pose_turn(angle, result.lengths[digit] >= 0.1)
         length = captions.length_change(float(ghost_lengths[digit]), float(result.lengths[digit]))
-        holds = length.startswith("holds")
+        holds = captions.length_holds(float(ghost_lengths[digit]), float(result.lengths[digit]))
         cnn = "" if result.cnn is None else (
             f" The CNN baseline says {self.state.class_name(int(np.argmax(result.cnn)))} "
             f"({float(np.max(result.cnn)):.0%}) for the same transformed input.")

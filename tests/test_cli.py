@@ -419,6 +419,8 @@ def test_sample_writes_a_held_out_digit_or_pair_to_begin_with(capsys, tmp_path, 
     assert "held-out pair 5" in capsys.readouterr().out and Image.open(pair).size == (72, 72)
     assert main(["sample", str(tmp_path / "x.png"), "--digit", "3", "--index", "0"]) == 1
     assert capsys.readouterr().err == "capsexplorer: test digit 0 is a 7, not a 3\n"
+    assert main(["sample", str(tmp_path / "x.txt")]) == 1 and not (tmp_path / "x.txt").exists()
+    assert "name it *.png" in capsys.readouterr().err
 
 
 def test_the_readme_s_usage_lines_are_the_parser_s():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapsExplorerError
-from .common import _check_finite, _fail, _load, _same_classes, model_input
+from .common import _check_finite, _fail, _load, _same_classes, _targets, model_input
 
 
 def cmd_classify(args) -> int:
@@ -180,8 +180,7 @@ def cmd_sample(args) -> int:
 
     if args.pair and args.digit is not None:
         raise CapsExplorerError("--digit picks a single test digit; a pair's two digits are its own (--index)")
-    if not str(args.out).lower().endswith(".png"):
-        raise CapsExplorerError(f"{args.out}: the sample is written as PNG: name it FILE.png")
+    _targets(args, {"out": ".png"})  # as every command checks its output files
     test = mnist_test()
     rng = np.random.default_rng(args.seed)
     if args.pair:

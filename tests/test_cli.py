@@ -451,3 +451,61 @@ def test_every_option_s_help_says_its_default():
             if "default" not in formatter._get_help_string(action):
                 missing.append(f"{name} {action.option_strings[-1]}")
     assert not missing, missing
+
+
+def _readme_commands() -> list[str]:
+    """Every concrete `capsexplorer …` command the README gives: in its code blocks (continuations joined,
+    comments cut, `&&` split) and in its running text's backticks; the usage block's generic lines (with
+    `[` or `{`) are checked against the parser above."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            commands += [part.strip() for part in line.split("#")[0].split("&&")]
+    commands += re.findall(r"`(capsexplorer [^`]*)`", readme)
+    return [c for c in commands if c.startswith("capsexplorer ") and not re.search(r"[\[{…]|\b[A-Z]{4,}\b", c)]
+
+
+def test_every_command_the_readme_gives_is_one_the_program_accepts():
+    """Issue 22 §10/§11: README commands that the program no longer took. Each concrete command parses; the
+    python scripts it names exist."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from capsexplorer.cli.parser import build_parser
+
+    commands = _readme_commands()
+    assert len(commands) > 20 and any(c.startswith("capsexplorer train --dataset mnist") for c in commands)
+    parser = build_parser()
+    refused = []
+    for command in commands:
+        try:
+            parser.parse_args(shlex.split(command)[1:])
+        except SystemExit as exit:  # --help exits 0
+            if exit.code:
+                refused.append(command)
+    assert not refused, refused
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    scripts = set(re.findall(r"(benchmarks/[\w-]+\.py)", readme))
+    modules = set(re.findall(r"python -m (capsexplorer[\w.]*)", readme))
+    assert scripts and all((root / s).is_file() for s in scripts), sorted(s for s in scripts if not (root / s).is_file())
+    assert all((root / (m.replace(".", "/") + ".py")).is_file() or (root / m.replace(".", "/")).is_dir()
+               for m in modules), modules
+
+
+def test_the_readme_s_first_try_runs(tmp_path, capsys, monkeypatch):
+    """The README's first try (`capsexplorer sample seven.png --digit 7 && capsexplorer classify seven.png`),
+    run as written in an empty folder."""
+    import shlex
+
+    command = next(c for c in _readme_commands() if c.startswith("capsexplorer sample seven.png"))
+    follow = next(c for c in _readme_commands() if c.startswith("capsexplorer classify seven.png"))
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(command)[1:]) == 0
+    assert main(shlex.split(follow)[1:] + ["--device", "cpu"]) == 0
+    assert "7" in capsys.readouterr().out

@@ -1550,3 +1550,43 @@ def test_the_first_window_fits_a_small_screen():
 
     assert first_size(QSize(1280, 800)) == (1228, 752)
     assert first_size(QSize(2560, 1440)) == DEFAULT_SIZE and first_size(None) == DEFAULT_SIZE
+
+
+def test_each_tab_says_what_it_shows_in_the_guide_from_the_numbers_it_draws(qtbot, window):
+    """Issue 22: one sentence per tab, true for the input shown — it follows the iteration, the tab, the probe."""
+    from capsexplorer import seeing
+
+    line, state = window.guide.seeing, window.state
+    lengths = state.trace.lengths[-1, 0]
+    assert line.isVisible() and "The Routing tab:" in line.text()
+    assert f"‖v‖ = {lengths.max():.2f}" in line.text() and "Iteration 3 of 3" in line.text()
+    state.set_iteration(0)
+    qtbot.waitUntil(lambda: "Iteration 1 of 3" in line.text(), timeout=TIMEOUT)
+    assert "splits its vote evenly" in line.text()
+    state.set_iteration(2)
+    window.lab.setCurrentWidget(window.votes)
+    qtbot.waitUntil(lambda: "The Votes tab:" in line.text(), timeout=TIMEOUT)
+    assert html_text(line) == "The Votes tab: " + seeing.votes(state.trace, 2, state.shown_overlay_digit(), state.classes)
+    window.lab.setCurrentWidget(window.probe)
+    with qtbot.waitSignal(state.probeResultChanged, timeout=TIMEOUT):
+        state.set_probe("rotate", 45)
+    qtbot.waitUntil(lambda: "rotate +45°" in line.text(), timeout=TIMEOUT)
+    result = state.probe_result
+    assert html_text(line) == "The Probe tab: " + seeing.probe(result.settings, result.lengths,
+                                                               state.trace.final_lengths[0], state.classes)
+    state.reset_probe()
+    window.lab.setCurrentWidget(window.robustness)
+    qtbot.waitUntil(lambda: "The Robustness tab:" in line.text(), timeout=TIMEOUT)
+    window.draw.canvas.clear()
+    qtbot.waitUntil(lambda: state.result is None, timeout=TIMEOUT)
+    window.lab.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: "Draw a digit or load an image" in line.text(), timeout=TIMEOUT)
+
+
+def html_text(label) -> str:
+    """A rich-text label's words, as a user reads them."""
+    from PySide6.QtGui import QTextDocument
+
+    document = QTextDocument()
+    document.setHtml(label.text())
+    return document.toPlainText().strip()

@@ -84,6 +84,11 @@ class GuidePanel(QGroupBox):
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout = QVBoxLayout(self)
+        if state is not None:  # first, the shown tab in one sentence
+            from .seeing_line import SeeingLine
+
+            self.seeing = SeeingLine(state)
+            layout.addWidget(self.seeing)
         layout.addWidget(self.text)
         if state is not None:
             state.modelChanged.connect(lambda: self.follow_model(state))

@@ -1,0 +1,167 @@
+"""Each lab tab's one sentence "what you are seeing", computed from the numbers the tab shows (Qt-free: each
+verdict is tested with numbers that make it true and numbers that make it false).
+
+Routing is judged by how far the couplings of the primary capsules that speak (the top tenth by ‖û‖,
+`views.active_primaries`) stand from uniform 1/J: under `UNIFORM_BAND` (two percentage points) they "still
+split their vote almost evenly" — Procedure 1 (Sabour et al. 2017) did little for this input.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import views
+from .captions import length_change, length_range
+from .trace import RoutingTrace
+from .transforms import UNITS
+
+UNIFORM_BAND = 0.02  # a mean coupling to the leader within 2 points of 1/J: routing "barely moved" it
+BARELY = 0.005  # a mean |Δc_ij| below this changes a vote's drawn area by under 5 %
+
+
+def _leaders(lengths: np.ndarray, names: Sequence[str]) -> tuple[int, int, str]:
+    order = np.argsort(lengths)[::-1]
+    first, second = int(order[0]), int(order[1])
+    return first, second, (f"{names[first]} is longest (‖v‖ = {lengths[first]:.2f}; next {names[second]}, "
+                           f"{lengths[second]:.2f})")
+
+
+def routing(trace: RoutingTrace, iteration: int, names: Sequence[str]) -> str:
+    """Iteration `iteration` (0-based) of the trace's first input: who leads, and how far routing has moved the
+    speaking primary capsules' couplings to the leader from uniform."""
+    iterations, classes = trace.coupling.shape[0], trace.coupling.shape[-1]
+    r = min(max(iteration, 0), iterations - 1)
+    leader, _, leads = _leaders(trace.lengths[r, 0], names)
+    summary = views.routing_summary(trace)
+    share, uniform = float(summary["active_coupling"][r, leader]), 1.0 / classes
+    where = f"Iteration {r + 1} of {iterations}: {leads}"
+    if r == 0:
+        return (f"{where}; every primary capsule still splits its vote evenly (c = 1/{classes}), "
+                "routing acts from iteration 2.")
+    step = abs(share - uniform)
+    verdict = ("routing barely moved them" if step < UNIFORM_BAND else
+               "routing moved them a little" if step < 5 * UNIFORM_BAND else "routing moved them far")
+    return (f"{where}; the {int(summary['active'].sum())} primary capsules that speak most send {share:.1%} of their "
+            f"vote to {names[leader]} (uniform {uniform:.1%}) — {verdict}.")
+
+
+def votes(trace: RoutingTrace, iteration: int, j: int, names: Sequence[str]) -> str:
+    """The votes for class `j`: how much their couplings (the points' areas) moved from iteration 1."""
+    iterations = trace.coupling.shape[0]
+    r = min(max(iteration, 0), iterations - 1)
+    c = trace.coupling[:, 0, :, j]  # (R, I)
+    moved = float(np.abs(c[r] - c[0]).mean())
+    where = f"The {c.shape[1]} primary capsules' votes for {names[j]} around v (★), sized by their coupling"
+    if r == 0:
+        return f"{where}: at iteration 1 every coupling is uniform, so every point has the base size."
+    verdict = "barely — the points keep their size" if moved < BARELY else "visibly"
+    return f"{where}: from iteration 1 to {r + 1} the couplings moved {moved:.4f} on average, {verdict}."
+
+
+def primary(trace: RoutingTrace, iteration: int, i: int, names: Sequence[str], switched_off: int) -> str:
+    """Primary capsule `i` (or none chosen, `i` < 0): where its vote goes at `iteration`."""
+    off = f" ({switched_off} switched off)" if switched_off else ""
+    if i < 0:
+        return (f"No primary capsule chosen: click a cell of the coupling matrix or of the input to follow one of "
+                f"the {trace.coupling.shape[2]}{off}.")
+    r = min(max(iteration, 0), trace.coupling.shape[0] - 1)
+    c = trace.coupling[r, 0, i]  # (J,)
+    top, uniform = int(np.argmax(c)), 1.0 / c.size
+    verdict = "barely above uniform" if c[top] - uniform < UNIFORM_BAND else f"{c[top] / uniform:.1f}× uniform"
+    return (f"Primary capsule {i} (‖u‖ = {trace.primary_lengths[0, i]:.2f}) at iteration {r + 1}: its largest "
+            f"coupling goes to {names[top]}, c = {c[top]:.3f} ({verdict}, 1/{c.size} = {uniform:.3f}){off}.")
+
+
+def describe_settings(settings: dict) -> str:
+    """'rotate +30°, scale ×1.2' — only the transforms away from identity; 'untransformed' if none."""
+    from .transforms import IDENTITY
+
+    moved = [(name, value) for name, value in settings.items() if value != IDENTITY.get(name)]
+    if not moved:
+        return "untransformed"
+
+    return ", ".join(f"{name} {amount(name, value)}" for name, value in moved)
+
+
+def amount(transform: str, value: float) -> str:
+    """'+30°', '×1.2', '+2 px': a transform's value with its unit."""
+    if transform == "scale":
+        return f"×{value:g}"
+    unit = UNITS.get(transform, "")
+    return f"{value:+g}{' ' if unit[:1].isalpha() else ''}{unit}"
+
+
+def probe(settings: dict, lengths: np.ndarray, before: np.ndarray, names: Sequence[str]) -> str:
+    """The transformed input's answer beside the untransformed one's, and what became of the latter's length."""
+    was, now = int(np.argmax(before)), int(np.argmax(lengths))
+    answer = (f"still read as {names[now]}" if now == was else f"read as {names[now]}, no longer {names[was]}")
+    return (f"Transformed ({describe_settings(settings)}), the input is {answer}; the length of {names[was]} "
+            f"{length_change(float(before[was]), float(lengths[was]))}.")
+
+
+def sweep(transform: str, values: np.ndarray, prediction: np.ndarray, digit: int, change: np.ndarray,
+          names: Sequence[str]) -> str:
+    """Where along the sweep the answer leaves the untransformed input's winner, and its length's range."""
+    span = f"{transform} from {amount(transform, values[0])} to {amount(transform, values[-1])}"
+    other = np.flatnonzero(prediction != digit)
+    if other.size == 0:
+        answer = f"the answer stays {names[digit]} all the way"
+    else:
+        k = int(other[np.argmin(np.abs(values[other]))])  # the change nearest the untransformed input
+        answer = (f"the answer stays {names[digit]} at {values.size - other.size} of {values.size} steps; the step "
+                  f"nearest the input that reads otherwise is {amount(transform, values[k])} "
+                  f"({names[int(prediction[k])]})")
+    low, high = (float(np.nanmin(change)), float(np.nanmax(change))) if np.isfinite(change).any() else (np.nan, np.nan)
+    return f"Over {span}, {answer}; the length of {names[digit]} {length_range(low, high)}."
+
+
+def figure4(digit: int, read_as: list[list[int]] | None, dimensions: int, span: str, names: Sequence[str]) -> str:
+    """How many of the decoded tiles the network still reads as the class perturbed."""
+    where = f"Each row moves one of {names[digit]}'s {dimensions} pose values over {span}, the decoder draws each step"
+    if not read_as:
+        return f"{where}."
+    tiles = np.asarray(read_as)
+    same = int((tiles == digit).sum())
+    rows = int((tiles != digit).any(axis=1).sum())
+    verdict = ("every tile is still read as " + names[digit] if same == tiles.size else
+               f"{tiles.size - same} of {tiles.size} tiles (in {rows} rows) are read as another class")
+    return f"{where}; {verdict}."
+
+
+def heldout(labels: np.ndarray, capsnet: np.ndarray, cnn: np.ndarray | None, iterations: int, item: str) -> str:
+    """The held-out set's accuracy for both models, as the confusion matrix beside it counts it."""
+    right = capsnet.argmax(1) == labels
+    text = (f"All {labels.size:,} held-out {item}s: the CapsNet ({iterations} iterations) reads {right.mean():.2%} "
+            f"right, {int((~right).sum())} wrong")
+    if cnn is not None:
+        cnn_right = cnn.argmax(1) == labels
+        text += f"; the CNN {cnn_right.mean():.2%}, {int((~cnn_right).sum())} wrong"
+    return text + "."
+
+
+def robustness(result: dict | None) -> str:
+    """The affine mix and each model's worst single condition, or that nothing is measured yet."""
+    if not result:
+        return "Not measured yet: Measure reads 1,000 test digits under each transform with both models."
+    named = {"capsnet": "CapsNet", "cnn": "CNN"}
+    mix = result.get("affine-mix", {})
+    worst = {name: min((a, t, v) for t, row in result[name].items() for v, a in row.items())
+             for name in mix if name in result}
+    parts = [f"{named.get(n, n)} {a:.1%} (worst: {w[0]:.1%} at {w[1]} {amount(w[1], float(w[2]))})"
+             for n, a in mix.items() for w in [worst.get(n)] if w]
+    return "Accuracy under each transform on 1,000 test digits; in the affine mix " + ", ".join(parts) + "."
+
+
+
+def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequence[str]) -> str:
+    """The Pairs tab: the two longest capsules of a two-digit model's input, or why the tab waits."""
+    if not two_digits:
+        return (f"The model in use reads one {item} at a time: this tab shows how a two-digit model's routing "
+                "splits two overlapping digits' strokes.")
+    if lengths is None:
+        return "Two overlapping digits: pick a held-out pair or draw two."
+    first, second = (int(k) for k in np.argsort(lengths)[::-1][:2])
+    return (f"Read as {names[first]} (‖v‖ = {lengths[first]:.2f}) and {names[second]} ({lengths[second]:.2f}), the "
+            "two longest capsules; each stroke is painted by the capsule routing gives it to, beside uniform "
+            "couplings.")

@@ -1,0 +1,101 @@
+"""Each tab's "what you are seeing" sentence (capsexplorer.seeing): its figures are the data's, and each verdict
+is said only when the numbers make it true (issue 22)."""
+import numpy as np
+import pytest
+
+from capsexplorer import seeing
+from capsexplorer.trace import RoutingTrace
+
+NAMES = [str(d) for d in range(10)]
+
+
+def trace_with(to_leader: float, leader: int = 4, iterations: int = 3) -> RoutingTrace:
+    """A trace of one input whose every primary capsule sends `to_leader` of its vote to `leader` at the last
+    iteration (uniform before), with û of rising length so that the active tenth is well defined."""
+    i, j = 1152, 10
+    coupling = np.full((iterations, 1, i, j), 1 / j, np.float32)
+    last = np.full((i, j), (1 - to_leader) / (j - 1), np.float32)
+    last[:, leader] = to_leader
+    coupling[-1, 0] = last
+    lengths = np.full((iterations, 1, j), 0.05, np.float32)
+    lengths[:, 0, leader], lengths[:, 0, 7] = 0.9, 0.2
+    u_hat = np.ones((1, i, j, 16), np.float32) * np.linspace(0.1, 1, i, dtype=np.float32)[None, :, None, None]
+    zeros = np.zeros
+    return RoutingTrace(images=zeros((1, 28, 28)), logits=zeros((iterations, 1, i, j)), coupling=coupling,
+                        lengths=lengths, iteration_poses=zeros((iterations, 1, j, 16)), poses=zeros((1, j, 16)),
+                        prediction=np.array([leader]), primary_poses=zeros((1, i, 8)),
+                        primary_lengths=np.full((1, i), 0.5), reconstruction=zeros((1, 28, 28)), seconds=0.0,
+                        u_hat=u_hat)
+
+
+@pytest.mark.parametrize("to_leader, verdict", [(0.11, "barely moved"), (0.15, "moved them a little"),
+                                                (0.6, "moved them far")])
+def test_routing_says_how_far_the_couplings_moved_from_uniform(to_leader, verdict):
+    text = seeing.routing(trace_with(to_leader), 2, NAMES)
+    assert text.startswith("Iteration 3 of 3: 4 is longest (‖v‖ = 0.90; next 7, 0.20)")
+    assert f"send {to_leader:.1%} of their vote to 4 (uniform 10.0%)" in text and verdict in text
+    others = {"barely moved", "moved them a little", "moved them far"} - {verdict}
+    assert not any(o in text for o in others)
+
+
+def test_routing_at_the_first_iteration_says_routing_has_not_acted():
+    text = seeing.routing(trace_with(0.6), 0, NAMES)
+    assert "Iteration 1 of 3" in text and "splits its vote evenly (c = 1/10)" in text and "moved" not in text
+
+
+def test_votes_say_whether_the_points_change_size():
+    still, moved = seeing.votes(trace_with(0.1), 2, 4, NAMES), seeing.votes(trace_with(0.6), 2, 4, NAMES)
+    assert "moved 0.0000 on average, barely" in still and "visibly" not in still
+    assert "moved 0.5000 on average, visibly" in moved and "barely" not in moved
+    assert "every point has the base size" in seeing.votes(trace_with(0.6), 0, 4, NAMES)
+
+
+def test_primary_names_its_largest_coupling_and_how_it_compares_with_uniform():
+    assert "goes to 4, c = 0.600 (6.0× uniform, 1/10 = 0.100)" in seeing.primary(trace_with(0.6), 2, 5, NAMES, 0)
+    assert "barely above uniform" in seeing.primary(trace_with(0.11), 2, 5, NAMES, 0)
+    none = seeing.primary(trace_with(0.6), 2, -1, NAMES, 3)
+    assert none.startswith("No primary capsule chosen") and "of the 1152 (3 switched off)" in none
+
+
+def test_probe_says_whether_the_answer_and_the_length_hold():
+    before = np.array([0.1, 0.9] + [0.0] * 8)
+    held = seeing.probe({"rotate": 30.0, "scale": 1.0}, np.array([0.1, 0.88] + [0.0] * 8), before, NAMES)
+    assert held == "Transformed (rotate +30°), the input is still read as 1; the length of 1 holds (-2.2%: 0.900 → 0.880)."
+    lost = seeing.probe({"shift-x": -3.0}, np.array([0.7, 0.5] + [0.0] * 8), before, NAMES)
+    assert lost == ("Transformed (shift-x -3 px), the input is read as 0, no longer 1; the length of 1 falls 44.4% "
+                    "(0.900 → 0.500).")
+    assert "untransformed" in seeing.probe({"rotate": 0.0}, before, before, NAMES)
+
+
+def test_sweep_names_where_the_answer_first_changes_nearest_the_input():
+    values = np.array([-60.0, -30.0, 0.0, 30.0, 60.0])
+    stays = seeing.sweep("rotate", values, np.full(5, 4), 4, np.array([-0.01, 0, 0, 0.02, 0.03]), NAMES)
+    assert "stays 4 all the way" in stays and "held within ±5% (-1% … +3%)" in stays
+    changes = seeing.sweep("rotate", values, np.array([7, 4, 4, 9, 9]), 4, np.array([-0.5, -0.1, 0, 0.02, -0.4]),
+                           NAMES)
+    assert changes == ("Over rotate from -60° to +60°, the answer stays 4 at 2 of 5 steps; the step nearest the input "
+                       "that reads otherwise is +30° (9); the length of 4 fell by up to 50%.")
+
+
+def test_figure4_counts_the_tiles_read_as_another_class():
+    assert "every tile is still read as 4" in seeing.figure4(4, [[4, 4, 4]] * 16, 16, "±2σ", NAMES)
+    rows = [[4, 4, 4]] * 14 + [[9, 4, 4], [7, 7, 4]]
+    assert "3 of 48 tiles (in 2 rows) are read as another class" in seeing.figure4(4, rows, 16, "±2σ", NAMES)
+
+
+def test_heldout_and_robustness_give_the_figures_their_tabs_show():
+    labels = np.array([0, 1, 2, 3])
+    capsnet, cnn = np.eye(10)[[0, 1, 2, 5]], np.eye(10)[[0, 1, 2, 3]]
+    assert seeing.heldout(labels, capsnet, cnn, 3, "digit") == (
+        "All 4 held-out digits: the CapsNet (3 iterations) reads 75.00% right, 1 wrong; the CNN 100.00%, 0 wrong.")
+    assert seeing.robustness(None).startswith("Not measured yet")
+    result = {"affine-mix": {"capsnet": 0.8, "cnn": 0.7}, "capsnet": {"rotate": {"-45": 0.5, "0": 0.99}},
+              "cnn": {"rotate": {"45": 0.4}}}
+    assert seeing.robustness(result) == ("Accuracy under each transform on 1,000 test digits; in the affine mix CapsNet "
+                                         "80.0% (worst: 50.0% at rotate -45°), CNN 70.0% (worst: 40.0% at rotate +45°).")
+
+
+def test_pair_says_why_it_waits_for_a_single_digit_model():
+    assert "reads one digit at a time" in seeing.pair(None, False, "digit", NAMES)
+    lengths = np.array([0.1, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.0, 0.0])
+    assert seeing.pair(lengths, True, "digit", NAMES).startswith("Read as 7 (‖v‖ = 0.95) and 1 (0.80)")

@@ -124,9 +124,15 @@ def test_closing_the_window_while_training_asks(qtbot, tmp_path, model, monkeypa
         panel.start_button.click()
     answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    window.show()
     assert not window.close()  # "No": the window stays, training goes on
-    assert panel.process.running()
+    assert panel.process.running() and window.isVisible()
+    seen_while_waiting = []
+    wait = panel.process.stop_and_wait
+    monkeypatch.setattr(panel.process, "stop_and_wait",
+                        lambda: (seen_while_waiting.append((window.isVisible(), dialog.isVisible())), wait()))
     assert window.close()  # "Yes": stopped, its checkpoint kept for Resume
+    assert seen_while_waiting == [(False, False)]  # both windows went before the wait for the checkpoint
     assert not panel.process.running()
     assert (tmp_path / "trained.safetensors.ckpt").is_file()
 

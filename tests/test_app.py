@@ -1590,3 +1590,25 @@ def html_text(label) -> str:
     document = QTextDocument()
     document.setHtml(label.text())
     return document.toPlainText().strip()
+
+
+def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, window):
+    """Issue 22 §4/§7: the 'Coupling changed most' lines were cut at the right edge, and pyqtgraph dropped a
+    class name reaching past the matrix axis's end (the clothing model's 'T-shirt')."""
+    from PySide6.QtGui import QFontMetrics
+
+    from capsexplorer.app import theme
+
+    window.resize(1024, 700)
+    window.lab.setCurrentIndex(0)
+    changes = window.routing.changes
+    qtbot.waitUntil(lambda: changes.count() > 2 and changes.viewport().width() < 260, timeout=TIMEOUT)
+    qtbot.wait(50)
+    for k in range(changes.count()):
+        assert changes.visualItemRect(changes.item(k)).width() <= changes.viewport().width()
+    axis = window.routing.matrix_plot.getPlotItem().getAxis("bottom")
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    fitted, font = theme.fitting_names(names, 24, window.font())
+    widest = max(QFontMetrics(font).horizontalAdvance(n.strip()) for n in fitted)
+    assert theme.NAME_OVERHANG >= widest / 2  # the first name, centred on the first column, stays drawn
+    assert axis.style["hideOverlappingLabels"] == theme.NAME_OVERHANG

@@ -209,7 +209,10 @@ class RoutingPanel(QGroupBox):
         self.changes_title = QLabel("")
         self.changes_title.setWordWrap(True)
         self.changes = QListWidget()
-        self.changes.setTextElideMode(Qt.TextElideMode.ElideNone)  # whole numbers; a long line scrolls sideways
+        self.changes.setTextElideMode(Qt.TextElideMode.ElideNone)  # whole numbers: a long line wraps
+        self.changes.setWordWrap(True)
+        self.changes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.changes.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.changes.setToolTip("The primary capsules whose coupling grew or fell most since iteration 1; "
                                 "click one to open it in the Primary tab")
         rows = self.changes.fontMetrics().height() + 2

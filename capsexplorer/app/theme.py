@@ -219,6 +219,9 @@ def hover_read_out(plot: pg.PlotWidget, text_at, fallback: str = "") -> _HoverRe
     return _HoverReadOut(plot, text_at, fallback)
 
 
+NAME_OVERHANG = 40  # px a class name may reach past either end of its axis
+
+
 def fitting_names(names: list[str], room: float, base: QFont) -> tuple[list[str], QFont]:
     """Class names that fit `room` px apart under bars or columns: in the body's font, else down to 7 pt, then
     as abbreviations that read as such (data.SHORT_TICK_NAMES), and only where even those run together the
@@ -263,7 +266,8 @@ class ClassAxis(QObject):
         spacing = (self.positions[1] - self.positions[0]) if len(self.positions) > 1 else 1.0
         per_name = view * spacing / max(x_range[1] - x_range[0], 1e-9) - 6  # px between two names, less a gap
         names, font = fitting_names(self.names, per_name, self.plot.font())
-        axis.setStyle(tickFont=font)
+        # the first and last names may reach past the axis's ends (pyqtgraph hides such labels by default)
+        axis.setStyle(tickFont=font, hideOverlappingLabels=NAME_OVERHANG)
         axis.setTicks([list(zip(self.positions, names)), []])
 
     @qt_safe(default=False)

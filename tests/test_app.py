@@ -1612,3 +1612,28 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
     widest = max(QFontMetrics(font).horizontalAdvance(n.strip()) for n in fitted)
     assert theme.NAME_OVERHANG >= widest / 2  # the first name, centred on the first column, stays drawn
     assert axis.style["hideOverlappingLabels"] == theme.NAME_OVERHANG
+
+
+def test_the_sweep_keeps_the_cnn_curve_when_its_answer_is_taken_first(qtbot, window):
+    """Issue 22 §9: under load both halves of a sweep can wait at once and the CNN's be taken first; the sweep's
+    arrival then wiped the CNN curve until Sweep was pressed again."""
+    from capsexplorer.app import jobs
+
+    window.lab.setCurrentWidget(window.sweep)
+    qtbot.waitUntil(lambda: window.state.sweep is not None and window.state.sweep_cnn is not None, timeout=TIMEOUT)
+    qtbot.wait(100)
+    controller, state = window.controller, window.state
+    sweep, cnn = state.sweep, state.sweep_cnn
+    key = jobs.sweep_key(sweep.value.transform, sweep.value.values)
+    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn * 0.5, key))  # for the sweep shown: applied
+    np.testing.assert_allclose(state.sweep_cnn, cnn * 0.5)
+    state.set_lab_result("sweep", None)
+    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn, key))  # before its sweep
+    controller._took_sweep(sweep)
+    assert state.sweep is sweep and state.sweep_cnn is not None
+    np.testing.assert_allclose(state.sweep_cnn, cnn)
+    other = jobs.sweep_key("shear", sweep.value.values)
+    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn * 0.5, other))  # another sweep's: held back
+    np.testing.assert_allclose(state.sweep_cnn, cnn)
+    controller._took_sweep(sweep)  # a sweep never takes another sweep's CNN curve
+    assert state.sweep_cnn is None

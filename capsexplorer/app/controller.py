@@ -35,6 +35,7 @@ class Controller(QObject):
         self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep asked for last
         self.grid_span: float | str = "data"  # Figure 4's range: "data" (±2σ of the class) or ± a pose offset
         self._live = False  # the newest request is a trace of a stroke still being drawn
+        self._early_sweep_cnn = None  # the CNN's view of a sweep taken before the sweep itself
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
         state.iterationsChanged.connect(self._predictions_for_count)
@@ -161,13 +162,25 @@ class Controller(QObject):
 
     def _took_sweep(self, result) -> None:
         if result.request == self.state.generation:
-            self.state.sweep_cnn = None
+            early = self._early_sweep_cnn  # the CNN's half can be taken first when both wait
+            self._early_sweep_cnn = None
+            mine = early is not None and (early.request, early.sweep) == self._sweep_of(result)
+            self.state.sweep_cnn = early.probabilities if mine else None
             self.state.set_lab_result("sweep", result)
             self.sweepShown.emit(result)
 
     def _took_sweep_cnn(self, answer) -> None:
-        if answer.request == self.state.generation:
+        if answer.request != self.state.generation:
+            return
+        shown = self.state.sweep
+        if shown is not None and self._sweep_of(shown) == (answer.request, answer.sweep):
             self.state.set_lab_result("sweep_cnn", answer.probabilities)
+        else:  # its sweep is still to be taken
+            self._early_sweep_cnn = answer
+
+    @staticmethod
+    def _sweep_of(result) -> tuple:
+        return result.request, jobs.sweep_key(result.value.transform, result.value.values)
 
     def _took_grid(self, result) -> None:
         if result.request == self.state.generation:

@@ -100,6 +100,12 @@ class SweepCnnJob(Job):
     kind: ClassVar[str] = "sweep_cnn"
     request: int = 0
     images: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))
+    sweep: tuple = ()  # the sweep it follows: sweep_key(transform, values)
+
+
+def sweep_key(transform: str, values) -> tuple:
+    """Which sweep an answer belongs to: two sweeps of one input differ in their transform or values."""
+    return (transform, tuple(float(v) for v in np.asarray(values).ravel()))
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ class LabResult:
 class CnnResult:
     request: int
     probabilities: np.ndarray  # (10,) for a trace, (S, 10) along a sweep
+    sweep: tuple = ()  # along a sweep: which one (sweep_key)
 
 
 @dataclass(frozen=True)

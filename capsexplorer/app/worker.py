@@ -24,7 +24,8 @@ from ..errors import CapsExplorerError, ImageError, NoInkError
 from ..preprocess import load_image, preprocess_array, style_for, to_grayscale
 from .guard import qt_safe
 from .jobs import (INTERACTIVE, LONG, ORDER, Blank, CnnJob, CnnResult, Job, LabData, LabResult, LoadModel,
-                   ModelInfo, OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob)
+                   ModelInfo, OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob,
+                   sweep_key)
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
@@ -300,7 +301,7 @@ class InferenceWorker(QThread):
 
     def _sweep_cnn(self, job) -> None:
         if self._baseline is not None:
-            self._publish("sweep_cnn", CnnResult(job.request, self._baseline.predict(job.images)))
+            self._publish("sweep_cnn", CnnResult(job.request, self._baseline.predict(job.images), job.sweep))
 
     def _probe(self, job) -> None:
         if self._stale_mask(job.mask) or self._stale_image(job.image):
@@ -320,7 +321,7 @@ class InferenceWorker(QThread):
         sweep = self._model.sweep(job.image, job.transform, job.values, job.iterations)
         self._publish("sweep", LabResult(job.request, sweep, None, time.perf_counter() - start))
         if self._baseline is not None:  # the CNN's view of the same sweep follows, as after a trace
-            self._follow_up(SweepCnnJob(job.request, sweep.images))
+            self._follow_up(SweepCnnJob(job.request, sweep.images, sweep_key(sweep.transform, sweep.values)))
 
     def _fits(self, digit: int, pose) -> bool:
         """A pose request of the model in use (not one asked of the model before a switch, still queued)."""

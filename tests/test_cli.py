@@ -509,3 +509,16 @@ def test_the_readme_s_first_try_runs(tmp_path, capsys, monkeypatch):
     assert main(shlex.split(command)[1:]) == 0
     assert main(shlex.split(follow)[1:] + ["--device", "cpu"]) == 0
     assert "7" in capsys.readouterr().out
+
+
+def test_every_window_picture_in_the_readme_is_one_the_screenshots_script_makes():
+    """Issue 22 §10: a README picture that no script remade went stale (pair.png)."""
+    import re
+    from pathlib import Path
+
+    from capsexplorer.app.screenshots import README_PICTURES
+
+    root = Path(__file__).parent.parent
+    shown = set(re.findall(r"resources/screenshots/([\w-]+)\.png", (root / "README.md").read_text()))
+    assert shown and shown <= set(README_PICTURES), sorted(shown - set(README_PICTURES))
+    assert all((root / "resources" / "screenshots" / f"{name}.png").is_file() for name in README_PICTURES)

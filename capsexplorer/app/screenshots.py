@@ -17,6 +17,8 @@ TABS = ("routing", "votes", "pair", "primary", "probe", "sweep", "figure4", "hel
 README_SIZE = (1500, 920)
 # The settings the README's pictures and the series show: one capsule to inspect, a probe, a sweep.
 LAB_SETTINGS = dict(view=None, primary=446, probe=["rotate=30"], sweep="rotate:-180:180")
+# What `--readme` writes: resources/screenshots/NAME.png for each, and resources/snapshot.png (the routing tab).
+README_PICTURES = tuple(t for t in TABS if t not in ("pair", "pose")) + ("pair", "fashion", "training")
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -296,3 +296,23 @@ def test_measure_pressed_goes_before_the_long_jobs_the_window_queued(model):
     assert worker._next_kind() == "robustness"
     worker._jobs["trace"] = jobs.TraceJob(1, np.zeros((28, 28), np.float32), 3, np.ones(1152, bool))
     assert worker._next_kind() == "trace"
+
+
+def test_a_chosen_capsule_returns_to_the_winner_with_the_new_trace_already_held(qapp, model, digit_image):
+    """Issue 23: with a capsule chosen but not pinned, a new input's trace emitted the choice's return to the
+    winner while the state still held the old trace — Routing and Votes drew the old trace, and a Figure-4 job
+    for the old winner went out under the new generation."""
+    from capsexplorer.app.state import InputImage
+
+    state = ExplorerState()
+    state.accept(result_for(model, digit_image, state.next_generation()))
+    state.set_overlay_digit(5)
+    state.set_pose_digit(6)
+    seen = []
+    for signal in (state.overlayDigitChanged, state.poseDigitChanged):
+        signal.connect(lambda _d: seen.append((state.result.request, state.shown_overlay_digit(),
+                                               state.shown_pose_digit())))
+    state.set_input(InputImage(np.asarray(digit_image)))
+    new = state.next_generation()
+    assert state.accept(result_for(model, digit_image, new))
+    assert seen == [(new, 3, 3), (new, 3, 3)]  # each emitted with the new trace held, pointing at its winner

@@ -180,16 +180,21 @@ class ExplorerState(QObject):
             return False
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
-        if self._new_input:  # a digit chosen for the last input returns to "the winner" unless pinned
-            self._new_input = False
-            if not self.overlay_pinned:
-                self.set_overlay_digit(WINNER)
-            if not self.pose_pinned:
-                self.set_pose_digit(WINNER)
         self.result = result
-        self.cnn = None  # comes a moment later, for this request  # its iteration count is self.iterations: other counts were dropped above
+        self.cnn = None  # comes a moment later, for this request
         self.iteration = n - 1 if follow else min(self.iteration, n - 1)
-        self.resultChanged.emit()  # panels draw the iteration shown from here: one draw per trace
+        returned = []  # a digit chosen for the last input returns to "the winner" unless pinned
+        if self._new_input:
+            self._new_input = False
+            if not self.overlay_pinned and self.overlay_digit != WINNER:
+                self.overlay_digit = WINNER
+                returned.append(self.overlayDigitChanged)
+            if not self.pose_pinned and self.pose_digit != WINNER:
+                self.pose_digit = WINNER
+                returned.append(self.poseDigitChanged)
+        self.resultChanged.emit()  # panels draw the iteration shown from here, for the digits now chosen
+        for signal in returned:  # then the choosers follow, with the new trace already held
+            signal.emit(WINNER)
         return True
 
     def clear(self, request: int | None = None) -> bool:

@@ -1637,3 +1637,24 @@ def test_the_sweep_keeps_the_cnn_curve_when_its_answer_is_taken_first(qtbot, win
     np.testing.assert_allclose(state.sweep_cnn, cnn)
     controller._took_sweep(sweep)  # a sweep never takes another sweep's CNN curve
     assert state.sweep_cnn is None
+
+
+def test_one_tab_registry_names_every_tab_through_every_layer(window):
+    """Issue 23: the tab list was written three times; now the window, `snapshot --tab` and the screenshots read
+    one table, and each row's state field and signal exist."""
+    import argparse
+
+    from capsexplorer.app import screenshots, tabs
+    from capsexplorer.cli.parser import build_parser
+
+    assert [window.lab.tabText(k) for k in range(len(tabs.LAB_TABS))] == [t.title for t in tabs.LAB_TABS]
+    assert [window.lab.tabToolTip(k) for k in range(len(tabs.LAB_TABS))] == [t.tip for t in tabs.LAB_TABS]
+    for k, tab in enumerate(tabs.LAB_TABS):
+        window.lab.setCurrentIndex(k)
+        assert window.state.lab_view == tab.key
+        if tab.field is not None:
+            assert hasattr(window.state, tab.field) and hasattr(type(window.state), tab.changed)
+    window.lab.setCurrentIndex(0)
+    snapshot = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["snapshot"]
+    assert tuple(next(a for a in snapshot._actions if "--tab" in a.option_strings).choices) == tabs.KEYS
+    assert screenshots.TABS == tabs.KEYS and tabs.KEYS[-1] == "pose"

@@ -10,20 +10,9 @@ from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter
 from . import theme
 from .guard import qt_safe
 from .guide import GuidePanel
+from .tabs import LAB_TABS, POSE_TAB
 
-# The lab's tabs, in order: (state.lab_view, title, tooltip); the widgets come from `compose`.
-LAB_TABS = (("routing", "Routing", "The coupling coefficients and the lengths"),
-            ("votes", "Votes", "Every primary capsule's vote around v_j: routing by agreement as a picture"),
-            ("pair", "Pairs", "Two overlapping digits: which strokes routing gives to which digit, beside "
-                                   "uniform couplings (the paper's §6 and Figure 5)"),
-            ("primary", "Primary", "One primary capsule's story; parts switched off"),
-            ("probe", "Probe", "Transform the input; watch the pose and the length"),
-            ("sweep", "Sweep", "One transform over a range, in one batch"),
-            ("figure4", "Figure 4", "Every pose dimension perturbed and named (the paper's Figure 4)"),
-            ("heldout", "Held-out", "Every held-out image, a confusion matrix, the CapsNet beside the CNN"),
-            ("robustness", "Robustness", "CapsNet against CNN under transforms"))
-LAB_VIEWS = tuple(view for view, _, _ in LAB_TABS)
-POSE_TAB = ("pose", "Pose", "Bend a class capsule: its pose sliders and the decoder's reconstruction")
+LAB_VIEWS = tuple(tab.key for tab in LAB_TABS)
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
 
 
@@ -49,7 +38,7 @@ def snug_tabs(tabs: QTabWidget) -> None:
 
 
 def lab_view_at(index: int) -> str:
-    return LAB_VIEWS[index] if 0 <= index < len(LAB_VIEWS) else POSE_TAB[0]
+    return LAB_VIEWS[index] if 0 <= index < len(LAB_VIEWS) else POSE_TAB.key
 
 
 def lab_index_of(view: str) -> int:
@@ -98,10 +87,11 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     lab = QTabWidget()
     lab.setDocumentMode(True)
     snug_tabs(lab)
-    tabs = (routing, w.votes, w.pair, scrolling(primary), w.probe, w.sweep, w.grid, w.browser, w.robustness)
-    for widget, (_, title, tip) in zip(tabs, LAB_TABS):
-        lab.addTab(widget, title)
-        lab.setTabToolTip(lab.count() - 1, tip)
+    widgets = {"routing": routing, "votes": w.votes, "pair": w.pair, "primary": scrolling(primary), "probe": w.probe,
+               "sweep": w.sweep, "figure4": w.grid, "heldout": w.browser, "robustness": w.robustness}
+    for tab in LAB_TABS:
+        lab.addTab(widgets[tab.key], tab.title)
+        lab.setTabToolTip(lab.count() - 1, tab.tip)
     middle = column(w.player, lab, stretch_last=True)
     w.pose_area = scrolling(w.pose)
     columns = splitter(Qt.Orientation.Horizontal, scrolling(left), middle, w.pose_area, stretch=(1, 3, 0))
@@ -120,8 +110,8 @@ def fit_width(w, width: int) -> None:
         return
     w.pose.set_beside(compact)  # a lab tab is wide and short: the sliders beside the pictures
     if compact:
-        w.lab.addTab(w.pose_area, POSE_TAB[1])
-        w.lab.setTabToolTip(w.lab.count() - 1, POSE_TAB[2])
+        w.lab.addTab(w.pose_area, POSE_TAB.title)
+        w.lab.setTabToolTip(w.lab.count() - 1, POSE_TAB.tip)
     else:
         shown = w.lab.currentWidget() is w.pose_area
         w.lab.removeTab(w.lab.indexOf(w.pose_area))

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-TABS = ("routing", "votes", "pair", "primary", "probe", "sweep", "figure4", "heldout", "robustness", "pose")
+from .tabs import KEYS as TABS  # the registry: every tab, the pose last
+
 README_SIZE = (1500, 920)
 # The settings the README's pictures and the series show: one capsule to inspect, a probe, a sweep.
 LAB_SETTINGS = dict(view=None, primary=446, probe=["rotate=30"], sweep="rotate:-180:180")

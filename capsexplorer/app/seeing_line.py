@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from .. import seeing
 from .state import NONE, ExplorerState
+from .tabs import tab
 
 
 def sentence(state: ExplorerState) -> str:
@@ -67,9 +68,7 @@ class SeeingLine(QLabel):
         self.refresh()
 
     def refresh(self, *_) -> None:
-        from .layout import LAB_TABS, POSE_TAB
-
         text = sentence(self.state)
-        title = next((t for view, t, _ in LAB_TABS + (POSE_TAB,) if view == self.state.lab_view), "")
+        title = tab(self.state.lab_view).title
         self.setText(f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else "")
         self.setVisible(bool(text))

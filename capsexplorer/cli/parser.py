@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..app.tabs import KEYS as TAB_KEYS
+
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
 
 
@@ -302,8 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--digit", type=int, metavar="D",
                           help="class capsule shown in the pose and spatial panels (0 to the model's classes − 1; "
                                "default: the winner)")
-    snapshot.add_argument("--tab", choices=("routing", "votes", "pair", "primary", "probe", "sweep", "figure4",
-                                            "heldout", "robustness", "pose"),
+    snapshot.add_argument("--tab", choices=TAB_KEYS,
                           default="routing",
                           help="the lab's tab to show (pose: a tab of its own in windows under 1280 px wide, "
                                "else the right-hand column, shown with the routing tab)")

@@ -859,7 +859,7 @@ def test_a_bend_of_an_older_trace_never_paints_over_a_new_one(qtbot, window, mod
     old_generation = window.state.generation
     wait_trace(qtbot, window, window.controller.request_trace)
     shown = window.pose.reconstruction_tile.data.copy()
-    window.worker._publish("reconstruct", ReconstructionResult(old_generation, window.pose.digit, np.zeros(16),
+    window.worker._publish(ReconstructionResult(old_generation, window.pose.digit, np.zeros(16),
                                                                np.ones((28, 28), np.float32), 0.0))
     qtbot.wait(50)
     np.testing.assert_array_equal(window.pose.reconstruction_tile.data, shown)
@@ -1625,15 +1625,15 @@ def test_the_sweep_keeps_the_cnn_curve_when_its_answer_is_taken_first(qtbot, win
     controller, state = window.controller, window.state
     sweep, cnn = state.sweep, state.sweep_cnn
     key = jobs.sweep_key(sweep.value.transform, sweep.value.values)
-    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn * 0.5, key))  # for the sweep shown: applied
+    controller._took_sweep_cnn(jobs.SweepCnnResult(sweep.request, cnn * 0.5, key))  # for the sweep shown: applied
     np.testing.assert_allclose(state.sweep_cnn, cnn * 0.5)
     state.set_lab_result("sweep", None)
-    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn, key))  # before its sweep
+    controller._took_sweep_cnn(jobs.SweepCnnResult(sweep.request, cnn, key))  # before its sweep
     controller._took_sweep(sweep)
     assert state.sweep is sweep and state.sweep_cnn is not None
     np.testing.assert_allclose(state.sweep_cnn, cnn)
     other = jobs.sweep_key("shear", sweep.value.values)
-    controller._took_sweep_cnn(jobs.CnnResult(sweep.request, cnn * 0.5, other))  # another sweep's: held back
+    controller._took_sweep_cnn(jobs.SweepCnnResult(sweep.request, cnn * 0.5, other))  # another sweep's: held back
     np.testing.assert_allclose(state.sweep_cnn, cnn)
     controller._took_sweep(sweep)  # a sweep never takes another sweep's CNN curve
     assert state.sweep_cnn is None

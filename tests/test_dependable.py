@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from capsexplorer import predictions, robustness
+from capsexplorer.app import jobs
 from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
 
 from PySide6.QtCore import QEvent, Qt
@@ -48,7 +49,7 @@ def test_held_out_and_robustness_are_complete_when_the_window_opens(qtbot, model
 def test_a_stroke_is_classified_while_a_measurement_runs(qtbot, model, monkeypatch):
     window = open_window(qtbot, model)
     slow = SlowMeasurement()
-    monkeypatch.setattr(window.worker, "_robustness", slow)
+    monkeypatch.setitem(window.worker._handlers, jobs.RobustnessJob, slow)
     try:
         window.lab.setCurrentWidget(window.robustness)
         window.controller.measure_robustness()  # as the Measure button of weights not measured before
@@ -70,7 +71,7 @@ def test_a_stroke_is_classified_while_a_measurement_runs(qtbot, model, monkeypat
 def test_a_model_switch_during_a_measurement_completes_at_once(qtbot, model, monkeypatch):
     window = open_window(qtbot, model)
     slow = SlowMeasurement()
-    monkeypatch.setattr(window.worker, "_robustness", slow)
+    monkeypatch.setitem(window.worker._handlers, jobs.RobustnessJob, slow)
     try:
         window.controller.measure_robustness()  # as the Measure button of weights not measured before
         qtbot.waitUntil(lambda: "robustness" in window.state.progress, timeout=TIMEOUT)

@@ -70,7 +70,7 @@ def test_every_tab_works_with_the_shipped_two_digit_model(qtbot, digit_image):
 
 def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     """Every lab tab shown and every iteration stepped, each panel checked to draw in the model's own shape."""
-    from capsexplorer.app import layout
+    from capsexplorer.app.tabs import LAB_TABS
     from capsexplorer.app.main import _show_lab
 
     geometry = Geometry.of(model.config)
@@ -84,8 +84,8 @@ def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     assert state.geometry == geometry and len(state.enabled) == geometry.n_primary
     assert state.result.image.shape == (geometry.size, geometry.size)
     state.set_primary(geometry.n_primary - 1)  # the last capsule of the model's own grid
-    for tab in layout.LAB_TABS:
-        name = tab[0]
+    for tab in LAB_TABS:
+        name = tab.key
         if name == "robustness" and state.model.cnn_path is None:
             continue
         _show_lab(window, SimpleNamespace(tab=name), [])
@@ -221,6 +221,7 @@ def test_a_request_made_for_the_last_model_s_capsules_is_dropped_not_an_error(qa
     """Parts switched off on the digits model (1152 capsules), the request still queued when a 36×36 model
     (3200) has loaded: the worker drops it — the new model's own request follows — instead of failing."""
     from capsexplorer.app.jobs import ProbeJob, TraceJob
+    from capsexplorer.app.state import TraceResult
     from capsexplorer.app.worker import InferenceWorker
 
     worker = InferenceWorker(model=shaped_model("36x36"))
@@ -231,7 +232,7 @@ def test_a_request_made_for_the_last_model_s_capsules_is_dropped_not_an_error(qa
     worker._probe(ProbeJob(1, image, {"rotate": 10.0}, 3, old_mask))
     assert worker._results == {}
     worker._trace(TraceJob(2, image, 3, np.ones(3200, bool), preprocessed=True))
-    assert worker._results["trace"].trace.coupling.shape[2] == 3200
+    assert worker._results[TraceResult].trace.coupling.shape[2] == 3200
 
 
 @pytest.mark.slow

@@ -105,14 +105,14 @@ def test_worker_coalesces_requests_and_results(qtbot, model, digit_image):
             while not idle(worker) and time.monotonic() < deadline:  # no Qt events processed meanwhile
                 time.sleep(0.002)
         QApplication.processEvents()  # now the GUI thread runs: every queued signal is delivered
-        assert signals.count("trace") == 1
-        newest = worker.take("trace")
-        assert newest.request == 20 and worker.take("trace") is None
+        assert signals.count(TraceResult) == 1
+        newest = worker.take(TraceResult)
+        assert newest.request == 20 and worker.take(TraceResult) is None
         # Requests made faster than traces are coalesced too: the newest wins.
         for request in range(21, 41):
             worker.submit(trace_job(digit_image, request))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take("trace").request == 40
+        assert worker.take(TraceResult).request == 40
     finally:
         worker.stop()
 
@@ -124,7 +124,7 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
     try:
         worker.submit(trace_job(np.zeros((50, 50), np.uint8), 1))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take("trace") == Blank(1)
+        assert worker.take(Blank) == Blank(1)
 
         class Fatal(BaseException):
             pass
@@ -139,7 +139,7 @@ def test_worker_reports_blank_images_and_survives_any_exception(qtbot, model, di
         monkeypatch.undo()
         worker.submit(trace_job(digit_image, 3))
         wait(qtbot, lambda: idle(worker))
-        assert worker.take("trace").request == 3
+        assert worker.take(TraceResult).request == 3
     finally:
         worker.stop()
     assert worker.isFinished()
@@ -155,7 +155,7 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
     try:
         worker.submit(jobs.OpenImage(str(tmp_path / "big.png")))
         wait(qtbot, lambda: idle(worker))
-        opened = worker.take("open")
+        opened = worker.take(jobs.OpenedImage)
         assert opened.path == str(tmp_path / "big.png") and max(opened.image.shape) <= 1024
     finally:
         worker.stop()
@@ -164,13 +164,13 @@ def test_worker_opens_huge_images_at_reduced_size(qtbot, model, tmp_path):
 def test_worker_stop_drops_queued_work(qtbot, model, digit_image):
     worker = started_worker(qtbot, model)
     ran = []
-    worker._reconstruct = lambda job: ran.append(job)
+    worker._handlers[jobs.ReconstructJob] = ran.append
     worker.submit(trace_job(digit_image, 1, iterations=10))
     worker.submit(jobs.ReconstructJob(1, np.zeros(16, np.float32), 3))
     start = time.perf_counter()
     worker.stop()
     assert worker.isFinished() and time.perf_counter() - start < 2
-    assert not ran and worker.take("reconstruct") is None  # the queued bend was dropped, never decoded
+    assert not ran and worker.take(jobs.ReconstructionResult) is None  # the queued bend was dropped, never decoded
 
 
 class SlowLongJob:
@@ -191,7 +191,7 @@ def test_a_long_job_serves_traces_between_batches_and_reports_progress_from_the_
     slow = SlowLongJob()
     progress = []
     worker = started_worker(qtbot, model)
-    monkeypatch.setattr(worker, "_robustness", slow)
+    monkeypatch.setitem(worker._handlers, jobs.RobustnessJob, slow)
     worker.progress.connect(progress.append)
     try:
         worker.submit(jobs.RobustnessJob())
@@ -199,9 +199,9 @@ def test_a_long_job_serves_traces_between_batches_and_reports_progress_from_the_
         assert progress[0].done == 1 and progress[0].total == 200
         start = time.perf_counter()
         worker.submit(trace_job(digit_image, 7))
-        wait(qtbot, lambda: worker._results.get("trace") is not None)
+        wait(qtbot, lambda: worker._results.get(TraceResult) is not None)
         assert time.perf_counter() - start < 5  # served within a batch or two, not after the long job
-        assert slow.ran < slow.batches and worker.take("trace").request == 7
+        assert slow.ran < slow.batches and worker.take(TraceResult).request == 7
     finally:
         worker.stop()
 
@@ -210,7 +210,7 @@ def test_an_error_in_a_job_served_inside_a_long_one_does_not_end_it(qtbot, model
     slow = SlowLongJob(batches=60)
     failures, progress = [], []
     worker = started_worker(qtbot, model)
-    monkeypatch.setattr(worker, "_robustness", slow)
+    monkeypatch.setitem(worker._handlers, jobs.RobustnessJob, slow)
     worker.failed.connect(failures.append)
     worker.progress.connect(progress.append)
 
@@ -233,7 +233,7 @@ def test_a_model_load_cancels_a_long_job_and_a_close_does_not_wait_for_it(qtbot,
     slow = SlowLongJob(batches=100_000)
     cancelled, progress, loaded = [], [], []
     worker = started_worker(qtbot, model)
-    monkeypatch.setattr(worker, "_robustness", slow)
+    monkeypatch.setitem(worker._handlers, jobs.RobustnessJob, slow)
     worker.cancelled.connect(cancelled.append)
     worker.progress.connect(progress.append)
     worker.modelLoaded.connect(loaded.append)

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from . import jobs
-from .state import ExplorerState
+from .state import ExplorerState, TraceResult
 from .worker import InferenceWorker
 
 log = logging.getLogger("capsexplorer")
@@ -23,8 +23,8 @@ class Controller(QObject):
     imageOpened = Signal(object)  # OpenedImage: a file read in the worker
     modelReady = Signal(object)  # ModelInfo
     probeShown = Signal(object)
-    sweepShown = Signal(object)  # LabResult
-    gridShown = Signal(object)  # LabResult
+    sweepShown = Signal(object)  # SweepResult
+    gridShown = Signal(object)  # GridResult
     predictionsShown = Signal(object)  # SetPredictions
     robustnessShown = Signal(object)  # the robustness result dict
     failed = Signal(str)
@@ -36,6 +36,13 @@ class Controller(QObject):
         self.grid_span: float | str = "data"  # Figure 4's range: "data" (±2σ of the class) or ± a pose offset
         self._live = False  # the newest request is a trace of a stroke still being drawn
         self._early_sweep_cnn = None  # the CNN's view of a sweep taken before the sweep itself
+        self._takers = {TraceResult: self._took_trace, jobs.Blank: self._took_blank,
+                        jobs.ReconstructionResult: self._took_reconstruct, jobs.OpenedImage: self._took_open,
+                        jobs.CnnResult: self._took_cnn, jobs.ProbeResult: self._took_probe,
+                        jobs.SweepResult: self._took_sweep, jobs.SweepCnnResult: self._took_sweep_cnn,
+                        jobs.GridResult: self._took_grid, jobs.PredictionsResult: self._took_predictions,
+                        jobs.AblationResult: self._took_ablation, jobs.RobustnessResult: self._took_robustness,
+                        jobs.LabData: self._took_pose_stats}  # every answer's type → what takes it
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
         state.iterationsChanged.connect(self._predictions_for_count)
@@ -123,18 +130,23 @@ class Controller(QObject):
         self.worker.load(weights)
 
     def measure_robustness(self) -> None:
-        self.worker.submit(jobs.RobustnessJob())
+        self.worker.submit(jobs.RobustnessJob(model=self.state.model_generation))
 
     # --- answers ------------------------------------------------------------------------------
-    def _answer(self, kind: str) -> None:
-        answer = self.worker.take(kind)
+    def _answer(self, answer_type: type) -> None:
+        answer = self.worker.take(answer_type)
         if answer is not None:
-            getattr(self, "_took_" + kind)(answer)
+            self._takers[type(answer)](answer)
+
+    def _current_model(self, answer) -> bool:
+        """A long job's answer is for the model in use (a model load cancels them, but one can be on its way)."""
+        return answer.model == self.state.model_generation
+
+    def _took_blank(self, result) -> None:
+        self._blank(result.request)
 
     def _took_trace(self, result) -> None:
-        if isinstance(result, jobs.Blank):
-            self._blank(result.request)
-        elif self.state.accept(result):  # older generations are dropped
+        if self.state.accept(result):  # older generations are dropped
             self.traceShown.emit(result)
             if not self._live:  # the lab's views follow the input at a stroke's end, not while drawing
                 self.request_lab_view()
@@ -188,6 +200,8 @@ class Controller(QObject):
             self.gridShown.emit(result)
 
     def _took_predictions(self, result) -> None:
+        if not self._current_model(result):
+            return
         if result.predictions is not None and result.predictions.iterations != self.state.iterations:
             return  # computed for an iteration count no longer shown
         self.state.set_progress("predictions", None) if result.final else None
@@ -196,15 +210,19 @@ class Controller(QObject):
             self.predictionsShown.emit(result.predictions)
 
     def _took_ablation(self, result) -> None:
-        self.state.set_progress("ablation", None)
-        self.state.set_lab_result("ablation", result)
+        if self._current_model(result):
+            self.state.set_progress("ablation", None)
+            self.state.set_lab_result("ablation", result.accuracy)
 
     def _took_robustness(self, result) -> None:
-        self.state.set_progress("robustness", None)
-        self.state.set_lab_result("robustness", result)
-        self.robustnessShown.emit(result)
+        if self._current_model(result):
+            self.state.set_progress("robustness", None)
+            self.state.set_lab_result("robustness", result.figures)
+            self.robustnessShown.emit(result.figures)
 
     def _took_pose_stats(self, data) -> None:
+        if not self._current_model(data):
+            return
         self.state.set_progress("pose_stats", None)
         self.state.set_lab_data(data)
         if self.grid_span == "data":
@@ -212,16 +230,17 @@ class Controller(QObject):
 
     def _model_loaded(self, info) -> None:
         self.state.set_model(info)
-        self.worker.submit(jobs.PoseStatsJob())  # the poses' scale (shipped for the shipped models)
-        self.worker.submit(jobs.PredictionsJob(self.state.iterations))  # the browser's (cached per weights)
-        self.worker.submit(jobs.AblationJob())  # does routing matter here? (shipped for the shipped models)
-        self.worker.submit(jobs.RobustnessJob(cached_only=True))  # shown at once if measured (or shipped)
+        model = self.state.model_generation  # every long job's answer names the model it was asked for
+        self.worker.submit(jobs.PoseStatsJob(model=model))  # the poses' scale (shipped for the shipped models)
+        self.worker.submit(jobs.PredictionsJob(self.state.iterations, model))  # the browser's (kept per weights)
+        self.worker.submit(jobs.AblationJob(model=model))  # does routing matter here? (shipped for shipped models)
+        self.worker.submit(jobs.RobustnessJob(cached_only=True, model=model))  # at once if measured or shipped
         self.modelReady.emit(info)
 
     def _predictions_for_count(self, iterations: int) -> None:
         """The held-out browser follows the iteration count (computed once per weights and count)."""
         if self.state.model is not None:
-            self.worker.submit(jobs.PredictionsJob(iterations))
+            self.worker.submit(jobs.PredictionsJob(iterations, self.state.model_generation))
 
     def _failed(self, message: str) -> None:
         self.failed.emit(message)

@@ -125,6 +125,7 @@ class PredictionsJob(Job):
 
     kind: ClassVar[str] = "predictions"
     iterations: int = 3  # the CapsNet's routing iterations: the count the explorer runs
+    model: int = 0  # the state's model generation it was asked for (as every long job)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class AblationJob(Job):
 
     kind: ClassVar[str] = "ablation"
     COUNTS: ClassVar[tuple[int, ...]] = (1, 2, 3, 5, 10)
+    model: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class PoseStatsJob(Job):
     for these weights, if any (kept or shipped: `capsexplorer equivariance` measures them)."""
 
     kind: ClassVar[str] = "pose_stats"
+    model: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,23 @@ class LabData:
     pose_stats: object  # capsexplorer.pose_stats.PoseStats, or None where the training images are not here
     equivariance: dict | None  # capsexplorer.equivariance's result for these weights, or None
     why: str = ""  # why the statistics are missing
+    model: int = 0  # the model generation it answers (every long job's answer carries it)
+
+
+@dataclass(frozen=True)
+class AblationResult:
+    """The held-out accuracy at each routing iteration count of AblationJob.COUNTS."""
+
+    accuracy: dict  # count → accuracy
+    model: int = 0
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """capsexplorer.robustness's figures with their `source` (shipped, kept or measured)."""
+
+    figures: dict
+    model: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,7 @@ class RobustnessJob(Job):
 
     kind: ClassVar[str] = "robustness"
     cached_only: bool = False
+    model: int = 0
 
     @property
     def asked(self) -> bool:
@@ -221,9 +242,27 @@ class LabResult:
 
 @dataclass(frozen=True)
 class CnnResult:
+    """The CNN baseline's probabilities (10,) for a trace's input."""
+
     request: int
-    probabilities: np.ndarray  # (10,) for a trace, (S, 10) along a sweep
-    sweep: tuple = ()  # along a sweep: which one (sweep_key)
+    probabilities: np.ndarray
+
+
+@dataclass(frozen=True)
+class SweepCnnResult(CnnResult):
+    """The CNN's probabilities (S, 10) along a sweep, and which sweep (sweep_key)."""
+
+    sweep: tuple = ()
+
+
+@dataclass(frozen=True)
+class SweepResult(LabResult):
+    """A capsexplorer.sweep.Sweep of the input."""
+
+
+@dataclass(frozen=True)
+class GridResult(LabResult):
+    """A capsexplorer.posegrid.PoseGrid of the chosen capsule's pose, with its rows' names."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +281,7 @@ class PredictionsResult:
     seconds: float = 0.0
     final: bool = True
     why: str = ""
+    model: int = 0
 
 
 @dataclass(frozen=True)

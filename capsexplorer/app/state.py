@@ -93,11 +93,12 @@ class ExplorerState(QObject):
         self.probe = dict(transforms.IDENTITY)  # the probe's transform of the network input
         self.input: InputImage | None = None
         self.model = None  # capsexplorer.app.jobs.ModelInfo of the model in use
+        self.model_generation = 0  # advanced by every model loaded: long jobs' answers for another are dropped
         self.lab_view = "routing"
         self.probe_result = None  # jobs.ProbeResult for the current input and probe settings
-        self.sweep = None  # jobs.LabResult holding a capsexplorer.sweep.Sweep
+        self.sweep = None  # jobs.SweepResult holding a capsexplorer.sweep.Sweep
         self.sweep_cnn: np.ndarray | None = None  # (S, 10) the CNN's probabilities along the sweep
-        self.grid = None  # jobs.LabResult holding a capsexplorer.posegrid.PoseGrid
+        self.grid = None  # jobs.GridResult holding a capsexplorer.posegrid.PoseGrid
         self.predictions = None  # jobs.PredictionsResult
         self.robustness: dict | None = None
         self.ablation: dict | None = None  # routing iteration count → held-out accuracy
@@ -222,6 +223,7 @@ class ExplorerState(QObject):
     def set_model(self, info) -> None:
         old_geometry = self.geometry
         previous, self.model = self.model, info
+        self.model_generation += 1
         reshaped = self.geometry != old_geometry and self.result is not None
         if reshaped:  # the trace shown is another shape's: gone until the new model's trace of the input
             self.next_generation()

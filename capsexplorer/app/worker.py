@@ -23,9 +23,11 @@ from .. import transforms
 from ..errors import CapsExplorerError, ImageError, NoInkError
 from ..preprocess import load_image, preprocess_array, style_for, to_grayscale
 from .guard import qt_safe
-from .jobs import (INTERACTIVE, LONG, ORDER, Blank, CnnJob, CnnResult, Job, LabData, LabResult, LoadModel,
-                   ModelInfo, OpenedImage, PredictionsResult, ProbeResult, Progress, ReconstructionResult, SweepCnnJob,
-                   sweep_key)
+from .jobs import (INTERACTIVE, LONG, ORDER, AblationJob, AblationResult, Blank, CnnJob, CnnResult, GridJob,
+                   GridResult, Job, LabData, LoadModel, ModelInfo, OpenedImage, OpenImage, PoseStatsJob,
+                   PredictionsJob, PredictionsResult, ProbeJob, ProbeResult, Progress, ReconstructionResult,
+                   ReconstructJob, RobustnessJob, RobustnessResult, SweepCnnJob, SweepCnnResult, SweepJob,
+                   SweepResult, TraceJob, sweep_key)
 from .state import TraceResult
 
 log = logging.getLogger("capsexplorer")
@@ -45,10 +47,11 @@ class JobCancelled(Exception):
 
 
 class InferenceWorker(QThread):
-    """`submit(job)` from the GUI thread; `ready(kind)` says an answer waits, `take(kind)` collects it."""
+    """`submit(job)` from the GUI thread; `ready(answer_type)` says an answer of that type waits, `take(answer_type)`
+    collects it. Jobs go to their handler by type (`_handlers`), answers come back by type."""
 
     modelLoaded = Signal(object)  # ModelInfo
-    ready = Signal(str)  # take(kind)
+    ready = Signal(object)  # an answer's type: take(it)
     progress = Signal(object)  # Progress of a long job, from its first batch
     cancelled = Signal(str)  # a long job's kind: stopped by a model load or a close
     failed = Signal(str)  # one line for the user
@@ -58,7 +61,12 @@ class InferenceWorker(QThread):
         super().__init__(parent)
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {"load": LoadModel(weights, device, model)}
-        self._results: dict[str, object] = {}
+        self._results: dict[type, object] = {}  # the newest answer of each type
+        self._handlers = {LoadModel: self._load, OpenImage: self._open, TraceJob: self._trace, CnnJob: self._cnn,
+                          ReconstructJob: self._reconstruct, ProbeJob: self._probe, SweepJob: self._sweep,
+                          SweepCnnJob: self._sweep_cnn, GridJob: self._grid, PredictionsJob: self._predictions,
+                          AblationJob: self._ablation, PoseStatsJob: self._pose_stats,
+                          RobustnessJob: self._robustness}
         self._stopping = False
         self._child: subprocess.Popen | None = None
         self._model = None
@@ -76,9 +84,9 @@ class InferenceWorker(QThread):
     def load(self, weights: str | None, device: str | None = None) -> None:
         self.submit(LoadModel(weights, device))
 
-    def take(self, kind: str):
+    def take(self, answer_type: type):
         with self._lock:
-            return self._results.pop(kind, None)
+            return self._results.pop(answer_type, None)
 
     def idle(self) -> bool:
         with self._lock:
@@ -96,13 +104,13 @@ class InferenceWorker(QThread):
             child.kill()
         self.wait()
 
-    def _publish(self, kind: str, result) -> None:
-        """Keeps only the newest answer of a kind; signals only when none was waiting."""
+    def _publish(self, answer) -> None:
+        """Keeps only the newest answer of a type; signals only when none was waiting."""
         with self._lock:
-            waiting = kind in self._results
-            self._results[kind] = result
+            waiting = type(answer) in self._results
+            self._results[type(answer)] = answer
         if not waiting:
-            self.ready.emit(kind)
+            self.ready.emit(type(answer))
 
     # --- the worker thread ------------------------------------------------------------------
     @qt_safe()
@@ -134,15 +142,13 @@ class InferenceWorker(QThread):
     def _run_one(self, job: Job) -> None:
         """One job; whatever it raises is reported, and the worker (and a long job around it) lives on."""
         try:
-            if job.kind == "load":
-                self._load(job)
-            elif job.kind == "open":
-                self._open(job)
+            if isinstance(job, (LoadModel, OpenImage)):
+                self._handlers[type(job)](job)
             elif self._model is None:
                 self.failed.emit("no model is loaded — File ▸ Open weights…")
             else:
                 with torch.inference_mode():  # grad mode is per thread: entered here, in the worker
-                    getattr(self, "_" + job.kind)(job)
+                    self._handlers[type(job)](job)
         except CapsExplorerError as exc:
             self.failed.emit(str(exc))
         except BaseException as exc:  # noqa: BLE001 — whatever happens, the worker lives on
@@ -153,7 +159,7 @@ class InferenceWorker(QThread):
         if self._model is None:
             return
         start = time.perf_counter()
-        steps = getattr(self, "_" + job.kind)(job)
+        steps = self._handlers[type(job)](job)
         try:
             with torch.inference_mode():
                 for done, total in steps:
@@ -230,7 +236,7 @@ class InferenceWorker(QThread):
     def _open(self, job) -> None:
         gray = self._decode_elsewhere(job.path) if _pixels(job.path) > CHILD_DECODE_PIXELS else \
             (to_grayscale(load_image(job.path)) * 255).round().astype(np.uint8)
-        self._publish("open", OpenedImage(job.path, gray))
+        self._publish(OpenedImage(job.path, gray))
 
     def _decode_elsewhere(self, path: str) -> np.ndarray:
         """Decodes a large image file in a child process: a decoder holds the interpreter's lock for
@@ -278,14 +284,14 @@ class InferenceWorker(QThread):
             x = np.asarray(job.image, np.float32) if job.preprocessed else \
                 preprocess_array(job.image, style_for(self._model.metadata.get("dataset")))  # (28, 28)
         except NoInkError:
-            self._publish("trace", Blank(job.request))
+            self._publish(Blank(job.request))
             return
         tr = self._model.trace(x[None, None], iterations=job.iterations, keep_u_hat=True, primary_mask=job.mask)
         if not np.isfinite(tr.final_lengths).all():
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
-        self._publish("trace", TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start))
+        self._publish(TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start))
         if self._baseline is not None and not job.live:  # the CNN's answer follows: the capsules never wait
             self._follow_up(CnnJob(job.request, x))
 
@@ -297,11 +303,11 @@ class InferenceWorker(QThread):
 
     def _cnn(self, job) -> None:
         if self._baseline is not None:
-            self._publish("cnn", CnnResult(job.request, self._baseline.predict(job.image[None, None])[0]))
+            self._publish(CnnResult(job.request, self._baseline.predict(job.image[None, None])[0]))
 
     def _sweep_cnn(self, job) -> None:
         if self._baseline is not None:
-            self._publish("sweep_cnn", CnnResult(job.request, self._baseline.predict(job.images), job.sweep))
+            self._publish(SweepCnnResult(job.request, self._baseline.predict(job.images), job.sweep))
 
     def _probe(self, job) -> None:
         if self._stale_mask(job.mask) or self._stale_image(job.image):
@@ -311,7 +317,7 @@ class InferenceWorker(QThread):
         tr = self._model.trace(image[None, None], iterations=job.iterations, primary_mask=job.mask)
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
         cnn = self._baseline.predict(image[None, None])[0] if self._baseline is not None else None  # ~1 ms
-        self._publish("probe", ProbeResult(job.request, job.settings, image, tr.final_lengths[0], tr.poses[0],
+        self._publish(ProbeResult(job.request, job.settings, image, tr.final_lengths[0], tr.poses[0],
                                            int(tr.prediction[0]), recon, time.perf_counter() - start, cnn))
 
     def _sweep(self, job) -> None:
@@ -319,7 +325,7 @@ class InferenceWorker(QThread):
             return
         start = time.perf_counter()
         sweep = self._model.sweep(job.image, job.transform, job.values, job.iterations)
-        self._publish("sweep", LabResult(job.request, sweep, None, time.perf_counter() - start))
+        self._publish(SweepResult(job.request, sweep, None, time.perf_counter() - start))
         if self._baseline is not None:  # the CNN's view of the same sweep follows, as after a trace
             self._follow_up(SweepCnnJob(job.request, sweep.images, sweep_key(sweep.transform, sweep.values)))
 
@@ -341,14 +347,14 @@ class InferenceWorker(QThread):
         labels = grid.labels()
         for row, read in zip(labels, read_as(self._model, grid)):
             row["read_as"] = read.tolist()  # the class the network reads in each tile
-        self._publish("grid", LabResult(job.request, grid, labels, time.perf_counter() - start))
+        self._publish(GridResult(job.request, grid, labels, time.perf_counter() - start))
 
     def _reconstruct(self, job) -> None:
         if not self._fits(job.digit, job.pose):
             return
         start = time.perf_counter()
         image = self._model.reconstruct(job.pose[None], [job.digit]).numpy()[0]
-        self._publish("reconstruct", ReconstructionResult(job.request, job.digit, job.pose, image,
+        self._publish(ReconstructionResult(job.request, job.digit, job.pose, image,
                                                           time.perf_counter() - start))
 
     # --- long jobs: generators of (done, total) ----------------------------------------------
@@ -367,19 +373,19 @@ class InferenceWorker(QThread):
 
             measured = segmentation_measured(SimpleNamespace(path=self._model.metadata.get("path")))
             said = pair_accuracy_text(measured) if measured else ""
-            self._publish("predictions", PredictionsResult(why="The two-digit model reads pairs, not one digit of a "
+            self._publish(PredictionsResult(model=job.model, why="The two-digit model reads pairs, not one digit of a "
                                                                "class: its 10,000 held-out pairs (made from MNIST's "
                                                                f"test digits) are in the Pairs tab.{said}"))
             return
         if found is None:  # said in the browser itself, not as an error over the window
-            self._publish("predictions", PredictionsResult(why=f"No held-out browser for this model: no test "
+            self._publish(PredictionsResult(model=job.model, why=f"No held-out browser for this model: no test "
                                                                f"images of its data ({dataset}) come with "
                                                                "capsexplorer."))
             return
         split = found[0]
         classes = self._model.config.n_classes
         if split.labels.max(initial=0) >= classes:  # metadata that names another model's data
-            self._publish("predictions", PredictionsResult(why=f"No held-out browser for this model: its test "
+            self._publish(PredictionsResult(model=job.model, why=f"No held-out browser for this model: its test "
                                                                f"images ({dataset}) have classes its {classes} "
                                                                "class capsules do not."))
             return
@@ -389,10 +395,10 @@ class InferenceWorker(QThread):
             try:
                 step = next(steps)
             except StopIteration as finished:
-                self._publish("predictions", PredictionsResult(split, finished.value, time.perf_counter() - start))
+                self._publish(PredictionsResult(split, finished.value, time.perf_counter() - start, model=job.model))
                 return
             if isinstance(step, SetPredictions):  # the browser opens on the CapsNet's; the CNN's follow
-                self._publish("predictions", PredictionsResult(split, step, time.perf_counter() - start, False))
+                self._publish(PredictionsResult(split, step, time.perf_counter() - start, False, model=job.model))
             else:
                 yield step
 
@@ -418,7 +424,7 @@ class InferenceWorker(QThread):
                 if not isinstance(step, SetPredictions):
                     yield step
             accuracy[count] = float(np.mean(predictions.prediction == predictions.labels))
-        self._publish("ablation", accuracy)
+        self._publish(AblationResult(accuracy, job.model))
 
     def _pose_stats(self, job):
         from .. import pose_stats
@@ -435,7 +441,7 @@ class InferenceWorker(QThread):
             if split is not None:
                 stats = yield from pose_stats.stats_steps(self._model, split, source, batch=LONG_BATCH * 5)
                 pose_stats.store(self._model, stats)
-        self._publish("pose_stats", LabData(stats, equivariance, why))
+        self._publish(LabData(stats, equivariance, why, job.model))
 
     def _robustness(self, job):
         from .. import robustness
@@ -459,7 +465,7 @@ class InferenceWorker(QThread):
                 store_json(name, result)
             result = dict(result, source="measured")
         if result is not None:
-            self._publish("robustness", result)
+            self._publish(RobustnessResult(result, job.model))
 
     def _key(self) -> str | None:
         from ..predictions import weights_key

@@ -18,6 +18,7 @@ from .transforms import UNITS
 
 UNIFORM_BAND = 0.02  # a mean coupling to the leader within 2 points of 1/J: routing "barely moved" it
 BARELY = 0.005  # a mean |Δc_ij| below this changes a vote's drawn area by under 5 %
+RESIZED = 0.25  # a vote's point whose area changed by more than a quarter has visibly changed size
 
 
 def _leaders(lengths: np.ndarray, names: Sequence[str]) -> tuple[int, int, str]:
@@ -47,16 +48,25 @@ def routing(trace: RoutingTrace, iteration: int, names: Sequence[str]) -> str:
 
 
 def votes(trace: RoutingTrace, iteration: int, j: int, names: Sequence[str]) -> str:
-    """The votes for class `j`: how much their couplings (the points' areas) moved from iteration 1."""
+    """The votes for class `j`: how much their couplings — the points' areas, ∝ c_ij — moved from iteration 1,
+    on average and point by point (a point whose area changed by more than `RESIZED` is said to)."""
     iterations = trace.coupling.shape[0]
     r = min(max(iteration, 0), iterations - 1)
     c = trace.coupling[:, 0, :, j]  # (R, I)
     moved = float(np.abs(c[r] - c[0]).mean())
-    where = f"The {c.shape[1]} primary capsules' votes for {names[j]} around v (★), sized by their coupling"
+    where = f"The {c.shape[1]} primary capsules' votes for {names[j]} around v (★), their areas ∝ coupling"
     if r == 0:
         return f"{where}: at iteration 1 every coupling is uniform, so every point has the base size."
-    verdict = "barely — the points keep their size" if moved < BARELY else "visibly"
-    return f"{where}: from iteration 1 to {r + 1} the couplings moved {moved:.4f} on average, {verdict}."
+    ratio = c[r] / np.maximum(c[0], 1e-12)  # (I,) each point's area now over its area at iteration 1
+    resized = np.abs(ratio - 1) > RESIZED
+    most = int(np.argmax(np.abs(ratio - 1)))
+    if not resized.any():
+        points = f"every point keeps its size within {RESIZED:.0%} of its area"
+    else:
+        rest = "; the others keep their size" if resized.mean() < 0.5 else ""
+        points = (f"{int(resized.sum())} of {c.shape[1]} points changed area by more than {RESIZED:.0%} (most: "
+                  f"capsule {most}, ×{ratio[most]:.1f}){rest}")
+    return f"{where}: from iteration 1 to {r + 1} the couplings moved {moved:.4f} on average; {points}."
 
 
 def primary(trace: RoutingTrace, iteration: int, i: int, names: Sequence[str], switched_off: int) -> str:
@@ -125,7 +135,7 @@ def figure4(digit: int, read_as: list[list[int]] | None, dimensions: int, span: 
     same = int((tiles == digit).sum())
     rows = int((tiles != digit).any(axis=1).sum())
     verdict = ("every tile is still read as " + names[digit] if same == tiles.size else
-               f"{tiles.size - same} of {tiles.size} tiles (in {rows} rows) are read as another class")
+               f"{tiles.size - same} of {tiles.size} tiles (in {rows} row{'s' if rows > 1 else ''}) are read as another class")
     return f"{where}; {verdict}."
 
 
@@ -140,10 +150,13 @@ def heldout(labels: np.ndarray, capsnet: np.ndarray, cnn: np.ndarray | None, ite
     return text + "."
 
 
-def robustness(result: dict | None) -> str:
-    """The affine mix and each model's worst single condition, or that nothing is measured yet."""
+def robustness(result: dict | None, baseline: bool = True) -> str:
+    """The affine mix and each model's worst single condition, or that nothing is measured yet (or can be:
+    without a CNN baseline of the model's data there is nothing to compare)."""
+    if not baseline:
+        return "Nothing to compare: no CNN baseline of this model's data ships, and the comparison needs one."
     if not result:
-        return "Not measured yet: Measure reads 1,000 test digits under each transform with both models."
+        return "Not measured yet: Measure reads 1,000 MNIST test digits under each transform with both models."
     named = {"capsnet": "CapsNet", "cnn": "CNN"}
     mix = result.get("affine-mix", {})
     worst = {name: min((a, t, v) for t, row in result[name].items() for v, a in row.items())

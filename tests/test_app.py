@@ -1054,8 +1054,8 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     read = model.trace(np.clip(grid.grid.reshape(-1, 28, 28), 0, 1), iterations=3).prediction.reshape(16, 11)
     assert [row["read_as"] for row in labels] == read.tolist()
     kept = bool((read == grid.digit).all())
-    assert ("each row stays the digit" in window.grid.caption.text()) == kept
-    assert ("no longer reads" in window.grid.caption.text()) == (not kept)
+    assert ("each row stays that digit" in window.grid.caption.text()) == kept
+    assert ("the network reads another class than" in window.grid.caption.text()) == (not kept)
     names = window.grid.row_names
     assert [int(name.split()[0]) for name in names] == list(range(1, 17)) and all(len(n.split()) > 1 for n in names)
     view = window.grid.view

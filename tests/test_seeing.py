@@ -43,10 +43,16 @@ def test_routing_at_the_first_iteration_says_routing_has_not_acted():
     assert "Iteration 1 of 3" in text and "splits its vote evenly (c = 1/10)" in text and "moved" not in text
 
 
-def test_votes_say_whether_the_points_change_size():
+def test_votes_say_how_many_points_change_size():
     still, moved = seeing.votes(trace_with(0.1), 2, 4, NAMES), seeing.votes(trace_with(0.6), 2, 4, NAMES)
-    assert "moved 0.0000 on average, barely" in still and "visibly" not in still
-    assert "moved 0.5000 on average, visibly" in moved and "barely" not in moved
+    assert "moved 0.0000 on average; every point keeps its size within 25% of its area" in still
+    assert "moved 0.5000 on average; 1152 of 1152 points changed area by more than 25% (most: capsule 0, ×6.0)" \
+        in moved and "the others" not in moved
+    few = trace_with(0.1)
+    few.coupling[-1, 0, 7, 4] = 0.26  # one vote's coupling grows: its point is 2.6× its first area
+    text = seeing.votes(few, 2, 4, NAMES)
+    assert "moved 0.0001 on average; 1 of 1152 points changed area by more than 25% (most: capsule 7, ×2.6); " \
+           "the others keep their size" in text
     assert "every point has the base size" in seeing.votes(trace_with(0.6), 0, 4, NAMES)
 
 
@@ -89,6 +95,7 @@ def test_heldout_and_robustness_give_the_figures_their_tabs_show():
     assert seeing.heldout(labels, capsnet, cnn, 3, "digit") == (
         "All 4 held-out digits: the CapsNet (3 iterations) reads 75.00% right, 1 wrong; the CNN 100.00%, 0 wrong.")
     assert seeing.robustness(None).startswith("Not measured yet")
+    assert seeing.robustness(None, baseline=False).startswith("Nothing to compare: no CNN baseline")
     result = {"affine-mix": {"capsnet": 0.8, "cnn": 0.7}, "capsnet": {"rotate": {"-45": 0.5, "0": 0.99}},
               "cnn": {"rotate": {"45": 0.4}}}
     assert seeing.robustness(result) == ("Accuracy under each transform on 1,000 test digits; in the affine mix CapsNet "
@@ -99,3 +106,22 @@ def test_pair_says_why_it_waits_for_a_single_digit_model():
     assert "reads one digit at a time" in seeing.pair(None, False, "digit", NAMES)
     lengths = np.array([0.1, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.95, 0.0, 0.0])
     assert seeing.pair(lengths, True, "digit", NAMES).startswith("Read as 7 (‖v‖ = 0.95) and 1 (0.80)")
+
+
+def test_figure4_s_caption_names_each_row_s_lost_tiles_in_the_model_s_words():
+    """From a student's run: on the clothing model the caption read '… of row 7 (1, as Coat) — tiles, and the
+    class mostly read: there the row stops being the digit'."""
+    from types import SimpleNamespace
+
+    from capsexplorer.app.grid_panel import still_read_text
+
+    grid = SimpleNamespace(digit=2)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    rows = [{"dimension": k + 1, "read_as": [2, 2, 2]} for k in range(16)]
+    assert still_read_text(grid, rows, names.__getitem__, "image") == \
+        "The network reads every tile as Pullover: each row stays that image."
+    rows[6]["read_as"] = [4, 2, 2]
+    rows[11]["read_as"] = [0, 4, 4]
+    assert still_read_text(grid, rows, names.__getitem__, "image") == (
+        "In 4 tiles (framed in red) the network reads another class than Pullover: row 7 (1 tile, as Coat), "
+        "row 12 (3 tiles, mostly as Coat) — there the row stops being that image.")

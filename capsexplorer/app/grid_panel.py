@@ -44,21 +44,23 @@ def effects_text(row: dict, offsets: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def still_read_text(grid: PoseGrid, labels: list[dict], name=str) -> str:
-    """Whether every reconstruction is still read as the digit by the network, or which rows stop being it."""
+def still_read_text(grid: PoseGrid, labels: list[dict], name=str, item: str = "digit") -> str:
+    """Whether the network still reads every reconstruction as the class perturbed, or in which rows' tiles it
+    reads another class (and which one, mostly)."""
     if not labels or "read_as" not in labels[0]:
         return ""
     lost = [(row["dimension"], [r for r in row["read_as"] if r != grid.digit]) for row in labels]
     lost = [(d, others) for d, others in lost if others]
     if not lost:
-        return f"The network reads every tile as {name(grid.digit)}: each row stays the digit."
-    def which(others):  # noqa: E306
+        return f"The network reads every tile as {name(grid.digit)}: each row stays that {item}."
+
+    def one(dimension, others):
         counts = np.bincount(others)
-        return name(int(counts.argmax()))
-    rows = ", ".join(f"{d} ({len(o)}, as {which(o)})" for d, o in lost)
-    return (f"The network no longer reads {name(grid.digit)} in some tiles (framed in red) of "
-            f"row{'s' if len(lost) > 1 else ''} {rows} — tiles, and the class mostly read: there the row stops "
-            "being the digit.")
+        mostly = "as" if counts.max() == len(others) else "mostly as"
+        return f"row {dimension} ({len(others)} tile{'s' if len(others) > 1 else ''}, {mostly} {name(int(counts.argmax()))})"
+    tiles = sum(len(o) for _, o in lost)
+    return (f"In {tiles} tile{'s' if tiles > 1 else ''} (framed in red) the network reads another class than "
+            f"{name(grid.digit)}: {', '.join(one(d, o) for d, o in lost)} — there the row stops being that {item}.")
 
 
 class GridView(QWidget):
@@ -234,12 +236,13 @@ class GridPanel(QGroupBox):
         self.export_button.setEnabled(True)
         state = getattr(self, "state", None)
         name = f"The {state.capsule_word} of {state.class_name(grid.digit)}" if state else f"Capsule {grid.digit}"
+        item = state.item_word if state else "digit"
         scale = ("offsets in standard deviations σ of the class's training poses, each dimension its own σ "
                  "(hover a tile for the value)" if grid.sigma is not None else
                  f"the same offset for every dimension, ±{float(grid.offsets[-1]):g}")
         self.caption.setText(f"{name}: each row adds an offset to one of its "
                              f"{grid.grid.shape[0]} pose dimensions and decodes — "
-                             f"{scale}. {still_read_text(grid, labels, self._class_name)} A row's name says what "
+                             f"{scale}. {still_read_text(grid, labels, self._class_name, item)} A row's name says what "
                              "growing that dimension does (left → right), measured from the reconstructions' image "
                              "moments; it names the strongest effect in just-visible changes — hover a name for "
                              "the numbers. Click a tile to set that pose slider.")

@@ -24,7 +24,7 @@ def sentence(state: ExplorerState) -> str:
             return ""
         return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word)
     if view == "robustness":
-        return seeing.robustness(state.robustness)
+        return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
     if trace is None:
         return f"Draw a{'n' if state.item_word[0] in 'aeiou' else ''} {state.item_word} or load an image: " \
                "this line then says what the tab shows for it."

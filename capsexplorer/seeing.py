@@ -21,6 +21,12 @@ BARELY = 0.005  # a mean |Δc_ij| below this changes a vote's drawn area by unde
 RESIZED = 0.25  # a vote's point whose area changed by more than a quarter has visibly changed size
 
 
+def answer(lengths: np.ndarray, names: Sequence[str], two: bool = False) -> str:
+    """The longest class's name, or for a model that reads two digits its two longest: "7 + 1"."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return f"{names[order[0]]} + {names[order[1]]}" if two else str(names[order[0]])
+
+
 def _leaders(lengths: np.ndarray, names: Sequence[str]) -> tuple[int, int, str]:
     order = np.argsort(lengths)[::-1]
     first, second = int(order[0]), int(order[1])
@@ -102,12 +108,13 @@ def amount(transform: str, value: float) -> str:
     return f"{value:+g}{' ' if unit[:1].isalpha() else ''}{unit}"
 
 
-def probe(settings: dict, lengths: np.ndarray, before: np.ndarray, names: Sequence[str]) -> str:
-    """The transformed input's answer beside the untransformed one's, and what became of the latter's length."""
-    was, now = int(np.argmax(before)), int(np.argmax(lengths))
-    answer = (f"still read as {names[now]}" if now == was else f"read as {names[now]}, no longer {names[was]}")
-    return (f"Transformed ({describe_settings(settings)}), the input is {answer}; the length of {names[was]} "
-            f"{length_change(float(before[was]), float(lengths[was]))}.")
+def probe(settings: dict, lengths: np.ndarray, before: np.ndarray, names: Sequence[str], two: bool = False) -> str:
+    """The transformed input's answer beside the untransformed one's, and what became of the latter's length
+    (`two`: the model reads two digits; its answer is its two longest capsules)."""
+    was, now, first = answer(before, names, two), answer(lengths, names, two), int(np.argmax(before))
+    said = f"still read as {now}" if set(now.split(" + ")) == set(was.split(" + ")) else f"read as {now}, no longer {was}"
+    return (f"Transformed ({describe_settings(settings)}), the input is {said}; the length of {names[first]} "
+            f"{length_change(float(before[first]), float(lengths[first]))}.")
 
 
 def sweep(transform: str, values: np.ndarray, prediction: np.ndarray, digit: int, change: np.ndarray,
@@ -178,3 +185,10 @@ def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequenc
     return (f"Read as {names[first]} (‖v‖ = {lengths[first]:.2f}) and {names[second]} ({lengths[second]:.2f}), the "
             "two longest capsules; each stroke is painted by the capsule routing gives it to, beside uniform "
             "couplings.")
+
+
+def pose(digit: int, length: float, winner: int, dimensions: int, names: Sequence[str]) -> str:
+    """The Pose sliders: whose pose they start from; the caption under them gives the length they make."""
+    which = "the winner" if digit == winner else f"not the winner, {names[winner]}"
+    return (f"The sliders start at the {dimensions} pose values the network gave {names[digit]} (‖v‖ = {length:.2f}, "
+            f"{which}); drag one and the decoder redraws it from the bent pose.")

@@ -221,9 +221,13 @@ def test_moving_a_pose_slider_redraws_the_reconstruction(qtbot, window, model):
     expected = model.reconstruct(window.pose.pose()[None], [window.pose.digit]).numpy()[0]
     np.testing.assert_allclose(after, expected, atol=1e-4)
     assert result.digit == window.pose.digit
+    # from a student's run: the caption's ‖v‖ stayed the network's after a drag — it now gives the bent one's too
+    bent = f"As the sliders hold it now (1 of 16 values moved): ‖v‖ = {np.linalg.norm(window.pose.pose()):.3f}."
+    assert bent in window.pose.caption.text()
     with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
         window.pose.reset_button.click()
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, before, atol=1e-4)
+    assert "As the sliders hold it now" not in window.pose.caption.text()
 
 
 def test_a_worker_error_is_shown_and_the_app_keeps_working(qtbot, window, monkeypatch):

@@ -125,3 +125,20 @@ def test_figure4_s_caption_names_each_row_s_lost_tiles_in_the_model_s_words():
     assert still_read_text(grid, rows, names.__getitem__, "image") == (
         "In 4 tiles (framed in red) the network reads another class than Pullover: row 7 (1 tile, as Coat), "
         "row 12 (3 tiles, mostly as Coat) — there the row stops being that image.")
+
+
+def test_a_two_digit_model_s_answer_is_its_two_longest_capsules():
+    """From a student's run: the Probe said "the network says 7" beside a Prediction of "7 + 1"."""
+    lengths = np.array([0.0, 0.85, 0, 0, 0, 0, 0, 0.88, 0, 0])
+    assert seeing.answer(lengths, NAMES, two=True) == "7 + 1" and seeing.answer(lengths, NAMES) == "7"
+    swapped = np.array([0.0, 0.9, 0, 0, 0, 0, 0, 0.8, 0, 0])
+    assert "still read as 1 + 7" in seeing.probe({"rotate": 10.0}, swapped, lengths, NAMES, two=True)
+    other = np.array([0.0, 0.9, 0, 0, 0.85, 0, 0, 0.1, 0, 0])
+    assert "read as 1 + 4, no longer 7 + 1" in seeing.probe({"rotate": 10.0}, other, lengths, NAMES, two=True)
+
+
+def test_pose_says_whose_pose_the_sliders_start_from():
+    assert seeing.pose(3, 0.949, 3, 16, NAMES) == ("The sliders start at the 16 pose values the network gave 3 "
+                                                   "(‖v‖ = 0.95, the winner); drag one and the decoder redraws it "
+                                                   "from the bent pose.")
+    assert "(‖v‖ = 0.04, not the winner, 3)" in seeing.pose(4, 0.04, 3, 16, NAMES)

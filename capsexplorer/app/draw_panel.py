@@ -146,7 +146,7 @@ class DrawPanel(QGroupBox):
         if self.state.two_digits:  # it reads two digits
             lengths = result.trace.final_lengths[0]
             second = int(np.argsort(-lengths, kind="stable")[1])
-            self._headline(f"{name} + {self.state.class_name(second)}")
+            self._headline(self.state.answer(lengths))
             self.confidence.setText(f"‖v‖ = {length:.3f}, {lengths[second]:.3f}")
         else:
             self._headline(name)

@@ -303,6 +303,11 @@ class PosePanel(QGroupBox):
         caption = (f"{capsule} ({which}), ‖v‖ = {length:.3f}. Drag a slider to move one of its "
                    f"{len(self.sliders)} pose "
                    "dimensions; the decoder redraws it.")
+        bent = self.pose() if len(self.sliders) == len(self.origin) else self.origin
+        moved = int((np.abs(bent - self.origin) > 1e-6).sum())
+        if moved:
+            caption += (f" As the sliders hold it now ({moved} of {len(bent)} values moved): ‖v‖ = "
+                        f"{float(np.linalg.norm(bent)):.3f}.")
         if length < M_MINUS:
             caption = (f"{capsule} is inactive: ‖v‖ = {length:.3f}, under m⁻ = {M_MINUS:g}. "
                        "The decoder was never trained on such poses: its image means little.")
@@ -402,6 +407,7 @@ class PosePanel(QGroupBox):
         """The decoder's answer to a slider move, if it is still about the capsule shown."""
         if digit == self.digit and self.state.result is not None:
             self.reconstruction_tile.set_image(image)
+            self.caption.setText(self._caption())  # the length the sliders make now
 
     def clear(self) -> None:
         self.setEnabled(False)

@@ -189,8 +189,8 @@ class ProbePanel(QGroupBox):
             f" The CNN baseline says {self.state.class_name(int(np.argmax(result.cnn)))} "
             f"({float(np.max(result.cnn)):.0%}) for the same transformed input.")
         self.caption.setText(
-            f"Transformed, the network says {self.state.class_name(result.prediction)} (untransformed, "
-            f"{self.state.class_name(reference.winner)} — what the rest of the window shows).{cnn} Capsule "
+            f"Transformed, the network says {self.state.answer(result.lengths)} (untransformed, "
+            f"{self.state.answer(ghost_lengths)} — what the rest of the window shows).{cnn} Capsule "
             f"{self.state.class_name(digit)}: {turned}; its length {length}. {self.readout_text(result, digit)}"
             "Equivariance would be the pose carrying the transform (a read-out recovers it) while the length "
             f"holds; {'here the length holds' if holds else 'here the length does not hold'} "

@@ -1,5 +1,5 @@
 """The guide's first lines: the shown lab tab's "what you are seeing", computed by `capsexplorer.seeing` from
-the numbers the tab draws (issue 22). It follows the state only; the Pose column has its own caption."""
+the numbers the tab draws (issue 22). It follows the state only."""
 from __future__ import annotations
 
 import html
@@ -20,8 +20,8 @@ def sentence(state: ExplorerState) -> str:
         return seeing.pair(lengths, state.two_digits, state.item_word, names)
     if view == "heldout":
         shown = state.predictions.predictions if state.predictions is not None else None
-        if shown is None:
-            return ""
+        if shown is None:  # none to browse: why (the two-digit model's are in the Pairs tab)
+            return state.predictions.why if state.predictions is not None else ""
         return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word)
     if view == "robustness":
         return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
@@ -32,12 +32,15 @@ def sentence(state: ExplorerState) -> str:
         return seeing.routing(trace, state.iteration, names)
     if view == "votes" and trace.u_hat is not None:
         return seeing.votes(trace, state.iteration, state.shown_overlay_digit(), names)
+    if view == "pose":
+        digit = state.shown_pose_digit()
+        return seeing.pose(digit, float(trace.final_lengths[0, digit]), state.winner, trace.poses.shape[-1], names)
     if view == "primary":
         chosen = state.primary if state.primary != NONE else -1
         return seeing.primary(trace, state.iteration, chosen, names, int((~state.enabled).sum()))
     if view == "probe" and state.probe_result is not None:
         result = state.probe_result
-        return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names)
+        return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names, state.two_digits)
     if view == "sweep" and state.sweep is not None:
         s = state.sweep.value
         return seeing.sweep(s.transform, s.values, s.prediction, s.digit, s.relative_length_change(), names)
@@ -62,7 +65,8 @@ class SeeingLine(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.setToolTip("The shown tab in one sentence, computed from the numbers it draws")
         for signal in (state.resultChanged, state.iterationChanged, state.labViewChanged, state.primaryChanged,
-                       state.partsChanged, state.overlayDigitChanged, state.probeResultChanged, state.sweepChanged,
+                       state.partsChanged, state.overlayDigitChanged, state.poseDigitChanged,
+                       state.probeResultChanged, state.sweepChanged,
                        state.gridChanged, state.predictionsChanged, state.robustnessChanged, state.modelChanged):
             signal.connect(self.refresh)
         self.refresh()

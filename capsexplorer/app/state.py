@@ -143,6 +143,12 @@ class ExplorerState(QObject):
 
         return [short_name(c) for c in self.classes]
 
+    def answer(self, lengths) -> str:
+        """The network's answer for these capsule lengths: its longest class, or a two-digit model's two ("7 + 1")."""
+        from ..seeing import answer
+
+        return answer(lengths, self.classes, self.two_digits)
+
     def class_name(self, j: int) -> str:
         return self.classes[j] if 0 <= j < len(self.classes) else str(j)
 

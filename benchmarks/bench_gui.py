@@ -103,7 +103,7 @@ def slider_rate(window, seconds: float) -> float:
     return len(shown) / seconds
 
 
-def slider_stalls(window, seconds: float, meter: "StallMeter | None" = None) -> tuple[float, np.ndarray]:
+def slider_stalls(window, seconds: float, meter: StallMeter | None = None) -> tuple[float, np.ndarray]:
     """A pose slider dragged for `seconds`: (reconstructions shown per second, the GUI thread's gaps in ms)."""
     meter = meter or StallMeter()
     meter.start()

@@ -52,7 +52,7 @@ class CNNConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values) -> "CNNConfig":
+    def from_dict(cls, values) -> CNNConfig:
         """From untrusted metadata; raises ValueError naming the first bad field."""
         if not isinstance(values, dict):
             raise ValueError(f"the configuration is a {type(values).__name__}, not a mapping")
@@ -122,7 +122,7 @@ class BaselineCNN(nn.Module):
         h = self.dropout(F.relu(self.fc1(h.flatten(1))))  # (B, 328)
         return self.dropout(F.relu(self.fc2(h)))  # (B, 192)
 
-    def for_inference(self) -> "BaselineCNN":
+    def for_inference(self) -> BaselineCNN:
         """Channels-last weights: the CPU convolutions run about 17 % faster (measured on batches of 250)."""
         return self.to(memory_format=torch.channels_last).eval()
 

@@ -36,7 +36,8 @@ def load_checkpoint(path: Path, identity: dict, defaults: dict, free=("epochs",)
         raise CapsExplorerError(f"{path}: not a capsexplorer training checkpoint; delete it or pass --fresh")
     saved, current = state.get("identity"), {k: v for k, v in identity.items() if k not in free}
     if isinstance(saved, dict):
-        saved = {k: v for k, v in saved.items() if k not in free}  # settings added since the checkpoint was written count when not at their default
+        # settings added since the checkpoint was written count when they are not at their default
+        saved = {k: v for k, v in saved.items() if k not in free}
         current = {k: v for k, v in current.items() if k in saved or v != defaults.get(k)}
     if saved != current:
         differ = ", ".join(f"{k} {saved.get(k)!r} (now {v!r})" for k, v in current.items()

@@ -40,7 +40,7 @@ class CapsNetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values) -> "CapsNetConfig":
+    def from_dict(cls, values) -> CapsNetConfig:
         """Builds a config from untrusted data; raises ValueError naming the first bad field."""
         if not isinstance(values, dict):
             raise ValueError(f"the configuration is a {type(values).__name__}, not a mapping")

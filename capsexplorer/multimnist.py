@@ -1,8 +1,9 @@
 """MultiMNIST, made from MNIST's digits (Sabour et al. 2017, §6): two digits of different classes,
 each shifted by up to ±4 px in each direction on a 36×36 canvas, overlaid by their pixel-wise maximum.
 Training pairs are drawn on the fly from the training digits only (a new partner and new shifts for every
-sample); the 10,000 held-out pairs — a fixed, seeded set — from MNIST's official test digits only. The network is judged as the paper judges it: a pair is
-right when its two longest capsules are exactly the two digits present."""
+sample); the 10,000 held-out pairs — a fixed, seeded set — from MNIST's official test digits only. The network
+is judged as the paper judges it: a pair is right when its two longest capsules are exactly the two digits
+present."""
 from __future__ import annotations
 
 from dataclasses import dataclass

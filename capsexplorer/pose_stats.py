@@ -59,7 +59,7 @@ class PoseStats:
                 "min": rounded(self.minimum), "max": rounded(self.maximum), "histogram": self.histogram.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PoseStats":
+    def from_json(cls, data: dict) -> PoseStats:
         """From `to_json`'s dict; raises ValueError (or KeyError, TypeError) for anything else."""
         arrays = {key: np.asarray(data[key], np.float64) for key in ("mean", "std", "min", "max")}
         counts, histogram = np.asarray(data["counts"], np.int64), np.asarray(data["histogram"], np.int64)

@@ -78,7 +78,7 @@ def correct_steps(model, images: np.ndarray, labels: np.ndarray, iterations: int
 def accuracy(model, images: np.ndarray, labels: np.ndarray, iterations: int = 3, batch: int = 250) -> float:
     """Held-out accuracy of a CapsNet or the CNN on (N, 28, 28) floats in [0, 1]."""
     correct = 0
-    for correct in correct_steps(model, images, labels, iterations, batch):
+    for correct in correct_steps(model, images, labels, iterations, batch):  # noqa: B007 (to the last count)
         pass
     return correct / len(images)
 
@@ -108,8 +108,8 @@ def measure_steps(models: dict, split: Split, iterations: int = 3, seed: int = 0
             inputs = chunk if transform == "plain" else transforms.warp(chunk, mix[start:start + batch]) \
                 if mix is not None else transformed(chunk, transform, value)
             for name, model in models.items():
-                for correct[name] in correct_steps(model, inputs, labels[start:start + batch], iterations, batch,
-                                                   correct[name]):
+                steps = correct_steps(model, inputs, labels[start:start + batch], iterations, batch, correct[name])
+                for correct[name] in steps:  # each batch's running count kept
                     done += 1
                     yield done, total
         for name in models:

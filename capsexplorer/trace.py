@@ -48,7 +48,7 @@ class RoutingTrace:
         np.savez_compressed(path, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RoutingTrace":
+    def load(cls, path: str | Path) -> RoutingTrace:
         with np.load(path) as data:
             values = {name: data[name] for name in data.files}
         values["seconds"] = float(values["seconds"])

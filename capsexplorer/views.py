@@ -30,7 +30,7 @@ class Geometry:
     primary_dim: int = 8
 
     @classmethod
-    def of(cls, config: CapsNetConfig) -> "Geometry":
+    def of(cls, config: CapsNetConfig) -> Geometry:
         return cls(config.primary_types, config.grid, config.image_size, config.kernel, config.n_classes,
                    config.digit_dim, config.primary_dim)
 

@@ -189,7 +189,8 @@ def test_classify_into_a_closed_pipe_ends_quietly(files):
 @pytest.mark.parametrize("command", ["classify", "evaluate", "train", "trace"])
 @pytest.mark.parametrize("device", ["bogus", "cuda:5"])
 def test_an_absent_device_is_one_line(capsys, files, tmp_path, command, device):
-    argv = {"classify": ["classify", files["three"]], "evaluate": ["evaluate"], "trace": ["trace", files["three"], "--out", tmp_path / "t.npz"],
+    argv = {"classify": ["classify", files["three"]], "evaluate": ["evaluate"],
+            "trace": ["trace", files["three"], "--out", tmp_path / "t.npz"],
             "train": ["train", "--limit", "16", "--epochs", "1", "--out", tmp_path / "w.safetensors"]}[command]
     code, out, err = run(capsys, *argv, "--device", device)
     assert code == 1 and device in err and err.count("\n") == 1 and "Traceback" not in err

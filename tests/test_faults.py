@@ -247,7 +247,7 @@ def _train(tmp_path, data, stop_at=None, **overrides):
                   device="cpu")
     stop = threading.Event()
     done = 0
-    for p in iter_training(TrainConfig(**dict(values, **overrides)), dataset=data, stop=stop):
+    for p in iter_training(TrainConfig(**dict(values, **overrides)), dataset=data, stop=stop):  # noqa: B007
         done += 1
         if done == stop_at:
             stop.set()

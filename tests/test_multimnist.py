@@ -71,7 +71,7 @@ def test_a_short_multimnist_run_trains_a_36_pixel_two_digit_model(tmp_path):
     config = TrainConfig(dataset="multimnist", epochs=1, batch_size=8, limit=16, out=str(out), device="cpu",
                          float16=False)
     last = None
-    for last in iter_training(config):
+    for last in iter_training(config):  # noqa: B007 (to the last progress)
         pass
     assert last.finished and 0.0 <= last.heldout_accuracy <= 1.0
     model = load_model(out, device="cpu")

@@ -84,3 +84,17 @@ def test_built_wheel_carries_weights_and_digits_and_no_heavy_dependencies(tmp_pa
     assert proc.returncode == 0, proc.stderr
     module_file, weights = proc.stdout.split()
     assert module_file.startswith(str(target)) and weights.startswith(str(target))
+
+
+def test_the_import_contract_covers_every_core_module():
+    """Issue 23: the core-never-imports-Qt contract names its modules; a new core module must not escape it."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]
+    core = next(c for c in config["contracts"] if c["name"].startswith("The core"))
+    modules = {f"capsexplorer.{p.stem}" for p in (root / "capsexplorer").glob("*.py")
+               if p.stem not in ("__init__", "__main__")}
+    assert set(core["source_modules"]) == modules
+    assert {"PySide6", "pyqtgraph", "capsexplorer.app", "capsexplorer.cli"} <= set(core["forbidden_modules"])

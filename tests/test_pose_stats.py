@@ -89,7 +89,8 @@ def test_stats_steps_take_the_true_class_and_say_what_they_chose():
     rng = np.random.default_rng(1)
     split = Split((rng.random((30, 28, 28)) * 255).astype(np.uint8), np.repeat(np.arange(3), [12, 10, 8]))
     progress = []
-    stats = run_steps(pose_stats.stats_steps(model, split, "thirty images", batch=8, per_class=9), lambda *step: progress.append(step))
+    steps = pose_stats.stats_steps(model, split, "thirty images", batch=8, per_class=9)
+    stats = run_steps(steps, lambda *step: progress.append(step))
     assert progress[0] == (0, 4) and progress[-1] == (4, 4)  # 26 images, 8 a batch
     assert stats.counts.tolist()[:3] == [9, 9, 8] and "at most 9 a class" in stats.source
     chosen = pose_stats.choose(split, 9)

@@ -49,7 +49,7 @@ class ThumbnailModel(QAbstractListModel):
         self.endResetModel()
 
     @qt_safe(default=0)
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt naming)
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 (Qt's signature)
         return 0 if parent.isValid() else len(self.order)
 
     @qt_safe()

@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter, QStyle, QStyleFactory, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from . import theme
 from .guard import qt_safe
 from .guide import GuidePanel
 from .tabs import LAB_TABS, POSE_TAB

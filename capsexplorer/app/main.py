@@ -263,7 +263,8 @@ def run_snapshot(args) -> int:
             preprocess_array(load_image(args.image))  # a bad or blank file fails here, before any window
         except CapsExplorerError as exc:
             message = str(exc)
-            raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")
+            raise CapsExplorerError(message if message.startswith(str(args.image))
+                                    else f"{args.image}: {message}") from None
     app = _application(headless=True)
     configure_process()
     from .export import save_png

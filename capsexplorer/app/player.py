@@ -1,6 +1,7 @@
 """The iteration player: previous / play / next, a scrubber (first and last at its ends, or
-Alt+Home / Alt+End), the number of routing iterations, and their shortcuts. It drives the state's iteration, which the routing and the
-lengths panels both draw."""
+Alt+Home / Alt+End), the number of routing iterations, and their shortcuts. It drives the state's iteration,
+which the routing and the lengths panels both
+draw."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, QTimer

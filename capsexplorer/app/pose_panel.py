@@ -34,7 +34,7 @@ class HistogramSlider(QSlider):
 
     @qt_safe()
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        event.ignore()  # the wheel scrolls the panel; it never moves a pose slider by accident  # (counts (bins,), edges (bins + 1,), low, high, marked value)
+        event.ignore()  # the wheel scrolls the panel; it never moves a pose slider by accident
 
     @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -313,7 +313,8 @@ class PosePanel(QGroupBox):
                        "The decoder was never trained on such poses: its image means little.")
         if self.span.currentData() == "data" and self.state.pose_stats is None:
             why = self.state.pose_stats_why
-            caption += (f" The sliders span ±0.25 for now: the class's statistics {'cannot be had — ' + why if why else 'are being computed (once for these weights)'}.")
+            known = f"cannot be had — {why}" if why else "are being computed (once for these weights)"
+            caption += f" The sliders span ±0.25 for now: the class's statistics {known}."
         return caption
 
     def _data_arrived(self) -> None:

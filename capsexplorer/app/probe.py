@@ -109,7 +109,7 @@ class ProbePanel(QGroupBox):
         self._show_settings()
 
     def _show_settings(self) -> None:
-        for name, (label, low, high, step, unit) in SLIDERS.items():
+        for name, (_label, _low, _high, step, unit) in SLIDERS.items():
             value = self.state.probe[name]
             with signals_blocked(self.sliders[name]):
                 self.sliders[name].setValue(round(value / step))

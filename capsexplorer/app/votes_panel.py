@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 from superqt.utils import signals_blocked
 
-from .. import views
 from ..votes import VoteView, vote_view
 from . import theme
 from .state import WINNER, ExplorerState

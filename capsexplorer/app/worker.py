@@ -42,7 +42,7 @@ def internal_error(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc} (the traceback is in {log_path()})"
 
 
-class JobCancelled(Exception):
+class JobCancelled(Exception):  # noqa: N818 (a signal to stop, not an error)
     """A long job stopped at a yield: a model load or a close came."""
 
 

@@ -98,7 +98,8 @@ def _network_input(args, model):
         return model_input(args.image, model)
     except CapsExplorerError as exc:
         message = str(exc)
-        raise CapsExplorerError(message if message.startswith(str(args.image)) else f"{args.image}: {message}")
+        raise CapsExplorerError(message if message.startswith(str(args.image))
+                                else f"{args.image}: {message}") from None
 
 
 def _save_npz(path: str, arrays: dict) -> None:

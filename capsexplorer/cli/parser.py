@@ -141,8 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=("capsnet", "cnn"), default="capsnet",
         help="the CapsNet, or the CNN baseline of the paper's §5")
     train.add_argument("--dataset", choices=DATASETS, default="mnist5k",
-        help="mnist5k: the 4,000 bundled training digits; mnist: MNIST's 60,000 training digits (IDX files or mnist.pkl.gz in --data-dir, default your data folder: `capsexplorer data mnist`); fashion-mnist: IDX files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir; multimnist: pairs of overlaid MNIST training digits, 36×36, made on the fly (Sabour et al. §6; the 4,000 bundled ones where the full MNIST is not installed)")
-    train.add_argument("--data-dir", help="where IDX files are, or where to download them (default: your data folder for mnist; needed for fashion-mnist and folder)")
+        help="mnist5k: the 4,000 bundled training digits; mnist: MNIST's 60,000 training digits (IDX files or "
+             "mnist.pkl.gz in --data-dir, default your data folder: `capsexplorer data mnist`); fashion-mnist: IDX "
+             "files in --data-dir; folder: one subfolder (or name prefix) per class in --data-dir; multimnist: pairs "
+             "of overlaid MNIST training digits, 36×36, made on the fly (Sabour et al. §6; the 4,000 bundled ones "
+             "where the full MNIST is not installed)")
+    train.add_argument("--data-dir", help="where IDX files are, or where to download them (default: your data folder "
+                                          "for mnist; needed for fashion-mnist and folder)")
     train.add_argument("--validation", type=_int_range(0, 1_000_000), default=0, metavar="N",
         help="set N training images aside (a seeded choice): each epoch's report measures them, and the "
              "held-out (test) images are measured once, at the end")

@@ -11,6 +11,7 @@ import numpy as np
 
 from .data import Split
 from .inference import score_batches
+from .progress_events import run_steps
 
 CACHE_VERSION = 1
 
@@ -248,9 +249,4 @@ def _store(path: Path, labels, capsnet_scores, cnn_scores) -> None:
 
 def predict_set(capsnet, cnn, split: Split, key: str | None = None, iterations: int = 3) -> SetPredictions:
     """Both models' scores on `split` (see `predict_steps`), in one call."""
-    steps = predict_steps(capsnet, cnn, split, key, iterations=iterations)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as finished:
-            return finished.value
+    return run_steps(predict_steps(capsnet, cnn, split, key, iterations=iterations))

@@ -83,12 +83,28 @@ def image_rows(rows, side: int | None = None) -> np.ndarray | None:
 
 
 def run_steps(steps, progress=None):
-    """Runs a generator of (done, total) batches — a long job the window's worker drives between user
+    """Runs a long job's generator — (done, total) batches, which the window's worker drives between user
     actions — to the end and returns its result, calling `progress(done, total)` after every batch."""
+    driven = batches(steps, progress)
     while True:
         try:
-            done, total = next(steps)
+            next(driven)
         except StopIteration as finished:
             return finished.value
-        if progress is not None:
-            progress(done, total)
+
+
+def batches(steps, progress=None, partial=None):
+    """A long job's generator seen as its (done, total) batches only: yields each (after `progress(done,
+    total)`), hands anything else it yields — a partial result — to `partial`, and returns its result
+    (`result = yield from batches(…)` in the window's worker)."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if isinstance(step, tuple):
+            if progress is not None:
+                progress(*step)
+            yield step
+        elif partial is not None:
+            partial(step)

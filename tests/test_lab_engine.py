@@ -229,3 +229,26 @@ def test_a_figure4_name_is_the_tooltip_s_strongest_effect(model, heldout):
             if row["effects"]["orientation"] is not None:
                 assert moments(grid.grid[row["index"]])["elongation"].min() >= ROUND
         assert named > 0
+
+
+def test_one_runner_drives_every_long_job_and_passes_partial_results_on():
+    """Issue 23: 'run a generator to its return value' was written three times; now `batches` and `run_steps`."""
+    from capsexplorer.progress_events import batches, run_steps
+
+    def job():
+        yield 1, 3
+        yield "the CapsNet's half"
+        yield 2, 3
+        yield 3, 3
+        return "done"
+
+    seen, partial = [], []
+    assert run_steps(job(), lambda done, total: seen.append((done, total))) == "done"
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+    def worker():
+        result = yield from batches(job(), partial=partial.append)
+        return result
+
+    steps = worker()
+    assert list(iter(lambda: next(steps, None), None)) == [(1, 3), (2, 3), (3, 3)] and partial == ["the CapsNet's half"]

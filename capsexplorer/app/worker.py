@@ -360,7 +360,8 @@ class InferenceWorker(QThread):
     # --- long jobs: generators of (done, total) ----------------------------------------------
     def _predictions(self, job):
         from ..data import model_samples
-        from ..predictions import SetPredictions, predict_steps
+        from ..predictions import predict_steps
+        from ..progress_events import batches
 
         start = time.perf_counter()
         dataset = self._model.metadata.get("dataset", "mnist5k")
@@ -391,20 +392,16 @@ class InferenceWorker(QThread):
             return
         steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH,
                               iterations=job.iterations)
-        while True:
-            try:
-                step = next(steps)
-            except StopIteration as finished:
-                self._publish(PredictionsResult(split, finished.value, time.perf_counter() - start, model=job.model))
-                return
-            if isinstance(step, SetPredictions):  # the browser opens on the CapsNet's; the CNN's follow
-                self._publish(PredictionsResult(split, step, time.perf_counter() - start, False, model=job.model))
-            else:
-                yield step
+
+        def capsnet_first(partial) -> None:  # the browser opens on the CapsNet's predictions; the CNN's follow
+            self._publish(PredictionsResult(split, partial, time.perf_counter() - start, False, model=job.model))
+        final = yield from batches(steps, partial=capsnet_first)
+        self._publish(PredictionsResult(split, final, time.perf_counter() - start, model=job.model))
 
     def _ablation(self, job):
         from ..data import model_samples
-        from ..predictions import SetPredictions, predict_steps
+        from ..predictions import predict_steps
+        from ..progress_events import batches
 
         try:
             found = model_samples(self._model.metadata.get("dataset", "mnist5k"))
@@ -415,14 +412,7 @@ class InferenceWorker(QThread):
         split, accuracy = found[0], {}
         for count in job.COUNTS:
             steps = predict_steps(self._model, self._baseline, split, self._key(), batch=LONG_BATCH, iterations=count)
-            while True:
-                try:
-                    step = next(steps)
-                except StopIteration as finished:
-                    predictions = finished.value
-                    break
-                if not isinstance(step, SetPredictions):
-                    yield step
+            predictions = yield from batches(steps)
             accuracy[count] = float(np.mean(predictions.prediction == predictions.labels))
         self._publish(AblationResult(accuracy, job.model))
 

@@ -934,6 +934,7 @@ def test_the_inspector_writes_procedure_1_for_a_clicked_capsule(window):
 
 def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     parts = window.parts
+    show_tab(qtbot, window, "primary")  # as a user would: the parts and the inspector are on the Primary tab
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as shown:
         parts.type_buttons[0].setChecked(False)
     assert not window.state.enabled[:36].any() and window.state.enabled[36:].all()
@@ -1435,6 +1436,7 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
     votes._clicked(votes.points, [point])
     assert window.state.primary == int(point.data()) and window.state.lab_view == "primary"
     assert window.lab.currentIndex() == LAB_VIEWS.index("primary")
+    show_tab(qtbot, window, "votes")  # back to the votes (a hidden tab draws nothing until shown)
     window.state.set_overlay_digit((winner + 1) % 10)  # another capsule's votes
     assert votes.view.j == (winner + 1) % 10
     window.state.set_overlay_digit(WINNER)
@@ -1662,3 +1664,36 @@ def test_one_tab_registry_names_every_tab_through_every_layer(window):
     snapshot = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["snapshot"]
     assert tuple(next(a for a in snapshot._actions if "--tab" in a.option_strings).choices) == tabs.KEYS
     assert screenshots.TABS == tabs.KEYS and tabs.KEYS[-1] == "pose"
+
+
+def show_tab(qtbot, window, key: str) -> None:
+    """The lab tab `key` shown, as a click on it would, and the event loop turned."""
+    from capsexplorer.app.layout import lab_index_of
+
+    window.lab.setCurrentIndex(lab_index_of(key))
+    qtbot.waitUntil(lambda: window.state.lab_view == key, timeout=TIMEOUT)
+    qtbot.wait(20)
+
+
+def test_a_hidden_tab_computes_nothing_until_it_is_shown(qtbot, window, monkeypatch):
+    """Issue 23: Votes, Primary and the parts recomputed on every trace while hidden (bench_gui's stroke cost)."""
+    calls = {"votes": 0, "inspector": 0}
+    for name, method in (("votes", "_new_result"), ("inspector", "_show")):
+        panel = getattr(window, name)
+        original = getattr(panel, method)
+
+        def counted(*args, name=name, original=original):
+            calls[name] += 1
+            return original(*args)
+        monkeypatch.setattr(panel.redraw, "draw", counted)
+    show_tab(qtbot, window, "routing")
+    for _ in range(2):
+        wait_trace(qtbot, window, window.samples.random_button.click)
+    window.state.set_iteration(0)
+    qtbot.wait(50)
+    assert calls == {"votes": 0, "inspector": 0}
+    show_tab(qtbot, window, "votes")
+    assert calls["votes"] == 1 and window.votes.view is not None  # drawn once, for the trace now held
+    np.testing.assert_allclose(window.votes.view.coupling, window.state.trace.coupling[:, 0, :, window.votes.view.j])
+    show_tab(qtbot, window, "primary")
+    assert calls["inspector"] == 1

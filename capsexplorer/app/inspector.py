@@ -13,6 +13,7 @@ from .. import captions, views
 from . import theme
 from .guard import Bars
 from .state import NONE, ExplorerState
+from .when_shown import WhenShown
 
 CHOOSE_HINT = ("Click a cell of the routing matrix, or choose a capsule type and a position here, to see one "
                "primary capsule's part in routing.")
@@ -117,10 +118,9 @@ class PrimaryInspector(QGroupBox):
         layout.addWidget(self.procedure)
         for box in (self.type_box, self.row_box, self.col_box):
             box.valueChanged.connect(self._picked)
-        state.primaryChanged.connect(self._show)
-        state.resultChanged.connect(self._show)
-        state.iterationChanged.connect(self._show)
-        state.partsChanged.connect(self._show)
+        self.redraw = WhenShown(self, self._show)  # hidden: nothing computed until the tab is shown
+        for signal in (state.primaryChanged, state.resultChanged, state.iterationChanged, state.partsChanged):
+            signal.connect(self.redraw)
         self._show()
 
     def _follow_model(self) -> None:

@@ -14,6 +14,7 @@ from .. import views
 from . import theme
 from .guard import qt_safe
 from .state import ExplorerState
+from .when_shown import WhenShown
 
 # On: the ordinary button face; off: red, unmistakably (a style for one state only leaves the other to the
 # platform, which can paint both alike).
@@ -156,8 +157,9 @@ class PartsPanel(QGroupBox):
         layout.addWidget(self.types_label)
         layout.addLayout(types)
         layout.addLayout(row)
-        state.partsChanged.connect(self._show)
-        state.resultChanged.connect(self._show)
+        self.redraw = WhenShown(self, self._show)  # hidden: nothing computed until the tab is shown
+        state.partsChanged.connect(self.redraw)
+        state.resultChanged.connect(self.redraw)
         state.modelChanged.connect(self._follow_model)
         self._show()
 

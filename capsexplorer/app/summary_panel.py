@@ -11,6 +11,7 @@ from .. import views
 from . import theme
 from .layout import scrolling
 from .state import ExplorerState
+from .when_shown import WhenShown
 
 
 class RoutingSummaryPanel(QGroupBox):
@@ -50,8 +51,10 @@ class RoutingSummaryPanel(QGroupBox):
         self.hovers = [theme.hover_read_out(plot, lambda x, _y, k=key: self.read_out(k, x),
                                             "Hover over an iteration for every class's value")
                        for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling"))]
-        state.resultChanged.connect(self._show)
-        state.iterationChanged.connect(self._show_iteration)
+        self.redraw = WhenShown(self, self._show)  # hidden: nothing computed until the tab is shown
+        state.resultChanged.connect(self.redraw)
+        self.iterate = WhenShown(self, lambda: self._show_iteration(self.state.iteration) if not self.redraw.stale else None)
+        state.iterationChanged.connect(self.iterate)
 
     def _plot(self, title: str, left: str) -> pg.PlotWidget:
         plot = theme.static_plot(minimum_height=60)

@@ -12,6 +12,7 @@ from superqt.utils import signals_blocked
 from ..votes import VoteView, vote_view
 from . import theme
 from .state import WINNER, ExplorerState
+from .when_shown import WhenShown
 
 BASE_SIZE = 9.0  # px across a vote whose coupling is uniform (1/J)
 MAX_SIZE = 40.0
@@ -73,9 +74,11 @@ class VotesPanel(QGroupBox):
         layout.addLayout(controls)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.caption)
-        state.resultChanged.connect(self._new_result)
-        state.overlayDigitChanged.connect(lambda _d: self._new_result())
-        state.iterationChanged.connect(lambda _r: self._show_iteration())
+        self.redraw = WhenShown(self, self._new_result)  # hidden: nothing computed until the tab is shown
+        state.resultChanged.connect(self.redraw)
+        state.overlayDigitChanged.connect(self.redraw)
+        self.iterate = WhenShown(self, lambda: self._show_iteration() if not self.redraw.stale else None)
+        state.iterationChanged.connect(self.iterate)
         state.modelChanged.connect(self._name_classes)
 
     # --- data ---------------------------------------------------------------------------------

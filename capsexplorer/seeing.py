@@ -84,9 +84,13 @@ def primary(trace: RoutingTrace, iteration: int, i: int, names: Sequence[str], s
     r = min(max(iteration, 0), trace.coupling.shape[0] - 1)
     c = trace.coupling[r, 0, i]  # (J,)
     top, uniform = int(np.argmax(c)), 1.0 / c.size
-    verdict = "barely above uniform" if c[top] - uniform < UNIFORM_BAND else f"{c[top] / uniform:.1f}× uniform"
-    return (f"Primary capsule {i} (‖u‖ = {trace.primary_lengths[0, i]:.2f}) at iteration {r + 1}: its largest "
-            f"coupling goes to {names[top]}, c = {c[top]:.3f} ({verdict}, 1/{c.size} = {uniform:.3f}){off}.")
+    where = f"Primary capsule {i} (‖u‖ = {trace.primary_lengths[0, i]:.2f}) at iteration {r + 1}"
+    if c[top] - uniform < UNIFORM_BAND:  # no class stands out: naming the first index would mislead
+        spread = f"{c.min():.3f} … {c.max():.3f}" if c.max() - c.min() >= 5e-4 else f"all {uniform:.3f}"
+        return (f"{where}: its vote is still split almost evenly — its couplings {spread}, within "
+                f"{UNIFORM_BAND * 100:.0f} points of uniform 1/{c.size}{off}.")
+    return (f"{where}: its largest coupling goes to {names[top]}, c = {c[top]:.3f} ({c[top] / uniform:.1f}× "
+            f"uniform, 1/{c.size} = {uniform:.3f}){off}.")
 
 
 def describe_settings(settings: dict) -> str:
@@ -149,7 +153,7 @@ def figure4(digit: int, read_as: list[list[int]] | None, dimensions: int, span: 
 def heldout(labels: np.ndarray, capsnet: np.ndarray, cnn: np.ndarray | None, iterations: int, item: str) -> str:
     """The held-out set's accuracy for both models, as the confusion matrix beside it counts it."""
     right = capsnet.argmax(1) == labels
-    text = (f"All {labels.size:,} held-out {item}s: the CapsNet ({iterations} iterations) reads {right.mean():.2%} "
+    text = (f"These {labels.size:,} held-out {item}s: the CapsNet ({iterations} iterations) reads {right.mean():.2%} "
             f"right, {int((~right).sum())} wrong")
     if cnn is not None:
         cnn_right = cnn.argmax(1) == labels
@@ -168,9 +172,11 @@ def robustness(result: dict | None, baseline: bool = True) -> str:
     mix = result.get("affine-mix", {})
     worst = {name: min((a, t, v) for t, row in result[name].items() for v, a in row.items())
              for name in mix if name in result}
-    parts = [f"{named.get(n, n)} {a:.1%} (worst: {w[0]:.1%} at {w[1]} {amount(w[1], float(w[2]))})"
-             for n, a in mix.items() for w in [worst.get(n)] if w]
-    return "Accuracy under each transform on 1,000 test digits; in the affine mix " + ", ".join(parts) + "."
+    mixed = ", ".join(f"{named.get(n, n)} {a:.1%}" for n, a in mix.items())
+    worst_one = ", ".join(f"{named.get(n, n)} {w[0]:.1%} at {w[1]} {amount(w[1], float(w[2]))}"
+                          for n, w in worst.items())
+    return (f"Accuracy under each transform on 1,000 test digits. The affine mix: {mixed}; the worst single "
+            f"transform: {worst_one}.")
 
 
 
@@ -190,5 +196,5 @@ def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequenc
 def pose(digit: int, length: float, winner: int, dimensions: int, names: Sequence[str]) -> str:
     """The Pose sliders: whose pose they start from; the caption under them gives the length they make."""
     which = "the winner" if digit == winner else f"not the winner, {names[winner]}"
-    return (f"The sliders start at the {dimensions} pose values the network gave {names[digit]} (‖v‖ = {length:.2f}, "
-            f"{which}); drag one and the decoder redraws it from the bent pose.")
+    return (f"The sliders start at the {dimensions} pose values the network gave {names[digit]} after the last "
+            f"iteration (‖v‖ = {length:.2f}, {which}); drag one and the decoder redraws it from the bent pose.")

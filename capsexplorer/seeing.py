@@ -122,19 +122,26 @@ def probe(settings: dict, lengths: np.ndarray, before: np.ndarray, names: Sequen
 
 
 def sweep(transform: str, values: np.ndarray, prediction: np.ndarray, digit: int, change: np.ndarray,
-          names: Sequence[str]) -> str:
-    """Where along the sweep the answer leaves the untransformed input's winner, and its length's range."""
+          names: Sequence[str], lengths: np.ndarray | None = None) -> str:
+    """Where along the sweep the answer leaves the untransformed input's winner, and its length's range. With
+    `lengths` (S, J), the model reads two digits: the followed digit is in the answer while it is one of the
+    two longest capsules."""
     span = f"{transform} from {amount(transform, values[0])} to {amount(transform, values[-1])}"
-    other = np.flatnonzero(prediction != digit)
+    if lengths is not None:
+        answers = [answer(row, names, two=True) for row in lengths]
+        kept = np.array([names[digit] in a.split(" + ") for a in answers])
+    else:
+        answers, kept = [names[int(p)] for p in prediction], prediction == digit
+    other = np.flatnonzero(~kept)
+    stays = f"{names[digit]} stays in the answer" if lengths is not None else f"the answer stays {names[digit]}"
     if other.size == 0:
-        answer = f"the answer stays {names[digit]} all the way"
+        said = f"{stays} all the way"
     else:
         k = int(other[np.argmin(np.abs(values[other]))])  # the change nearest the untransformed input
-        answer = (f"the answer stays {names[digit]} at {values.size - other.size} of {values.size} steps; the step "
-                  f"nearest the input that reads otherwise is {amount(transform, values[k])} "
-                  f"({names[int(prediction[k])]})")
+        said = (f"{stays} at {values.size - other.size} of {values.size} steps; the step nearest the input that "
+                f"reads otherwise is {amount(transform, values[k])} ({answers[k]})")
     low, high = (float(np.nanmin(change)), float(np.nanmax(change))) if np.isfinite(change).any() else (np.nan, np.nan)
-    return f"Over {span}, {answer}; the length of {names[digit]} {length_range(low, high)}."
+    return f"Over {span}, {said}; the length of {names[digit]} {length_range(low, high)}."
 
 
 def figure4(digit: int, read_as: list[list[int]] | None, dimensions: int, span: str, names: Sequence[str]) -> str:

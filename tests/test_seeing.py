@@ -147,3 +147,14 @@ def test_pose_says_whose_pose_the_sliders_start_from():
                                                    "the last iteration (‖v‖ = 0.95, the winner); drag one and the "
                                                    "decoder redraws it from the bent pose.")
     assert "(‖v‖ = 0.04, not the winner, 3)" in seeing.pose(4, 0.04, 3, 16, NAMES)
+
+
+def test_a_two_digit_sweep_follows_its_digit_in_the_pair():
+    """From a student's run: a two-digit model's sweep said "the answer stays 7" for an answer that is a pair."""
+    values = np.array([-30.0, 0.0, 30.0])
+    lengths = np.zeros((3, 10))
+    lengths[:, 7], lengths[:, 1] = [0.9, 0.9, 0.2], [0.8, 0.8, 0.8]
+    lengths[2, 4] = 0.7
+    text = seeing.sweep("rotate", values, lengths.argmax(1), 7, np.array([0.0, 0.0, -0.78]), NAMES, lengths)
+    assert text == ("Over rotate from -30° to +30°, 7 stays in the answer at 2 of 3 steps; the step nearest the input "
+                    "that reads otherwise is +30° (1 + 4); the length of 7 fell by up to 78%.")

@@ -43,7 +43,8 @@ def sentence(state: ExplorerState) -> str:
         return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names, state.two_digits)
     if view == "sweep" and state.sweep is not None:
         s = state.sweep.value
-        return seeing.sweep(s.transform, s.values, s.prediction, s.digit, s.relative_length_change(), names)
+        return seeing.sweep(s.transform, s.values, s.prediction, s.digit, s.relative_length_change(), names,
+                            s.lengths if state.two_digits else None)
     if view == "figure4" and state.grid is not None:
         grid, labels = state.grid.value, state.grid.labels or []
         read = [row["read_as"] for row in labels if "read_as" in row] or None

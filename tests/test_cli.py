@@ -364,8 +364,18 @@ def test_the_newcomers_surprises_are_said(capsys, files, tmp_path):
     assert code == 0 and "reconstruction error" in out
 
 
+def torchvision_datasets():
+    """torchvision's datasets, or a skip where torchvision cannot be imported (a CPU torch beside a mismatched
+    torchvision: the program copes, these tests of its download cannot run)."""
+    try:
+        import torchvision.datasets
+    except Exception as exc:  # noqa: BLE001 — a broken install raises more than ImportError
+        pytest.skip(f"torchvision cannot be imported here ({type(exc).__name__}: {exc})")
+    return torchvision.datasets
+
+
 def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path, monkeypatch):
-    import torchvision.datasets
+    datasets = torchvision_datasets()
 
     from capsexplorer.data import DataError, _download
 
@@ -374,14 +384,14 @@ def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path
             (tmp_path / "data" / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:") from OSError("Network is unreachable")
 
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(datasets, "MNIST", Offline)
     with pytest.raises(DataError, match="Network is unreachable"):
         _download("mnist", tmp_path / "data")
     assert not (tmp_path / "data").exists()
 
 
 def test_a_failed_download_gives_torchvisions_reason_from_its_last_line(tmp_path, monkeypatch):
-    import torchvision.datasets
+    datasets = torchvision_datasets()
 
     from capsexplorer.data import DataError, _download
 
@@ -390,7 +400,7 @@ def test_a_failed_download_gives_torchvisions_reason_from_its_last_line(tmp_path
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
                                "<urlopen error [Errno -2] Name or service not known>\n")
 
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(datasets, "MNIST", Offline)
     with pytest.raises(DataError, match=r"offline\?\): urlopen error \[Errno -2\] Name or service not known$"):
         _download("mnist", tmp_path / "data")
 

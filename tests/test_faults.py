@@ -185,7 +185,11 @@ def test_a_decoder_that_overflows_is_one_line_naming_the_weights(capsys, tmp_pat
     code = main(argv + ["--weights", str(overflowing), "--device", "cpu"])
     stdout, err = capsys.readouterr()
     assert code == 1 and stdout == "" and not out.exists()
-    assert err.startswith(f"capsexplorer: {overflowing}: ") and "not finite" in err and err.count("\n") == 1
+    # one error line; before it, only progress lines of work that took over 2 s (the grid's pose statistics
+    # under load — issue 23: this test expected an empty stderr and failed on a loaded machine)
+    *progress, last = err.splitlines()
+    assert last.startswith(f"capsexplorer: {overflowing}: ") and "not finite" in last and err.endswith("\n")
+    assert all(line.startswith("capsexplorer: pose statistics") and " batches" in line for line in progress)
 
 
 def test_a_zero_pose_has_an_undefined_angle_and_no_warnings(capsys, three, zero):

@@ -147,6 +147,12 @@ def test_the_training_window_opens_beside_the_explorer_with_its_legend_in_the_ti
     dialog = window.show_training()
     qtbot.wait(20)
     try:
+        from capsexplorer.app.training_panel import beside
+
+        screen = window.screen().availableGeometry()
+        assert dialog.pos() == beside(window.frameGeometry(), dialog.width(), dialog.height(), screen)
+        if window.frameGeometry().right() + 8 + dialog.width() <= screen.right():  # room on the right: no overlap
+            assert not dialog.frameGeometry().intersects(window.frameGeometry())
         assert dialog.parent() is None  # a window of its own: the window manager keeps it above nothing
         title = dialog.panel.loss_plot.getPlotItem().titleLabel.text
         assert "margin" in title and "reconstruction" in title

@@ -85,10 +85,11 @@ def primary(trace: RoutingTrace, iteration: int, i: int, names: Sequence[str], s
     c = trace.coupling[r, 0, i]  # (J,)
     top, uniform = int(np.argmax(c)), 1.0 / c.size
     where = f"Primary capsule {i} (‖u‖ = {trace.primary_lengths[0, i]:.2f}) at iteration {r + 1}"
+    if c.max() - c.min() < 5e-4:  # uniform, as every coupling is at iteration 1
+        return f"{where}: its vote is split evenly — every coupling 1/{c.size} = {uniform:.3f}{off}."
     if c[top] - uniform < UNIFORM_BAND:  # no class stands out: naming the first index would mislead
-        spread = f"{c.min():.3f} … {c.max():.3f}" if c.max() - c.min() >= 5e-4 else f"all {uniform:.3f}"
-        return (f"{where}: its vote is still split almost evenly — its couplings {spread}, within "
-                f"{UNIFORM_BAND * 100:.0f} points of uniform 1/{c.size}{off}.")
+        return (f"{where}: its vote is still split almost evenly — its couplings {c.min():.3f} … {c.max():.3f}, "
+                f"within {UNIFORM_BAND * 100:.0f} points of uniform 1/{c.size}{off}.")
     return (f"{where}: its largest coupling goes to {names[top]}, c = {c[top]:.3f} ({c[top] / uniform:.1f}× "
             f"uniform, 1/{c.size} = {uniform:.3f}){off}.")
 
@@ -137,9 +138,11 @@ def sweep(transform: str, values: np.ndarray, prediction: np.ndarray, digit: int
     if other.size == 0:
         said = f"{stays} all the way"
     else:
-        k = int(other[np.argmin(np.abs(values[other]))])  # the change nearest the untransformed input
-        said = (f"{stays} at {values.size - other.size} of {values.size} steps; the step nearest the input that "
-                f"reads otherwise is {amount(transform, values[k])} ({answers[k]})")
+        distance = np.abs(values[other])
+        nearest = other[np.isclose(distance, distance.min())]  # the changes nearest the untransformed input (a tie: both)
+        steps = " and ".join(f"{amount(transform, values[k])} ({answers[k]})" for k in nearest)
+        said = (f"{stays} at {values.size - other.size} of {values.size} steps; the step{'s' if len(nearest) > 1 else ''} "
+                f"nearest the input that read{'' if len(nearest) > 1 else 's'} otherwise: {steps}")
     low, high = (float(np.nanmin(change)), float(np.nanmax(change))) if np.isfinite(change).any() else (np.nan, np.nan)
     return f"Over {span}, {said}; the length of {names[digit]} {length_range(low, high)}."
 
@@ -157,14 +160,19 @@ def figure4(digit: int, read_as: list[list[int]] | None, dimensions: int, span: 
     return f"{where}; {verdict}."
 
 
-def heldout(labels: np.ndarray, capsnet: np.ndarray, cnn: np.ndarray | None, iterations: int, item: str) -> str:
-    """The held-out set's accuracy for both models, as the confusion matrix beside it counts it."""
+def heldout(labels: np.ndarray, capsnet: np.ndarray, cnn: np.ndarray | None, iterations: int, item: str,
+            whole: float | None = None) -> str:
+    """The held-out set's accuracy for both models, as the confusion matrix beside it counts it; `whole`, the
+    model file's own figure (the status bar's), where it is of another set than the one shown."""
     right = capsnet.argmax(1) == labels
     text = (f"These {labels.size:,} held-out {item}s: the CapsNet ({iterations} iterations) reads {right.mean():.2%} "
             f"right, {int((~right).sum())} wrong")
     if cnn is not None:
         cnn_right = cnn.argmax(1) == labels
         text += f"; the CNN {cnn_right.mean():.2%}, {int((~cnn_right).sum())} wrong"
+    if whole is not None and abs(whole - right.mean()) >= 5e-5:
+        text += (f" (the status bar's {whole:.2%} is the model file's own figure, measured on its whole test set, "
+                 f"of which these are a part)")
     return text + "."
 
 

@@ -62,7 +62,7 @@ def test_primary_names_its_largest_coupling_and_how_it_compares_with_uniform():
     assert "its vote is still split almost evenly — its couplings 0.099 … 0.110, within 2 points of uniform 1/10" \
         in near and "goes to" not in near
     first = seeing.primary(trace_with(0.6), 0, 5, NAMES, 0)  # iteration 1: every coupling 1/J, no class named
-    assert "its couplings all 0.100, within 2 points of uniform" in first and "goes to" not in first
+    assert "its vote is split evenly — every coupling 1/10 = 0.100." in first and "goes to" not in first
     none = seeing.primary(trace_with(0.6), 2, -1, NAMES, 3)
     assert none.startswith("No primary capsule chosen") and "of the 1152 (3 switched off)" in none
 
@@ -84,7 +84,9 @@ def test_sweep_names_where_the_answer_first_changes_nearest_the_input():
     changes = seeing.sweep("rotate", values, np.array([7, 4, 4, 9, 9]), 4, np.array([-0.5, -0.1, 0, 0.02, -0.4]),
                            NAMES)
     assert changes == ("Over rotate from -60° to +60°, the answer stays 4 at 2 of 5 steps; the step nearest the input "
-                       "that reads otherwise is +30° (9); the length of 4 fell by up to 50%.")
+                       "that reads otherwise: +30° (9); the length of 4 fell by up to 50%.")
+    tie = seeing.sweep("rotate", values, np.array([7, 8, 4, 9, 9]), 4, np.zeros(5), NAMES)
+    assert "the steps nearest the input that read otherwise: -30° (8) and +30° (9)" in tie
 
 
 def test_figure4_counts_the_tiles_read_as_another_class():
@@ -98,6 +100,9 @@ def test_heldout_and_robustness_give_the_figures_their_tabs_show():
     capsnet, cnn = np.eye(10)[[0, 1, 2, 5]], np.eye(10)[[0, 1, 2, 3]]
     assert seeing.heldout(labels, capsnet, cnn, 3, "digit") == (
         "These 4 held-out digits: the CapsNet (3 iterations) reads 75.00% right, 1 wrong; the CNN 100.00%, 0 wrong.")
+    assert seeing.heldout(labels, capsnet, None, 3, "image", whole=0.75).endswith("1 wrong.")
+    assert "(the status bar's 91.14% is the model file's own figure, measured on its whole test set" in \
+        seeing.heldout(labels, capsnet, None, 3, "image", whole=0.9114)
     assert seeing.robustness(None).startswith("Not measured yet")
     assert seeing.robustness(None, baseline=False).startswith("Nothing to compare: no CNN baseline")
     result = {"affine-mix": {"capsnet": 0.8, "cnn": 0.7}, "capsnet": {"rotate": {"-45": 0.5, "0": 0.99}},
@@ -157,4 +162,4 @@ def test_a_two_digit_sweep_follows_its_digit_in_the_pair():
     lengths[2, 4] = 0.7
     text = seeing.sweep("rotate", values, lengths.argmax(1), 7, np.array([0.0, 0.0, -0.78]), NAMES, lengths)
     assert text == ("Over rotate from -30° to +30°, 7 stays in the answer at 2 of 3 steps; the step nearest the input "
-                    "that reads otherwise is +30° (1 + 4); the length of 7 fell by up to 78%.")
+                    "that reads otherwise: +30° (1 + 4); the length of 7 fell by up to 78%.")

@@ -22,7 +22,8 @@ def sentence(state: ExplorerState) -> str:
         shown = state.predictions.predictions if state.predictions is not None else None
         if shown is None:  # none to browse: why (the two-digit model's are in the Pairs tab)
             return state.predictions.why if state.predictions is not None else ""
-        return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word)
+        whole = state.model.heldout_accuracy if state.model is not None else None
+        return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word, whole)
     if view == "robustness":
         return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
     if trace is None:

@@ -1712,3 +1712,16 @@ def test_a_hidden_tab_computes_nothing_until_it_is_shown(qtbot, window, monkeypa
     np.testing.assert_allclose(window.votes.view.coupling, window.state.trace.coupling[:, 0, :, window.votes.view.j])
     show_tab(qtbot, window, "primary")
     assert calls["inspector"] == 1
+
+
+def test_a_tab_that_routes_every_iteration_says_so_while_the_player_shows_an_earlier_one(qtbot, window):
+    """From a third check: at iteration 1 the Probe's lengths are the last iteration's, and nothing said so."""
+    line, state = window.guide.seeing, window.state
+    show_tab(qtbot, window, "probe")
+    qtbot.waitUntil(lambda: state.probe_result is not None and "The Probe tab:" in line.text(), timeout=TIMEOUT)
+    assert "whatever iteration the player shows" not in line.text()
+    state.set_iteration(0)
+    qtbot.waitUntil(lambda: "routes for all 3 iterations, whatever iteration the player shows" in line.text(),
+                    timeout=TIMEOUT)
+    state.set_iteration(2)
+    show_tab(qtbot, window, "routing")

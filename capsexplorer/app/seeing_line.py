@@ -12,8 +12,21 @@ from .state import NONE, ExplorerState
 from .tabs import tab
 
 
+LAST_ITERATION_VIEWS = ("probe", "sweep", "figure4", "pose")  # these route the input for all its iterations
+
+
 def sentence(state: ExplorerState) -> str:
-    """The shown lab tab's sentence for the state's input and results ('' where the tab says it itself)."""
+    """The shown lab tab's sentence for the state's input and results ('' where the tab says it itself); on a tab
+    that routes for every iteration while the player shows an earlier one, it says so."""
+    text = _sentence(state)
+    trace = state.trace
+    if text and trace is not None and state.lab_view in LAST_ITERATION_VIEWS and state.iteration < trace.iterations - 1:
+        text += (f" (This tab routes for all {trace.iterations} iterations, whatever iteration the player "
+                 f"shows.)")
+    return text
+
+
+def _sentence(state: ExplorerState) -> str:
     view, names, trace = state.lab_view, state.classes, state.trace
     if view == "pair":
         lengths = trace.final_lengths[0] if trace is not None and state.two_digits else None

@@ -163,3 +163,14 @@ def test_a_two_digit_sweep_follows_its_digit_in_the_pair():
     text = seeing.sweep("rotate", values, lengths.argmax(1), 7, np.array([0.0, 0.0, -0.78]), NAMES, lengths)
     assert text == ("Over rotate from -30° to +30°, 7 stays in the answer at 2 of 3 steps; the step nearest the input "
                     "that reads otherwise: +30° (1 + 4); the length of 7 fell by up to 78%.")
+
+
+def test_the_sweep_caption_reads_a_two_digit_model_s_answers_as_pairs():
+    """From a third check: the two-digit model's Sweep caption listed single classes ("still read as 7 at 14 %")."""
+    from types import SimpleNamespace
+
+    from capsexplorer.app.sweep_panel import runs_text
+
+    sweep = SimpleNamespace(values=np.array([-30.0, 0.0, 30.0, 60.0]), prediction_runs=lambda: [(7, -30.0, 60.0)])
+    assert runs_text(sweep, str, "°") == "7 (-30 to +60°)"
+    assert runs_text(sweep, str, "°", ["7 + 1", "7 + 1", "1 + 4", "1 + 4"]) == "7 + 1 (-30 to +0°) → 1 + 4 (+30 to +60°)"

@@ -61,13 +61,17 @@ def best_columns(count: int, width: float, height: float, size: int = 28) -> int
     return max(range(1, max(count, 1) + 1), key=scale)
 
 
-def runs_text(sweep: Sweep, name, unit: str) -> str:
-    """"8 (−180 to −36°) → 4 (−32 to +42°) → 2 (+46 to +180°)": what the input is read as, where."""
-    parts = []
-    for d, first, last in sweep.prediction_runs():
-        span = f"{first:+g}{unit}" if first == last else f"{first:+g} to {last:+g}{unit}"
-        parts.append(f"{name(d)} ({span})")
-    return " → ".join(parts)
+def runs_text(sweep: Sweep, name, unit: str, answers: list[str] | None = None) -> str:
+    """"8 (−180 to −36°) → 4 (−32 to +42°) → 2 (+46 to +180°)": what the input is read as, where (`answers`: a
+    two-digit model's answer at each step, "7 + 1", instead of its longest class)."""
+    runs = [(name(d), first, last) for d, first, last in sweep.prediction_runs()] if answers is None else []
+    for value, said in zip(sweep.values, answers or []):
+        if runs and runs[-1][0] == said:
+            runs[-1] = (said, runs[-1][1], float(value))
+        else:
+            runs.append((said, float(value), float(value)))
+    return " → ".join(f"{said} ({first:+g}{unit})" if first == last else f"{said} ({first:+g} to {last:+g}{unit})"
+                      for said, first, last in runs)
 
 
 class SweepPanel(QGroupBox):
@@ -271,10 +275,19 @@ class SweepPanel(QGroupBox):
         self._legend()
         length = captions.length_range(summary["lowest_relative_length_change"],
                                        summary["highest_relative_length_change"])
+        state = getattr(self, "state", None)
+        answers = None
+        kept = f"still read as {name} at {summary['kept_prediction']:.0%} of the steps"
+        if state is not None and state.two_digits:  # its answer is a pair: the digit followed is in it or not
+            from ..seeing import answer
+
+            answers = [answer(row, state.classes, two=True) for row in sweep.lengths]
+            share = float(np.mean([name in a.split(" + ") for a in answers]))
+            kept = f"{name} still in the answer (the two longest capsules) at {share:.0%} of the steps"
         self.caption.setText(
-            f"Read as: {runs_text(sweep, self._name, unit)}. "
+            f"Read as: {runs_text(sweep, self._name, unit, answers)}. "
             f"Capsule {name}, {sweep.transform} from {values[0]:g} to {values[-1]:g} in {len(values)} steps "
-            f"({seconds * 1000:.0f} ms): still read as {name} at {summary['kept_prediction']:.0%} of the steps; "
+            f"({seconds * 1000:.0f} ms): {kept}; "
             f"while still active (‖v‖ ≥ m⁻, {summary['active_steps']} steps) its pose turned up to "
             f"{summary['max_pose_angle_deg_active']:.1f}° (its direction in pose space); over all the steps its "
             f"length {length} "

@@ -1725,3 +1725,24 @@ def test_a_tab_that_routes_every_iteration_says_so_while_the_player_shows_an_ear
                     timeout=TIMEOUT)
     state.set_iteration(2)
     show_tab(qtbot, window, "routing")
+
+
+def test_every_held_out_caption_has_the_room_of_the_longest(qtbot):
+    """From a student's run: with uniform item sizes every caption got the first one's room ("Boot→Boot 0.93"),
+    so "Pullover→Pullover 0.95" lost its score."""
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import QModelIndex
+
+    from capsexplorer.app.browser import BrowserPanel
+    from capsexplorer.data import FASHION_CLASSES
+
+    panel = BrowserPanel()
+    qtbot.addWidget(panel)
+    panel.set_classes(tuple(FASHION_CLASSES))
+    size, metrics = panel.model.item_size, panel.view.fontMetrics()
+    longest = max(metrics.horizontalAdvance(f"{a}→{b} 0.99") for a in panel.model.names for b in panel.model.names)
+    assert size is not None and size.width() >= longest
+    panel.model.predictions, panel.model.order = SimpleNamespace(), np.arange(3)
+    index = panel.model.index(0, 0, QModelIndex())
+    assert panel.model.data(index, Qt.ItemDataRole.SizeHintRole) == size

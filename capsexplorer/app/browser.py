@@ -28,6 +28,7 @@ class ThumbnailModel(QAbstractListModel):
         self.predictions: SetPredictions | None = None
         self.order = np.zeros(0, np.int64)
         self._pixmaps: dict[int, QPixmap] = {}
+        self.item_size: QSize | None = None  # every item's size (uniform): room for the longest caption
 
     def set_data(self, split: Split, predictions: SetPredictions) -> None:
         self.beginResetModel()
@@ -56,6 +57,8 @@ class ThumbnailModel(QAbstractListModel):
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self.predictions is None:
             return None
+        if role == Qt.ItemDataRole.SizeHintRole:  # uniform sizes take the first item's: the longest caption's room
+            return self.item_size
         k = int(self.order[index.row()])
         p = self.predictions
         label, predicted = int(p.labels[k]), int(p.prediction[k])
@@ -176,7 +179,9 @@ class BrowserPanel(QGroupBox):
         names = self.model.names
         widest = max(metrics.horizontalAdvance(f"{a}→{b} 0.99") for a in names for b in names)
         widest = max(widest, max(metrics.horizontalAdvance(f"CNN {n}") for n in names))
-        self.view.setGridSize(QSize(max(THUMB + 44, widest + 24), THUMB + 3 * metrics.height() + 8))
+        grid = QSize(max(THUMB + 44, widest + 24), THUMB + 3 * metrics.height() + 8)
+        self.view.setGridSize(grid)
+        self.model.item_size = QSize(grid.width() - 8, grid.height() - 4)  # uniform sizes: not the first caption's
 
     def set_classes(self, classes: tuple[str, ...]) -> None:
         """The class filter and the confusion matrix's headers named by the model's classes."""

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from .. import seeing
-from .state import NONE, ExplorerState
+from .state import ExplorerState
 from .tabs import tab
 
 
@@ -50,8 +50,7 @@ def _sentence(state: ExplorerState) -> str:
         digit = state.shown_pose_digit()
         return seeing.pose(digit, float(trace.final_lengths[0, digit]), state.winner, trace.poses.shape[-1], names)
     if view == "primary":
-        chosen = state.primary if state.primary != NONE else -1
-        return seeing.primary(trace, state.iteration, chosen, names, int((~state.enabled).sum()))
+        return seeing.primary(trace, state.iteration, state.primary, names, int((~state.enabled).sum()))  # NONE < 0
     if view == "probe" and state.probe_result is not None:
         result = state.probe_result
         return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names, state.two_digits)

@@ -23,7 +23,7 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="capsexplorer-bench-")  #
 
 import numpy as np  # noqa: E402
 
-from capsexplorer import predictions  # noqa: E402
+from capsexplorer.analysis import predictions  # noqa: E402
 from capsexplorer.app.main import wait_for  # noqa: E402
 from capsexplorer.app.window import MainWindow  # noqa: E402
 
@@ -39,9 +39,8 @@ def percentiles(ms: np.ndarray) -> str:
 
 def huge_files(app) -> None:
     """A 12000×12000 greyscale PNG and an RGBA one dropped on the window: the GUI thread's longest gap."""
-    from PIL import Image
-
     from bench_gui import StallMeter
+    from PIL import Image
 
     folder = tempfile.mkdtemp(prefix="capsexplorer-huge-")
     window = MainWindow(persist=False, sample_seed=0)

@@ -9,13 +9,13 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QU
 from PySide6.QtGui import QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from capsexplorer import views
+from capsexplorer.analysis import views
 from capsexplorer.app.export import save_png, save_routing_gif
 from capsexplorer.app.layout import LAB_VIEWS
-from capsexplorer.app.routing_view import HOVER_HINT
-from capsexplorer.app.state import WINNER
+from capsexplorer.app.panels.routing_view import HOVER_HINT
+from capsexplorer.app.session.state import WINNER
 from capsexplorer.app.window import MainWindow
-from capsexplorer.data import heldout_samples
+from capsexplorer.data.datasets import heldout_samples
 
 TIMEOUT = 30_000
 
@@ -98,7 +98,7 @@ def test_opens_with_a_sample_classified_and_status(window):
     assert window.state.trace is not None and window.state.trace.iterations == 3
     assert window.draw.prediction.text() == str(prediction(window))
     assert window.device_label.text() == "Device: CPU"
-    from capsexplorer.weights import load_model
+    from capsexplorer.net.weights import load_model
 
     accuracy = float(load_model(device="cpu").metadata["heldout_accuracy"])
     assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in window.model_label.text()
@@ -550,7 +550,7 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
                                                                           monkeypatch):
     from safetensors.torch import save_file
 
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other.safetensors"
@@ -562,7 +562,7 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
     assert window.worker._model is not model
     current = window.worker._model
 
-    import capsexplorer.weights as weights
+    import capsexplorer.net.weights as weights
 
     def fails(metadata):
         raise RuntimeError("half-way failure")
@@ -586,9 +586,9 @@ def test_an_exception_in_a_slot_reaches_the_banner_and_the_log(qtbot, window, ca
     import logging
     import sys
 
-    from capsexplorer.app.main import install_excepthook
-
     from PySide6.QtCore import QTimer
+
+    from capsexplorer.app.main import install_excepthook
 
     def buggy_slot():
         raise ValueError("a bug in a slot")
@@ -689,7 +689,7 @@ def test_the_pose_tab_of_a_narrow_window_is_a_lab_view(qtbot, window):
 
 
 def test_the_theme_switch_recolours_the_plots(qtbot, window):
-    from capsexplorer.app import theme
+    from capsexplorer.app.widgets import theme
 
     try:
         window.theme_actions["dark"].trigger()
@@ -749,7 +749,7 @@ def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys, time, capsexplorer.model as m\n"
+                             "import sys, time, capsexplorer.net.model as m\n"
                              "slow = m.CapsNet.trace\n"
                              "m.CapsNet.trace = lambda *a, **k: (print('in the trace', file=sys.stderr, flush=True),\n"
                              "                                   time.sleep(30), slow(*a, **k))[2]\n"
@@ -858,7 +858,7 @@ def test_the_hover_read_out_resets_when_the_mouse_leaves_an_empty_view(qtbot, wi
 
 def test_a_bend_of_an_older_trace_never_paints_over_a_new_one(qtbot, window, model, monkeypatch):
     """A slider moved just before a new input: its reconstruction, if it comes back late, is dropped."""
-    from capsexplorer.app.jobs import ReconstructionResult
+    from capsexplorer.app.session.jobs import ReconstructionResult
 
     old_generation = window.state.generation
     wait_trace(qtbot, window, window.controller.request_trace)
@@ -882,7 +882,7 @@ def test_sample_numbers_name_the_same_digit_whatever_the_filter(qtbot, window, h
 
 
 def test_routing_view_modes_show_what_they_say(window):
-    from capsexplorer.app.routing_view import MODE_NAMES
+    from capsexplorer.app.panels.routing_view import MODE_NAMES
 
     tr, routing, state = window.state.trace, window.routing, window.state
     assert state.mode == "deviation" and tr.u_hat is not None
@@ -962,7 +962,7 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
 
 
 def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, window, model):
-    from capsexplorer import transforms
+    from capsexplorer.data import transforms
 
     window.lab.setCurrentWidget(window.probe)
     probe = window.probe
@@ -984,7 +984,7 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     assert ("here the length holds" in probe.caption.text()) == holds
     assert ("here the length does not hold" in probe.caption.text()) == (not holds)
     qtbot.waitUntil(lambda: window.state.equivariance is not None, timeout=TIMEOUT)  # shipped for these weights
-    from capsexplorer.equivariance import read_out
+    from capsexplorer.analysis.equivariance import read_out
 
     d = window.state.shown_pose_digit()
     seen = read_out(window.state.equivariance, "rotate", probe.result.poses[d] - window.state.trace.poses[0, d], d)
@@ -1114,7 +1114,7 @@ def test_a_lab_job_that_fails_reaches_the_banner_and_the_lab_goes_on(qtbot, wind
 def test_the_probe_and_parts_work_together(qtbot, window, model):
     """The probe routes the transformed input without the parts switched off (issue 23: this test passed when the
     probe ignored them)."""
-    from capsexplorer import transforms
+    from capsexplorer.data import transforms
 
     show_tab(qtbot, window, "primary")
     with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
@@ -1175,7 +1175,7 @@ def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, win
 
 def test_the_cnn_judges_the_same_input(qtbot, window):
     """Its answer follows the capsules' (never delaying them), for the same network input."""
-    from capsexplorer.weights import load_baseline
+    from capsexplorer.net.weights import load_baseline
 
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)
     cnn = window.state.cnn
@@ -1194,16 +1194,16 @@ def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, 
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this test's own cache
 
-    from capsexplorer import predictions, robustness
+    from capsexplorer.analysis import predictions, robustness
 
     shipped = predictions.cached_file  # as for weights of the user's own: nothing shipped for them
     monkeypatch.setattr(predictions, "cached_file", lambda name: (predictions.cache_dir() / name)
                         if (predictions.cache_dir() / name).is_file() else
                         None if name.startswith("robustness") else shipped(name))
-    from capsexplorer.baseline import BaselineCNN
-    from capsexplorer.data import Split
-    from capsexplorer.predictions import cache_dir, weights_key
-    from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
+    from capsexplorer.analysis.predictions import cache_dir, weights_key
+    from capsexplorer.data.datasets import Split
+    from capsexplorer.net.baseline import BaselineCNN
+    from capsexplorer.net.weights import SHIPPED_CNN, shipped_weights_path
 
     small = Split(heldout.images[::100], heldout.labels[::100])
     result = robustness.measure({"capsnet": model, "cnn": BaselineCNN().eval()}, small)
@@ -1237,7 +1237,7 @@ def test_a_held_out_sample_is_routed_exactly_as_mnist_has_it_until_drawn_on(qtbo
 def test_a_model_of_another_data_set_says_so_in_the_browser_not_as_an_error(qtbot, window, tmp_path):
     from safetensors.torch import save_file
 
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other-data.safetensors"
@@ -1256,8 +1256,8 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     model was trained on clothing; and the digits model back restores it all."""
     from safetensors.torch import save_file
 
-    from capsexplorer.data import FASHION_CLASSES, model_samples
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.data.datasets import FASHION_CLASSES, model_samples
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     clothing = tmp_path / "clothing.safetensors"
@@ -1316,9 +1316,9 @@ def test_a_model_of_three_classes_replaces_the_digits_model_cleanly(qtbot, windo
     old shape reaches the new model, and the input is traced again in the new shape."""
     import torch
 
-    from capsexplorer.config import CapsNetConfig
-    from capsexplorer.model import CapsNet
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+    from capsexplorer.net.weights import save_weights
 
     three = tmp_path / "three.safetensors"
     torch.manual_seed(0)
@@ -1345,7 +1345,7 @@ def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys, capsexplorer.predictions as p\n"
+                             "import sys, capsexplorer.analysis.predictions as p\n"
                              "shipped = p.cached_file  # robustness neither measured before nor shipped; the rest as shipped\n"
                              "p.cached_file = lambda name: None if name.startswith('robustness') else shipped(name)\n"
                              "from capsexplorer.cli import main\n"
@@ -1363,10 +1363,10 @@ def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
 def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, monkeypatch):
     """Export PNG / GIF over an existing file on a full disk: one line, the old file byte for byte."""
     import pytest
+    from test_faults import _FullDisk
 
     from capsexplorer import files
     from capsexplorer.errors import CapsExplorerError
-    from test_faults import _FullDisk
 
     old_png, old_gif = tmp_path / "old.png", tmp_path / "old.gif"
     save_png(window.routing, old_png)
@@ -1383,7 +1383,7 @@ def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, 
 
 
 def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, window):
-    from capsexplorer import views
+    from capsexplorer.analysis import views
 
     routing, tr = window.routing, window.state.trace
     window.state.set_iteration(tr.iterations - 1)
@@ -1424,7 +1424,7 @@ def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
 
 
 def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbot, window):
-    from capsexplorer.app.votes_panel import point_sizes
+    from capsexplorer.app.panels.votes_panel import point_sizes
 
     votes = window.votes
     window.lab.setCurrentWidget(votes)
@@ -1441,7 +1441,7 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
     assert votes.v_mark.points()[0].pos().x() == pytest.approx(np.linalg.norm(v), rel=1e-4)
     import re
 
-    from capsexplorer.app.votes_panel import BARELY
+    from capsexplorer.app.panels.votes_panel import BARELY
 
     moved = float(re.search(r"votes shown moved by ([\d.]+) on average", votes.caption.text()).group(1))
     assert ("barely change size" in votes.caption.text()) == (moved < BARELY)  # said only when the numbers say it
@@ -1531,7 +1531,7 @@ def test_the_pose_caption_stops_saying_for_now_once_the_statistics_come(qtbot, w
 
 def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, monkeypatch):
     """Issue 22 §3: "Measuring…" without progress for minutes while other long jobs ran first."""
-    from capsexplorer.app.jobs import Progress
+    from capsexplorer.app.session.jobs import Progress
 
     panel = window.robustness
     monkeypatch.setattr(panel, "measureRequested", type("Quiet", (), {"emit": lambda self: None})())
@@ -1546,8 +1546,8 @@ def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, mon
 
 def test_a_quick_drag_over_the_parts_brush_switches_every_cell_it_crosses(qtbot):
     """Issue 22 §9: mouse moves of a quick drag come cells apart; the brush left a checkerboard."""
-    from capsexplorer.app.parts import PositionBrush
-    from capsexplorer.views import PAPER
+    from capsexplorer.analysis.views import PAPER
+    from capsexplorer.app.panels.parts import PositionBrush
 
     brush = PositionBrush()
     qtbot.addWidget(brush)
@@ -1575,7 +1575,7 @@ def test_the_first_window_fits_a_small_screen():
 
 def test_each_tab_says_what_it_shows_in_the_guide_from_the_numbers_it_draws(qtbot, window):
     """Issue 22: one sentence per tab, true for the input shown — it follows the iteration, the tab, the probe."""
-    from capsexplorer import seeing
+    from capsexplorer.analysis import seeing
 
     line, state = window.guide.seeing, window.state
     lengths = state.trace.lengths[-1, 0]
@@ -1618,7 +1618,7 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
     class name reaching past the matrix axis's end (the clothing model's 'T-shirt')."""
     from PySide6.QtGui import QFontMetrics
 
-    from capsexplorer.app import theme
+    from capsexplorer.app.widgets import theme
 
     window.resize(1024, 700)
     window.lab.setCurrentIndex(0)
@@ -1638,7 +1638,7 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
 def test_the_sweep_keeps_the_cnn_curve_when_its_answer_is_taken_first(qtbot, window):
     """Issue 22 §9: under load both halves of a sweep can wait at once and the CNN's be taken first; the sweep's
     arrival then wiped the CNN curve until Sweep was pressed again."""
-    from capsexplorer.app import jobs
+    from capsexplorer.app.session import jobs
 
     window.lab.setCurrentWidget(window.sweep)
     qtbot.waitUntil(lambda: window.state.sweep is not None and window.state.sweep_cnn is not None, timeout=TIMEOUT)
@@ -1665,7 +1665,8 @@ def test_one_tab_registry_names_every_tab_through_every_layer(window):
     one table, and each row's state field and signal exist."""
     import argparse
 
-    from capsexplorer.app import screenshots, tabs
+    from capsexplorer.app import screenshots
+    from capsexplorer.app.session import tabs
     from capsexplorer.cli.parser import build_parser
 
     assert [window.lab.tabText(k) for k in range(len(tabs.LAB_TABS))] == [t.title for t in tabs.LAB_TABS]
@@ -1734,8 +1735,8 @@ def test_every_held_out_caption_has_the_room_of_the_longest(qtbot):
 
     from PySide6.QtCore import QModelIndex
 
-    from capsexplorer.app.browser import BrowserPanel
-    from capsexplorer.data import FASHION_CLASSES
+    from capsexplorer.app.panels.browser import BrowserPanel
+    from capsexplorer.data.datasets import FASHION_CLASSES
 
     panel = BrowserPanel()
     qtbot.addWidget(panel)

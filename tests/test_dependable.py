@@ -4,14 +4,13 @@ import time
 
 import numpy as np
 import pytest
-
-from capsexplorer import predictions, robustness
-from capsexplorer.app import jobs
-from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
-
 from PySide6.QtCore import QEvent, Qt
 from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window, send_mouse  # noqa: F401 (fixture)
 from test_state import SlowLongJob, save_overflowing_weights
+
+from capsexplorer.analysis import predictions, robustness
+from capsexplorer.app.session import jobs
+from capsexplorer.net.weights import SHIPPED_CNN, shipped_weights_path
 
 
 class SlowMeasurement(SlowLongJob):

@@ -4,10 +4,10 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from capsexplorer.app.state import WINNER, ExplorerState, TraceResult
-from capsexplorer.app import jobs
-from capsexplorer.app.jobs import Blank
-from capsexplorer.app.worker import InferenceWorker
+from capsexplorer.app.session import jobs
+from capsexplorer.app.session.jobs import Blank
+from capsexplorer.app.session.state import WINNER, ExplorerState, TraceResult
+from capsexplorer.app.session.worker import InferenceWorker
 
 TIMEOUT = 30_000
 
@@ -254,7 +254,7 @@ def save_overflowing_weights(path):
     """The shipped weights ×1e30, stored in float32: finite numbers whose outputs overflow."""
     import torch
 
-    from capsexplorer.weights import load_model, save_weights
+    from capsexplorer.net.weights import load_model, save_weights
 
     broken = load_model(device="cpu")
     with torch.no_grad():
@@ -285,8 +285,8 @@ def test_measure_pressed_goes_before_the_long_jobs_the_window_queued(model):
     ran first. Interactive jobs still come first of all."""
     import numpy as np
 
-    from capsexplorer.app import jobs
-    from capsexplorer.app.worker import InferenceWorker
+    from capsexplorer.app.session import jobs
+    from capsexplorer.app.session.worker import InferenceWorker
 
     worker = InferenceWorker(model=model)
     worker._jobs = {"predictions": jobs.PredictionsJob(3), "pose_stats": jobs.PoseStatsJob(),
@@ -302,7 +302,7 @@ def test_a_chosen_capsule_returns_to_the_winner_with_the_new_trace_already_held(
     """Issue 23: with a capsule chosen but not pinned, a new input's trace emitted the choice's return to the
     winner while the state still held the old trace — Routing and Votes drew the old trace, and a Figure-4 job
     for the old winner went out under the new generation."""
-    from capsexplorer.app.state import InputImage
+    from capsexplorer.app.session.state import InputImage
 
     state = ExplorerState()
     state.accept(result_for(model, digit_image, state.next_generation()))

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from capsexplorer import load_model
-from capsexplorer.data import Dataset, Split, mnist5k
+from capsexplorer.data.augment import augment, to_tensor
+from capsexplorer.data.datasets import Dataset, Split, mnist5k
 from capsexplorer.errors import CapsExplorerError
-from capsexplorer.augment import augment, to_tensor
-from capsexplorer.train import TrainConfig, evaluate, iter_training
+from capsexplorer.training.train import TrainConfig, evaluate, iter_training
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_short_training_lowers_the_loss(tmp_path, tiny):
     # MNIST 5k's own fifth is training digits of MNIST: a validation figure, never called held out
     assert "heldout_accuracy" not in model.metadata
     assert float(model.metadata["validation_accuracy"]) == pytest.approx(final.heldout_accuracy, abs=1e-4)
-    from capsexplorer.weights import accuracy_text
+    from capsexplorer.net.weights import accuracy_text
 
     assert accuracy_text(model.metadata).startswith(f"validation accuracy {final.heldout_accuracy:.2%}")
 
@@ -185,7 +185,7 @@ def test_orphaned_temporary_files_are_removed_on_start(tmp_path, tiny):
 
 
 def test_augment_is_seeded_and_stays_within_its_bounds(heldout):
-    from capsexplorer.posegrid import moments
+    from capsexplorer.analysis.posegrid import moments
 
     x = to_tensor(heldout.images[:64])
     a = augment(x, torch.Generator().manual_seed(3))
@@ -232,7 +232,7 @@ def test_progress_reports_each_loss_and_time_left(tmp_path, tiny):
 
 
 def test_init_starts_from_given_weights(tmp_path, tiny):
-    from capsexplorer.weights import shipped_weights_path
+    from capsexplorer.net.weights import shipped_weights_path
 
     cfg = config(tmp_path, init="mnist5k")
     progress = one_step(cfg, tiny)
@@ -271,7 +271,7 @@ def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny
 
 
 def test_validation_images_are_set_aside_and_each_epochs_report_measures_them(tmp_path, tiny):
-    from capsexplorer.train import set_aside
+    from capsexplorer.training.train import set_aside
 
     kept, aside = set_aside(tiny.train, 8, seed=0)
     assert len(kept) == 56 and len(aside) == 8

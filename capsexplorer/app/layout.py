@@ -4,12 +4,21 @@ pose column becomes the lab's last tab, so that the lab's plots keep a readable 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter, QStyle, QStyleFactory, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QProxyStyle,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QStyleFactory,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from .guard import qt_safe
-from .guide import GuidePanel
-from .tabs import LAB_TABS, POSE_TAB
+from capsexplorer.app.guide import GuidePanel
+from capsexplorer.app.session.tabs import LAB_TABS, POSE_TAB
+from capsexplorer.app.widgets.guard import qt_safe
 
 LAB_VIEWS = tuple(tab.key for tab in LAB_TABS)
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab

@@ -65,7 +65,7 @@ def install_excepthook(window) -> None:
     and the program goes on (the traceback is in the log file, and on stderr with --debug)."""
     from PySide6.QtWidgets import QApplication
 
-    from .training_panel import TrainingDialog
+    from capsexplorer.app.panels.training_panel import TrainingDialog
 
     def hook(kind, value, tb):
         if issubclass(kind, KeyboardInterrupt):
@@ -87,7 +87,7 @@ def install_excepthook(window) -> None:
 
 def _where_details_are() -> str:
     try:
-        from ..logfile import log_path
+        from capsexplorer.logfile import log_path
     except ImportError:
         return "run with --debug for the traceback"
     return f"the traceback is in {log_path()}"
@@ -107,7 +107,7 @@ def run_gui(weights: str | None = None, image: str | None = None, device: str | 
         return 1
     app = _application()
     configure_process()
-    from .window import MainWindow
+    from capsexplorer.app.window import MainWindow
 
     window = MainWindow(weights=weights, device=device, image=image)
     install_excepthook(window)
@@ -180,7 +180,7 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
 
 def _show_lab(window, args, interrupted) -> None:
     """Puts the lab in the state `snapshot`'s options ask for and waits for its views to be drawn."""
-    from ..errors import CapsExplorerError
+    from capsexplorer.errors import CapsExplorerError
 
     if getattr(args, "view", None):
         window.state.set_view(mode=args.view)
@@ -248,9 +248,9 @@ def run_snapshot(args) -> int:
     image, weights that fail, Ctrl+C — ends in one line within seconds, with the worker stopped."""
     import signal
 
-    from ..errors import CapsExplorerError
-    from ..files import writable_target
-    from ..preprocess import load_image, preprocess_array
+    from capsexplorer.data.preprocess import load_image, preprocess_array
+    from capsexplorer.errors import CapsExplorerError
+    from capsexplorer.files import writable_target
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
@@ -267,8 +267,8 @@ def run_snapshot(args) -> int:
                                     else f"{args.image}: {message}") from None
     app = _application(headless=True)
     configure_process()
-    from .export import save_png
-    from .window import MainWindow
+    from capsexplorer.app.export import save_png
+    from capsexplorer.app.window import MainWindow
 
     window = MainWindow(weights=args.weights, device=args.device, image=args.image, persist=False,
                         sample_seed=0)

@@ -11,33 +11,34 @@ from PySide6.QtCore import QEventLoop, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox
 
-from .. import __version__
-from . import layout, theme
-from .banner import ErrorBanner
-from .browser import BrowserPanel
-from .controller import Controller
-from .draw_panel import DrawPanel
-from .file_actions import FileActions
-from .grid_panel import GridPanel
-from .guard import qt_safe
-from .guide import SHORTCUTS, about_text
-from .inspector import PrimaryInspector
-from .jobs import ModelInfo
-from .lengths import LengthsPanel
-from .parts import PartsPanel
-from .player import IterationPlayer
-from .pair_panel import PairPanel
-from .pose_panel import PosePanel
-from .probe import ProbePanel
-from .robustness_panel import RobustnessPanel
-from .routing_view import RoutingPanel
-from .samples import SamplesPanel
-from .state import ExplorerState
-from .summary_panel import RoutingSummaryPanel
-from .sweep_panel import SweepPanel
-from .training_panel import TrainingDialog
-from .votes_panel import VotesPanel
-from .worker import InferenceWorker
+from capsexplorer import __version__
+from capsexplorer.app import layout
+from capsexplorer.app.file_actions import FileActions
+from capsexplorer.app.guide import SHORTCUTS, about_text
+from capsexplorer.app.panels.browser import BrowserPanel
+from capsexplorer.app.panels.draw_panel import DrawPanel
+from capsexplorer.app.panels.grid_panel import GridPanel
+from capsexplorer.app.panels.inspector import PrimaryInspector
+from capsexplorer.app.panels.lengths import LengthsPanel
+from capsexplorer.app.panels.pair_panel import PairPanel
+from capsexplorer.app.panels.parts import PartsPanel
+from capsexplorer.app.panels.player import IterationPlayer
+from capsexplorer.app.panels.pose_panel import PosePanel
+from capsexplorer.app.panels.probe import ProbePanel
+from capsexplorer.app.panels.robustness_panel import RobustnessPanel
+from capsexplorer.app.panels.routing_view import RoutingPanel
+from capsexplorer.app.panels.samples import SamplesPanel
+from capsexplorer.app.panels.summary_panel import RoutingSummaryPanel
+from capsexplorer.app.panels.sweep_panel import SweepPanel
+from capsexplorer.app.panels.training_panel import TrainingDialog
+from capsexplorer.app.panels.votes_panel import VotesPanel
+from capsexplorer.app.session.controller import Controller
+from capsexplorer.app.session.jobs import ModelInfo
+from capsexplorer.app.session.state import ExplorerState
+from capsexplorer.app.session.worker import InferenceWorker
+from capsexplorer.app.widgets import theme
+from capsexplorer.app.widgets.banner import ErrorBanner
+from capsexplorer.app.widgets.guard import qt_safe
 
 log = logging.getLogger("capsexplorer")
 TITLE = "capsexplorer — Dynamic Routing Between Capsules"
@@ -216,7 +217,7 @@ class MainWindow(QMainWindow):
 
     # --- results ------------------------------------------------------------------------------
     def _model_loaded(self) -> None:
-        from ..weights import SHIPPED_MODELS, shipped_weights_path
+        from capsexplorer.net.weights import SHIPPED_MODELS, shipped_weights_path
 
         info = self.state.model
         self.banner.hide()

@@ -128,3 +128,14 @@ def fit_width(w, width: int) -> None:
         w.pose_area.show()
         if shown:
             w.lab.setCurrentIndex(0)
+
+
+DEFAULT_SIZE = (1500, 920)  # px: every column at ease
+
+
+def first_size(available) -> tuple[int, int]:
+    """The first window's size: the roomy default, or the screen's free area less a margin on a smaller screen
+    (at 1280×800 the Pose column and the status bar were off-screen)."""
+    if available is None or available.width() <= 0 or available.height() <= 0:
+        return DEFAULT_SIZE
+    return (min(DEFAULT_SIZE[0], int(available.width() * 0.96)), min(DEFAULT_SIZE[1], int(available.height() * 0.94)))

@@ -38,7 +38,7 @@ def photograph(model: str, out: Path, sizes, themes, tabs=TABS, name=None) -> li
     try:
         window.resize(*README_SIZE)
         window.show()
-        if not wait_for(window.traceShown, 60_000, abort=(window.errorShown,))[0]:
+        if not wait_for(window.controller.traceShown, 60_000, abort=(window.errorShown,))[0]:
             raise RuntimeError(f"{model}: no trace within 60 s")
         _show_lab(window, SimpleNamespace(tab="routing", **LAB_SETTINGS), [])
         for theme_name in themes:

@@ -99,7 +99,7 @@ class ThumbnailModel(QAbstractListModel):
 class BrowserPanel(QGroupBox):
     sampleChosen = Signal(object, str)  # image uint8 (28, 28), description
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__("The held-out digits", parent)
         self.split: Split | None = None
         self.predictions: SetPredictions | None = None
@@ -181,6 +181,8 @@ class BrowserPanel(QGroupBox):
         layout.addLayout(body, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.ablation)
+        state.modelChanged.connect(lambda: self.set_classes(state.classes))
+        self._follow(state)
 
     def _fit_grid(self) -> None:
         """Thumbnails wide enough for their longest caption ("Pullover→Pullover 0.99", "CNN Pullover") on
@@ -212,7 +214,7 @@ class BrowserPanel(QGroupBox):
         self._fit_grid()
         self.confusion.setVerticalHeaderLabels(names)
 
-    def follow(self, state) -> None:
+    def _follow(self, state) -> None:
         """Draws the held-out predictions the explorer state holds, and their progress while computed."""
         def draw() -> None:
             result = state.predictions

@@ -27,7 +27,6 @@ class DrawPanel(QGroupBox):
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Draw", parent)
         self.state = state
-        self.classes: tuple[str, ...] = tuple(str(d) for d in range(10))
         self.canvas = DrawingCanvas()
         self.pen = QLabeledSlider(Qt.Orientation.Horizontal)
         self.pen.setRange(4, 40)
@@ -133,7 +132,7 @@ class DrawPanel(QGroupBox):
             return
         winner = result.winner
         length = float(result.trace.final_lengths[0, winner])
-        name = self.classes[winner] if winner < len(self.classes) else str(winner)
+        name = self.state.classes[winner] if winner < len(self.state.classes) else str(winner)
         self.network_input.set_image(result.image)
         size = result.image.shape[-1]
         if self.network_input.title.text() != f"Network input ({size}×{size})":
@@ -169,7 +168,7 @@ class DrawPanel(QGroupBox):
             self.cnn.setText("")
             return
         guess = int(np.argmax(probabilities))
-        self.cnn.setText(f"CNN: {self.classes[guess] if guess < len(self.classes) else guess} "
+        self.cnn.setText(f"CNN: {self.state.classes[guess] if guess < len(self.state.classes) else guess} "
                          f"({probabilities[guess]:.1%})")
 
     def save_settings(self, settings) -> None:

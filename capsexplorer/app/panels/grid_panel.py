@@ -183,12 +183,12 @@ class GridView(QWidget):
 
 
 class GridPanel(QGroupBox):
-    gridRequested = Signal(object)  # "data" or a span
     tileClicked = Signal(int, float)  # dimension, offset
     exportRequested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__("Every pose dimension, perturbed", parent)
+        self.state = state
         self.grid: PoseGrid | None = None
         self.span = QComboBox()
         for span, text in SPANS:
@@ -197,7 +197,7 @@ class GridPanel(QGroupBox):
         self.span.setMinimumContentsLength(12)  # a narrow lab: the popup still shows whole names
         self.span.setToolTip("±2σ: each dimension over twice its spread in the class's training poses (the "
                              "data's own scale); ±0.25: the paper's Figure 4, the same offset for every dimension")
-        self.span.currentIndexChanged.connect(lambda: self.gridRequested.emit(self.current_span()))
+        self.span.currentIndexChanged.connect(lambda: state.set_grid_span(self.current_span()))
         self.export_button = QPushButton("PNG…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.exportRequested)
@@ -215,10 +215,11 @@ class GridPanel(QGroupBox):
         layout.addLayout(controls)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
+        state.set_grid_span(self.current_span())
+        self._follow(state)
 
-    def follow(self, state) -> None:
+    def _follow(self, state) -> None:
         """Draws the pose grid the explorer state holds."""
-        self.state = state
         state.gridChanged.connect(lambda: self.clear() if state.grid is None else
                                   self.show_result(state.grid.value, state.grid.labels))
 
@@ -234,9 +235,8 @@ class GridPanel(QGroupBox):
         self.grid = grid
         self.view.set_grid(grid, labels)
         self.export_button.setEnabled(True)
-        state = getattr(self, "state", None)
-        name = f"The {state.capsule_word} of {state.class_name(grid.digit)}" if state else f"Capsule {grid.digit}"
-        item = state.item_word if state else "digit"
+        state = self.state
+        name, item = f"The {state.capsule_word} of {state.class_name(grid.digit)}", state.item_word
         scale = ("offsets in standard deviations σ of the class's training poses, each dimension its own σ "
                  "(hover a tile for the value)" if grid.sigma is not None else
                  f"the same offset for every dimension, ±{float(grid.offsets[-1]):g}")
@@ -248,8 +248,7 @@ class GridPanel(QGroupBox):
                              "the numbers. Click a tile to set that pose slider.")
 
     def _class_name(self, k: int) -> str:
-        state = getattr(self, "state", None)
-        return state.class_name(k) if state is not None else str(k)
+        return self.state.class_name(k)
 
     def _clicked(self, k: int, s: int) -> None:
         if self.grid is not None:

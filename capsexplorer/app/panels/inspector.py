@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 from superqt.utils import signals_blocked
 
 from capsexplorer.analysis import captions, views
-from capsexplorer.app.session.state import NONE, ExplorerState
+from capsexplorer.app.session.state import NO_PRIMARY, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import Bars
 from capsexplorer.app.widgets.when_shown import WhenShown
@@ -155,7 +155,7 @@ class PrimaryInspector(QGroupBox):
         i, tr = self.state.primary, self.state.trace
         if tr is not None:
             self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)  # the input shown, always
-        if i == NONE or tr is None or tr.u_hat is None:
+        if i == NO_PRIMARY or tr is None or tr.u_hat is None:
             self.details.setText(CHOOSE_HINT if tr is not None else "Draw or load a digit first.")
             self.procedure.setText("")
             self.field.hide()

@@ -25,6 +25,7 @@ class LengthsPanel(QGroupBox):
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Capsule lengths ‖v_j‖", parent)
         self.state = state
+        state.modelChanged.connect(lambda: self.set_classes(state.classes))
         self.plot = theme.static_plot(minimum_height=120)
         item = self.plot.getPlotItem()
         item.setXRange(-0.6, 9.6, padding=0)

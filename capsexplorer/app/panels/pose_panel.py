@@ -135,10 +135,8 @@ class PoseSlider(QWidget):
 
 
 class PosePanel(QGroupBox):
-    """The chosen digit capsule's pose as 16 sliders and the decoder's image of it. Emits
-    `poseChanged(digit, pose)` while a slider moves (the window asks the decoder)."""
-
-    poseChanged = Signal(int, object)
+    """The chosen digit capsule's pose as 16 sliders and the decoder's image of it. A slider moved is an intent
+    written to the state (`bend_pose`); the decoder's drawing comes back through it (`bent`)."""
 
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__("Pose — bend a digit capsule", parent)
@@ -219,6 +217,8 @@ class PosePanel(QGroupBox):
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
         state.labDataChanged.connect(self._data_arrived)  # the data's scale: bends kept
+        state.bentChanged.connect(lambda: state.bent is not None and self.set_reconstruction(state.bent.digit,
+                                                                                          state.bent.image))
 
     def set_beside(self, beside: bool) -> None:
         """The sliders beside the pictures and the decoded classes (a lab tab), or below them (a column)."""
@@ -342,7 +342,7 @@ class PosePanel(QGroupBox):
                 slider.setValue(float(value))
         clipped = not np.allclose(self.pose(), bent, atol=1e-3 * np.ptp(self.slider_ranges(), axis=1).max())
         if self.state.result is not None and (always or clipped):
-            self.poseChanged.emit(self.digit, self.pose())
+            self.state.bend_pose(self.digit, self.pose())
 
     def slider_ranges(self) -> np.ndarray:
         """(D, 2) the sliders' (low, high): ±2σ of the class (once its statistics are known; ±0.25 about the
@@ -391,7 +391,7 @@ class PosePanel(QGroupBox):
     # --- intents ------------------------------------------------------------------------------
     def reset(self) -> None:
         self._recentre()
-        self.poseChanged.emit(self.digit, self.pose())
+        self.state.bend_pose(self.digit, self.pose())
 
     def set_dimension(self, k: int, value: float) -> None:
         """Moves slider k to `value` (widening the range if it lies outside), as a drag would."""
@@ -408,7 +408,7 @@ class PosePanel(QGroupBox):
         return np.array([s.value() for s in self.sliders], np.float32)
 
     def _moved(self, _value=None) -> None:
-        self.poseChanged.emit(self.digit, self.pose())
+        self.state.bend_pose(self.digit, self.pose())
         sender = self.sender()
         if sender in self.sliders:
             self._describe(self.sliders.index(sender))

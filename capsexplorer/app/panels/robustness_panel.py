@@ -20,7 +20,7 @@ WAITING_FOR = {"predictions": "held-out predictions", "pose_stats": "pose statis
 class RobustnessPanel(QGroupBox):
     measureRequested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__("CapsNet vs CNN, transformed", parent)
         self.result: dict | None = None
         self.missing_baseline = False
@@ -63,6 +63,7 @@ class RobustnessPanel(QGroupBox):
         layout.addWidget(self.read_out)
         layout.addWidget(self.summary)
         layout.addWidget(self.status)
+        self._follow(state)
 
     def _measure(self) -> None:
         self.button.setEnabled(False)
@@ -89,7 +90,7 @@ class RobustnessPanel(QGroupBox):
         if text:
             self.read_out.setText(text + " (held-out accuracy)")
 
-    def follow(self, state) -> None:
+    def _follow(self, state) -> None:
         """Draws the measurement the explorer state holds, and its progress while it runs."""
         state.modelChanged.connect(lambda: self.no_baseline(state.model is not None and state.model.cnn_path is None))
         state.robustnessChanged.connect(lambda: self.clear() if state.robustness is None else

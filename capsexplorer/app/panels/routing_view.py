@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from capsexplorer.analysis import views
-from capsexplorer.app.session.state import NONE, WINNER, ExplorerState
+from capsexplorer.app.session.state import NO_PRIMARY, WINNER, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 
@@ -401,7 +401,7 @@ class RoutingPanel(QGroupBox):
         self.state.set_lab_view("primary")
 
     def _show_primary(self, *_) -> None:
-        if self.state.primary == NONE or self.state.trace is None:
+        if self.state.primary == NO_PRIMARY or self.state.trace is None:
             self.primary_box.hide()
             return
         positions = self.state.geometry.positions
@@ -446,7 +446,7 @@ class RoutingPanel(QGroupBox):
         pos = event.pos()  # in the overlay image's own pixels: one per grid cell
         row, col, g = int(pos.y()), int(pos.x()), self.state.geometry
         if self.state.trace is not None and 0 <= row < g.grid and 0 <= col < g.grid:
-            capsule_type = g.place(self.state.primary)[0] if self.state.primary != NONE else 0
+            capsule_type = g.place(self.state.primary)[0] if self.state.primary != NO_PRIMARY else 0
             self.state.set_primary(g.index(capsule_type, row, col))
             event.accept()
 

@@ -21,7 +21,7 @@ class SamplesPanel(QGroupBox):
     failed = Signal(str)
     pairWanted = Signal()  # a two-digit model's "sample": a held-out pair (the Two digits tab makes it)
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__("Samples", parent)
         self.dataset = "mnist"
         self.classes: tuple[str, ...] = tuple(str(d) for d in range(10))
@@ -48,6 +48,7 @@ class SamplesPanel(QGroupBox):
         layout.addWidget(self.open_button)
         layout.addWidget(self.note)
         self._rng = np.random.default_rng()
+        state.modelChanged.connect(lambda: self.set_model_data(state.model.dataset, state.classes))
 
     def _fill_classes(self) -> None:
         digits = self.classes == tuple(str(d) for d in range(len(self.classes)))

@@ -49,7 +49,7 @@ def _sentence(state: ExplorerState) -> str:
         digit = state.shown_pose_digit()
         return seeing.pose(digit, float(trace.final_lengths[0, digit]), state.winner, trace.poses.shape[-1], names)
     if view == "primary":
-        return seeing.primary(trace, state.iteration, state.primary, names, int((~state.enabled).sum()))  # NONE < 0
+        return seeing.primary(trace, state.iteration, state.primary, names, int((~state.enabled).sum()))  # NO_PRIMARY < 0
     if view == "probe" and state.probe_result is not None:
         result = state.probe_result
         return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names, state.two_digits)

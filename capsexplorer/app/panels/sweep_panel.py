@@ -86,11 +86,13 @@ def runs_text(sweep: Sweep, name, unit: str, answers: list[str] | None = None) -
 
 
 class SweepPanel(QGroupBox):
-    sweepRequested = Signal(str, object)  # transform, values (S,)
+    """The sweep the explorer state holds; its settings are written to the state (the controller sweeps)."""
+
     exportRequested = Signal(str)  # "png" or "gif"
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__("One transform over a range", parent)
+        self.state = state
         self.sweep: Sweep | None = None
         self._cnn: np.ndarray | None = None  # (S, 10) the CNN's probabilities along the sweep, once they came
         self.transform = QComboBox()
@@ -128,7 +130,6 @@ class SweepPanel(QGroupBox):
             row.addStretch(1)
             controls.addLayout(row)
 
-        self.state = None  # the explorer state, for class names (see follow)
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖ (hover)")
         lengths = self.lengths_plot.getPlotItem()
         self.legend_entries: list[tuple[str, str]] = []  # (colour, words): the title is the legend
@@ -180,6 +181,8 @@ class SweepPanel(QGroupBox):
         layout.addWidget(self.read_out_label)
         layout.addWidget(self.caption)
         self._transform_changed()
+        self._follow(state)
+        self.request()  # the settings shown, for when the tab is first shown
 
     def _plot(self, title: str) -> pg.PlotWidget:
         plot = theme.static_plot(minimum_height=110)
@@ -203,7 +206,7 @@ class SweepPanel(QGroupBox):
         return np.linspace(self.start.value(), self.stop.value(), self.steps.value())
 
     def _name(self, d: int) -> str:
-        return self.state.class_name(d) if self.state is not None else str(d)
+        return self.state.class_name(d)
 
     def _hover(self, scene_pos) -> None:
         text = self.read_out(self.lengths_plot.getPlotItem().vb.mapSceneToView(scene_pos).x())
@@ -227,9 +230,8 @@ class SweepPanel(QGroupBox):
             text += f"; the CNN says {self._name(guess)} ({cnn[s, guess]:.0%})"
         return text + "."
 
-    def follow(self, state) -> None:
+    def _follow(self, state) -> None:
         """Draws the sweep the explorer state holds (and the CNN's view of it, when it comes)."""
-        self.state = state
         def draw() -> None:
             result = state.sweep
             if result is None:
@@ -244,7 +246,8 @@ class SweepPanel(QGroupBox):
         state.labDataChanged.connect(self._draw_summary)
 
     def request(self) -> None:
-        self.sweepRequested.emit(str(self.transform.currentData()), self.values())
+        """The settings shown become the state's: the controller sweeps the input with them."""
+        self.state.set_sweep_settings(str(self.transform.currentData()), self.values())
 
     def show_cnn(self, probabilities: np.ndarray) -> None:
         """(S, 10) the CNN's probabilities for the sweep's inputs: its line follows the same digit."""
@@ -286,7 +289,7 @@ class SweepPanel(QGroupBox):
         self._legend()
         length = captions.length_range(summary["lowest_relative_length_change"],
                                        summary["highest_relative_length_change"])
-        state = getattr(self, "state", None)
+        state = self.state
         answers = None
         kept = f"still read as {name} at {summary['kept_prediction']:.0%} of the steps"
         if state is not None and state.two_digits:  # its answer is a pair: the digit followed is in it or not
@@ -308,7 +311,7 @@ class SweepPanel(QGroupBox):
             f"reconstructions below{'' if len(values) <= MAX_FRAMES else f' ({MAX_FRAMES} of the steps)'}.")
 
     def readout_caption(self) -> str:
-        state, sweep = getattr(self, "state", None), self.sweep
+        state, sweep = self.state, self.sweep
         measured = state.equivariance if state is not None else None
         if measured is None or sweep.transform not in measured["transforms"]:
             return ("How much of the transform the pose carries is not measured for these weights (capsexplorer "
@@ -327,7 +330,7 @@ class SweepPanel(QGroupBox):
         read-out measured for these weights — or None where none was (or not for this transform)."""
         from capsexplorer.analysis.equivariance import read_out
 
-        state, sweep = getattr(self, "state", None), self.sweep
+        state, sweep = self.state, self.sweep
         measured = state.equivariance if state is not None else None
         if sweep is None or measured is None or sweep.transform not in measured["transforms"] \
                 or state.result is None or state.sweep is None or state.sweep.request != state.generation:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QEventLoop, QPoint, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -465,6 +466,25 @@ class TrainingDialog(QDialog):
     @property
     def process(self) -> TrainingProcess:
         return self.panel.process
+
+    def stop_for_closing(self, explorer) -> bool:
+        """The explorer is closing while a model may train: asks first (False: keep both open); stopping, the run
+        ends its step and writes its checkpoint (a later Resume continues) while both windows go at once."""
+        if not self.process.running():
+            return True
+        answer = QMessageBox.question(
+            explorer, "A model is training",
+            "A model is still training. Stop it and close? Its checkpoint is kept: "
+            "Train a model ▸ Resume continues where it stopped.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.process.pause()
+        for window in (self, explorer):
+            window.hide()
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self.process.stop_and_wait()
+        return True
 
 
 def beside(frame, width: int, height: int, screen) -> QPoint:

@@ -32,8 +32,6 @@ class Controller(QObject):
     def __init__(self, state: ExplorerState, worker: InferenceWorker, parent=None):
         super().__init__(parent)
         self.state, self.worker = state, worker
-        self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep asked for last
-        self.grid_span: float | str = "data"  # Figure 4's range: "data" (±2σ of the class) or ± a pose offset
         self._live = False  # the newest request is a trace of a stroke still being drawn
         self._early_sweep_cnn = None  # the CNN's view of a sweep taken before the sweep itself
         self._takers = {TraceResult: self._took_trace, jobs.Blank: self._took_blank,
@@ -50,6 +48,9 @@ class Controller(QObject):
         state.probeChanged.connect(self.request_probe)
         state.poseDigitChanged.connect(lambda _d: self.request_grid())
         state.labViewChanged.connect(self.request_lab_view)
+        state.sweepSettingsChanged.connect(self.request_sweep)
+        state.gridSpanChanged.connect(self.request_grid)
+        state.poseBent.connect(self.request_reconstruction)
         worker.ready.connect(self._answer)
         worker.modelLoaded.connect(self._model_loaded)
         worker.progress.connect(lambda p: state.set_progress(p.kind, p))
@@ -77,8 +78,8 @@ class Controller(QObject):
         view = self.state.lab_view
         if view == "probe":
             self.request_probe()
-        elif view == "sweep" and self.sweep_settings is not None:
-            self.request_sweep(*self.sweep_settings)
+        elif view == "sweep":
+            self.request_sweep()
         elif view == "figure4":
             self.request_grid()
 
@@ -89,17 +90,13 @@ class Controller(QObject):
             self.worker.submit(jobs.ProbeJob(self.state.generation, result.image, dict(self.state.probe),
                                              self.state.iterations, mask))
 
-    def request_sweep(self, transform: str, values) -> None:
-        self.sweep_settings = (transform, np.array(values, np.float64))
-        result = self.state.result
-        if result is not None and self.state.model is not None:
-            self.worker.submit(jobs.SweepJob(self.state.generation, result.image, transform,
-                                             self.sweep_settings[1], self.state.iterations))
-
-    def set_grid_span(self, span) -> None:
-        """"data" (±2σ of the class, from the model's training poses) or ± an offset such as the paper's 0.25."""
-        self.grid_span = span if span == "data" else float(span)
-        self.request_grid()
+    def request_sweep(self) -> None:
+        """The sweep the state's settings describe, of the input shown, while the Sweep tab is shown."""
+        result, settings = self.state.result, self.state.sweep_settings
+        if result is not None and self.state.model is not None and settings is not None \
+                and self.state.lab_view == "sweep":
+            self.worker.submit(jobs.SweepJob(self.state.generation, result.image, settings[0], settings[1].copy(),
+                                             self.state.iterations))
 
     def request_grid(self) -> None:
         result = self.state.result
@@ -108,7 +105,7 @@ class Controller(QObject):
         from capsexplorer.analysis import pose_stats
 
         digit = self.state.shown_pose_digit()
-        span, sigma = self.grid_span, None
+        span, sigma = self.state.grid_span, None
         if span == "data":
             stats = self.state.pose_stats
             span, sigma = (pose_stats.SIGMAS, pose_stats.spread(stats, digit)) if stats is not None else \
@@ -116,10 +113,11 @@ class Controller(QObject):
         self.worker.submit(jobs.GridJob(self.state.generation, result.trace.poses[0, digit].copy(), digit,
                                         span, 11, sigma))
 
-    def request_reconstruction(self, digit: int, pose) -> None:
-        """Decodes a bent pose of the trace shown (an answer for an older trace is dropped)."""
-        if self.state.model is not None:
-            self.worker.submit(jobs.ReconstructJob(self.state.generation, np.array(pose, np.float32), int(digit)))
+    def request_reconstruction(self) -> None:
+        """Decodes the bent pose of the trace shown (an answer for an older trace is dropped)."""
+        if self.state.model is not None and self.state.bent_pose is not None:
+            digit, pose = self.state.bent_pose
+            self.worker.submit(jobs.ReconstructJob(self.state.generation, pose.copy(), digit))
 
     def open_image(self, path: str) -> None:
         """Reads the file in the worker (a huge image is decoded in a child process); the input changes
@@ -159,6 +157,7 @@ class Controller(QObject):
 
     def _took_reconstruct(self, result) -> None:
         if result.request == self.state.generation:  # else it bent an older trace
+            self.state.set_bent(result)
             self.reconstructionShown.emit(result)
 
     def _took_open(self, opened) -> None:
@@ -225,7 +224,7 @@ class Controller(QObject):
             return
         self.state.set_progress("pose_stats", None)
         self.state.set_lab_data(data)
-        if self.grid_span == "data":
+        if self.state.grid_span == "data":
             self.request_grid()  # Figure 4 on the data's scale, now that it is known
 
     def _model_loaded(self, info) -> None:

@@ -18,7 +18,7 @@ from capsexplorer.net.config import MAX_ITERATIONS
 from capsexplorer.net.trace import RoutingTrace
 
 WINNER = -1  # "follow the winning capsule"; never None in a signal (PySide6 < 6.12 mis-counts None)
-NONE = -1  # no primary capsule chosen
+NO_PRIMARY = -2  # no primary capsule chosen (not WINNER: a capsule index and a class choice are apart)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ExplorerState(QObject):
     iterationsChanged = Signal(int)  # how many routing iterations the network runs
     overlayDigitChanged = Signal(int)  # digit laid over the input (WINNER or 0..9)
     poseDigitChanged = Signal(int)  # digit whose pose the sliders hold (WINNER or 0..9)
-    primaryChanged = Signal(int)  # chosen primary capsule (NONE or 0..1151)
+    primaryChanged = Signal(int)  # chosen primary capsule (NO_PRIMARY or 0..1151)
     viewChanged = Signal()  # the routing view's mode, weighted / change options
     partsChanged = Signal()  # which primary capsules are switched off
     probeChanged = Signal()  # the transform probe's settings
@@ -72,6 +72,10 @@ class ExplorerState(QObject):
     robustnessChanged = Signal()
     labDataChanged = Signal()  # the model's pose statistics and equivariance read-outs (`pose_stats`, `equivariance`)
     progressChanged = Signal(str)  # a long job's progress (`progress[kind]`), or its end/cancel (None)
+    sweepSettingsChanged = Signal()  # the sweep's transform and values (`sweep_settings`)
+    gridSpanChanged = Signal()  # Figure 4's range (`grid_span`)
+    poseBent = Signal()  # the user bent the pose sliders (`bent_pose`): the decoder is asked
+    bentChanged = Signal()  # the decoder's drawing of the bent pose (`bent`), or none
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -85,7 +89,7 @@ class ExplorerState(QObject):
         self.overlay_pinned = False  # a chosen overlay digit kept for new inputs (else back to the winner)
         self.pose_pinned = False
         self._new_input = False
-        self.primary = NONE
+        self.primary = NO_PRIMARY
         self.mode = "deviation"  # see capsexplorer.analysis.views.MODES
         self.weighted = False
         self.change = False
@@ -106,6 +110,10 @@ class ExplorerState(QObject):
         self.pose_stats = None  # capsexplorer.analysis.pose_stats.PoseStats of the model in use, once known
         self.equivariance: dict | None = None  # capsexplorer.analysis.equivariance's result for these weights, if measured
         self.pose_stats_why = ""  # why there are no statistics (the training images are not here)
+        self.sweep_settings: tuple[str, np.ndarray] | None = None  # the sweep's transform and values (S,)
+        self.grid_span: float | str = "data"  # Figure 4's range: "data" (±2σ of the class) or ± a pose offset
+        self.bent_pose: tuple[int, np.ndarray] | None = None  # (digit, pose (16,)) the sliders hold, once bent
+        self.bent = None  # jobs.ReconstructionResult: the decoder's drawing of `bent_pose` for the trace shown
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -241,7 +249,7 @@ class ExplorerState(QObject):
             or len(self.enabled) != self.geometry.n_primary
         if regrid:  # another grid: its own capsules, all on, none chosen
             self.enabled = np.ones(self.geometry.n_primary, bool)
-            self.primary = NONE
+            self.primary = NO_PRIMARY
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
         self.sweep_cnn = None
         self.progress = {}
@@ -251,7 +259,7 @@ class ExplorerState(QObject):
             self.resultChanged.emit()
         if regrid:
             self.partsChanged.emit()
-            self.primaryChanged.emit(NONE)
+            self.primaryChanged.emit(NO_PRIMARY)
         for signal in (self.probeResultChanged, self.sweepChanged, self.gridChanged, self.predictionsChanged,
                        self.robustnessChanged, self.labDataChanged):
             signal.emit()
@@ -322,6 +330,29 @@ class ExplorerState(QObject):
             self.overlay_pinned = bool(overlay)
         if pose is not None:
             self.pose_pinned = bool(pose)
+
+    def set_sweep_settings(self, transform: str, values) -> None:
+        """The Sweep tab's transform and its values (S,): the controller asks for it while the tab is shown."""
+        self.sweep_settings = (str(transform), np.array(values, np.float64))
+        self.sweepSettingsChanged.emit()
+
+    def set_grid_span(self, span) -> None:
+        """"data" (±2σ of the class, from the model's training poses) or ± an offset such as the paper's 0.25."""
+        span = span if span == "data" else float(span)
+        if span != self.grid_span:
+            self.grid_span = span
+            self.gridSpanChanged.emit()
+
+    def bend_pose(self, digit: int, pose) -> None:
+        """The pose sliders of capsule `digit` moved: the decoder draws `pose` (16,) for the trace shown."""
+        self.bent_pose = (int(digit), np.array(pose, np.float32))
+        self.poseBent.emit()
+
+    def set_bent(self, result) -> None:
+        """The decoder's answer for a bent pose of the trace shown (an older trace's is dropped)."""
+        if result is None or result.request == self.generation:
+            self.bent = result
+            self.bentChanged.emit()
 
     def set_primary(self, capsule: int) -> None:
         if capsule != self.primary:

@@ -1751,3 +1751,35 @@ def test_every_held_out_caption_has_the_room_of_the_longest(qtbot):
     panel.model.predictions, panel.model.order = SimpleNamespace(), np.arange(3)
     index = panel.model.index(0, 0, QModelIndex())
     assert panel.model.data(index, Qt.ItemDataRole.SizeHintRole) == size
+
+
+def test_snapshot_sweeps_the_range_it_is_given(qtbot, window):
+    """`snapshot --sweep rotate:-30:30` sweeps -30..30 (issue 23: the settings were read from the panel only when its
+    button was pressed, so the snapshot swept the panel's default -180..180)."""
+    from types import SimpleNamespace
+
+    from capsexplorer.app.main import _show_lab
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    _show_lab(window, SimpleNamespace(sweep="rotate:-30:30", tab="sweep"), [])
+    sweep = window.state.sweep.value
+    assert (sweep.transform, float(sweep.values[0]), float(sweep.values[-1])) == ("rotate", -30.0, 30.0)
+    assert window.state.sweep_settings[0] == "rotate" and window.state.sweep_settings[1][-1] == 30.0
+    show_tab(qtbot, window, "routing")
+
+
+def test_the_state_holds_the_lab_settings_and_the_bent_pose(qtbot, window):
+    """Issue 23 §3: Figure 4's range, the sweep's settings and the decoder's drawing of a bent pose live in the state;
+    the panels write intents there and draw from there."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.grid.span.setCurrentIndex(window.grid.span.findData(0.25))
+    assert window.state.grid_span == 0.25
+    window.grid.span.setCurrentIndex(0)
+    assert window.state.grid_span == "data"
+    pose = window.pose
+    with qtbot.waitSignal(window.state.bentChanged, timeout=TIMEOUT):
+        pose.set_dimension(3, float(pose.sliders[3].value()) + 0.1)
+    digit, bent = window.state.bent_pose
+    assert digit == pose.digit and bent[3] == pytest.approx(pose.sliders[3].value())
+    assert window.state.bent.digit == digit
+    np.testing.assert_array_equal(pose.reconstruction_tile.data, window.state.bent.image)

@@ -286,3 +286,48 @@ def test_validation_images_are_set_aside_and_each_epochs_report_measures_them(tm
     assert any(np.array_equal(report.samples[0], image) for image in aside.images)
     model = load_model(progress[-1].weights, device="cpu")
     assert model.metadata["train_size"] == "56" and model.metadata["validation_set_aside"] == "8"
+
+
+def test_augmentation_maps_are_the_transforms_own():
+    """Issue 23: augmentation builds its maps with transforms.compose — one warp of a digit by augment's grid equals
+    the probe's bilinear warp with the same matrix (inside the image, away from the border's interpolation)."""
+    from capsexplorer.data import transforms
+    from capsexplorer.data.augment import sampling_grid_map
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((28, 28), np.float32)
+    image[8:20, 10:18] = rng.random((12, 8))
+    forward = transforms.compose(10.0, 0.1, 1.1, 1.1, 2.0, -1.0)[None]  # (1, 3, 3)
+    theta = torch.from_numpy(sampling_grid_map(forward, 28))
+    x = torch.from_numpy(image)[None, None]
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
+    ours = torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="zeros")[0, 0].numpy()
+    probe = transforms.warp(image[None], forward)[0]
+    np.testing.assert_allclose(ours, probe, atol=1e-4)
+
+
+def test_every_evaluation_restores_train_mode_when_it_fails(model, balanced, monkeypatch):
+    """Issue 23 §5: one batch loop for every evaluation, and the model's train mode restored in `finally` — a
+    failure in the middle of `evaluate` left the model in eval mode (dropout and the like off for training)."""
+    from capsexplorer.net.inference import map_batches
+
+    part = Split(balanced.images[:20], balanced.labels[:20])
+    calls = []
+
+    def fails_on_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated failure")
+        return type(model).forward(model, *args, **kwargs)
+
+    model.train()
+    monkeypatch.setattr(model, "forward", fails_on_the_second_batch)
+    with pytest.raises(RuntimeError, match="simulated"):
+        evaluate(model, part, batch_size=10)
+    assert model.training
+    monkeypatch.undo()
+    steps = map_batches(model, lambda x: len(x), part.images, batch=10)
+    assert next(steps) == 10 and not model.training
+    steps.close()  # a caller that stops early
+    assert model.training
+    model.eval()

@@ -22,6 +22,7 @@ import torch
 from capsexplorer.analysis.robustness import transformed
 from capsexplorer.data import transforms
 from capsexplorer.data.datasets import Split
+from capsexplorer.net.inference import as_images, map_batches
 from capsexplorer.progress_events import run_steps
 
 # The values each transform is measured at: uniform steps on both sides, the identity left out.
@@ -211,12 +212,9 @@ def _true_poses(capsnet, images: np.ndarray, labels: np.ndarray, iterations: int
 
 
 def _cnn_outputs(cnn, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(B, F) penultimate features and (B,) the probability of the true class."""
-    x = torch.from_numpy(np.ascontiguousarray(images, np.float32)).unsqueeze(1).to(cnn.device)  # (B, 1, 28, 28)
-    with torch.inference_mode():
-        features = cnn.features(x)  # (B, 192)
-        probabilities = torch.softmax(cnn.fc3(features), dim=1)  # (B, 10)
-    probabilities = probabilities.float().cpu().numpy()
+    """(B, F) penultimate features and (B,) the probability of the true class (run in map_batches)."""
+    features = cnn.features(as_images(images, cnn.device))  # (B, 192)
+    probabilities = torch.softmax(cnn.fc3(features), dim=1).float().cpu().numpy()  # (B, 10)
     return features.float().cpu().numpy(), probabilities[np.arange(len(images)), labels]
 
 
@@ -242,31 +240,25 @@ def collect_steps(capsnet, cnn, split: Split, iterations: int = 3, batch: int = 
     done = 0
     yield done, total
     found = Responses(labels, {}, {}, {})
-    was_training = cnn.training if cnn is not None else False
-    if cnn is not None:
-        cnn.eval()  # dropout off
-    try:
-        for condition in conditions:
-            transform, value = condition
-            inputs = images if transform is None else transformed(images, transform, value)  # (N, 28, 28)
-            parts = []
-            for s in range(0, count, batch):
-                parts.append(_true_poses(capsnet, inputs[s:s + batch], labels[s:s + batch], iterations))
-                done += 1
-                yield done, total
-            found.poses[condition] = np.concatenate(parts).astype(np.float64)  # (N, 16)
-            if cnn is None:
-                continue
-            parts = []
-            for s in range(0, count, batch):
-                parts.append(_cnn_outputs(cnn, inputs[s:s + batch], labels[s:s + batch]))
-                done += 1
-                yield done, total
-            found.features[condition] = np.concatenate([f for f, _ in parts]).astype(np.float64)  # (N, F)
-            found.probability[condition] = np.concatenate([p for _, p in parts]).astype(np.float64)  # (N,)
-    finally:
-        if cnn is not None:
-            cnn.train(was_training)
+    for condition in conditions:
+        transform, value = condition
+        inputs = images if transform is None else transformed(images, transform, value)  # (N, 28, 28)
+        parts = []
+        for part in map_batches(capsnet, lambda x, y: _true_poses(capsnet, x, y, iterations), inputs, labels,
+                                batch=batch):
+            parts.append(part)
+            done += 1
+            yield done, total
+        found.poses[condition] = np.concatenate(parts).astype(np.float64)  # (N, 16)
+        if cnn is None:
+            continue
+        parts = []
+        for part in map_batches(cnn, lambda x, y: _cnn_outputs(cnn, x, y), inputs, labels, batch=batch):  # dropout off
+            parts.append(part)
+            done += 1
+            yield done, total
+        found.features[condition] = np.concatenate([f for f, _ in parts]).astype(np.float64)  # (N, F)
+        found.probability[condition] = np.concatenate([p for _, p in parts]).astype(np.float64)  # (N,)
     return found
 
 

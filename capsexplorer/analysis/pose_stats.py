@@ -13,6 +13,7 @@ import numpy as np
 
 from capsexplorer.data.datasets import FASHION_DIRS, Split, load_idx_dataset, mnist5k, model_samples
 from capsexplorer.errors import DataError
+from capsexplorer.net.inference import map_batches
 from capsexplorer.progress_events import run_steps
 
 BINS = 24  # histogram bins per class and dimension, from mean − 3σ to mean + 3σ
@@ -167,11 +168,13 @@ def stats_steps(model, split: Split, source: str = "", iterations: int = 3, batc
     scale = 255.0 if images.dtype == np.uint8 else 1.0
     total = -(-len(images) // batch)
     yield 0, total
+    def true_poses(chunk, truth):
+        poses = model.poses(chunk.astype(np.float32) / scale, iterations)  # (B, 10, 16)
+        return poses[np.arange(len(chunk)), truth]  # (B, 16)
+
     parts = []
-    for done, start in enumerate(range(0, len(images), batch), 1):
-        chunk = images[start:start + batch].astype(np.float32) / scale  # (B, 28, 28)
-        poses = model.poses(chunk, iterations)  # (B, 10, 16)
-        parts.append(poses[np.arange(len(chunk)), labels[start:start + batch]])  # (B, 16)
+    for done, part in enumerate(map_batches(model, true_poses, images, labels, batch=batch), 1):
+        parts.append(part)
         yield done, total
     poses = np.concatenate(parts) if parts else np.zeros((0, model.config.digit_dim))
     return statistics(poses, labels, n_classes, source.strip(), iterations=iterations)

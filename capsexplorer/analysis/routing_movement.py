@@ -8,6 +8,7 @@ import numpy as np
 
 from capsexplorer.analysis import views
 from capsexplorer.data.datasets import Split
+from capsexplorer.net.inference import map_batches
 
 
 def measure_steps(model, split: Split, iterations: int = 3, batch: int = 50):
@@ -21,10 +22,13 @@ def measure_steps(model, split: Split, iterations: int = 3, batch: int = 50):
     total = len(split)
     yield 0, total
     scale = 255.0 if split.images.dtype == np.uint8 else 1.0
-    for first in range(0, total, batch):
-        x = split.images[first:first + batch].astype(np.float32) / scale  # (B, 28, 28)
-        trace = model.trace(x, iterations=iterations, keep_u_hat=True)
-        uniform = model.trace(x, iterations=1)
+
+    def routed_and_uniform(images):
+        x = images.astype(np.float32) / scale  # (B, 28, 28)
+        return model.trace(x, iterations=iterations, keep_u_hat=True), model.trace(x, iterations=1)
+
+    seen = 0
+    for trace, uniform in map_batches(model, routed_and_uniform, split.images, batch=batch):
         changed += int((trace.prediction != uniform.prediction).sum())
         for b in range(trace.batch_size):
             c = trace.coupling[-1, b]  # (I, J) the couplings of the last iteration
@@ -35,7 +39,8 @@ def measure_steps(model, split: Split, iterations: int = 3, batch: int = 50):
             to_winner.append(c[:, winner].mean())
             to_winner_active.append(c[active, winner].mean())
             entropy.append(views.routing_summary(trace, b)["entropy"])
-        yield min(first + batch, total), total
+        seen += trace.batch_size
+        yield seen, total
     return {"n": total, "iterations": iterations, "uniform": 1.0 / classes,
             "moved": float(np.mean(moved)), "moved_active": float(np.mean(moved_active)),
             "to_winner": float(np.mean(to_winner)), "to_winner_active": float(np.mean(to_winner_active)),

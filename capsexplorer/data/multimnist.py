@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from capsexplorer.data.datasets import Split
 from capsexplorer.errors import DataError
+from capsexplorer.net.inference import as_images, map_batches
 
 CANVAS = 36
 MAX_SHIFT = 4  # px each way: 28 + 2·4 = 36
@@ -137,19 +138,17 @@ def evaluate_pairs(model, pairs: Pairs, iterations: int | None = None, batch_siz
     """The paper's MultiMNIST measure for a CapsNet of 36×36 inputs: both digits right, and how well each
     digit is redrawn from its own capsule (the true labels' capsules, as the paper's Figure 5 shows)."""
     iterations = iterations or model.config.routing_iterations
-    was_training = model.training
-    model.eval()
-    lengths, sse = [], 0.0
-    with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
-            x = torch.as_tensor(np.asarray(pairs.images[start:start + batch_size], np.float32))[:, None]  # (B,1,36,36)
-            y = torch.as_tensor(np.asarray(pairs.labels[start:start + batch_size]))
-            target = torch.as_tensor(np.asarray(pairs.parts[start:start + batch_size], np.float32))
-            scores, _, recon = model(x.to(model.device), iterations, labels=y.to(model.device))  # recon (B, 2, P)
-            sse += float(((recon.float().cpu() - target.flatten(2)) ** 2).sum())
-            lengths.append(scores.float().cpu())
-    model.train(was_training)
-    lengths = torch.cat(lengths).numpy() if lengths else np.zeros((0, model.config.n_classes), np.float32)
+
+    def scores_and_error(images, labels, parts):
+        y = torch.as_tensor(np.asarray(labels)).to(model.device)  # (B, 2)
+        target = torch.as_tensor(np.asarray(parts, np.float32))  # (B, 2, 36, 36)
+        scores, _, recon = model(as_images(images, model.device), iterations, labels=y)  # recon (B, 2, P)
+        return scores.float().cpu(), float(((recon.float().cpu() - target.flatten(2)) ** 2).sum())
+
+    answers = list(map_batches(model, scores_and_error, pairs.images, pairs.labels, pairs.parts, batch=batch_size))
+    lengths = torch.cat([scores for scores, _ in answers]).numpy() if answers else \
+        np.zeros((0, model.config.n_classes), np.float32)
+    sse = sum(error for _, error in answers)
     accuracy = float(both_right(lengths, pairs.labels).mean()) if len(pairs) else float("nan")
     return PairEvaluation(accuracy, lengths, sse / max(len(pairs), 1))
 
@@ -163,17 +162,13 @@ def routing_ablation(model, pairs: Pairs, counts=ABLATION, batch_size: int = 250
     The primary capsules and their votes are computed once per batch; only routing is repeated."""
     from capsexplorer.net.routing import route
 
-    was_training = model.training
-    model.eval()
-    answers = {count: [] for count in counts}
-    with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
-            x = torch.as_tensor(np.asarray(pairs.images[start:start + batch_size], np.float32))[:, None]
-            u_hat = model.predictions(model.primary_capsules(x.to(model.device)))  # (B, 10, N, 16)
-            for count in counts:
-                lengths = route(u_hat, count).norm(dim=-1).float().cpu().numpy()  # (B, 10)
-                answers[count].append(np.sort(two_longest(lengths), axis=1))
-    model.train(was_training)
+    def answers_by_count(images) -> dict:
+        u_hat = model.predictions(model.primary_capsules(as_images(images, model.device)))  # (B, 10, N, 16)
+        return {count: np.sort(two_longest(route(u_hat, count).norm(dim=-1).float().cpu().numpy()), axis=1)
+                for count in counts}  # each (B, 2)
+
+    batches = list(map_batches(model, answers_by_count, pairs.images, batch=batch_size))
+    answers = {count: [found[count] for found in batches] for count in counts}
     truth = np.sort(np.asarray(pairs.labels), axis=1)
     found = {count: np.concatenate(parts) for count, parts in answers.items()}
     uniform = found[counts[0]]

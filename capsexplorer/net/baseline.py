@@ -132,12 +132,9 @@ class BaselineCNN(nn.Module):
 
     def predict(self, batch) -> np.ndarray:
         """Takes what CapsNet.trace takes (B×1×28×28 or B×28×28, floats in [0, 1]) → probabilities (B, 10)."""
+        from capsexplorer.net.inference import evaluating
         from capsexplorer.net.model import _as_batch
 
         x = _as_batch(batch, self.config.image_size).to(self.device)
-        was_training = self.training
-        self.eval()
-        with torch.inference_mode():
-            probabilities = self.class_scores(x).float().cpu().numpy()
-        self.train(was_training)
-        return probabilities
+        with evaluating(self):
+            return self.class_scores(x).float().cpu().numpy()

@@ -18,6 +18,7 @@ import torch
 from capsexplorer.data.augment import augment, to_tensor
 from capsexplorer.data.datasets import Split
 from capsexplorer.errors import DivergedError
+from capsexplorer.net.inference import map_batches
 from capsexplorer.net.model import CapsNet
 
 
@@ -36,19 +37,21 @@ def capsule_inputs(model: CapsNet, split: Split, fit: DecoderFit, iterations: in
     """The decoder's training pairs: masked poses (N·A, 10·16) and target images (N·A, 784)."""
     images, labels = to_tensor(split.images), torch.from_numpy(split.labels).long()
     poses, targets = [], []
-    model.eval()
-    with torch.inference_mode():
-        for copy in range(fit.augmentations):
-            x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
-                                                   style=fit.style)
-            for start in range(0, len(x), 256):
-                batch = model.fit_input(x[start:start + 256].to(model.device))  # (B, 1, 28, 28)
-                v = model.capsules(batch, iterations)  # (B, 10, 16)
-                poses.append(model.masked(v, labels[start:start + 256].to(model.device)).float().cpu())  # (B, 160)
-                targets.append(batch.flatten(1).float().cpu())  # (B, 784)
-            if progress:
-                progress(f"capsules of copy {copy + 1}/{fit.augmentations} "
-                         f"({'the images as they are' if copy == 0 else 'augmented'})")
+
+    def pose_and_target(x, y):
+        batch = model.fit_input(x.to(model.device))  # (B, 1, 28, 28)
+        v = model.capsules(batch, iterations)  # (B, 10, 16)
+        return model.masked(v, y.to(model.device)).float().cpu(), batch.flatten(1).float().cpu()  # (B, 160), (B, 784)
+
+    for copy in range(fit.augmentations):
+        x = images if copy == 0 else augment(images, torch.Generator().manual_seed(fit.seed * 7919 + copy),
+                                               style=fit.style)
+        for pose, target in map_batches(model, pose_and_target, x, labels, batch=256):
+            poses.append(pose)
+            targets.append(target)
+        if progress:
+            progress(f"capsules of copy {copy + 1}/{fit.augmentations} "
+                     f"({'the images as they are' if copy == 0 else 'augmented'})")
     return torch.cat(poses), torch.cat(targets)
 
 

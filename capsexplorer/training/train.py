@@ -27,6 +27,7 @@ from capsexplorer.files import remove_orphans, writable_target
 from capsexplorer.net.baseline import BaselineCNN
 from capsexplorer.net.checkpoint import load_checkpoint, save_checkpoint
 from capsexplorer.net.config import MAX_ITERATIONS
+from capsexplorer.net.inference import as_images, evaluating, map_batches
 from capsexplorer.net.losses import margin_loss, reconstruction_loss
 from capsexplorer.net.model import CapsNet, CapsNetConfig
 from capsexplorer.net.weights import save_weights
@@ -155,21 +156,18 @@ def evaluate(model, split: Split, iterations: int | None = None, batch_size: int
     reconstruction error: the decoder fed the predicted capsule, against the raw image."""
     iterations = iterations or getattr(model.config, "routing_iterations", 3)
     capsnet = getattr(model, "kind", "") == "capsnet"
-    was_training = model.training
-    model.eval()
-    lengths, sse = [], 0.0
-    with torch.inference_mode():
-        for start in range(0, len(split), batch_size):
-            x = to_tensor(split.images[start:start + batch_size]).to(model.device)
-            if capsnet:
-                x = model.fit_input(x)
-                scores, _, recon = model(x, iterations)  # recon: the longest capsule decoded (B, 784)
-                sse += float(((recon.float() - x.flatten(1)) ** 2).sum())
-            else:
-                scores = model.class_scores(x, iterations)
-            lengths.append(scores.float().cpu())
-    model.train(was_training)
-    lengths = torch.cat(lengths).numpy()
+
+    def scores_and_error(images):
+        x = as_images(images, model.device)  # (B, 1, H, W)
+        if not capsnet:
+            return model.class_scores(x, iterations).float().cpu(), 0.0
+        x = model.fit_input(x)
+        scores, _, recon = model(x, iterations)  # recon: the longest capsule decoded (B, 784)
+        return scores.float().cpu(), float(((recon.float() - x.flatten(1)) ** 2).sum())
+
+    answers = list(map_batches(model, scores_and_error, split.images, batch=batch_size))
+    lengths = torch.cat([scores for scores, _ in answers]).numpy()
+    sse = sum(error for _, error in answers)
     predictions = lengths.argmax(axis=1)
     n = model.config.n_classes
     confusion = np.bincount(split.labels * n + predictions, minlength=n * n).reshape(n, n)
@@ -502,14 +500,11 @@ def _shown_reconstructions(model, checked: Split, config: TrainConfig) -> tuple[
     """A few images the run never trains on, one per class, and the CapsNet's reconstructions of them
     ((k, 28, 28) uint8 and floats in [0, 1]; none for the CNN)."""
     samples = _first_of_each_class(checked, 8)
-    shown = to_tensor(checked.images[samples]).to(model.device)
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        recon = model(shown, config.iterations)[2].float().view(-1, 28, 28).cpu().numpy() \
-            if config.model == "capsnet" else None
-    model.train(was_training)
-    return checked.images[samples], recon
+    if config.model != "capsnet":
+        return checked.images[samples], None
+    with evaluating(model):
+        recon = model(as_images(checked.images[samples], model.device), config.iterations)[2]  # (k, 784)
+    return checked.images[samples], recon.float().view(-1, 28, 28).cpu().numpy()
 
 
 def _first_of_each_class(split: Split, count: int) -> np.ndarray:

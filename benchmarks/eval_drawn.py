@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from capsexplorer import load_model
-from capsexplorer.data import preprocess
+from capsexplorer import load_model, preprocess
 from capsexplorer.data.datasets import heldout_samples
 
 FONT_GLOBS = [

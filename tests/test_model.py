@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from capsexplorer import RoutingTrace, load_model
-from capsexplorer.data import preprocess
+from capsexplorer import RoutingTrace, load_model, preprocess
 from capsexplorer.net.model import CapsNet, default_device
 
 

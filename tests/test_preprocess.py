@@ -4,8 +4,7 @@ import torch
 from drawing import as_drawn
 from PIL import Image
 
-from capsexplorer import NoInkError
-from capsexplorer.data import preprocess
+from capsexplorer import NoInkError, preprocess
 from capsexplorer.data.preprocess import (
     MNIST_STROKE,
     WORK,

@@ -316,3 +316,26 @@ def test_a_chosen_capsule_returns_to_the_winner_with_the_new_trace_already_held(
     new = state.next_generation()
     assert state.accept(result_for(model, digit_image, new))
     assert seen == [(new, 3, 3), (new, 3, 3)]  # each emitted with the new trace held, pointing at its winner
+
+
+def test_every_job_has_a_handler_and_every_answer_a_taker(qapp, model):
+    """Issue 23 §2: dispatch by type — a job type no handler takes, or an answer type no taker takes, fails here
+    (not at run time, as a string looked up did)."""
+    import dataclasses
+
+    from capsexplorer.app.session.controller import Controller
+    from capsexplorer.app.session.state import ExplorerState
+    from capsexplorer.app.session.worker import InferenceWorker
+
+    def all_subclasses(cls):
+        return {cls} | {s for sub in cls.__subclasses__() for s in all_subclasses(sub)}
+
+    job_types = all_subclasses(jobs.Job) - {jobs.Job}
+    worker = InferenceWorker(None, "cpu", model=model)
+    controller = Controller(ExplorerState(), worker)
+    assert set(worker._handlers) == job_types
+    answers = {cls for name, cls in vars(jobs).items() if dataclasses.is_dataclass(cls) and isinstance(cls, type)
+               and cls.__module__ == jobs.__name__ and cls not in all_subclasses(jobs.Job)
+               and cls not in (jobs.ModelInfo, jobs.Progress, jobs.LabResult)}  # a model, progress, a base
+    answers |= {TraceResult}
+    assert answers <= set(controller._takers), answers - set(controller._takers)

@@ -339,3 +339,29 @@ def test_every_job_has_a_handler_and_every_answer_a_taker(qapp, model):
                and cls not in (jobs.ModelInfo, jobs.Progress, jobs.LabResult)}  # a model, progress, a base
     answers |= {TraceResult}
     assert answers <= set(controller._takers), answers - set(controller._takers)
+
+
+def test_a_strokes_end_reuses_its_last_live_trace_of_the_same_input(qtbot, model, digit_image, monkeypatch):
+    """Issue 23 §7: the drawing stopped, so the stroke's end routes the input its last live trace routed — the answer
+    comes without routing again (the capsules' part of a stroke's end latency); any change routes again."""
+    worker = started_worker(qtbot, model)
+    routed = []
+    trace = model.trace
+    monkeypatch.setattr(model, "trace", lambda *a, **k: routed.append(1) or trace(*a, **k))
+    try:
+        image = np.asarray(digit_image)
+        worker.submit(jobs.TraceJob(1, image.copy(), 3, live=True))
+        wait(qtbot, lambda: idle(worker))
+        live = worker.take(TraceResult)
+        worker.submit(jobs.TraceJob(2, image.copy(), 3))  # the stroke's end: the same pixels
+        wait(qtbot, lambda: idle(worker))
+        final = worker.take(TraceResult)
+        assert len(routed) == 1 and final.request == 2 and final.trace is live.trace
+        for changed in (jobs.TraceJob(3, image.copy(), 2),  # another iteration count
+                        jobs.TraceJob(4, np.roll(image, 3, axis=1), 2)):  # other pixels
+            worker.submit(changed)
+            wait(qtbot, lambda: idle(worker))
+            assert worker.take(TraceResult).request == changed.request
+        assert len(routed) == 3
+    finally:
+        worker.stop()

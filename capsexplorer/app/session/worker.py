@@ -7,6 +7,7 @@ waiting are served (a stroke is answered while a measurement runs), and a model 
 cancels the long job there. An error in one job is reported and ends only that job."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -101,6 +102,7 @@ class InferenceWorker(QThread):
         self._child: subprocess.Popen | None = None
         self._model = None
         self._baseline = None
+        self._last_trace: tuple | None = None  # (what was asked, its TraceResult): a stroke's end reuses its last live one
         self.busy = False
 
     # --- called from the GUI thread ---------------------------------------------------------
@@ -309,6 +311,12 @@ class InferenceWorker(QThread):
     def _trace(self, job) -> None:
         if self._stale_mask(job.mask):
             return
+        reused = self._same_trace(job)
+        if reused is not None:  # a stroke's end: its last live trace was of this very input (the drawing stopped)
+            self._publish(dataclasses.replace(reused, request=job.request))
+            if self._baseline is not None and not job.live:
+                self._follow_up(CnnJob(job.request, reused.image))
+            return
         start = time.perf_counter()
         try:
             x = np.asarray(job.image, np.float32) if job.preprocessed else \
@@ -321,9 +329,22 @@ class InferenceWorker(QThread):
             raise CapsExplorerError(f"{self._model.metadata.get('path', 'the model')}: the network's output "
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
-        self._publish(TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start))
+        result = TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start)
+        self._last_trace = (self._model, job, result)
+        self._publish(result)
         if self._baseline is not None and not job.live:  # the CNN's answer follows: the capsules never wait
             self._follow_up(CnnJob(job.request, x))
+
+    def _same_trace(self, job) -> TraceResult | None:
+        """The last trace, if it routed this very input the same way with the same model (a RoutingTrace is
+        read-only data: the panels never write to it), else None."""
+        if self._last_trace is None:
+            return None
+        model, last, result = self._last_trace
+        same = model is self._model and last.iterations == job.iterations and last.preprocessed == job.preprocessed \
+            and (last.mask is None) == (job.mask is None) and (job.mask is None or np.array_equal(last.mask, job.mask)) \
+            and np.shape(last.image) == np.shape(job.image) and np.array_equal(last.image, job.image)
+        return result if same else None
 
     def _follow_up(self, job: Job) -> None:
         """Queues the CNN's half of an answer; one for a newer request replaces an older one still waiting (the

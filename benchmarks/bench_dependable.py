@@ -23,7 +23,7 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="capsexplorer-bench-")  #
 
 import numpy as np  # noqa: E402
 
-from capsexplorer import predictions  # noqa: E402
+from capsexplorer.analysis import predictions  # noqa: E402
 from capsexplorer.app.main import wait_for  # noqa: E402
 from capsexplorer.app.window import MainWindow  # noqa: E402
 
@@ -39,14 +39,13 @@ def percentiles(ms: np.ndarray) -> str:
 
 def huge_files(app) -> None:
     """A 12000×12000 greyscale PNG and an RGBA one dropped on the window: the GUI thread's longest gap."""
-    from PIL import Image
-
     from bench_gui import StallMeter
+    from PIL import Image
 
     folder = tempfile.mkdtemp(prefix="capsexplorer-huge-")
     window = MainWindow(persist=False, sample_seed=0)
     window.show()
-    wait_for(window.traceShown, 120_000)
+    wait_for(window.controller.traceShown, 120_000)
     for mode in ("L", "RGBA"):
         path = os.path.join(folder, f"huge-{mode}.png")
         ink = Image.new("L", (12000, 12000), 255)
@@ -57,7 +56,7 @@ def huge_files(app) -> None:
         meter.start()
         start = time.perf_counter()
         window.open_image(path)
-        ok, _ = wait_for(window.traceShown, 120_000)
+        ok, _ = wait_for(window.controller.traceShown, 120_000)
         gaps = meter.stop() * 1000
         print(f"a 12000×12000 {mode} PNG opened: {time.perf_counter() - start:.1f} s to its trace"
               f"{'' if ok else ' (none!)'}; longest GUI gap {gaps.max():.1f} ms, gaps over 50 ms: "
@@ -92,7 +91,7 @@ def main() -> int:
           f"{progress.total if progress else '?'} batches)")
     start = time.perf_counter()
     window.controller.load(None)
-    ok, _ = wait_for(window.modelReady, 30_000)
+    ok, _ = wait_for(window.controller.modelReady, 30_000)
     print(f"model switch during the measurement: {time.perf_counter() - start:.2f} s{'' if ok else ' (no model!)'}")
     window.controller.measure_robustness()
     wait_for(window.state.progressChanged, 30_000)

@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import EinsumCapsNet, PlainCapsNet  # noqa: E402
 
-from capsexplorer.losses import margin_loss, reconstruction_loss  # noqa: E402
-from capsexplorer.model import CapsNet, default_device  # noqa: E402
+from capsexplorer.net.losses import margin_loss, reconstruction_loss  # noqa: E402
+from capsexplorer.net.model import CapsNet, default_device  # noqa: E402
 
 
 def timed(fn, device) -> float:

@@ -21,9 +21,10 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="capsexplorer-bench-")  #
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from capsexplorer import equivariance, pose_stats, transforms  # noqa: E402
-from capsexplorer.data import heldout_samples  # noqa: E402
-from capsexplorer.weights import load_baseline, load_model  # noqa: E402
+from capsexplorer.analysis import equivariance, pose_stats
+from capsexplorer.data import transforms  # noqa: E402
+from capsexplorer.data.datasets import heldout_samples  # noqa: E402
+from capsexplorer.net.weights import load_baseline, load_model  # noqa: E402
 
 
 def equivariance_timing(limit: int) -> None:

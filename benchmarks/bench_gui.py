@@ -82,7 +82,7 @@ def stroke_latency(app, window, strokes: int, settle: bool = True) -> np.ndarray
         run_events(0.06)  # the throttled live traces of the stroke settle
         start = time.perf_counter()
         mouse(canvas, QEvent.Type.MouseButtonRelease, *points[-1], held=False)
-        ok, _ = wait_for(window.traceShown, 5000)
+        ok, _ = wait_for(window.controller.traceShown, 5000)
         app.processEvents()  # the repaint of every panel
         if ok:
             times.append(time.perf_counter() - start)
@@ -93,7 +93,7 @@ def slider_rate(window, seconds: float) -> float:
     slider = window.pose.sliders[0]
     low, high = slider.minimum(), slider.maximum()
     shown = []
-    window.reconstructionShown.connect(lambda r: shown.append(time.perf_counter()))
+    window.controller.reconstructionShown.connect(lambda r: shown.append(time.perf_counter()))
     start = time.perf_counter()
     step = 0
     while time.perf_counter() - start < seconds:  # a drag delivers a move event per mouse report
@@ -142,10 +142,10 @@ def open_window():
     window = MainWindow(persist=False, sample_seed=0)
     window.resize(1500, 920)
     window.show()
-    if not wait_for(window.traceShown, 120_000)[0]:
+    if not wait_for(window.controller.traceShown, 120_000)[0]:
         return app, None
     while window.browser.predictions is None or window.browser.predictions.cnn is None:
-        if not wait_for(window.predictionsShown, 60_000)[0]:  # the start-up's background work, done once
+        if not wait_for(window.controller.predictionsShown, 60_000)[0]:  # the start-up's background work, done once
             break
     freeze_startup_objects()
     return app, window

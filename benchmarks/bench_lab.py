@@ -50,12 +50,12 @@ def main() -> int:
         print("no trace: is the model there?")
         return 1
     window.lab.setCurrentWidget(window.sweep)
-    wait_for(window.sweepShown, 10_000)  # warm-up
-    sweeps = np.array([timed(app, window.sweep.run_button.click, window.sweepShown, window.worker)
+    wait_for(window.controller.sweepShown, 10_000)  # warm-up
+    sweeps = np.array([timed(app, window.sweep.run_button.click, window.controller.sweepShown, window.worker)
                        for _ in range(args.repeats)]) * 1000
     window.lab.setCurrentWidget(window.grid)
-    wait_for(window.gridShown, 10_000)
-    grids = np.array([timed(app, window.controller.request_grid, window.gridShown, window.worker)
+    wait_for(window.controller.gridShown, 10_000)
+    grids = np.array([timed(app, window.controller.request_grid, window.controller.gridShown, window.worker)
                       for _ in range(args.repeats)]) * 1000
     print(f"21-step sweep, request → plots drawn: median {np.nanmedian(sweeps):.0f} ms, "
           f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")

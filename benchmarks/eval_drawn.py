@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from capsexplorer import load_model, preprocess
-from capsexplorer.data import heldout_samples
+from capsexplorer.data.datasets import heldout_samples
 
 FONT_GLOBS = [
     "/usr/share/fonts/opentype/comic-neue/ComicNeue-*.otf",

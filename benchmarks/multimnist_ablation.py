@@ -11,9 +11,9 @@ import json
 import sys
 import time
 
-from capsexplorer import multimnist
-from capsexplorer.data import mnist_test
-from capsexplorer.weights import load_model
+from capsexplorer.data import multimnist
+from capsexplorer.data.datasets import mnist_test
+from capsexplorer.net.weights import load_model
 
 
 def main() -> int:

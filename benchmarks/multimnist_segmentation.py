@@ -1,5 +1,5 @@
 """Segmentation by routing, measured: on held-out MultiMNIST pairs, which strokes the shipped two-digit CapsNet's
-routed mass gives to which digit (capsexplorer.segmentation, the Pairs tab's pictures), after each routing
+routed mass gives to which digit (capsexplorer.analysis.segmentation, the Pairs tab's pictures), after each routing
 iteration against uniform couplings (iteration 1), scored against each digit drawn alone.
 
     python benchmarks/multimnist_segmentation.py [--pairs 1000] [--out benchmarks/multimnist-segmentation.json]
@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 
-from capsexplorer import multimnist, segmentation
-from capsexplorer.data import mnist_test
-from capsexplorer.views import Geometry
-from capsexplorer.weights import load_model
+from capsexplorer.analysis import segmentation
+from capsexplorer.analysis.views import Geometry
+from capsexplorer.data import multimnist
+from capsexplorer.data.datasets import mnist_test
+from capsexplorer.net.weights import load_model
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from capsexplorer import load_model
-from capsexplorer.data import heldout_samples
+from capsexplorer.data.datasets import heldout_samples
 
 
 def stats(weights: str | None) -> dict:

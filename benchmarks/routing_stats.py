@@ -14,8 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from capsexplorer import load_model, predictions, routing_movement
-from capsexplorer.data import heldout_samples
+from capsexplorer import load_model
+from capsexplorer.analysis import predictions, routing_movement
+from capsexplorer.data.datasets import heldout_samples
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ with --slow — robustness (1,000 test digits) and equivariance (300).
 
     python benchmarks/ship_results.py [--weights mnist] [--cnn mnist] [--out resources] [--slow]
 
-Files are named by the weights' bytes (capsexplorer.predictions), so they are found wherever the package is.
+Files are named by the weights' bytes (capsexplorer.analysis.predictions), so they are found wherever the package is.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import json
 import time
 from pathlib import Path
 
-from capsexplorer import equivariance, pose_stats, predictions, robustness
-from capsexplorer.data import heldout_samples
-from capsexplorer.weights import load_baseline, load_model
+from capsexplorer.analysis import equivariance, pose_stats, predictions, robustness
+from capsexplorer.data.datasets import heldout_samples
+from capsexplorer.net.weights import load_baseline, load_model
 
 COUNTS = (3, 1, 2, 5, 10)
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (CapsExplorerError, DataError, DeviceError, ImageError, NoInkError,  # noqa: F401
-                     WeightsError)
-from .preprocess import load_image, preprocess  # noqa: F401 — numpy and Pillow only; binds the name
-# `preprocess` to the function for good (a lazy name would be shadowed by the submodule once imported)
+from capsexplorer.data.preprocess import load_image, preprocess  # noqa: F401 — numpy and Pillow only
+from capsexplorer.errors import CapsExplorerError, DataError, DeviceError, ImageError, NoInkError, WeightsError  # noqa: F401
 
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "CapsNet": "model", "CapsNetConfig": "config", "default_device": "model",
-    "RoutingTrace": "trace", "load_model": "weights", "save_weights": "weights", "load_baseline": "weights",
-    "BaselineCNN": "baseline",
+    "CapsNet": "net.model", "CapsNetConfig": "net.config", "default_device": "net.model",
+    "RoutingTrace": "net.trace", "load_model": "net.weights", "save_weights": "net.weights",
+    "load_baseline": "net.weights", "BaselineCNN": "net.baseline",
 }
 __all__ = sorted([*_EXPORTS, "preprocess", "load_image", "CapsExplorerError", "NoInkError", "ImageError",
                   "WeightsError", "DataError", "DeviceError"])

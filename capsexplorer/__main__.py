@@ -1,6 +1,6 @@
 """`python -m capsexplorer …` (and `torchrun … -m capsexplorer train …`): the command line."""
 import sys
 
-from .cli import main
+from capsexplorer.cli import main
 
 sys.exit(main())

@@ -9,13 +9,13 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
-from collections.abc import Iterator
 
-from .errors import CapsExplorerError
+from capsexplorer.errors import CapsExplorerError
 
 _REASONS = {
     errno.ENOENT: "no such file",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from capsexplorer.data import heldout_samples
+from capsexplorer.data.datasets import heldout_samples
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def balanced(heldout):
     """1,000 of MNIST's test digits, the first 100 of each class, sorted by class: every tenth is one a class."""
     import numpy as np
 
-    from capsexplorer.data import Split
+    from capsexplorer.data.datasets import Split
 
     keep = np.concatenate([np.flatnonzero(heldout.labels == c)[:100] for c in range(10)])
     return Split(heldout.images[keep], heldout.labels[keep])

@@ -9,13 +9,13 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QU
 from PySide6.QtGui import QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from capsexplorer import views
+from capsexplorer.analysis import views
 from capsexplorer.app.export import save_png, save_routing_gif
 from capsexplorer.app.layout import LAB_VIEWS
-from capsexplorer.app.routing_view import HOVER_HINT
-from capsexplorer.app.state import WINNER
+from capsexplorer.app.panels.routing_view import HOVER_HINT
+from capsexplorer.app.session.state import WINNER
 from capsexplorer.app.window import MainWindow
-from capsexplorer.data import heldout_samples
+from capsexplorer.data.datasets import heldout_samples
 
 TIMEOUT = 30_000
 
@@ -85,7 +85,7 @@ def circle(cx=140, cy=140, rx=55, ry=85, n=60):
 
 
 def wait_trace(qtbot, window, action):
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT) as blocker:
         action()
     return blocker.args[0]
 
@@ -97,12 +97,12 @@ def prediction(window) -> int:
 def test_opens_with_a_sample_classified_and_status(window):
     assert window.state.trace is not None and window.state.trace.iterations == 3
     assert window.draw.prediction.text() == str(prediction(window))
-    assert window.device_label.text() == "Device: CPU"
-    from capsexplorer.weights import load_model
+    assert window.status_line.device_label.text() == "Device: CPU"
+    from capsexplorer.net.weights import load_model
 
     accuracy = float(load_model(device="cpu").metadata["heldout_accuracy"])
-    assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in window.model_label.text()
-    assert window.time_label.text().startswith("Last trace:")
+    assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in window.status_line.model_label.text()
+    assert window.status_line.time_label.text().startswith("Last trace:")
 
 
 def test_mouse_strokes_change_the_prediction(qtbot, window):
@@ -186,7 +186,7 @@ def test_overlay_and_pose_choose_their_capsules_independently_without_rerouting(
     window.state.set_view(mode="coupling")  # c_ij itself (the default shows c_ij − 1/J)
     result = window.state.result
     traced = []
-    window.traceShown.connect(traced.append)
+    window.controller.traceShown.connect(traced.append)
     window.routing.digit_choice.setCurrentIndex(window.routing.digit_choice.findData(5))
     np.testing.assert_allclose(window.routing.overlay.image, views.spatial(result.trace.coupling[-1, 0], 5), atol=1e-6)
     assert window.pose.digit == result.winner  # the pose panel still follows the winner
@@ -213,7 +213,7 @@ def test_an_inactive_capsule_is_said_to_be_so_with_its_length(window):
 def test_moving_a_pose_slider_redraws_the_reconstruction(qtbot, window, model):
     before = window.pose.reconstruction_tile.data.copy()
     slider = window.pose.sliders[3]
-    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT) as blocker:
         slider.setValue(slider.value() + 0.2)
     result = blocker.args[0]
     after = window.pose.reconstruction_tile.data
@@ -224,7 +224,7 @@ def test_moving_a_pose_slider_redraws_the_reconstruction(qtbot, window, model):
     # from a student's run: the caption's ‖v‖ stayed the network's after a drag — it now gives the bent one's too
     bent = f"As the sliders hold it now (1 of 16 values moved): ‖v‖ = {np.linalg.norm(window.pose.pose()):.3f}."
     assert bent in window.pose.caption.text()
-    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT):
         window.pose.reset_button.click()
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, before, atol=1e-4)
     assert "As the sliders hold it now" not in window.pose.caption.text()
@@ -429,7 +429,7 @@ def test_clear_can_be_undone_and_so_can_a_load(qtbot, window):
     assert canvas.stroke_count == 1 and not canvas.is_empty()
     result = wait_trace(qtbot, window, canvas.undo)  # the stroke goes: the sample alone
     assert canvas.stroke_count == 0 and result.winner == sample.winner
-    with qtbot.waitSignal(window.blankShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.blankShown, timeout=TIMEOUT):
         canvas.undo()  # the sample goes: the sheet is as it was before it was loaded
     assert canvas.is_empty()
 
@@ -542,7 +542,7 @@ def test_about_shows_the_version(window, monkeypatch):
 
     shown = []
     monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
-    window._show_about()
+    window.show_about()
     assert __version__ in shown[0]
 
 
@@ -550,19 +550,20 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
                                                                           monkeypatch):
     from safetensors.torch import save_file
 
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other.safetensors"
     save_file(tensors, str(other), metadata=dict(meta, heldout_accuracy="n/a"))
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT) as loaded:
         window.worker.load(str(other))
     assert loaded.args[0].heldout_accuracy is None
-    assert "other.safetensors" in window.model_label.text() and "accuracy unknown" in window.model_label.text()
+    said = window.status_line.model_label.text()
+    assert "other.safetensors" in said and "accuracy unknown" in said
     assert window.worker._model is not model
     current = window.worker._model
 
-    import capsexplorer.weights as weights
+    import capsexplorer.net.weights as weights
 
     def fails(metadata):
         raise RuntimeError("half-way failure")
@@ -570,7 +571,7 @@ def test_weights_switch_at_run_time_and_a_failed_load_keeps_the_old_model(qtbot,
     monkeypatch.setattr(weights, "heldout_accuracy", fails)  # fails after the file was read
     with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT, check_params_cb=lambda m: "half-way" in m):
         window.worker.load(str(shipped_weights_path()))
-    assert window.worker._model is current and "other.safetensors" in window.model_label.text()
+    assert window.worker._model is current and "other.safetensors" in window.status_line.model_label.text()
     monkeypatch.undo()
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
@@ -586,9 +587,9 @@ def test_an_exception_in_a_slot_reaches_the_banner_and_the_log(qtbot, window, ca
     import logging
     import sys
 
-    from capsexplorer.app.main import install_excepthook
-
     from PySide6.QtCore import QTimer
+
+    from capsexplorer.app.main import install_excepthook
 
     def buggy_slot():
         raise ValueError("a bug in a slot")
@@ -689,7 +690,7 @@ def test_the_pose_tab_of_a_narrow_window_is_a_lab_view(qtbot, window):
 
 
 def test_the_theme_switch_recolours_the_plots(qtbot, window):
-    from capsexplorer.app import theme
+    from capsexplorer.app.widgets import theme
 
     try:
         window.theme_actions["dark"].trigger()
@@ -749,7 +750,7 @@ def test_snapshot_stops_on_ctrl_c(tmp_path, model, monkeypatch):
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys, time, capsexplorer.model as m\n"
+                             "import sys, time, capsexplorer.net.model as m\n"
                              "slow = m.CapsNet.trace\n"
                              "m.CapsNet.trace = lambda *a, **k: (print('in the trace', file=sys.stderr, flush=True),\n"
                              "                                   time.sleep(30), slow(*a, **k))[2]\n"
@@ -772,7 +773,7 @@ def test_undo_and_clear_reach_the_canvas_from_the_iterations_box(qtbot, window):
     qtbot.waitUntil(box.hasFocus, timeout=5000)
     qtbot.keyClick(box, Qt.Key.Key_Escape)
     assert canvas.is_empty() and box.value() == 3
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not canvas.is_empty() and box.value() == 3
     box.setValue(1)
@@ -802,10 +803,10 @@ def test_the_pose_sliders_span_the_class_s_training_poses_with_their_histograms(
 
 def test_a_new_slider_range_keeps_the_bend_and_redraws_it(qtbot, window, model):
     pose = window.pose
-    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT):
         pose.sliders[0].setValue(pose.origin[0] + 0.2)
     bent = pose.pose()
-    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT):
         pose.span.setCurrentIndex(pose.span.findData(0.5))  # ±0.5 about the pose
     np.testing.assert_allclose(pose.pose(), bent, atol=1e-3)
     expected = model.reconstruct(bent[None], [pose.digit]).numpy()[0]
@@ -834,16 +835,16 @@ def test_a_chosen_digit_returns_to_the_winner_on_a_new_input_unless_kept(qtbot, 
     window.routing.digit_choice.setCurrentIndex(window.routing.digit_choice.findData(4))
     window.pose.capsule.setCurrentIndex(window.pose.capsule.findData(6))
     assert window.state.overlay_digit == 4 and window.state.pose_digit == 6
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         window.samples.load_random(digit=7)
     assert window.state.overlay_digit == WINNER and window.state.pose_digit == WINNER
     assert window.routing.digit_choice.currentData() == WINNER and window.pose.digit == 7
     window.routing.digit_choice.setCurrentIndex(window.routing.digit_choice.findData(4))
     window.routing.keep_digit.setChecked(True)
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         window.samples.load_random(digit=2)
     assert window.state.overlay_digit == 4 and window.state.shown_overlay_digit() == 4
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         window.player.iterations.setValue(2)  # the same input again: nothing returns to the winner
     assert window.state.overlay_digit == 4
 
@@ -858,7 +859,7 @@ def test_the_hover_read_out_resets_when_the_mouse_leaves_an_empty_view(qtbot, wi
 
 def test_a_bend_of_an_older_trace_never_paints_over_a_new_one(qtbot, window, model, monkeypatch):
     """A slider moved just before a new input: its reconstruction, if it comes back late, is dropped."""
-    from capsexplorer.app.jobs import ReconstructionResult
+    from capsexplorer.app.session.jobs import ReconstructionResult
 
     old_generation = window.state.generation
     wait_trace(qtbot, window, window.controller.request_trace)
@@ -882,7 +883,7 @@ def test_sample_numbers_name_the_same_digit_whatever_the_filter(qtbot, window, h
 
 
 def test_routing_view_modes_show_what_they_say(window):
-    from capsexplorer.app.routing_view import MODE_NAMES
+    from capsexplorer.app.panels.routing_view import MODE_NAMES
 
     tr, routing, state = window.state.trace, window.routing, window.state
     assert state.mode == "deviation" and tr.u_hat is not None
@@ -940,7 +941,7 @@ def test_the_inspector_writes_procedure_1_for_a_clicked_capsule(window):
 def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     parts = window.parts
     show_tab(qtbot, window, "primary")  # as a user would: the parts and the inspector are on the Primary tab
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as shown:
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT) as shown:
         parts.type_buttons[0].setChecked(False)
     assert not window.state.enabled[:36].any() and window.state.enabled[36:].all()
     tr = shown.args[0].trace
@@ -952,21 +953,21 @@ def test_switching_parts_off_reroutes_without_them(qtbot, window, model):
     assert "longest prediction" not in window.inspector.details.text()
     assert "1116 of 1152" in parts.count.text()
     assert "1 of 32 switched off (red)" in parts.types_label.text()  # the legend says what the colours mean
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         parts.brush._paint_value = False
         parts.brush._paint([14])  # brush position 14 off, in every type
     assert not window.state.enabled[36 + 14] and window.state.enabled[36 + 15]
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         parts.all_on.click()
     assert window.state.enabled.all()
 
 
 def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, window, model):
-    from capsexplorer import transforms
+    from capsexplorer.data import transforms
 
     window.lab.setCurrentWidget(window.probe)
     probe = window.probe
-    with qtbot.waitSignal(window.probeShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.probeShown, timeout=TIMEOUT):
         probe.sliders["rotate"].setValue(30)  # 30 steps of 1°
     qtbot.waitUntil(lambda: probe.result is not None and probe.result.settings.get("rotate") == 30, timeout=TIMEOUT)
     expected = transforms.apply(window.state.result.image, "rotate", 30)
@@ -984,7 +985,7 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
     assert ("here the length holds" in probe.caption.text()) == holds
     assert ("here the length does not hold" in probe.caption.text()) == (not holds)
     qtbot.waitUntil(lambda: window.state.equivariance is not None, timeout=TIMEOUT)  # shipped for these weights
-    from capsexplorer.equivariance import read_out
+    from capsexplorer.analysis.equivariance import read_out
 
     d = window.state.shown_pose_digit()
     seen = read_out(window.state.equivariance, "rotate", probe.result.poses[d] - window.state.trace.poses[0, d], d)
@@ -1002,7 +1003,7 @@ def test_the_probe_transforms_the_network_input_and_shows_the_ghost(qtbot, windo
 def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as shown:
+    with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT) as shown:
         window.lab.setCurrentWidget(window.sweep)  # shown: it sweeps at once (rotate, −180…180°)
     sweep = shown.args[0].value
     assert sweep.transform == "rotate" and len(sweep.values) == 21 and sweep.digit == window.state.winner
@@ -1032,11 +1033,11 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     assert np.abs(panel.pose_image.image).max() <= high and low == -high  # the heatmap's scale holds it all
     panel.steps.setValue(181)
     assert panel.steps.value() == 181  # as the command line allows, up to 1000
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT):
         panel.run_button.click()
     assert panel.strip.image.size == -(-21 // panel.strip_columns) * 60 * panel.strip_columns * 30  # 21 of 181
     panel.steps.setValue(21)
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT):
         panel.run_button.click()
     answers = iter([str(tmp_path / "s.png"), str(tmp_path / "s.gif")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (next(answers), ""))
@@ -1046,14 +1047,14 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     with Image.open(tmp_path / "s.gif") as gif:
         assert gif.n_frames == 21
     window.sweep.transform.setCurrentIndex(window.sweep.transform.findData("shift-x"))
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as shown:
+    with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT) as shown:
         window.sweep.run_button.click()
     assert shown.args[0].value.transform == "shift-x"
 
 
 def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, model):
     qtbot.waitUntil(lambda: window.state.pose_stats is not None, timeout=TIMEOUT)  # shipped for these weights
-    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
+    with qtbot.waitSignal(window.controller.gridShown, timeout=TIMEOUT) as shown:
         window.lab.setCurrentWidget(window.grid)
     grid = shown.args[0].value
     assert grid.grid.shape == (16, 11, 28, 28) and grid.digit == window.pose.digit
@@ -1073,12 +1074,12 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
     assert tile >= 18 and label_width >= max(view.fontMetrics().horizontalAdvance(n) for n in names)  # names whole
     tip = view.tooltip_at(QPoint(5, top + 4 * (tile + 2) + tile // 2))  # the name of dimension 5, hovered
     assert tip.startswith(f"Dimension 5: {grid.labels()[4]['label']}") and "centroid_x" in tip
-    with qtbot.waitSignal(window.reconstructionShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT):
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton,
                          pos=QPoint(left + 9 * (tile + 2) + tile // 2, top + 4 * (tile + 2) + tile // 2))
     assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + grid.dimension_offsets()[4, 9], abs=1e-3)
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, grid.grid[4, 9], atol=2e-3)
-    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT) as shown:
+    with qtbot.waitSignal(window.controller.gridShown, timeout=TIMEOUT) as shown:
         window.grid.span.setCurrentIndex(1)  # the paper's ±0.25, named
     assert shown.args[0].value.offsets[-1] == pytest.approx(0.25) and shown.args[0].value.sigma is None
     assert window.grid.span.currentText() == "±0.25 (paper)"
@@ -1101,12 +1102,14 @@ def test_a_lab_job_that_fails_reaches_the_banner_and_the_lab_goes_on(qtbot, wind
     def broken(*args, **kwargs):
         raise RuntimeError("simulated sweep failure")
 
-    monkeypatch.setattr(model, "sweep", broken)
+    from capsexplorer.app.session import worker
+
+    monkeypatch.setattr(worker, "run_sweep", broken)
     with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
         window.lab.setCurrentWidget(window.sweep)
     assert "simulated sweep failure" in error.args[0]
     monkeypatch.undo()
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT):
         window.sweep.run_button.click()
     assert not window.banner.isVisible()  # a success clears it
 
@@ -1114,13 +1117,13 @@ def test_a_lab_job_that_fails_reaches_the_banner_and_the_lab_goes_on(qtbot, wind
 def test_the_probe_and_parts_work_together(qtbot, window, model):
     """The probe routes the transformed input without the parts switched off (issue 23: this test passed when the
     probe ignored them)."""
-    from capsexplorer import transforms
+    from capsexplorer.data import transforms
 
     show_tab(qtbot, window, "primary")
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         window.parts.type_buttons[3].setChecked(False)
     show_tab(qtbot, window, "probe")
-    with qtbot.waitSignal(window.probeShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.probeShown, timeout=TIMEOUT):
         window.state.set_probe("scale", 1.2)
     qtbot.waitUntil(lambda: window.probe.result is not None and window.probe.result.settings["scale"] == 1.2,
                     timeout=TIMEOUT)
@@ -1147,7 +1150,7 @@ def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, win
     browser.confusion.cellClicked.emit(true, predicted)  # click 1: a cell of the confusion matrix
     shown = browser.shown()
     assert all(p.labels[k] == true and p.prediction[k] == predicted for k in shown) and wrong[0] in shown
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT) as traced:
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT) as traced:
         browser.view.clicked.emit(browser.model.index(list(shown).index(wrong[0])))  # click 2: the digit
     assert traced.args[0].winner == predicted and window.lab.currentIndex() == 0  # its routing, shown
     assert f"#{wrong[0]}," in window.samples.note.text()
@@ -1175,7 +1178,7 @@ def test_the_held_out_browser_filters_and_opens_a_digit_in_two_clicks(qtbot, win
 
 def test_the_cnn_judges_the_same_input(qtbot, window):
     """Its answer follows the capsules' (never delaying them), for the same network input."""
-    from capsexplorer.weights import load_baseline
+    from capsexplorer.net.weights import load_baseline
 
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)
     cnn = window.state.cnn
@@ -1194,16 +1197,16 @@ def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, 
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this test's own cache
 
-    from capsexplorer import predictions, robustness
+    from capsexplorer.analysis import predictions, robustness
 
     shipped = predictions.cached_file  # as for weights of the user's own: nothing shipped for them
     monkeypatch.setattr(predictions, "cached_file", lambda name: (predictions.cache_dir() / name)
                         if (predictions.cache_dir() / name).is_file() else
                         None if name.startswith("robustness") else shipped(name))
-    from capsexplorer.baseline import BaselineCNN
-    from capsexplorer.data import Split
-    from capsexplorer.predictions import cache_dir, weights_key
-    from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
+    from capsexplorer.analysis.predictions import cache_dir, weights_key
+    from capsexplorer.data.datasets import Split
+    from capsexplorer.net.baseline import BaselineCNN
+    from capsexplorer.net.weights import SHIPPED_CNN, shipped_weights_path
 
     small = Split(heldout.images[::100], heldout.labels[::100])
     result = robustness.measure({"capsnet": model, "cnn": BaselineCNN().eval()}, small)
@@ -1212,7 +1215,7 @@ def test_a_measured_robustness_comparison_is_shown_from_the_cache(qtbot, model, 
     (cache_dir() / f"robustness-{key}.json").write_text(json.dumps(result))
     w = MainWindow(device="cpu", sample_seed=0, persist=False, model=model)
     qtbot.addWidget(w)
-    with qtbot.waitSignal(w.robustnessShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.controller.robustnessShown, timeout=TIMEOUT):
         w.show()
     x, y = w.robustness.lines["rotate", "capsnet"].getData()
     assert list(x) == list(robustness.VALUES["rotate"]) and 30 in x and list(y) == list(result["capsnet"]["rotate"].values())
@@ -1237,14 +1240,14 @@ def test_a_held_out_sample_is_routed_exactly_as_mnist_has_it_until_drawn_on(qtbo
 def test_a_model_of_another_data_set_says_so_in_the_browser_not_as_an_error(qtbot, window, tmp_path):
     from safetensors.torch import save_file
 
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     other = tmp_path / "other-data.safetensors"
     save_file(tensors, str(other), metadata=dict(meta, dataset="kmnist", heldout_accuracy="0.9"))
     errors = []
     window.errorShown.connect(errors.append)
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
         window.worker.load(str(other))
     qtbot.waitUntil(lambda: "No held-out browser" in window.browser.status.text(), timeout=TIMEOUT)
     assert errors == []
@@ -1256,15 +1259,15 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     model was trained on clothing; and the digits model back restores it all."""
     from safetensors.torch import save_file
 
-    from capsexplorer.data import FASHION_CLASSES, model_samples
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.data.datasets import FASHION_CLASSES, model_samples
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     clothing = tmp_path / "clothing.safetensors"
     save_file(tensors, str(clothing), metadata=dict(meta, dataset="fashion-mnist", classes=",".join(FASHION_CLASSES)))
     errors = []
     window.errorShown.connect(errors.append)
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT) as loaded:
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT) as loaded:
         window.worker.load(str(clothing))
     assert loaded.args[0].classes == FASHION_CLASSES
     assert not any(a.isChecked() for a in window.shipped_actions.values())  # not a shipped model: no check mark
@@ -1295,15 +1298,15 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     qtbot.waitUntil(lambda: window.state.result is not None and window.draw.prediction.text() != "–",
                     timeout=TIMEOUT)
     assert errors == []
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
         window.worker.load("mnist5k")  # by name
     assert not window.samples.notice.isVisible() and window.samples.digit.itemText(2) == "digit 1"
     assert window.shipped_actions["mnist5k"].isChecked() and not window.shipped_actions["fashion-mnist"].isChecked()
     assert window.browser.confusion.horizontalHeaderItem(9).text() == "9"
     window.draw.canvas.clear()
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         draw_stroke(window.draw.canvas, circle())
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
         window.worker.load(str(clothing))
     qtbot.waitUntil(lambda: window.draw.prediction.text() in FASHION_CLASSES, timeout=TIMEOUT)  # names the garment
     assert window.draw.canvas.stroke_count == 1  # the user's drawing is kept; only a sample is replaced
@@ -1316,9 +1319,9 @@ def test_a_model_of_three_classes_replaces_the_digits_model_cleanly(qtbot, windo
     old shape reaches the new model, and the input is traced again in the new shape."""
     import torch
 
-    from capsexplorer.config import CapsNetConfig
-    from capsexplorer.model import CapsNet
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+    from capsexplorer.net.weights import save_weights
 
     three = tmp_path / "three.safetensors"
     torch.manual_seed(0)
@@ -1345,7 +1348,7 @@ def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys, capsexplorer.predictions as p\n"
+                             "import sys, capsexplorer.analysis.predictions as p\n"
                              "shipped = p.cached_file  # robustness neither measured before nor shipped; the rest as shipped\n"
                              "p.cached_file = lambda name: None if name.startswith('robustness') else shipped(name)\n"
                              "from capsexplorer.cli import main\n"
@@ -1363,10 +1366,10 @@ def test_snapshot_of_a_measurement_stops_on_ctrl_c(tmp_path):
 def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, monkeypatch):
     """Export PNG / GIF over an existing file on a full disk: one line, the old file byte for byte."""
     import pytest
+    from test_faults import _FullDisk
 
     from capsexplorer import files
     from capsexplorer.errors import CapsExplorerError
-    from test_faults import _FullDisk
 
     old_png, old_gif = tmp_path / "old.png", tmp_path / "old.gif"
     save_png(window.routing, old_png)
@@ -1383,7 +1386,7 @@ def test_window_exports_on_a_full_disk_keep_the_existing_file(window, tmp_path, 
 
 
 def test_the_routing_tab_ranks_the_capsules_whose_coupling_grew_most(qtbot, window):
-    from capsexplorer import views
+    from capsexplorer.analysis import views
 
     routing, tr = window.routing, window.state.trace
     window.state.set_iteration(tr.iterations - 1)
@@ -1424,7 +1427,7 @@ def test_every_length_can_be_read_as_a_number_at_any_size(qtbot, window, size):
 
 
 def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbot, window):
-    from capsexplorer.app.votes_panel import point_sizes
+    from capsexplorer.app.panels.votes_panel import point_sizes
 
     votes = window.votes
     window.lab.setCurrentWidget(votes)
@@ -1441,7 +1444,7 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
     assert votes.v_mark.points()[0].pos().x() == pytest.approx(np.linalg.norm(v), rel=1e-4)
     import re
 
-    from capsexplorer.app.votes_panel import BARELY
+    from capsexplorer.app.panels.votes_panel import BARELY
 
     moved = float(re.search(r"votes shown moved by ([\d.]+) on average", votes.caption.text()).group(1))
     assert ("barely change size" in votes.caption.text()) == (moved < BARELY)  # said only when the numbers say it
@@ -1457,7 +1460,7 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
     window.state.set_overlay_digit(WINNER)
     enabled = np.ones(1152, bool)
     enabled[:36] = False  # type 0 switched off: its 36 votes disappear
-    with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         window.state.set_enabled(enabled)
     qtbot.waitUntil(lambda: len(votes.points.points()) == 1152 - 36, timeout=TIMEOUT)
     assert all(int(p.data()) >= 36 for p in votes.points.points())
@@ -1505,17 +1508,17 @@ def test_the_wheel_scrolls_the_pose_panel_and_leaves_the_sliders_alone(qtbot, wi
 def test_another_model_starts_from_its_winner(qtbot, window):
     window.state.set_overlay_digit(3)
     window.state.pin(overlay=True)
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
         window.worker.load("fashion-mnist")
     try:
         assert window.state.overlay_digit == WINNER and window.routing.digit_choice.currentData() == WINNER
     finally:
-        with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
             window.worker.load("mnist5k")
 
 
 def test_a_click_on_a_stale_figure_4_moves_no_slider(qtbot, window):
-    with qtbot.waitSignal(window.gridShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.controller.gridShown, timeout=TIMEOUT):
         window.lab.setCurrentWidget(window.grid)
     other = (window.pose.digit + 1) % 10
     window.pose.digit = other  # the sliders hold another capsule than the grid on screen (its grid still coming)
@@ -1531,7 +1534,7 @@ def test_the_pose_caption_stops_saying_for_now_once_the_statistics_come(qtbot, w
 
 def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, monkeypatch):
     """Issue 22 §3: "Measuring…" without progress for minutes while other long jobs ran first."""
-    from capsexplorer.app.jobs import Progress
+    from capsexplorer.app.session.jobs import Progress
 
     panel = window.robustness
     monkeypatch.setattr(panel, "measureRequested", type("Quiet", (), {"emit": lambda self: None})())
@@ -1546,8 +1549,8 @@ def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, mon
 
 def test_a_quick_drag_over_the_parts_brush_switches_every_cell_it_crosses(qtbot):
     """Issue 22 §9: mouse moves of a quick drag come cells apart; the brush left a checkerboard."""
-    from capsexplorer.app.parts import PositionBrush
-    from capsexplorer.views import PAPER
+    from capsexplorer.analysis.views import PAPER
+    from capsexplorer.app.panels.parts import PositionBrush
 
     brush = PositionBrush()
     qtbot.addWidget(brush)
@@ -1567,7 +1570,7 @@ def test_the_first_window_fits_a_small_screen():
     """Issue 22 §11: at 1280×800 the window opened at 1500×920, its Pose column and status bar off-screen."""
     from PySide6.QtCore import QSize
 
-    from capsexplorer.app.window import DEFAULT_SIZE, first_size
+    from capsexplorer.app.layout import DEFAULT_SIZE, first_size
 
     assert first_size(QSize(1280, 800)) == (1228, 752)
     assert first_size(QSize(2560, 1440)) == DEFAULT_SIZE and first_size(None) == DEFAULT_SIZE
@@ -1575,7 +1578,7 @@ def test_the_first_window_fits_a_small_screen():
 
 def test_each_tab_says_what_it_shows_in_the_guide_from_the_numbers_it_draws(qtbot, window):
     """Issue 22: one sentence per tab, true for the input shown — it follows the iteration, the tab, the probe."""
-    from capsexplorer import seeing
+    from capsexplorer.analysis import seeing
 
     line, state = window.guide.seeing, window.state
     lengths = state.trace.lengths[-1, 0]
@@ -1618,7 +1621,7 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
     class name reaching past the matrix axis's end (the clothing model's 'T-shirt')."""
     from PySide6.QtGui import QFontMetrics
 
-    from capsexplorer.app import theme
+    from capsexplorer.app.widgets import theme
 
     window.resize(1024, 700)
     window.lab.setCurrentIndex(0)
@@ -1638,7 +1641,7 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
 def test_the_sweep_keeps_the_cnn_curve_when_its_answer_is_taken_first(qtbot, window):
     """Issue 22 §9: under load both halves of a sweep can wait at once and the CNN's be taken first; the sweep's
     arrival then wiped the CNN curve until Sweep was pressed again."""
-    from capsexplorer.app import jobs
+    from capsexplorer.app.session import jobs
 
     window.lab.setCurrentWidget(window.sweep)
     qtbot.waitUntil(lambda: window.state.sweep is not None and window.state.sweep_cnn is not None, timeout=TIMEOUT)
@@ -1665,7 +1668,8 @@ def test_one_tab_registry_names_every_tab_through_every_layer(window):
     one table, and each row's state field and signal exist."""
     import argparse
 
-    from capsexplorer.app import screenshots, tabs
+    from capsexplorer.app import screenshots
+    from capsexplorer.app.session import tabs
     from capsexplorer.cli.parser import build_parser
 
     assert [window.lab.tabText(k) for k in range(len(tabs.LAB_TABS))] == [t.title for t in tabs.LAB_TABS]
@@ -1734,10 +1738,11 @@ def test_every_held_out_caption_has_the_room_of_the_longest(qtbot):
 
     from PySide6.QtCore import QModelIndex
 
-    from capsexplorer.app.browser import BrowserPanel
-    from capsexplorer.data import FASHION_CLASSES
+    from capsexplorer.app.panels.browser import BrowserPanel
+    from capsexplorer.app.session.state import ExplorerState
+    from capsexplorer.data.datasets import FASHION_CLASSES
 
-    panel = BrowserPanel()
+    panel = BrowserPanel(ExplorerState())
     qtbot.addWidget(panel)
     panel.set_classes(tuple(FASHION_CLASSES))
     size, metrics = panel.model.item_size, panel.view.fontMetrics()
@@ -1746,3 +1751,35 @@ def test_every_held_out_caption_has_the_room_of_the_longest(qtbot):
     panel.model.predictions, panel.model.order = SimpleNamespace(), np.arange(3)
     index = panel.model.index(0, 0, QModelIndex())
     assert panel.model.data(index, Qt.ItemDataRole.SizeHintRole) == size
+
+
+def test_snapshot_sweeps_the_range_it_is_given(qtbot, window):
+    """`snapshot --sweep rotate:-30:30` sweeps -30..30 (issue 23: the settings were read from the panel only when its
+    button was pressed, so the snapshot swept the panel's default -180..180)."""
+    from types import SimpleNamespace
+
+    from capsexplorer.app.main import _show_lab
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    _show_lab(window, SimpleNamespace(sweep="rotate:-30:30", tab="sweep"), [])
+    sweep = window.state.sweep.value
+    assert (sweep.transform, float(sweep.values[0]), float(sweep.values[-1])) == ("rotate", -30.0, 30.0)
+    assert window.state.sweep_settings[0] == "rotate" and window.state.sweep_settings[1][-1] == 30.0
+    show_tab(qtbot, window, "routing")
+
+
+def test_the_state_holds_the_lab_settings_and_the_bent_pose(qtbot, window):
+    """Issue 23 §3: Figure 4's range, the sweep's settings and the decoder's drawing of a bent pose live in the state;
+    the panels write intents there and draw from there."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.grid.span.setCurrentIndex(window.grid.span.findData(0.25))
+    assert window.state.grid_span == 0.25
+    window.grid.span.setCurrentIndex(0)
+    assert window.state.grid_span == "data"
+    pose = window.pose
+    with qtbot.waitSignal(window.state.bentChanged, timeout=TIMEOUT):
+        pose.set_dimension(3, float(pose.sliders[3].value()) + 0.1)
+    digit, bent = window.state.bent_pose
+    assert digit == pose.digit and bent[3] == pytest.approx(pose.sliders[3].value())
+    assert window.state.bent.digit == digit
+    np.testing.assert_array_equal(pose.reconstruction_tile.data, window.state.bent.image)

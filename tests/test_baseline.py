@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from capsexplorer import WeightsError, load_model
-from capsexplorer.baseline import BaselineCNN, CNNConfig
 from capsexplorer.cli import main
-from capsexplorer.weights import load_baseline, save_weights, shipped_weights_path
+from capsexplorer.net.baseline import BaselineCNN, CNNConfig
+from capsexplorer.net.weights import load_baseline, save_weights, shipped_weights_path
 
 
 def test_shapes_parameters_and_flops():
@@ -70,8 +70,8 @@ def test_train_and_evaluate_the_cnn_from_the_command_line(capsys, tmp_path):
 
 
 def test_set_predictions_are_cached_per_weights_file(model, heldout, tmp_path, monkeypatch):
-    import capsexplorer.predictions as predictions
-    from capsexplorer.data import Split
+    import capsexplorer.analysis.predictions as predictions
+    from capsexplorer.data.datasets import Split
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     small = Split(heldout.images[::100], heldout.labels[::100])

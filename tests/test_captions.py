@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capsexplorer import captions
+from capsexplorer.analysis import captions
 
 
 @pytest.mark.parametrize("before, after, verdict", [

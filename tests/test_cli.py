@@ -4,11 +4,10 @@ import sys
 
 import numpy as np
 import pytest
+from drawing import as_drawn
 from PIL import Image
 
 from capsexplorer.cli import main
-
-from drawing import as_drawn
 
 
 @pytest.fixture
@@ -92,7 +91,7 @@ def test_weights_option_after_the_command(capsys, files, tmp_path):
 
 
 def shipped():
-    from capsexplorer.weights import shipped_weights_path
+    from capsexplorer.net.weights import shipped_weights_path
 
     return shipped_weights_path()
 
@@ -213,8 +212,9 @@ def test_train_refuses_absurd_settings_in_one_line(capsys, tmp_path, argv, messa
 
 
 def test_huge_finite_weights_giving_nan_are_an_error_not_bare_nan(capsys, files, tmp_path):
-    from capsexplorer.weights import read_state, shipped_weights_path
     from safetensors.torch import save_file
+
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     tensors = {k: v.float() * (1e30 if k == "digit_weights" else 1) for k, v in tensors.items()}
@@ -306,9 +306,9 @@ def test_weights_that_do_not_fit_their_config_are_refused_before_allocating(tmp_
     """A 16 MB file whose config asks for 191 M parameters: the shapes are compared on the meta
     device; no real model is built."""
     import torch
-
-    import capsexplorer.weights as weights
     from test_weights import with_config
+
+    import capsexplorer.net.weights as weights
 
     built = []
     original = weights.CapsNet
@@ -377,7 +377,7 @@ def torchvision_datasets():
 def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path, monkeypatch):
     datasets = torchvision_datasets()
 
-    from capsexplorer.data import DataError, _download
+    from capsexplorer.data.datasets import DataError, _download
 
     class Offline:
         def __init__(self, root, train, download):
@@ -393,7 +393,7 @@ def test_a_failed_download_names_its_reason_and_leaves_no_empty_folders(tmp_path
 def test_a_failed_download_gives_torchvisions_reason_from_its_last_line(tmp_path, monkeypatch):
     datasets = torchvision_datasets()
 
-    from capsexplorer.data import DataError, _download
+    from capsexplorer.data.datasets import DataError, _download
 
     class Offline:
         def __init__(self, root, train, download):

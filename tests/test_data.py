@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from capsexplorer.data import FASHION_DIRS, heldout_samples, load_dataset, mnist5k, read_idx
+from capsexplorer.data.datasets import FASHION_DIRS, heldout_samples, load_dataset, mnist5k, read_idx
 from capsexplorer.errors import DataError
 
 
@@ -20,7 +20,7 @@ def test_the_small_sets_validation_split_is_fixed_and_balanced():
     assert np.bincount(data.heldout.labels).tolist() == [100] * 10
     assert np.bincount(data.train.labels).tolist() == [400] * 10
     # validation = index % 5 == 0 of the file: its first digit is file row 0, its second row 5
-    from capsexplorer.data import load_mnist5k
+    from capsexplorer.data.datasets import load_mnist5k
 
     images, labels = load_mnist5k()
     np.testing.assert_array_equal(data.heldout.images[1], images[5])

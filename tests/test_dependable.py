@@ -4,14 +4,13 @@ import time
 
 import numpy as np
 import pytest
-
-from capsexplorer import predictions, robustness
-from capsexplorer.app import jobs
-from capsexplorer.weights import SHIPPED_CNN, shipped_weights_path
-
 from PySide6.QtCore import QEvent, Qt
 from test_app import TIMEOUT, circle, draw_stroke, isolated_settings, open_window, send_mouse  # noqa: F401 (fixture)
 from test_state import SlowLongJob, save_overflowing_weights
+
+from capsexplorer.analysis import predictions, robustness
+from capsexplorer.app.session import jobs
+from capsexplorer.net.weights import SHIPPED_CNN, shipped_weights_path
 
 
 class SlowMeasurement(SlowLongJob):
@@ -57,7 +56,7 @@ def test_a_stroke_is_classified_while_a_measurement_runs(qtbot, model, monkeypat
         assert "Measuring…" in window.robustness.status.text() and not window.robustness.button.isEnabled()
         window.draw.canvas.clear()
         start = time.perf_counter()
-        with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
             draw_stroke(window.draw.canvas, circle())
         assert time.perf_counter() - start < 3 and slow.ran < slow.batches
         assert window.state.winner == 0
@@ -76,7 +75,7 @@ def test_a_model_switch_during_a_measurement_completes_at_once(qtbot, model, mon
         window.controller.measure_robustness()  # as the Measure button of weights not measured before
         qtbot.waitUntil(lambda: "robustness" in window.state.progress, timeout=TIMEOUT)
         start = time.perf_counter()
-        with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
             window.controller.load(str(shipped_weights_path()))
         assert time.perf_counter() - start < 5
         qtbot.waitUntil(lambda: "robustness" not in window.state.progress, timeout=TIMEOUT)
@@ -89,12 +88,12 @@ def test_weights_that_cannot_run_leave_the_window_on_its_model(qtbot, model, tmp
     path = save_overflowing_weights(tmp_path / "huge.safetensors")
     window = open_window(qtbot, model)
     try:
-        label = window.model_label.text()
+        label = window.status_line.model_label.text()
         with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT) as error:
             window.controller.load(str(path))
         assert "not finite" in error.args[0]
-        assert window.worker._model is model and window.model_label.text() == label
-        with qtbot.waitSignal(window.traceShown, timeout=TIMEOUT):
+        assert window.worker._model is model and window.status_line.model_label.text() == label
+        with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
             window.controller.request_trace()
     finally:
         window.close()
@@ -114,7 +113,7 @@ def test_dropping_a_huge_image_never_stalls_the_gui_thread(qtbot, model, tmp_pat
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(5)
     try:
-        with qtbot.waitSignal(window.traceShown, timeout=60_000):
+        with qtbot.waitSignal(window.controller.traceShown, timeout=60_000):
             window.open_image(str(tmp_path / "big.png"))
         timer.stop()
         gaps = np.diff(ticks)
@@ -147,7 +146,7 @@ def test_lab_views_follow_a_stroke_at_its_end_not_every_live_trace(qtbot, model,
             qtbot.wait(15)  # a person's pace: live traces are published while drawing
         live = [j for j in submitted if j.kind == "trace" and j.live]
         assert live and not [j for j in submitted if j.kind == "sweep"]
-        with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT):
+        with qtbot.waitSignal(window.controller.sweepShown, timeout=TIMEOUT):
             send_mouse(canvas, kind.MouseButtonRelease, (ox + x * scale, oy + y * scale), Qt.MouseButton.NoButton)
         assert len([j for j in submitted if j.kind == "sweep"]) == 1
     finally:
@@ -178,7 +177,7 @@ def test_the_held_out_browser_follows_the_iteration_count(qtbot, model, monkeypa
         qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final,
                         timeout=TIMEOUT)
         cnn_before = window.browser.predictions.cnn.copy()
-        with qtbot.waitSignal(window.predictionsShown, timeout=60_000,
+        with qtbot.waitSignal(window.controller.predictionsShown, timeout=60_000,
                               check_params_cb=lambda p: p.iterations == 1 and p.cnn is not None):
             window.player.iterations.setValue(1)
         p = window.browser.predictions

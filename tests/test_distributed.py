@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from capsexplorer.distributed import World
-from capsexplorer.weights import read_state
+from capsexplorer.net.weights import read_state
+from capsexplorer.training.distributed import World
 
 
 def test_shares_of_a_global_batch_cover_it_once_in_order():

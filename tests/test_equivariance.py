@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from capsexplorer import equivariance as eq
-from capsexplorer.baseline import BaselineCNN, CNNConfig
+from capsexplorer.analysis import equivariance as eq
 from capsexplorer.cli import main
-from capsexplorer.config import CapsNetConfig
-from capsexplorer.data import Split
-from capsexplorer.model import CapsNet
-from capsexplorer.weights import save_weights
+from capsexplorer.data.datasets import Split
+from capsexplorer.net.baseline import BaselineCNN, CNNConfig
+from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.model import CapsNet
+from capsexplorer.net.weights import save_weights
 from capsexplorer.progress_events import run_steps
 
 CONTRACT_CAPSNET = {"length_change", "readout_r2", "alignment"}
@@ -135,7 +135,7 @@ def test_the_defaults_agree_with_the_command_line():
     args = build_parser().parse_args(["equivariance"])
     assert args.limit == eq.LIMIT and args.json is False and args.out is None and args.cnn_weights is None
     for transform, values in eq.VALUES.items():
-        from capsexplorer import transforms
+        from capsexplorer.data import transforms
 
         assert transforms.IDENTITY[transform] not in values  # the identity is the reference, not a value
         for v in values:
@@ -144,8 +144,9 @@ def test_the_defaults_agree_with_the_command_line():
 
 def test_the_command_prints_the_contract_and_keeps_the_default_run(capsys, tmp_path, monkeypatch, tiny):
     """JSON keys exactly as the issue gives them; the default run is kept where the window looks."""
-    from capsexplorer import load_model, predictions
-    from capsexplorer.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+    from capsexplorer import load_model
+    from capsexplorer.analysis import predictions
+    from capsexplorer.net.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     capsnet, cnn, split = tiny
@@ -190,7 +191,7 @@ def test_a_bad_limit_is_a_usage_error(capsys, limit, message):
     (["--cnn-weights", ""], "empty"),
 ])
 def test_bad_options_are_one_line(capsys, tmp_path, argv, message):
-    from capsexplorer.weights import shipped_weights_path
+    from capsexplorer.net.weights import shipped_weights_path
 
     (tmp_path / "f").write_text("x")
     swap = {"FILE/x.png": str(tmp_path / "f" / "x.png"), "MISSING": str(tmp_path / "none.safetensors"),
@@ -212,8 +213,8 @@ def test_the_shipped_models_ship_their_default_run():
     from pathlib import Path
 
     from capsexplorer import load_model
-    from capsexplorer.predictions import equivariance_file
-    from capsexplorer.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+    from capsexplorer.analysis.predictions import equivariance_file
+    from capsexplorer.net.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
 
     name = equivariance_file(load_model(device="cpu"), load_baseline(shipped_weights_path(SHIPPED_CNN), device="cpu"))
     result = json.loads((Path(__file__).resolve().parents[1] / "resources" / name).read_text())
@@ -225,7 +226,7 @@ def test_the_shipped_models_ship_their_default_run():
 
 
 def test_readout_words_name_the_value_seen_its_fit_and_an_extrapolation():
-    from capsexplorer.equivariance import readout_words
+    from capsexplorer.analysis.equivariance import readout_words
 
     fit = {"weights": [2.0] + [0.0] * 15, "intercept": 1.0}
     result = {"n": 300, "transforms": {"rotate": {"values": [-45, -30, 30, 45], "capsnet": {

@@ -5,13 +5,12 @@ import os
 
 import numpy as np
 import pytest
+from drawing import as_drawn
 from PIL import Image
 
 from capsexplorer import files
 from capsexplorer.cli import main
 from capsexplorer.errors import CapsExplorerError
-
-from drawing import as_drawn
 
 NO_SPACE = os.strerror(errno.ENOSPC)
 
@@ -20,7 +19,7 @@ NO_SPACE = os.strerror(errno.ENOSPC)
 def _few_training_images(monkeypatch):
     """`grid` first computes the pose statistics of weights it has not met (about 40 s over the 4,000 training
     digits on a CPU); here from 5 digits a class."""
-    from capsexplorer import pose_stats
+    from capsexplorer.analysis import pose_stats
 
     monkeypatch.setattr(pose_stats, "PER_CLASS", 5)
 
@@ -88,9 +87,8 @@ def test_a_full_disk_still_prints_the_robustness_measured(capsys, tmp_path, monk
     """Issue 22 §12: `robustness --json --out` on a full disk measured for minutes, then printed nothing."""
     import json
 
-    from capsexplorer import robustness
-
-    from capsexplorer.weights import resource_path
+    from capsexplorer.analysis import robustness
+    from capsexplorer.net.weights import resource_path
 
     shipped = next(resource_path("").glob("robustness-*.json"))  # a real measurement: every transform
     measured = json.loads(shipped.read_text())
@@ -122,8 +120,8 @@ def test_a_full_disk_keeps_the_old_grid_and_trace(capsys, tmp_path, three, full_
 def test_a_full_disk_keeps_old_weights_and_checkpoints(tmp_path, model, full_disk):
     import torch
 
-    from capsexplorer.train import TrainConfig, _save_checkpoint
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.weights import save_weights
+    from capsexplorer.training.train import TrainConfig, _save_checkpoint
 
     weights, ckpt = tmp_path / "w.safetensors", tmp_path / "w.safetensors.ckpt"
     for path in (weights, ckpt):
@@ -155,7 +153,7 @@ def _weights(folder, name, change):
     """The shipped model's tensors, changed by `change(name, tensor)`, saved as float32 safetensors."""
     from safetensors.torch import save_file
 
-    from capsexplorer.weights import read_state, shipped_weights_path
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     path = folder / name
@@ -222,9 +220,9 @@ def test_training_that_diverges_stops_and_keeps_the_last_good_checkpoint(capsys,
 
 
 def test_a_decoder_fit_that_diverges_stops_without_writing(capsys, tmp_path, overflowing, heldout):
-    from capsexplorer.data import Split
-    from capsexplorer.decoder_fit import DecoderFit, fit_decoder
-    from capsexplorer.weights import load_model
+    from capsexplorer.data.datasets import Split
+    from capsexplorer.net.weights import load_model
+    from capsexplorer.training.decoder_fit import DecoderFit, fit_decoder
 
     model = load_model(overflowing, device="cpu")
     with pytest.raises(CapsExplorerError, match="decoder epoch 1, step 1: the loss is not finite"):
@@ -233,7 +231,7 @@ def test_a_decoder_fit_that_diverges_stops_without_writing(capsys, tmp_path, ove
 
 @pytest.fixture(scope="module")
 def tiny():
-    from capsexplorer.data import Dataset, Split, mnist5k
+    from capsexplorer.data.datasets import Dataset, Split, mnist5k
 
     full = mnist5k()
     pick = np.arange(0, len(full.train), len(full.train) // 48)[:48]
@@ -245,7 +243,7 @@ def _train(tmp_path, data, stop_at=None, **overrides):
     """A tiny run; with `stop_at`, stopped (as Ctrl+C would) after that many steps."""
     import threading
 
-    from capsexplorer.train import TrainConfig, iter_training
+    from capsexplorer.training.train import TrainConfig, iter_training
 
     values = dict(epochs=2, batch_size=16, out=str(tmp_path / "w.safetensors"), checkpoint_every=1, float16=False,
                   device="cpu")
@@ -260,7 +258,7 @@ def _train(tmp_path, data, stop_at=None, **overrides):
 
 def test_the_cnn_resumes_bit_exactly(tmp_path, tiny):
     """Dropout draws random numbers: a resumed run must draw the ones the uninterrupted run drew."""
-    from capsexplorer.weights import read_state
+    from capsexplorer.net.weights import read_state
 
     cnn = dict(model="cnn", epochs=1, limit=32, checkpoint_every=100)
     straight = _train(tmp_path / "a", tiny, **cnn)
@@ -280,9 +278,9 @@ def other_shape(request, tmp_path_factory):
     """Random weights of a legal CapsNetConfig other than the paper's."""
     import torch
 
-    from capsexplorer.config import CapsNetConfig
-    from capsexplorer.model import CapsNet
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+    from capsexplorer.net.weights import save_weights
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("shape") / "w.safetensors"
@@ -314,9 +312,9 @@ def test_every_command_works_for_every_shape_the_loader_accepts(capsys, tmp_path
 def test_a_digit_the_model_lacks_is_one_line(capsys, tmp_path, three):
     import torch
 
-    from capsexplorer.config import CapsNetConfig
-    from capsexplorer.model import CapsNet
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+    from capsexplorer.net.weights import save_weights
 
     torch.manual_seed(0)
     save_weights(CapsNet(CapsNetConfig(n_classes=2)), tmp_path / "w.safetensors")
@@ -330,9 +328,9 @@ def test_a_model_whose_classes_cannot_score_its_data_is_one_line(capsys, tmp_pat
     fit-decoder in an internal IndexError / ValueError."""
     import torch
 
-    from capsexplorer.config import CapsNetConfig
-    from capsexplorer.model import CapsNet
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+    from capsexplorer.net.weights import save_weights
 
     torch.manual_seed(0)
     weights = tmp_path / "w.safetensors"
@@ -378,8 +376,8 @@ def test_commands_never_load_triton(tmp_path, three, argv):
 
 
 def test_a_sweep_in_small_chunks_equals_one_batch(model, heldout):
-    from capsexplorer.preprocess import preprocess_array
-    from capsexplorer.sweep import run_sweep
+    from capsexplorer.analysis.sweep import run_sweep
+    from capsexplorer.data.preprocess import preprocess_array
 
     x = preprocess_array(heldout.images[0])
     values = np.linspace(-30, 30, 7)
@@ -393,8 +391,8 @@ def test_a_sweep_in_small_chunks_equals_one_batch(model, heldout):
 def test_a_huge_blank_array_is_no_ink_without_a_full_size_float_copy():
     import tracemalloc
 
+    from capsexplorer.data.preprocess import preprocess_array
     from capsexplorer.errors import NoInkError
-    from capsexplorer.preprocess import preprocess_array
 
     blank = np.zeros((8000, 8000), np.uint8)  # 64 MB; a float64 copy would be 512 MB
     tracemalloc.start()
@@ -408,21 +406,26 @@ def test_a_huge_blank_array_is_no_ink_without_a_full_size_float_copy():
 
 
 def _core_imports() -> dict[str, set[str]]:
-    """capsexplorer's core modules (not app/) → the core modules each imports, at the top or in a function."""
+    """capsexplorer's core modules (all but app/ and cli/) → the core modules each imports, at the top or in a
+    function."""
     import ast
     from pathlib import Path
 
     import capsexplorer
 
     folder = Path(capsexplorer.__file__).parent
-    names = {p.stem for p in folder.glob("*.py")}
+    paths = {".".join(("capsexplorer", *p.relative_to(folder).with_suffix("").parts)).removesuffix(".__init__"): p
+             for p in folder.rglob("*.py") if p.relative_to(folder).parts[0] not in ("app", "cli")}
     graph = {}
-    for path in folder.glob("*.py"):
+    for name, path in paths.items():
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-        graph[path.stem] = found & names - {path.stem}
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = found & set(paths) - {name}
+    assert len(graph) > 30 and any(graph.values())  # the walk found the modules and their imports
     return graph
 
 

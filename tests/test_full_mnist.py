@@ -9,9 +9,9 @@ import pickle
 import numpy as np
 import pytest
 
-from capsexplorer import mnist_files
 from capsexplorer.cli import main
-from capsexplorer.data import heldout_samples, load_dataset, mnist5k, mnist_test, model_samples
+from capsexplorer.data import mnist_files
+from capsexplorer.data.datasets import heldout_samples, load_dataset, mnist5k, mnist_test, model_samples
 from capsexplorer.errors import DataError
 
 INSTALLED = mnist_files.data_home()

@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 import capsexplorer.app as app
-from capsexplorer.app.guard import Bars, qt_safe
+from capsexplorer.app.widgets.guard import Bars, qt_safe
 
 
 def overrides() -> list[tuple[str, object]]:

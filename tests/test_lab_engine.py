@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from capsexplorer import transforms
+from capsexplorer.analysis.posegrid import moments, pose_grid
+from capsexplorer.analysis.sweep import run_sweep
 from capsexplorer.cli import main
+from capsexplorer.data import transforms
 from capsexplorer.errors import CapsExplorerError
-from capsexplorer.posegrid import moments
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_bad_transforms_are_named(seven, transform, value, message):
 
 def test_sweep_follows_the_untransformed_winner(model, seven):
     values = np.linspace(-30, 30, 5)
-    sweep = model.sweep(seven, "rotate", values)
+    sweep = run_sweep(model, seven, "rotate", values)
     assert sweep.digit == 7 and sweep.values.shape == (5,)
     assert sweep.images.shape == (5, 28, 28) and sweep.lengths.shape == (5, 10) and sweep.poses.shape == (5, 10, 16)
     assert sweep.prediction.shape == (5,) and sweep.reconstruction.shape == (5, 28, 28)
@@ -86,7 +87,7 @@ def test_sweep_follows_the_untransformed_winner(model, seven):
 
 def test_pose_grid_is_figure_4(model, seven):
     tr = model.trace(seven[None])
-    grid = model.pose_grid(tr.poses[0, 7], 7, span=0.25, steps=11)
+    grid = pose_grid(model, tr.poses[0, 7], 7, span=0.25, steps=11)
     assert grid.grid.shape == (16, 11, 28, 28)
     np.testing.assert_allclose(grid.offsets, np.arange(-0.25, 0.2501, 0.05), atol=1e-6)
     for k in range(16):  # the middle column is the unperturbed reconstruction
@@ -101,7 +102,7 @@ def test_pose_grid_is_figure_4(model, seven):
 
 def test_dimension_labels_name_a_measured_effect():
     """A synthetic capsule whose 'dimension 0' moves a blob right and 'dimension 1' scales it."""
-    from capsexplorer.posegrid import PoseGrid
+    from capsexplorer.analysis.posegrid import PoseGrid
 
     ys, xs = np.mgrid[0:28, 0:28]
     offsets = np.linspace(-0.25, 0.25, 11).astype(np.float32)
@@ -178,7 +179,7 @@ def test_lab_commands_refuse_bad_options_in_one_line(capsys, tmp_path, two_png, 
 
 def test_prediction_runs_say_where_the_input_changes_class(model, heldout):
     x = heldout.images[np.flatnonzero(heldout.labels == 4)[0]].astype(np.float32) / 255
-    sweep = model.sweep(x, "rotate", np.linspace(-180, 180, 37))
+    sweep = run_sweep(model, x, "rotate", np.linspace(-180, 180, 37))
     runs = sweep.prediction_runs()
     assert [d for d, _, _ in runs] == [int(p) for k, p in enumerate(sweep.prediction)
                                       if k == 0 or p != sweep.prediction[k - 1]]
@@ -190,8 +191,8 @@ def test_prediction_runs_say_where_the_input_changes_class(model, heldout):
 def test_the_figure_4_png_holds_every_row_name_whole():
     from PIL import ImageDraw
 
-    from capsexplorer import render
-    from capsexplorer.posegrid import PoseGrid
+    from capsexplorer.analysis import render
+    from capsexplorer.analysis.posegrid import PoseGrid
 
     grid = PoseGrid(4, np.zeros(16, np.float32), np.linspace(-0.25, 0.25, 11), np.zeros((16, 11, 28, 28)))
     long_name = "turns counter-clockwise, wider, not taller"
@@ -206,14 +207,14 @@ def test_a_figure4_name_is_the_tooltip_s_strongest_effect(model, heldout):
     """Issue 22 §2: dimension 15 was named "turns clockwise" while its tooltip's largest figure was stroke.
     Now the name follows the figures the tooltip lists first (just-visible changes), and a row whose shape turns
     round at some step has no orientation."""
-    from capsexplorer.app.grid_panel import effects_text
-    from capsexplorer.posegrid import ROUND, WORDS, moments
+    from capsexplorer.analysis.posegrid import ROUND, WORDS, moments
+    from capsexplorer.app.panels.grid_panel import effects_text
 
     for k in (0, 1, 4):
         image = heldout.images[k].astype(np.float32)[None] / 255.0
         tr = model.trace(image, iterations=3)
         digit = int(tr.prediction[0])
-        grid = model.pose_grid(tr.poses[0, digit], digit, 0.5, 7)
+        grid = pose_grid(model, tr.poses[0, digit], digit, 0.5, 7)
         named = 0
         for row in grid.labels():
             strongest = next(iter(row["salience"]))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from capsexplorer.losses import margin_loss, reconstruction_loss
+from capsexplorer.net.losses import margin_loss, reconstruction_loss
 
 
 def test_margin_loss_hand_computed():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from capsexplorer import RoutingTrace, load_model, preprocess
-from capsexplorer.model import CapsNet, default_device
+from capsexplorer.net.model import CapsNet, default_device
 
 
 class Fixed(torch.nn.Module):
@@ -113,7 +113,7 @@ def test_trace_saves_and_loads(tmp_path, model, digit_image):
 
 def test_the_device_is_cuda_exactly_when_a_gpu_is_there(monkeypatch):
     from capsexplorer.errors import DeviceError
-    from capsexplorer.model import resolve_device
+    from capsexplorer.net.model import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)

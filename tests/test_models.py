@@ -10,12 +10,12 @@ from PIL import Image
 
 from capsexplorer import load_model
 from capsexplorer.cli import main
-from capsexplorer.data import Split, load_dataset, load_folder_dataset, model_samples, mnist5k
-from capsexplorer.decoder_fit import DecoderFit, fit_decoder
+from capsexplorer.data.augment import shift_images
+from capsexplorer.data.datasets import Split, load_dataset, load_folder_dataset, mnist5k, model_samples
 from capsexplorer.errors import CapsExplorerError, DataError
-from capsexplorer.augment import shift_images
-from capsexplorer.train import evaluate
-from capsexplorer.weights import SHIPPED_MODELS, resolve_weights, shipped_weights_path
+from capsexplorer.net.weights import SHIPPED_MODELS, resolve_weights, shipped_weights_path
+from capsexplorer.training.decoder_fit import DecoderFit, fit_decoder
+from capsexplorer.training.train import evaluate
 
 
 def test_evaluate_reports_the_reconstruction_error(model, heldout):
@@ -155,14 +155,14 @@ def test_fit_decoder_refuses_bad_settings_before_work(args, message, capsys):
 
 def test_fit_decoder_measures_a_digits_model_on_the_official_test_digits(tmp_path, monkeypatch, capsys):
     """Never on MNIST 5k's validation fifth, which is MNIST training digits."""
-    import capsexplorer.data
-    import capsexplorer.decoder_fit
-    from capsexplorer.data import mnist_test
+    import capsexplorer.data.datasets
+    import capsexplorer.training.decoder_fit
+    from capsexplorer.data.datasets import mnist_test
 
     test = mnist_test()
     few = Split(test.images[:40], test.labels[:40])
-    monkeypatch.setattr(capsexplorer.data, "mnist_test", lambda: few)
-    monkeypatch.setattr(capsexplorer.decoder_fit, "fit_decoder", lambda model, split, fit, progress=None: {"pairs": 0})
+    monkeypatch.setattr(capsexplorer.data.datasets, "mnist_test", lambda: few)
+    monkeypatch.setattr(capsexplorer.training.decoder_fit, "fit_decoder", lambda model, split, fit, progress=None: {"pairs": 0})
     out = tmp_path / "refit.safetensors"
     assert main(["fit-decoder", "--weights", "mnist5k", "--out", str(out)]) == 0
     meta = load_model(str(out), device="cpu").metadata

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from capsexplorer import multimnist
-from capsexplorer.data import mnist5k
-from capsexplorer.losses import margin_loss, reconstruction_loss
+from capsexplorer.data import multimnist
+from capsexplorer.data.datasets import mnist5k
+from capsexplorer.net.losses import margin_loss, reconstruction_loss
 
 
 def test_a_digit_is_centred_and_moved_by_whole_pixels():
@@ -64,8 +64,8 @@ def test_the_losses_count_both_digits():
 
 @pytest.mark.slow
 def test_a_short_multimnist_run_trains_a_36_pixel_two_digit_model(tmp_path):
-    from capsexplorer.train import TrainConfig, iter_training
-    from capsexplorer.weights import load_model
+    from capsexplorer.net.weights import load_model
+    from capsexplorer.training.train import TrainConfig, iter_training
 
     out = tmp_path / "multi.safetensors"
     config = TrainConfig(dataset="multimnist", epochs=1, batch_size=8, limit=16, out=str(out), device="cpu",
@@ -84,8 +84,8 @@ def test_evaluate_and_classify_speak_of_two_digits(tmp_path, capsys, monkeypatch
     from capsexplorer.cli import main
 
     monkeypatch.setattr(multimnist, "HELDOUT_PAIRS", 200)  # the command measures 10,000; the test, 200
-    from capsexplorer.model import CapsNet, CapsNetConfig
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.model import CapsNet, CapsNetConfig
+    from capsexplorer.net.weights import save_weights
 
     torch.manual_seed(0)
     weights = tmp_path / "two.safetensors"
@@ -104,7 +104,7 @@ def test_evaluate_and_classify_speak_of_two_digits(tmp_path, capsys, monkeypatch
 
 
 def test_the_routing_ablation_counts_answers_and_changes_against_uniform():
-    from capsexplorer.model import CapsNet, CapsNetConfig
+    from capsexplorer.net.model import CapsNet, CapsNetConfig
 
     torch.manual_seed(0)
     model = CapsNet(CapsNetConfig(image_size=36)).eval()
@@ -118,7 +118,7 @@ def test_the_routing_ablation_counts_answers_and_changes_against_uniform():
 @pytest.mark.parametrize("setting", [{"model": "cnn"}, {"decoder_epochs": 5}])
 def test_settings_that_cannot_train_on_pairs_are_one_line(tmp_path, setting):
     from capsexplorer.errors import CapsExplorerError
-    from capsexplorer.train import TrainConfig
+    from capsexplorer.training.train import TrainConfig
 
     with pytest.raises(CapsExplorerError, match="multimnist|MultiMNIST"):
         TrainConfig(dataset="multimnist", out=str(tmp_path / "w.safetensors"), **setting).validate()
@@ -136,7 +136,7 @@ def test_a_two_digit_model_takes_a_pair_as_it_is_and_a_single_digit_at_its_own_s
     from PIL import Image
 
     from capsexplorer.cli.common import model_input
-    from capsexplorer.model import CapsNet, CapsNetConfig
+    from capsexplorer.net.model import CapsNet, CapsNetConfig
 
     model = CapsNet(CapsNetConfig(image_size=36))
     model.metadata = {"dataset": "multimnist"}
@@ -151,8 +151,8 @@ def test_a_two_digit_model_takes_a_pair_as_it_is_and_a_single_digit_at_its_own_s
 def test_a_digits_model_warm_starts_the_two_digit_one():
     """--init with 28×28 weights for a 36×36 run: convolutions as they are, each W_ij from the nearest cell of
     the old grid, the decoder drawing the old picture at the canvas's centre and dark around it."""
-    from capsexplorer.model import CapsNet, CapsNetConfig
-    from capsexplorer.train import warm_start_state
+    from capsexplorer.net.model import CapsNet, CapsNetConfig
+    from capsexplorer.training.train import warm_start_state
 
     torch.manual_seed(0)
     digits = CapsNet(CapsNetConfig())

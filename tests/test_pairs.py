@@ -9,12 +9,13 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QMouseEvent
-
-from capsexplorer import multimnist, segmentation
-from capsexplorer.config import CapsNetConfig
-from capsexplorer.model import CapsNet
-from capsexplorer.views import Geometry
 from test_app import isolated_settings, open_watched, send_mouse  # noqa: F401 (a fixture: these tests' settings)
+
+from capsexplorer.analysis import segmentation
+from capsexplorer.analysis.views import Geometry
+from capsexplorer.data import multimnist
+from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.model import CapsNet
 
 TIMEOUT = 60_000
 
@@ -103,8 +104,8 @@ def test_the_pairs_tab_shows_which_strokes_routing_gives_to_which_digit(qtbot, t
     assert "orange is the pair's first digit" in pair.caption.text()
     import json
 
-    from capsexplorer.predictions import segmentation_file
-    from capsexplorer.weights import resource_path
+    from capsexplorer.analysis.predictions import segmentation_file
+    from capsexplorer.net.weights import resource_path
 
     measured = json.loads(resource_path(segmentation_file(state.model.path)).read_text())
     one, three = measured["both_right_by_iterations"]["1"], measured["both_right_by_iterations"]["3"]
@@ -231,8 +232,8 @@ def test_back_from_the_two_digit_model_the_cnn_answers_the_drawing_again(qtbot, 
 
 
 def test_a_newer_cnn_follow_up_replaces_one_still_waiting():
-    from capsexplorer.app.jobs import CnnJob
-    from capsexplorer.app.worker import InferenceWorker
+    from capsexplorer.app.session.jobs import CnnJob
+    from capsexplorer.app.session.worker import InferenceWorker
 
     worker = InferenceWorker()
     worker._follow_up(CnnJob(1, np.zeros((28, 28), np.float32)))

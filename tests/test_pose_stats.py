@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from capsexplorer import load_model, pose_stats
+from capsexplorer import load_model
+from capsexplorer.analysis import pose_stats
+from capsexplorer.analysis.posegrid import pose_grid
 from capsexplorer.cli import main
-from capsexplorer.config import CapsNetConfig
-from capsexplorer.data import Split
-from capsexplorer.model import CapsNet
+from capsexplorer.data.datasets import Split
+from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.model import CapsNet
 from capsexplorer.progress_events import run_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +102,7 @@ def test_stats_steps_take_the_true_class_and_say_what_they_chose():
 
 def test_the_training_images_of_the_shipped_models(model, monkeypatch):
     split, source = pose_stats.training_images(model)  # the default learned from MNIST's 60,000 training digits
-    from capsexplorer.data import full_mnist
+    from capsexplorer.data.datasets import full_mnist
 
     if full_mnist() is not None:
         assert len(split) == 60000 and "MNIST's 60,000 training digits" in source
@@ -116,7 +118,7 @@ def test_the_training_images_of_the_shipped_models(model, monkeypatch):
 
 def test_computed_once_then_kept(model, tmp_path, monkeypatch, fake):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    from capsexplorer import predictions
+    from capsexplorer.analysis import predictions
 
     monkeypatch.setattr(predictions, "cached_file", lambda name: (predictions.cache_dir() / name)
                         if (predictions.cache_dir() / name).is_file() else None)  # not the shipped copy
@@ -131,7 +133,7 @@ def test_computed_once_then_kept(model, tmp_path, monkeypatch, fake):
 @pytest.mark.parametrize("name, source", [("mnist5k", "4,000 training digits"), ("fashion-mnist", "training set")])
 def test_the_shipped_models_ship_their_statistics(name, source):
     from capsexplorer import load_model
-    from capsexplorer.predictions import pose_stats_file
+    from capsexplorer.analysis.predictions import pose_stats_file
 
     model = load_model(name, device="cpu")
     path = REPO / "resources" / pose_stats_file(model)
@@ -149,12 +151,12 @@ def two_png(tmp_path, heldout):
 
 
 def test_a_grid_with_sigma_perturbs_each_dimension_by_its_own_spread(model, heldout):
-    from capsexplorer.posegrid import PoseGrid
+    from capsexplorer.analysis.posegrid import PoseGrid
 
     x = heldout.images[np.flatnonzero(heldout.labels == 2)[0]].astype(np.float32) / 255
     pose = model.poses(x[None])[0, 2]
     sigma = np.linspace(0, 0.15, 16).astype(np.float32)
-    grid = model.pose_grid(pose, 2, 2.0, 5, sigma=sigma)
+    grid = pose_grid(model, pose, 2, 2.0, 5, sigma=sigma)
     np.testing.assert_allclose(grid.offsets, [-2, -1, 0, 1, 2])
     np.testing.assert_allclose(grid.dimension_offsets(), sigma[:, None] * np.array([-2, -1, 0, 1, 2]), atol=1e-7)
     moved = pose.copy()
@@ -179,7 +181,7 @@ def test_grid_range_paper_is_todays_grid(capsys, tmp_path, two_png, model):
     from capsexplorer.cli.common import _network_input
 
     tr = model.trace(_network_input(SimpleNamespace(image=two_png), model)[None])
-    today = model.pose_grid(tr.poses[0, 2], 2, 0.25, 11)
+    today = pose_grid(model, tr.poses[0, 2], 2, 0.25, 11)
     with np.load(tmp_path / "g.npz") as data:
         np.testing.assert_allclose(data["grid"], today.grid, atol=1e-6)
     assert [d["label"] for d in row["dimensions"]] == [d["label"] for d in today.labels()]
@@ -212,8 +214,9 @@ def test_bad_ranges_are_one_line(capsys, two_png):
 
 
 def test_weights_without_their_training_images_fall_back_to_the_papers_range(capsys, tmp_path, two_png):
-    from capsexplorer.weights import read_state, shipped_weights_path
     from safetensors.torch import save_file
+
+    from capsexplorer.net.weights import read_state, shipped_weights_path
 
     tensors, meta = read_state(shipped_weights_path())
     path = tmp_path / "folder.safetensors"

@@ -1,13 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from drawing import as_drawn
 from PIL import Image
 
 from capsexplorer import NoInkError, preprocess
+from capsexplorer.data.preprocess import (
+    MNIST_STROKE,
+    WORK,
+    _bounding_box,
+    _fit,
+    load_image,
+    preprocess_array,
+    stroke_width,
+)
 from capsexplorer.errors import ImageError
-from capsexplorer.preprocess import MNIST_STROKE, WORK, _bounding_box, _fit, load_image, preprocess_array, stroke_width
-
-from drawing import as_drawn
 
 
 def similarity(a, b):
@@ -108,7 +115,7 @@ def test_drawn_digits_are_classified(model, heldout):
 
 def _ink_three(heldout):
     """A held-out 3 at 280×280 as uint8, dark ink on white, and what preprocess makes of it."""
-    from capsexplorer.preprocess import preprocess_array
+    from capsexplorer.data.preprocess import preprocess_array
 
     three = heldout.images[np.flatnonzero(heldout.labels == 3)[0]]
     light = np.array(Image.fromarray(three).resize((280, 280), Image.BILINEAR))
@@ -235,7 +242,7 @@ def test_a_huge_16_bit_png_stays_within_a_gigabyte(tmp_path):
             "from PIL import Image\n"
             "a = np.full((12000, 12000), 65535, np.uint16); a[3000:9000, 5500:6500] = 20000\n"
             "Image.fromarray(a).save(sys.argv[1], compress_level=1); del a\n"
-            "from capsexplorer.preprocess import load_image, preprocess_array\n"
+            "from capsexplorer.data.preprocess import load_image, preprocess_array\n"
             "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "x = preprocess_array(load_image(sys.argv[1]))\n"
             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, x.sum())\n")

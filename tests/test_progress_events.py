@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from capsexplorer import progress_events
-from capsexplorer.train import Progress
+from capsexplorer.training.train import Progress
 
 
 def test_a_step_round_trips_and_non_finite_numbers_become_null():

@@ -4,11 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from capsexplorer import robustness, transforms
-from capsexplorer.baseline import BaselineCNN
+from capsexplorer.analysis import robustness
 from capsexplorer.cli import main
-from capsexplorer.data import Split
-from capsexplorer.weights import save_weights
+from capsexplorer.data import transforms
+from capsexplorer.data.datasets import Split
+from capsexplorer.net.baseline import BaselineCNN
+from capsexplorer.net.weights import save_weights
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_routing_ablation_rows(model, small):
 
 @pytest.mark.slow
 def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypatch):
-    import capsexplorer.data as data
+    import capsexplorer.data.datasets as data
 
     monkeypatch.setattr(data, "heldout_samples", lambda digit=None: small)
     cnn = tmp_path / "cnn.safetensors"
@@ -80,8 +81,9 @@ def test_the_robustness_command_json_and_plot(capsys, tmp_path, small, monkeypat
 
 def test_the_command_keeps_its_result_for_the_window(capsys, tmp_path, monkeypatch):
     """`capsexplorer robustness` on the held-out digits stores what it measured where the window looks."""
-    from capsexplorer import load_model, predictions
-    from capsexplorer.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
+    from capsexplorer import load_model
+    from capsexplorer.analysis import predictions
+    from capsexplorer.net.weights import SHIPPED_CNN, load_baseline, shipped_weights_path
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     fake = {"capsnet": {}, "cnn": {}, "affine-mix": {"capsnet": 0.5, "cnn": 0.4}, "seconds": 1.0}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from capsexplorer.model import CapsNet
-from capsexplorer.routing import route, squash
+from capsexplorer.net.model import CapsNet
+from capsexplorer.net.routing import route, squash
 
 
 def procedure_1(u_hat, iterations):

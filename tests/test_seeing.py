@@ -1,10 +1,10 @@
-"""Each tab's "what you are seeing" sentence (capsexplorer.seeing): its figures are the data's, and each verdict
+"""Each tab's "what you are seeing" sentence (capsexplorer.analysis.seeing): its figures are the data's, and each verdict
 is said only when the numbers make it true (issue 22)."""
 import numpy as np
 import pytest
 
-from capsexplorer import seeing
-from capsexplorer.trace import RoutingTrace
+from capsexplorer.analysis import seeing
+from capsexplorer.net.trace import RoutingTrace
 
 NAMES = [str(d) for d in range(10)]
 
@@ -123,7 +123,7 @@ def test_figure4_s_caption_names_each_row_s_lost_tiles_in_the_model_s_words():
     class mostly read: there the row stops being the digit'."""
     from types import SimpleNamespace
 
-    from capsexplorer.app.grid_panel import still_read_text
+    from capsexplorer.app.panels.grid_panel import still_read_text
 
     grid = SimpleNamespace(digit=2)
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
@@ -169,7 +169,7 @@ def test_the_sweep_caption_reads_a_two_digit_model_s_answers_as_pairs():
     """From a third check: the two-digit model's Sweep caption listed single classes ("still read as 7 at 14 %")."""
     from types import SimpleNamespace
 
-    from capsexplorer.app.sweep_panel import runs_text
+    from capsexplorer.app.panels.sweep_panel import runs_text
 
     sweep = SimpleNamespace(values=np.array([-30.0, 0.0, 30.0, 60.0]), prediction_runs=lambda: [(7, -30.0, 60.0)])
     assert runs_text(sweep, str, "°") == "7 (-30 to +60°)"

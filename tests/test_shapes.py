@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
-from capsexplorer.config import CapsNetConfig
-from capsexplorer.model import CapsNet
-from capsexplorer.views import Geometry
 from test_app import isolated_settings, open_watched  # noqa: F401 (a fixture: these tests' settings)
+
+from capsexplorer.analysis.views import Geometry
+from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.model import CapsNet
 
 SHAPES = {
     "36x36": (dict(image_size=36), {"dataset": "mnist5k"}),
@@ -70,8 +70,8 @@ def test_every_tab_works_with_the_shipped_two_digit_model(qtbot, digit_image):
 
 def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     """Every lab tab shown and every iteration stepped, each panel checked to draw in the model's own shape."""
-    from capsexplorer.app.tabs import LAB_TABS
     from capsexplorer.app.main import _show_lab
+    from capsexplorer.app.session.tabs import LAB_TABS
 
     geometry = Geometry.of(model.config)
     window, errors = open_watched(qtbot, model)
@@ -124,7 +124,7 @@ def shaped_files(tmp_path_factory, heldout):
     """Both shapes' weights files, an image of a digit and a folder data set of three classes."""
     from PIL import Image
 
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.weights import save_weights
 
     root = tmp_path_factory.mktemp("shapes")
     for name in SHAPES:
@@ -188,7 +188,7 @@ def test_commands_that_measure_on_the_digits_say_so_for_a_model_of_other_classes
 def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model, shaped_files, digit_image):
     """Digits → a 3-class model → a 36×36 model trained on the same digits, at run time: no panel keeps the last
     model's results (the held-out browser indexed 3 names with 10 labels), nor quotes the shipped model's figures."""
-    from capsexplorer.app.pair_panel import TITLES
+    from capsexplorer.app.panels.pair_panel import TITLES
 
     MEASURED = "How much routing moves here.</b> Over MNIST's 10,000 test digits"
 
@@ -220,9 +220,9 @@ def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model
 def test_a_request_made_for_the_last_model_s_capsules_is_dropped_not_an_error(qapp, heldout):
     """Parts switched off on the digits model (1152 capsules), the request still queued when a 36×36 model
     (3200) has loaded: the worker drops it — the new model's own request follows — instead of failing."""
-    from capsexplorer.app.jobs import ProbeJob, TraceJob
-    from capsexplorer.app.state import TraceResult
-    from capsexplorer.app.worker import InferenceWorker
+    from capsexplorer.app.session.jobs import ProbeJob, TraceJob
+    from capsexplorer.app.session.state import TraceResult
+    from capsexplorer.app.session.worker import InferenceWorker
 
     worker = InferenceWorker(model=shaped_model("36x36"))
     worker._model = shaped_model("36x36")
@@ -263,7 +263,7 @@ def test_switching_models_with_every_tab_shown_neither_errs_nor_crashes(qtbot, m
 def test_a_model_whose_metadata_names_digits_it_cannot_read_gets_no_browser_not_an_error(qtbot, model, tmp_path):
     """A 3-class model that says it learned MNIST: the 10 test labels cannot be scored against its 3 classes
     (the confusion matrix's "cannot reshape array of size 30 into shape (3,3)"); the browser says why."""
-    from capsexplorer.weights import save_weights
+    from capsexplorer.net.weights import save_weights
 
     three = shaped_model("3-class-8d")
     save_weights(three, tmp_path / "three.safetensors", {"dataset": "mnist", "classes": "a,b,c"})

@@ -4,10 +4,10 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from capsexplorer.app.state import WINNER, ExplorerState, TraceResult
-from capsexplorer.app import jobs
-from capsexplorer.app.jobs import Blank
-from capsexplorer.app.worker import InferenceWorker
+from capsexplorer.app.session import jobs
+from capsexplorer.app.session.jobs import Blank
+from capsexplorer.app.session.state import WINNER, ExplorerState, TraceResult
+from capsexplorer.app.session.worker import InferenceWorker
 
 TIMEOUT = 30_000
 
@@ -254,7 +254,7 @@ def save_overflowing_weights(path):
     """The shipped weights ×1e30, stored in float32: finite numbers whose outputs overflow."""
     import torch
 
-    from capsexplorer.weights import load_model, save_weights
+    from capsexplorer.net.weights import load_model, save_weights
 
     broken = load_model(device="cpu")
     with torch.no_grad():
@@ -285,8 +285,8 @@ def test_measure_pressed_goes_before_the_long_jobs_the_window_queued(model):
     ran first. Interactive jobs still come first of all."""
     import numpy as np
 
-    from capsexplorer.app import jobs
-    from capsexplorer.app.worker import InferenceWorker
+    from capsexplorer.app.session import jobs
+    from capsexplorer.app.session.worker import InferenceWorker
 
     worker = InferenceWorker(model=model)
     worker._jobs = {"predictions": jobs.PredictionsJob(3), "pose_stats": jobs.PoseStatsJob(),
@@ -302,7 +302,7 @@ def test_a_chosen_capsule_returns_to_the_winner_with_the_new_trace_already_held(
     """Issue 23: with a capsule chosen but not pinned, a new input's trace emitted the choice's return to the
     winner while the state still held the old trace — Routing and Votes drew the old trace, and a Figure-4 job
     for the old winner went out under the new generation."""
-    from capsexplorer.app.state import InputImage
+    from capsexplorer.app.session.state import InputImage
 
     state = ExplorerState()
     state.accept(result_for(model, digit_image, state.next_generation()))
@@ -316,3 +316,52 @@ def test_a_chosen_capsule_returns_to_the_winner_with_the_new_trace_already_held(
     new = state.next_generation()
     assert state.accept(result_for(model, digit_image, new))
     assert seen == [(new, 3, 3), (new, 3, 3)]  # each emitted with the new trace held, pointing at its winner
+
+
+def test_every_job_has_a_handler_and_every_answer_a_taker(qapp, model):
+    """Issue 23 §2: dispatch by type — a job type no handler takes, or an answer type no taker takes, fails here
+    (not at run time, as a string looked up did)."""
+    import dataclasses
+
+    from capsexplorer.app.session.controller import Controller
+    from capsexplorer.app.session.state import ExplorerState
+    from capsexplorer.app.session.worker import InferenceWorker
+
+    def all_subclasses(cls):
+        return {cls} | {s for sub in cls.__subclasses__() for s in all_subclasses(sub)}
+
+    job_types = all_subclasses(jobs.Job) - {jobs.Job}
+    worker = InferenceWorker(None, "cpu", model=model)
+    controller = Controller(ExplorerState(), worker)
+    assert set(worker._handlers) == job_types
+    answers = {cls for name, cls in vars(jobs).items() if dataclasses.is_dataclass(cls) and isinstance(cls, type)
+               and cls.__module__ == jobs.__name__ and cls not in all_subclasses(jobs.Job)
+               and cls not in (jobs.ModelInfo, jobs.Progress, jobs.LabResult)}  # a model, progress, a base
+    answers |= {TraceResult}
+    assert answers <= set(controller._takers), answers - set(controller._takers)
+
+
+def test_a_strokes_end_reuses_its_last_live_trace_of_the_same_input(qtbot, model, digit_image, monkeypatch):
+    """Issue 23 §7: the drawing stopped, so the stroke's end routes the input its last live trace routed — the answer
+    comes without routing again (the capsules' part of a stroke's end latency); any change routes again."""
+    worker = started_worker(qtbot, model)
+    routed = []
+    trace = model.trace
+    monkeypatch.setattr(model, "trace", lambda *a, **k: routed.append(1) or trace(*a, **k))
+    try:
+        image = np.asarray(digit_image)
+        worker.submit(jobs.TraceJob(1, image.copy(), 3, live=True))
+        wait(qtbot, lambda: idle(worker))
+        live = worker.take(TraceResult)
+        worker.submit(jobs.TraceJob(2, image.copy(), 3))  # the stroke's end: the same pixels
+        wait(qtbot, lambda: idle(worker))
+        final = worker.take(TraceResult)
+        assert len(routed) == 1 and final.request == 2 and final.trace is live.trace
+        for changed in (jobs.TraceJob(3, image.copy(), 2),  # another iteration count
+                        jobs.TraceJob(4, np.roll(image, 3, axis=1), 2)):  # other pixels
+            worker.submit(changed)
+            wait(qtbot, lambda: idle(worker))
+            assert worker.take(TraceResult).request == changed.request
+        assert len(routed) == 3
+    finally:
+        worker.stop()

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from capsexplorer import load_model
-from capsexplorer.data import Dataset, Split, mnist5k
+from capsexplorer.data.augment import augment, to_tensor
+from capsexplorer.data.datasets import Dataset, Split, mnist5k
 from capsexplorer.errors import CapsExplorerError
-from capsexplorer.augment import augment, to_tensor
-from capsexplorer.train import TrainConfig, evaluate, iter_training
+from capsexplorer.training.train import TrainConfig, evaluate, iter_training
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_short_training_lowers_the_loss(tmp_path, tiny):
     # MNIST 5k's own fifth is training digits of MNIST: a validation figure, never called held out
     assert "heldout_accuracy" not in model.metadata
     assert float(model.metadata["validation_accuracy"]) == pytest.approx(final.heldout_accuracy, abs=1e-4)
-    from capsexplorer.weights import accuracy_text
+    from capsexplorer.net.weights import accuracy_text
 
     assert accuracy_text(model.metadata).startswith(f"validation accuracy {final.heldout_accuracy:.2%}")
 
@@ -185,7 +185,7 @@ def test_orphaned_temporary_files_are_removed_on_start(tmp_path, tiny):
 
 
 def test_augment_is_seeded_and_stays_within_its_bounds(heldout):
-    from capsexplorer.posegrid import moments
+    from capsexplorer.analysis.posegrid import moments
 
     x = to_tensor(heldout.images[:64])
     a = augment(x, torch.Generator().manual_seed(3))
@@ -232,7 +232,7 @@ def test_progress_reports_each_loss_and_time_left(tmp_path, tiny):
 
 
 def test_init_starts_from_given_weights(tmp_path, tiny):
-    from capsexplorer.weights import shipped_weights_path
+    from capsexplorer.net.weights import shipped_weights_path
 
     cfg = config(tmp_path, init="mnist5k")
     progress = one_step(cfg, tiny)
@@ -271,7 +271,7 @@ def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path, tiny
 
 
 def test_validation_images_are_set_aside_and_each_epochs_report_measures_them(tmp_path, tiny):
-    from capsexplorer.train import set_aside
+    from capsexplorer.training.train import set_aside
 
     kept, aside = set_aside(tiny.train, 8, seed=0)
     assert len(kept) == 56 and len(aside) == 8
@@ -286,3 +286,48 @@ def test_validation_images_are_set_aside_and_each_epochs_report_measures_them(tm
     assert any(np.array_equal(report.samples[0], image) for image in aside.images)
     model = load_model(progress[-1].weights, device="cpu")
     assert model.metadata["train_size"] == "56" and model.metadata["validation_set_aside"] == "8"
+
+
+def test_augmentation_maps_are_the_transforms_own():
+    """Issue 23: augmentation builds its maps with transforms.compose — one warp of a digit by augment's grid equals
+    the probe's bilinear warp with the same matrix (inside the image, away from the border's interpolation)."""
+    from capsexplorer.data import transforms
+    from capsexplorer.data.augment import sampling_grid_map
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((28, 28), np.float32)
+    image[8:20, 10:18] = rng.random((12, 8))
+    forward = transforms.compose(10.0, 0.1, 1.1, 1.1, 2.0, -1.0)[None]  # (1, 3, 3)
+    theta = torch.from_numpy(sampling_grid_map(forward, 28))
+    x = torch.from_numpy(image)[None, None]
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
+    ours = torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="zeros")[0, 0].numpy()
+    probe = transforms.warp(image[None], forward)[0]
+    np.testing.assert_allclose(ours, probe, atol=1e-4)
+
+
+def test_every_evaluation_restores_train_mode_when_it_fails(model, balanced, monkeypatch):
+    """Issue 23 §5: one batch loop for every evaluation, and the model's train mode restored in `finally` — a
+    failure in the middle of `evaluate` left the model in eval mode (dropout and the like off for training)."""
+    from capsexplorer.net.inference import map_batches
+
+    part = Split(balanced.images[:20], balanced.labels[:20])
+    calls = []
+
+    def fails_on_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated failure")
+        return type(model).forward(model, *args, **kwargs)
+
+    model.train()
+    monkeypatch.setattr(model, "forward", fails_on_the_second_batch)
+    with pytest.raises(RuntimeError, match="simulated"):
+        evaluate(model, part, batch_size=10)
+    assert model.training
+    monkeypatch.undo()
+    steps = map_batches(model, lambda x: len(x), part.images, batch=10)
+    assert next(steps) == 10 and not model.training
+    steps.close()  # a caller that stops early
+    assert model.training
+    model.eval()

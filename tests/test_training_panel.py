@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from capsexplorer.app.training_panel import DATASETS, TrainingDialog, TrainingPanel, duration
-from capsexplorer.weights import load_model
+from capsexplorer.app.panels.training_panel import DATASETS, TrainingDialog, TrainingPanel, duration
+from capsexplorer.net.weights import load_model
 
 QUICK = ["--limit", "32", "--device", "cpu", "--float32"]
 pytestmark = pytest.mark.slow
@@ -147,7 +147,7 @@ def test_the_training_window_opens_beside_the_explorer_with_its_legend_in_the_ti
     dialog = window.show_training()
     qtbot.wait(20)
     try:
-        from capsexplorer.app.training_panel import beside
+        from capsexplorer.app.panels.training_panel import beside
 
         screen = window.screen().availableGeometry()
         assert dialog.pos() == beside(window.frameGeometry(), dialog.width(), dialog.height(), screen)
@@ -165,7 +165,7 @@ def test_the_training_window_opens_beside_the_explorer_with_its_legend_in_the_ti
 def test_the_training_window_goes_beside_the_explorer_where_the_screen_has_room():
     from PySide6.QtCore import QRect
 
-    from capsexplorer.app.training_panel import beside
+    from capsexplorer.app.panels.training_panel import beside
 
     screen = QRect(0, 0, 1920, 1080)
     assert beside(QRect(0, 0, 900, 700), 980, 620, screen).x() == 907  # right of it
@@ -261,7 +261,7 @@ def test_a_bug_in_the_training_dialog_is_shown_in_that_dialog(qtbot, model, monk
 def test_the_default_name_is_the_users_own_and_a_restart_offers_resume(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from capsexplorer.app.training_panel import default_out
+    from capsexplorer.app.panels.training_panel import default_out
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from capsexplorer import views
+from capsexplorer.analysis import views
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,8 @@ def test_the_guides_routing_sentence_follows_its_numbers():
 
 
 def test_routing_movement_is_measured_against_uniform_couplings(model):
-    from capsexplorer import routing_movement
-    from capsexplorer.data import heldout_samples
+    from capsexplorer.analysis import routing_movement
+    from capsexplorer.data.datasets import heldout_samples
 
     split = heldout_samples()
     few = type(split)(split.images[:6], split.labels[:6])
@@ -112,7 +112,7 @@ def test_routing_movement_is_measured_against_uniform_couplings(model):
 
 def test_the_overlay_has_its_own_scale_spanning_its_values(model, digit_image):
     """Issue 22 §5: on the matrix's 0…0.2 scale the type-averaged couplings (all ≈ 0.1) read as one grey."""
-    from capsexplorer import views
+    from capsexplorer.analysis import views
 
     tr = model.trace(digit_image[None], iterations=3)
     stack = views.mode_stack(tr, "coupling")  # (R, 1152, 10)

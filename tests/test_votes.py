@@ -1,7 +1,7 @@
 """The vote view's geometry (no Qt): agreement along v_j, the main spread across it, areas from c_ij."""
 import numpy as np
 
-from capsexplorer.votes import vote_view
+from capsexplorer.analysis.votes import vote_view
 
 
 def _votes(seed=0, n=200, d=16, j_count=3):

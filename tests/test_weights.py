@@ -5,8 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from capsexplorer import DeviceError, WeightsError, load_model, save_weights
-from capsexplorer.model import CapsNet
-from capsexplorer.weights import shipped_weights_path
+from capsexplorer.net.model import CapsNet
+from capsexplorer.net.weights import shipped_weights_path
 
 
 class RunsCode:
@@ -104,7 +104,7 @@ def with_config(tmp_path, config, name="cfg.safetensors"):
     """The shipped tensors with an untrusted `config` in the metadata."""
     import json
 
-    from capsexplorer.weights import read_state
+    from capsexplorer.net.weights import read_state
 
     tensors, meta = read_state(shipped_weights_path())
     meta["config"] = config if isinstance(config, str) else json.dumps(config)
@@ -182,6 +182,6 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
     ({}, "held-out accuracy unknown"),
 ])
 def test_the_accuracy_a_file_claims_says_on_what_and_with_how_many_iterations(metadata, text):
-    from capsexplorer.weights import accuracy_text
+    from capsexplorer.net.weights import accuracy_text
 
     assert accuracy_text(metadata) == text

@@ -1,5 +1,5 @@
 """Exports: any widget as PNG, the routing iterations as an animated GIF — written beside the target and
-renamed into place (capsexplorer.render), so an existing file is never left truncated."""
+renamed into place (capsexplorer.analysis.render), so an existing file is never left truncated."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QApplication, QWidget
 
-from .. import render
-from ..errors import CapsExplorerError
+from capsexplorer.analysis import render
+from capsexplorer.errors import CapsExplorerError
 
 
 def widget_image(widget: QWidget) -> Image.Image:

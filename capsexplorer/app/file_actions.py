@@ -7,9 +7,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from ..errors import CapsExplorerError
-from .export import save_png, save_routing_gif
-from .samples import IMAGE_FILTER
+from capsexplorer.app.export import save_png, save_routing_gif
+from capsexplorer.app.panels.samples import IMAGE_FILTER
+from capsexplorer.errors import CapsExplorerError
 
 
 class FileActions(QObject):
@@ -59,7 +59,7 @@ class FileActions(QObject):
             self._export(lambda: save_routing_gif(self.window, path))
 
     def export_sweep(self, kind: str) -> None:
-        from .. import render
+        from capsexplorer.analysis import render
 
         result = self.window.state.sweep
         if result is None:
@@ -73,7 +73,7 @@ class FileActions(QObject):
                          else render.save_gif(render.sweep_frames(sweep), path))
 
     def export_grid(self) -> None:
-        from .. import render
+        from capsexplorer.analysis import render
 
         result = self.window.state.grid
         if result is None:

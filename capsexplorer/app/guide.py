@@ -4,10 +4,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
+
 def guide(capsule: str = "digit capsule", item: str = "digit", geometry=None) -> str:
     """The panels explained in the words of the model's data (`capsule`: "digit capsule" or "class capsule")
     and in its shape (`geometry`: a views.Geometry; the paper's by default)."""
-    from ..views import PAPER
+    from capsexplorer.analysis.views import PAPER
 
     g = geometry or PAPER
     return (
@@ -31,7 +32,7 @@ OTHER_MODEL_NOTE = ("<p><b>How much routing moves here</b> is not yet measured f
 
 def routing_note(stats: dict) -> str:
     """How far routing moved this model's couplings over the test digits — every figure from `stats`
-    (capsexplorer.routing_movement), each judgement from those figures."""
+    (capsexplorer.analysis.routing_movement), each judgement from those figures."""
     n, uniform, changed = stats["n"], stats["uniform"], stats["changed"]
     moved, active = stats["moved"], stats["moved_active"]
     share = changed / n if n else 0.0
@@ -52,7 +53,7 @@ def routing_note(stats: dict) -> str:
 
 def routing_stats_for(path: str | None) -> dict | None:
     """The shipped (or kept) routing figures of the weights at `path`, or None."""
-    from ..predictions import read_json, routing_file
+    from capsexplorer.analysis.predictions import read_json, routing_file
 
     data = read_json(routing_file(path)) if path else None
     needed = ("n", "uniform", "changed", "moved", "moved_active", "to_winner", "to_winner_active", "iterations")
@@ -85,7 +86,7 @@ class GuidePanel(QGroupBox):
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout = QVBoxLayout(self)
         if state is not None:  # first, the shown tab in one sentence
-            from .seeing_line import SeeingLine
+            from capsexplorer.app.panels.seeing_line import SeeingLine
 
             self.seeing = SeeingLine(state)
             layout.addWidget(self.seeing)

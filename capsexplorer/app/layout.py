@@ -4,12 +4,21 @@ pose column becomes the lab's last tab, so that the lab's plots keep a readable 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QApplication, QProxyStyle, QScrollArea, QSplitter, QStyle, QStyleFactory, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QProxyStyle,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QStyleFactory,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from .guard import qt_safe
-from .guide import GuidePanel
-from .tabs import LAB_TABS, POSE_TAB
+from capsexplorer.app.guide import GuidePanel
+from capsexplorer.app.session.tabs import LAB_TABS, POSE_TAB
+from capsexplorer.app.widgets.guard import qt_safe
 
 LAB_VIEWS = tuple(tab.key for tab in LAB_TABS)
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
@@ -119,3 +128,14 @@ def fit_width(w, width: int) -> None:
         w.pose_area.show()
         if shown:
             w.lab.setCurrentIndex(0)
+
+
+DEFAULT_SIZE = (1500, 920)  # px: every column at ease
+
+
+def first_size(available) -> tuple[int, int]:
+    """The first window's size: the roomy default, or the screen's free area less a margin on a smaller screen
+    (at 1280×800 the Pose column and the status bar were off-screen)."""
+    if available is None or available.width() <= 0 or available.height() <= 0:
+        return DEFAULT_SIZE
+    return (min(DEFAULT_SIZE[0], int(available.width() * 0.96)), min(DEFAULT_SIZE[1], int(available.height() * 0.94)))

@@ -65,7 +65,7 @@ def install_excepthook(window) -> None:
     and the program goes on (the traceback is in the log file, and on stderr with --debug)."""
     from PySide6.QtWidgets import QApplication
 
-    from .training_panel import TrainingDialog
+    from capsexplorer.app.panels.training_panel import TrainingDialog
 
     def hook(kind, value, tb):
         if issubclass(kind, KeyboardInterrupt):
@@ -87,7 +87,7 @@ def install_excepthook(window) -> None:
 
 def _where_details_are() -> str:
     try:
-        from ..logfile import log_path
+        from capsexplorer.logfile import log_path
     except ImportError:
         return "run with --debug for the traceback"
     return f"the traceback is in {log_path()}"
@@ -107,11 +107,11 @@ def run_gui(weights: str | None = None, image: str | None = None, device: str | 
         return 1
     app = _application()
     configure_process()
-    from .window import MainWindow
+    from capsexplorer.app.window import MainWindow
 
     window = MainWindow(weights=weights, device=device, image=image)
     install_excepthook(window)
-    window.modelReady.connect(freeze_startup_objects, type=_single_shot())
+    window.controller.modelReady.connect(freeze_startup_objects, type=_single_shot())
     window.show()
     _quit_on_signals(window)
     return app.exec()
@@ -180,7 +180,7 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
 
 def _show_lab(window, args, interrupted) -> None:
     """Puts the lab in the state `snapshot`'s options ask for and waits for its views to be drawn."""
-    from ..errors import CapsExplorerError
+    from capsexplorer.errors import CapsExplorerError
 
     if getattr(args, "view", None):
         window.state.set_view(mode=args.view)
@@ -205,16 +205,18 @@ def _show_lab(window, args, interrupted) -> None:
         sweep.transform.setCurrentIndex(index)
         sweep.start.setValue(start)
         sweep.stop.setValue(stop)
+        sweep.request()  # these settings become the state's
     view = getattr(args, "tab", None) or "routing"
     state = window.state
-    done = {"sweep": window.sweepShown, "figure4": window.gridShown, "probe": window.probeShown}.get(view)
+    controller = window.controller
+    done = {"sweep": controller.sweepShown, "figure4": controller.gridShown, "probe": controller.probeShown}.get(view)
     if view == "heldout" and (state.predictions is None or not state.predictions.final):
-        done = window.predictionsShown
+        done = window.controller.predictionsShown
     elif view == "robustness" and state.robustness is None and state.model.cnn_path is not None:
         window.controller.measure_robustness()  # minutes, unless measured before or shipped (then at once)
-        done = window.robustnessShown
+        done = window.controller.robustnessShown
     if view == "pair" and window.pair.ready and window.pair.truth is None:
-        done = window.traceShown  # showing the tab puts the first held-out pair on the input
+        done = window.controller.traceShown  # showing the tab puts the first held-out pair on the input
     if view == "pose" and window.lab.indexOf(window.pose_area) < 0:
         view = "routing"  # a wide window shows the pose as its right-hand column
     if view != state.lab_view:
@@ -233,7 +235,7 @@ def _show_lab(window, args, interrupted) -> None:
                                     "no snapshot written")
         if view == "heldout":
             while not window.state.predictions.final:  # the CNN's half follows the CapsNet's
-                ok, _ = wait_for(window.predictionsShown, 120_000, abort=(window.errorShown,),
+                ok, _ = wait_for(window.controller.predictionsShown, 120_000, abort=(window.errorShown,),
                                  interrupted=interrupted)
                 if interrupted or not ok:
                     raise KeyboardInterrupt if interrupted else CapsExplorerError("the held-out predictions "
@@ -248,9 +250,9 @@ def run_snapshot(args) -> int:
     image, weights that fail, Ctrl+C — ends in one line within seconds, with the worker stopped."""
     import signal
 
-    from ..errors import CapsExplorerError
-    from ..files import writable_target
-    from ..preprocess import load_image, preprocess_array
+    from capsexplorer.data.preprocess import load_image, preprocess_array
+    from capsexplorer.errors import CapsExplorerError
+    from capsexplorer.files import writable_target
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
@@ -267,8 +269,8 @@ def run_snapshot(args) -> int:
                                     else f"{args.image}: {message}") from None
     app = _application(headless=True)
     configure_process()
-    from .export import save_png
-    from .window import MainWindow
+    from capsexplorer.app.export import save_png
+    from capsexplorer.app.window import MainWindow
 
     window = MainWindow(weights=args.weights, device=args.device, image=args.image, persist=False,
                         sample_seed=0)
@@ -282,13 +284,13 @@ def run_snapshot(args) -> int:
         window.resize(*(getattr(args, "size", None) or SNAPSHOT_SIZE))
         window.show()
         if window.state.model is None:
-            wait_for(window.modelReady, 60_000, abort=(window.errorShown,), interrupted=interrupted)
+            wait_for(window.controller.modelReady, 60_000, abort=(window.errorShown,), interrupted=interrupted)
         if window.state.model is not None and window.state.result is None and window.draw.canvas.is_empty() \
                 and not args.image:
             raise CapsExplorerError(f"no sample images of this model's data ({window.state.model.dataset}) come "
                                     "with capsexplorer: give an image, e.g. capsexplorer snapshot IMAGE --out F.png")
         if window.state.result is None and not errors:
-            ok, _ = wait_for(window.traceShown, 60_000, abort=(window.errorShown, window.blankShown),
+            ok, _ = wait_for(window.controller.traceShown, 60_000, abort=(window.errorShown, window.controller.blankShown),
                              interrupted=interrupted)
         else:
             ok = window.state.result is not None

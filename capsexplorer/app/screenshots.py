@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from .tabs import KEYS as TABS  # the registry: every tab, the pose last
+from capsexplorer.app.session.tabs import KEYS as TABS  # the registry: every tab, the pose last
 
 README_SIZE = (1500, 920)
 # The settings the README's pictures and the series show: one capsule to inspect, a probe, a sweep.
@@ -29,16 +29,16 @@ def _size(text: str) -> tuple[int, int]:
 
 def photograph(model: str, out: Path, sizes, themes, tabs=TABS, name=None) -> list[Path]:
     """One window with `model`; every (theme, size, tab) written as OUT/[name or model]-THEME-WxH-TAB.png."""
-    from .export import save_png
-    from .main import _show_lab, wait_for
-    from .window import MainWindow
+    from capsexplorer.app.export import save_png
+    from capsexplorer.app.main import _show_lab, wait_for
+    from capsexplorer.app.window import MainWindow
 
     window = MainWindow(weights=model, persist=False, sample_seed=0)
     written = []
     try:
         window.resize(*README_SIZE)
         window.show()
-        if not wait_for(window.traceShown, 60_000, abort=(window.errorShown,))[0]:
+        if not wait_for(window.controller.traceShown, 60_000, abort=(window.errorShown,))[0]:
             raise RuntimeError(f"{model}: no trace within 60 s")
         _show_lab(window, SimpleNamespace(tab="routing", **LAB_SETTINGS), [])
         for theme_name in themes:
@@ -63,9 +63,9 @@ TRAINING_RUN = dict(epochs=4, batch=32, limit=640)  # the README's picture of a 
 def training_picture(path: Path, folder: Path) -> Path:
     """The Training window after a real short run: the first 640 bundled training digits, 4 epochs of
     batch 32 (about half a minute on 2 cores), saved under `folder`."""
-    from .export import save_png
-    from .main import wait_for
-    from .training_panel import TrainingDialog
+    from capsexplorer.app.export import save_png
+    from capsexplorer.app.main import wait_for
+    from capsexplorer.app.panels.training_panel import TrainingDialog
 
     dialog = TrainingDialog()
     panel = dialog.panel
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS))
     parser.add_argument("--readme", action="store_true", help="the README's pictures, into resources/screenshots")
     args = parser.parse_args(argv)
-    from .main import _application, configure_process
+    from capsexplorer.app.main import _application, configure_process
 
     _application(headless=True)
     configure_process()

@@ -5,12 +5,12 @@ import logging
 import os
 import sys
 
-from ..errors import CapsExplorerError
-from .common import _fail, _silence_stdout, log
-from .inference_commands import cmd_classify, cmd_evaluate, cmd_sample, cmd_trace
-from .lab_commands import cmd_equivariance, cmd_grid, cmd_robustness, cmd_sweep
-from .parser import build_parser
-from .training_commands import cmd_data, cmd_fit_decoder, cmd_train
+from capsexplorer.cli.common import _fail, _silence_stdout, log
+from capsexplorer.cli.inference_commands import cmd_classify, cmd_evaluate, cmd_sample, cmd_trace
+from capsexplorer.cli.lab_commands import cmd_equivariance, cmd_grid, cmd_robustness, cmd_sweep
+from capsexplorer.cli.parser import build_parser
+from capsexplorer.cli.training_commands import cmd_data, cmd_fit_decoder, cmd_train
+from capsexplorer.errors import CapsExplorerError
 
 __all__ = ["main", "build_parser", "cmd_classify", "cmd_trace", "cmd_train", "cmd_fit_decoder", "cmd_evaluate",
            "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data", "cmd_sample"]
@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "gui"
     try:
         if command == "gui":
-            from ..app.main import run_gui
+            from capsexplorer.app.main import run_gui
 
             return run_gui(weights=args.weights, image=getattr(args, "image", None), device=args.device)
         if command == "snapshot":
-            from ..app.main import run_snapshot
+            from capsexplorer.app.main import run_snapshot
 
             return run_snapshot(args)
         # Looked up by name when called, in this package's namespace: `capsexplorer.cli.cmd_classify`
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()  # so do we, quietly and without failing the pipeline
         return 0
     except OSError as exc:  # standard output on a full disk (/dev/full) or otherwise unwritable
-        from ..files import reason
+        from capsexplorer.files import reason
 
         return _fail(f"cannot write the output ({reason(exc)})")
     except Exception as exc:  # a bug of ours: one line, and the traceback with --debug and in the log file
-        from ..logfile import log_path
+        from capsexplorer.logfile import log_path
 
         log.error("internal error: %s: %s%s", type(exc).__name__, exc,
                   "" if args.debug else f" (the traceback: run with --debug, or see {log_path()})", exc_info=True)
@@ -103,8 +103,8 @@ def _configure_logging(debug: bool) -> None:
             handler.setLevel(logging.DEBUG if debug else logging.INFO)
             handler.formatter.tracebacks = debug
     logger.setLevel(logging.DEBUG)  # the log file takes every record; standard error INFO and up
-    from ..files import reason
-    from ..logfile import add_file_handler, log_path
+    from capsexplorer.files import reason
+    from capsexplorer.logfile import add_file_handler, log_path
 
     try:
         add_file_handler(logger)

@@ -1,6 +1,6 @@
 """`python -m capsexplorer.cli …`: the command line."""
 import sys
 
-from . import main
+from capsexplorer.cli import main
 
 sys.exit(main())

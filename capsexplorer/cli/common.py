@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import CapsExplorerError
+from capsexplorer.errors import CapsExplorerError
 
 log = logging.getLogger("capsexplorer")
 
@@ -42,7 +42,7 @@ def _defined(value: float, digits: int) -> float | None:
 
 
 def _load(args):
-    from ..weights import load_model
+    from capsexplorer.net.weights import load_model
 
     if args.weights is not None and not str(args.weights).strip():
         raise CapsExplorerError("--weights is empty: give a weights file")
@@ -50,7 +50,7 @@ def _load(args):
 
 
 def _style(model) -> str:
-    from ..preprocess import style_for
+    from capsexplorer.data.preprocess import style_for
 
     return style_for(model.metadata.get("dataset"))
 
@@ -65,7 +65,7 @@ def _silence_stdout() -> None:
 
 def _targets(args, suffixes: dict[str, str]) -> None:
     """Every output file is checked before the model loads; a missing suffix is an error."""
-    from ..files import writable_target
+    from capsexplorer.files import writable_target
 
     for option, suffix in suffixes.items():
         path = getattr(args, option)
@@ -82,7 +82,7 @@ def model_input(path, model):
     drawing is (28×28)."""
     import numpy as np
 
-    from ..preprocess import load_image, preprocess_array, to_grayscale
+    from capsexplorer.data.preprocess import load_image, preprocess_array, to_grayscale
 
     image = load_image(path)
     size = model.config.image_size
@@ -105,7 +105,7 @@ def _network_input(args, model):
 def _save_npz(path: str, arrays: dict) -> None:
     import numpy as np
 
-    from ..files import atomic_write
+    from capsexplorer.files import atomic_write
 
     with atomic_write(path) as f:
         np.savez_compressed(f, **arrays)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CapsExplorerError
-from .common import _check_finite, _fail, _load, _same_classes, _targets, model_input
+from capsexplorer.cli.common import _check_finite, _fail, _load, _same_classes, _targets, model_input
+from capsexplorer.errors import CapsExplorerError
 
 
 def cmd_classify(args) -> int:
-    from ..weights import class_names
+    from capsexplorer.net.weights import class_names
 
     model = _load(args)
     names = class_names(model)
@@ -59,16 +59,16 @@ def cmd_trace(args) -> int:
             with open(out, "wb") as f:
                 tr.save(f)
         else:
-            from ..files import atomic_write, remove_orphans
+            from capsexplorer.files import atomic_write, remove_orphans
 
             remove_orphans(out)  # what a killed earlier write left beside it
             with atomic_write(out) as f:
                 tr.save(f)
     except OSError as exc:
-        from ..files import reason
+        from capsexplorer.files import reason
 
         raise CapsExplorerError(f"{out}: cannot write ({reason(exc)})") from None
-    from ..weights import class_names
+    from capsexplorer.net.weights import class_names
 
     winner = int(tr.prediction[0])
     name = class_names(model)[winner]
@@ -82,7 +82,7 @@ def _trace_target(out: Path) -> Path:
     character device or FIFO as given (`/dev/null`). Checked before the model is loaded."""
     import stat
 
-    from ..files import writable_target
+    from capsexplorer.files import writable_target
 
     if str(out) in ("", "."):
         raise CapsExplorerError("an empty --out: give a file name")
@@ -99,7 +99,7 @@ def _trace_target(out: Path) -> Path:
 
 def _evaluate_pairs(args, model, dataset) -> int:
     """A two-digit model on the 10,000 held-out pairs (from held-out digits only): the paper's measure."""
-    from .. import multimnist
+    from capsexplorer.data import multimnist
 
     if model.config.image_size != multimnist.CANVAS or args.model != "capsnet":
         raise CapsExplorerError(f"{model.metadata.get('path')}: MultiMNIST pairs are 36×36 images for a CapsNet; "
@@ -124,18 +124,18 @@ def _evaluate_pairs(args, model, dataset) -> int:
 
 def _digits_test():
     """The digits' held-out set for any digits model: MNIST's official 10,000 test digits (shipped)."""
-    from ..data import Dataset, mnist5k, mnist_test
+    from capsexplorer.data.datasets import Dataset, mnist5k, mnist_test
 
     return Dataset("mnist", mnist5k().train, mnist_test(), split="the official MNIST test set, 10,000 digits "
                    "never trained or selected on")
 
 
 def cmd_evaluate(args) -> int:
-    from ..data import load_dataset
-    from ..train import evaluate
+    from capsexplorer.data.datasets import load_dataset
+    from capsexplorer.training.train import evaluate
 
     if args.model == "cnn":
-        from ..weights import load_baseline
+        from capsexplorer.net.weights import load_baseline
 
         model = load_baseline(args.weights, device=args.device)
     else:
@@ -175,8 +175,8 @@ def cmd_sample(args) -> int:
     """A held-out digit or pair as a PNG: what `classify`, `trace`, `sweep` and `grid` need to begin with."""
     from PIL import Image
 
-    from ..data import mnist_test
-    from ..render import save_png
+    from capsexplorer.analysis.render import save_png
+    from capsexplorer.data.datasets import mnist_test
 
     if args.pair and args.digit is not None:
         raise CapsExplorerError("--digit picks a single test digit; a pair's two digits are its own (--index)")
@@ -184,7 +184,7 @@ def cmd_sample(args) -> int:
     test = mnist_test()
     rng = np.random.default_rng(args.seed)
     if args.pair:
-        from .. import multimnist
+        from capsexplorer.data import multimnist
 
         index = args.index if args.index is not None else int(rng.integers(multimnist.HELDOUT_PAIRS))
         pairs = multimnist.heldout_pairs(test, index + 1)

@@ -6,8 +6,8 @@ import math
 import sys
 import time
 
-from ..errors import CapsExplorerError
-from .common import _check_finite, _defined, _load, _network_input, _same_classes, _save_npz, _targets
+from capsexplorer.cli.common import _check_finite, _defined, _load, _network_input, _same_classes, _save_npz, _targets
+from capsexplorer.errors import CapsExplorerError
 
 
 class _StderrProgress:
@@ -37,7 +37,9 @@ class _StderrProgress:
 def cmd_sweep(args) -> int:
     import numpy as np
 
-    from .. import render, transforms
+    from capsexplorer.analysis import render
+    from capsexplorer.analysis.sweep import run_sweep
+    from capsexplorer.data import transforms
 
     for value in (args.start, args.stop):
         transforms.check(args.transform, value)
@@ -47,7 +49,7 @@ def cmd_sweep(args) -> int:
     _targets(args, {"out": ".png", "gif": ".gif", "npz": ".npz"})
     model = _load(args)
     x = _network_input(args, model)
-    sweep = model.sweep(x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
+    sweep = run_sweep(model, x, args.transform, np.linspace(args.start, args.stop, args.steps), args.iterations)
     _check_finite(model, args.image, sweep.lengths, sweep.reconstruction)
     if args.npz:
         _save_npz(args.npz, sweep.arrays())
@@ -80,8 +82,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .. import render
-    from ..posegrid import EFFECT_UNITS, read_as
+    from capsexplorer.analysis import render
+    from capsexplorer.analysis.posegrid import EFFECT_UNITS, pose_grid, read_as
 
     if args.range == "data" and args.span is not None:
         raise CapsExplorerError("--span sets the paper's range; --range data spans ±2σ of each dimension: "
@@ -101,12 +103,12 @@ def cmd_grid(args) -> int:
     digit = int(tr.prediction[0]) if args.digit is None else args.digit
     sigma = _grid_sigma(args, model, digit) if mode == "data" else None
     if sigma is not None:
-        from ..pose_stats import SIGMAS
+        from capsexplorer.analysis.pose_stats import SIGMAS
 
         span = SIGMAS
     else:
         mode = "paper"
-    grid = model.pose_grid(tr.poses[0, digit], digit, span, args.steps, sigma=sigma)
+    grid = pose_grid(model, tr.poses[0, digit], digit, span, args.steps, sigma=sigma)
     _check_finite(model, f"{args.image}'s pose grid", None, grid.grid)
     labels = grid.labels()
     for row, read in zip(labels, read_as(model, grid, args.iterations)):
@@ -146,9 +148,9 @@ def cmd_grid(args) -> int:
 def _grid_sigma(args, model, digit: int):
     """The spread (16,) of `digit`'s poses over the model's training images — kept, shipped, or computed now
     (progress on stderr) — or None, said in one line, where they are not here and --range data was not asked."""
-    from .. import pose_stats
-    from ..errors import DataError
-    from .common import log
+    from capsexplorer.analysis import pose_stats
+    from capsexplorer.cli.common import log
+    from capsexplorer.errors import DataError
 
     try:
         stats = pose_stats.load_or_compute(model, _StderrProgress("pose statistics of the training images", 2.0))
@@ -164,8 +166,8 @@ DIGIT_DATA = ("mnist5k", "mnist", "multimnist")  # weights whose classes are the
 
 
 def cmd_robustness(args) -> int:
-    from .. import robustness
-    from ..weights import load_baseline
+    from capsexplorer.analysis import robustness
+    from capsexplorer.net.weights import load_baseline
 
     _targets(args, {"out": ".png"})
     capsnet = _load(args)
@@ -177,7 +179,7 @@ def cmd_robustness(args) -> int:
     split = robustness.test_digits()
     result = robustness.measure(models, split, args.iterations, progress=_StderrProgress("measuring"))
     if args.iterations == 3:  # what the window shows: it reuses this
-        from ..predictions import robustness_file, store_json
+        from capsexplorer.analysis.predictions import robustness_file, store_json
 
         name = robustness_file(models["capsnet"], models["cnn"])
         if name:
@@ -210,9 +212,9 @@ def _plot_after(plot, result: dict, out, say: bool = True) -> None:
 
 
 def cmd_equivariance(args) -> int:
-    from .. import equivariance
-    from ..data import model_samples
-    from ..weights import load_baseline
+    from capsexplorer.analysis import equivariance
+    from capsexplorer.data.datasets import model_samples
+    from capsexplorer.net.weights import load_baseline
 
     _targets(args, {"out": ".png"})
     if args.cnn_weights is not None and not str(args.cnn_weights).strip():
@@ -232,7 +234,7 @@ def cmd_equivariance(args) -> int:
     split = equivariance.subset(samples[0], args.limit)
     result = equivariance.measure(capsnet, cnn, split, progress=_StderrProgress("measuring equivariance"))
     if args.limit == equivariance.LIMIT and dataset in ("mnist5k", "mnist"):  # what the window shows: it reuses this
-        from ..predictions import equivariance_file, store_json
+        from capsexplorer.analysis.predictions import equivariance_file, store_json
 
         name = equivariance_file(capsnet, cnn)
         if name:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..app.tabs import KEYS as TAB_KEYS
+from capsexplorer.app.session.tabs import KEYS as TAB_KEYS
 
-TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.transforms
+TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.data.transforms
 
 
 def _positive_iterations(text: str) -> int:
-    from ..config import MAX_ITERATIONS
+    from capsexplorer.net.config import MAX_ITERATIONS
 
     try:
         value = int(text)
@@ -22,7 +22,7 @@ def _positive_iterations(text: str) -> int:
 
 
 def _version() -> str:
-    from .. import __version__
+    from capsexplorer import __version__
 
     return __version__
 
@@ -86,9 +86,8 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..data import DATASETS
-
-    from ..logfile import log_path
+    from capsexplorer.data.datasets import DATASETS
+    from capsexplorer.logfile import log_path
 
     parser = argparse.ArgumentParser(
         prog="capsexplorer",

@@ -8,13 +8,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import CapsExplorerError
-from .common import _load, _same_classes, _silence_stdout, log
+from capsexplorer.cli.common import _load, _same_classes, _silence_stdout, log
+from capsexplorer.errors import CapsExplorerError
 
 
 def cmd_data(args) -> int:
     """`capsexplorer data mnist`: the full MNIST into the data folder; progress on stderr, where it went on stdout."""
-    from .. import mnist_files
+    from capsexplorer.data import mnist_files
 
     say = lambda line: print(f"capsexplorer: {line}", file=sys.stderr, flush=True)  # noqa: E731
     folder = mnist_files.fetch(args.data_dir, args.source, say)
@@ -23,8 +23,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..distributed import launched_by_torchrun
-    from ..train import TrainConfig, iter_training
+    from capsexplorer.training.distributed import launched_by_torchrun
+    from capsexplorer.training.train import TrainConfig, iter_training
 
     if getattr(args, "weights", None):
         raise CapsExplorerError(f"train writes new weights (--out) and reads none: to start from {args.weights} "
@@ -101,7 +101,7 @@ class _JsonProgress:
         self.started = False
 
     def __call__(self, p, config) -> None:
-        from .. import progress_events as events
+        from capsexplorer import progress_events as events
 
         if not self.started:
             self.started = True
@@ -116,19 +116,20 @@ class _JsonProgress:
 
     @staticmethod
     def emit(record: dict) -> None:
-        from ..progress_events import encode
+        from capsexplorer.progress_events import encode
 
         print(encode(record), flush=True)
 
 
 def cmd_fit_decoder(args) -> int:
     """The decoder trained further on the frozen capsules of the training images; classification is unchanged."""
-    from ..data import augmentation_for, load_dataset
-    from ..decoder_fit import DecoderFit, fit_decoder
-    from ..files import writable_target
-    from ..train import evaluate
-    from ..weights import save_weights
     import torch
+
+    from capsexplorer.data.datasets import augmentation_for, load_dataset
+    from capsexplorer.files import writable_target
+    from capsexplorer.net.weights import save_weights
+    from capsexplorer.training.decoder_fit import DecoderFit, fit_decoder
+    from capsexplorer.training.train import evaluate
 
     if Path(args.out).suffix.lower() != ".safetensors":
         raise CapsExplorerError(f"{args.out}: the weights are written as safetensors; name the file *.safetensors")
@@ -138,7 +139,7 @@ def cmd_fit_decoder(args) -> int:
     model = _load(args)
     dataset = load_dataset(model.metadata.get("dataset", "mnist5k"), args.data_dir)
     if dataset.name in ("mnist", "mnist5k"):  # a digits model is measured on the official test digits (shipped)
-        from ..data import mnist_test
+        from capsexplorer.data.datasets import mnist_test
 
         dataset = replace(dataset, heldout=mnist_test())
     _same_classes(model, len(dataset.classes), f"its metadata's data set ({dataset.name})",

@@ -1,0 +1,1 @@
+"""The panels: each draws from the explorer state and writes its intents to it."""

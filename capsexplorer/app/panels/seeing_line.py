@@ -1,0 +1,91 @@
+"""The guide's first lines: the shown lab tab's "what you are seeing", computed by `capsexplorer.analysis.seeing` from
+the numbers the tab draws (issue 22). It follows the state only."""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+from capsexplorer.analysis import seeing
+from capsexplorer.app.session.state import ExplorerState
+from capsexplorer.app.session.tabs import tab
+
+LAST_ITERATION_VIEWS = ("probe", "sweep", "figure4", "pose")  # these route the input for all its iterations
+
+
+def sentence(state: ExplorerState) -> str:
+    """The shown lab tab's sentence for the state's input and results ('' where the tab says it itself); on a tab
+    that routes for every iteration while the player shows an earlier one, it says so."""
+    text = _sentence(state)
+    trace = state.trace
+    if text and trace is not None and state.lab_view in LAST_ITERATION_VIEWS and state.iteration < trace.iterations - 1:
+        text += (f" (This tab routes for all {trace.iterations} iterations, whatever iteration the player "
+                 f"shows.)")
+    return text
+
+
+def _sentence(state: ExplorerState) -> str:
+    view, names, trace = state.lab_view, state.classes, state.trace
+    if view == "pair":
+        lengths = trace.final_lengths[0] if trace is not None and state.two_digits else None
+        return seeing.pair(lengths, state.two_digits, state.item_word, names)
+    if view == "heldout":
+        shown = state.predictions.predictions if state.predictions is not None else None
+        if shown is None:  # none to browse: why (the two-digit model's are in the Pairs tab)
+            return state.predictions.why if state.predictions is not None else ""
+        whole = state.model.heldout_accuracy if state.model is not None else None
+        return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word, whole)
+    if view == "robustness":
+        return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
+    if trace is None:
+        return f"Draw a{'n' if state.item_word[0] in 'aeiou' else ''} {state.item_word} or load an image: " \
+               "this line then says what the tab shows for it."
+    if view == "routing":
+        return seeing.routing(trace, state.iteration, names)
+    if view == "votes" and trace.u_hat is not None:
+        return seeing.votes(trace, state.iteration, state.shown_overlay_digit(), names)
+    if view == "pose":
+        digit = state.shown_pose_digit()
+        return seeing.pose(digit, float(trace.final_lengths[0, digit]), state.winner, trace.poses.shape[-1], names)
+    if view == "primary":
+        return seeing.primary(trace, state.iteration, state.primary, names, int((~state.enabled).sum()))  # NO_PRIMARY < 0
+    if view == "probe" and state.probe_result is not None:
+        result = state.probe_result
+        return seeing.probe(result.settings, result.lengths, trace.final_lengths[0], names, state.two_digits)
+    if view == "sweep" and state.sweep is not None:
+        s = state.sweep.value
+        return seeing.sweep(s.transform, s.values, s.prediction, s.digit, s.relative_length_change(), names,
+                            s.lengths if state.two_digits else None)
+    if view == "figure4" and state.grid is not None:
+        grid, labels = state.grid.value, state.grid.labels or []
+        read = [row["read_as"] for row in labels if "read_as" in row] or None
+        offsets = grid.dimension_offsets()
+        span = (f"{grid.offsets[0]:+.0f}σ … {grid.offsets[-1]:+.0f}σ of the class's spread" if grid.sigma is not None
+                else f"{offsets.min():+.2f} … {offsets.max():+.2f}")
+        return seeing.figure4(grid.digit, read, grid.grid.shape[0], span, names)
+    return ""
+
+
+class SeeingLine(QLabel):
+    """'The Routing tab:' and its sentence, word-wrapped, selectable."""
+
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.setToolTip("The shown tab in one sentence, computed from the numbers it draws")
+        for signal in (state.resultChanged, state.iterationChanged, state.labViewChanged, state.primaryChanged,
+                       state.partsChanged, state.overlayDigitChanged, state.poseDigitChanged,
+                       state.probeResultChanged, state.sweepChanged,
+                       state.gridChanged, state.predictionsChanged, state.robustnessChanged, state.modelChanged):
+            signal.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_) -> None:
+        text = sentence(self.state)
+        title = tab(self.state.lab_view).title
+        self.setText(f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else "")
+        self.setVisible(bool(text))

@@ -1,0 +1,165 @@
+"""What routing did to this input, iteration by iteration: each digit capsule's length and its mean
+coupling from the active primary capsules, and how far the couplings are from uniform (entropy)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+
+from capsexplorer.analysis import views
+from capsexplorer.app.layout import scrolling
+from capsexplorer.app.session.state import ExplorerState
+from capsexplorer.app.widgets import theme
+from capsexplorer.app.widgets.when_shown import WhenShown
+
+
+class RoutingSummaryPanel(QGroupBox):
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__("What routing did", parent)
+        self.state = state
+        self.lengths_plot = self._plot("‖v<sub>j</sub>‖", "length")
+        self.coupling_plot = self._plot("mean c<sub>ij</sub> of active parts; dashed: 1/J", "coupling")
+        self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
+        self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
+        self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
+        self.coupling_plot.getPlotItem().addItem(self.uniform)
+        self.iteration_line = [pg.InfiniteLine(1, angle=90, pen=pg.mkPen(theme.muted(), width=1))
+                               for _ in range(2)]
+        self.lengths_plot.getPlotItem().addItem(self.iteration_line[0])
+        self.coupling_plot.getPlotItem().addItem(self.iteration_line[1])
+        self._style = None  # (winner, runner-up, iterations) the lines were styled for
+        self._coupling_span = None
+        self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
+        self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (1, "1")]])
+        self.summary = None
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # A fixed height that scrolls when narrow: a new text re-lays nothing out and is never cut off.
+        caption_area = scrolling(self.caption)
+        caption_area.setMinimumWidth(60)
+        caption_area.setFixedHeight(self.caption.fontMetrics().height() * 4 + 6)
+        plots = QVBoxLayout()
+        plots.addWidget(self.lengths_plot)
+        plots.addWidget(self.coupling_plot)
+        for plot in (self.lengths_plot, self.coupling_plot):
+            plot.setMinimumWidth(120)
+        layout = QVBoxLayout(self)
+        layout.addLayout(plots, 1)
+        layout.addWidget(caption_area)
+        self.hovers = [theme.hover_read_out(plot, lambda x, _y, k=key: self.read_out(k, x),
+                                            "Hover over an iteration for every class's value")
+                       for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling"))]
+        self.redraw = WhenShown(self, self._show)  # hidden: nothing computed until the tab is shown
+        state.resultChanged.connect(self.redraw)
+        self.iterate = WhenShown(self, lambda: self._show_iteration(self.state.iteration) if not self.redraw.stale else None)
+        state.iterationChanged.connect(self.iterate)
+
+    def _plot(self, title: str, left: str) -> pg.PlotWidget:
+        plot = theme.static_plot(minimum_height=60)
+        item = plot.getPlotItem()
+        item.setTitle(title, color=theme.foreground().name(), size="9pt")
+        item.getAxis("left").enableAutoSIPrefix(False)
+        return plot
+
+    def read_out(self, key: str, x: float) -> str:
+        """Every class's length ("lengths") or mean coupling ("active_coupling") after the iteration
+        nearest `x`, largest first — the numbers behind the lines."""
+        if self.summary is None:
+            return ""
+        values = self.summary[key]  # (iterations, classes)
+        r = int(round(x)) - 1
+        if not 0 <= r < len(values):
+            return ""
+        what = "‖v_j‖" if key == "lengths" else "mean c_ij from the active parts"
+        order = np.argsort(values[r])[::-1]
+        digits = 3 if key == "lengths" else 4
+        return (f"After iteration {r + 1}, {what}:\n"
+                + "\n".join(f"  {self.state.class_name(int(j))}: {values[r, j]:.{digits}f}" for j in order))
+
+    @staticmethod
+    def _line(plot: pg.PlotWidget, digit: int) -> pg.PlotDataItem:
+        line = pg.PlotDataItem([], [], pen=pg.mkPen(theme.bar_colour(), width=1))  # lines only: cheap to paint
+        plot.getPlotItem().addItem(line)
+        return line
+
+    def _show(self) -> None:
+        tr = self.state.trace
+        if tr is None:
+            for line in self.length_lines + self.coupling_lines:
+                line.setData([], [])
+            self.caption.setText("")
+            self.summary = None
+            return
+        self.summary = summary = views.routing_summary(tr)
+        r = np.arange(1, tr.iterations + 1)
+        final = summary["lengths"][-1]
+        order = np.argsort(final)[::-1]
+        winner, runner_up = int(order[0]), int(order[1])
+        classes = tr.coupling.shape[-1]
+        uniform = 1.0 / classes
+        self._lines_for(classes)
+        style = (winner, runner_up, tr.iterations, classes)
+        for d in range(classes):
+            self.length_lines[d].setData(r, summary["lengths"][:, d])
+            self.coupling_lines[d].setData(r, summary["active_coupling"][:, d])
+        style = style + (theme.is_dark(),)
+        if style != self._style:  # pens, ticks and ranges change rarely: restyling costs ~10 ms a trace
+            self._style = style
+            self.uniform.setValue(uniform)
+            for d in range(classes):
+                colour, width, z = theme.bar_colour(), 1, 0
+                if d == winner:
+                    colour, width, z = theme.winner_colour(), 3, 2
+                elif d == runner_up:
+                    colour, width, z = theme.runner_up_colour(), 2, 1
+                for line in (self.length_lines[d], self.coupling_lines[d]):
+                    line.setPen(pg.mkPen(colour, width=width))
+                    line.setZValue(z)
+            self.uniform.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
+            for line in self.iteration_line:
+                line.setPen(pg.mkPen(theme.muted(), width=1))
+            for plot in (self.lengths_plot, self.coupling_plot):
+                plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
+                theme.integer_ticks(plot, tr.iterations)
+        low = float(summary["active_coupling"].min())
+        high = float(summary["active_coupling"].max())
+        top = views.nice_ceiling(max(high - uniform, uniform - low, 0.002))  # rounded: the range rarely moves
+        if (top, classes) != self._coupling_span:
+            self._coupling_span = (top, classes)
+            self.coupling_plot.getPlotItem().setYRange(uniform - 1.1 * top, uniform + 1.1 * top, padding=0)
+            # three ticks, never running together however short the plot
+            self.coupling_plot.getPlotItem().getAxis("left").setTicks(
+                [[(uniform - top, f"{uniform - top:.3g}"), (uniform, f"{uniform:.3g}"),
+                  (uniform + top, f"{uniform + top:.3g}")]])
+        entropy = summary["entropy"]
+        moved = float(np.abs(tr.coupling[-1, 0] - uniform).mean())
+        margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
+        name = self.state.class_name
+        two = self.state.two_digits
+        first = (f"The two longest: {name(winner)} (orange line) and {name(runner_up)} (purple line) — the pair's "
+                 "answer, both orange among the bars" if two else
+                 f"Winner {name(winner)} (orange line), runner-up {name(runner_up)} (purple line)")
+        self.caption.setText(
+            f"{first}; margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"On this input, the last iteration's couplings c_ij differ from uniform ({uniform:.3g}) by {moved:.4f} "
+            f"on average over all {tr.coupling.shape[2]} primary capsules × {classes} classes; mean entropy by "
+            "iteration "
+            f"{' → '.join(f'{e:.4f}' for e in entropy)} (uniform ln {classes} = {np.log(classes):.4f}). "
+            "Active parts: the "
+            f"{int(summary['active'].sum())} "
+            "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
+        self._show_iteration(self.state.iteration)
+
+    def _lines_for(self, classes: int) -> None:
+        """A length and a coupling curve per class of the model shown (made when the count changes)."""
+        for lines, plot in ((self.length_lines, self.lengths_plot), (self.coupling_lines, self.coupling_plot)):
+            while len(lines) > classes:
+                plot.getPlotItem().removeItem(lines.pop())
+            while len(lines) < classes:
+                lines.append(self._line(plot, len(lines)))
+
+    def _show_iteration(self, iteration: int) -> None:
+        for line in self.iteration_line:
+            line.setValue(iteration + 1)

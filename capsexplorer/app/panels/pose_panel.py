@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,6 +25,7 @@ from capsexplorer.app.session.state import WINNER, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 from capsexplorer.app.widgets.tiles import ImageTile
+from capsexplorer.app.widgets.when_shown import WhenShown
 from capsexplorer.net.losses import M_MINUS
 
 DIMENSIONS = 16
@@ -48,27 +49,38 @@ class HistogramSlider(QSlider):
     @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if self.backdrop is not None and self.backdrop[3] > self.backdrop[2] and len(self.backdrop[0]):
-            counts, edges, low, high, marked = self.backdrop  # (bins,), (bins + 1,), the range, the input's value
+            _, _, low, high, marked = self.backdrop  # (bins,), (bins + 1,), the range, the input's value
             painter = QPainter(self)
             margin = 6.0  # about half a handle: where the groove's ends are
             width = max(1.0, self.width() - 2 * margin)
-            x = lambda v: margin + (v - low) / (high - low) * width  # noqa: E731
-            top = float(counts.max()) or 1.0
             colour = QColor(theme.foreground())
             colour.setAlpha(70 if theme.is_dark() else 55)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
-            height = self.height() - 2.0
+            painter.drawPath(self._bars(margin, width))
+            if low <= marked <= high:
+                x = int(margin + (marked - low) / (high - low) * width)
+                painter.setPen(QPen(theme.winner_colour(), 2))
+                painter.drawLine(x, 1, x, self.height() - 1)
+            painter.end()
+        super().paintEvent(event)
+
+    def _bars(self, margin: float, width: float) -> QPainterPath:
+        """The histogram's bars as one path, made again only when the histogram, its range or the size change
+        (all 16 sliders repaint on every trace; only the input's mark moves)."""
+        counts, edges, low, high, _ = self.backdrop
+        key = (counts.tobytes(), edges.tobytes(), low, high, width, self.height())
+        if getattr(self, "_bars_key", None) != key:
+            path = QPainterPath()
+            x = lambda v: margin + (v - low) / (high - low) * width  # noqa: E731
+            top, height = float(counts.max()) or 1.0, self.height() - 2.0
             for count, left, right in zip(counts, edges[:-1], edges[1:]):
                 a, b = max(x(left), margin), min(x(right), margin + width)
                 if b > a and count:
                     bar = height * count / top
-                    painter.drawRect(QRectF(a, self.height() - 1 - bar, b - a, bar))
-            if low <= marked <= high:
-                painter.setPen(QPen(theme.winner_colour(), 2))
-                painter.drawLine(int(x(marked)), 1, int(x(marked)), self.height() - 1)
-            painter.end()
-        super().paintEvent(event)
+                    path.addRect(QRectF(a, self.height() - 1 - bar, b - a, bar))
+            self._bars_key, self._bars_path = key, path
+        return self._bars_path
 
 
 class PoseSlider(QWidget):
@@ -213,7 +225,8 @@ class PosePanel(QGroupBox):
 
         self.digit = 0  # self.origin (D,): the pose the network computed
         self.setEnabled(False)
-        state.resultChanged.connect(self._show)
+        self._follow_result = WhenShown(self, self._show, state, hidden=False)  # mid-stroke: at the stroke's end
+        state.resultChanged.connect(self._follow_result)
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
         state.labDataChanged.connect(self._data_arrived)  # the data's scale: bends kept

@@ -51,7 +51,7 @@ class RoutingSummaryPanel(QGroupBox):
         self.hovers = [theme.hover_read_out(plot, lambda x, _y, k=key: self.read_out(k, x),
                                             "Hover over an iteration for every class's value")
                        for plot, key in ((self.lengths_plot, "lengths"), (self.coupling_plot, "active_coupling"))]
-        self.redraw = WhenShown(self, self._show)  # hidden: nothing computed until the tab is shown
+        self.redraw = WhenShown(self, self._show, state)  # hidden or mid-stroke: computed when shown, at its end
         state.resultChanged.connect(self.redraw)
         self.iterate = WhenShown(self, lambda: self._show_iteration(self.state.iteration) if not self.redraw.stale else None)
         state.iterationChanged.connect(self.iterate)

@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from capsexplorer.app.session import jobs
 from capsexplorer.app.session.state import ExplorerState, TraceResult
 from capsexplorer.app.session.worker import InferenceWorker
 
 log = logging.getLogger("capsexplorer")
+
+
+AFTER_PAINT_MS = 60  # a stroke's end: the CNN and the lab's views wait until the panels are painted (~20-40 ms)
 
 
 class Controller(QObject):
@@ -144,10 +147,16 @@ class Controller(QObject):
         self._blank(result.request)
 
     def _took_trace(self, result) -> None:
-        if self.state.accept(result):  # older generations are dropped
+        if self.state.accept(result, live=self._live):  # older generations are dropped
             self.traceShown.emit(result)
-            if not self._live:  # the lab's views follow the input at a stroke's end, not while drawing
-                self.request_lab_view()
+            if not self._live:  # the CNN's answer and the lab's views follow a stroke's end, not each live trace,
+                QTimer.singleShot(AFTER_PAINT_MS, lambda: self._after_drawn(result))  # once the panels are painted: the worker
+                # never competes with the painting for the GIL
+
+    def _after_drawn(self, result) -> None:
+        if result.request == self.state.generation:
+            self.worker.submit(jobs.CnnJob(result.request, result.image))
+            self.request_lab_view()
 
     def _blank(self, request: int) -> None:
         if self.state.clear(request):

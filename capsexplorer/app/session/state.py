@@ -53,6 +53,7 @@ class ExplorerState(QObject):
     when the value really changes."""
 
     resultChanged = Signal()  # a new trace, or none (blank canvas)
+    settled = Signal()  # the input shown is final (a stroke's end, a file, a sample): panels deferred while live draw
     iterationChanged = Signal(int)  # 0-based iteration shown
     iterationsChanged = Signal(int)  # how many routing iterations the network runs
     overlayDigitChanged = Signal(int)  # digit laid over the input (WINNER or 0..9)
@@ -80,6 +81,7 @@ class ExplorerState(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.result: TraceResult | None = None
+        self.live = False  # the result shown is of a stroke still being drawn (the heavier panels wait for its end)
         self.cnn: np.ndarray | None = None  # (10,) the CNN's probabilities for the same input, when known
         self.generation = 0  # advanced by every request; older answers are dropped
         self.iteration = 0
@@ -188,11 +190,13 @@ class ExplorerState(QObject):
         self.generation += 1
         return self.generation
 
-    def accept(self, result: TraceResult) -> bool:
-        """Shows `result` if it answers the newest request. The iteration shown stays where the
-        user put it, unless they were on the last one: then it follows to the new last."""
+    def accept(self, result: TraceResult, live: bool = False) -> bool:
+        """Shows `result` if it answers the newest request (`live`: of a stroke still being drawn). The iteration
+        shown stays where the user put it, unless they were on the last one: then it follows to the new last."""
         if result.request != self.generation:
             return False
+        self.live = bool(live)
+        drawn = self.result is not None and result.trace is self.result.trace  # a stroke's end, its last live trace
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
         self.result = result
@@ -207,15 +211,19 @@ class ExplorerState(QObject):
             if not self.pose_pinned and self.pose_digit != WINNER:
                 self.pose_digit = WINNER
                 returned.append(self.poseDigitChanged)
-        self.resultChanged.emit()  # panels draw the iteration shown from here, for the digits now chosen
+        if not drawn or returned:  # (a stroke's end that reused its last live trace is on screen already)
+            self.resultChanged.emit()  # panels draw the iteration shown from here, for the digits now chosen
         for signal in returned:  # then the choosers follow, with the new trace already held
             signal.emit(WINNER)
+        if not self.live:
+            self.settled.emit()
         return True
 
     def clear(self, request: int | None = None) -> bool:
         """Nothing to show (a blank canvas). With `request`, only if it is the newest."""
         if request is not None and request != self.generation:
             return False
+        self.live = False
         if self.result is None:
             return True
         self.result, self.cnn = None, None

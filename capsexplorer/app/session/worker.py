@@ -314,8 +314,6 @@ class InferenceWorker(QThread):
         reused = self._same_trace(job)
         if reused is not None:  # a stroke's end: its last live trace was of this very input (the drawing stopped)
             self._publish(dataclasses.replace(reused, request=job.request))
-            if self._baseline is not None and not job.live:
-                self._follow_up(CnnJob(job.request, reused.image))
             return
         start = time.perf_counter()
         try:
@@ -331,17 +329,15 @@ class InferenceWorker(QThread):
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
         result = TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start)
         self._last_trace = (self._model, job, result)
-        self._publish(result)
-        if self._baseline is not None and not job.live:  # the CNN's answer follows: the capsules never wait
-            self._follow_up(CnnJob(job.request, x))
+        self._publish(result)  # the CNN's answer is asked once the capsules' is drawn (the controller's CnnJob)
 
     def _same_trace(self, job) -> TraceResult | None:
-        """The last trace, if it routed this very input the same way with the same model (a RoutingTrace is
-        read-only data: the panels never write to it), else None."""
+        """At a stroke's end, its last live trace if that routed this very input the same way with the same model
+        (a RoutingTrace is read-only data: the panels never write to it), else None."""
         if self._last_trace is None:
             return None
         model, last, result = self._last_trace
-        same = model is self._model and last.iterations == job.iterations and last.preprocessed == job.preprocessed \
+        same = last.live and not job.live and model is self._model and last.iterations == job.iterations and last.preprocessed == job.preprocessed \
             and (last.mask is None) == (job.mask is None) and (job.mask is None or np.array_equal(last.mask, job.mask)) \
             and np.shape(last.image) == np.shape(job.image) and np.array_equal(last.image, job.image)
         return result if same else None
@@ -353,7 +349,7 @@ class InferenceWorker(QThread):
             self._jobs[job.kind] = job
 
     def _cnn(self, job) -> None:
-        if self._baseline is not None:
+        if self._baseline is not None and not self._stale_image(job.image):  # asked of the model before a switch
             self._publish(CnnResult(job.request, self._baseline.predict(job.image[None, None])[0]))
 
     def _sweep_cnn(self, job) -> None:

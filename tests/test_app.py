@@ -1783,3 +1783,29 @@ def test_the_state_holds_the_lab_settings_and_the_bent_pose(qtbot, window):
     assert digit == pose.digit and bent[3] == pytest.approx(pose.sliders[3].value())
     assert window.state.bent.digit == digit
     np.testing.assert_array_equal(pose.reconstruction_tile.data, window.state.bent.image)
+
+
+def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, window, model, heldout):
+    """Issue 23 §7: a live trace redraws the light panels only; the pose sliders and "what routing did" catch up at
+    the stroke's end — also when the end reuses the last live trace and nothing else is drawn again."""
+    import dataclasses
+
+    from capsexplorer.app.session.state import TraceResult
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    state, pose = window.state, window.pose
+    tr = model.trace(heldout.images[1:2].astype(np.float32) / 255.0, keep_u_hat=True)
+    live = TraceResult(state.next_generation(), tr.images[0], tr, np.zeros((10, 28, 28), np.float32), 0.01)
+    before = pose.origin.copy()
+    state.accept(live, live=True)
+    assert state.live and lengths_of(window) == pytest.approx(tr.final_lengths[0], abs=1e-6)  # the light ones
+    np.testing.assert_array_equal(pose.origin, before)  # the pose waits
+    end = dataclasses.replace(live, request=state.next_generation())  # the stroke's end: the same trace
+    state.accept(end)
+    assert not state.live
+    digit = state.shown_pose_digit()
+    np.testing.assert_allclose(pose.origin, tr.poses[0, digit], atol=1e-6)
+
+
+def lengths_of(window) -> np.ndarray:
+    return np.asarray(window.lengths.bars.opts["height"], np.float64)

@@ -337,9 +337,10 @@ class InferenceWorker(QThread):
         if self._last_trace is None:
             return None
         model, last, result = self._last_trace
-        same = last.live and not job.live and model is self._model and last.iterations == job.iterations and last.preprocessed == job.preprocessed \
-            and (last.mask is None) == (job.mask is None) and (job.mask is None or np.array_equal(last.mask, job.mask)) \
-            and np.shape(last.image) == np.shape(job.image) and np.array_equal(last.image, job.image)
+        same_routing = model is self._model and (last.iterations, last.preprocessed) == (job.iterations, job.preprocessed) \
+            and (last.mask is None) == (job.mask is None) and (job.mask is None or np.array_equal(last.mask, job.mask))
+        same_pixels = np.shape(last.image) == np.shape(job.image) and np.array_equal(last.image, job.image)
+        same = last.live and not job.live and same_routing and same_pixels
         return result if same else None
 
     def _follow_up(self, job: Job) -> None:

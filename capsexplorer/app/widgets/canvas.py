@@ -12,7 +12,19 @@ CANVAS_SIZE = 280  # the sheet's units (strokes are stored in them), and its siz
 MINIMUM_SIZE = 180  # the smallest the canvas gets on a small screen
 
 
-class DrawingCanvas(QWidget):
+class SquareWidget(QWidget):
+    """A widget as tall as it is wide (a drawing sheet)."""
+
+    @qt_safe(fallback=lambda self, width: width)
+    def heightForWidth(self, width: int) -> int:
+        return width
+
+    @qt_safe(default=False)
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+
+class DrawingCanvas(SquareWidget):
     """Dark ink on a white sheet. Emits `strokeMoved` while drawing and `changed` when a stroke
     ends, or on undo, clear and load. Undo steps back through strokes, clears and loads alike."""
 
@@ -44,14 +56,6 @@ class DrawingCanvas(QWidget):
     @qt_safe(fallback=lambda self: QSize(0, 0))
     def sizeHint(self) -> QSize:
         return QSize(CANVAS_SIZE + 40, CANVAS_SIZE + 40)
-
-    @qt_safe(fallback=lambda self, width: width)
-    def heightForWidth(self, width: int) -> int:
-        return width
-
-    @qt_safe(default=False)
-    def hasHeightForWidth(self) -> bool:
-        return True
 
     # --- content ------------------------------------------------------------------------------
     @property

@@ -4,16 +4,16 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy
 
-from capsexplorer.app.widgets.canvas import CANVAS_SIZE, _smooth_path
+from capsexplorer.app.widgets.canvas import CANVAS_SIZE, SquareWidget, _smooth_path
 from capsexplorer.app.widgets.guard import qt_safe
 
 LAYER_COLOURS = (QColor(230, 159, 0), QColor(0, 114, 178))  # Okabe–Ito orange and blue: first, second digit
 PEN = 18.0  # sheet units, as the main canvas's default pen
 
 
-class PairCanvas(QWidget):
+class PairCanvas(SquareWidget):
     """Two layers of strokes on one sheet; `layer` (0 or 1) is the one drawn on. Emits `changed` when a
     stroke ends, and on undo and clear."""
 
@@ -34,14 +34,6 @@ class PairCanvas(QWidget):
     @qt_safe(fallback=lambda self: QSize(0, 0))
     def sizeHint(self) -> QSize:
         return QSize(200, 200)
-
-    @qt_safe(fallback=lambda self, width: width)
-    def heightForWidth(self, width: int) -> int:
-        return width
-
-    @qt_safe(default=False)
-    def hasHeightForWidth(self) -> bool:
-        return True
 
     # --- content ------------------------------------------------------------------------------
     def is_empty(self, layer: int | None = None) -> bool:

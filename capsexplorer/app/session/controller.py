@@ -150,8 +150,9 @@ class Controller(QObject):
         if self.state.accept(result, live=self._live):  # older generations are dropped
             self.traceShown.emit(result)
             if not self._live:  # the CNN's answer and the lab's views follow a stroke's end, not each live trace,
-                QTimer.singleShot(AFTER_PAINT_MS, lambda: self._after_drawn(result))  # once the panels are painted: the worker
-                # never competes with the painting for the GIL
+                # once the panels are painted: the worker never competes with the painting for the GIL (`self` as the
+                # timer's context: a window closed meanwhile drops it)
+                QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._after_drawn(result))
 
     def _after_drawn(self, result) -> None:
         if result.request == self.state.generation:

@@ -5,6 +5,7 @@ import argparse
 import math
 
 from capsexplorer.app.session.tabs import KEYS as TAB_KEYS
+from capsexplorer.net.config import ROUTERS
 
 TRANSFORMS = ("shift-x", "shift-y", "rotate", "scale", "shear", "thickness")  # capsexplorer.data.transforms
 
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-decay", type=_finite, default=0.95, help="per-epoch exponential decay")
     train.add_argument("--iterations", type=_positive_iterations, default=3, metavar="N",
         help="routing iterations while training (1–10)")
+    train.add_argument("--routing", choices=ROUTERS, default="dynamic",
+        help="the router: dynamic (Sabour et al. 2017, the default), uniform (c_ij = 1/J, no routing), attention "
+             "(Tsai et al. 2020), self-attention (Efficient-CapsNet, Mazzia et al. 2021)")
     train.add_argument("--seed", type=int, default=0,
         help="seed of the initial weights, the batch order and the augmentation (0 to 2³²−1)")
     train.add_argument("--no-augment", action="store_true",

@@ -31,7 +31,7 @@ def cmd_train(args) -> int:
                                 f"(fine-tuning), use --init {args.weights}")
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, seed=args.seed,
+        lr=args.lr, lr_decay=args.lr_decay, iterations=args.iterations, routing=args.routing, seed=args.seed,
         augment=not args.no_augment, augment_style=args.augment, amp=args.amp, limit=args.limit,
         out=args.out or f"{args.model}.safetensors", checkpoint=args.checkpoint,
         device=args.device, float16=not args.float32, decoder_epochs=args.decoder_epochs,

@@ -160,11 +160,9 @@ def routing_ablation(model, pairs: Pairs, counts=ABLATION, batch_size: int = 250
     """Does routing matter on overlapping digits? For each iteration count: the share of held-out pairs with
     both digits right, and the share whose two-digit answer differs from uniform couplings' (1 iteration).
     The primary capsules and their votes are computed once per batch; only routing is repeated."""
-    from capsexplorer.net.routing import route
-
     def answers_by_count(images) -> dict:
         u_hat = model.predictions(model.primary_capsules(as_images(images, model.device)))  # (B, 10, N, 16)
-        return {count: np.sort(two_longest(route(u_hat, count).norm(dim=-1).float().cpu().numpy()), axis=1)
+        return {count: np.sort(two_longest(model.router(u_hat, count).norm(dim=-1).float().cpu().numpy()), axis=1)
                 for count in counts}  # each (B, 2)
 
     batches = list(map_batches(model, answers_by_count, pairs.images, batch=batch_size))

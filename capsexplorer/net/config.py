@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 MAX_ITERATIONS = 10  # routing iterations the explorer offers (the paper uses 3)
 MAX_PARAMETERS = 200_000_000  # a config asking for more is refused before any allocation
+ROUTERS = ("dynamic", "uniform", "attention", "self-attention")  # capsexplorer.net.routers
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class CapsNetConfig:
     digit_dim: int = 16
     decoder_hidden: tuple[int, int] = (512, 1024)
     routing_iterations: int = 3
+    routing: str = "dynamic"  # the router (capsexplorer.net.routers); Sabour et al.'s is "dynamic"
 
     @property
     def grid(self) -> int:
@@ -33,8 +35,9 @@ class CapsNetConfig:
         k, c, t, d = self.kernel, self.conv_channels, self.primary_types, self.primary_dim
         h1, h2 = self.decoder_hidden
         decoder_in = self.n_classes * self.digit_dim
+        router = {"attention": 2 * self.digit_dim, "self-attention": self.n_primary * self.n_classes}.get(self.routing, 0)
         return ((k * k + 1) * c + (k * k * c + 1) * t * d + self.n_primary * self.n_classes * self.digit_dim * d
-                + (decoder_in + 1) * h1 + (h1 + 1) * h2 + (h2 + 1) * self.image_size ** 2)
+                + (decoder_in + 1) * h1 + (h1 + 1) * h2 + (h2 + 1) * self.image_size ** 2 + router)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +60,8 @@ class CapsNetConfig:
             if not isinstance(hidden, (list, tuple)) or len(hidden) != 2:
                 raise ValueError(f"decoder_hidden must be two layer sizes, got {hidden!r}")
             values["decoder_hidden"] = tuple(_int_in("decoder_hidden", h, 1, 8192) for h in hidden)
+        if "routing" in values and values["routing"] not in ROUTERS:
+            raise ValueError(f"routing must be one of {', '.join(ROUTERS)}, got {values['routing']!r}")
         config = cls(**values)
         if config.grid < 1:
             raise ValueError(f"a {config.kernel}×{config.kernel} kernel leaves no capsules "

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from capsexplorer.errors import DeviceError
 from capsexplorer.net.config import MAX_ITERATIONS, CapsNetConfig
-from capsexplorer.net.routing import route, squash
+from capsexplorer.net.routers import make_router
+from capsexplorer.net.routing import squash
 from capsexplorer.net.trace import RoutingTrace
 
 SMALL_BATCH = 4  # up to this many images, inference runs PrimaryCaps as a patch GEMM
@@ -67,6 +68,8 @@ class CapsNet(nn.Module):
             nn.Linear(h1, h2), nn.ReLU(inplace=True),
             nn.Linear(h2, cfg.image_size * cfg.image_size), nn.Sigmoid(),
         )
+        # Made last and drawing no random numbers: a dynamic-routing model's initial weights are as they were.
+        self.router = make_router(cfg.routing, cfg.n_primary, cfg.n_classes, cfg.digit_dim)
         self.metadata: dict[str, str] = {}
         self._gemm_cache: tuple | None = None
 
@@ -147,7 +150,7 @@ class CapsNet(nn.Module):
     def capsules(self, x: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
         """x (B, 1, 28, 28) → the routed DigitCaps output v_j (B, 10, 16)."""
         u = self.primary_capsules(self.fit_input(x))  # (B, 1152, 8)
-        return route(self.predictions(u), iterations or self.config.routing_iterations)  # (B, 10, 16)
+        return self.router(self.predictions(u), iterations or self.config.routing_iterations)  # (B, 10, 16)
 
     def forward(self, x: torch.Tensor, iterations: int | None = None,
                 labels: torch.Tensor | None = None):
@@ -188,7 +191,7 @@ class CapsNet(nn.Module):
                 if keep.numel() != u_hat.shape[2]:
                     raise ValueError(f"primary_mask needs {u_hat.shape[2]} entries, got {keep.numel()}")
                 u_hat = u_hat * keep.view(1, 1, -1, 1)
-            routed = route(u_hat, iterations, record=True)
+            routed = self.router(u_hat, iterations, record=True)
             lengths = routed.poses.norm(dim=-1)  # (R, B, 10)
             prediction = lengths[-1].argmax(dim=1)  # (B,)
             recon = self.decode(routed.outputs, prediction)  # (B, 784)

@@ -26,7 +26,7 @@ from capsexplorer.errors import CapsExplorerError, DivergedError
 from capsexplorer.files import remove_orphans, writable_target
 from capsexplorer.net.baseline import BaselineCNN
 from capsexplorer.net.checkpoint import load_checkpoint, save_checkpoint
-from capsexplorer.net.config import MAX_ITERATIONS
+from capsexplorer.net.config import MAX_ITERATIONS, ROUTERS
 from capsexplorer.net.inference import as_images, evaluating, map_batches
 from capsexplorer.net.losses import margin_loss, reconstruction_loss
 from capsexplorer.net.model import CapsNet, CapsNetConfig
@@ -48,6 +48,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.95  # per epoch, exponential
     iterations: int = 3  # routing iterations while training (the paper: 3)
+    routing: str = "dynamic"  # the router (capsexplorer.net.routers): dynamic, uniform, attention, self-attention
     seed: int = 0
     augment: bool = True
     augment_style: str = "digits"  # "digits": shifts, rotation, scale, shear, thickening; "shifts": the paper's only
@@ -87,6 +88,8 @@ class TrainConfig:
              f"--lr-decay must be above 0 and at most 1, got {self.lr_decay}")
         need(integer(self.iterations) and 1 <= self.iterations <= MAX_ITERATIONS,
              f"--iterations must be from 1 to {MAX_ITERATIONS}, got {self.iterations}")
+        need(self.routing in ROUTERS, f"--routing must be one of {', '.join(ROUTERS)}, got {self.routing!r}")
+        need(self.routing == "dynamic" or self.model == "capsnet", "--routing chooses a CapsNet's router; the CNN has none")
         need(integer(self.seed) and 0 <= self.seed < 2 ** 32, f"--seed must be from 0 to 2³²−1, got {self.seed}")
         need(integer(self.checkpoint_every) and self.checkpoint_every >= 1,
              f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
@@ -199,7 +202,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfi
 
 def _identity(config: TrainConfig) -> dict:
     """The settings a checkpoint must share with the run that resumes it."""
-    keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "seed", "augment",
+    keys = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "iterations", "routing", "seed", "augment",
             "augment_style", "max_shift", "limit", "amp", "init", "validation")
     return {k: getattr(config, k) for k in keys}
 
@@ -284,7 +287,7 @@ def _build_model(config: TrainConfig, n_classes: int, device: torch.device):
             raise CapsExplorerError(f"the CNN baseline has 10 classes; this data set has {n_classes}")
         return BaselineCNN().to(device)
     size = multimnist.CANVAS if config.dataset == "multimnist" else 28  # two digits shifted ±4 px: 36×36
-    return CapsNet(CapsNetConfig(image_size=size, routing_iterations=config.iterations,
+    return CapsNet(CapsNetConfig(image_size=size, routing_iterations=config.iterations, routing=config.routing,
                                  n_classes=n_classes)).to(device)
 
 

@@ -26,7 +26,8 @@ class StatusLine:
         info = self.state.model
         self.device_label.setText(f"Device: {info.device}")
         accuracy = info.accuracy_text or "held-out accuracy unknown"
-        self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {accuracy})")
+        router = f"{info.config.routing} routing"  # capsexplorer.net.routers: which rule makes the parents
+        self.model_label.setText(f"Model: {Path(info.path).name} ({info.dataset}, {router}, {accuracy})")
 
     def _trace(self) -> None:
         result = self.state.result

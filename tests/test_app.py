@@ -101,7 +101,9 @@ def test_opens_with_a_sample_classified_and_status(window):
     from capsexplorer.net.weights import load_model
 
     accuracy = float(load_model(device="cpu").metadata["heldout_accuracy"])
-    assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in window.status_line.model_label.text()
+    said = window.status_line.model_label.text()
+    assert f"held-out accuracy {accuracy:.2%} (10,000 MNIST test digits, 3 iterations)" in said
+    assert "(mnist, dynamic routing, " in said  # issue 24: the router in use is named
     assert window.status_line.time_label.text().startswith("Last trace:")
 
 

@@ -103,12 +103,12 @@ def measure_steps(models: dict, split: Split, iterations: int = 3, seed: int = 0
     for transform, value in todo:
         mix = mix_matrices(len(images), seed) if transform == "affine-mix" else None  # (N, 2, 3), drawn at once
         correct = dict.fromkeys(models, 0)
-        for start in range(0, len(images), batch):  # each batch transformed when its turn comes: a close or
-            chunk = images[start:start + batch]  # a stroke waits for one batch, never for the whole set
-            inputs = chunk if transform == "plain" else transforms.warp(chunk, mix[start:start + batch]) \
+        for first in range(0, len(images), batch):  # each batch transformed when its turn comes: a close or
+            chunk = images[first:first + batch]  # a stroke waits for one batch, never for the whole set
+            inputs = chunk if transform == "plain" else transforms.warp(chunk, mix[first:first + batch]) \
                 if mix is not None else transformed(chunk, transform, value)
             for name, model in models.items():
-                steps = correct_steps(model, inputs, labels[start:start + batch], iterations, batch, correct[name])
+                steps = correct_steps(model, inputs, labels[first:first + batch], iterations, batch, correct[name])
                 for correct[name] in steps:  # each batch's running count kept
                     done += 1
                     yield done, total

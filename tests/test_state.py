@@ -365,3 +365,43 @@ def test_a_strokes_end_reuses_its_last_live_trace_of_the_same_input(qtbot, model
         assert len(routed) == 3
     finally:
         worker.stop()
+
+
+def test_a_bend_belongs_to_the_trace_it_bent(qapp, model, digit_image):
+    """A slider bent while a newer trace is on its way is tagged with the trace shown, so its drawing is dropped once
+    the newer trace is shown (it was tagged with the newer request and painted over the new pose); a new input
+    clears the bend."""
+    from capsexplorer.app.session.controller import Controller
+    from capsexplorer.app.session.jobs import ReconstructionResult
+
+    state = ExplorerState()
+    worker = InferenceWorker(model=model)  # not started: submitted jobs wait in its queue
+    controller = Controller(state, worker)
+    state.model = object()  # a model is loaded (the controller asks for nothing without one)
+    first = result_for(model, digit_image, state.next_generation())
+    state.accept(first)
+    state.next_generation()  # a newer trace asked for, not answered yet
+    state.bend_pose(3, np.zeros(16, np.float32))
+    job = worker._jobs["reconstruct"]
+    assert job.request == first.request
+    state.accept(result_for(model, digit_image, state.generation))
+    assert state.bent_pose is None
+    controller._took_reconstruct(ReconstructionResult(job.request, 3, np.zeros(16, np.float32), np.zeros((28, 28), np.float32), 0.01))
+    assert state.bent is None
+
+
+def test_a_stroke_whose_end_fails_or_is_cleared_lets_the_waiting_panels_draw(qapp, model, digit_image):
+    from capsexplorer.app.session.controller import Controller
+
+    state = ExplorerState()
+    controller = Controller(state, InferenceWorker(model=model))
+    settled = []
+    state.settled.connect(lambda: settled.append(1))
+    state.accept(result_for(model, digit_image, state.next_generation()), live=True)
+    assert state.live and not settled
+    controller._failed("simulated failure at the stroke's end")
+    assert not state.live and settled == [1]
+    state.clear()
+    state.live = True  # a stroke whose first trace never came, then Esc
+    state.clear()
+    assert not state.live and settled == [1, 1]

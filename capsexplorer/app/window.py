@@ -111,8 +111,8 @@ class MainWindow(QMainWindow):
 
     def _grid_tile_clicked(self, k: int, offset: float) -> None:
         """A Figure 4 tile sets its slider — if the grid is of the capsule the sliders hold (not a stale one)."""
-        grid = self.grid.grid
-        if grid is not None and grid.digit == self.pose.digit:
+        grid = self.state.grid.value if self.state.grid is not None else None
+        if grid is not None and grid.digit == self.state.shown_pose_digit():
             self.pose.set_dimension(k, float(grid.pose[k]) + offset)
 
     def _open_from_browser(self, image, description: str) -> None:

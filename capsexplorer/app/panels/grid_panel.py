@@ -216,12 +216,18 @@ class GridPanel(QGroupBox):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
         state.set_grid_span(self.current_span())
+        state.gridSpanChanged.connect(self._span_from_state)
         self._follow(state)
 
     def _follow(self, state) -> None:
         """Draws the pose grid the explorer state holds."""
         state.gridChanged.connect(lambda: self.clear() if state.grid is None else
                                   self.show_result(state.grid.value, state.grid.labels))
+
+    def _span_from_state(self) -> None:
+        index = self.span.findData(self.state.grid_span)
+        if index >= 0 and index != self.span.currentIndex():
+            self.span.setCurrentIndex(index)
 
     def current_span(self):
         """"data" (±2σ of the class) or a span such as 0.25."""

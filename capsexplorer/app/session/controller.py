@@ -20,7 +20,8 @@ AFTER_PAINT_MS = 60  # a stroke's end: the CNN and the lab's views wait until th
 
 
 class Controller(QObject):
-    traceShown = Signal(object)  # TraceResult, once the state holds it (every panel has drawn it)
+    traceShown = Signal(object)  # TraceResult, once the state holds it (drawn, but for the panels waiting for a
+    # stroke's end while it is live)
     blankShown = Signal()  # nothing to show: the canvas is empty, or the image held no ink
     reconstructionShown = Signal(object)  # ReconstructionResult of a bent pose
     imageOpened = Signal(object)  # OpenedImage: a file read in the worker
@@ -117,10 +118,12 @@ class Controller(QObject):
                                         span, 11, sigma))
 
     def request_reconstruction(self) -> None:
-        """Decodes the bent pose of the trace shown (an answer for an older trace is dropped)."""
-        if self.state.model is not None and self.state.bent_pose is not None:
+        """Decodes the bent pose of the trace shown, tagged with that trace's request (a bend of an older trace, or
+        one made while a newer trace was on its way, is dropped)."""
+        shown = self.state.result
+        if self.state.model is not None and self.state.bent_pose is not None and shown is not None:
             digit, pose = self.state.bent_pose
-            self.worker.submit(jobs.ReconstructJob(self.state.generation, pose.copy(), digit))
+            self.worker.submit(jobs.ReconstructJob(shown.request, pose.copy(), digit))
 
     def open_image(self, path: str) -> None:
         """Reads the file in the worker (a huge image is decoded in a child process); the input changes
@@ -166,8 +169,7 @@ class Controller(QObject):
             self.blankShown.emit()
 
     def _took_reconstruct(self, result) -> None:
-        if result.request == self.state.generation:  # else it bent an older trace
-            self.state.set_bent(result)
+        if self.state.set_bent(result):  # else it bent an older trace
             self.reconstructionShown.emit(result)
 
     def _took_open(self, opened) -> None:
@@ -252,4 +254,5 @@ class Controller(QObject):
             self.worker.submit(jobs.PredictionsJob(iterations, self.state.model_generation))
 
     def _failed(self, message: str) -> None:
+        self.state.settle()  # a stroke's end that failed: the panels that waited for it draw what is shown
         self.failed.emit(message)

@@ -197,6 +197,8 @@ class ExplorerState(QObject):
             return False
         self.live = bool(live)
         drawn = self.result is not None and result.trace is self.result.trace  # a stroke's end, its last live trace
+        if not drawn:
+            self.bent_pose, self.bent = None, None  # a bend and its drawing belong to the trace they bent
         n = result.trace.iterations
         follow = self.trace is None or self.iteration >= self.trace.iterations - 1
         self.result = result
@@ -223,10 +225,12 @@ class ExplorerState(QObject):
         """Nothing to show (a blank canvas). With `request`, only if it is the newest."""
         if request is not None and request != self.generation:
             return False
-        self.live = False
         if self.result is None:
+            self.settle()  # a stroke that never had an answer: the panels that waited draw the empty state
             return True
+        self.live = False
         self.result, self.cnn = None, None
+        self.bent_pose, self.bent = None, None
         self.resultChanged.emit()
         return True
 
@@ -243,6 +247,8 @@ class ExplorerState(QObject):
         self.inputChanged.emit()
 
     def set_model(self, info) -> None:
+        self.live = False  # a new model: no stroke is half-answered for it
+        self.bent_pose, self.bent = None, None
         old_geometry = self.geometry
         previous, self.model = self.model, info
         self.model_generation += 1
@@ -340,7 +346,8 @@ class ExplorerState(QObject):
             self.pose_pinned = bool(pose)
 
     def set_sweep_settings(self, transform: str, values) -> None:
-        """The Sweep tab's transform and its values (S,): the controller asks for it while the tab is shown."""
+        """The Sweep tab's transform and its values (S,): the controller asks for it while the tab is shown. Always
+        signals, changed or not: the Sweep button runs it again."""
         self.sweep_settings = (str(transform), np.array(values, np.float64))
         self.sweepSettingsChanged.emit()
 
@@ -356,11 +363,19 @@ class ExplorerState(QObject):
         self.bent_pose = (int(digit), np.array(pose, np.float32))
         self.poseBent.emit()
 
-    def set_bent(self, result) -> None:
-        """The decoder's answer for a bent pose of the trace shown (an older trace's is dropped)."""
-        if result is None or result.request == self.generation:
-            self.bent = result
-            self.bentChanged.emit()
+    def set_bent(self, result) -> bool:
+        """The decoder's answer for a bent pose of the trace shown (a bend of an older trace is dropped)."""
+        if result is not None and (self.result is None or result.request != self.result.request):
+            return False
+        self.bent = result
+        self.bentChanged.emit()
+        return True
+
+    def settle(self) -> None:
+        """No stroke is being drawn any more (its end failed, or the canvas was cleared): panels that waited draw."""
+        if self.live:
+            self.live = False
+            self.settled.emit()
 
     def set_primary(self, capsule: int) -> None:
         if capsule != self.primary:

@@ -102,7 +102,7 @@ class InferenceWorker(QThread):
         self._child: subprocess.Popen | None = None
         self._model = None
         self._baseline = None
-        self._last_trace: tuple | None = None  # (what was asked, its TraceResult): a stroke's end reuses its last live one
+        self._last_trace: tuple | None = None  # (model, TraceJob, TraceResult): a stroke's end reuses its last live one
         self.busy = False
 
     # --- called from the GUI thread ---------------------------------------------------------
@@ -248,6 +248,7 @@ class InferenceWorker(QThread):
                          class_names(model), baseline.metadata.get("path") if baseline is not None else None,
                          config, accuracy_text(meta))
         self._model, self._baseline = model, baseline
+        self._last_trace = None  # the old model goes with its last trace
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(info.path).name, device)
 

@@ -1523,10 +1523,13 @@ def test_a_click_on_a_stale_figure_4_moves_no_slider(qtbot, window):
     with qtbot.waitSignal(window.controller.gridShown, timeout=TIMEOUT):
         window.lab.setCurrentWidget(window.grid)
     other = (window.pose.digit + 1) % 10
-    window.pose.digit = other  # the sliders hold another capsule than the grid on screen (its grid still coming)
+    window.state.set_pose_digit(other)  # the sliders hold another capsule than the grid on screen (its grid coming)
+    assert window.state.grid.value.digit != other and window.pose.digit == other
     before = window.pose.pose().copy()
     window.grid.tileClicked.emit(4, 0.05)
     np.testing.assert_array_equal(window.pose.pose(), before)
+    qtbot.wait(50)
+    window.state.set_pose_digit(WINNER)
 
 
 def test_the_pose_caption_stops_saying_for_now_once_the_statistics_come(qtbot, window):

@@ -386,7 +386,8 @@ def test_a_bend_belongs_to_the_trace_it_bent(qapp, model, digit_image):
     assert job.request == first.request
     state.accept(result_for(model, digit_image, state.generation))
     assert state.bent_pose is None
-    controller._took_reconstruct(ReconstructionResult(job.request, 3, np.zeros(16, np.float32), np.zeros((28, 28), np.float32), 0.01))
+    late = ReconstructionResult(job.request, 3, np.zeros(16, np.float32), np.zeros((28, 28), np.float32), 0.01)
+    controller._took_reconstruct(late)
     assert state.bent is None
 
 

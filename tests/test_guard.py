@@ -17,8 +17,9 @@ from capsexplorer.app.widgets.guard import Bars, qt_safe
 def overrides() -> list[tuple[str, object]]:
     """Every method of the program's classes that overrides one of Qt's (or pyqtgraph's, which Qt calls)."""
     found = []
-    for info in pkgutil.iter_modules(app.__path__):
-        module = importlib.import_module(f"capsexplorer.app.{info.name}")
+    for info in pkgutil.walk_packages(app.__path__, "capsexplorer.app."):  # app/ and its session, panels, widgets
+        module = importlib.import_module(info.name)
+        short = info.name.rsplit(".", 1)[-1]
         for name, cls in vars(module).items():
             if not inspect.isclass(cls) or cls.__module__ != module.__name__:
                 continue
@@ -27,7 +28,7 @@ def overrides() -> list[tuple[str, object]]:
                 if attr.startswith("__") or not inspect.isfunction(method) or attr == "setOpts":
                     continue
                 if any(hasattr(b, attr) for b in bases):
-                    found.append((f"{info.name}.{name}.{attr}", method))
+                    found.append((f"{short}.{name}.{attr}", method))
     return found
 
 

@@ -87,3 +87,21 @@ def test_the_router_is_checked_where_a_user_names_it(tmp_path):
     assert args.routing == "self-attention"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--routing", "em"])
+
+
+@pytest.mark.parametrize("name", ROUTERS)
+def test_the_inspector_writes_the_rule_of_the_router_in_use(name):
+    """Issue 24 §1: the formula view shows the router's own rule, with the clicked capsule's numbers."""
+    pytest.importorskip("PySide6")
+    from capsexplorer.app.panels.inspector import procedure_html
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+
+    model = CapsNet(CapsNetConfig(routing=name))
+    tr = model.trace(torch.rand(1, 1, 28, 28), iterations=3, keep_u_hat=True)
+    r = tr.iterations - 1
+    html = procedure_html(tr, 7, r, routing=name)
+    rule = {"dynamic": "softmax(b<sub>i·</sub>)", "uniform": "Uniform couplings",
+            "attention": "Inverted dot-product attention", "self-attention": "Self-attention routing"}[name]
+    assert rule in html
+    assert f"{tr.coupling[r, 0, 7, 0]:+.3f}" in html  # the clicked capsule's own coupling, as the views show it

@@ -23,14 +23,17 @@ def capsule_index(capsule_type: int, row: int, col: int, geometry: views.Geometr
     return geometry.index(capsule_type, row, col)
 
 
-def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> str:
-    """Procedure 1's lines for primary capsule i at 0-based iteration r, with its numbers (needs û):
-    the b and c the iteration starts from, what it computes, and the b it leaves for the next."""
+def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True, routing: str = "dynamic") -> str:
+    """The routing rule in use for primary capsule i at 0-based iteration r, with its numbers (needs û): for
+    dynamic routing, Procedure 1's lines — the b and c the iteration starts from, what it computes, and the b it
+    leaves for the next; for another router (capsexplorer.net.routers), its own rule."""
     names = names or [str(d) for d in range(trace.coupling.shape[-1])]
     if not enabled:
         return (f"<b>Primary capsule i = {i} is switched off</b> (Parts): it takes no part in routing — its "
-                f"predictions û<sub>j|i</sub> are left out of every s<sub>j</sub>. Switch it on to read its "
-                "Procedure 1.")
+                f"predictions û<sub>j|i</sub> are left out of every s<sub>j</sub>. Switch it on to read how it "
+                "routes.")
+    if routing != "dynamic":
+        return _other_rule_html(trace, i, min(r, trace.iterations - 1), routing)
     b = trace.logits[r, 0, i]  # (J,)
     c = trace.coupling[r, 0, i]
     u_hat = trace.u_hat[0, i]  # (J, D)
@@ -55,6 +58,34 @@ def procedure_html(trace, i: int, r: int, names=None, enabled: bool = True) -> s
          f"{captions.leading_parent(a, names)}"),
     ]
     return "<br>".join(lines)
+
+
+def _other_rule_html(trace, i: int, r: int, routing: str) -> str:
+    """Uniform, attention (Tsai et al. 2020) or self-attention (Mazzia et al. 2021) routing, for capsule i."""
+    fmt = lambda x: " ".join(f"{value:+.3f}" for value in x)  # noqa: E731
+    c, logits = trace.coupling[r, 0, i], trace.logits[r, 0, i]  # (J,), (J,)
+    classes = trace.coupling.shape[-1]
+    if routing == "uniform":
+        lines = [f"<b>Uniform couplings</b> (no routing, one pass), primary capsule i = {i}:",
+                 f"c<sub>ij</sub> = 1/J = [{fmt(c)}] for every parent j",
+                 "s<sub>j</sub> = Σ<sub>i</sub> c<sub>ij</sub> û<sub>j|i</sub>; v<sub>j</sub> = squash(s<sub>j</sub>); "
+                 "no agreement step"]
+    elif routing == "attention":
+        lines = [f"<b>Inverted dot-product attention</b> (Tsai et al. 2020), pass {r + 1} of {trace.iterations}, "
+                 f"primary capsule i = {i}:",
+                 f"logits = ⟨LayerNorm(s<sub>j</sub>) of the pass before, û<sub>j|i</sub>⟩ / √D = [{fmt(logits)}]"
+                 + (" (the first pass: all zero, uniform)" if r == 0 else ""),
+                 f"r<sub>i·</sub> = softmax over the parents j = [{fmt(c)}]",
+                 "s<sub>j</sub> = Σ<sub>i</sub> r<sub>ij</sub> û<sub>j|i</sub>; the next pass compares with "
+                 "LayerNorm(s<sub>j</sub>); the capsule's length is that of squash(s<sub>j</sub>)"]
+    else:
+        lines = [f"<b>Self-attention routing</b> (Efficient-CapsNet, Mazzia et al. 2021), one pass, primary capsule "
+                 f"i = {i}:",
+                 f"a<sub>ij</sub> = Σ<sub>k</sub> ⟨û<sub>j|i</sub>, û<sub>j|k</sub>⟩ / √D = [{fmt(logits)}]",
+                 f"c<sub>ij</sub> = softmax<sub>j</sub>(a<sub>ij</sub>) + b<sub>ij</sub> (learned priors) = [{fmt(c)}]",
+                 "s<sub>j</sub> = Σ<sub>i</sub> c<sub>ij</sub> û<sub>j|i</sub>; v<sub>j</sub> = (1 − e<sup>−‖s‖</sup>) "
+                 "s<sub>j</sub>/‖s<sub>j</sub>‖"]
+    return "<br>".join(lines + [f"(J = {classes} parents)"])
 
 
 class PrimaryInspector(QGroupBox):
@@ -199,4 +230,5 @@ class PrimaryInspector(QGroupBox):
         for d, line in enumerate(self.coupling_lines):
             line.setData(iterations, tr.coupling[:, 0, i, d])
             line.setPen(pg.mkPen(colours[d], width=3 if d == winner else 1))
-        self.procedure.setText(procedure_html(tr, i, self.state.iteration, names, bool(self.state.enabled[i])))
+        routing = self.state.model.config.routing if self.state.model is not None else "dynamic"
+        self.procedure.setText(procedure_html(tr, i, self.state.iteration, names, bool(self.state.enabled[i]), routing))

@@ -1805,9 +1805,11 @@ def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, wind
     state.accept(live, live=True)
     assert state.live and lengths_of(window) == pytest.approx(tr.final_lengths[0], abs=1e-6)  # the light ones
     np.testing.assert_array_equal(pose.origin, before)  # the pose waits
+    assert pose.graphicsEffect() is not None and window.summary.graphicsEffect() is not None  # and says so, faded
+    assert window.lengths.graphicsEffect() is None
     end = dataclasses.replace(live, request=state.next_generation())  # the stroke's end: the same trace
     state.accept(end)
-    assert not state.live
+    assert not state.live and pose.graphicsEffect() is None and window.summary.graphicsEffect() is None
     digit = state.shown_pose_digit()
     np.testing.assert_allclose(pose.origin, tr.poses[0, digit], atol=1e-6)
 

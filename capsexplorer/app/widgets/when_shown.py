@@ -3,9 +3,12 @@ heavier panels, while a stroke is still being drawn: they catch up at the stroke
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsOpacityEffect, QWidget
 
 from capsexplorer.app.widgets.guard import qt_safe
+
+
+DIMMED = 0.35  # the opacity of a panel waiting for a stroke's end
 
 
 class WhenShown(QObject):
@@ -25,16 +28,32 @@ class WhenShown(QObject):
         return self.widget.isVisible() or not self.hidden
 
     def __call__(self, *_) -> None:
-        if self._visible() and not (self.state is not None and self.state.live):
-            self.stale = False
-            self.draw()
+        live = self.state is not None and self.state.live
+        if self._visible() and not live:
+            self._draw()
         else:
             self.stale = True
+            if live:
+                self._dim(True)  # on screen but out of date until the stroke's end: said by fading it
 
     def _settled(self) -> None:
         if self.stale and self._visible():
-            self.stale = False
-            self.draw()
+            self._draw()
+        self._dim(False)
+
+    def _draw(self) -> None:
+        self.stale = False
+        self._dim(False)
+        self.draw()
+
+    def _dim(self, dim: bool) -> None:
+        """Fades the widget while it waits for a stroke's end (the effect is the widget's: Qt deletes it)."""
+        if dim and self.widget.graphicsEffect() is None:
+            effect = QGraphicsOpacityEffect(self.widget)
+            effect.setOpacity(DIMMED)
+            self.widget.setGraphicsEffect(effect)
+        elif not dim and self.widget.graphicsEffect() is not None:
+            self.widget.setGraphicsEffect(None)
 
     @qt_safe(default=False)
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)

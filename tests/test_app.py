@@ -1816,3 +1816,12 @@ def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, wind
 
 def lengths_of(window) -> np.ndarray:
     return np.asarray(window.lengths.bars.opts["height"], np.float64)
+
+
+def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
+    """From a student's run: the winner's value sat over the top of the CNN's 100 % bar, which then looked shorter."""
+    qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)
+    lengths, cnn = window.lengths, window.state.cnn
+    for d, text in enumerate(lengths.labels):
+        if not lengths._inside[d]:
+            assert text.pos().y() >= max(lengths.values[d], cnn[d]) + 0.005

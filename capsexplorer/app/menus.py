@@ -11,13 +11,13 @@ from capsexplorer.app.widgets import theme
 
 SHIPPED = (  # (weights name, menu text, shortcut, tip)
     ("mnist", "&Digits — MNIST (the default)", "Ctrl+1", "The CapsNet trained on MNIST's 60,000 training digits"),
-    ("mnist5k", "Digits — 4,000 of MNIST (&small)", "Ctrl+4",
-     "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
     ("fashion-mnist", "&Clothing — Fashion-MNIST", "Ctrl+2",
      "The CapsNet trained on the 60,000 Fashion-MNIST training images"),
     ("multimnist", "&Two digits — MultiMNIST", "Ctrl+3",
      "The CapsNet trained on pairs of overlapping digits (36×36): the Pairs tab"),
-)
+    ("mnist5k", "Digits — 4,000 of MNIST (&small)", "Ctrl+4",
+     "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
+)  # in the order of their shortcuts
 
 
 def action(window, menu, text: str, slot, shortcut=None, tip: str | None = None) -> QAction:

@@ -91,6 +91,7 @@ class LengthsPanel(QGroupBox):
     def _show_cnn(self) -> None:
         cnn = self.state.cnn
         self.cnn_bars.setOpts(height=cnn if cnn is not None and len(cnn) == len(self.x) else np.zeros(len(self.x)))
+        self._clear_of_the_cnn()
         tr = self.state.trace
         if tr is not None:
             self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
@@ -137,15 +138,27 @@ class LengthsPanel(QGroupBox):
         # too — inside a long bar, above a short one — so every class is named at every width.
         names = getattr(self, "tick_names", None)
         named = style[1] and names is not None and self._axis_numbers
+        self._inside = [bool(named and value > INSIDE_FROM) for value in self.values]  # the value inside its bar
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
-            inside = named and value > INSIDE_FROM
+            inside = self._inside[d]
             text.setText((f"{value:.2f} {names[d]}" if named else f"{value:.2f}") if roomy else "")
             if style[1]:
                 text.setAnchor((1.0, 0.5) if inside else (0.0, 0.5))
                 text.setColor(QColor(25, 25, 25) if inside else theme.foreground())  # dark on the orange bar
                 text.fill = pg.mkBrush(None) if inside else self._label_fill
             text.setPos(d, value - 0.02 if inside else value + 0.01)
+        self._clear_of_the_cnn()
         self.caption.setHtml(self._caption_html(iteration, iterations))
+
+    def _clear_of_the_cnn(self) -> None:
+        """A value above its bar sits above the CNN's bar beside it too, never over its top (a student read a CNN
+        bar of 100 % as shorter, its top under the value's box)."""
+        cnn = self.state.cnn
+        inside = getattr(self, "_inside", [])
+        for d, (text, value) in enumerate(zip(self.labels, self.values)):
+            if d < len(inside) and not inside[d]:
+                top = max(value, float(cnn[d])) if cnn is not None and len(cnn) == len(self.values) else value
+                text.setPos(d, top + 0.01)
 
     def _caption_html(self, iteration: int, iterations: int) -> str:
         """The iteration, and — while the CNN's bars are drawn — what their colour means (a legend)."""

@@ -291,10 +291,10 @@ def test_measure_pressed_goes_before_the_long_jobs_the_window_queued(model):
     worker = InferenceWorker(model=model)
     worker._jobs = {"predictions": jobs.PredictionsJob(3), "pose_stats": jobs.PoseStatsJob(),
                     "robustness": jobs.RobustnessJob(cached_only=True)}
-    assert worker._next_kind() == "pose_stats"  # the Pose column's scale first (it waited minutes behind the
-    # browser's predictions where those are not shipped, as for the 4,000-digit model), then the window's order
-    del worker._jobs["pose_stats"]
-    assert worker._next_kind() == "predictions"
+    assert worker._next_kind() == "predictions"  # only looked up in the cache: the window's own order
+    worker._stats_at_hand = True  # statistics that ship are read first: the 4,000-digit model's Pose column waited
+    assert worker._next_kind() == "pose_stats"  # minutes behind held-out predictions that do not ship
+    worker._stats_at_hand = False
     worker._jobs["robustness"] = jobs.RobustnessJob()
     assert worker._next_kind() == "robustness"
     worker._jobs["trace"] = jobs.TraceJob(1, np.zeros((28, 28), np.float32), 3, np.ones(1152, bool))

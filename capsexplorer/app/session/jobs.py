@@ -15,9 +15,9 @@ import numpy as np
 
 from capsexplorer.net.config import CapsNetConfig
 
-ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "pose_stats",
-         "predictions", "ablation", "robustness")  # the poses' scale (the Pose column, always in view; read at once
-# where shipped, ~45 s to compute) before the held-out browser's predictions (minutes where not shipped)
+ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
+         "pose_stats", "ablation", "robustness")  # the browser's answer (often at once) before the poses' statistics
+# (unless those are at hand: see InferenceWorker._next_kind)
 INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
 LONG = ("pose_stats", "predictions", "ablation", "robustness")
 

@@ -102,6 +102,7 @@ class InferenceWorker(QThread):
         self._child: subprocess.Popen | None = None
         self._model = None
         self._baseline = None
+        self._stats_at_hand = False  # the model's pose statistics are kept (shipped or cached): no computing
         self._last_trace: tuple | None = None  # (model, TraceJob, TraceResult): a stroke's end reuses its last live one
         self.busy = False
 
@@ -169,6 +170,8 @@ class InferenceWorker(QThread):
         waiting = [k for k in ORDER if k in self._jobs]
         asked = [k for k in waiting if k in LONG and self._jobs[k].asked]
         first = waiting[0]
+        if self._stats_at_hand and first in LONG and "pose_stats" in waiting:
+            return "pose_stats"  # read at once: the Pose column never waits behind predictions that are computed
         return asked[0] if asked and first in LONG else first
 
     def _run_one(self, job: Job) -> None:
@@ -249,6 +252,9 @@ class InferenceWorker(QThread):
                          config, accuracy_text(meta))
         self._model, self._baseline = model, baseline
         self._last_trace = None  # the old model goes with its last trace
+        from capsexplorer.analysis import pose_stats
+
+        self._stats_at_hand = pose_stats.cached(model) is not None  # shipped, or kept from an earlier run
         self.modelLoaded.emit(info)
         log.debug("loaded %s on %s", Path(info.path).name, device)
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from capsexplorer import load_model, preprocess
+from capsexplorer.analysis.drawn import as_drawn
 from capsexplorer.data.datasets import heldout_samples
 
 FONT_GLOBS = [
@@ -34,18 +35,6 @@ FONT_GLOBS = [
     "/usr/share/fonts/truetype/kristi/Kristi.ttf",
     "/usr/share/fonts/opentype/urw-base35/Z003-MediumItalic.otf",
 ]
-
-
-def as_drawn(image: np.ndarray, rng: np.random.Generator, size: int = 280) -> np.ndarray:
-    side = int(size * rng.uniform(0.3, 0.9))
-    pen = int(rng.choice([1, 3, 5, 9, 15]))
-    big = Image.fromarray(image).resize((side, side), Image.BICUBIC)
-    if pen > 1:
-        big = big.filter(ImageFilter.MaxFilter(pen))
-    canvas = Image.new("L", (size, size), 0)
-    slack = size - side
-    canvas.paste(big, (int(rng.integers(0, slack + 1)), int(rng.integers(0, slack + 1))))
-    return 255 - np.asarray(canvas)
 
 
 def typed(font_path: str, digit: int, size: int, position: tuple[int, int]) -> np.ndarray:

@@ -13,6 +13,7 @@ added.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,3 +104,45 @@ def agreement(share: np.ndarray, parts: np.ndarray, ink: float = INK) -> dict:
     return {"own_strokes": float(right.mean()) if right.size else float("nan"),
             "shared_to_a": float(shared.mean()) if shared.size else float("nan"),
             "shared_pixels": int(both.sum()), "own_pixels": int(right.size)}
+
+
+def measure_steps(model, images: np.ndarray, labels: np.ndarray, parts: np.ndarray, iterations: int = 3,
+                  batch: int = 25):
+    """Generator over held-out pairs — images (N, H, H), labels (N, 2), parts (N, 2, H, H) — yielding (done,
+    total) and returning, for every pair whose two longest capsules are the two digits present: per iteration
+    (1 is uniform couplings) the mean share of the strokes only one digit draws given to that digit's capsule
+    ("own_strokes"), the mean share of the strokes both draw given to the first ("shared_to_first"), and how
+    many ink pixels change sides (share above or below one half) against uniform couplings."""
+    from capsexplorer.net.inference import map_batches
+
+    start, geometry, total = time.perf_counter(), Geometry.of(model.config), len(labels)
+    own, shared = [[] for _ in range(iterations)], [[] for _ in range(iterations)]
+    moved, ink_pixels, right, rounds = [0] * iterations, 0, 0, iterations
+    yield 0, total
+    def routed(chunk):
+        return model.trace(chunk, iterations=iterations, keep_u_hat=True)
+
+    first = 0
+    for trace in map_batches(model, routed, images, batch=batch):
+        rounds = trace.iterations  # a one-pass router records one
+        for b in range(trace.batch_size):
+            k = first + b
+            if sorted(two_capsules(trace, b)) != sorted(int(c) for c in labels[k]):
+                continue  # scored where the answer is right: which capsule is which digit is then known
+            right += 1
+            a, c = int(labels[k][0]), int(labels[k][1])
+            ink = images[k] >= INK
+            ink_pixels += int(ink.sum())
+            splits = every_split(trace, geometry, a, c, b)
+            for r, found in enumerate(splits):
+                scored = agreement(found.share, parts[k])
+                own[r].append(scored["own_strokes"])
+                shared[r].append(scored["shared_to_a"])
+                moved[r] += int((((found.share > 0.5) != (splits[0].share > 0.5)) & ink).sum())
+        first += trace.batch_size
+        yield first, total
+    return {"pairs": total, "both_right": right, "seconds": round(time.perf_counter() - start, 1),
+            "iterations": {str(r + 1): {"own_strokes": round(float(np.nanmean(own[r])), 4) if own[r] else None,
+                                        "shared_to_first": round(float(np.nanmean(shared[r])), 4) if shared[r] else None,
+                                        "ink_pixels_changing_side": moved[r], "of_ink_pixels": ink_pixels}
+                           for r in range(rounds)}}

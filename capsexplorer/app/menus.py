@@ -18,6 +18,13 @@ SHIPPED = (  # (weights name, menu text, shortcut, tip)
     ("mnist5k", "Digits — 4,000 of MNIST (&small)", "Ctrl+4",
      "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
 )  # in the order of their shortcuts
+ROUTER_TEXT = {"dynamic": "dynamic routing", "uniform": "uniform couplings (no routing)",
+               "attention": "inverted dot-product attention", "self-attention": "self-attention (Efficient-CapsNet)"}
+ROUTER_MODELS = tuple(  # every router trained alike: 3 epochs of MNIST (two digits: 20,000 pairs more)
+    [(f"mnist-{r}", f"Digits, {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
+      "Routers tab compares them") for r, text in ROUTER_TEXT.items()]
+    + [(f"multimnist-{r}", f"Two digits, {ROUTER_TEXT[r]}", None, f"The two-digit CapsNet with the {r} router, "
+        "trained like the others") for r in ("dynamic", "uniform", "attention")])
 
 
 def action(window, menu, text: str, slot, shortcut=None, tip: str | None = None) -> QAction:
@@ -41,6 +48,9 @@ def build_menus(window) -> tuple[dict[str, QAction], dict[str, QAction]]:
     shipped_menu = file.addMenu("Shipped &models")
     shipped = {name: action(window, shipped_menu, text, lambda _=False, n=name: controller.load(n), key, tip)
                for name, text, key, tip in SHIPPED}
+    shipped_menu.addSection("Routers trained alike")
+    shipped.update({name: action(window, shipped_menu, text, lambda _=False, n=name: controller.load(n), key, tip)
+                    for name, text, key, tip in ROUTER_MODELS})
     for item in shipped.values():
         item.setCheckable(True)
     action(window, file, "&Train a model…", window.show_training, "Ctrl+T",

@@ -1,4 +1,4 @@
-"""capsexplorer's command line: the window (no arguments), classify, trace, train, evaluate, snapshot, data."""
+"""capsexplorer's command line: the window (no arguments), classify, trace, train, evaluate, snapshot, data, routers …"""
 from __future__ import annotations
 
 import logging
@@ -9,11 +9,12 @@ from capsexplorer.cli.common import _fail, _silence_stdout, log
 from capsexplorer.cli.inference_commands import cmd_classify, cmd_evaluate, cmd_sample, cmd_trace
 from capsexplorer.cli.lab_commands import cmd_equivariance, cmd_grid, cmd_robustness, cmd_sweep
 from capsexplorer.cli.parser import build_parser
+from capsexplorer.cli.router_commands import cmd_routers
 from capsexplorer.cli.training_commands import cmd_data, cmd_fit_decoder, cmd_train
 from capsexplorer.errors import CapsExplorerError
 
 __all__ = ["main", "build_parser", "cmd_classify", "cmd_trace", "cmd_train", "cmd_fit_decoder", "cmd_evaluate",
-           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data", "cmd_sample"]
+           "cmd_sweep", "cmd_grid", "cmd_robustness", "cmd_equivariance", "cmd_data", "cmd_sample", "cmd_routers"]
 
 
 def main(argv: list[str] | None = None) -> int:

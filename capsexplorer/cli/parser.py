@@ -65,7 +65,8 @@ def _int_range(low: int, high: int):
 
 WEIGHTS_HELP = ("a safetensors weights file, or a shipped model's name: mnist (the digits, from the full MNIST; "
                 "the default), mnist5k (the digits, from 4,000 of them), fashion-mnist (clothing) or multimnist "
-                "(two overlapping digits, 36×36)")
+                "(two overlapping digits, 36×36); or a router's model, trained like the others: mnist-dynamic, mnist-uniform, "
+                "mnist-attention, mnist-self-attention, multimnist-dynamic, multimnist-uniform, multimnist-attention")
 
 
 def has_default(action) -> bool:
@@ -300,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=_int_range(0, 2 ** 32 - 1), default=0, help="chooses the digit or pair")
     sample.add_argument("--scale", type=_int_range(1, 16), default=1, metavar="K",
         help="each pixel K×K (a larger picture to look at; the network sees the same digit)")
+
+    routers = add("routers", writes, help="every router trained alike, side by side: accuracy, robustness, two digits, speed",
+                  description="The shipped model of every router — dynamic routing, uniform couplings, attention,\n"
+                              "self-attention — trained with one recipe, and what each measured: parameters, the\n"
+                              "official test, drawn digits, rotations and shifts, two digits and their segmentation,\n"
+                              "how far the couplings move from uniform, inference and training speed.")
+    routers.add_argument("--json", action="store_true",
+        help='one JSON object: {"routers": [{"name", "weights", "parameters", "test_accuracy", …}], …}')
+    routers.add_argument("--measure", action="store_true",
+        help="measure every figure again on this machine (about 10 min on 2 CPU cores) instead of reading the "
+             "shipped ones")
+    routers.add_argument("--out", metavar="FILE.json", help="also write the table as JSON to this file (default: none)")
 
     snapshot = add("snapshot", help="render the explorer window to a PNG, headless")
     snapshot.add_argument("image", nargs="?", metavar="IMAGE",

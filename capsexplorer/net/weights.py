@@ -21,6 +21,12 @@ SHIPPED_CNN = "cnn-mnist.safetensors"  # the CNN baseline, same data and budget
 SHIPPED_MODELS = {"mnist": SHIPPED, "mnist5k": "capsnet-mnist5k.safetensors",
                   "fashion-mnist": "capsnet-fashion-mnist.safetensors",
                   "multimnist": "capsnet-multimnist.safetensors"}  # by name
+# Each router trained alike (capsexplorer.analysis.router_comparison): digits, and two digits for three of them.
+ROUTER_MODELS = {f"mnist-{r}": f"capsnet-mnist-{r}.safetensors" for r in ("dynamic", "uniform", "attention",
+                                                                            "self-attention")}
+ROUTER_MODELS.update({f"multimnist-{r}": f"capsnet-multimnist-{r}.safetensors" for r in ("dynamic", "uniform",
+                                                                                      "attention")})
+SHIPPED_MODELS.update(ROUTER_MODELS)
 SHIPPED_CNNS = {"mnist": SHIPPED_CNN, "mnist5k": "cnn-mnist5k.safetensors"}  # the CNN of each digits model's data
 
 
@@ -56,6 +62,17 @@ def save_weights(model: CapsNet, path: str | Path, metadata: dict | None = None,
     data = save(tensors, metadata=meta)
     with atomic_write(path) as f:
         f.write(data)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """A safetensors file's metadata, without its tensors ({} for another kind of file)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return {}
 
 
 def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

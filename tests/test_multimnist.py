@@ -170,3 +170,20 @@ def test_a_digits_model_warm_starts_the_two_digit_one():
         large = pairs.decoder(poses.flatten(1)).view(3, 36, 36)
     assert torch.allclose(large[:, 4:32, 4:32], small, atol=1e-6)
     assert float(large[:, :4].max()) < 0.01 and float(large[:, :, 32:].max()) < 0.01
+
+
+def test_a_self_attention_digits_model_warm_starts_its_two_digit_one():
+    """The learned priors b_ij (I × J) belong to the primary grid too: each from the nearest cell of the old grid."""
+    from capsexplorer.net.model import CapsNet, CapsNetConfig
+    from capsexplorer.training.train import warm_start_state
+
+    torch.manual_seed(0)
+    digits = CapsNet(CapsNetConfig(routing="self-attention"))
+    with torch.no_grad():
+        digits.router.log_priors.normal_()
+    pairs = CapsNet(CapsNetConfig(image_size=36, routing="self-attention"))
+    pairs.load_state_dict(warm_start_state(digits, pairs.config))
+    old, new = digits.config.grid, pairs.config.grid
+    for t, (r, c), (r_old, c_old) in ((0, (0, 0), (0, 0)), (5, (9, 9), (5, 5)), (31, (4, 7), (2, 4))):
+        assert torch.equal(pairs.router.log_priors[t * new * new + r * new + c],
+                           digits.router.log_priors[t * old * old + r_old * old + c_old])

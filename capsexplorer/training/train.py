@@ -315,13 +315,17 @@ def warm_start_state(source, config) -> dict:
     """A state for a CapsNet of `config` from `source`, a CapsNet of another input size (a digits model
     warm-starting the 36×36 two-digit one): the convolutions as they are; each W_ij of the new primary grid
     from the nearest cell of the old grid (same capsule type); the decoder's hidden layers as they are and its
-    output layer with each old pixel at the centre of the larger canvas, the border drawn dark."""
+    output layer with each old pixel at the centre of the larger canvas, the border drawn dark; a self-attention
+    router's priors b_ij, like W_ij, from the nearest cell."""
     old, state = source.config, source.state_dict()
     new_grid, old_grid = config.grid, old.grid
     nearest = torch.round(torch.arange(new_grid) * (old_grid - 1) / max(new_grid - 1, 1)).long()  # (G_new,)
     w = state["digit_weights"].view(old.primary_types, old_grid, old_grid, *state["digit_weights"].shape[1:])
     w = w[:, nearest][:, :, nearest]  # (T, G_new, G_new, J, D, 8)
     state["digit_weights"] = w.reshape(config.n_primary, *w.shape[3:]).clone()
+    if "router.log_priors" in state:  # self-attention's learned priors b_ij: one row per primary capsule, too
+        b = state["router.log_priors"].view(old.primary_types, old_grid, old_grid, -1)[:, nearest][:, :, nearest]
+        state["router.log_priors"] = b.reshape(config.n_primary, -1).clone()  # (I_new, J)
     last = max(int(k.split(".")[1]) for k in state if k.startswith("decoder."))
     weight, bias = state[f"decoder.{last}.weight"], state[f"decoder.{last}.bias"]  # (H², h2), (H²,)
     size, pad = config.image_size, (config.image_size - old.image_size) // 2

@@ -195,6 +195,26 @@ def robustness(result: dict | None, baseline: bool = True) -> str:
 
 
 
+ROUTER_WORDS = {"dynamic": "dynamic routing", "uniform": "uniform couplings", "attention": "attention",
+                "self-attention": "self-attention"}
+
+
+def routers(views, iteration: int, names: Sequence[str]) -> str:
+    """The Routers tab (router_comparison.RouterView each): whether the routers agree at the pass the player shows,
+    and how far each moved its active capsules' coupling to its answer from uniform (1/J)."""
+    if not views:
+        return ""
+    shown = [min(iteration, v.iterations - 1) for v in views]
+    answers = [int(np.argmax(v.lengths[r])) for v, r in zip(views, shown)]
+    word = lambda v: ROUTER_WORDS.get(v.name, v.name)  # noqa: E731
+    agree = (f"All {len(views)} routers answer {names[answers[0]]}" if len(set(answers)) == 1 else
+             "The routers disagree: " + ", ".join(f"{word(v)} {names[a]}" for v, a in zip(views, answers)))
+    uniform = 1.0 / views[0].coupling.shape[1]
+    moved = ", ".join(f"{word(v)} {float(v.coupling[r, a]):.3f}" for v, r, a in zip(views, shown, answers))
+    return (f"{agree}. The active primary capsules' mean coupling to that answer, against {uniform:.3f} for "
+            f"uniform couplings: {moved}.")
+
+
 def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequence[str]) -> str:
     """The Pairs tab: the two longest capsules of a two-digit model's input, or why the tab waits."""
     if not two_digits:

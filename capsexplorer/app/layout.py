@@ -25,12 +25,12 @@ COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab
 
 
 class SnugTabs(QProxyStyle):
-    """The style in use with tabs a little narrower around their titles: ten of them fit a 1024 px window."""
+    """The style in use with tabs a little narrower around their titles: all eleven fit a 1024 px window."""
 
     @qt_safe(default=0)
     def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt naming)
         if metric == QStyle.PixelMetric.PM_TabBarTabHSpace:
-            return max(8, super().pixelMetric(metric, option, widget) - 8)
+            return max(4, super().pixelMetric(metric, option, widget) - 14)
         return super().pixelMetric(metric, option, widget)
 
 
@@ -96,7 +96,8 @@ def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     lab.setDocumentMode(True)
     snug_tabs(lab)
     widgets = {"routing": routing, "votes": w.votes, "pair": w.pair, "primary": scrolling(primary), "probe": w.probe,
-               "sweep": w.sweep, "figure4": w.grid, "heldout": w.browser, "robustness": w.robustness}
+               "sweep": w.sweep, "figure4": w.grid, "heldout": w.browser, "routers": w.routers,
+               "robustness": w.robustness}
     for tab in LAB_TABS:
         lab.addTab(widgets[tab.key], tab.title)
         lab.setTabToolTip(lab.count() - 1, tab.tip)

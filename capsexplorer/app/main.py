@@ -180,6 +180,7 @@ def wait_for(signal, timeout_ms: int, abort=(), interrupted: list | None = None)
 
 def _show_lab(window, args, interrupted) -> None:
     """Puts the lab in the state `snapshot`'s options ask for and waits for its views to be drawn."""
+    from capsexplorer.app.session.tabs import KEYS, tab
     from capsexplorer.errors import CapsExplorerError
 
     if getattr(args, "view", None):
@@ -210,6 +211,9 @@ def _show_lab(window, args, interrupted) -> None:
     state = window.state
     controller = window.controller
     done = {"sweep": controller.sweepShown, "figure4": controller.gridShown, "probe": controller.probeShown}.get(view)
+    if done is None and view in KEYS and tab(view).job is not None and tab(view).field and \
+            getattr(state, tab(view).field) is None:
+        done = getattr(state, tab(view).changed)  # any other tab asking the worker: the state says it answered
     if view == "heldout" and (state.predictions is None or not state.predictions.final):
         done = window.controller.predictionsShown
     elif view == "robustness" and state.robustness is None and state.model.cnn_path is not None:

@@ -26,6 +26,7 @@ from capsexplorer.app.panels.player import IterationPlayer
 from capsexplorer.app.panels.pose_panel import PosePanel
 from capsexplorer.app.panels.probe import ProbePanel
 from capsexplorer.app.panels.robustness_panel import RobustnessPanel
+from capsexplorer.app.panels.routers_panel import RoutersPanel
 from capsexplorer.app.panels.routing_view import RoutingPanel
 from capsexplorer.app.panels.samples import SamplesPanel
 from capsexplorer.app.panels.status_line import StatusLine
@@ -68,7 +69,7 @@ class MainWindow(QMainWindow):
         self.routing, self.lengths, self.summary = RoutingPanel(state), LengthsPanel(state), RoutingSummaryPanel(state)
         self.inspector, self.parts, self.probe = PrimaryInspector(state), PartsPanel(state), ProbePanel(state)
         self.sweep, self.grid = SweepPanel(state), GridPanel(state)
-        self.browser, self.robustness = BrowserPanel(state), RobustnessPanel(state)
+        self.browser, self.robustness, self.routers = BrowserPanel(state), RobustnessPanel(state), RoutersPanel(state)
         self.pose, self.votes, self.pair = PosePanel(state), VotesPanel(state), PairPanel(state)
         self.panels = (self.draw, self.routing, self.pose)  # those with settings of their own
         central, self.columns, self.lab = layout.compose(self)

@@ -36,6 +36,9 @@ def _sentence(state: ExplorerState) -> str:
             return state.predictions.why if state.predictions is not None else ""
         whole = state.model.heldout_accuracy if state.model is not None else None
         return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word, whole)
+    if view == "routers":
+        routers = state.routers
+        return (seeing.routers(routers.views, state.iteration, names) or routers.why) if routers is not None else ""
     if view == "robustness":
         return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
     if trace is None:
@@ -80,7 +83,8 @@ class SeeingLine(QLabel):
         for signal in (state.resultChanged, state.iterationChanged, state.labViewChanged, state.primaryChanged,
                        state.partsChanged, state.overlayDigitChanged, state.poseDigitChanged,
                        state.probeResultChanged, state.sweepChanged,
-                       state.gridChanged, state.predictionsChanged, state.robustnessChanged, state.modelChanged):
+                       state.gridChanged, state.predictionsChanged, state.robustnessChanged, state.routersChanged,
+                       state.modelChanged):
             signal.connect(self.refresh)
         self.refresh()
 

@@ -44,7 +44,8 @@ class Controller(QObject):
                         jobs.SweepResult: self._took_sweep, jobs.SweepCnnResult: self._took_sweep_cnn,
                         jobs.GridResult: self._took_grid, jobs.PredictionsResult: self._took_predictions,
                         jobs.AblationResult: self._took_ablation, jobs.RobustnessResult: self._took_robustness,
-                        jobs.LabData: self._took_pose_stats}  # every answer's type → what takes it
+                        jobs.LabData: self._took_pose_stats,
+                        jobs.RoutersResult: self._took_routers}  # every answer's type → what takes it
         state.inputChanged.connect(self.request_trace)
         state.iterationsChanged.connect(lambda _n: self.request_trace())
         state.iterationsChanged.connect(self._predictions_for_count)
@@ -55,6 +56,7 @@ class Controller(QObject):
         state.sweepSettingsChanged.connect(self.request_sweep)
         state.gridSpanChanged.connect(self.request_grid)
         state.poseBent.connect(self.request_reconstruction)
+        state.modelWanted.connect(self.load)
         worker.ready.connect(self._answer)
         worker.modelLoaded.connect(self._model_loaded)
         worker.progress.connect(lambda p: state.set_progress(p.kind, p))
@@ -86,6 +88,15 @@ class Controller(QObject):
             self.request_sweep()
         elif view == "figure4":
             self.request_grid()
+        elif view == "routers":
+            self.request_routers()
+
+    def request_routers(self) -> None:
+        """The input shown under every shipped router, while the Routers tab is shown."""
+        result = self.state.result
+        if result is not None and self.state.model is not None and self.state.lab_view == "routers":
+            self.worker.submit(jobs.RoutersJob(self.state.generation, result.image, self.state.iterations,
+                                               self.state.two_digits))
 
     def request_probe(self) -> None:
         result = self.state.result
@@ -209,6 +220,10 @@ class Controller(QObject):
         if result.request == self.state.generation:
             self.state.set_lab_result("grid", result)
             self.gridShown.emit(result)
+
+    def _took_routers(self, result) -> None:
+        if result.request == self.state.generation:
+            self.state.set_lab_result("routers", result)
 
     def _took_predictions(self, result) -> None:
         if not self._current_model(result):

@@ -15,10 +15,10 @@ import numpy as np
 
 from capsexplorer.net.config import CapsNetConfig
 
-ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "predictions",
+ORDER = ("load", "open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "routers", "predictions",
          "pose_stats", "ablation", "robustness")  # the browser's answer (often at once) before the poses' statistics
 # (unless those are at hand: see InferenceWorker._next_kind)
-INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn")
+INTERACTIVE = ("open", "trace", "reconstruct", "cnn", "probe", "grid", "sweep", "sweep_cnn", "routers")
 LONG = ("pose_stats", "predictions", "ablation", "robustness")
 
 
@@ -118,6 +118,27 @@ class GridJob(Job):
     span: float = 0.25
     steps: int = 11
     sigma: np.ndarray | None = None  # (16,) the class's standard deviations: offsets in σ (the data's scale)
+
+
+@dataclass(frozen=True)
+class RoutersJob(Job):
+    """The network input shown, routed under the shipped model of every router (the Routers tab)."""
+
+    kind: ClassVar[str] = "routers"
+    request: int = 0
+    image: np.ndarray = field(default_factory=lambda: np.zeros((28, 28), np.float32))  # the network's own input
+    iterations: int = 3
+    pair: bool = False  # a two-digit input: the two-digit models, and each one's segmentation
+
+
+@dataclass(frozen=True)
+class RoutersResult:
+    """One RouterView (capsexplorer.analysis.router_comparison) per shipped router model, or `why` there are none."""
+
+    request: int
+    views: tuple = ()
+    why: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class ExplorerState(QObject):
     gridChanged = Signal()
     predictionsChanged = Signal()  # the held-out browser's data
     robustnessChanged = Signal()
+    routersChanged = Signal()  # the input under every router (`routers`, a jobs.RoutersResult)
+    modelWanted = Signal(str)  # a panel asks for a model by its shipped name (the Routers tab's click)
     labDataChanged = Signal()  # the model's pose statistics and equivariance read-outs (`pose_stats`, `equivariance`)
     progressChanged = Signal(str)  # a long job's progress (`progress[kind]`), or its end/cancel (None)
     sweepSettingsChanged = Signal()  # the sweep's transform and values (`sweep_settings`)
@@ -108,6 +110,7 @@ class ExplorerState(QObject):
         self.predictions = None  # jobs.PredictionsResult
         self.robustness: dict | None = None
         self.ablation: dict | None = None  # routing iteration count → held-out accuracy
+        self.routers = None  # jobs.RoutersResult: the input shown under every shipped router
         self.progress: dict = {}  # long job kind → jobs.Progress while it runs
         self.pose_stats = None  # capsexplorer.analysis.pose_stats.PoseStats of the model in use, once known
         self.equivariance: dict | None = None  # capsexplorer.analysis.equivariance's result for these weights, if measured
@@ -265,6 +268,7 @@ class ExplorerState(QObject):
             self.enabled = np.ones(self.geometry.n_primary, bool)
             self.primary = NO_PRIMARY
         self.probe_result = self.sweep = self.grid = self.predictions = self.robustness = self.ablation = None
+        self.routers = None
         self.sweep_cnn = None
         self.progress = {}
         self.pose_stats, self.equivariance, self.pose_stats_why = None, None, ""
@@ -298,12 +302,16 @@ class ExplorerState(QObject):
             self.labViewChanged.emit()
 
     def set_lab_result(self, field: str, value) -> None:
-        """`field`: probe_result, sweep, sweep_cnn, grid, predictions or robustness."""
+        """`field`: probe_result, sweep, sweep_cnn, grid, predictions, robustness or routers."""
         setattr(self, field, value)
         signal = {"probe_result": self.probeResultChanged, "sweep": self.sweepChanged, "sweep_cnn": self.sweepChanged,
                   "grid": self.gridChanged, "predictions": self.predictionsChanged, "ablation": self.predictionsChanged,
-                  "robustness": self.robustnessChanged}[field]
+                  "robustness": self.robustnessChanged, "routers": self.routersChanged}[field]
         signal.emit()
+
+    def want_model(self, name: str) -> None:
+        """Asks for the shipped model `name` (a weights name, e.g. "mnist-attention") to be loaded."""
+        self.modelWanted.emit(str(name))
 
     def set_progress(self, kind: str, progress) -> None:
         """`progress` None: the long job ended or was cancelled."""

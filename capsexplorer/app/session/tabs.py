@@ -35,6 +35,9 @@ LAB_TABS = (
         "grid", "gridChanged"),
     Tab("heldout", "Held-out", "Every held-out image, a confusion matrix, the CapsNet beside the CNN",
         jobs.PredictionsJob, "predictions", "predictionsChanged"),
+    Tab("routers", "Routers", "The input under every router, trained alike: dynamic, uniform, attention, "
+                              "self-attention — couplings, lengths, answers side by side", jobs.RoutersJob, "routers",
+        "routersChanged"),
     Tab("robustness", "Robustness", "CapsNet against CNN under transforms", jobs.RobustnessJob, "robustness",
         "robustnessChanged"),
 )

@@ -48,6 +48,8 @@ from capsexplorer.app.session.jobs import (
     ReconstructJob,
     RobustnessJob,
     RobustnessResult,
+    RoutersJob,
+    RoutersResult,
     SweepCnnJob,
     SweepCnnResult,
     SweepJob,
@@ -97,11 +99,12 @@ class InferenceWorker(QThread):
                           ReconstructJob: self._reconstruct, ProbeJob: self._probe, SweepJob: self._sweep,
                           SweepCnnJob: self._sweep_cnn, GridJob: self._grid, PredictionsJob: self._predictions,
                           AblationJob: self._ablation, PoseStatsJob: self._pose_stats,
-                          RobustnessJob: self._robustness}
+                          RobustnessJob: self._robustness, RoutersJob: self._routers}
         self._stopping = False
         self._child: subprocess.Popen | None = None
         self._model = None
         self._baseline = None
+        self._router_models: dict = {}  # shipped name → CapsNet: the Routers tab's models, loaded once
         self._stats_at_hand = False  # the model's pose statistics are kept (shipped or cached): no computing
         self._last_trace: tuple | None = None  # (model, TraceJob, TraceResult): a stroke's end reuses its last live one
         self.busy = False
@@ -411,6 +414,38 @@ class InferenceWorker(QThread):
         image = self._model.reconstruct(job.pose[None], [job.digit]).numpy()[0]
         self._publish(ReconstructionResult(job.request, job.digit, job.pose, image,
                                                           time.perf_counter() - start))
+
+    def _routers(self, job) -> None:
+        from capsexplorer.analysis import router_comparison as rc
+        from capsexplorer.net.config import ROUTERS
+
+        start = time.perf_counter()
+        dataset = self._model.metadata.get("dataset", "")
+        if not job.pair and dataset not in ("mnist", "mnist5k"):
+            self._publish(RoutersResult(job.request, why="the routers were trained on digits: open a digits model "
+                                                         "(File ▸ Shipped models) to compare them on a digit"))
+            return
+        names = [rc.pairs_name(r) if job.pair else rc.digits_name(r) for r in ROUTERS]
+        models, missing = {}, []
+        for name in filter(None, names):
+            model = self._router_model(name)
+            if model is None:
+                missing.append(name)
+            elif model.config.image_size == job.image.shape[-1]:
+                models[name] = model
+        why = f"not found in this copy: {', '.join(missing)}" if missing else ""
+        views = rc.side_by_side(models, job.image, job.iterations, job.pair)
+        self._publish(RoutersResult(job.request, tuple(views), why, time.perf_counter() - start))
+
+    def _router_model(self, name: str):
+        """The shipped model `name`, loaded once on the device of the model in use; None where it is not shipped."""
+        from capsexplorer.net.weights import load_model, resolve_weights
+
+        if name not in self._router_models:
+            if not resolve_weights(name).is_file():
+                return None
+            self._router_models[name] = load_model(name, device=self._model.device)
+        return self._router_models[name]
 
     # --- long jobs: generators of (done, total) ----------------------------------------------
     def _predictions(self, job):

@@ -1,0 +1,95 @@
+"""The Routers tab (issue 24): the input shown under every shipped router's model, side by side; the player steps
+them all; a click opens a router's model; every lab tab fits a 1024 px window."""
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from capsexplorer.analysis import router_comparison as rc
+from capsexplorer.app.layout import lab_index_of
+from capsexplorer.net.routers import ROUTERS
+from capsexplorer.net.weights import resolve_weights
+from test_app import TIMEOUT, isolated_settings, open_window  # noqa: F401 (a fixture: these tests' settings)
+
+SHIPPED = all(resolve_weights(rc.digits_name(r)).is_file() for r in ROUTERS)
+needs_models = pytest.mark.skipif(not SHIPPED, reason="the routers' models are not in this copy")
+
+
+def show_routers(qtbot, window):
+    with qtbot.waitSignal(window.state.routersChanged, timeout=TIMEOUT):
+        window.lab.setCurrentIndex(lab_index_of("routers"))
+    qtbot.waitUntil(lambda: window.routers.view.views != (), timeout=TIMEOUT)
+    qtbot.wait(20)
+
+
+def click(widget, x, y):
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
+        event = QMouseEvent(kind, QPointF(x, y), widget.mapToGlobal(QPointF(x, y)), Qt.MouseButton.LeftButton,
+                            Qt.MouseButton.LeftButton if kind == QEvent.Type.MouseButtonPress else Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def test_every_lab_tab_fits_a_1024_px_window(qtbot, model):
+    """An eleventh tab pushed the last ones behind scroll arrows at 1024×700."""
+    window = open_window(qtbot, model)
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.lab.count() == 11, timeout=TIMEOUT)  # the pose joins the lab below 1280 px
+    qtbot.wait(50)
+    bar = window.lab.tabBar()
+    assert bar.tabRect(bar.count() - 1).right() <= bar.width()
+    window.close()
+
+
+@needs_models
+def test_the_routers_tab_shows_the_input_under_every_router(qtbot, model):
+    window = open_window(qtbot, model)
+    assert window.state.routers is None  # a hidden tab asks for nothing
+    show_routers(qtbot, window)
+    views = window.routers.view.views
+    assert [v.name for v in views] == list(ROUTERS) and [v.weights for v in views] == [f"mnist-{r}" for r in ROUTERS]
+    shown = window.state.result.image
+    own = rc.side_by_side({"mnist-dynamic": window.worker._router_models["mnist-dynamic"]}, shown)[0]
+    np.testing.assert_allclose(views[0].coupling, own.coupling, rtol=1e-5)  # the same input, the same router
+    words = window.guide.seeing.text()
+    assert "routers" in words and "uniform couplings" in words
+    low, high = window.routers.view.scale
+    assert low <= min(float(v.coupling.min()) for v in views) and high >= max(float(v.coupling.max()) for v in views)
+    # the player steps them all: the two routers with three passes show the pass it shows, the one-pass ones theirs
+    window.state.set_iteration(0)
+    qtbot.wait(20)
+    assert [window.routers.view.shown_iteration(v) for v in views] == [0, 0, 0, 0]
+    window.state.set_iteration(2)
+    qtbot.wait(20)
+    assert [window.routers.view.shown_iteration(v) for v in views] == [2, 0, 2, 0]
+    # a hover reads a cell as a number
+    cell, words = window.routers.view._cells[0]
+    assert "mean coupling" in window.routers.view.reading_at(cell.center().x(), cell.center().y())
+    window.close()
+
+
+@needs_models
+def test_a_click_on_a_router_opens_its_model(qtbot, model):
+    window = open_window(qtbot, model)
+    show_routers(qtbot, window)
+    column = window.routers.view._columns[2]  # attention
+    with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
+        click(window.routers.view, column.center().x(), column.top() + 5)
+    qtbot.waitUntil(lambda: "attention routing" in window.status_line.model_label.text(), timeout=TIMEOUT)
+    assert window.state.model.config.routing == "attention"
+    assert window.shipped_actions["mnist-attention"].isChecked()
+    window.close()
+
+
+@needs_models
+def test_a_model_of_other_data_says_why_the_routers_wait(qtbot):
+    from capsexplorer import load_model
+
+    window = open_window(qtbot, load_model("fashion-mnist", device="cpu"))
+    with qtbot.waitSignal(window.state.routersChanged, timeout=TIMEOUT):
+        window.lab.setCurrentIndex(lab_index_of("routers"))
+    qtbot.wait(20)
+    assert window.routers.view.views == () and not window.routers.view.isVisible()
+    assert "trained on digits" in window.routers.caption.text()
+    window.close()

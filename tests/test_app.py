@@ -130,6 +130,25 @@ def test_undo_removes_the_last_stroke(qtbot, window):
     assert canvas.stroke_count == 1 and int(result.trace.prediction[0]) == 1
 
 
+def test_the_input_says_where_it_came_from_and_the_note_and_title_follow_it(qtbot, window):
+    """Issue 23 §3: the window read the samples' note to decide whether the drawing was the user's and wrote the
+    note and title itself; an undo of a stroke over a sample left them saying "your drawing"."""
+    canvas = window.draw.canvas
+    wait_trace(qtbot, window, window.samples.random_button.click)
+    loaded = window.state.input.label
+    assert loaded.startswith("MNIST test sample #") and window.samples.note.text() == f"Loaded {loaded}."
+    assert window.windowTitle() == f"capsexplorer — {loaded}"
+    wait_trace(qtbot, window, lambda: draw_stroke(canvas, [(140, 40 + 4 * k) for k in range(51)]))
+    assert window.state.input.label == "your drawing" and window.samples.note.text() == ""
+    assert window.windowTitle() == "capsexplorer — your drawing"
+    wait_trace(qtbot, window, canvas.undo)  # the sample again, as it was loaded
+    assert window.state.input.label == loaded and window.samples.note.text() == f"Loaded {loaded}."
+    assert window.windowTitle() == f"capsexplorer — {loaded}"
+    canvas.clear()
+    qtbot.waitUntil(lambda: window.state.input is None, timeout=TIMEOUT)
+    assert window.samples.note.text() == "" and "—" in window.windowTitle() and loaded not in window.windowTitle()
+
+
 @pytest.mark.parametrize("digit", [2, 7])
 def test_loading_a_sample_of_class_k_predicts_k(qtbot, window, digit):
     window.samples.digit.setCurrentIndex(window.samples.digit.findData(digit))

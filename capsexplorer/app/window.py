@@ -88,10 +88,8 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """What panels ask of the window, the files or the controller; what only the window shows."""
         state, controller = self.state, self.controller
-        self.draw.strokeMoved.connect(self._drawing_is_the_users)
         self.samples.sampleChosen.connect(self._show_sample)
         self.pair.pairChosen.connect(self._show_sample)
-        self.pair.pairChosen.connect(lambda _image, description: self.samples.note.setText(f"Loaded {description}."))
         self.samples.pairWanted.connect(self.pair.another_pair)
         self.pair.modelWanted.connect(controller.load)
         self.samples.openRequested.connect(self.files.open_image_dialog)
@@ -104,6 +102,7 @@ class MainWindow(QMainWindow):
         self.browser.sampleChosen.connect(self._open_from_browser)
         self.robustness.measureRequested.connect(controller.measure_robustness)
         state.modelChanged.connect(self._model_loaded)
+        state.inputChanged.connect(self._title)
         for shown in (controller.traceShown, controller.probeShown, controller.sweepShown, controller.gridShown):
             shown.connect(self.banner.hide)
         controller.blankShown.connect(self._blank_shown)
@@ -119,7 +118,6 @@ class MainWindow(QMainWindow):
     def _open_from_browser(self, image, description: str) -> None:
         """Two clicks from a confusion-matrix cell to a digit's routing: the digit opens, routing shows."""
         self._show_sample(image, description)
-        self.samples.note.setText(f"Loaded {description}.")
         self.lab.setCurrentIndex(0)
 
     # --- results ------------------------------------------------------------------------------
@@ -139,15 +137,14 @@ class MainWindow(QMainWindow):
             self.controller.request_trace()  # the input shown, through the new model (none: nothing to trace)
 
     def _blank_shown(self) -> None:
-        if self.draw.canvas.is_empty():  # cleared: nothing loaded any more
-            self.samples.note.setText("")
-            self.setWindowTitle(TITLE)
         self.draw.refresh()  # "no ink", or nothing for an empty canvas
 
-    def _drawing_is_the_users(self) -> None:
-        if self.samples.note.text():
-            self.samples.note.setText("")
-            self.setWindowTitle("capsexplorer — your drawing")
+    def _title(self) -> None:
+        """The title says what the input is: where it came from, or the user's drawing."""
+        given = self.state.input
+        title = f"capsexplorer — {given.label}" if given is not None and given.label else TITLE
+        if title != self.windowTitle():
+            self.setWindowTitle(title)
 
     def show_error(self, message: str) -> None:
         self.status_line.no_model()
@@ -158,17 +155,14 @@ class MainWindow(QMainWindow):
     # --- files --------------------------------------------------------------------------------
     def _show_sample(self, image, description: str) -> None:
         """A dataset digit (uint8 28×28, light on dark): routed exactly as MNIST has it, as `evaluate` does."""
-        self.draw.canvas.set_image(image, exact=np.asarray(image, np.float32) / 255.0)
-        self.setWindowTitle(f"capsexplorer — {description}")
+        self.draw.canvas.set_image(image, exact=np.asarray(image, np.float32) / 255.0, label=description)
 
     def open_image(self, path: str) -> None:
         """Read in the worker (a huge image in a child process); a bad file leaves the drawing alone."""
         self.controller.open_image(path)
 
     def _image_opened(self, opened) -> None:
-        self.draw.canvas.set_image(opened.image)
-        self.samples.show_file(opened.path)
-        self.setWindowTitle(f"capsexplorer — {Path(opened.path).name}")
+        self.draw.canvas.set_image(opened.image, label=Path(opened.path).name)
 
     @qt_safe()
     def dragEnterEvent(self, event) -> None:

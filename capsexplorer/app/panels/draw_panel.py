@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from superqt import QLabeledSlider
 from superqt.utils import qthrottled
 
-from capsexplorer.app.session.state import ExplorerState, InputImage
+from capsexplorer.app.session.state import USERS_DRAWING, ExplorerState, InputImage
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.canvas import DrawingCanvas
 from capsexplorer.app.widgets.tiles import ImageTile
@@ -103,8 +103,9 @@ class DrawPanel(QGroupBox):
             self.state.set_input(None)
             return
         exact = self.canvas.exact_input()  # a dataset digit as its data set has it: no preprocessing
-        self.state.set_input(InputImage(exact, preprocessed=True) if exact is not None else
-                             InputImage(self.canvas.image_array(), live=live))
+        label = self.canvas.label() or USERS_DRAWING
+        self.state.set_input(InputImage(exact, preprocessed=True, label=label) if exact is not None else
+                             InputImage(self.canvas.image_array(), live=live, label=label))
 
     def _invite(self, *_) -> None:
         """The empty sheet's words follow the model: a digit, or one of the model's own classes."""

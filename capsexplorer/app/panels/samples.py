@@ -7,6 +7,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from capsexplorer.app.session.state import USERS_DRAWING
 from capsexplorer.data.datasets import model_samples
 from capsexplorer.errors import CapsExplorerError
 
@@ -48,7 +49,17 @@ class SamplesPanel(QGroupBox):
         layout.addWidget(self.open_button)
         layout.addWidget(self.note)
         self._rng = np.random.default_rng()
+        self._why = False  # the note says why no sample could be loaded
         state.modelChanged.connect(lambda: self.set_model_data(state.model.dataset, state.classes))
+        state.inputChanged.connect(lambda: self._follow_input(state.input))
+
+    def _follow_input(self, given) -> None:
+        """The note says where the input came from, while it is a loaded image, not a drawing."""
+        loaded = given is not None and given.label and given.label != USERS_DRAWING
+        text = f"Loaded {given.label}." if loaded else ""
+        if text != self.note.text() and (loaded or not self._why):
+            self.note.setText(text)
+        self._why = False
 
     def _fill_classes(self) -> None:
         digits = self.classes == tuple(str(d) for d in range(len(self.classes)))
@@ -92,6 +103,7 @@ class SamplesPanel(QGroupBox):
             return False
         if found is None:
             self.note.setText(f"No sample images of this model's data ({self.dataset}); draw or open an image.")
+            self._why = True  # kept until the next input that is not the one shown
             return False
         split, source = found
         choices = np.arange(len(split)) if digit is None else np.flatnonzero(split.labels == digit)
@@ -101,9 +113,5 @@ class SamplesPanel(QGroupBox):
         label = int(split.labels[k])
         name = self.classes[label] if label < len(self.classes) else str(label)
         description = f"{source} sample #{k}, class {name}"
-        self.note.setText(f"Loaded {description}.")
         self.sampleChosen.emit(split.images[k], description)
         return True
-
-    def show_file(self, path: str) -> None:
-        self.note.setText(f"Loaded {path}.")

@@ -18,6 +18,7 @@ from capsexplorer.net.config import MAX_ITERATIONS
 from capsexplorer.net.trace import RoutingTrace
 
 WINNER = -1  # "follow the winning capsule"; never None in a signal (PySide6 < 6.12 mis-counts None)
+USERS_DRAWING = "your drawing"  # an input's label once the user has drawn on the sheet
 NO_PRIMARY = -2  # no primary capsule chosen (not WINNER: a capsule index and a class choice are apart)
 
 
@@ -45,7 +46,7 @@ class InputImage:
     image: np.ndarray
     preprocessed: bool = False
     live: bool = False  # while a stroke is being drawn
-    label: str = ""  # where it came from, for the title ("held-out digit #12 (a 3)", a file name)
+    label: str = ""  # where it came from ("MNIST test sample #12, class 3", a file's name; USERS_DRAWING)
 
 
 class ExplorerState(QObject):

@@ -49,6 +49,7 @@ class DrawingCanvas(SquareWidget):
         self._paper = QColor("white")
         self._history: list[tuple] = []  # the sheet before each clear or load, for undo
         self._exact: np.ndarray | None = None  # a loaded dataset digit: the network input as it is
+        self._label = ""  # where a loaded image came from ("MNIST test sample #12, class 3", a file's name)
         # The sheet with its finished strokes, rendered once per size: a paint or a trace request
         # then draws only the stroke in progress on top, however many strokes there are.
         self._layers: dict[int, QImage] = {}
@@ -75,6 +76,7 @@ class DrawingCanvas(SquareWidget):
         self._current = None
         self._background = None
         self._exact = None
+        self._label = ""
         self._paper = QColor("white")
         self._layers.clear()
         self.update()
@@ -86,10 +88,10 @@ class DrawingCanvas(SquareWidget):
         if self._strokes:
             self._strokes.pop()
         elif self._history:
-            strokes, self._background, self._paper, self._exact = self._history.pop()
+            strokes, self._background, self._paper, self._exact, self._label = self._history.pop()
             self._strokes = list(strokes)
         elif self._background is not None:  # an image loaded on an empty sheet
-            self._background, self._paper, self._exact = None, QColor("white"), None
+            self._background, self._paper, self._exact, self._label = None, QColor("white"), None, ""
         else:
             return
         self._current = None
@@ -99,13 +101,14 @@ class DrawingCanvas(SquareWidget):
 
     def _remember(self) -> None:
         """Saves the sheet before a clear or a load, for undo."""
-        self._history.append((tuple(self._strokes), self._background, QColor(self._paper), self._exact))
+        self._history.append((tuple(self._strokes), self._background, QColor(self._paper), self._exact, self._label))
         del self._history[:-20]  # a bounded history: loaded images are large
 
-    def set_image(self, image: np.ndarray, exact: np.ndarray | None = None) -> None:
+    def set_image(self, image: np.ndarray, exact: np.ndarray | None = None, label: str = "") -> None:
         """Shows a loaded image (H, W) greyscale in [0, 255], light ink on dark or dark on light,
         as dark ink on the sheet; strokes drawn afterwards go on top of it. `exact`: a dataset digit's
-        28×28 network input (floats in [0, 1]), used as it is until the sheet is drawn on."""
+        28×28 network input (floats in [0, 1]), used as it is until the sheet is drawn on. `label`: where the
+        image came from, said until the sheet is drawn on."""
         array = np.asarray(image, dtype=np.float32)
         border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
         if np.median(border) < 128:  # light on dark → show dark on light
@@ -117,6 +120,7 @@ class DrawingCanvas(SquareWidget):
             self._remember()
         self._background = qimage.copy()
         self._exact = None if exact is None else np.array(exact, np.float32)
+        self._label = str(label)
         paper = int(np.clip(np.median(border), 0, 255))
         self._paper = QColor(paper, paper, paper)  # fills the sheet beside a non-square image
         self._strokes = []
@@ -124,6 +128,10 @@ class DrawingCanvas(SquareWidget):
         self._layers.clear()
         self.update()
         self.changed.emit()
+
+    def label(self) -> str:
+        """Where the sheet's picture came from; "" once it is drawn on (then it is the user's drawing)."""
+        return self._label if not self._strokes and self._current is None else ""
 
     def exact_input(self) -> np.ndarray | None:
         """The loaded dataset digit as the network input, while nothing is drawn over it."""

@@ -1100,6 +1100,7 @@ def test_the_figure_4_tab_names_rows_and_a_click_sets_the_slider(qtbot, window, 
                          pos=QPoint(left + 9 * (tile + 2) + tile // 2, top + 4 * (tile + 2) + tile // 2))
     assert window.pose.pose()[4] == pytest.approx(window.pose.origin[4] + grid.dimension_offsets()[4, 9], abs=1e-3)
     np.testing.assert_allclose(window.pose.reconstruction_tile.data, grid.grid[4, 9], atol=2e-3)
+    assert view.chosen == (4, 9)  # the clicked tile is framed: which value the slider now holds
     with qtbot.waitSignal(window.controller.gridShown, timeout=TIMEOUT) as shown:
         window.grid.span.setCurrentIndex(1)  # the paper's ±0.25, named
     assert shown.args[0].value.offsets[-1] == pytest.approx(0.25) and shown.args[0].value.sigma is None

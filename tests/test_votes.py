@@ -1,5 +1,6 @@
 """The vote view's geometry (no Qt): agreement along v_j, the main spread across it, areas from c_ij."""
 import numpy as np
+import pytest
 
 from capsexplorer.analysis.votes import vote_view
 
@@ -70,4 +71,23 @@ def test_the_votes_axes_stay_put_while_the_iterations_step(qtbot, model, digit_i
         qtbot.wait(50)
         ranges.append(vb.viewRange())
     assert all(found == ranges[0] for found in ranges), ranges
+    window.close()
+
+
+def test_the_votes_colour_scale_is_drawn_with_its_numbers(qtbot, model):
+    """A student's run: the points' colours (‖u_i‖) had no colour bar — only the caption said the range."""
+    from test_app import open_window
+
+    window = open_window(qtbot, model)
+    window.state.set_lab_view("votes")
+    qtbot.waitUntil(lambda: window.votes.view is not None, timeout=60_000)
+    qtbot.wait(200)
+    bar, lengths = window.votes.length_bar, window.state.trace.primary_lengths[0]
+    assert bar.isVisible()
+    assert bar.levels() == pytest.approx((float(lengths.min()), float(lengths.max())), abs=1e-6)
+    ticks = [text for _, text in bar.axis._tickLevels[0]]
+    assert ticks[0] == f"{lengths.min():.2f}" and ticks[-1] == f"{lengths.max():.2f}"
+    window.votes.colouring.setCurrentIndex(window.votes.colouring.findData("type"))
+    qtbot.wait(50)
+    assert not bar.isVisible()  # colour by type: hues, no scale
     window.close()

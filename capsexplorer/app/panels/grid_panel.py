@@ -74,8 +74,11 @@ class GridView(QWidget):
         self.grid: PoseGrid | None = None
         self.rows: list[dict] = []
         self.tiles: list[list[QImage]] = []
+        self.chosen: tuple[int, int] | None = None  # the tile last clicked (its slider was set): framed
 
     def set_grid(self, grid: PoseGrid | None, rows: list[dict]) -> None:
+        if grid is None or self.grid is None or grid.digit != self.grid.digit or grid.grid.shape != self.grid.grid.shape:
+            self.chosen = None  # another capsule's grid: the click was on a tile of the one before
         self.grid, self.rows = grid, rows
         self.tiles = []
         if grid is not None:
@@ -136,6 +139,11 @@ class GridView(QWidget):
                     painter.setPen(QPen(MISREAD, 2))
                     painter.drawRect(QRect(left + s * (tile + GAP) + 1, y + 1, tile - 2, tile - 2))
                     painter.setPen(theme.foreground())
+        if self.chosen is not None:  # the tile whose value the slider now holds
+            k, s = self.chosen
+            painter.setPen(QPen(theme.accent(), 3))
+            painter.drawRect(QRect(left + s * (tile + GAP) - 2, top + k * (tile + GAP) - 2, tile + 3, tile + 3))
+            painter.setPen(theme.foreground())
         offsets = row_offsets(self.grid)
         y = top + len(self.tiles) * (tile + GAP) + 2
         painter.setPen(theme.muted())
@@ -179,6 +187,8 @@ class GridView(QWidget):
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         hit = self.tile_at(event.position().toPoint())
         if hit is not None:
+            self.chosen = hit
+            self.update()
             self.tileClicked.emit(*hit)
 
 

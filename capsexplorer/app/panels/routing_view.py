@@ -167,6 +167,7 @@ class RoutingPanel(QGroupBox):
         self.colorbar.axis.setPen(pg.mkPen(theme.muted()))
         self.colorbar.axis.setLabel(quantity_html(False, False), **theme.label_style())
         self.colorbar.axis.setWidth(52)  # room for "−0.05" and the title beside it
+        item.setContentsMargins(0, 8, 0, 0)  # the colour bar's top value is written above the matrix, not cut
         self.matrix.hoverEvent = self._hover
         self.matrix.mouseClickEvent = self._click
 

@@ -58,6 +58,13 @@ class VotesPanel(QGroupBox):
             item.getAxis(axis).enableAutoSIPrefix(False)  # plain numbers, never "(x0.001)"
         self.zero = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
         item.addItem(self.zero)
+        # The points' colour scale beside the plot, its ends written: ‖u_i‖ over this input's own range
+        self.length_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(theme.COUPLING_MAP),
+                                          interactive=False, width=10)
+        self.length_bar.axis.enableAutoSIPrefix(False)
+        self.length_bar.axis.setWidth(60)
+        self.length_bar.axis.setLabel("‖u_i‖", **theme.label_style())
+        item.layout.addItem(self.length_bar, 2, 5)
         self.points = pg.ScatterPlotItem(pxMode=True, pen=pg.mkPen(0, 0, 0, 70))  # pale points stay visible
         item.addItem(self.points)
         self.points.sigClicked.connect(self._clicked)
@@ -122,6 +129,9 @@ class VotesPanel(QGroupBox):
             self._length_range = (low, top)  # this input's own range: most ‖u_i‖ crowd near 1
             level = np.clip(((lengths - low) / max(top - low, 1e-9) * LEVELS).astype(int), 0, LEVELS - 1)
             brushes = self._palette("length", LEVELS)[level]
+            self.length_bar.setLevels((low, max(top, low + 1e-6)))
+            self.length_bar.axis.setTicks([[(v, f"{v:.2f}") for v in (low, (low + top) / 2, top)]])
+        self.length_bar.setVisible(self.colouring.currentData() != "type")
         self.points.setData(self.view.x[i], self.view.y[i], brush=brushes, data=i,
                             size=point_sizes(self.view.coupling[self.state.iteration][i]))
         self.zero.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))

@@ -79,6 +79,9 @@ def test_a_click_on_a_router_opens_its_model(qtbot, model):
     qtbot.waitUntil(lambda: "attention routing" in window.status_line.model_label.text(), timeout=TIMEOUT)
     assert window.state.model.config.routing == "attention"
     assert window.shipped_actions["mnist-attention"].isChecked()
+    assert window.routing.title() == "Inverted dot-product attention — coupling coefficients c_ij"
+    window.lab.setCurrentIndex(lab_index_of("routing"))
+    qtbot.waitUntil(lambda: "attention" in window.guide.seeing.text(), timeout=TIMEOUT)
     window.close()
 
 

@@ -174,3 +174,26 @@ def test_the_sweep_caption_reads_a_two_digit_model_s_answers_as_pairs():
     sweep = SimpleNamespace(values=np.array([-30.0, 0.0, 30.0, 60.0]), prediction_runs=lambda: [(7, -30.0, 60.0)])
     assert runs_text(sweep, str, "°") == "7 (-30 to +60°)"
     assert runs_text(sweep, str, "°", ["7 + 1", "7 + 1", "1 + 4", "1 + 4"]) == "7 + 1 (-30 to +0°) → 1 + 4 (+30 to +60°)"
+
+
+@pytest.mark.parametrize("router", ["uniform", "attention", "self-attention"])
+def test_the_routing_sentence_names_the_router_in_use(router):
+    """Issue 24: with a one-pass router the sentence said 'routing acts from iteration 2' — there is none."""
+    import torch
+
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig(routing=router)).eval()
+    image = np.zeros((28, 28), np.float32)
+    image[6:22, 12:16] = 1.0
+    trace = model.trace(image[None], iterations=3)
+    names = [str(d) for d in range(10)]
+    first = seeing.routing(trace, 0, names, router)
+    if router == "uniform":
+        assert "no routing step" in first and "iteration 2" not in first
+    elif router == "attention":
+        assert "attention acts from iteration 2" in first
+    else:
+        assert "self-attention's one pass" in first and "evenly" not in first

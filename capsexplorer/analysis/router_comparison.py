@@ -26,6 +26,12 @@ from capsexplorer.net.config import ROUTERS
 from capsexplorer.net.routers import ONE_PASS
 
 PAIR_ROUTERS = ("dynamic", "uniform", "attention")  # those with a shipped two-digit model
+TITLES = {"dynamic": "Dynamic routing", "uniform": "Uniform couplings (no routing)",
+          "attention": "Inverted dot-product attention", "self-attention": "Self-attention (Efficient-CapsNet)"}
+SHORT = {"dynamic": "Dynamic routing", "uniform": "Uniform (no routing)", "attention": "Attention",
+         "self-attention": "Self-attention"}  # where room is short (the Routers tab's columns)
+WORDS = {"dynamic": "dynamic routing", "uniform": "uniform couplings", "attention": "attention",
+         "self-attention": "self-attention"}  # inside a sentence
 RESULT_FILE = "routers.json"  # in resources/
 RECIPE = ("capsexplorer train --dataset mnist --epochs 3 --batch-size 128 --lr 1e-3 --lr-decay 0.85 --amp "
           "--augment shifts --seed 0 --routing R --out capsnet-mnist-R.safetensors")

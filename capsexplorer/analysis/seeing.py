@@ -13,6 +13,7 @@ import numpy as np
 
 from capsexplorer.analysis import views
 from capsexplorer.analysis.captions import length_change, length_range
+from capsexplorer.analysis.router_comparison import WORDS
 from capsexplorer.data.transforms import UNITS
 from capsexplorer.net.trace import RoutingTrace
 
@@ -34,21 +35,25 @@ def _leaders(lengths: np.ndarray, names: Sequence[str]) -> tuple[int, int, str]:
                            f"{lengths[second]:.2f})")
 
 
-def routing(trace: RoutingTrace, iteration: int, names: Sequence[str]) -> str:
-    """Iteration `iteration` (0-based) of the trace's first input: who leads, and how far routing has moved the
-    speaking primary capsules' couplings to the leader from uniform."""
+def routing(trace: RoutingTrace, iteration: int, names: Sequence[str], router: str = "dynamic") -> str:
+    """Iteration `iteration` (0-based) of the trace's first input: who leads, and how far the model's router has
+    moved the speaking primary capsules' couplings to the leader from uniform."""
     iterations, classes = trace.coupling.shape[0], trace.coupling.shape[-1]
     r = min(max(iteration, 0), iterations - 1)
     leader, _, leads = _leaders(trace.lengths[r, 0], names)
+    where = f"Iteration {r + 1} of {iterations}: {leads}"
+    if router == "uniform":
+        return (f"{where}; this model has no routing step: every primary capsule splits its vote evenly "
+                f"(c = 1/{classes}) in its one pass.")
+    if r == 0 and router != "self-attention":
+        return (f"{where}; every primary capsule still splits its vote evenly (c = 1/{classes}), "
+                f"{WORDS.get(router, router)} acts from iteration 2.")
     summary = views.routing_summary(trace)
     share, uniform = float(summary["active_coupling"][r, leader]), 1.0 / classes
-    where = f"Iteration {r + 1} of {iterations}: {leads}"
-    if r == 0:
-        return (f"{where}; every primary capsule still splits its vote evenly (c = 1/{classes}), "
-                "routing acts from iteration 2.")
     step = abs(share - uniform)
-    verdict = ("routing barely moved them" if step < UNIFORM_BAND else
-               "routing moved them a little" if step < 5 * UNIFORM_BAND else "routing moved them far")
+    who = "self-attention's one pass" if router == "self-attention" else WORDS.get(router, router)
+    verdict = (f"{who} barely moved them" if step < UNIFORM_BAND else
+               f"{who} moved them a little" if step < 5 * UNIFORM_BAND else f"{who} moved them far")
     return (f"{where}; the {int(summary['active'].sum())} primary capsules that speak most send {share:.1%} of their "
             f"vote to {names[leader]} (uniform {uniform:.1%}) — {verdict}.")
 
@@ -195,10 +200,6 @@ def robustness(result: dict | None, baseline: bool = True) -> str:
 
 
 
-ROUTER_WORDS = {"dynamic": "dynamic routing", "uniform": "uniform couplings", "attention": "attention",
-                "self-attention": "self-attention"}
-
-
 def routers(views, iteration: int, names: Sequence[str]) -> str:
     """The Routers tab (router_comparison.RouterView each): whether the routers agree at the pass the player shows,
     and how far each moved its active capsules' coupling to its answer from uniform (1/J)."""
@@ -206,7 +207,7 @@ def routers(views, iteration: int, names: Sequence[str]) -> str:
         return ""
     shown = [min(iteration, v.iterations - 1) for v in views]
     answers = [int(np.argmax(v.lengths[r])) for v, r in zip(views, shown)]
-    word = lambda v: ROUTER_WORDS.get(v.name, v.name)  # noqa: E731
+    word = lambda v: WORDS.get(v.name, v.name)  # noqa: E731
     agree = (f"All {len(views)} routers answer {names[answers[0]]}" if len(set(answers)) == 1 else
              "The routers disagree: " + ", ".join(f"{word(v)} {names[a]}" for v, a in zip(views, answers)))
     uniform = 1.0 / views[0].coupling.shape[1]

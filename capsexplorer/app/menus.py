@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
+from capsexplorer.analysis.router_comparison import PAIR_ROUTERS, TITLES
 from capsexplorer.app.widgets import theme
 
 SHIPPED = (  # (weights name, menu text, shortcut, tip)
@@ -18,13 +19,11 @@ SHIPPED = (  # (weights name, menu text, shortcut, tip)
     ("mnist5k", "Digits — 4,000 of MNIST (&small)", "Ctrl+4",
      "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
 )  # in the order of their shortcuts
-ROUTER_TEXT = {"dynamic": "dynamic routing", "uniform": "uniform couplings (no routing)",
-               "attention": "inverted dot-product attention", "self-attention": "self-attention (Efficient-CapsNet)"}
 ROUTER_MODELS = tuple(  # every router trained alike: 3 epochs of MNIST (two digits: 20,000 pairs more)
-    [(f"mnist-{r}", f"Digits, {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
-      "Routers tab compares them") for r, text in ROUTER_TEXT.items()]
-    + [(f"multimnist-{r}", f"Two digits, {ROUTER_TEXT[r]}", None, f"The two-digit CapsNet with the {r} router, "
-        "trained like the others") for r in ("dynamic", "uniform", "attention")])
+    [(f"mnist-{r}", f"Digits — {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
+      "Routers tab compares them") for r, text in TITLES.items()]
+    + [(f"multimnist-{r}", f"Two digits — {TITLES[r]}", None, f"The two-digit CapsNet with the {r} router, "
+        "trained like the others") for r in PAIR_ROUTERS])
 
 
 def action(window, menu, text: str, slot, shortcut=None, tip: str | None = None) -> QAction:

@@ -17,8 +17,6 @@ from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 from capsexplorer.app.widgets.when_shown import WhenShown
 
-TITLES = {"dynamic": "Dynamic routing", "uniform": "Uniform (no routing)", "attention": "Attention",
-          "self-attention": "Self-attention"}
 HEAD = 74  # px: a column's heading — the router's name and its measured figures
 BAR = 16  # px: the colour scale's height
 
@@ -89,7 +87,7 @@ class RoutersView(QWidget):
         painter.setFont(bold)
         painter.setPen(theme.accent() if current else text)
         painter.drawText(QRectF(box.left(), box.top(), box.width(), 18), Qt.AlignmentFlag.AlignLeft,
-                         TITLES.get(view.name, view.name) + ("  (open)" if current else ""))
+                         rc.SHORT.get(view.name, view.name) + ("  (open)" if current else ""))
         painter.setFont(small)
         painter.setPen(muted)
         pair = view.split is not None
@@ -141,7 +139,7 @@ class RoutersView(QWidget):
                 if cell_w >= 26 and cell_h >= 11:
                     painter.setPen(QColor("black") if colour.lightness() > 110 else QColor("white"))
                     painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, compact(value))
-                self._cells.append((cell, f"{TITLES.get(view.name, view.name)}, pass {p + 1}: the active primary "
+                self._cells.append((cell, f"{rc.SHORT.get(view.name, view.name)}, pass {p + 1}: the active primary "
                                           f"capsules' mean coupling to {self.state.class_name(j)} is {value:.4f} "
                                           f"(uniform: {1 / classes:.4f})"))
             length = float(view.lengths[r, j])
@@ -151,7 +149,7 @@ class RoutersView(QWidget):
             painter.drawText(QRectF(bar.left() + 1, y, length_w, cell_h), Qt.AlignmentFlag.AlignVCenter,
                              f"{length:.2f}".replace("0.", ".", 1))
             self._cells.append((QRectF(bar.left(), y, length_w, cell_h),
-                                f"{TITLES.get(view.name, view.name)}, after pass {r + 1}: ‖v_{self.state.class_name(j)}‖"
+                                f"{rc.SHORT.get(view.name, view.name)}, after pass {r + 1}: ‖v_{self.state.class_name(j)}‖"
                                 f" = {length:.4f}"))
         painter.setPen(QPen(theme.accent(), 2))  # the pass the player shows
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -171,7 +169,7 @@ class RoutersView(QWidget):
         painter.drawText(QRectF(box.left() - 20, box.bottom() + 2, box.width() + 20, 28),
                          Qt.AlignmentFlag.AlignRight | Qt.TextFlag.TextWordWrap,
                          f"orange → {first}, blue → {second}")
-        self._cells.append((box, f"{TITLES.get(view.name, view.name)}, pass {r + 1}: each stroke in the colour of the "
+        self._cells.append((box, f"{rc.SHORT.get(view.name, view.name)}, pass {r + 1}: each stroke in the colour of the "
                                  f"digit its routed mass goes to (orange {first}, blue {second})"))
 
     def _paint_scale(self, painter: QPainter, box: QRectF) -> None:

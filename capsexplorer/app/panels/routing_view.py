@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from capsexplorer.analysis import views
+from capsexplorer.analysis.router_comparison import TITLES
 from capsexplorer.app.session.state import NO_PRIMARY, WINNER, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
@@ -84,6 +85,8 @@ class RoutingPanel(QGroupBox):
     def _follow_model(self) -> None:
         """The model's shape (classes, types, grid, input size) and its classes' words on the axes and choices."""
         s, g = self.state, self.state.geometry
+        router = s.model.config.routing if s.model is not None else "dynamic"
+        self.setTitle(f"{TITLES.get(router, router)} — coupling coefficients c_ij")
         item = self.matrix_plot.getPlotItem()
         item.setLabel("bottom", s.capsule_word + " j")
         item.getAxis("left").setTicks([[(t + 0.5, str(t)) for t in sorted({0, g.types // 4, g.types // 2,

@@ -45,7 +45,7 @@ def _sentence(state: ExplorerState) -> str:
         return f"Draw a{'n' if state.item_word[0] in 'aeiou' else ''} {state.item_word} or load an image: " \
                "this line then says what the tab shows for it."
     if view == "routing":
-        return seeing.routing(trace, state.iteration, names)
+        return seeing.routing(trace, state.iteration, names, state.model.config.routing if state.model else "dynamic")
     if view == "votes" and trace.u_hat is not None:
         return seeing.votes(trace, state.iteration, state.shown_overlay_digit(), names)
     if view == "pose":

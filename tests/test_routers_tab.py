@@ -74,6 +74,12 @@ def test_a_click_on_a_router_opens_its_model(qtbot, model):
     window = open_window(qtbot, model)
     show_routers(qtbot, window)
     column = window.routers.view._columns[2]  # attention
+    wanted = []
+    window.state.modelWanted.connect(wanted.append)
+    cell, _ = window.routers.view._cells[0]
+    click(window.routers.view, cell.center().x(), cell.center().y())  # a cell is read, not a button
+    qtbot.wait(50)
+    assert wanted == []
     with qtbot.waitSignal(window.controller.modelReady, timeout=TIMEOUT):
         click(window.routers.view, column.center().x(), column.top() + 5)
     qtbot.waitUntil(lambda: "attention routing" in window.status_line.model_label.text(), timeout=TIMEOUT)

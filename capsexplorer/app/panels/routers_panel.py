@@ -50,7 +50,6 @@ class RoutersView(QWidget):
         self.scale = (0.0, 1.0)
         self.setMinimumSize(480, 330)
         self.setMouseTracking(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
         self._columns: list[QRectF] = []
         self._cells: list[tuple[QRectF, str]] = []  # every drawn number's place and its full reading (tooltip)
 
@@ -193,8 +192,9 @@ class RoutersView(QWidget):
                          "mean coupling c_ij of the active primary capsules — one scale for every router")
 
     def router_at(self, x: float, y: float) -> str | None:
+        """The shipped model whose column heading (name, figures, answer) is at (x, y): a click there opens it."""
         for view, column in zip(self.views, self._columns):
-            if column.contains(x, y):
+            if column.contains(x, y) and y < column.top() + HEAD:
                 return view.weights
         return None
 
@@ -206,7 +206,8 @@ class RoutersView(QWidget):
         position = event.position()
         words = self.reading_at(position.x(), position.y())
         name = self.router_at(position.x(), position.y())
-        self.setToolTip(words or (f"Click to open {name}" if name else ""))
+        self.setToolTip(words or (f"Click to open the model {name} in the whole window" if name else ""))
+        self.setCursor(Qt.CursorShape.PointingHandCursor if name else Qt.CursorShape.ArrowCursor)
 
     @qt_safe()
     def mousePressEvent(self, event) -> None:  # noqa: N802
@@ -245,6 +246,6 @@ class RoutersPanel(QGroupBox):
             f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and recipe), "
             "on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active primary "
             "capsules (the top 10 % by their longest prediction) to the class; then the lengths ‖v‖ after the "
-            "pass the player shows (framed). Hover to read; click a router to open its model."
+            "pass the player shows (framed). Hover a cell to read it; click a router's name to open its model."
             if views else (result.why if result is not None and result.why else
                            "Draw a digit or pick a sample: every router's model answers it here."))

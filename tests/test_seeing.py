@@ -197,3 +197,25 @@ def test_the_routing_sentence_names_the_router_in_use(router):
         assert "attention acts from iteration 2" in first
     else:
         assert "self-attention's one pass" in first and "evenly" not in first
+
+
+def test_the_routers_sentence_says_agreement_and_each_coupling_in_numbers():
+    from capsexplorer.analysis.router_comparison import RouterView
+
+    def view(name, answer, second, passes, to_answer, pair=False):
+        coupling = np.full((passes, 10), 0.1)
+        coupling[-1, answer] = to_answer
+        lengths = np.full((passes, 10), 0.05)
+        lengths[:, answer], lengths[:, second] = 0.9, 0.6
+        split = np.zeros((passes, 36, 36)) if pair else None
+        return RouterView(name, f"mnist-{name}", coupling, lengths, answer, second, split)
+
+    names = [str(d) for d in range(10)]
+    same = [view("dynamic", 7, 1, 3, 0.13), view("uniform", 7, 1, 1, 0.1)]
+    text = seeing.routers(same, 2, names)
+    assert text.startswith("All 2 routers answer 7.") and "dynamic routing 0.130" in text and "uniform couplings 0.100" in text
+    apart = [view("dynamic", 7, 1, 3, 0.13), view("attention", 1, 7, 3, 0.2)]
+    assert seeing.routers(apart, 2, names).startswith("The routers disagree: dynamic routing 7, attention 1.")
+    pairs = [view("dynamic", 7, 1, 3, 0.13, pair=True), view("attention", 1, 7, 3, 0.2, pair=True)]
+    assert seeing.routers(pairs, 2, names).startswith("All 2 routers read 1 and 7.")
+    assert seeing.routers([], 0, names) == ""

@@ -208,12 +208,19 @@ def routers(views, iteration: int, names: Sequence[str]) -> str:
     shown = [min(iteration, v.iterations - 1) for v in views]
     answers = [int(np.argmax(v.lengths[r])) for v, r in zip(views, shown)]
     word = lambda v: WORDS.get(v.name, v.name)  # noqa: E731
-    agree = (f"All {len(views)} routers answer {names[answers[0]]}" if len(set(answers)) == 1 else
-             "The routers disagree: " + ", ".join(f"{word(v)} {names[a]}" for v, a in zip(views, answers)))
+    if views[0].split is not None:  # a pair: each router's two longest capsules
+        pairs = [tuple(sorted(int(k) for k in np.argsort(-v.lengths[r], kind="stable")[:2])) for v, r in zip(views, shown)]
+        said = [f"{names[a]} and {names[b]}" for a, b in pairs]
+        agree = (f"All {len(views)} routers read {said[0]}" if len(set(pairs)) == 1 else
+                 "The routers disagree: " + ", ".join(f"{word(v)} {s}" for v, s in zip(views, said)))
+    else:
+        agree = (f"All {len(views)} routers answer {names[answers[0]]}" if len(set(answers)) == 1 else
+                 "The routers disagree: " + ", ".join(f"{word(v)} {names[a]}" for v, a in zip(views, answers)))
     uniform = 1.0 / views[0].coupling.shape[1]
     moved = ", ".join(f"{word(v)} {float(v.coupling[r, a]):.3f}" for v, r, a in zip(views, shown, answers))
-    return (f"{agree}. The active primary capsules' mean coupling to that answer, against {uniform:.3f} for "
-            f"uniform couplings: {moved}.")
+    target = "the longest capsule" if views[0].split is not None else "that answer"
+    return (f"{agree}. The active primary capsules' mean coupling to {target}, against {uniform:.3f} for uniform "
+            f"couplings: {moved}.")
 
 
 def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequence[str]) -> str:

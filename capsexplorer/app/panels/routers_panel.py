@@ -89,8 +89,7 @@ class RoutersView(QWidget):
                          rc.SHORT.get(view.name, view.name) + ("  (open)" if current else ""))
         painter.setFont(small)
         painter.setPen(muted)
-        pair = view.split is not None
-        for n, line in enumerate(figures_lines(rc.row_for(self.table, view.name), pair)):
+        for n, line in enumerate(figures_lines(rc.row_for(self.table, view.name), view.split is not None)):
             painter.drawText(QRectF(box.left(), box.top() + 18 + 14 * n, box.width(), 14),
                              Qt.AlignmentFlag.AlignLeft, line)
         r = self.shown_iteration(view)
@@ -98,15 +97,19 @@ class RoutersView(QWidget):
         answer = int(np.argmax(lengths))
         painter.setPen(text)
         painter.setFont(self.font())
-        answer_text = f"→ {self.state.class_name(answer)}   ‖v‖ = {lengths[answer]:.2f}"
+        pair = view.split is not None
+        if pair:  # a pair's answer: its two longest capsules
+            first, second = (int(k) for k in np.argsort(-lengths, kind="stable")[:2])
+            answer_text = f"→ {self.state.class_name(first)} and {self.state.class_name(second)}"
+        else:
+            answer_text = f"→ {self.state.class_name(answer)}   ‖v‖ = {lengths[answer]:.2f}"
         painter.drawText(QRectF(box.left(), box.top() + 50, box.width(), 18), Qt.AlignmentFlag.AlignLeft, answer_text)
         top = box.top() + HEAD
-        picture = 0.0
-        if pair:  # the strokes each digit's capsule receives, at the iteration shown
-            picture = min(box.width() * 0.45, 90.0)
-            self._paint_split(painter, view, r, QRectF(box.right() - picture, top, picture, picture))
-        self._paint_grid(painter, view, r, QRectF(box.left(), top, box.width() - picture - (6 if pair else 0),
-                                                  box.bottom() - top), small)
+        picture = min(box.width() * 0.6, 96.0, (box.bottom() - top) * 0.3) if pair else 0.0
+        grid_bottom = box.bottom() - (picture + 30 if pair else 0)
+        self._paint_grid(painter, view, r, QRectF(box.left(), top, box.width(), grid_bottom - top), small)
+        if pair:  # under the grid: the strokes each digit's capsule receives at the pass shown
+            self._paint_split(painter, view, r, QRectF(box.left() + 16, grid_bottom + 4, picture, picture))
 
     def _paint_grid(self, painter: QPainter, view, r: int, box: QRectF, small: QFont) -> None:
         """Rows: classes. Columns: each pass's mean coupling of the active primary capsules, then the lengths."""
@@ -165,9 +168,9 @@ class RoutersView(QWidget):
         small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1.5))
         painter.setFont(small)
         first, second = self.state.class_name(view.prediction), self.state.class_name(view.second)
-        painter.drawText(QRectF(box.left() - 20, box.bottom() + 2, box.width() + 20, 28),
-                         Qt.AlignmentFlag.AlignRight | Qt.TextFlag.TextWordWrap,
-                         f"orange → {first}, blue → {second}")
+        painter.drawText(QRectF(box.right() + 6, box.top(), 90, box.height()),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap,
+                         f"strokes routed to {first} (orange) and {second} (blue)")
         self._cells.append((box, f"{rc.SHORT.get(view.name, view.name)}, pass {r + 1}: each stroke in the colour of the "
                                  f"digit its routed mass goes to (orange {first}, blue {second})"))
 

@@ -112,3 +112,19 @@ def test_routers_command_without_shipped_figures_says_how_to_measure(monkeypatch
     monkeypatch.setattr(rc, "shipped_table", lambda: None)
     assert main(["routers"]) == 1
     assert "capsexplorer routers --measure" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"routers": [{"weights": "x"}]}', b"\xff\xfe"])
+def test_a_damaged_figures_file_is_passed_over_in_one_logged_line(monkeypatch, tmp_path, caplog, content):
+    (tmp_path / rc.RESULT_FILE).write_bytes(content)
+    monkeypatch.setattr("capsexplorer.files.resource_path", lambda name: tmp_path / name)
+    assert rc.shipped_table() is None
+    assert "is not readable" in caplog.text
+
+
+def test_measuring_without_a_router_s_model_says_so_before_it_starts(monkeypatch, tmp_path):
+    from capsexplorer.errors import CapsExplorerError
+
+    monkeypatch.setattr("capsexplorer.net.weights.resolve_weights", lambda name: tmp_path / f"{name}.safetensors")
+    with pytest.raises(CapsExplorerError, match="not found in this copy: mnist-dynamic, multimnist-dynamic"):
+        next(rc.measure_steps(counts=SMALL))

@@ -102,3 +102,20 @@ def test_a_model_of_other_data_says_why_the_routers_wait(qtbot):
     assert window.routers.view.views == () and not window.routers.view.isVisible()
     assert "trained on digits" in window.routers.caption.text()
     window.close()
+
+
+@needs_models
+def test_a_damaged_router_model_leaves_the_others_shown_and_says_which(qtbot, model, monkeypatch, tmp_path):
+    import capsexplorer.net.weights as weights
+
+    broken = tmp_path / "capsnet-mnist-attention.safetensors"
+    broken.write_bytes(b"\x00" * 64)
+    real = weights.resolve_weights
+    monkeypatch.setattr(weights, "resolve_weights", lambda name: broken if name == "mnist-attention" else real(name))
+    window = open_window(qtbot, model)
+    errors = []
+    window.errorShown.connect(errors.append)
+    show_routers(qtbot, window)
+    assert [v.name for v in window.routers.view.views] == ["dynamic", "uniform", "self-attention"]
+    assert "Not shown: mnist-attention (" in window.routers.caption.text() and errors == []
+    window.close()

@@ -22,6 +22,7 @@ from capsexplorer.analysis import routing_movement, segmentation
 from capsexplorer.analysis.drawn import drawn_digits
 from capsexplorer.analysis.robustness import correct_steps, transformed
 from capsexplorer.data.datasets import Split
+from capsexplorer.errors import CapsExplorerError
 from capsexplorer.net.config import ROUTERS
 from capsexplorer.net.routers import ONE_PASS
 
@@ -62,15 +63,25 @@ def router_of(model) -> str:
 
 
 def shipped_table() -> dict | None:
-    """The figures shipped in resources/routers.json, or None where they are not."""
+    """The figures shipped in resources/routers.json, or None where they are not (or not readable: logged)."""
     import json
+    import logging
 
     from capsexplorer.files import resource_path
 
     path = resource_path(RESULT_FILE)
-    if not path.is_file():
+    try:
+        table = json.loads(path.read_text())
+        if not isinstance(table, dict) or not all(isinstance(row, dict) and "name" in row
+                                                  for row in table.get("routers", ())):
+            raise ValueError("not a table of routers")
+        return table
+    except FileNotFoundError:
         return None
-    return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # a damaged copy: the program goes on without the figures
+        logging.getLogger("capsexplorer").warning("%s is not readable (%s): the routers' figures are not shown",
+                                                  path, exc)
+        return None
 
 
 def row_for(table: dict | None, router: str) -> dict | None:
@@ -140,6 +151,10 @@ def measure_steps(routers=ROUTERS, counts: dict | None = None, device: str | Non
     from capsexplorer.net.weights import load_model
 
     counts = {**COUNTS, **(counts or {})}
+    missing = [name for r in routers for name in (digits_name(r), pairs_name(r)) if name and not _shipped(name)]
+    if missing:  # said before minutes of measuring, not after
+        raise CapsExplorerError(f"not found in this copy: {', '.join(missing)} (the routers' models ship in "
+                                "resources/)")
     started = time.perf_counter()
     test = mnist_test()
     keep = slice(0, counts["test"])
@@ -214,6 +229,12 @@ def _inner(steps):
         except StopIteration as finished:
             return finished.value
         yield
+
+
+def _shipped(name: str) -> bool:
+    from capsexplorer.net.weights import resolve_weights
+
+    return resolve_weights(name).is_file()
 
 
 def _train_seconds(name: str) -> float | None:

@@ -51,8 +51,8 @@ def cmd_routers(args) -> int:
     else:
         table = router_comparison.shipped_table()
         if table is None:
-            raise CapsExplorerError("no router figures are shipped with this copy; measure them: "
-                                    "capsexplorer routers --measure")
+            raise CapsExplorerError("no readable router figures ship with this copy (resources/routers.json); "
+                                    "measure them: capsexplorer routers --measure")
     if args.out:
         from capsexplorer.files import atomic_write
 

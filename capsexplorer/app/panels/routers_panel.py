@@ -245,10 +245,11 @@ class RoutersPanel(QGroupBox):
         self.view.setVisible(bool(views))
         pair = bool(views) and views[0].split is not None
         kind = "two-digit models (20,000 pairs more each)" if pair else "digits models"
-        self.caption.setText(
-            f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and recipe), "
-            "on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active primary "
-            "capsules (the top 10 % by their longest prediction) to the class; then the lengths ‖v‖ after the "
-            "pass the player shows (framed). Hover a cell to read it; click a router's name to open its model."
-            if views else (result.why if result is not None and result.why else
-                           "Draw a digit or pick a sample: every router's model answers it here."))
+        why = result.why if result is not None else ""
+        about = (f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and "
+                 "recipe), on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active "
+                 "primary capsules (the top 10 % by their longest prediction) to the class; then the lengths ‖v‖ "
+                 "after the pass the player shows (framed). Hover a cell to read it; click a router's name to open "
+                 "its model.")
+        self.caption.setText(f"{about} {why}".strip() if views else
+                             why or "Draw a digit or pick a sample: every router's model answers it here.")

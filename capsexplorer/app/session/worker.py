@@ -428,12 +428,16 @@ class InferenceWorker(QThread):
         names = [rc.pairs_name(r) if job.pair else rc.digits_name(r) for r in ROUTERS]
         models, missing = {}, []
         for name in filter(None, names):
-            model = self._router_model(name)
+            try:
+                model = self._router_model(name)
+            except CapsExplorerError as exc:  # a damaged file: the other routers still answer
+                missing.append(f"{name} ({exc})")
+                continue
             if model is None:
-                missing.append(name)
+                missing.append(f"{name} (not in this copy)")
             elif model.config.image_size == job.image.shape[-1]:
                 models[name] = model
-        why = f"not found in this copy: {', '.join(missing)}" if missing else ""
+        why = f"Not shown: {'; '.join(missing)}." if missing else ""
         views = rc.side_by_side(models, job.image, job.iterations, job.pair)
         self._publish(RoutersResult(job.request, tuple(views), why, time.perf_counter() - start))
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from capsexplorer.analysis import router_comparison as rc
-from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.config import PAIR_ROUTERS, CapsNetConfig
 from capsexplorer.net.model import CapsNet
 from capsexplorer.net.routers import ROUTERS
 
@@ -32,6 +32,7 @@ def stand_ins(monkeypatch):
         return random_model(router, 36 if name.startswith("multimnist") else 28)
 
     monkeypatch.setattr("capsexplorer.net.weights.load_model", load)
+    monkeypatch.setattr(rc, "_shipped", lambda name: True)  # the stand-ins are "shipped"
     return loaded
 
 
@@ -46,7 +47,7 @@ def test_every_router_is_named_and_measured_alike(stand_ins):
             assert 0 <= row[key] <= 1
         assert row["images_per_s"] > 0 and row["train_images_per_s"] > 0
         assert row["parameters"] == sum(p.numel() for p in random_model(row["name"]).parameters())
-        has_pairs = row["name"] in rc.PAIR_ROUTERS
+        has_pairs = row["name"] in PAIR_ROUTERS
         assert (row["multimnist"] is not None) == has_pairs and (row["pairs_weights"] is not None) == has_pairs
     uniform = next(r for r in table["routers"] if r["name"] == "uniform")
     assert uniform["coupling_movement"] == pytest.approx(0, abs=1e-7)  # c = 1/J by construction
@@ -71,15 +72,18 @@ def test_one_input_under_every_router_on_one_colour_scale():
     for view in views:
         passes = 1 if view.name in ("uniform", "self-attention") else 3
         assert view.coupling.shape == (passes, 10) and view.lengths.shape == (passes, 10)
-        assert view.prediction == int(np.argmax(view.lengths[-1])) and view.second != view.prediction
-    low, high = rc.shared_scale(views)
-    every = np.concatenate([v.coupling.ravel() for v in views])
-    assert low <= every.min() and high >= every.max() and low <= 0.1 <= high
+        assert view.answer_at(view.iterations - 1) == (view.prediction,) == (int(np.argmax(view.lengths[-1])),)
+    for view, model in zip(views, models.values()):  # the active capsules: the top 10 % by their longest û
+        trace = model.trace(image[None], iterations=3, keep_u_hat=True)
+        norms = np.linalg.norm(trace.u_hat[0], axis=-1).max(-1)  # (I,)
+        active = norms >= np.quantile(norms, 0.9)
+        np.testing.assert_allclose(view.coupling, trace.coupling[:, 0][:, active].mean(1), rtol=1e-5)
+    assert rc.shared_scale(views)[0] <= 0.1 <= rc.shared_scale(views)[1]  # 1/J always on the scale
     np.testing.assert_allclose(views[1].coupling, 0.1, atol=1e-6)  # uniform: 1/J everywhere
 
 
 def test_a_pair_under_every_router_is_split_between_its_two_capsules():
-    models = {f"multimnist-{r}": random_model(r, 36) for r in rc.PAIR_ROUTERS}
+    models = {f"multimnist-{r}": random_model(r, 36) for r in PAIR_ROUTERS}
     image = np.zeros((36, 36), np.float32)
     image[8:28, 10:13] = 1.0
     image[8:28, 20:23] = 1.0
@@ -128,3 +132,17 @@ def test_measuring_without_a_router_s_model_says_so_before_it_starts(monkeypatch
     monkeypatch.setattr("capsexplorer.net.weights.resolve_weights", lambda name: tmp_path / f"{name}.safetensors")
     with pytest.raises(CapsExplorerError, match="not found in this copy: mnist-dynamic, multimnist-dynamic"):
         next(rc.measure_steps(counts=SMALL))
+
+
+def test_the_pass_shown_follows_the_player_and_a_one_pass_model_shows_each_router_s_last():
+    three = rc.RouterView("dynamic", "mnist-dynamic", np.zeros((3, 10)), np.zeros((3, 10)), 0, 1)
+    one = rc.RouterView("uniform", "mnist-uniform", np.zeros((1, 10)), np.zeros((1, 10)), 0, 1)
+    assert [rc.shown_pass(v, 1, 3) for v in (three, one)] == [1, 0]
+    assert [rc.shown_pass(v, 0, 1) for v in (three, one)] == [2, 0]  # the open model makes one pass
+
+
+def test_a_row_with_missing_or_null_figures_is_written_with_dashes():
+    row = {"name": "dynamic", "test_accuracy": 0.99, "segmentation": None, "drawn": float("nan"), "parameters": True}
+    assert rc.figure_text(row, "test_accuracy") == "99.00 %"
+    assert [rc.figure_text(row, k) for k in ("segmentation", "drawn", "parameters", "shifts_6")] == ["—"] * 4
+    assert rc.figure_text(None, "test_accuracy") == "—"

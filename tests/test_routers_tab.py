@@ -119,3 +119,21 @@ def test_a_damaged_router_model_leaves_the_others_shown_and_says_which(qtbot, mo
     assert [v.name for v in window.routers.view.views] == ["dynamic", "uniform", "self-attention"]
     assert "Not shown: mnist-attention (" in window.routers.caption.text() and errors == []
     window.close()
+
+
+@needs_models
+def test_with_a_one_pass_model_open_every_router_shows_its_last_pass_and_a_clear_empties_the_tab(qtbot, model):
+    from capsexplorer import load_model
+
+    window = open_window(qtbot, load_model("mnist-uniform", device="cpu"))
+    assert window.state.trace.iterations == 1  # the player cannot step
+    show_routers(qtbot, window)
+    views = window.routers.view.views
+    assert [window.routers.view.shown_iteration(v) for v in views] == [v.iterations - 1 for v in views] == [2, 0, 2, 0]
+    assert window.routers.view.is_open("mnist-uniform") and not window.routers.view.is_open("mnist-dynamic")
+    window.draw.canvas.clear()
+    qtbot.waitUntil(lambda: window.state.routers is None, timeout=TIMEOUT)
+    qtbot.wait(20)
+    assert window.routers.view.views == () and "Draw a digit" in window.routers.caption.text()
+    assert "routers" not in window.guide.seeing.text()
+    window.close()

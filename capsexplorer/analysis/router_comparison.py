@@ -23,16 +23,9 @@ from capsexplorer.analysis.drawn import drawn_digits
 from capsexplorer.analysis.robustness import correct_steps, transformed
 from capsexplorer.data.datasets import Split
 from capsexplorer.errors import CapsExplorerError
-from capsexplorer.net.config import ROUTERS
+from capsexplorer.net.config import ROUTERS, digits_model_name, pairs_model_name
 from capsexplorer.net.routers import ONE_PASS
 
-PAIR_ROUTERS = ("dynamic", "uniform", "attention")  # those with a shipped two-digit model
-TITLES = {"dynamic": "Dynamic routing", "uniform": "Uniform couplings (no routing)",
-          "attention": "Inverted dot-product attention", "self-attention": "Self-attention (Efficient-CapsNet)"}
-SHORT = {"dynamic": "Dynamic routing", "uniform": "Uniform (no routing)", "attention": "Attention",
-         "self-attention": "Self-attention"}  # where room is short (the Routers tab's columns)
-WORDS = {"dynamic": "dynamic routing", "uniform": "uniform couplings", "attention": "attention",
-         "self-attention": "self-attention"}  # inside a sentence
 RESULT_FILE = "routers.json"  # in resources/
 RECIPE = ("capsexplorer train --dataset mnist --epochs 3 --batch-size 128 --lr 1e-3 --lr-decay 0.85 --amp "
           "--augment shifts --seed 0 --routing R --out capsnet-mnist-R.safetensors")
@@ -45,14 +38,7 @@ COUNTS = {"test": 10_000, "drawn": 2_000, "movement": 2_000, "pairs": 2_000, "sp
 ITERATIONS = 3  # the routing iterations every measurement uses (one-pass routers make one)
 
 
-def digits_name(router: str) -> str:
-    """The shipped digits model of `router`: a name `load_model()` and `--weights` accept."""
-    return f"mnist-{router}"
-
-
-def pairs_name(router: str) -> str | None:
-    """The shipped two-digit model of `router`, or None."""
-    return f"multimnist-{router}" if router in PAIR_ROUTERS else None
+digits_name, pairs_name = digits_model_name, pairs_model_name
 
 
 def router_of(model) -> str:
@@ -60,6 +46,28 @@ def router_of(model) -> str:
 
 
 # ---- the table ---------------------------------------------------------------------------------------------
+
+
+FIGURES = (  # (key, heading, format): how the table's figures are written, by the command line and the window
+    ("parameters", "params", lambda v: f"{v / 1e6:.2f} M"),
+    ("test_accuracy", "test", lambda v: f"{100 * v:.2f} %"),
+    ("drawn", "drawn", lambda v: f"{100 * v:.1f} %"),
+    ("rotate_40", "rot ±40°", lambda v: f"{100 * v:.1f} %"),
+    ("shifts_6", "shift ±6", lambda v: f"{100 * v:.1f} %"),
+    ("multimnist", "2 digits", lambda v: f"{100 * v:.1f} %"),
+    ("segmentation", "own strokes", lambda v: f"{100 * v:.1f} %"),
+    ("coupling_movement", "|c−1/J|", lambda v: f"{v:.4f}"),
+    ("images_per_s", "infer/s", lambda v: f"{v:,.0f}"),
+    ("train_images_per_s", "train/s", lambda v: f"{v:,.0f}"),
+)
+
+
+def figure_text(row: dict | None, key: str) -> str:
+    """One figure of a router's row as written, "—" where it is not measured (or not a number)."""
+    value = (row or {}).get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return "—"
+    return next(shown for k, _, shown in FIGURES if k == key)(value)
 
 
 def shipped_table() -> dict | None:
@@ -135,9 +143,10 @@ def training_speed(model, images: np.ndarray, labels: np.ndarray, steps: int = 6
 
 
 def _cpu_bf16() -> bool:
+    """The CPU computes bf16 natively (AVX-512 BF16 or AMX): where the recipe's --amp paid."""
     try:
-        return "bf16" in open("/proc/cpuinfo").read() or "amx" in open("/proc/cpuinfo").read()
-    except OSError:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
         return False
 
 
@@ -212,7 +221,7 @@ def measure_steps(routers=ROUTERS, counts: dict | None = None, device: str | Non
         yield done, total
         rows.append(row)
     return {"routers": rows, "recipe": RECIPE, "pairs_recipe": PAIRS_RECIPE, "iterations": ITERATIONS,
-            "counts": counts, "machine": _machine(device), "seconds": round(time.perf_counter() - started, 1)}
+            "counts": counts, "machine": _machine(model.device), "seconds": round(time.perf_counter() - started, 1)}
 
 
 def measure(routers=ROUTERS, counts: dict | None = None, device: str | None = "cpu", progress=None) -> dict:
@@ -246,9 +255,10 @@ def _train_seconds(name: str) -> float | None:
         return None
 
 
-def _machine(device: str | None) -> str:
-    if device and device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
+def _machine(device: torch.device) -> str:
+    """The device the figures were measured on, in words."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
@@ -272,13 +282,25 @@ class RouterView:
     def iterations(self) -> int:
         return int(self.coupling.shape[0])
 
+    def answer_at(self, r: int) -> tuple[int, ...]:
+        """The answer after pass `r` (0-based): the longest capsule, or a pair's two longest (sorted)."""
+        order = np.argsort(-self.lengths[r], kind="stable")
+        return tuple(sorted(int(k) for k in order[:2])) if self.split is not None else (int(order[0]),)
+
+
+def shown_pass(view: RouterView, iteration: int, player_passes: int) -> int:
+    """The pass of `view` to show when the player shows `iteration` of its `player_passes`: the same pass where
+    the router has it, its last where it has fewer — and each router's last while the open model makes one pass
+    (a one-pass model's player cannot step)."""
+    return view.iterations - 1 if player_passes <= 1 else min(iteration, view.iterations - 1)
+
 
 def view_of(model, trace, name: str, weights: str, pair: bool = False) -> RouterView:
-    """A RouterView of a one-image trace (`pair`: the trace must keep û)."""
-    from capsexplorer.analysis.views import Geometry, active_primaries
+    """A RouterView of a one-image trace kept with û (the active capsules are those with the longest predictions,
+    as in the Routing tab)."""
+    from capsexplorer.analysis.views import Geometry, routing_summary
 
-    active = active_primaries(trace, 0)  # (I,) bool: the top 10 % by their longest prediction
-    coupling = trace.coupling[:, 0][:, active].mean(axis=1)  # (R, J)
+    coupling = routing_summary(trace)["active_coupling"]  # (R, J)
     first, second = segmentation.two_capsules(trace)
     split = None
     if pair:
@@ -295,7 +317,7 @@ def side_by_side(models: dict, image: np.ndarray, iterations: int = ITERATIONS, 
     views = []
     for weights, model in models.items():
         with evaluating(model):
-            trace = model.trace(image[None], iterations=iterations, keep_u_hat=pair)
+            trace = model.trace(image[None], iterations=iterations, keep_u_hat=True)
         views.append(view_of(model, trace, router_of(model), weights, pair))
     return views
 

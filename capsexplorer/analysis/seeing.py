@@ -13,7 +13,8 @@ import numpy as np
 
 from capsexplorer.analysis import views
 from capsexplorer.analysis.captions import length_change, length_range
-from capsexplorer.analysis.router_comparison import WORDS
+from capsexplorer.analysis.router_comparison import shown_pass
+from capsexplorer.net.config import ROUTER_WORDS as WORDS
 from capsexplorer.data.transforms import UNITS
 from capsexplorer.net.trace import RoutingTrace
 
@@ -200,24 +201,21 @@ def robustness(result: dict | None, baseline: bool = True) -> str:
 
 
 
-def routers(views, iteration: int, names: Sequence[str]) -> str:
+def routers(views, iteration: int, names: Sequence[str], player_passes: int = 3) -> str:
     """The Routers tab (router_comparison.RouterView each): whether the routers agree at the pass the player shows,
     and how far each moved its active capsules' coupling to its answer from uniform (1/J)."""
     if not views:
         return ""
-    shown = [min(iteration, v.iterations - 1) for v in views]
-    answers = [int(np.argmax(v.lengths[r])) for v, r in zip(views, shown)]
+    shown = [shown_pass(v, iteration, player_passes) for v in views]
+    answers = [v.answer_at(r) for v, r in zip(views, shown)]
     word = lambda v: WORDS.get(v.name, v.name)  # noqa: E731
-    if views[0].split is not None:  # a pair: each router's two longest capsules
-        pairs = [tuple(sorted(int(k) for k in np.argsort(-v.lengths[r], kind="stable")[:2])) for v, r in zip(views, shown)]
-        said = [f"{names[a]} and {names[b]}" for a, b in pairs]
-        agree = (f"All {len(views)} routers read {said[0]}" if len(set(pairs)) == 1 else
-                 "The routers disagree: " + ", ".join(f"{word(v)} {s}" for v, s in zip(views, said)))
-    else:
-        agree = (f"All {len(views)} routers answer {names[answers[0]]}" if len(set(answers)) == 1 else
-                 "The routers disagree: " + ", ".join(f"{word(v)} {names[a]}" for v, a in zip(views, answers)))
+    said = [" and ".join(names[k] for k in a) for a in answers]
+    verb = "read" if views[0].split is not None else "answer"
+    agree = (f"All {len(views)} routers {verb} {said[0]}" if len(set(answers)) == 1 else
+             "The routers disagree: " + ", ".join(f"{word(v)} {a}" for v, a in zip(views, said)))
     uniform = 1.0 / views[0].coupling.shape[1]
-    moved = ", ".join(f"{word(v)} {float(v.coupling[r, a]):.3f}" for v, r, a in zip(views, shown, answers))
+    moved = ", ".join(f"{word(v)} {float(v.coupling[r, a[-1] if len(a) == 1 else v.prediction]):.3f}"
+                      for v, r, a in zip(views, shown, answers))
     target = "the longest capsule" if views[0].split is not None else "that answer"
     return (f"{agree}. The active primary capsules' mean coupling to {target}, against {uniform:.3f} for uniform "
             f"couplings: {moved}.")

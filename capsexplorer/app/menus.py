@@ -7,7 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from capsexplorer.analysis.router_comparison import PAIR_ROUTERS, TITLES
+from capsexplorer.net.config import PAIR_ROUTERS
+from capsexplorer.net.config import ROUTER_TITLES as TITLES
 from capsexplorer.app.widgets import theme
 
 SHIPPED = (  # (weights name, menu text, shortcut, tip)

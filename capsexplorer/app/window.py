@@ -91,7 +91,6 @@ class MainWindow(QMainWindow):
         self.samples.sampleChosen.connect(self._show_sample)
         self.pair.pairChosen.connect(self._show_sample)
         self.samples.pairWanted.connect(self.pair.another_pair)
-        self.pair.modelWanted.connect(controller.load)
         self.samples.openRequested.connect(self.files.open_image_dialog)
         self.samples.failed.connect(self.show_error)
         self.lab.currentChanged.connect(lambda i: state.set_lab_view(layout.lab_view_at(i)))

@@ -6,34 +6,22 @@ import json
 from capsexplorer.cli.common import _targets
 from capsexplorer.errors import CapsExplorerError
 
-COLUMNS = (  # (key, heading, format)
-    ("parameters", "params", lambda v: f"{v / 1e6:.2f} M"),
-    ("test_accuracy", "test", lambda v: f"{100 * v:.2f} %"),
-    ("drawn", "drawn", lambda v: f"{100 * v:.1f} %"),
-    ("rotate_40", "rot ±40°", lambda v: f"{100 * v:.1f} %"),
-    ("shifts_6", "shift ±6", lambda v: f"{100 * v:.1f} %"),
-    ("multimnist", "2 digits", lambda v: f"{100 * v:.1f} %"),
-    ("segmentation", "own strokes", lambda v: f"{100 * v:.1f} %"),
-    ("coupling_movement", "|c−1/J|", lambda v: f"{v:.4f}"),
-    ("images_per_s", "infer/s", lambda v: f"{v:,.0f}"),
-    ("train_images_per_s", "train/s", lambda v: f"{v:,.0f}"),
-)
-
-
 def table_text(table: dict) -> str:
     """The table as aligned text, one router a line ("—": not measured for that router)."""
-    rows = [["router", "weights"] + [heading for _, heading, _ in COLUMNS]]
+    from capsexplorer.analysis.router_comparison import FIGURES, figure_text
+
+    rows = [["router", "weights"] + [heading for _, heading, _ in FIGURES]]
     for row in table["routers"]:
-        rows.append([row["name"], row["weights"]] + [
-            "—" if row.get(key) is None else shown(row[key]) for key, _, shown in COLUMNS])
+        rows.append([str(row["name"]), str(row.get("weights", "—"))] + [figure_text(row, key) for key, _, _ in FIGURES])
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if k < 2 else cell.rjust(w) for k, (cell, w) in enumerate(zip(r, widths)))
              for r in rows]
-    notes = [f"trained alike: {table['recipe']}", f"two digits: {table['pairs_recipe']}",
+    notes = [f"trained alike: {table.get('recipe', '—')}", f"two digits: {table.get('pairs_recipe', '—')}",
              "test: MNIST's 10,000 official test digits; drawn, rotations and shifts: held-out digits redrawn as on "
              "the canvas / turned / moved; 2 digits: held-out pairs both right; own strokes: a pair's strokes given "
              "to their own digit's capsule; |c−1/J|: how far the active capsules' couplings move from uniform",
-             f"measured on {table['machine']} in {table['seconds']:.0f} s"]
+             f"measured on {table.get('machine', '—')}" + (f" in {table['seconds']:.0f} s" if isinstance(
+                 table.get("seconds"), (int, float)) else "")]
     return "\n".join(lines + [""] + notes)
 
 

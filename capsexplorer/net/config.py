@@ -7,6 +7,23 @@ from dataclasses import asdict, dataclass, fields
 MAX_ITERATIONS = 10  # routing iterations the explorer offers (the paper uses 3)
 MAX_PARAMETERS = 200_000_000  # a config asking for more is refused before any allocation
 ROUTERS = ("dynamic", "uniform", "attention", "self-attention")  # capsexplorer.net.routers
+PAIR_ROUTERS = ("dynamic", "uniform", "attention")  # those with a shipped two-digit model, too
+ROUTER_TITLES = {"dynamic": "Dynamic routing", "uniform": "Uniform couplings (no routing)",
+                 "attention": "Inverted dot-product attention", "self-attention": "Self-attention (Efficient-CapsNet)"}
+ROUTER_SHORT = {"dynamic": "Dynamic routing", "uniform": "Uniform (no routing)", "attention": "Attention",
+                "self-attention": "Self-attention"}  # where room is short (the Routers tab's columns)
+ROUTER_WORDS = {"dynamic": "dynamic routing", "uniform": "uniform couplings", "attention": "attention",
+                "self-attention": "self-attention"}  # inside a sentence
+
+
+def digits_model_name(router: str) -> str:
+    """The shipped digits model of `router`, trained like the others: a name `load_model()` and `--weights` take."""
+    return f"mnist-{router}"
+
+
+def pairs_model_name(router: str) -> str | None:
+    """The shipped two-digit model of `router`, or None."""
+    return f"multimnist-{router}" if router in PAIR_ROUTERS else None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 
 from capsexplorer.errors import WeightsError
 from capsexplorer.files import atomic_write, reason, regular_file, resource_path
-from capsexplorer.net.config import CapsNetConfig
+from capsexplorer.net.config import ROUTERS, CapsNetConfig, digits_model_name, pairs_model_name
 from capsexplorer.net.model import CapsNet, resolve_device
 
 SHIPPED = "capsnet-mnist.safetensors"  # the default: the full MNIST's 60,000 training digits
@@ -22,10 +22,8 @@ SHIPPED_MODELS = {"mnist": SHIPPED, "mnist5k": "capsnet-mnist5k.safetensors",
                   "fashion-mnist": "capsnet-fashion-mnist.safetensors",
                   "multimnist": "capsnet-multimnist.safetensors"}  # by name
 # Each router trained alike (capsexplorer.analysis.router_comparison): digits, and two digits for three of them.
-ROUTER_MODELS = {f"mnist-{r}": f"capsnet-mnist-{r}.safetensors" for r in ("dynamic", "uniform", "attention",
-                                                                            "self-attention")}
-ROUTER_MODELS.update({f"multimnist-{r}": f"capsnet-multimnist-{r}.safetensors" for r in ("dynamic", "uniform",
-                                                                                      "attention")})
+ROUTER_MODELS = {name: f"capsnet-{name}.safetensors" for r in ROUTERS
+                 for name in (digits_model_name(r), pairs_model_name(r)) if name}
 SHIPPED_MODELS.update(ROUTER_MODELS)
 SHIPPED_CNNS = {"mnist": SHIPPED_CNN, "mnist5k": "cnn-mnist5k.safetensors"}  # the CNN of each digits model's data
 

@@ -77,8 +77,7 @@ class GridView(QWidget):
         self.chosen: tuple[int, int] | None = None  # the tile last clicked (its slider was set): framed
 
     def set_grid(self, grid: PoseGrid | None, rows: list[dict]) -> None:
-        if grid is None or self.grid is None or grid.digit != self.grid.digit or grid.grid.shape != self.grid.grid.shape:
-            self.chosen = None  # another capsule's grid: the click was on a tile of the one before
+        self.chosen = None  # a new grid (input, capsule or span): the slider holds no tile of it
         self.grid, self.rows = grid, rows
         self.tiles = []
         if grid is not None:

@@ -64,11 +64,10 @@ def painted_split(image: np.ndarray, share: np.ndarray, spread: float = 0.5) -> 
 
 
 class PairPanel(QWidget):
-    """Emits `pairChosen(image uint8 (36, 36), description)` for the window to show as the input, and
-    `modelWanted(name)` to load the two-digit model."""
+    """Emits `pairChosen(image uint8 (36, 36), description)` for the window to show as the input; asks the state for
+    the two-digit model (`want_model`)."""
 
     pairChosen = Signal(object, str)
-    modelWanted = Signal(str)
 
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__(parent)
@@ -84,7 +83,7 @@ class PairPanel(QWidget):
         self.need_model.setWordWrap(True)
         self.load_button = QPushButton("Load the two-digit model")
         self.load_button.setToolTip("The shipped CapsNet trained on overlapping pairs (MultiMNIST, 36×36)")
-        self.load_button.clicked.connect(lambda: self.modelWanted.emit(TWO_DIGIT_MODEL))
+        self.load_button.clicked.connect(lambda: state.want_model(TWO_DIGIT_MODEL))
 
         self.index = QSpinBox()
         self.index.setRange(0, multimnist.HELDOUT_PAIRS - 1)

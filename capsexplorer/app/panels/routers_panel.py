@@ -16,6 +16,7 @@ from capsexplorer.app.session.state import ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 from capsexplorer.app.widgets.when_shown import WhenShown
+from capsexplorer.net.config import ROUTER_SHORT
 
 HEAD = 74  # px: a column's heading — the router's name and its measured figures
 BAR = 16  # px: the colour scale's height
@@ -28,14 +29,14 @@ def compact(value: float) -> str:
 
 
 def figures_lines(row: dict | None, pair: bool) -> list[str]:
-    """The router's measured figures, two short lines (from the shipped table)."""
+    """The router's measured figures, two short lines (from the shipped table; "—" where one is not measured)."""
     if row is None:
         return ["not measured"]
-    first = f"test {100 * row['test_accuracy']:.2f} % · {row['parameters'] / 1e6:.2f} M"
-    if pair and row.get("multimnist") is not None:
-        second = f"pairs {100 * row['multimnist']:.1f} % · own strokes {100 * row['segmentation']:.0f} %"
+    first = f"test {rc.figure_text(row, 'test_accuracy')} · {rc.figure_text(row, 'parameters')}"
+    if pair:
+        second = f"pairs {rc.figure_text(row, 'multimnist')} · own strokes {rc.figure_text(row, 'segmentation')}"
     else:
-        second = f"±40° {100 * row['rotate_40']:.1f} % · ±6 px {100 * row['shifts_6']:.1f} %"
+        second = f"±40° {rc.figure_text(row, 'rotate_40')} · ±6 px {rc.figure_text(row, 'shifts_6')}"
     return [first, second]
 
 
@@ -59,7 +60,8 @@ class RoutersView(QWidget):
         self.update()
 
     def shown_iteration(self, view) -> int:
-        return min(self.state.iteration, view.iterations - 1)
+        trace = self.state.trace
+        return rc.shown_pass(view, self.state.iteration, trace.iterations if trace is not None else 1)
 
     @qt_safe()
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
@@ -79,30 +81,25 @@ class RoutersView(QWidget):
         self._columns.append(box)
         text, muted, small = theme.foreground(), theme.muted(), QFont(self.font())
         small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1.5))
-        current = self.state.model is not None and self.state.model.path.endswith(
-            f"capsnet-{view.weights}.safetensors")
+        current = self.is_open(view.weights)
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
         painter.setPen(theme.accent() if current else text)
         painter.drawText(QRectF(box.left(), box.top(), box.width(), 18), Qt.AlignmentFlag.AlignLeft,
-                         rc.SHORT.get(view.name, view.name) + ("  (open)" if current else ""))
+                         ROUTER_SHORT.get(view.name, view.name) + ("  (open)" if current else ""))
         painter.setFont(small)
         painter.setPen(muted)
         for n, line in enumerate(figures_lines(rc.row_for(self.table, view.name), view.split is not None)):
             painter.drawText(QRectF(box.left(), box.top() + 18 + 14 * n, box.width(), 14),
                              Qt.AlignmentFlag.AlignLeft, line)
         r = self.shown_iteration(view)
-        lengths = view.lengths[r]
-        answer = int(np.argmax(lengths))
+        answer = view.answer_at(r)
         painter.setPen(text)
         painter.setFont(self.font())
         pair = view.split is not None
-        if pair:  # a pair's answer: its two longest capsules
-            first, second = (int(k) for k in np.argsort(-lengths, kind="stable")[:2])
-            answer_text = f"→ {self.state.class_name(first)} and {self.state.class_name(second)}"
-        else:
-            answer_text = f"→ {self.state.class_name(answer)}   ‖v‖ = {lengths[answer]:.2f}"
+        answer_text = (f"→ {' and '.join(self.state.class_name(k) for k in answer)}" if pair else
+                       f"→ {self.state.class_name(answer[0])}   ‖v‖ = {view.lengths[r, answer[0]]:.2f}")
         painter.drawText(QRectF(box.left(), box.top() + 50, box.width(), 18), Qt.AlignmentFlag.AlignLeft, answer_text)
         top = box.top() + HEAD
         picture = min(box.width() * 0.6, 96.0, (box.bottom() - top) * 0.3) if pair else 0.0
@@ -141,17 +138,17 @@ class RoutersView(QWidget):
                 if cell_w >= 26 and cell_h >= 11:
                     painter.setPen(QColor("black") if colour.lightness() > 110 else QColor("white"))
                     painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, compact(value))
-                self._cells.append((cell, f"{rc.SHORT.get(view.name, view.name)}, pass {p + 1}: the active primary "
+                self._cells.append((cell, f"{ROUTER_SHORT.get(view.name, view.name)}, pass {p + 1}: the active primary "
                                           f"capsules' mean coupling to {self.state.class_name(j)} is {value:.4f} "
                                           f"(uniform: {1 / classes:.4f})"))
             length = float(view.lengths[r, j])
             bar = QRectF(box.left() + label_w + passes * cell_w + 4, y + 2, (length_w - 4) * length, cell_h - 5)
-            painter.fillRect(bar, theme.winner_colour() if j == int(np.argmax(view.lengths[r])) else theme.bar_colour())
+            painter.fillRect(bar, theme.winner_colour() if j in view.answer_at(r) else theme.bar_colour())
             painter.setPen(theme.foreground())
             painter.drawText(QRectF(bar.left() + 1, y, length_w, cell_h), Qt.AlignmentFlag.AlignVCenter,
                              f"{length:.2f}".replace("0.", ".", 1))
             self._cells.append((QRectF(bar.left(), y, length_w, cell_h),
-                                f"{rc.SHORT.get(view.name, view.name)}, after pass {r + 1}: ‖v_{self.state.class_name(j)}‖"
+                                f"{ROUTER_SHORT.get(view.name, view.name)}, after pass {r + 1}: ‖v_{self.state.class_name(j)}‖"
                                 f" = {length:.4f}"))
         painter.setPen(QPen(theme.accent(), 2))  # the pass the player shows
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -171,7 +168,7 @@ class RoutersView(QWidget):
         painter.drawText(QRectF(box.right() + 6, box.top(), 90, box.height()),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap,
                          f"strokes routed to {first} (orange) and {second} (blue)")
-        self._cells.append((box, f"{rc.SHORT.get(view.name, view.name)}, pass {r + 1}: each stroke in the colour of the "
+        self._cells.append((box, f"{ROUTER_SHORT.get(view.name, view.name)}, pass {r + 1}: each stroke in the colour of the "
                                  f"digit its routed mass goes to (orange {first}, blue {second})"))
 
     def _paint_scale(self, painter: QPainter, box: QRectF) -> None:
@@ -188,11 +185,12 @@ class RoutersView(QWidget):
         classes = self.views[0].coupling.shape[1]
         uniform = 1.0 / classes
         x = box.left() + box.width() * (uniform - low) / (high - low)
-        painter.drawLine(int(x), int(box.top()) - 2, int(x), int(box.bottom()) + 2)
-        painter.drawText(QRectF(x - 60, box.bottom() + 1, 120, 16), Qt.AlignmentFlag.AlignCenter,
-                         f"1/J = {uniform:.3f}")
-        painter.drawText(QRectF(box.left(), box.top() - 17, box.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                         "mean coupling c_ij of the active primary capsules — one scale for every router")
+        painter.setPen(QPen(theme.foreground(), 2))
+        painter.drawLine(int(x), int(box.top()) - 3, int(x), int(box.bottom()) + 3)
+        painter.setPen(theme.foreground())
+        painter.drawText(QRectF(box.left() - 40, box.top() - 17, box.width() + 80, 16), Qt.AlignmentFlag.AlignCenter,
+                         f"mean coupling c_ij of the active primary capsules, one scale for every router; "
+                         f"the line: uniform, 1/J = {uniform:.3f}")
 
     def router_at(self, x: float, y: float) -> str | None:
         """The shipped model whose column heading (name, figures, answer) is at (x, y): a click there opens it."""
@@ -216,8 +214,20 @@ class RoutersView(QWidget):
     def mousePressEvent(self, event) -> None:  # noqa: N802
         position = event.position()
         name = self.router_at(position.x(), position.y())
-        if name is not None:
+        if name is not None and not self.is_open(name):
             self.state.want_model(name)
+
+    def is_open(self, name: str) -> bool:
+        """The shipped model `name` is the one in use."""
+        from pathlib import Path
+
+        from capsexplorer.net.weights import resolve_weights
+
+        model = self.state.model
+        try:
+            return model is not None and Path(model.path).resolve() == resolve_weights(name).resolve()
+        except (OSError, ValueError):
+            return False
 
 
 class RoutersPanel(QGroupBox):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from capsexplorer.analysis import views
-from capsexplorer.analysis.router_comparison import TITLES
+from capsexplorer.net.config import ROUTER_TITLES as TITLES
 from capsexplorer.app.session.state import NO_PRIMARY, WINNER, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe

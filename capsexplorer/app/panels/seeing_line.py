@@ -38,7 +38,9 @@ def _sentence(state: ExplorerState) -> str:
         return seeing.heldout(shown.labels, shown.capsnet, shown.cnn, shown.iterations, state.item_word, whole)
     if view == "routers":
         routers = state.routers
-        return (seeing.routers(routers.views, state.iteration, names) or routers.why) if routers is not None else ""
+        if routers is None or trace is None:
+            return ""
+        return seeing.routers(routers.views, state.iteration, names, trace.iterations) or routers.why
     if view == "robustness":
         return seeing.robustness(state.robustness, state.model is None or state.model.cnn_path is not None)
     if trace is None:

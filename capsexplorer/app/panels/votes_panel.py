@@ -104,6 +104,7 @@ class VotesPanel(QGroupBox):
             self.points.setData([], [])
             for mark in (self.mean_mark, self.v_mark):
                 mark.setData([], [])
+            self.length_bar.setVisible(False)  # no points, no scale
             self.caption.setText("Draw or load an image to see its votes.")
             return
         if self.capsule.count() == 0:

@@ -175,7 +175,7 @@ class Controller(QObject):
 
     def _blank(self, request: int) -> None:
         if self.state.clear(request):
-            for field in ("probe_result", "sweep", "grid"):
+            for field in ("probe_result", "sweep", "grid", "routers"):
                 self.state.set_lab_result(field, None)
             self.blankShown.emit()
 

@@ -1,5 +1,5 @@
 """Segmentation by routing (Sabour et al. 2017, §6 and Figure 5): which strokes of two overlapping digits
-routing gives to which digit's capsule — and what uniform couplings would have given. Numpy only.
+routing gives to which digit's capsule — and what uniform couplings would have given.
 
 Each primary capsule i sends c_ij · ‖û_j|i‖ to class capsule j at an iteration (the routing matrix's
 "routed" view). For the two capsules a and b of the pair, every pixel of the input is painted with the
@@ -9,7 +9,7 @@ share of that mass going to a, summed over every primary capsule whose receptive
 
 Uniform couplings are Procedure 1's first iteration (b_ij = 0 → c_ij = 1/J): there the split comes from
 the predictions' lengths alone, so the difference between the two pictures is what routing by agreement
-added.
+added. Plain numpy out; `measure_steps` runs a model over held-out pairs to score it.
 """
 from __future__ import annotations
 

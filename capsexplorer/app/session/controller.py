@@ -81,15 +81,10 @@ class Controller(QObject):
         """The lab tab shown asks for its view of the current input; tabs not shown ask nothing."""
         if self.state.result is None or self.state.model is None:
             return
-        view = self.state.lab_view
-        if view == "probe":
-            self.request_probe()
-        elif view == "sweep":
-            self.request_sweep()
-        elif view == "figure4":
-            self.request_grid()
-        elif view == "routers":
-            self.request_routers()
+        ask = {"probe": self.request_probe, "sweep": self.request_sweep, "figure4": self.request_grid,
+               "routers": self.request_routers}.get(self.state.lab_view)  # the tabs whose view is a job
+        if ask is not None:
+            ask()
 
     def request_routers(self) -> None:
         """The input shown under every shipped router, while the Routers tab is shown."""

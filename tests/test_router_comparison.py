@@ -12,7 +12,7 @@ from capsexplorer.net.config import PAIR_ROUTERS, CapsNetConfig
 from capsexplorer.net.model import CapsNet
 from capsexplorer.net.routers import ROUTERS
 
-SMALL = {"test": 24, "drawn": 6, "movement": 6, "pairs": 8, "speed": 8, "train_steps": 1}
+SMALL = {"test": 24, "drawn": 6, "robustness": 6, "movement": 6, "pairs": 8, "speed": 8, "train_steps": 1}
 
 
 def random_model(router, size=28, seed=0):

@@ -29,12 +29,13 @@ from capsexplorer.net.routers import ONE_PASS
 RESULT_FILE = "routers.json"  # in resources/
 RECIPE = ("capsexplorer train --dataset mnist --epochs 3 --batch-size 128 --lr 1e-3 --lr-decay 0.85 --amp "
           "--augment shifts --seed 0 --routing R --out capsnet-mnist-R.safetensors")
-PAIRS_RECIPE = ("capsexplorer train --dataset multimnist --init capsnet-mnist-R.safetensors --epochs 1 --limit 20000 "
+PAIRS_RECIPE = ("capsexplorer train --dataset multimnist --init capsnet-mnist-R.safetensors --epochs 1 --limit 12000 "
                 "--batch-size 128 --lr 1e-3 --lr-decay 0.85 --amp --seed 0 --routing R "
                 "--out capsnet-multimnist-R.safetensors")
 ROBUSTNESS = {"rotate_40": (("rotate", -40.0), ("rotate", 40.0)),  # the figure: mean accuracy over these
               "shifts_6": (("shift-x", -6.0), ("shift-x", 6.0), ("shift-y", -6.0), ("shift-y", 6.0))}
-COUNTS = {"test": 10_000, "drawn": 2_000, "movement": 2_000, "pairs": 2_000, "speed": 1_000, "train_steps": 6}
+COUNTS = {"test": 10_000, "drawn": 2_000, "robustness": 2_000, "movement": 2_000, "pairs": 2_000, "speed": 1_000,
+          "train_steps": 6}  # test digits (the first N of MNIST's 10,000), pairs, timed images and steps
 ITERATIONS = 3  # the routing iterations every measurement uses (one-pass routers make one)
 
 
@@ -170,7 +171,8 @@ def measure_steps(routers=ROUTERS, counts: dict | None = None, device: str | Non
     images, labels = test.images[keep].astype(np.float32) / 255.0, test.labels[keep]  # (N, 28, 28)
     moved_split = Split(test.images[:counts["movement"]], test.labels[:counts["movement"]])
     drawn = drawn_digits(heldout_samples(), counts["drawn"])
-    shaken = {(t, v): transformed(images, t, v) for conditions in ROBUSTNESS.values() for t, v in conditions}
+    few = slice(0, counts["robustness"])
+    shaken = {(t, v): transformed(images[few], t, v) for conditions in ROBUSTNESS.values() for t, v in conditions}
     pairs = multimnist.heldout_pairs(test, counts["pairs"])
     timing = mnist5k().train  # training digits for the timed steps (their gradients are thrown away)
     per_router = 5 + len(shaken)
@@ -192,7 +194,7 @@ def measure_steps(routers=ROUTERS, counts: dict | None = None, device: str | Non
         yield done, total
         scores = {}
         for key in shaken:
-            scores[key] = yield from _accuracy_steps(model, shaken[key], labels)
+            scores[key] = yield from _accuracy_steps(model, shaken[key], labels[few])
             done += 1
             yield done, total
         for name, conditions in ROBUSTNESS.items():
@@ -259,7 +261,15 @@ def _machine(device: torch.device) -> str:
     """The device the figures were measured on, in words."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 # ---- one input, every router -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ SHIPPED = (  # (weights name, menu text, shortcut, tip)
     ("mnist5k", "Digits — 4,000 of MNIST (&small)", "Ctrl+4",
      "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
 )  # in the order of their shortcuts
-ROUTER_MODELS = tuple(  # every router trained alike: 3 epochs of MNIST (two digits: 20,000 pairs more)
+ROUTER_MODELS = tuple(  # every router trained alike: 3 epochs of MNIST (two digits: 12,000 pairs more)
     [(f"mnist-{r}", f"Digits — {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
       "Routers tab compares them") for r, text in TITLES.items()]
     + [(f"multimnist-{r}", f"Two digits — {TITLES[r]}", None, f"The two-digit CapsNet with the {r} router, "

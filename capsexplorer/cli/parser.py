@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     routers.add_argument("--json", action="store_true",
         help='one JSON object: {"routers": [{"name", "weights", "parameters", "test_accuracy", …}], …}')
     routers.add_argument("--measure", action="store_true",
-        help="measure every figure again on this machine (about 10 min on 2 CPU cores) instead of reading the "
+        help="measure every figure again on this machine (minutes: about 2 a router on 2 CPU cores) instead of the "
              "shipped ones")
     routers.add_argument("--out", metavar="FILE.json", help="also write the table as JSON to this file (default: none)")
 

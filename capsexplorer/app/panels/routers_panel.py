@@ -254,7 +254,7 @@ class RoutersPanel(QGroupBox):
         self.view.set_views(views)
         self.view.setVisible(bool(views))
         pair = bool(views) and views[0].split is not None
-        kind = "two-digit models (20,000 pairs more each)" if pair else "digits models"
+        kind = "two-digit models (12,000 pairs more each)" if pair else "digits models"
         why = result.why if result is not None else ""
         about = (f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and "
                  "recipe), on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active "

@@ -219,3 +219,16 @@ def test_the_routers_sentence_says_agreement_and_each_coupling_in_numbers():
     pairs = [view("dynamic", 7, 1, 3, 0.13, pair=True), view("attention", 1, 7, 3, 0.2, pair=True)]
     assert seeing.routers(pairs, 2, names).startswith("All 2 routers read 1 and 7.")
     assert seeing.routers([], 0, names) == ""
+
+
+def test_self_attention_s_coupling_is_read_against_its_own_even_split():
+    """A student's run: self-attention's priors make its couplings sum to about 0.33, and 0.069 read 'below uniform'."""
+    from capsexplorer.analysis.router_comparison import RouterView
+
+    coupling = np.full((1, 10), 0.025)
+    coupling[0, 4] = 0.069  # the largest of its column
+    lengths = np.full((1, 10), 0.05)
+    lengths[0, 4] = 0.9
+    view = RouterView("self-attention", "mnist-self-attention", coupling, lengths, 4, 0)
+    assert view.even(0) == pytest.approx(0.0294)
+    assert "self-attention 0.069 (its even split 0.029)" in seeing.routers([view], 0, [str(d) for d in range(10)], 1)

@@ -292,6 +292,11 @@ class RouterView:
     def iterations(self) -> int:
         return int(self.coupling.shape[0])
 
+    def even(self, r: int) -> float:
+        """An even split of the active capsules' coupling at pass `r`: 1/J for every router whose couplings sum to
+        1 over the classes; self-attention's learned priors b_ij shift its sum, and so its even split."""
+        return float(self.coupling[r].sum() / self.coupling.shape[1])
+
     def answer_at(self, r: int) -> tuple[int, ...]:
         """The answer after pass `r` (0-based): the longest capsule, or a pair's two longest (sorted)."""
         order = np.argsort(-self.lengths[r], kind="stable")

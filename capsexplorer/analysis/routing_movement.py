@@ -13,8 +13,9 @@ from capsexplorer.net.inference import map_batches
 
 def measure_steps(model, split: Split, iterations: int = 3, batch: int = 50):
     """Generator: yields (done, total) images and returns the figures — over every image, after `iterations`:
-    the mean |c_ij − 1/J| (all primary capsules, and the active parts: the top 10 % by their longest prediction
-    ‖û_j|i‖), the mean coupling to the winner (all, active), the mean coupling entropy per iteration, and how
+    the mean distance of c_ij from an even split of what capsule i sends (1/J, but for self-attention, whose
+    learned priors shift the sum) over all primary capsules and over the active parts (the top 10 % by their
+    longest prediction ‖û_j|i‖), the mean coupling to the winner (all, active), the mean coupling entropy per iteration, and how
     many images routing decides differently from uniform couplings (1 iteration)."""
     start = time.perf_counter()
     classes = model.config.n_classes
@@ -32,10 +33,11 @@ def measure_steps(model, split: Split, iterations: int = 3, batch: int = 50):
         changed += int((trace.prediction != uniform.prediction).sum())
         for b in range(trace.batch_size):
             c = trace.coupling[-1, b]  # (I, J) the couplings of the last iteration
+            even = c.sum(-1, keepdims=True) / classes  # (I, 1): 1/J, but for self-attention's learned priors b_ij
             active = views.active_primaries(trace, b)
             winner = int(trace.prediction[b])
-            moved.append(np.abs(c - 1.0 / classes).mean())
-            moved_active.append(np.abs(c[active] - 1.0 / classes).mean())
+            moved.append(np.abs(c - even).mean())
+            moved_active.append(np.abs(c[active] - even[active]).mean())
             to_winner.append(c[:, winner].mean())
             to_winner_active.append(c[active, winner].mean())
             entropy.append(views.routing_summary(trace, b)["entropy"])

@@ -214,11 +214,15 @@ def routers(views, iteration: int, names: Sequence[str], player_passes: int = 3)
     agree = (f"All {len(views)} routers {verb} {said[0]}" if len(set(answers)) == 1 else
              "The routers disagree: " + ", ".join(f"{word(v)} {a}" for v, a in zip(views, said)))
     uniform = 1.0 / views[0].coupling.shape[1]
-    moved = ", ".join(f"{word(v)} {float(v.coupling[r, a[-1] if len(a) == 1 else v.prediction]):.3f}"
-                      for v, r, a in zip(views, shown, answers))
+
+    def moved(v, r, a) -> str:
+        c = float(v.coupling[r, a[-1] if len(a) == 1 else v.prediction])
+        even = v.even(r)
+        return f"{word(v)} {c:.3f}" + ("" if abs(even - uniform) < 1e-3 else f" (its even split {even:.3f})")
+
     target = "the longest capsule" if views[0].split is not None else "that answer"
-    return (f"{agree}. The active primary capsules' mean coupling to {target}, against {uniform:.3f} for uniform "
-            f"couplings: {moved}.")
+    return (f"{agree}. The active primary capsules' mean coupling to {target}, against an even split of "
+            f"{uniform:.3f}: " + ", ".join(moved(v, r, a) for v, r, a in zip(views, shown, answers)) + ".")
 
 
 def pair(lengths: np.ndarray | None, two_digits: bool, item: str, names: Sequence[str]) -> str:

@@ -4,6 +4,8 @@ scale, the lengths, the answer, for a pair the strokes routed to each digit, and
 (`capsexplorer routers`). The iteration player steps them all; a click on a router opens its model."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
@@ -84,10 +86,11 @@ class RoutersView(QWidget):
         current = self.is_open(view.weights)
         bold = QFont(self.font())
         bold.setBold(True)
+        bold.setUnderline(current)  # the model open in the window: underlined, in the highlight colour
         painter.setFont(bold)
         painter.setPen(theme.accent() if current else text)
         painter.drawText(QRectF(box.left(), box.top(), box.width(), 18), Qt.AlignmentFlag.AlignLeft,
-                         ROUTER_SHORT.get(view.name, view.name) + ("  (open)" if current else ""))
+                         ROUTER_SHORT.get(view.name, view.name))
         painter.setFont(small)
         painter.setPen(muted)
         for n, line in enumerate(figures_lines(rc.row_for(self.table, view.name), view.split is not None)):
@@ -138,9 +141,9 @@ class RoutersView(QWidget):
                 if cell_w >= 26 and cell_h >= 11:
                     painter.setPen(QColor("black") if colour.lightness() > 110 else QColor("white"))
                     painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, compact(value))
-                self._cells.append((cell, f"{ROUTER_SHORT.get(view.name, view.name)}, pass {p + 1}: the active primary "
-                                          f"capsules' mean coupling to {self.state.class_name(j)} is {value:.4f} "
-                                          f"(uniform: {1 / classes:.4f})"))
+                self._cells.append((cell, f"{ROUTER_SHORT.get(view.name, view.name)}, pass {p + 1}: the active "
+                                          f"primary capsules' mean coupling to {self.state.class_name(j)} is "
+                                          f"{value:.4f} (an even split: {view.even(p):.4f})"))
             length = float(view.lengths[r, j])
             bar = QRectF(box.left() + label_w + passes * cell_w + 4, y + 2, (length_w - 4) * length, cell_h - 5)
             painter.fillRect(bar, theme.winner_colour() if j in view.answer_at(r) else theme.bar_colour())
@@ -256,10 +259,15 @@ class RoutersPanel(QGroupBox):
         pair = bool(views) and views[0].split is not None
         kind = "two-digit models (12,000 pairs more each)" if pair else "digits models"
         why = result.why if result is not None else ""
+        open_one = next((v.name for v in views if self.view.is_open(v.weights)), None)
+        model = Path(self.state.model.path).name if self.state.model is not None else "none"
+        which = (f"The model open ({model}) is not one of them; the underlined one is open." if open_one is None
+                 else "The underlined one is the model open.")
         about = (f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and "
                  "recipe), on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active "
                  "primary capsules (the top 10 % by their longest prediction) to the class; then the lengths ‖v‖ "
-                 "after the pass the player shows (framed). Hover a cell to read it; click a router's name to open "
-                 "its model.")
+                 "after the pass the player shows (framed). Self-attention's learned priors b_ij make its couplings "
+                 f"sum to less than 1, so its even split is below 1/J. {which} Hover a cell to read it; click a "
+                 "router's name to open its model.")
         self.caption.setText(f"{about} {why}".strip() if views else
                              why or "Draw a digit or pick a sample: every router's model answers it here.")

@@ -200,6 +200,8 @@ class RoutingPanel(QGroupBox):
         self.spatial_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(theme.COUPLING_MAP),
                                            interactive=False, width=10)
         self.spatial_bar.setImageItem(self.overlay, insert_in=item)  # the overlay's own scale, readable
+        self.spatial_bar.axis.enableAutoSIPrefix(False)
+        self.spatial_bar.axis.setWidth(52)  # room for "-0.0005"
         self.spatial_caption = QLabel("")
         self.spatial_caption.setWordWrap(True)
         self.spatial_caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -353,6 +355,9 @@ class RoutingPanel(QGroupBox):
         levels = views.spatial_levels(stack, digit, diverging, g)  # its own scale, over every iteration
         self.overlay.setImage(grid, levels=levels, autoLevels=False)
         self.spatial_bar.setLevels(levels)
+        low, high = float(levels[0]), float(levels[1])  # the ends and the middle written, however small the scale
+        digits = max(2, min(5, 1 - int(np.floor(np.log10(max(abs(high - low), 1e-9))))))
+        self.spatial_bar.axis.setTicks([[(v, f"{v:.{digits}f}") for v in (low, (low + high) / 2, high)]])
         if reshaped:  # setRect scales by the image's size when called: again for another grid
             self.overlay.setRect(QRectF(g.origin, g.origin, g.grid * g.step, g.grid * g.step))
         change = " (its change)" if s.change else ""

@@ -137,3 +137,20 @@ def test_with_a_one_pass_model_open_every_router_shows_its_last_pass_and_a_clear
     assert window.routers.view.views == () and "Draw a digit" in window.routers.caption.text()
     assert "routers" not in window.guide.seeing.text()
     window.close()
+
+
+@needs_models
+def test_a_model_asked_for_stops_the_routers_from_loading_theirs(qtbot, model):
+    """The Routers job loads up to seven models once; a model switch waiting behind it waited for all of them."""
+    from capsexplorer.app.session.jobs import LoadModel, RoutersJob, RoutersResult
+
+    window = open_window(qtbot, model)
+    worker = window.worker
+    qtbot.waitUntil(worker.idle, timeout=TIMEOUT)
+    with worker._lock:  # held: the worker thread cannot take the load meanwhile (the lock is re-entrant)
+        worker._router_models.clear()
+        worker._jobs["load"] = LoadModel("mnist-uniform")
+        worker._routers(RoutersJob(window.state.generation, np.zeros((28, 28), np.float32)))
+        del worker._jobs["load"]
+    assert worker._router_models == {} and worker.take(RoutersResult) is None
+    window.close()

@@ -428,6 +428,9 @@ class InferenceWorker(QThread):
         names = [rc.pairs_name(r) if job.pair else rc.digits_name(r) for r in ROUTERS]
         models, missing = {}, []
         for name in filter(None, names):
+            with self._lock:
+                if "load" in self._jobs or self._stopping:
+                    return  # another model is asked for: its answer is moot, and the load does not wait behind ours
             try:
                 model = self._router_model(name)
             except CapsExplorerError as exc:  # a damaged file: the other routers still answer

@@ -57,7 +57,7 @@ FIGURES = (  # (key, heading, format): how the table's figures are written, by t
     ("shifts_6", "shift ±6", lambda v: f"{100 * v:.1f} %"),
     ("multimnist", "2 digits", lambda v: f"{100 * v:.1f} %"),
     ("segmentation", "own strokes", lambda v: f"{100 * v:.1f} %"),
-    ("coupling_movement", "|c−1/J|", lambda v: f"{v:.4f}"),
+    ("coupling_movement", "from even", lambda v: f"{v:.4f}"),
     ("images_per_s", "infer/s", lambda v: f"{v:,.0f}"),
     ("train_images_per_s", "train/s", lambda v: f"{v:,.0f}"),
 )

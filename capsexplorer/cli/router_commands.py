@@ -19,7 +19,7 @@ def table_text(table: dict) -> str:
     notes = [f"trained alike: {table.get('recipe', '—')}", f"two digits: {table.get('pairs_recipe', '—')}",
              "test: MNIST's 10,000 official test digits; drawn, rotations and shifts: held-out digits redrawn as on "
              "the canvas / turned / moved; 2 digits: held-out pairs both right; own strokes: a pair's strokes given "
-             "to their own digit's capsule; |c−1/J|: how far the active capsules' couplings move from uniform",
+             "to their own digit's capsule; from even: how far the active capsules' couplings sit from an even split (1/J)",
              f"measured on {table.get('machine', '—')}" + (f" in {table['seconds']:.0f} s" if isinstance(
                  table.get("seconds"), (int, float)) else "")]
     return "\n".join(lines + [""] + notes)

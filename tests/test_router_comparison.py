@@ -146,3 +146,11 @@ def test_a_row_with_missing_or_null_figures_is_written_with_dashes():
     assert rc.figure_text(row, "test_accuracy") == "99.00 %"
     assert [rc.figure_text(row, k) for k in ("segmentation", "drawn", "parameters", "shifts_6")] == ["—"] * 4
     assert rc.figure_text(None, "test_accuracy") == "—"
+
+
+def test_the_priors_sentence_is_said_only_where_couplings_do_not_sum_to_one():
+    summing = rc.RouterView("dynamic", "mnist-dynamic", np.full((3, 10), 0.1), np.zeros((3, 10)), 0, 1)
+    shifted = rc.RouterView("self-attention", "mnist-self-attention", np.full((1, 10), 0.033), np.zeros((1, 10)), 0, 1)
+    assert rc.priors_note([summing]) == ""
+    assert rc.priors_note([summing, shifted]).startswith("Self-attention's learned priors b_ij make its active "
+                                                          "couplings sum to 0.33, not 1, so its even split is 0.033")

@@ -337,6 +337,14 @@ def side_by_side(models: dict, image: np.ndarray, iterations: int = ITERATIONS, 
     return views
 
 
+def priors_note(views) -> str:
+    """A sentence for the routers whose couplings do not sum to 1 over the classes (learned priors), with the sum at
+    their last pass; "" where every router's do."""
+    off = [(v, float(v.coupling[-1].sum())) for v in views if abs(float(v.coupling[-1].sum()) - 1.0) > 0.01]
+    return " ".join(f"{v.name.capitalize()}'s learned priors b_ij make its active couplings sum to {total:.2f}, not 1, "
+                    f"so its even split is {total / v.coupling.shape[1]:.3f}, not 1/J." for v, total in off)
+
+
 def shared_scale(views: list[RouterView]) -> tuple[float, float]:
     """One colour scale for every router's couplings: (lowest, highest) over all of them, 1/J inside."""
     if not views:

@@ -266,8 +266,7 @@ class RoutersPanel(QGroupBox):
         about = (f"The {kind} of every router, trained alike (3 epochs of MNIST's 60,000 digits, one seed and "
                  "recipe), on the input shown. Rows: classes; columns: each pass's mean coupling c_ij of the active "
                  "primary capsules (the top 10 % by their longest prediction) to the class; then the lengths ‖v‖ "
-                 "after the pass the player shows (framed). Self-attention's learned priors b_ij make its couplings "
-                 f"sum to less than 1, so its even split is below 1/J. {which} Hover a cell to read it; click a "
-                 "router's name to open its model.")
+                 "after the pass the player shows (framed). " + rc.priors_note(views) +
+                 f" {which} Hover a cell to read it; click a router's name to open its model.")
         self.caption.setText(f"{about} {why}".strip() if views else
                              why or "Draw a digit or pick a sample: every router's model answers it here.")

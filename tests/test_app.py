@@ -1816,6 +1816,7 @@ def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, wind
     import dataclasses
 
     from capsexplorer.app.session.state import TraceResult
+    from capsexplorer.app.widgets.when_shown import waiting
 
     qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
     state, pose = window.state, window.pose
@@ -1825,17 +1826,69 @@ def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, wind
     state.accept(live, live=True)
     assert state.live and lengths_of(window) == pytest.approx(tr.final_lengths[0], abs=1e-6)  # the light ones
     np.testing.assert_array_equal(pose.origin, before)  # the pose waits
-    assert pose.graphicsEffect() is not None and window.summary.graphicsEffect() is not None  # and says so, faded
-    assert window.lengths.graphicsEffect() is None
+    assert waiting(pose) and waiting(window.summary)  # and says so, faded
+    assert not waiting(window.lengths)
     end = dataclasses.replace(live, request=state.next_generation())  # the stroke's end: the same trace
     state.accept(end)
-    assert not state.live and pose.graphicsEffect() is None and window.summary.graphicsEffect() is None
+    assert not state.live and not waiting(pose) and not waiting(window.summary)
     digit = state.shown_pose_digit()
     np.testing.assert_allclose(pose.origin, tr.poses[0, digit], atol=1e-6)
 
 
+def test_a_veil_laid_while_its_tab_is_hidden_goes_at_the_stroke_end_and_covers_the_panel_when_shown(
+        qtbot, window, model, heldout):
+    """A student drew while the narrow window's Pose tab was hidden, then opened it: the pose was faded for good
+    (the veil was only taken off a panel on screen), and over a third of it only (laid at its old size)."""
+    import dataclasses
+
+    from capsexplorer.app.session.state import TraceResult
+    from capsexplorer.app.widgets.when_shown import Veil, waiting
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.lab.indexOf(window.pose_area) >= 0, timeout=5000)
+    qtbot.wait(50)
+    state, pose = window.state, window.pose
+    assert not pose.isVisible()  # the Routing tab is shown; the pose waits in its own tab
+    tr = model.trace(heldout.images[2:3].astype(np.float32) / 255.0, keep_u_hat=True)
+    live = TraceResult(state.next_generation(), tr.images[0], tr, np.zeros((10, 28, 28), np.float32), 0.01)
+    state.accept(live, live=True)
+    assert waiting(pose)
+    window.lab.setCurrentWidget(window.pose_area)  # opened mid-stroke: faded over the whole panel
+    qtbot.waitUntil(pose.isVisible, timeout=5000)
+    qtbot.wait(50)
+    veil = pose.findChild(Veil)
+    assert veil.isVisible() and veil.geometry() == pose.rect()
+    window.lab.setCurrentIndex(0)  # hidden again before the stroke's end
+    qtbot.waitUntil(lambda: not pose.isVisible(), timeout=5000)
+    state.accept(dataclasses.replace(live, request=state.next_generation()))
+    assert not waiting(pose)
+    window.lab.setCurrentWidget(window.pose_area)
+    qtbot.waitUntil(pose.isVisible, timeout=5000)
+    assert not veil.isVisible()
+
+
 def lengths_of(window) -> np.ndarray:
     return np.asarray(window.lengths.bars.opts["height"], np.float64)
+
+
+def test_an_upright_value_never_touches_the_lengths_caption(qtbot, window):
+    """From a student's run at 1024×700: the winner's upright value, above its bar, overlapped the caption's
+    "dashed: the margins" line. A long bar now holds its value inside."""
+    from capsexplorer.app.panels.lengths import UPRIGHT_BELOW_WIDTH
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.resize(1024, 700)
+    lengths = window.lengths
+    qtbot.waitUntil(lambda: 0 < lengths.plot.width() < UPRIGHT_BELOW_WIDTH, timeout=5000)
+    window.state.redraw()
+    qtbot.wait(50)
+    winner = int(np.argmax(lengths.values))
+    assert lengths.values[winner] > 0.9
+    caption = lengths.caption.sceneBoundingRect()
+    for d, text in enumerate(lengths.labels):
+        assert not text.sceneBoundingRect().intersects(caption), (d, text.toPlainText())
+    assert lengths._inside[winner] and lengths.labels[winner].pos().y() < lengths.values[winner]
 
 
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from capsexplorer.app.guide import GuidePanel
+from capsexplorer.app.widgets.steady_scroll import SteadyScrollArea
 from capsexplorer.app.session.tabs import LAB_TABS, POSE_TAB
 from capsexplorer.app.widgets.guard import qt_safe
 
@@ -54,12 +55,9 @@ def lab_index_of(view: str) -> int:
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
-    """`widget` in a frameless scroll area: on a short screen the column scrolls instead of squashing."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    """`widget` in a frameless scroll area: on a short screen the column scrolls instead of squashing; what changes
+    inside never re-lays out the window around it."""
+    area = SteadyScrollArea(widget)
     area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
     return area
 
@@ -86,8 +84,7 @@ def splitter(orientation, *widgets: QWidget, stretch=()) -> QSplitter:
 def compose(w) -> tuple[QWidget, QSplitter, QTabWidget]:
     """The window `w`'s panels laid out: (central widget, the columns, the lab's tabs)."""
     w.guide = GuidePanel(w.state)
-    left = column(w.draw, w.samples, w.guide)
-    left.layout().addStretch(1)
+    left = column(w.draw, w.samples, w.guide, stretch_last=True)  # the guide's words scroll inside it
     lengths_and_summary = splitter(Qt.Orientation.Horizontal, w.lengths, w.summary)
     routing = splitter(Qt.Orientation.Vertical, w.routing, lengths_and_summary, stretch=(3, 2))
     primary = column(w.inspector, w.parts)

@@ -138,7 +138,8 @@ class LengthsPanel(QGroupBox):
         # too — inside a long bar, above a short one — so every class is named at every width.
         names = getattr(self, "tick_names", None)
         named = style[1] and names is not None and self._axis_numbers
-        self._inside = [bool(named and value > INSIDE_FROM) for value in self.values]  # the value inside its bar
+        # An upright value of a long bar goes inside it (above, it reached the caption's lines at 1024 px)
+        self._inside = [bool(style[1] and value > INSIDE_FROM) for value in self.values]
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             inside = self._inside[d]
             text.setText((f"{value:.2f} {names[d]}" if named else f"{value:.2f}") if roomy else "")

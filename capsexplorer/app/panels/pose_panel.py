@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +31,8 @@ from capsexplorer.net.losses import M_MINUS
 DIMENSIONS = 16
 SPANS = (("data", "±2σ (data)"), (0.25, "±0.25 (paper)"), (0.5, "±0.5"), (1.0, "±1"))
 NUMERIC_SPANS = tuple(span for span, _ in SPANS if span != "data")
+MARGIN = 6.0  # a pose slider's groove ends about half a handle from its edges
+HISTOGRAM_PIXELS = 240  # the width a histogram is drawn at, then stretched onto its slider
 
 
 class HistogramSlider(QSlider):
@@ -39,8 +41,19 @@ class HistogramSlider(QSlider):
 
     def __init__(self, parent=None):
         super().__init__(Qt.Orientation.Horizontal, parent)
-        self.backdrop = None
+        self._backdrop = None
+        self._picture: tuple[tuple, QPixmap] | None = None  # (the histogram it shows, drawn)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # no focus from the wheel
+
+    @property
+    def backdrop(self):
+        """(counts (bins,), edges (bins + 1,), low, high, the input's value), or None: what is painted behind."""
+        return self._backdrop
+
+    @backdrop.setter
+    def backdrop(self, value) -> None:
+        self._backdrop = value
+        self.update()
 
     @qt_safe()
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -48,39 +61,46 @@ class HistogramSlider(QSlider):
 
     @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        if self.backdrop is not None and self.backdrop[3] > self.backdrop[2] and len(self.backdrop[0]):
-            _, _, low, high, marked = self.backdrop  # (bins,), (bins + 1,), the range, the input's value
+        backdrop = self._backdrop
+        if backdrop is not None and backdrop[3] > backdrop[2] and len(backdrop[0]):
+            _, edges, low, high, marked = backdrop
+            width = max(1.0, self.width() - 2 * MARGIN)
+            scale = width / (high - low)  # pose units → pixels
             painter = QPainter(self)
-            margin = 6.0  # about half a handle: where the groove's ends are
-            width = max(1.0, self.width() - 2 * margin)
-            colour = QColor(theme.foreground())
-            colour.setAlpha(70 if theme.is_dark() else 55)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(colour)
-            painter.drawPath(self._bars(margin, width))
+            painter.setClipRect(QRectF(MARGIN, 0, width, self.height()))
+            left, right = MARGIN + (float(edges[0]) - low) * scale, MARGIN + (float(edges[-1]) - low) * scale
+            painter.drawPixmap(QRectF(left, 0, right - left, self.height()), self._histogram(),
+                               QRectF(0, 0, HISTOGRAM_PIXELS, self.height()))
+            painter.setClipping(False)
             if low <= marked <= high:
-                x = int(margin + (marked - low) / (high - low) * width)
+                x = int(MARGIN + (marked - low) * scale)
                 painter.setPen(QPen(theme.winner_colour(), 2))
                 painter.drawLine(x, 1, x, self.height() - 1)
             painter.end()
         super().paintEvent(event)
 
-    def _bars(self, margin: float, width: float) -> QPainterPath:
-        """The histogram's bars as one path, made again only when the histogram, its range or the size change
-        (all 16 sliders repaint on every trace; only the input's mark moves)."""
-        counts, edges, low, high, _ = self.backdrop
-        key = (counts.tobytes(), edges.tobytes(), low, high, width, self.height())
-        if getattr(self, "_bars_key", None) != key:
-            path = QPainterPath()
-            x = lambda v: margin + (v - low) / (high - low) * width  # noqa: E731
-            top, height = float(counts.max()) or 1.0, self.height() - 2.0
-            for count, left, right in zip(counts, edges[:-1], edges[1:]):
-                a, b = max(x(left), margin), min(x(right), margin + width)
-                if b > a and count:
-                    bar = height * count / top
-                    path.addRect(QRectF(a, self.height() - 1 - bar, b - a, bar))
-            self._bars_key, self._bars_path = key, path
-        return self._bars_path
+    def _histogram(self) -> QPixmap:
+        """The histogram over its own bins' span, drawn into a pixmap only when it, the height or the theme change
+        and stretched onto the slider's range when painted: all 16 sliders repaint on every trace, and drawing
+        their bars each time was most of the panel's paint."""
+        counts, edges = self._backdrop[:2]
+        height, dark = self.height(), theme.is_dark()
+        key = (counts.tobytes(), edges.tobytes(), height, dark, theme.foreground().rgba())
+        if self._picture is None or self._picture[0] != key:
+            picture = QPixmap(HISTOGRAM_PIXELS, max(1, height))
+            picture.fill(Qt.GlobalColor.transparent)
+            colour = QColor(theme.foreground())
+            colour.setAlpha(70 if dark else 55)
+            painter = QPainter(picture)
+            x = (np.asarray(edges, float) - edges[0]) / max(float(edges[-1] - edges[0]), 1e-12) * HISTOGRAM_PIXELS
+            top = float(counts.max()) or 1.0
+            for count, a, b in zip(counts, x[:-1], x[1:]):
+                if count and b > a:
+                    bar = (height - 2) * float(count) / top
+                    painter.fillRect(QRectF(a, height - 1 - bar, b - a, bar), colour)
+            painter.end()
+            self._picture = (key, picture)
+        return self._picture[1]
 
 
 class PoseSlider(QWidget):

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +25,7 @@ from capsexplorer.net.config import ROUTER_TITLES as TITLES
 from capsexplorer.app.session.state import NO_PRIMARY, WINNER, ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
+from capsexplorer.app.widgets.steady_scroll import SteadyScrollArea
 
 NARROW = 600  # below this width the spatial view goes under the matrix
 HOVER_HINT = ("Each block: a class j, its {grid}×{grid} positions row by row. Hover to read; click: the Primary tab "
@@ -242,11 +242,7 @@ class RoutingPanel(QGroupBox):
         notes_layout.addWidget(self.spatial_caption)
         notes_layout.addWidget(self.scale_note)
         notes_layout.addStretch(1)
-        area = QScrollArea()
-        area.setWidget(notes)
-        area.setWidgetResizable(True)
-        area.setFrameShape(QScrollArea.Shape.NoFrame)
-        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area = SteadyScrollArea(notes)  # a caption's new length re-lays out the notes alone
         area.setMinimumHeight(40)
         side_layout.addWidget(area, 1)
         # Wide: the selector and caption above the plot, beside the matrix. Narrow: everything

@@ -2,13 +2,45 @@
 heavier panels, while a stroke is still being drawn: they catch up at the stroke's end (issue 23)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QGraphicsOpacityEffect, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtWidgets import QWidget
 
 from capsexplorer.app.widgets.guard import qt_safe
 
+DIMMED = 0.35  # how much of a panel waiting for a stroke's end shows through its veil
+UNTIL_LIFTED = "Updates when you lift the pen"  # written on the veil: what the fading means
 
-DIMMED = 0.35  # the opacity of a panel waiting for a stroke's end
+
+class Veil(QWidget):
+    """The window's background laid over a panel at 1 − DIMMED: the panel is seen faded, out of date until the
+    stroke's end. (A QGraphicsOpacityEffect did this too, but drew the whole panel offscreen again each time it
+    came and went: the longest stall of a stroke.) Clicks pass through; it follows the panel's size."""
+
+    def __init__(self, panel: QWidget):
+        super().__init__(panel)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.hide()
+
+    @qt_safe()
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        colour = self.palette().color(QPalette.ColorRole.Window)
+        colour.setAlphaF(1.0 - DIMMED)
+        painter = QPainter(self)
+        painter.fillRect(event.rect(), colour)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        line = self.fontMetrics().height()
+        painter.drawText(self.rect().adjusted(4, line + 2, -4, 0),
+                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                         UNTIL_LIFTED)
+        painter.end()
+
+
+def waiting(widget: QWidget) -> bool:
+    """Whether `widget` is veiled, waiting for a stroke's end (shown or not: its tab may be hidden)."""
+    veil = widget.findChild(Veil, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    return veil is not None and not veil.isHidden()
 
 
 class WhenShown(QObject):
@@ -20,6 +52,7 @@ class WhenShown(QObject):
     def __init__(self, widget: QWidget, draw, state=None, hidden: bool = True):
         super().__init__(widget)
         self.widget, self.draw, self.stale, self.state, self.hidden = widget, draw, False, state, hidden
+        self.veil: Veil | None = None  # laid over the widget while it waits for a stroke's end
         widget.installEventFilter(self)
         if state is not None:
             state.settled.connect(self._settled)
@@ -47,17 +80,24 @@ class WhenShown(QObject):
         self.draw()
 
     def _dim(self, dim: bool) -> None:
-        """Fades the widget while it waits for a stroke's end (the effect is the widget's: Qt deletes it)."""
-        if dim and self.widget.graphicsEffect() is None:
-            effect = QGraphicsOpacityEffect(self.widget)
-            effect.setOpacity(DIMMED)
-            self.widget.setGraphicsEffect(effect)
-        elif not dim and self.widget.graphicsEffect() is not None:
-            self.widget.setGraphicsEffect(None)
+        """Fades the widget while it waits for a stroke's end (the veil is the widget's child: Qt deletes it)."""
+        # isHidden, not isVisible: the widget's tab may be hidden, and a veil laid while it is must still go
+        if dim:
+            if self.veil is None:
+                self.veil = Veil(self.widget)
+            if self.veil.isHidden():
+                self.veil.setGeometry(self.widget.rect())
+                self.veil.raise_()
+                self.veil.show()
+        elif self.veil is not None and not self.veil.isHidden():
+            self.veil.hide()
 
     @qt_safe(default=False)
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        if watched is self.widget and event.type() == QEvent.Type.Show and self.stale:
-            self.stale = False
-            self.draw()
+        if watched is self.widget:
+            if event.type() == QEvent.Type.Show and self.stale:
+                self.stale = False
+                self.draw()
+            elif event.type() == QEvent.Type.Resize and self.veil is not None and not self.veil.isHidden():
+                self.veil.setGeometry(self.widget.rect())  # laid while hidden, at its old size: now its size
         return False

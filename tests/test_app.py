@@ -1858,14 +1858,14 @@ def test_a_veil_laid_while_its_tab_is_hidden_goes_at_the_stroke_end_and_covers_t
     qtbot.waitUntil(pose.isVisible, timeout=5000)
     qtbot.wait(50)
     veil = pose.findChild(Veil)
-    assert veil.isVisible() and veil.geometry() == pose.rect()
+    assert veil.isVisible() and veil.dimmed and veil.geometry() == pose.rect()
     window.lab.setCurrentIndex(0)  # hidden again before the stroke's end
     qtbot.waitUntil(lambda: not pose.isVisible(), timeout=5000)
     state.accept(dataclasses.replace(live, request=state.next_generation()))
     assert not waiting(pose)
     window.lab.setCurrentWidget(window.pose_area)
     qtbot.waitUntil(pose.isVisible, timeout=5000)
-    assert not veil.isVisible()
+    assert not veil.dimmed
 
 
 def lengths_of(window) -> np.ndarray:

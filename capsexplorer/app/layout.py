@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from capsexplorer.app.guide import GuidePanel
-from capsexplorer.app.widgets.steady_scroll import SteadyScrollArea
 from capsexplorer.app.session.tabs import LAB_TABS, POSE_TAB
 from capsexplorer.app.widgets.guard import qt_safe
+from capsexplorer.app.widgets.steady_scroll import SteadyScrollArea
 
 LAB_VIEWS = tuple(tab.key for tab in LAB_TABS)
 COMPACT_WIDTH = 1280  # px: narrower windows show the pose as a lab tab

@@ -62,7 +62,11 @@ class RoutingPanel(QGroupBox):
         self._build_spatial()
         self.hover = QLabel(EMPTY_HINT)
         self.hover.setWordWrap(True)
-        self.hover.setMinimumHeight(self.hover.fontMetrics().height() * 2 + 4)
+        # Its words change with every hover and new trace: in a box of three lines' height that scrolls, so they
+        # re-lay out nothing around them (a new text here re-laid out and repainted the whole lab).
+        hover_area = SteadyScrollArea(self.hover)
+        hover_area.setFixedHeight(self.hover.fontMetrics().lineSpacing() * 3 + 6)
+        hover_area.setMinimumWidth(60)
 
         self.views_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.views_row.addWidget(self.matrix_plot, 3)
@@ -70,7 +74,7 @@ class RoutingPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(self.options)
         layout.addLayout(self.views_row, 1)
-        layout.addWidget(self.hover)
+        layout.addWidget(hover_area)
 
         state.modelChanged.connect(self._follow_model)
         state.resultChanged.connect(self._new_result)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 from capsexplorer.analysis import seeing
 from capsexplorer.app.session.state import ExplorerState
 from capsexplorer.app.session.tabs import tab
+from capsexplorer.app.widgets.guard import qt_safe
 
 LAST_ITERATION_VIEWS = ("probe", "sweep", "figure4", "pose")  # these route the input for all its iterations
 
@@ -95,3 +96,20 @@ class SeeingLine(QLabel):
         title = tab(self.state.lab_view).title
         self.setText(f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else "")
         self.setVisible(bool(text))
+        self._keep_height()
+
+    def _keep_height(self) -> None:
+        """Grows to a longer sentence but never shrinks for a shorter one at the same width: the guide's words
+        below stay where they are as the sentence changes with every trace (else all of them moved and were
+        painted again each time)."""
+        if self.isVisible() and self.width() > 0:
+            needed = self.heightForWidth(self.width())
+            if needed > self.minimumHeight():
+                self.setMinimumHeight(needed)
+
+    @qt_safe()
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():  # another width: fitted to this sentence again
+            self.setMinimumHeight(0)
+            self._keep_height()

@@ -13,18 +13,29 @@ UNTIL_LIFTED = "Updates when you lift the pen"  # written on the veil: what the 
 
 
 class Veil(QWidget):
-    """The window's background laid over a panel at 1 − DIMMED: the panel is seen faded, out of date until the
-    stroke's end. (A QGraphicsOpacityEffect did this too, but drew the whole panel offscreen again each time it
-    came and went: the longest stall of a stroke.) Clicks pass through; it follows the panel's size."""
+    """The window's background laid over a panel at 1 − DIMMED while `dimmed`: the panel is seen faded, out of
+    date until the stroke's end. It is never hidden, only clear while not dimmed — showing or hiding a child re-lays
+    its parent out, and that rippled up to the lab's tabs, which repainted whole. (A QGraphicsOpacityEffect faded
+    too, but drew the whole panel offscreen again each time it came and went.) Clicks and hovers pass through."""
 
     def __init__(self, panel: QWidget):
         super().__init__(panel)
+        self.dimmed = False
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.hide()
+        self.setGeometry(panel.rect())
+
+    def set_dimmed(self, dimmed: bool) -> None:
+        if dimmed != self.dimmed:
+            self.dimmed = dimmed
+            if dimmed:
+                self.raise_()
+            self.update()
 
     @qt_safe()
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if not self.dimmed:
+            return
         colour = self.palette().color(QPalette.ColorRole.Window)
         colour.setAlphaF(1.0 - DIMMED)
         painter = QPainter(self)
@@ -40,7 +51,7 @@ class Veil(QWidget):
 def waiting(widget: QWidget) -> bool:
     """Whether `widget` is veiled, waiting for a stroke's end (shown or not: its tab may be hidden)."""
     veil = widget.findChild(Veil, options=Qt.FindChildOption.FindDirectChildrenOnly)
-    return veil is not None and not veil.isHidden()
+    return veil is not None and veil.dimmed
 
 
 class WhenShown(QObject):
@@ -81,16 +92,12 @@ class WhenShown(QObject):
 
     def _dim(self, dim: bool) -> None:
         """Fades the widget while it waits for a stroke's end (the veil is the widget's child: Qt deletes it)."""
-        # isHidden, not isVisible: the widget's tab may be hidden, and a veil laid while it is must still go
-        if dim:
-            if self.veil is None:
-                self.veil = Veil(self.widget)
-            if self.veil.isHidden():
-                self.veil.setGeometry(self.widget.rect())
-                self.veil.raise_()
-                self.veil.show()
-        elif self.veil is not None and not self.veil.isHidden():
-            self.veil.hide()
+        if self.veil is None:
+            if not dim:
+                return
+            self.veil = Veil(self.widget)
+            self.veil.show()
+        self.veil.set_dimmed(dim)
 
     @qt_safe(default=False)
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
@@ -98,6 +105,6 @@ class WhenShown(QObject):
             if event.type() == QEvent.Type.Show and self.stale:
                 self.stale = False
                 self.draw()
-            elif event.type() == QEvent.Type.Resize and self.veil is not None and not self.veil.isHidden():
+            elif event.type() == QEvent.Type.Resize and self.veil is not None:
                 self.veil.setGeometry(self.widget.rect())  # laid while hidden, at its old size: now its size
         return False

@@ -1868,6 +1868,45 @@ def test_a_veil_laid_while_its_tab_is_hidden_goes_at_the_stroke_end_and_covers_t
     assert not veil.dimmed
 
 
+def test_a_new_trace_moves_no_widget_outside_the_texts_that_changed(qtbot, window):
+    """Issue 23 §7: a new sentence in the guide, a new hover line or caption re-laid out their column — the drawing
+    and the guide's long text were moved or resized, and the lab's tabs painted whole, with every stroke."""
+    from PySide6.QtCore import QObject
+
+    class Watch(QObject):
+        def __init__(self, widgets):
+            super().__init__()
+            self.moved = []
+            for widget in widgets:
+                widget.installEventFilter(self)
+
+        def eventFilter(self, watched, event):  # noqa: N802 (Qt naming)
+            if event.type() in (QEvent.Type.Move, QEvent.Type.Resize):
+                self.moved.append(type(watched).__name__)
+            elif event.type() == QEvent.Type.Paint and watched is self.tabs:
+                self.tabs_painted += 1  # the lab's tab widget repainted whole when anything inside re-laid out
+            return False
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    qtbot.wait(100)
+    watched = [window.draw.canvas, window.draw, window.samples, window.guide, window.guide.text, window.lab.tabBar(),
+               window.lengths, window.summary, window.routing, window.pose]
+    watch = Watch(watched)
+    watch.tabs, watch.tabs_painted = window.lab.tabBar(), 0
+    sentences = set()
+    for digit in (1, 8, 0, 4):  # a blank sheet, then inputs: sentences and captions of other lengths
+        window.draw.clear_button.click()
+        qtbot.waitUntil(lambda: window.state.result is None, timeout=TIMEOUT)
+        qtbot.wait(80)
+        sentences.add(window.guide.seeing.text())
+        with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
+            window.samples.load_random(digit=digit)
+        qtbot.wait(80)
+        sentences.add(window.guide.seeing.text())
+    assert len(sentences) == 5
+    assert watch.moved == [] and watch.tabs_painted == 0
+
+
 def lengths_of(window) -> np.ndarray:
     return np.asarray(window.lengths.bars.opts["height"], np.float64)
 

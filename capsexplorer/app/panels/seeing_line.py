@@ -83,6 +83,7 @@ class SeeingLine(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.setToolTip("The shown tab in one sentence, computed from the numbers it draws")
+        self._view = state.lab_view  # the tab whose sentences set the height kept
         for signal in (state.resultChanged, state.iterationChanged, state.labViewChanged, state.primaryChanged,
                        state.partsChanged, state.overlayDigitChanged, state.poseDigitChanged,
                        state.probeResultChanged, state.sweepChanged,
@@ -96,6 +97,9 @@ class SeeingLine(QLabel):
         title = tab(self.state.lab_view).title
         self.setText(f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else "")
         self.setVisible(bool(text))
+        if self.state.lab_view != self._view:  # another tab's sentence: fitted to it afresh
+            self._view = self.state.lab_view
+            self.setMinimumHeight(0)
         self._keep_height()
 
     def _keep_height(self) -> None:

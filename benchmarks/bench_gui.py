@@ -46,9 +46,10 @@ class PaintWatch(QObject):
 
     def until_quiet(self, app, quiet: float = 0.02, limit: float = 2.0) -> float:
         """Runs the event loop until no widget has painted for `quiet` seconds; returns when the last event
-        processing that painted something ended (a repaint posted for later counts: it is waited for)."""
-        last = time.perf_counter()
-        while time.perf_counter() - last < quiet and time.perf_counter() - last < limit:
+        processing that painted something ended (a repaint posted for later counts: it is waited for). Gives up
+        after `limit` seconds of painting without a pause."""
+        start = last = time.perf_counter()
+        while time.perf_counter() - last < quiet and time.perf_counter() - start < limit:
             self.painted = False
             app.processEvents()
             if self.painted:

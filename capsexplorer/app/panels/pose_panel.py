@@ -398,8 +398,7 @@ class PosePanel(QGroupBox):
             if stats is not None and self.digit < len(stats.counts):
                 backdrop = (stats.histogram[self.digit, k], stats.edges(self.digit, k), float(low), float(high),
                             float(value))
-            slider.slider.backdrop = backdrop
-            slider.slider.update()
+            slider.slider.backdrop = backdrop  # (repaints it)
             self._describe(k)
 
     def z_score(self, k: int, value: float) -> float | None:

@@ -925,10 +925,16 @@ def test_routing_view_modes_show_what_they_say(window):
 def test_routing_summary_draws_lengths_and_active_couplings(window):
     tr = window.state.trace
     summary = views.routing_summary(tr)
-    x, y = window.summary.length_lines[tr.prediction[0]].getData()
+    x, y = window.summary.class_line("lengths", tr.prediction[0])
     np.testing.assert_allclose(y, tr.lengths[:, 0, tr.prediction[0]], atol=1e-6)
-    x, y = window.summary.coupling_lines[3].getData()
-    np.testing.assert_allclose(y, summary["active_coupling"][:, 3], atol=1e-6)
+    np.testing.assert_array_equal(x, np.arange(1, tr.iterations + 1))
+    x, y = window.summary.lines["lengths"]["winner"].getData()  # the winner's own line over the grey ones
+    np.testing.assert_allclose(y, tr.lengths[:, 0, tr.prediction[0]], atol=1e-6)
+    for digit in range(10):
+        x, y = window.summary.class_line("active_coupling", digit)
+        np.testing.assert_allclose(y, summary["active_coupling"][:, digit], atol=1e-6)
+    with pytest.raises(IndexError):
+        window.summary.class_line("lengths", 10)
     assert "entropy" in window.summary.caption.text() and "2.3026" in window.summary.caption.text()
 
 
@@ -1494,7 +1500,7 @@ def test_the_input_decoded_as_every_class_and_a_click_holds_that_capsule(qtbot, 
     strip = window.pose.every_class
     result = window.state.result
     assert len(strip.images) == 10 and strip.winner == result.winner
-    np.testing.assert_array_equal(strip._pixels[3], (np.clip(result.reconstructions[3], 0, 1) * 255).astype(np.uint8))
+    np.testing.assert_array_equal(strip._pixels[3], (np.clip(result.reconstructions[3], 0, 1) * 255).round().astype(np.uint8))
     other = (result.winner + 1) % 10
     assert strip.tooltip(other).startswith(f"{other}: its own pose decoded")
     assert "the winner" in strip.tooltip(result.winner)
@@ -1562,6 +1568,7 @@ def test_measure_says_what_it_waits_for_from_the_first_moment(qtbot, window, mon
     from capsexplorer.app.session.jobs import Progress
 
     panel = window.robustness
+    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)  # no real job's progress comes between the steps below
     monkeypatch.setattr(panel, "measureRequested", type("Quiet", (), {"emit": lambda self: None})())
     panel._measure()  # pressed; the worker is still busy with the pose statistics
     window.state.set_progress("pose_stats", Progress("pose_stats", 3, 40, 1.5))

@@ -105,7 +105,9 @@ def walk_every_tab(qtbot, model, digit_image, shape: str) -> None:
     assert window.inspector.type_box.maximum() == geometry.types - 1
     assert window.inspector.row_box.maximum() == geometry.grid - 1
     assert window.parts.brush.geometry_.grid == geometry.grid
-    assert len(window.summary.length_lines) == geometry.classes
+    window.summary.class_line("lengths", geometry.classes - 1)  # a line for every class, and none more
+    with pytest.raises(IndexError):
+        window.summary.class_line("lengths", geometry.classes)
     assert window.routing.digit_choice.count() == geometry.classes + 1
     assert f"{geometry.n_primary} primary capsules" in window.guide.text.text()
     state.set_overlay_digit(geometry.classes - 1)

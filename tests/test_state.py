@@ -344,30 +344,51 @@ def test_every_job_has_a_handler_and_every_answer_a_taker(qapp, model):
     assert answers <= set(controller._takers), answers - set(controller._takers)
 
 
-def test_a_strokes_end_reuses_its_last_live_trace_of_the_same_input(qtbot, model, digit_image, monkeypatch):
-    """Issue 23 §7: the drawing stopped, so the stroke's end routes the input its last live trace routed — the answer
-    comes without routing again (the capsules' part of a stroke's end latency); any change routes again."""
-    worker = started_worker(qtbot, model)
-    routed = []
-    trace = model.trace
-    monkeypatch.setattr(model, "trace", lambda *a, **k: routed.append(1) or trace(*a, **k))
-    try:
-        image = np.asarray(digit_image)
-        worker.submit(jobs.TraceJob(1, image.copy(), 3, live=True))
-        wait(qtbot, lambda: idle(worker))
-        live = worker.take(TraceResult)
-        worker.submit(jobs.TraceJob(2, image.copy(), 3))  # the stroke's end: the same pixels
-        wait(qtbot, lambda: idle(worker))
-        final = worker.take(TraceResult)
-        assert len(routed) == 1 and final.request == 2 and final.trace is live.trace
-        for changed in (jobs.TraceJob(3, image.copy(), 2),  # another iteration count
-                        jobs.TraceJob(4, np.roll(image, 3, axis=1), 2)):  # other pixels
-            worker.submit(changed)
-            wait(qtbot, lambda: idle(worker))
-            assert worker.take(TraceResult).request == changed.request
-        assert len(routed) == 3
-    finally:
-        worker.stop()
+def test_a_strokes_end_whose_drawing_its_live_trace_routed_asks_nothing_again(qapp, model, digit_image):
+    """Issue 23 §7: the pen stopped before it lifted, so the stroke's end is the input its last live trace routes —
+    no new request, no job, nothing drawn twice: the panels that waited draw at once if that trace came, else when
+    it comes. Other pixels at the end ask again; a live trace that held no ink ends blank."""
+    from capsexplorer.app.session.controller import Controller
+    from capsexplorer.app.session.state import InputImage
+
+    state = ExplorerState()
+    worker = InferenceWorker(model=model)  # not started: submitted jobs wait in its queue
+    controller = Controller(state, worker)
+    state.model = object()  # a model is loaded (the controller asks for nothing without one)
+    asked, settled, shown, blank = [], [], [], []
+    submit = worker.submit
+    worker.submit = lambda job: asked.append(job) or submit(job)
+    state.settled.connect(lambda: settled.append(state.generation))
+    controller.traceShown.connect(shown.append)
+    controller.blankShown.connect(lambda: blank.append(state.generation))
+    image = np.asarray(digit_image)
+
+    state.set_input(InputImage(image.copy(), live=True))  # a live trace, answered before the pen lifts
+    controller._took_trace(result_for(model, image, state.generation))
+    assert state.live and not settled and len(asked) == 1
+    state.set_input(InputImage(image.copy()))  # the pen lifts
+    assert not settled and not shown[1:]  # answered on the event loop's next turn, as every answer is
+    qapp.processEvents()
+    assert len(asked) == 1 and state.generation == asked[0].request  # nothing asked again
+    assert not state.live and settled == [asked[0].request] and [r.request for r in shown] == [asked[0].request] * 2
+
+    moved = np.roll(image, 2, axis=1)
+    state.set_input(InputImage(moved.copy(), live=True))  # the next stroke's live trace, still on its way...
+    state.set_input(InputImage(moved.copy()))  # ...when the pen lifts
+    assert len(asked) == 2 and state.generation == asked[1].request
+    controller._took_trace(result_for(model, moved, state.generation))  # it comes: taken as the stroke's end
+    assert not state.live and settled[-1] == asked[1].request and shown[-1].request == asked[1].request
+
+    state.set_input(InputImage(image.copy(), live=True))
+    controller._took_trace(result_for(model, image, state.generation))
+    state.set_input(InputImage(np.roll(image, 3, axis=0)))  # a last move the live trace never saw
+    assert len(asked) == 4 and not asked[-1].live and state.generation == asked[-1].request
+
+    state.set_input(InputImage(np.zeros_like(image), live=True))
+    controller._took_blank(jobs.Blank(state.generation))  # no ink
+    state.set_input(InputImage(np.zeros_like(image)))
+    qapp.processEvents()
+    assert len(asked) == 5 and blank == [asked[-1].request] * 2
 
 
 def test_a_bend_belongs_to_the_trace_it_bent(qapp, model, digit_image):

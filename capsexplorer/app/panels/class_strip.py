@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
+from capsexplorer.app.widgets.tiles import grey_image
 from capsexplorer.data.datasets import SHORT_TICK_NAMES, TICK_NAMES
 from capsexplorer.net.losses import M_MINUS
 
@@ -33,10 +34,9 @@ class ClassStrip(QWidget):
 
     def set_data(self, reconstructions: np.ndarray, names, lengths: np.ndarray, winner: int, chosen: int) -> None:
         """reconstructions (J, H, W) in [0, 1]; lengths (J,) the capsules' ‖v_j‖."""
-        pixels = (np.clip(reconstructions, 0, 1) * 255).astype(np.uint8)
-        self._pixels = pixels  # the QImages borrow this buffer
-        self.images = [QImage(p.data, p.shape[1], p.shape[0], p.shape[1], QImage.Format.Format_Grayscale8)
-                       for p in pixels]
+        drawn = [grey_image(r) for r in reconstructions]
+        self.images = [image for image, _ in drawn]
+        self._pixels = [pixels for _, pixels in drawn]  # the QImages borrow these buffers
         self.names, self.lengths = list(names), np.asarray(lengths, float)
         self.short = [TICK_NAMES.get(n, n) for n in self.names]  # "T-shirt", "Boot": under a small tile
         self.winner, self.chosen = int(winner), int(chosen)

@@ -20,15 +20,15 @@ class RoutingSummaryPanel(QGroupBox):
         self.state = state
         self.lengths_plot = self._plot("‖v<sub>j</sub>‖", "length")
         self.coupling_plot = self._plot("mean c<sub>ij</sub> of active parts; dashed: 1/J", "coupling")
-        self.length_lines = [self._line(self.lengths_plot, d) for d in range(10)]
-        self.coupling_lines = [self._line(self.coupling_plot, d) for d in range(10)]
+        self.lines = {key: self._lines(plot) for key, plot in (("lengths", self.lengths_plot),
+                                                               ("active_coupling", self.coupling_plot))}
         self.uniform = pg.InfiniteLine(0.1, angle=0, pen=pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
         self.coupling_plot.getPlotItem().addItem(self.uniform)
         self.iteration_line = [pg.InfiniteLine(1, angle=90, pen=pg.mkPen(theme.muted(), width=1))
                                for _ in range(2)]
         self.lengths_plot.getPlotItem().addItem(self.iteration_line[0])
         self.coupling_plot.getPlotItem().addItem(self.iteration_line[1])
-        self._style = None  # (winner, runner-up, iterations) the lines were styled for
+        self._style = None  # (dark, iterations) the pens and the x axis were set for
         self._coupling_span = None
         self.lengths_plot.getPlotItem().setYRange(0, 1.0, padding=0.02)
         self.lengths_plot.getPlotItem().getAxis("left").setTicks([[(0, "0"), (1, "1")]])
@@ -79,17 +79,32 @@ class RoutingSummaryPanel(QGroupBox):
                 + "\n".join(f"  {self.state.class_name(int(j))}: {values[r, j]:.{digits}f}" for j in order))
 
     @staticmethod
-    def _line(plot: pg.PlotWidget, digit: int) -> pg.PlotCurveItem:
-        # a bare curve: a tenth of a PlotDataItem's cost to update (20 of them follow every trace)
-        line = pg.PlotCurveItem([], [], pen=pg.mkPen(theme.bar_colour(), width=1))
-        plot.getPlotItem().addItem(line)
-        return line
+    def _lines(plot: pg.PlotWidget) -> dict[str, pg.PlotCurveItem]:
+        """Three bare curves whose pens never change: every class in grey as one broken line, then the runner-up
+        and the winner over it. (A curve per class, restyled whenever the winner changed, cost ~15 ms of a
+        stroke's end: twenty curves' bounds, pens and thick antialiased lines.)"""
+        curves = {"classes": pg.PlotCurveItem([], [], connect="finite"), "runner_up": pg.PlotCurveItem([], []),
+                  "winner": pg.PlotCurveItem([], [])}
+        for z, curve in enumerate(curves.values()):
+            curve.setZValue(z)
+            plot.getPlotItem().addItem(curve)
+        return curves
+
+    def class_line(self, key: str, digit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of class `digit`'s line as drawn in the "lengths" or "active_coupling" plot."""
+        x, y = self.lines[key]["classes"].getData()
+        rounds = self.summary[key].shape[0] + 1 if self.summary is not None else 0  # each class's points, then a gap
+        if not 0 <= digit < (len(x) // rounds if rounds else 0):
+            raise IndexError(f"no line for class {digit}")
+        part = slice(digit * rounds, (digit + 1) * rounds - 1)
+        return x[part], y[part]
 
     def _show(self) -> None:
         tr = self.state.trace
         if tr is None:
-            for line in self.length_lines + self.coupling_lines:
-                line.setData([], [])
+            for curves in self.lines.values():
+                for curve in curves.values():
+                    curve.setData([], [])
             self.caption.setText("")
             self.summary = None
             return
@@ -100,30 +115,27 @@ class RoutingSummaryPanel(QGroupBox):
         winner, runner_up = int(order[0]), int(order[1])
         classes = tr.coupling.shape[-1]
         uniform = 1.0 / classes
-        self._lines_for(classes)
-        style = (winner, runner_up, tr.iterations, classes)
-        for d in range(classes):
-            self.length_lines[d].setData(r, summary["lengths"][:, d])
-            self.coupling_lines[d].setData(r, summary["active_coupling"][:, d])
-        style = style + (theme.is_dark(),)
-        if style != self._style:  # pens, ticks and ranges change rarely: restyling costs ~10 ms a trace
+        gap = np.full((classes, 1), np.nan)  # the classes' lines as one curve, broken between classes
+        x = np.concatenate([np.tile(r, (classes, 1)), gap], 1).ravel()
+        for key, curves in self.lines.items():
+            values = summary[key]  # (iterations, classes)
+            curves["classes"].setData(x, np.concatenate([values.T, gap], 1).ravel())
+            curves["winner"].setData(r, values[:, winner])
+            curves["runner_up"].setData(r, values[:, runner_up])
+        style = (theme.is_dark(), tr.iterations)
+        if style != self._style:  # pens and the x axis follow the theme and the iteration count only
             self._style = style
-            self.uniform.setValue(uniform)
-            for d in range(classes):
-                colour, width, z = theme.bar_colour(), 1, 0
-                if d == winner:
-                    colour, width, z = theme.winner_colour(), 3, 2
-                elif d == runner_up:
-                    colour, width, z = theme.runner_up_colour(), 2, 1
-                for line in (self.length_lines[d], self.coupling_lines[d]):
-                    line.setPen(pg.mkPen(colour, width=width))
-                    line.setZValue(z)
+            for curves in self.lines.values():
+                curves["classes"].setPen(pg.mkPen(theme.bar_colour(), width=1))
+                curves["runner_up"].setPen(pg.mkPen(theme.runner_up_colour(), width=2))
+                curves["winner"].setPen(pg.mkPen(theme.winner_colour(), width=3))
             self.uniform.setPen(pg.mkPen(theme.muted(), style=Qt.PenStyle.DashLine))
             for line in self.iteration_line:
                 line.setPen(pg.mkPen(theme.muted(), width=1))
             for plot in (self.lengths_plot, self.coupling_plot):
                 plot.getPlotItem().setXRange(0.8, max(2, tr.iterations) + 0.2, padding=0)
                 theme.integer_ticks(plot, tr.iterations)
+        self.uniform.setValue(uniform)
         low = float(summary["active_coupling"].min())
         high = float(summary["active_coupling"].max())
         top = views.nice_ceiling(max(high - uniform, uniform - low, 0.002))  # rounded: the range rarely moves
@@ -152,14 +164,6 @@ class RoutingSummaryPanel(QGroupBox):
             f"{int(summary['active'].sum())} "
             "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
         self._show_iteration(self.state.iteration)
-
-    def _lines_for(self, classes: int) -> None:
-        """A length and a coupling curve per class of the model shown (made when the count changes)."""
-        for lines, plot in ((self.length_lines, self.lengths_plot), (self.coupling_lines, self.coupling_plot)):
-            while len(lines) > classes:
-                plot.getPlotItem().removeItem(lines.pop())
-            while len(lines) < classes:
-                lines.append(self._line(plot, len(lines)))
 
     def _show_iteration(self, iteration: int) -> None:
         for line in self.iteration_line:

@@ -4,6 +4,7 @@ state's generation, and writes the worker's answers back into the state after on
 draw from the state; nothing here touches a widget."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -37,6 +38,8 @@ class Controller(QObject):
         super().__init__(parent)
         self.state, self.worker = state, worker
         self._live = False  # the newest request is a trace of a stroke still being drawn
+        self._asked: jobs.TraceJob | None = None  # the last trace asked for, until it fails
+        self._answered = -1  # the last request whose trace (or blank) the state took
         self._early_sweep_cnn = None  # the CNN's view of a sweep taken before the sweep itself
         self._takers = {TraceResult: self._took_trace, jobs.Blank: self._took_blank,
                         jobs.ReconstructionResult: self._took_reconstruct, jobs.OpenedImage: self._took_open,
@@ -66,16 +69,46 @@ class Controller(QObject):
     # --- requests -----------------------------------------------------------------------------
     def request_trace(self) -> None:
         """A new input (or iteration count, or parts): every answer to an older request is dropped from
-        now on, a blank canvas's included."""
-        request = self.state.next_generation()
+        now on, a blank canvas's included — but for a stroke's end whose drawing its last live trace already
+        routed (see `_ends_stroke`)."""
         given = self.state.input
+        if self._ends_stroke(given):
+            self._end_stroke()
+            return
+        request = self.state.next_generation()
         self._live = given is not None and given.live
         if given is None:
             self._blank(request)
         elif self.state.model is not None:
             mask = None if self.state.enabled.all() else self.state.enabled.copy()
-            self.worker.submit(jobs.TraceJob(request, np.array(given.image, copy=True), self.state.iterations, mask,
-                                             given.preprocessed, given.live))
+            self._asked = jobs.TraceJob(request, np.array(given.image, copy=True), self.state.iterations, mask,
+                                        given.preprocessed, given.live)
+            self.worker.submit(self._asked)
+
+    def _ends_stroke(self, given) -> bool:
+        """Whether `given` is a stroke's end whose pixels the newest request, a live trace, already routes (the pen
+        stopped before it lifted): that trace is the answer — nothing is routed again, nothing drawn twice."""
+        asked = self._asked
+        return given is not None and not given.live and not given.preprocessed and asked is not None \
+            and asked.live and asked.request == self.state.generation and asked.image.shape == given.image.shape \
+            and np.array_equal(asked.image, given.image)
+
+    def _end_stroke(self) -> None:
+        """The live trace asked last becomes the stroke's end: taken as such when it comes, or, if it came, on the
+        event loop's next turn (an answer, as ever: never before the pen's release has returned)."""
+        self._live = False
+        self._asked = dataclasses.replace(self._asked, live=False)
+        if self._answered == self.state.generation:
+            QTimer.singleShot(0, self, lambda request=self.state.generation: self._ended(request))
+
+    def _ended(self, request: int) -> None:
+        if request != self.state.generation:
+            return  # a newer input came first
+        shown = self.state.result
+        if shown is not None and shown.request == request:
+            self._took_trace(shown)  # the panels that waited draw; the CNN's answer and the lab's view follow
+        else:
+            self._blank(request)  # the drawing held no ink
 
     def request_lab_view(self) -> None:
         """The lab tab shown asks for its view of the current input; tabs not shown ask nothing."""
@@ -153,10 +186,13 @@ class Controller(QObject):
         return answer.model == self.state.model_generation
 
     def _took_blank(self, result) -> None:
+        if result.request == self.state.generation:
+            self._answered = result.request
         self._blank(result.request)
 
     def _took_trace(self, result) -> None:
         if self.state.accept(result, live=self._live):  # older generations are dropped
+            self._answered = result.request
             self.traceShown.emit(result)
             if not self._live:  # the CNN's answer and the lab's views follow a stroke's end, not each live trace,
                 # once the panels are painted: the worker never competes with the painting for the GIL (`self` as the
@@ -264,5 +300,6 @@ class Controller(QObject):
             self.worker.submit(jobs.PredictionsJob(iterations, self.state.model_generation))
 
     def _failed(self, message: str) -> None:
+        self._asked = None  # a trace that failed is asked again at the stroke's end
         self.state.settle()  # a stroke's end that failed: the panels that waited for it draw what is shown
         self.failed.emit(message)

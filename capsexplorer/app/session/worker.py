@@ -7,7 +7,6 @@ waiting are served (a stroke is answered while a measurement runs), and a model 
 cancels the long job there. An error in one job is reported and ends only that job."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import subprocess
 import sys
@@ -106,7 +105,6 @@ class InferenceWorker(QThread):
         self._baseline = None
         self._router_models: dict = {}  # shipped name → CapsNet: the Routers tab's models, loaded once
         self._stats_at_hand = False  # the model's pose statistics are kept (shipped or cached): no computing
-        self._last_trace: tuple | None = None  # (model, TraceJob, TraceResult): a stroke's end reuses its last live one
         self.busy = False
 
     # --- called from the GUI thread ---------------------------------------------------------
@@ -254,7 +252,6 @@ class InferenceWorker(QThread):
                          class_names(model), baseline.metadata.get("path") if baseline is not None else None,
                          config, accuracy_text(meta))
         self._model, self._baseline = model, baseline
-        self._last_trace = None  # the old model goes with its last trace
         from capsexplorer.analysis import pose_stats
 
         self._stats_at_hand = pose_stats.cached(model) is not None  # shipped, or kept from an earlier run
@@ -321,10 +318,6 @@ class InferenceWorker(QThread):
     def _trace(self, job) -> None:
         if self._stale_mask(job.mask):
             return
-        reused = self._same_trace(job)
-        if reused is not None:  # a stroke's end: its last live trace was of this very input (the drawing stopped)
-            self._publish(dataclasses.replace(reused, request=job.request))
-            return
         start = time.perf_counter()
         try:
             x = np.asarray(job.image, np.float32) if job.preprocessed else \
@@ -338,20 +331,7 @@ class InferenceWorker(QThread):
                                     "is not finite (NaN or infinity): the weights are unusable")
         recon = self._model.reconstruct(tr.poses[0], np.arange(tr.poses.shape[1])).numpy()  # (J, H, H)
         result = TraceResult(job.request, tr.images[0], tr, recon, time.perf_counter() - start)
-        self._last_trace = (self._model, job, result)
         self._publish(result)  # the CNN's answer is asked once the capsules' is drawn (the controller's CnnJob)
-
-    def _same_trace(self, job) -> TraceResult | None:
-        """At a stroke's end, its last live trace if that routed this very input the same way with the same model
-        (a RoutingTrace is read-only data: the panels never write to it), else None."""
-        if self._last_trace is None:
-            return None
-        model, last, result = self._last_trace
-        same_routing = model is self._model and (last.iterations, last.preprocessed) == (job.iterations, job.preprocessed) \
-            and (last.mask is None) == (job.mask is None) and (job.mask is None or np.array_equal(last.mask, job.mask))
-        same_pixels = np.shape(last.image) == np.shape(job.image) and np.array_equal(last.image, job.image)
-        same = last.live and not job.live and same_routing and same_pixels
-        return result if same else None
 
     def _follow_up(self, job: Job) -> None:
         """Queues the CNN's half of an answer; one for a newer request replaces an older one still waiting (the

@@ -815,7 +815,7 @@ def test_the_pose_sliders_span_the_class_s_training_poses_with_their_histograms(
         np.testing.assert_array_equal(counts, stats.histogram[d, k])
         assert marked == pytest.approx(pose.origin[k]) and len(edges) == len(counts) + 1
         z = (pose.origin[k] - stats.mean[d, k]) / stats.std[d, k]
-        assert f"z = {z:+.1f}" in slider.toolTip()
+        assert f"z = {z:+.1f}" in hover_tooltip(slider.slider)  # the handle's groove, hovered: asks its row
     pose.span.setCurrentIndex(pose.span.findData(0.25))  # the paper's range, about the pose
     assert pose.sliders[3].maximum() == pytest.approx(pose.origin[3] + 0.25)
     assert pose.span.currentText().startswith("±0.25") and "paper" in pose.span.currentText()
@@ -1492,6 +1492,18 @@ def test_the_votes_tab_draws_every_vote_sized_by_its_coupling_and_opens_one(qtbo
         window.state.set_enabled(enabled)
     qtbot.waitUntil(lambda: len(votes.points.points()) == 1152 - 36, timeout=TIMEOUT)
     assert all(int(p.data()) >= 36 for p in votes.points.points())
+
+
+def hover_tooltip(widget) -> str:
+    """The tooltip a hover over `widget` shows (Qt's help event, passed up to whoever names it)."""
+    from PySide6.QtGui import QHelpEvent
+
+    at = QPoint(widget.width() // 2, widget.height() // 2)
+    QApplication.sendEvent(widget, QHelpEvent(QEvent.Type.ToolTip, at, widget.mapToGlobal(at)))
+    holder = widget
+    while holder is not None and not holder.toolTip():
+        holder = holder.parentWidget()
+    return holder.toolTip() if holder is not None else ""
 
 
 def test_the_input_decoded_as_every_class_and_a_click_holds_that_capsule(qtbot, window):

@@ -4,7 +4,7 @@ value marked (the data's scale); the paper's Fig. 4 range, ±0.25 about the inpu
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -124,7 +124,14 @@ class PoseSlider(QWidget):
         layout.addWidget(self.label)
         self._low, self._high = -0.25, 0.25
         self._exact: float | None = None  # the value set, until a drag moves the handle: no rounding to steps
+        self.describe = None  # () → its tooltip, written when asked for (16 of them follow every trace)
         self.slider.valueChanged.connect(self._moved)
+
+    @qt_safe(default=False)
+    def event(self, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.ToolTip and self.describe is not None:
+            self.setToolTip(self.describe())
+        return super().event(event)
 
     def minimum(self) -> float:
         return self._low
@@ -142,9 +149,8 @@ class PoseSlider(QWidget):
 
     def setValue(self, value: float) -> None:  # noqa: N802
         span = self._high - self._low
-        value = float(np.clip(value, self._low, self._high))
-        step = round((value - self._low) / span * self.STEPS) if span > 0 else 0
-        step = int(np.clip(step, 0, self.STEPS))
+        value = min(max(float(value), self._low), self._high)  # scalars: numpy's clip costs 16× per trace
+        step = min(max(round((value - self._low) / span * self.STEPS), 0), self.STEPS) if span > 0 else 0
         if step == self.slider.value():
             self._exact = value
             self._show(value)
@@ -296,6 +302,7 @@ class PosePanel(QGroupBox):
             slider.setRange(-0.25, 0.25)
             slider.setValue(0.0)
             slider.setToolTip(f"Pose dimension {k + 1}")
+            slider.describe = lambda k=k: self.describe(k)
             slider.valueChanged.connect(self._moved)
             label = QLabel(f"{k + 1}")
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -323,7 +330,8 @@ class PosePanel(QGroupBox):
         if result is None:
             self.clear()
             return
-        self.setEnabled(True)
+        if not self.isEnabled():
+            self.setEnabled(True)
         digit = self.state.shown_pose_digit()
         self.digit = digit
         self.origin = np.asarray(result.trace.poses[0, digit], np.float32).copy()
@@ -399,7 +407,6 @@ class PosePanel(QGroupBox):
                 backdrop = (stats.histogram[self.digit, k], stats.edges(self.digit, k), float(low), float(high),
                             float(value))
             slider.slider.backdrop = backdrop  # (repaints it)
-            self._describe(k)
 
     def z_score(self, k: int, value: float) -> float | None:
         stats = self.state.pose_stats
@@ -407,7 +414,7 @@ class PosePanel(QGroupBox):
             return None
         return float((value - stats.mean[self.digit, k]) / stats.std[self.digit, k])
 
-    def _describe(self, k: int) -> None:
+    def describe(self, k: int) -> str:
         """Slider k's tooltip: its value, as a z-score of the class's training poses where they are known."""
         value = self.sliders[k].value()
         z = self.z_score(k, value)
@@ -418,7 +425,7 @@ class PosePanel(QGroupBox):
                      f"(mean {stats.mean[self.digit, k]:+.3f}, σ {stats.std[self.digit, k]:.3f}; behind the "
                      f"slider, their histogram);\nthe input's own value {self.origin[k]:+.3f} "
                      f"(z = {self.z_score(k, self.origin[k]):+.1f}) is marked in orange")
-        self.sliders[k].setToolTip(text)
+        return text
 
     # --- intents ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -441,9 +448,6 @@ class PosePanel(QGroupBox):
 
     def _moved(self, _value=None) -> None:
         self.state.bend_pose(self.digit, self.pose())
-        sender = self.sender()
-        if sender in self.sliders:
-            self._describe(self.sliders.index(sender))
 
     def set_reconstruction(self, digit: int, image: np.ndarray) -> None:
         """The decoder's answer to a slider move, if it is still about the capsule shown."""

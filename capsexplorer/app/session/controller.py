@@ -94,21 +94,18 @@ class Controller(QObject):
             and np.array_equal(asked.image, given.image)
 
     def _end_stroke(self) -> None:
-        """The live trace asked last becomes the stroke's end: taken as such when it comes, or, if it came, on the
-        event loop's next turn (an answer, as ever: never before the pen's release has returned)."""
+        """The live trace asked last becomes the stroke's end: taken as such when it comes, or now if it came — in
+        the release's own handling, so the panels that waited are drawn in the same paint as that trace, if it
+        is still to be painted."""
         self._live = False
         self._asked = dataclasses.replace(self._asked, live=False)
-        if self._answered == self.state.generation:
-            QTimer.singleShot(0, self, lambda request=self.state.generation: self._ended(request))
-
-    def _ended(self, request: int) -> None:
-        if request != self.state.generation:
-            return  # a newer input came first
-        shown = self.state.result
-        if shown is not None and shown.request == request:
-            self._took_trace(shown)  # the panels that waited draw; the CNN's answer and the lab's view follow
-        else:
-            self._blank(request)  # the drawing held no ink
+        request = self.state.generation
+        if self._answered == request:
+            shown = self.state.result
+            if shown is not None and shown.request == request:
+                self._took_trace(shown)  # the panels that waited draw; the CNN's answer and the lab's view follow
+            else:
+                self._blank(request)  # the drawing held no ink
 
     def request_lab_view(self) -> None:
         """The lab tab shown asks for its view of the current input; tabs not shown ask nothing."""

@@ -296,6 +296,7 @@ def test_blank_canvas_clears_the_views(qtbot, window):
     qtbot.waitUntil(lambda: window.state.trace is None, timeout=TIMEOUT)
     assert window.draw.prediction.text() == "–" and not window.pose.isEnabled()
     assert not window.routing.matrix.isVisible() and not window.player.play_button.isEnabled()
+    assert not any(line.isVisible() for line in window.summary.iteration_line)  # no iteration marked on empty plots
 
 
 def test_closing_while_the_worker_is_busy_is_clean(qtbot, model, monkeypatch):
@@ -1340,6 +1341,7 @@ def test_a_clothing_model_brings_its_classes_samples_and_browser(qtbot, window, 
     assert window.draw.canvas.stroke_count == 1  # the user's drawing is kept; only a sample is replaced
     assert window.browser.title() == "The held-out images" and "class capsule" in window.pose.title()
     assert "How much routing moves here</b> is not yet measured for this model" in window.guide.text.text()
+    assert "benchmarks/" not in window.guide.text.text()  # a student is never sent to a developer's script
 
 
 def test_a_model_of_three_classes_replaces_the_digits_model_cleanly(qtbot, window, tmp_path):
@@ -1956,3 +1958,26 @@ def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
     for d, text in enumerate(lengths.labels):
         if not lengths._inside[d]:
             assert text.pos().y() >= max(lengths.values[d], cnn[d]) + 0.005
+
+
+def test_a_one_pass_router_says_so_in_the_player(qtbot, digit_image):
+    """A student's find: under the uniform router the player read "iteration 1 of [3 iterations]" while the lengths
+    plot said 1 of 1 — the router makes one pass, whatever the count."""
+    import torch
+
+    from capsexplorer.app.panels.player import IterationPlayer
+    from capsexplorer.app.session.state import ExplorerState, TraceResult
+    from capsexplorer.net.config import CapsNetConfig
+    from capsexplorer.net.model import CapsNet
+
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig(routing="uniform")).eval()
+    state = ExplorerState()
+    player = IterationPlayer(state)
+    qtbot.addWidget(player)
+    tr = model.trace(np.asarray(digit_image, np.float32)[None, None] / 255.0, iterations=3)
+    assert tr.iterations == 1 and state.iterations == 3
+    state.accept(TraceResult(state.next_generation(), tr.images[0], tr, np.zeros((10, 28, 28), np.float32), tr.seconds))
+    qtbot.wait(1)
+    assert player.position.text() == "one pass, not" and player.iterations.value() == 3
+    assert "one pass" in player.position.toolTip()

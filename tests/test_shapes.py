@@ -198,6 +198,7 @@ def test_switching_to_other_shapes_leaves_nothing_of_the_last_model(qtbot, model
     window.state.set_lab_view("heldout")
     qtbot.waitUntil(lambda: window.state.predictions is not None and window.state.predictions.final, timeout=60_000)
     assert window.browser.model.rowCount() == 10000 and MEASURED in window.guide.text.text()
+    assert "benchmarks/" not in window.guide.text.text()  # a student is never sent to a developer's script
     window.worker.load(str(shaped_files / "3-class-8d.safetensors"))
     qtbot.waitUntil(lambda: window.state.model.classes == ("ring", "bar", "cross") and window.state.result is not None,
                     timeout=60_000)

@@ -28,9 +28,8 @@ def guide(capsule: str = "digit capsule", item: str = "digit", geometry=None) ->
 
 
 GUIDE = guide()
-OTHER_MODEL_NOTE = ("<p><b>How much routing moves here</b> is not yet measured for this model (<tt>python "
-                    "benchmarks/routing_stats.py --weights FILE --out DIR</tt> measures it); the routing tab's "
-                    "scale and ranked list show it input by input.</p>")
+OTHER_MODEL_NOTE = ("<p><b>How much routing moves here</b> is not yet measured for this model; the Routing tab's "
+                    "scale and its list of the couplings that changed most show it input by input.</p>")
 
 
 def routing_note(stats: dict) -> str:
@@ -50,8 +49,8 @@ def routing_note(stats: dict) -> str:
         f"parts; uniform {uniform:.3g}), and {decided}. That is why the matrix shows the <i>deviation</i> from "
         "uniform by default, on its own scale. Trained CapsNets are known to route close to uniform: Paik, "
         "Kwon &amp; Kim (2019) found routing no better than uniform or random couplings, and Gu &amp; Tresp "
-        "(CVPR 2020) that it adds neither accuracy nor affine robustness. "
-        "(<tt>python benchmarks/routing_stats.py</tt>)</p>")
+        "(CVPR 2020) that it adds neither accuracy nor affine robustness. (Measured once for these weights, "
+        "over every test digit.)</p>")
 
 
 def routing_stats_for(path: str | None) -> dict | None:

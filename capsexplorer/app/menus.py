@@ -12,7 +12,8 @@ from capsexplorer.net.config import ROUTER_TITLES as TITLES
 from capsexplorer.app.widgets import theme
 
 SHIPPED = (  # (weights name, menu text, shortcut, tip)
-    ("mnist", "&Digits — MNIST (the default)", "Ctrl+1", "The CapsNet trained on MNIST's 60,000 training digits"),
+    ("mnist", "&Digits — MNIST, 20 epochs (the default)", "Ctrl+1",
+     "The CapsNet trained on MNIST's 60,000 training digits for 20 epochs"),
     ("fashion-mnist", "&Clothing — Fashion-MNIST", "Ctrl+2",
      "The CapsNet trained on the 60,000 Fashion-MNIST training images"),
     ("multimnist", "&Two digits — MultiMNIST", "Ctrl+3",
@@ -21,9 +22,9 @@ SHIPPED = (  # (weights name, menu text, shortcut, tip)
      "The earlier CapsNet, trained on 4,000 MNIST digits: how much data matters"),
 )  # in the order of their shortcuts
 ROUTER_MODELS = tuple(  # every router trained alike: 3 epochs of MNIST (two digits: 12,000 pairs more)
-    [(f"mnist-{r}", f"Digits — {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
+    [(f"mnist-{r}", f"Digits, 3 epochs — {text}", None, f"The CapsNet with the {r} router, trained like the others: the "
       "Routers tab compares them") for r, text in TITLES.items()]
-    + [(f"multimnist-{r}", f"Two digits — {TITLES[r]}", None, f"The two-digit CapsNet with the {r} router, "
+    + [(f"multimnist-{r}", f"Two digits, short fine-tune — {TITLES[r]}", None, f"The two-digit CapsNet with the {r} router, "
         "trained like the others") for r in PAIR_ROUTERS])
 
 

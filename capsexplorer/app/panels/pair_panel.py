@@ -423,7 +423,7 @@ class PairPanel(QWidget):
             text += (f" Over the {measured['both_right']:,} of {measured['pairs']:,} held-out pairs this model reads "
                      f"right: {uniform['own_strokes']:.1%} of such strokes to their own digit with uniform couplings, "
                      f"{routed['own_strokes']:.1%} after {max(map(int, measured['iterations']))} iterations "
-                     "(benchmarks/multimnist_segmentation.py).")
+                     "(measured once for these weights).")
             text += pair_accuracy_text(measured)
         return key + ".", text
 

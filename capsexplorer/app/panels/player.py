@@ -132,7 +132,10 @@ class IterationPlayer(QWidget):
         with signals_blocked(self.scrubber):
             self.scrubber.setRange(1, trace.iterations)
             self.scrubber.setValue(self.state.iteration + 1)
-        self.position.setText(f"iteration {self.state.iteration + 1} of")
+        one_pass = trace.iterations < self.state.iterations  # uniform or self-attention: the count changes nothing
+        self.position.setText("one pass, not" if one_pass else f"iteration {self.state.iteration + 1} of")
+        self.position.setToolTip("This model's router makes one pass, whatever the iteration count" if one_pass
+                                 else "")
         self._show_count(self.state.iterations)
 
     def _show_count(self, n: int) -> None:

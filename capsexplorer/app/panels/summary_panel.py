@@ -107,6 +107,8 @@ class RoutingSummaryPanel(QGroupBox):
                     curve.setData([], [])
             self.caption.setText("")
             self.summary = None
+            for line in self.iteration_line:
+                line.setVisible(False)  # no iteration to mark on empty plots
             return
         self.summary = summary = views.routing_summary(tr)
         r = np.arange(1, tr.iterations + 1)
@@ -168,3 +170,4 @@ class RoutingSummaryPanel(QGroupBox):
     def _show_iteration(self, iteration: int) -> None:
         for line in self.iteration_line:
             line.setValue(iteration + 1)
+            line.setVisible(self.summary is not None)

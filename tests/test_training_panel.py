@@ -302,3 +302,32 @@ def test_a_one_epoch_run_shows_its_reconstructions_and_the_next_keeps_no_stale_t
     assert axis._tickLevels is None and panel.mosaic.image.max() == 0
     with qtbot.waitSignal(panel.process.finished, timeout=180_000):
         pass
+
+
+def test_sigterm_closes_without_asking_and_keeps_the_checkpoint(qtbot, model, monkeypatch):
+    """A student's find: SIGTERM while a model trained left the app running, behind a question nobody at the
+    terminal saw. Now it quits: the run pauses and stops (its checkpoint kept), no dialog."""
+    import os
+    import signal
+
+    from capsexplorer.app.main import _quit_on_signals
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    window.show()
+    process = window.show_training().panel.process
+    calls, asked = [], []
+    monkeypatch.setattr(process, "running", lambda: "stopped" not in calls)  # a run in progress
+    monkeypatch.setattr(process, "pause", lambda: calls.append("paused"))
+    monkeypatch.setattr(process, "stop_and_wait", lambda: calls.append("stopped"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _quit_on_signals(window)
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert not asked and calls == ["paused", "stopped"]

@@ -124,14 +124,15 @@ def _single_shot():
 
 
 def _quit_on_signals(window) -> None:
-    """Ctrl+C or SIGTERM in the terminal closes the window cleanly (settings saved, worker
-    stopped). Qt's loop runs in C++, so a timer gives Python a moment to run its handlers."""
+    """Ctrl+C or SIGTERM in the terminal closes the window cleanly, without asking (settings saved, worker
+    stopped, a training run stopped with its checkpoint kept). Qt's loop runs in C++, so a timer gives Python a
+    moment to run its handlers."""
     import signal
 
     from PySide6.QtCore import QTimer
 
     for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: window.close())
+        signal.signal(number, lambda *_: window.quit_now())
     timer = QTimer(window)
     timer.timeout.connect(lambda: None)
     timer.start(200)

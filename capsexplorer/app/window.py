@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.settings = QSettings() if persist else None
         self.theme = theme.apply_theme(str(self.settings.value("theme", "system"))) if persist else "system"
         self.training: TrainingDialog | None = None
+        self._quitting = False  # told to quit (SIGTERM, Ctrl+C): closing asks nothing
         self._initial_image = image
         self._sample_seed = sample_seed
         self._dataset: str | None = None
@@ -216,8 +217,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path}…", 5000)
 
     def _confirm_close(self) -> bool:
-        """While a model trains, closing asks first; stopping keeps its checkpoint for a later Resume."""
-        return self.training is None or self.training.stop_for_closing(self)
+        """While a model trains, closing asks first (not when told to quit); stopping keeps its checkpoint for a
+        later Resume."""
+        return self.training is None or self.training.stop_for_closing(self, ask=not self._quitting)
+
+    def quit_now(self) -> None:
+        """Closes without asking (SIGTERM, or Ctrl+C in the terminal): a training run stops, its checkpoint kept."""
+        self._quitting = True
+        self.close()
 
     @qt_safe()
     def closeEvent(self, event) -> None:

@@ -467,12 +467,13 @@ class TrainingDialog(QDialog):
     def process(self) -> TrainingProcess:
         return self.panel.process
 
-    def stop_for_closing(self, explorer) -> bool:
-        """The explorer is closing while a model may train: asks first (False: keep both open); stopping, the run
-        ends its step and writes its checkpoint (a later Resume continues) while both windows go at once."""
+    def stop_for_closing(self, explorer, ask: bool = True) -> bool:
+        """The explorer is closing while a model may train: asks first (False: keep both open) unless not `ask` (a
+        SIGTERM or Ctrl+C in the terminal: nobody there sees a dialog); stopping, the run ends its step and writes its
+        checkpoint (a later Resume continues) while both windows go at once."""
         if not self.process.running():
             return True
-        answer = QMessageBox.question(
+        answer = QMessageBox.StandardButton.Yes if not ask else QMessageBox.question(
             explorer, "A model is training",
             "A model is still training. Stop it and close? Its checkpoint is kept: "
             "Train a model ▸ Resume continues where it stopped.",

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from capsexplorer.app.main import wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_gui import open_window, slider_stalls  # noqa: E402
+from bench_gui import PaintWatch, open_window, slider_stalls  # noqa: E402
 
 
 def idle(app, worker) -> None:
@@ -31,13 +31,21 @@ def idle(app, worker) -> None:
         time.sleep(0.005)
 
 
-def timed(app, request, done, worker) -> float:
+def timed(app, request, done, worker, watch: PaintWatch) -> float:
+    """`request` → `done` and every repaint it causes (until no widget has painted for 20 ms)."""
     idle(app, worker)
     start = time.perf_counter()
     request()
     ok, _ = wait_for(done, 10_000)
-    app.processEvents()  # the repaint
-    return time.perf_counter() - start if ok else float("nan")
+    end = watch.until_quiet(app)
+    return end - start if ok else float("nan")
+
+
+def redrawn(app, change, watch: PaintWatch) -> float:
+    """`change` (drawn at once, in the GUI thread) and every repaint it causes."""
+    start = time.perf_counter()
+    change()
+    return watch.until_quiet(app) - start
 
 
 def main() -> int:
@@ -49,13 +57,14 @@ def main() -> int:
     if window is None:
         print("no trace: is the model there?")
         return 1
+    watch = PaintWatch(app)
     window.lab.setCurrentWidget(window.sweep)
     wait_for(window.controller.sweepShown, 10_000)  # warm-up
-    sweeps = np.array([timed(app, window.sweep.run_button.click, window.controller.sweepShown, window.worker)
+    sweeps = np.array([timed(app, window.sweep.run_button.click, window.controller.sweepShown, window.worker, watch)
                        for _ in range(args.repeats)]) * 1000
     window.lab.setCurrentWidget(window.grid)
     wait_for(window.controller.gridShown, 10_000)
-    grids = np.array([timed(app, window.controller.request_grid, window.controller.gridShown, window.worker)
+    grids = np.array([timed(app, window.controller.request_grid, window.controller.gridShown, window.worker, watch)
                       for _ in range(args.repeats)]) * 1000
     print(f"21-step sweep, request → plots drawn: median {np.nanmedian(sweeps):.0f} ms, "
           f"p95 {np.nanpercentile(sweeps, 95):.0f} ms ({args.repeats} runs)")
@@ -65,15 +74,9 @@ def main() -> int:
     app.processEvents()
     state, steps, news = window.state, [], []
     for k in range(args.repeats * 3):
-        start = time.perf_counter()
-        state.set_iteration(k % state.trace.iterations)
-        app.processEvents()  # the repaint
-        steps.append(time.perf_counter() - start)
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        window.votes._new_result()  # what a new trace costs the tab: the projection, colours, points
-        app.processEvents()
-        news.append(time.perf_counter() - start)
+        steps.append(redrawn(app, lambda k=k: state.set_iteration(k % state.trace.iterations), watch))
+    for _ in range(args.repeats):  # what a new trace costs the tab: the projection, colours, points
+        news.append(redrawn(app, window.votes._new_result, watch))
     steps, news = np.array(steps) * 1000, np.array(news) * 1000
     print(f"Votes tab, another iteration shown → redrawn: median {np.median(steps):.1f} ms, p95 "
           f"{np.percentile(steps, 95):.1f} ms; a new input → drawn: median {np.median(news):.1f} ms, p95 "

@@ -1960,12 +1960,14 @@ def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
             assert text.pos().y() >= max(lengths.values[d], cnn[d]) + 0.005
 
 
-def test_a_one_pass_router_says_so_in_the_player(qtbot, digit_image):
+def test_a_one_pass_router_says_so_in_the_player_and_the_summary(qtbot, digit_image):
     """A student's find: under the uniform router the player read "iteration 1 of [3 iterations]" while the lengths
-    plot said 1 of 1 — the router makes one pass, whatever the count."""
+    plot said 1 of 1 — the router makes one pass, whatever the count; and "what routing did" drew nothing but its
+    iteration line (a line of one point is not drawn): each class is a point there."""
     import torch
 
     from capsexplorer.app.panels.player import IterationPlayer
+    from capsexplorer.app.panels.summary_panel import RoutingSummaryPanel
     from capsexplorer.app.session.state import ExplorerState, TraceResult
     from capsexplorer.net.config import CapsNetConfig
     from capsexplorer.net.model import CapsNet
@@ -1973,11 +1975,17 @@ def test_a_one_pass_router_says_so_in_the_player(qtbot, digit_image):
     torch.manual_seed(0)
     model = CapsNet(CapsNetConfig(routing="uniform")).eval()
     state = ExplorerState()
-    player = IterationPlayer(state)
+    player, summary = IterationPlayer(state), RoutingSummaryPanel(state)
     qtbot.addWidget(player)
+    qtbot.addWidget(summary)
+    summary.show()
     tr = model.trace(np.asarray(digit_image, np.float32)[None, None] / 255.0, iterations=3)
     assert tr.iterations == 1 and state.iterations == 3
     state.accept(TraceResult(state.next_generation(), tr.images[0], tr, np.zeros((10, 28, 28), np.float32), tr.seconds))
     qtbot.wait(1)
     assert player.position.text() == "one pass, not" and player.iterations.value() == 3
     assert "one pass" in player.position.toolTip()
+    points = summary.lines["lengths"]["points"]
+    assert points.isVisible() and len(points.data) == 10
+    np.testing.assert_allclose(sorted(points.data["y"]), sorted(tr.final_lengths[0]), atol=1e-6)
+    assert f"Winner {tr.prediction[0]} (orange point)" in summary.caption.text()

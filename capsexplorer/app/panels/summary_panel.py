@@ -84,10 +84,12 @@ class RoutingSummaryPanel(QGroupBox):
         and the winner over it. (A curve per class, restyled whenever the winner changed, cost ~15 ms of a
         stroke's end: twenty curves' bounds, pens and thick antialiased lines.)"""
         curves = {"classes": pg.PlotCurveItem([], [], connect="finite"), "runner_up": pg.PlotCurveItem([], []),
-                  "winner": pg.PlotCurveItem([], [])}
+                  "winner": pg.PlotCurveItem([], []),
+                  "points": pg.ScatterPlotItem([], [], size=7, pen=None)}  # a one-pass router's lines are points
         for z, curve in enumerate(curves.values()):
             curve.setZValue(z)
             plot.getPlotItem().addItem(curve)
+        curves["points"].setVisible(False)
         return curves
 
     def class_line(self, key: str, digit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +107,7 @@ class RoutingSummaryPanel(QGroupBox):
             for curves in self.lines.values():
                 for curve in curves.values():
                     curve.setData([], [])
+                curves["points"].setVisible(False)
             self.caption.setText("")
             self.summary = None
             for line in self.iteration_line:
@@ -124,6 +127,11 @@ class RoutingSummaryPanel(QGroupBox):
             curves["classes"].setData(x, np.concatenate([values.T, gap], 1).ravel())
             curves["winner"].setData(r, values[:, winner])
             curves["runner_up"].setData(r, values[:, runner_up])
+            curves["points"].setVisible(tr.iterations == 1)  # uniform, self-attention: one value a class
+            if tr.iterations == 1:
+                brushes = [pg.mkBrush(theme.winner_colour() if d == winner else theme.runner_up_colour()
+                                      if d == runner_up else theme.bar_colour()) for d in range(classes)]
+                curves["points"].setData(np.ones(classes), values[0], brush=brushes)
         style = (theme.is_dark(), tr.iterations)
         if style != self._style:  # pens and the x axis follow the theme and the iteration count only
             self._style = style
@@ -153,11 +161,14 @@ class RoutingSummaryPanel(QGroupBox):
         margin = summary["lengths"][:, winner] - summary["lengths"][:, runner_up]
         name = self.state.class_name
         two = self.state.two_digits
-        first = (f"The two longest: {name(winner)} (orange line) and {name(runner_up)} (purple line) — the pair's "
-                 "answer, both orange among the bars" if two else
-                 f"Winner {name(winner)} (orange line), runner-up {name(runner_up)} (purple line)")
+        mark = "point" if tr.iterations == 1 else "line"
+        first = (f"The two longest: {name(winner)} (orange {mark}) and {name(runner_up)} (reddish-purple {mark}) — the "
+                 "pair's answer, both orange among the bars" if two else
+                 f"Winner {name(winner)} (orange {mark}), runner-up {name(runner_up)} (reddish-purple {mark})")
         self.caption.setText(
-            f"{first}; margin {margin[0]:+.2f} → {margin[-1]:+.2f}. "
+            f"{first}; margin "
+            + (f"{margin[0]:+.2f} (one pass: one value a class). " if tr.iterations == 1 else
+               f"{margin[0]:+.2f} → {margin[-1]:+.2f}. ") +
             f"On this input, the last iteration's couplings c_ij differ from uniform ({uniform:.3g}) by {moved:.4f} "
             f"on average over all {tr.coupling.shape[2]} primary capsules × {classes} classes; mean entropy by "
             "iteration "

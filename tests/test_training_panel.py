@@ -331,3 +331,27 @@ def test_sigterm_closes_without_asking_and_keeps_the_checkpoint(qtbot, model, mo
         for number, handler in previous.items():
             signal.signal(number, handler)
     assert not asked and calls == ["paused", "stopped"]
+
+
+def test_the_explorer_says_a_model_is_training_while_its_window_is_closed(qtbot, model):
+    """A student's find: with the Training window closed, nothing in the explorer said a model was still training.
+    The status bar says how far it is while it runs; a click shows the window again."""
+    from capsexplorer.app.window import MainWindow
+
+    window = MainWindow(model=model, persist=False)
+    qtbot.addWidget(window)
+    window.show()
+    dialog = window.show_training()
+    process, badge = dialog.panel.process, window.status_line.training
+    process.stateChanged.emit("running")
+    process.step.emit({"epoch": 2, "epochs": 4, "step": 50, "steps": 100})
+    dialog.close()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    assert badge.isVisible() and badge.text() == "Training: epoch 2 of 4, 38%"
+    badge.click()
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)
+    process.stateChanged.emit("pausing")
+    assert badge.text() == "Training: pausing…"
+    process.stateChanged.emit("paused")  # stopped, its checkpoint kept: nothing runs
+    assert not badge.isVisible()
+    window.close()

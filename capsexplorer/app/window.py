@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         if self.training is None:
             self.training = TrainingDialog()  # no parent: a window of its own, not kept above the explorer
             self.training.panel.openRequested.connect(self._open_trained)
+            self.status_line.follow_training(self.training.process, self.show_training)
             if self.settings:
                 self.training.panel.restore_settings(self.settings)
             self.training.place_beside(self)

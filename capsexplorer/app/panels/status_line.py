@@ -1,10 +1,10 @@
 """The status bar's three permanent labels — the device, the model in use with its held-out accuracy, the last
-trace's time — drawn from the explorer state."""
+trace's time — drawn from the explorer state; and, while a model trains, how far it is (its window may be closed)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QLabel, QStatusBar
+from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar
 
 from capsexplorer.app.session.state import ExplorerState
 from capsexplorer.app.widgets import theme
@@ -17,7 +17,11 @@ class StatusLine:
         self.model_label = QLabel("")
         self.time_label = QLabel("")
         theme.fix_label_size(self.time_label, "Last trace: 999.9 ms")
-        for label in (self.device_label, self.model_label, self.time_label):
+        self.training = QPushButton("")
+        self.training.setFlat(True)
+        self.training.setToolTip("A model is training in a process of its own: click (or Ctrl+T) to watch it")
+        self.training.hide()
+        for label in (self.training, self.device_label, self.model_label, self.time_label):
             bar.addPermanentWidget(label)
         state.modelChanged.connect(self._model)
         state.resultChanged.connect(self._trace)
@@ -37,3 +41,23 @@ class StatusLine:
         """Loading failed and no model is in use."""
         if self.state.model is None:
             self.device_label.setText("No model loaded — File ▸ Open weights…")
+
+    def follow_training(self, process, show) -> None:
+        """Says in the status bar how far a training run is while it runs; a click calls `show` (its window)."""
+        self.training.clicked.connect(show)
+        process.stateChanged.connect(self._training_state)
+        process.step.connect(self._training_step)
+
+    def _training_state(self, state: str) -> None:
+        running = state in ("running", "pausing", "cancelling")
+        if running and state != "running":
+            self.training.setText(f"Training: {'pausing' if state == 'pausing' else 'stopping'}…")
+        elif running and not self.training.isVisible():
+            self.training.setText("Training: starting…")
+        self.training.setVisible(running)
+
+    def _training_step(self, record: dict) -> None:
+        steps = max(int(record.get("steps", 1) or 1), 1)
+        done = (record.get("epoch", 1) - 1 + record.get("step", 0) / steps) / max(int(record.get("epochs", 1) or 1), 1)
+        self.training.setText(f"Training: epoch {record.get('epoch', '?')} of {record.get('epochs', '?')}, "
+                              f"{min(max(done, 0.0), 1.0):.0%}")

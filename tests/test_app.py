@@ -1676,6 +1676,15 @@ def test_at_1024_px_the_ranked_changes_wrap_and_every_class_name_is_kept(qtbot, 
     qtbot.wait(50)
     for k in range(changes.count()):
         assert changes.visualItemRect(changes.item(k)).width() <= changes.viewport().width()
+    # the list itself is seen, not only its title: a student found it squeezed to a 6-px sliver at 1024×700
+    from PySide6.QtCore import QRect
+
+    shown_in = changes.parentWidget().parentWidget()  # the notes' scroll area viewport
+    seen = QRect(changes.mapTo(shown_in, changes.rect().topLeft()), changes.size()).intersected(shown_in.rect())
+    assert seen.height() >= 2 * changes.fontMetrics().height()  # the heading and a capsule's row
+    bar, plot = window.routing.spatial_bar, window.routing.spatial_plot  # its end values, centred on its ends, whole
+    half = plot.fontMetrics().height() / 2
+    assert bar.sceneBoundingRect().top() >= half and bar.sceneBoundingRect().bottom() <= plot.viewport().height() - half
     axis = window.routing.matrix_plot.getPlotItem().getAxis("bottom")
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     fitted, font = theme.fitting_names(names, 24, window.font())

@@ -188,8 +188,10 @@ class RoutingPanel(QGroupBox):
         self.digit_choice.currentIndexChanged.connect(
             lambda: self.state.set_overlay_digit(int(self.digit_choice.currentData())))
         self.spatial_plot = theme.picture_plot()
-        self.spatial_plot.setMinimumSize(100, 100)
+        self.spatial_plot.setMinimumSize(100, 80)  # at 1024×700 the ranked rows above keep two lines
         item = self.spatial_plot.getPlotItem()
+        half_line = self.fontMetrics().height() // 2 + 1
+        item.setContentsMargins(0, half_line, 0, half_line)  # the colour bar's end values, centred on its ends, whole
         self.input_image = theme.image_item((28, 28), theme.GREYS)
         self.overlay = theme.image_item((views.GRID, views.GRID), theme.COUPLING_MAP)
         self.overlay.setOpacity(0.62)
@@ -235,7 +237,7 @@ class RoutingPanel(QGroupBox):
         self.changes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.changes.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.changes.setToolTip("The primary capsules whose coupling grew or fell most since iteration 1; "
-                                "click one to open it in the Primary tab")
+                                "click one to inspect it in the Primary tab")
         rows = self.changes.fontMetrics().height() + 2
         self.changes.setMinimumHeight(rows * 4 + 6)  # the ranking first, four rows at least, then the words
         self.changes.setMaximumHeight(rows * 11 + 6)  # both headings and all nine capsules
@@ -254,7 +256,7 @@ class RoutingPanel(QGroupBox):
         self.spatial_layout = QBoxLayout(QBoxLayout.Direction.BottomToTop, self.spatial_box)
         self.spatial_layout.setContentsMargins(0, 0, 0, 0)
         self.spatial_layout.addWidget(self.spatial_plot, 1)
-        self.spatial_layout.addWidget(side)
+        self.spatial_layout.addWidget(side, 1)  # a short window: the ranked rows share the height with the picture
 
     @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -382,8 +384,7 @@ class RoutingPanel(QGroupBox):
             self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
                                        "c_ij = 1/J).")
             return
-        self.changes_title.setText(f"Coupling changed most, iteration 1 → {s.iteration + 1} (click one to "
-                                   "inspect it):")
+        self.changes_title.setText(f"Changed most, iteration 1 → {s.iteration + 1}:")  # one line: room for the rows
         fell = views.largest_changes(tr, s.iteration, count=3, enabled=None if s.enabled.all() else s.enabled,
                                      fell=True)
         for heading, found in (("grew most", rows), ("fell most", fell)):

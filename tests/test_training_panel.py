@@ -355,3 +355,18 @@ def test_the_explorer_says_a_model_is_training_while_its_window_is_closed(qtbot,
     process.stateChanged.emit("paused")  # stopped, its checkpoint kept: nothing runs
     assert not badge.isVisible()
     window.close()
+
+
+def test_the_training_window_s_titles_and_path_read_whole(qtbot):
+    """A student's find: the pictures' title was cut at the window's default size, and the save path showed only
+    its end."""
+    dialog = TrainingDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)
+    qtbot.wait(50)
+    panel = dialog.panel
+    for plot in (panel.loss_plot, panel.accuracy_plot, panel.pictures):
+        title = plot.getPlotItem().titleLabel.item
+        assert title.boundingRect().width() <= plot.viewport().width(), title.toPlainText()
+    assert panel.out.text() and panel.out.toolTip() == f"Saved as {panel.out.text()}"

@@ -133,6 +133,7 @@ class TrainingPanel(QWidget):
         self.amp.setToolTip("Faster on GPUs and on CPUs with AMX or AVX-512 BF16; same network")
         self.out = QLineEdit()
         self.out.textChanged.connect(lambda _t: self._state_changed(self.process.state))
+        self.out.textChanged.connect(lambda text: self.out.setToolTip(f"Saved as {text}"))  # a long path, whole
         save = QToolButton()
         save.setText("…")
         save.clicked.connect(self._choose_out)
@@ -193,8 +194,8 @@ class TrainingPanel(QWidget):
         self.accuracy_line = item.plot([], [], pen=pg.mkPen(theme.winner_colour(), width=2), symbol="o",
                                        symbolSize=6, symbolBrush=theme.winner_colour(), symbolPen=None)
         self.pictures = theme.picture_plot(minimum_height=90)
-        self.pictures.getPlotItem().setTitle("Images it never trains on, over their reconstructions (each epoch's end)",
-                                             color=theme.foreground().name(), size="10pt")
+        self.pictures.getPlotItem().setTitle("Images it never trains on, their reconstructions below<br>(each "
+                                             "epoch's end)", color=theme.foreground().name(), size="10pt")
         self.mosaic = theme.image_item((56, 28 * SHOWN), "CET-L1")
         self.pictures.addItem(self.mosaic)
         self.plots = QVBoxLayout()

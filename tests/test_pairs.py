@@ -150,12 +150,13 @@ def test_the_pairs_tab_offers_the_two_digit_model(qtbot, model):
     window.state.set_lab_view("pair")
     qtbot.wait(50)
     assert window.pair.load_button.isVisible() and not window.pair.canvas.isEnabled()
+    assert not window.pair.body.isVisible()  # no empty pictures under a model that reads one digit
     assert window.pair.current() is None
     window.pair.load_button.click()
     qtbot.waitUntil(lambda: window.state.model.dataset == "multimnist" and window.state.result is not None
                     and window.state.result.image.shape == (36, 36), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: window.pair.current() is not None, timeout=TIMEOUT)
-    assert not window.pair.load_button.isVisible()
+    assert not window.pair.load_button.isVisible() and window.pair.body.isVisible()
     window.close()
 
 

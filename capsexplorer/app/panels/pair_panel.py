@@ -182,7 +182,9 @@ class PairPanel(QWidget):
         side_widget.setMinimumWidth(110)
         self.caption.setMinimumWidth(100)
         side.setContentsMargins(0, 0, 0, 0)
-        middle = QHBoxLayout()
+        self.body = QWidget()  # the pictures and the drawing sheet: shown only where a two-digit model reads them
+        middle = QHBoxLayout(self.body)
+        middle.setContentsMargins(0, 0, 0, 0)
         middle.addLayout(pictures, 3)
         middle.addWidget(side_widget, 2)
         layout = QVBoxLayout(self)
@@ -193,7 +195,8 @@ class PairPanel(QWidget):
         layout.addLayout(pairs_row)
         layout.addLayout(apart_row)
         layout.addWidget(self.summary)
-        layout.addLayout(middle, 1)
+        layout.addWidget(self.body, 1)
+        layout.addStretch(0)
 
         state.modelChanged.connect(self._follow_model)
         state.resultChanged.connect(self._draw)
@@ -214,6 +217,7 @@ class PairPanel(QWidget):
                                 f"the model in use reads one {self.state.item_word} at a time.")
         for widget in (self.need_model, self.load_button):
             widget.setVisible(not ready)
+        self.body.setVisible(ready)  # four empty pictures and a scale without numbers said nothing (a student's find)
         for widget in (self.index, self.another, self.distance, self.canvas):
             widget.setEnabled(ready)
         self._draw()

@@ -1038,6 +1038,13 @@ def test_the_sweep_tab_runs_one_batched_sweep_and_exports(qtbot, window, tmp_pat
     assert sweep.transform == "rotate" and len(sweep.values) == 21 and sweep.digit == window.state.winner
     x, y = window.sweep.length_lines[sweep.digit].getData()
     np.testing.assert_allclose(y, sweep.lengths[:, sweep.digit])
+    named = {text.toPlainText(): text.pos() for text in window.sweep.line_names if text.isVisible()}
+    rising = [d for d in range(10) if d != sweep.digit and sweep.lengths[:, d].max() >= window.sweep.RISES]
+    assert rising and sorted(named) == sorted(window.state.class_name(d) for d in rising)  # grey lines named, not hovered
+    for d in rising:
+        peak = int(np.argmax(sweep.lengths[:, d]))
+        assert (named[window.state.class_name(d)].x(), named[window.state.class_name(d)].y()) == \
+            pytest.approx((sweep.values[peak], sweep.lengths[peak, d]), abs=1e-5)
     columns = window.sweep.strip_columns  # 21 frames in the rows that show them largest
     assert window.sweep.strip.image.shape == (-(-21 // columns) * 60, columns * 30)
     np.testing.assert_array_equal(window.sweep.strip.image[:28, :28], sweep.images[0])  # the first input, top left,

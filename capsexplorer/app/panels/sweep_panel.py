@@ -134,6 +134,7 @@ class SweepPanel(QGroupBox):
         lengths = self.lengths_plot.getPlotItem()
         self.legend_entries: list[tuple[str, str]] = []  # (colour, words): the title is the legend
         self.length_lines = [lengths.plot([], [], pen=pg.mkPen(theme.bar_colour())) for _ in range(10)]
+        self.line_names: list[pg.TextItem] = []  # the other classes that rise, named at their peaks
         self.lengths_item = lengths
         self.cnn_line = lengths.plot([], [], pen=pg.mkPen(theme.cnn_colour(), width=2, style=Qt.PenStyle.DashLine))
         self.read_out_label = QLabel("")
@@ -267,6 +268,7 @@ class SweepPanel(QGroupBox):
             line.setData(values, sweep.lengths[:, d])
             line.setPen(pg.mkPen(theme.winner_colour() if d == digit else theme.bar_colour(),
                                  width=3 if d == digit else 1))
+        self._name_lines(sweep)
         change = np.nan_to_num(sweep.unit_pose_change())  # (S, D); an undefined direction drawn as 0
         dims = change.shape[1]
         top = views.scale_ceiling(float(np.abs(change).max()) or 0.01)
@@ -422,6 +424,26 @@ class SweepPanel(QGroupBox):
             f'<span style="color:{colour}">{words}</span>' for colour, words in entries))
         self.lengths_plot.getPlotItem().setTitle(title, color=theme.foreground().name(), size="9pt")
 
+    RISES = 0.5  # a grey line that reaches this length somewhere is named at its peak
+
+    def _name_lines(self, sweep: Sweep | None) -> None:
+        """Each other class whose line rises (‖v‖ ≥ RISES somewhere) named at its peak: what the transformed input
+        becomes is read off the plot, not only on hover."""
+        classes = 0 if sweep is None else sweep.lengths.shape[1]
+        while len(self.line_names) < classes:
+            text = pg.TextItem("", anchor=(0.5, 1.0))
+            self.lengths_item.addItem(text, ignoreBounds=True)
+            self.line_names.append(text)
+        for d, text in enumerate(self.line_names):
+            peak = int(np.argmax(sweep.lengths[:, d])) if d < classes else 0
+            top = float(sweep.lengths[peak, d]) if d < classes else 0.0
+            text.setVisible(d < classes and d != sweep.digit and top >= self.RISES)
+            if text.isVisible():
+                text.setText(self._name(d))
+                text.setColor(theme.foreground())
+                text.setAnchor((0.5, 1.0) if top < 0.85 else (0.5, -0.1))  # above its peak, or under it at the top
+                text.setPos(float(sweep.values[peak]), top)
+
     def _lines_for(self, classes: int) -> None:
         """One ‖v_j‖ curve per class of the model shown (made when the count changes, then only updated)."""
         while len(self.length_lines) > classes:
@@ -434,6 +456,7 @@ class SweepPanel(QGroupBox):
         self._cnn = None
         for line in self.length_lines + [self.cnn_line]:
             line.setData([], [])
+        self._name_lines(None)
         self.pose_image.setImage(np.zeros((16, 2), np.float32), levels=(-0.1, 0.1), autoLevels=False)
         self.sweep = None
         self._legend()

@@ -387,6 +387,20 @@ def test_a_strokes_end_whose_drawing_its_live_trace_routed_asks_nothing_again(qa
     state.set_input(InputImage(np.zeros_like(image)))
     assert len(asked) == 5 and blank == [asked[-1].request] * 2
 
+    state.set_input(InputImage(image.copy(), live=True))  # a live trace on its way when the pen lifts...
+    state.set_input(InputImage(image.copy()))
+    assert len(asked) == 6
+    controller._failed("simulated: it failed")  # ...fails: the drawing as it ended is asked on its own
+    assert len(asked) == 7 and not asked[-1].live and asked[-1].request == state.generation
+    np.testing.assert_array_equal(asked[-1].image, image)
+    controller._failed("simulated: so did that")  # asked once, not again and again
+    assert len(asked) == 7 and not state.live
+
+    state.set_input(InputImage(image.copy(), live=True))
+    state.model_generation += 1  # another model, of the same shape, came mid-stroke (its own request not yet asked)
+    state.set_input(InputImage(image.copy()))
+    assert len(asked) == 9 and not asked[-1].live  # the stroke's end is asked of the model in use
+
 
 def test_a_bend_belongs_to_the_trace_it_bent(qapp, model, digit_image):
     """A slider bent while a newer trace is on its way is tagged with the trace shown, so its drawing is dropped once

@@ -39,6 +39,8 @@ class Controller(QObject):
         self.state, self.worker = state, worker
         self._live = False  # the newest request is a trace of a stroke still being drawn
         self._asked: jobs.TraceJob | None = None  # the last trace asked for, until it fails
+        self._asked_model = -1  # the model generation it was asked of
+        self._adopted = False  # a stroke's end waits for the live trace `_asked`
         self._answered = -1  # the last request whose trace (or blank) the state took
         self._early_sweep_cnn = None  # the CNN's view of a sweep taken before the sweep itself
         self._takers = {TraceResult: self._took_trace, jobs.Blank: self._took_blank,
@@ -83,15 +85,17 @@ class Controller(QObject):
             mask = None if self.state.enabled.all() else self.state.enabled.copy()
             self._asked = jobs.TraceJob(request, np.array(given.image, copy=True), self.state.iterations, mask,
                                         given.preprocessed, given.live)
+            self._asked_model, self._adopted = self.state.model_generation, False
             self.worker.submit(self._asked)
 
     def _ends_stroke(self, given) -> bool:
         """Whether `given` is a stroke's end whose pixels the newest request, a live trace, already routes (the pen
         stopped before it lifted): that trace is the answer — nothing is routed again, nothing drawn twice."""
         asked = self._asked
-        return given is not None and not given.live and not given.preprocessed and asked is not None \
-            and asked.live and asked.request == self.state.generation and asked.image.shape == given.image.shape \
-            and np.array_equal(asked.image, given.image)
+        if given is None or given.live or given.preprocessed or asked is None or not asked.live:
+            return False
+        same_request = asked.request == self.state.generation and self._asked_model == self.state.model_generation
+        return same_request and asked.image.shape == given.image.shape and np.array_equal(asked.image, given.image)
 
     def _end_stroke(self) -> None:
         """The live trace asked last becomes the stroke's end: taken as such when it comes, or now if it came — in
@@ -100,7 +104,8 @@ class Controller(QObject):
         self._live = False
         self._asked = dataclasses.replace(self._asked, live=False)
         request = self.state.generation
-        if self._answered == request:
+        self._adopted = self._answered != request
+        if not self._adopted:
             shown = self.state.result
             if shown is not None and shown.request == request:
                 self._took_trace(shown)  # the panels that waited draw; the CNN's answer and the lab's view follow
@@ -184,12 +189,12 @@ class Controller(QObject):
 
     def _took_blank(self, result) -> None:
         if result.request == self.state.generation:
-            self._answered = result.request
+            self._answered, self._adopted = result.request, False
         self._blank(result.request)
 
     def _took_trace(self, result) -> None:
         if self.state.accept(result, live=self._live):  # older generations are dropped
-            self._answered = result.request
+            self._answered, self._adopted = result.request, False
             self.traceShown.emit(result)
             if not self._live:  # the CNN's answer and the lab's views follow a stroke's end, not each live trace,
                 # once the panels are painted: the worker never competes with the painting for the GIL (`self` as the
@@ -297,6 +302,9 @@ class Controller(QObject):
             self.worker.submit(jobs.PredictionsJob(iterations, self.state.model_generation))
 
     def _failed(self, message: str) -> None:
-        self._asked = None  # a trace that failed is asked again at the stroke's end
+        adopted = self._adopted  # a stroke's end waited for a live trace: which job failed is not said, so ask again
+        self._asked, self._adopted = None, False  # (a trace that failed is asked again at the next stroke's end)
+        if adopted:
+            self.request_trace()  # the drawing as it ended, on its own: its answer, or its own failure, follows
         self.state.settle()  # a stroke's end that failed: the panels that waited for it draw what is shown
         self.failed.emit(message)

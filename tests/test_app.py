@@ -1986,6 +1986,7 @@ def test_a_one_pass_router_says_so_in_the_player_and_the_summary(qtbot, digit_im
     from capsexplorer.app.panels.player import IterationPlayer
     from capsexplorer.app.panels.summary_panel import RoutingSummaryPanel
     from capsexplorer.app.session.state import ExplorerState, TraceResult
+    from capsexplorer.app.widgets import theme
     from capsexplorer.net.config import CapsNetConfig
     from capsexplorer.net.model import CapsNet
 
@@ -2005,4 +2006,7 @@ def test_a_one_pass_router_says_so_in_the_player_and_the_summary(qtbot, digit_im
     points = summary.lines["lengths"]["points"]
     assert points.isVisible() and len(points.data) == 10
     np.testing.assert_allclose(sorted(points.data["y"]), sorted(tr.final_lengths[0]), atol=1e-6)
+    last = points.data[-1]  # drawn last, over any point at its place: the winner, in the winner's colour
+    assert last["data"] == tr.prediction[0] and last["brush"].color() == theme.winner_colour()
+    assert last["y"] == pytest.approx(tr.final_lengths[0, tr.prediction[0]])
     assert f"Winner {tr.prediction[0]} (orange point)" in summary.caption.text()

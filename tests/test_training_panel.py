@@ -351,6 +351,7 @@ def test_the_explorer_says_a_model_is_training_while_its_window_is_closed(qtbot,
     badge.click()
     qtbot.waitUntil(dialog.isVisible, timeout=5000)
     process.stateChanged.emit("pausing")
+    process.step.emit({"epoch": 2, "epochs": 4, "step": 51, "steps": 100})  # the step in progress ends
     assert badge.text() == "Training: pausing…"
     process.stateChanged.emit("paused")  # stopped, its checkpoint kept: nothing runs
     assert not badge.isVisible()

@@ -132,7 +132,8 @@ def _quit_on_signals(window) -> None:
     from PySide6.QtCore import QTimer
 
     for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: window.quit_now())
+        signal.signal(number, lambda *_: QTimer.singleShot(0, window, window.quit_now))  # from the event loop,
+        # not from inside whatever Python code the signal interrupted
     timer = QTimer(window)
     timer.timeout.connect(lambda: None)
     timer.start(200)

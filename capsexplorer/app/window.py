@@ -223,9 +223,10 @@ class MainWindow(QMainWindow):
         return self.training is None or self.training.stop_for_closing(self, ask=not self._quitting)
 
     def quit_now(self) -> None:
-        """Closes without asking (SIGTERM, or Ctrl+C in the terminal): a training run stops, its checkpoint kept."""
-        self._quitting = True
-        self.close()
+        """Closes without asking (SIGTERM, or Ctrl+C in the terminal), once: a training run stops, its checkpoint kept."""
+        if not self._quitting:
+            self._quitting = True
+            self.close()
 
     @qt_safe()
     def closeEvent(self, event) -> None:

@@ -13,6 +13,7 @@ from capsexplorer.app.session.state import ExplorerState
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 from capsexplorer.net.config import MAX_ITERATIONS
+from capsexplorer.net.routers import ONE_PASS
 
 PLAY_MS = 800  # one iteration per this many milliseconds while playing
 SHORTCUT_KEYS = ("[", "]", "P")
@@ -132,7 +133,10 @@ class IterationPlayer(QWidget):
         with signals_blocked(self.scrubber):
             self.scrubber.setRange(1, trace.iterations)
             self.scrubber.setValue(self.state.iteration + 1)
-        one_pass = trace.iterations < self.state.iterations  # uniform or self-attention: the count changes nothing
+        # uniform or self-attention: the count changes nothing (a dynamic router's single iteration, the trace of a
+        # raised count still to come, is not one pass)
+        model = self.state.model
+        one_pass = trace.iterations == 1 < self.state.iterations and (model is None or model.config.routing in ONE_PASS)
         self.position.setText("one pass, not" if one_pass else f"iteration {self.state.iteration + 1} of")
         self.position.setToolTip("This model's router makes one pass, whatever the iteration count" if one_pass
                                  else "")

@@ -19,8 +19,11 @@ class StatusLine:
         theme.fix_label_size(self.time_label, "Last trace: 999.9 ms")
         self.training = QPushButton("")
         self.training.setFlat(True)
+        self.training.setFixedWidth(self.training.fontMetrics().horizontalAdvance("Training: epoch 999 of 999, 100%")
+                                    + 16)  # its words change with every step: the bar around it never moves
         self.training.setToolTip("A model is training in a process of its own: click (or Ctrl+T) to watch it")
         self.training.hide()
+        self._training_steps = False  # a run's steps are shown (not while it pauses or stops)
         for label in (self.training, self.device_label, self.model_label, self.time_label):
             bar.addPermanentWidget(label)
         state.modelChanged.connect(self._model)
@@ -49,6 +52,7 @@ class StatusLine:
         process.step.connect(self._training_step)
 
     def _training_state(self, state: str) -> None:
+        self._training_steps = state == "running"  # a step that ends after Pause or Cancel leaves their words
         running = state in ("running", "pausing", "cancelling")
         if running and state != "running":
             self.training.setText(f"Training: {'pausing' if state == 'pausing' else 'stopping'}…")
@@ -57,6 +61,8 @@ class StatusLine:
         self.training.setVisible(running)
 
     def _training_step(self, record: dict) -> None:
+        if not self._training_steps:
+            return
         steps = max(int(record.get("steps", 1) or 1), 1)
         done = (record.get("epoch", 1) - 1 + record.get("step", 0) / steps) / max(int(record.get("epochs", 1) or 1), 1)
         self.training.setText(f"Training: epoch {record.get('epoch', '?')} of {record.get('epochs', '?')}, "

@@ -128,10 +128,11 @@ class RoutingSummaryPanel(QGroupBox):
             curves["winner"].setData(r, values[:, winner])
             curves["runner_up"].setData(r, values[:, runner_up])
             curves["points"].setVisible(tr.iterations == 1)  # uniform, self-attention: one value a class
-            if tr.iterations == 1:
-                brushes = [pg.mkBrush(theme.winner_colour() if d == winner else theme.runner_up_colour()
-                                      if d == runner_up else theme.bar_colour()) for d in range(classes)]
-                curves["points"].setData(np.ones(classes), values[0], brush=brushes)
+            if tr.iterations == 1:  # drawn in order: the winner last, over any point at its place (uniform: all)
+                order = [d for d in range(classes) if d not in (winner, runner_up)] + [runner_up, winner]
+                brushes = [pg.mkBrush(theme.bar_colour()) for _ in order[:-2]] + \
+                    [pg.mkBrush(theme.runner_up_colour()), pg.mkBrush(theme.winner_colour())]
+                curves["points"].setData(np.ones(classes), values[0, order], brush=brushes, data=order)
         style = (theme.is_dark(), tr.iterations)
         if style != self._style:  # pens and the x axis follow the theme and the iteration count only
             self._style = style

@@ -437,11 +437,13 @@ class SweepPanel(QGroupBox):
         for d, text in enumerate(self.line_names):
             peak = int(np.argmax(sweep.lengths[:, d])) if d < classes else 0
             top = float(sweep.lengths[peak, d]) if d < classes else 0.0
-            text.setVisible(d < classes and d != sweep.digit and top >= self.RISES)
-            if text.isVisible():
+            rises = d < classes and d != sweep.digit and top >= self.RISES
+            text.setVisible(rises)
+            if rises:
                 text.setText(self._name(d))
                 text.setColor(theme.foreground())
-                text.setAnchor((0.5, 1.0) if top < 0.85 else (0.5, -0.1))  # above its peak, or under it at the top
+                across = 0.0 if peak == 0 else 1.0 if peak == len(sweep.values) - 1 else 0.5  # inside at either end
+                text.setAnchor((across, 1.0) if top < 0.85 else (across, -0.1))  # above its peak, or under it at the top
                 text.setPos(float(sweep.values[peak]), top)
 
     def _lines_for(self, classes: int) -> None:

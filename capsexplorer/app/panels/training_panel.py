@@ -133,7 +133,7 @@ class TrainingPanel(QWidget):
         self.amp.setToolTip("Faster on GPUs and on CPUs with AMX or AVX-512 BF16; same network")
         self.out = QLineEdit()
         self.out.textChanged.connect(lambda _t: self._state_changed(self.process.state))
-        self.out.textChanged.connect(lambda text: self.out.setToolTip(f"Saved as {text}"))  # a long path, whole
+        self.out.textChanged.connect(lambda text: self.out.setToolTip(f"Saved as {text}" if text else ""))  # whole
         save = QToolButton()
         save.setText("…")
         save.clicked.connect(self._choose_out)

@@ -32,6 +32,7 @@ class Picture(QWidget):
     def target(self) -> QRect:
         h, w = self.image.height(), self.image.width()
         scale = min(self.width() / max(w, 1), self.height() / max(h, 1))
+        scale = float(int(scale)) if scale >= 1 else scale  # every pixel the same size (36 px in 112: 3 each)
         width, height = round(w * scale), round(h * scale)
         return QRect((self.width() - width) // 2, (self.height() - height) // 2, width, height)
 

@@ -297,7 +297,7 @@ def test_blank_canvas_clears_the_views(qtbot, window):
     assert window.draw.prediction.text() == "–" and not window.pose.isEnabled()
     assert not window.routing.matrix.isVisible() and not window.player.play_button.isEnabled()
     assert not any(line.isVisible() for line in window.summary.iteration_line)  # no iteration marked on empty plots
-    assert not window.routing.colorbar.isVisible() and not window.routing.spatial_bar.isVisible()  # no old scales
+    assert window.routing.colorbar.opacity() == 0 and window.routing.spatial_bar.opacity() == 0  # no old scales
 
 
 def test_closing_while_the_worker_is_busy_is_clean(qtbot, model, monkeypatch):

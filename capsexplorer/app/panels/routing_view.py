@@ -273,8 +273,10 @@ class RoutingPanel(QGroupBox):
     # --- from the state -----------------------------------------------------------------------
     def _new_result(self) -> None:
         tr = self.state.trace
-        for item in (self.overlay, self.winner_box, self.matrix, self.colorbar, self.spatial_bar):
-            item.setVisible(tr is not None)  # (a scale of the last input's values over nothing misled)
+        for item in (self.overlay, self.winner_box, self.matrix):
+            item.setVisible(tr is not None)
+        for bar in (self.colorbar, self.spatial_bar):  # a scale of the last input's values over nothing misled;
+            bar.setOpacity(1.0 if tr is not None else 0.0)  # cleared, not hidden: hiding re-laid the plots out
         if tr is None:
             size = self.state.geometry.size
             self.input_image.setImage(np.zeros((size, size), np.float32), levels=(0, 1), autoLevels=False)

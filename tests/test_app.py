@@ -1968,6 +1968,43 @@ def test_an_upright_value_never_touches_the_lengths_caption(qtbot, window):
     assert lengths._inside[winner] and lengths.labels[winner].pos().y() < lengths.values[winner]
 
 
+def test_the_lengths_labels_set_only_on_change_still_follow_clear_and_theme(qtbot, window):
+    """The value labels and the caption are set only where they change (each set re-lays a text item out): after
+    Clear they come back for the same input, and an upright value inside its bar stays dark across a theme change
+    (a change of style recolours every label)."""
+    from capsexplorer.app.panels.lengths import UPRIGHT_BELOW_WIDTH
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    lengths, canvas = window.lengths, window.draw.canvas
+    caption, shown = lengths.caption.toPlainText(), [t.toPlainText() for t in lengths.labels]
+    assert caption.startswith("iteration 3 of 3") and all(shown)
+    with qtbot.waitSignal(window.controller.blankShown, timeout=TIMEOUT):
+        canvas.clear()
+    qtbot.wait(20)
+    assert lengths.caption.toPlainText() == "" and not any(t.toPlainText() for t in lengths.labels)
+    wait_trace(qtbot, window, canvas.undo)  # the same input again
+    qtbot.wait(20)
+    assert lengths.caption.toPlainText() == caption and [t.toPlainText() for t in lengths.labels] == shown
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: 0 < lengths.plot.width() < UPRIGHT_BELOW_WIDTH, timeout=5000)
+    window.state.redraw()
+    qtbot.wait(20)
+    winner = int(np.argmax(lengths.values))
+    assert lengths._inside[winner]
+    for name in ("dark", "light"):
+        window.set_theme(name)
+        qtbot.wait(20)
+        assert lengths.labels[winner].color.getRgb()[:3] == (25, 25, 25), name  # dark on the orange bar
+        outside = next(d for d in range(len(lengths.values)) if not lengths._inside[d])
+        assert lengths.labels[outside].color == theme_foreground(), name
+
+
+def theme_foreground():
+    from capsexplorer.app.widgets import theme
+
+    return theme.foreground()
+
+
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
     """From a student's run: the winner's value sat over the top of the CNN's 100 % bar, which then looked shorter."""
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
-from capsexplorer.app.widgets.tiles import grey_image
+from capsexplorer.app.widgets.tiles import grey_image, grey_pixels
 from capsexplorer.data.datasets import SHORT_TICK_NAMES, TICK_NAMES
 from capsexplorer.net.losses import M_MINUS
 
@@ -34,7 +34,8 @@ class ClassStrip(QWidget):
 
     def set_data(self, reconstructions: np.ndarray, names, lengths: np.ndarray, winner: int, chosen: int) -> None:
         """reconstructions (J, H, W) in [0, 1]; lengths (J,) the capsules' ‖v_j‖."""
-        drawn = [grey_image(r) for r in reconstructions]
+        stack = grey_pixels(reconstructions)  # (J, H, W)
+        drawn = [grey_image(None, pixels) for pixels in stack]
         self.images = [image for image, _ in drawn]
         self._pixels = [pixels for _, pixels in drawn]  # the QImages borrow these buffers
         self.names, self.lengths = list(names), np.asarray(lengths, float)

@@ -19,6 +19,13 @@ INSIDE_FROM = 0.6  # a longer bar holds its upright value and name inside, from 
 TOP = 1.34  # the y range's top: room above a full-length bar for its value and the two-line caption
 
 
+def _place(text: pg.TextItem, x: float, y: float) -> None:
+    """A value label moved only where it moves (each move re-lays the text item out)."""
+    if getattr(text, "at", None) != (x, y):
+        text.at = (x, y)
+        text.setPos(x, y)
+
+
 class LengthsPanel(QGroupBox):
     """The lengths after the iteration the state shows."""
 
@@ -94,7 +101,7 @@ class LengthsPanel(QGroupBox):
         self._clear_of_the_cnn()
         tr = self.state.trace
         if tr is not None:
-            self.caption.setHtml(self._caption_html(self.state.iteration + 1, tr.iterations))
+            self._set_caption(self._caption_html(self.state.iteration + 1, tr.iterations))
 
     @qt_safe()
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -134,6 +141,7 @@ class LengthsPanel(QGroupBox):
                 text.setFont(font)
                 text.setAngle(90 if style[1] else 0)
                 text.setAnchor((0.0, 0.5) if style[1] else (0.5, 1.0))
+                text.inside = None  # its place and colours set again below
         # Where the axis shows numbers for classes that have names, each upright value carries its name
         # too — inside a long bar, above a short one — so every class is named at every width.
         names = getattr(self, "tick_names", None)
@@ -142,14 +150,23 @@ class LengthsPanel(QGroupBox):
         self._inside = [bool(style[1] and value > INSIDE_FROM) for value in self.values]
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             inside = self._inside[d]
-            text.setText((f"{value:.2f} {names[d]}" if named else f"{value:.2f}") if roomy else "")
-            if style[1]:
+            words = (f"{value:.2f} {names[d]}" if named else f"{value:.2f}") if roomy else ""
+            if words != text.toPlainText():  # (a text item re-lays itself out when set)
+                text.setText(words)
+            if style[1] and getattr(text, "inside", None) != inside:
+                text.inside = inside
                 text.setAnchor((1.0, 0.5) if inside else (0.0, 0.5))
                 text.setColor(QColor(25, 25, 25) if inside else theme.foreground())  # dark on the orange bar
                 text.fill = pg.mkBrush(None) if inside else self._label_fill
-            text.setPos(d, value - 0.02 if inside else value + 0.01)
+            if inside:
+                _place(text, d, value - 0.02)
         self._clear_of_the_cnn()
-        self.caption.setHtml(self._caption_html(iteration, iterations))
+        self._set_caption(self._caption_html(iteration, iterations))
+
+    def _set_caption(self, html: str) -> None:
+        if html != getattr(self, "_caption_shown", None):
+            self._caption_shown = html
+            self.caption.setHtml(html)
 
     def _clear_of_the_cnn(self) -> None:
         """A value above its bar sits above the CNN's bar beside it too, never over its top (a student read a CNN
@@ -159,7 +176,7 @@ class LengthsPanel(QGroupBox):
         for d, (text, value) in enumerate(zip(self.labels, self.values)):
             if d < len(inside) and not inside[d]:
                 top = max(value, float(cnn[d])) if cnn is not None and len(cnn) == len(self.values) else value
-                text.setPos(d, top + 0.01)
+                _place(text, d, top + 0.01)
 
     def _caption_html(self, iteration: int, iterations: int) -> str:
         """The iteration, and — while the CNN's bars are drawn — what their colour means (a legend)."""
@@ -222,4 +239,4 @@ class LengthsPanel(QGroupBox):
         self.bars.setOpts(height=self.values, brushes=[theme.bar_colour()] * len(self.x))
         for text in self.labels:
             text.setText("")
-        self.caption.setText("")
+        self._set_caption("")

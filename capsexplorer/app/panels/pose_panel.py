@@ -250,6 +250,7 @@ class PosePanel(QGroupBox):
         self.set_beside(False)
 
         self.digit = 0  # self.origin (D,): the pose the network computed
+        self._edges = None  # (statistics, class, (D, bins + 1) their edges): see `_class_edges`
         self.setEnabled(False)
         self._follow_result = WhenShown(self, self._show, state, hidden=False)  # mid-stroke: at the stroke's end
         state.resultChanged.connect(self._follow_result)
@@ -398,15 +399,23 @@ class PosePanel(QGroupBox):
 
     def _recentre(self) -> None:
         stats = self.state.pose_stats
-        for k, (slider, value, (low, high)) in enumerate(zip(self.sliders, self.origin, self.slider_ranges())):
+        known = stats is not None and self.digit < len(stats.counts)
+        edges = self._class_edges(stats) if known else None
+        for k, (slider, value, (low, high)) in enumerate(zip(self.sliders, self.origin.tolist(),
+                                                             self.slider_ranges().tolist())):
             with signals_blocked(slider):
-                slider.setRange(float(low), float(high))
-                slider.setValue(float(value))
-            backdrop = None
-            if stats is not None and self.digit < len(stats.counts):
-                backdrop = (stats.histogram[self.digit, k], stats.edges(self.digit, k), float(low), float(high),
-                            float(value))
+                slider.setRange(low, high)
+                slider.setValue(value)
+            backdrop = (stats.histogram[self.digit, k], edges[k], low, high, value) if known else None
             slider.slider.backdrop = backdrop  # (repaints it)
+
+    def _class_edges(self, stats) -> np.ndarray:
+        """(D, bins + 1) the histograms' bin edges of the class shown, computed once per class and statistics."""
+        cached = self._edges
+        if cached is None or cached[0] is not stats or cached[1] != self.digit or len(cached[2]) != len(self.sliders):
+            cached = self._edges = (stats, self.digit, np.stack([stats.edges(self.digit, k)
+                                                                 for k in range(len(self.sliders))]))
+        return cached[2]
 
     def z_score(self, k: int, value: float) -> float | None:
         stats = self.state.pose_stats

@@ -37,6 +37,7 @@ QUANTITY_HTML = {"deviation": "c<sub>ij</sub> − 1/J", "coupling": "c<sub>ij</s
                  "agreement": "û<sub>j|i</sub>·v<sub>j</sub>", "routed": "c<sub>ij</sub>‖û<sub>j|i</sub>‖"}
 MODE_NAMES = {"deviation": "deviation from uniform", "coupling": "coupling c_ij", "logits": "routing logits b_ij",
               "agreement": "agreement û·v", "routed": "routed mass c·‖û‖"}
+ROW_FLAGS = QListWidgetItem().flags()  # a list row's own: enabled, selectable
 
 
 def quantity_html(weighted: bool, change: bool, mode: str = "coupling") -> str:
@@ -381,26 +382,41 @@ class RoutingPanel(QGroupBox):
         s, tr = self.state, self.state.trace
         names = s.classes
         rows = views.largest_changes(tr, s.iteration, count=6, enabled=None if s.enabled.all() else s.enabled)
-        self.changes.clear()
         if s.iteration == 0:
+            self.changes.clear()
             self.changes_title.setText("Changed most: step to a later iteration (iteration 1 is uniform, "
                                        "c_ij = 1/J).")
             return
         self.changes_title.setText(f"Changed most, iteration 1 → {s.iteration + 1}:")  # one line: room for the rows
         fell = views.largest_changes(tr, s.iteration, count=3, enabled=None if s.enabled.all() else s.enabled,
                                      fell=True)
+        lines = []  # (text, tooltip, primary capsule or None for a heading)
         for heading, found in (("grew most", rows), ("fell most", fell)):
-            title = QListWidgetItem(heading)
-            title.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.changes.addItem(title)
+            lines.append((heading, "", None))
             for i, j, first, then in found:
                 capsule_type, row, col = s.geometry.place(i)
-                item = QListWidgetItem(f"#{i} → {names[j]}: {then - first:+.3f} ({first:.3f} → {then:.3f}), "
-                                       f"type {capsule_type} at ({row}, {col})")  # the ranked figure first
-                item.setToolTip(f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
-                                f"coupling to {names[j]} moved by {then - first:+.4f}. Click: the Primary tab.")
-                item.setData(Qt.ItemDataRole.UserRole, i)
-                self.changes.addItem(item)
+                lines.append((f"#{i} → {names[j]}: {then - first:+.3f} ({first:.3f} → {then:.3f}), "
+                              f"type {capsule_type} at ({row}, {col})",  # the ranked figure first
+                              f"Primary capsule {i}: type {capsule_type}, position row {row}, col {col}; its "
+                              f"coupling to {names[j]} moved by {then - first:+.4f}. Click: the Primary tab.", i))
+        self._list_lines(lines)
+
+    def _list_lines(self, lines: list[tuple[str, str, int | None]]) -> None:
+        """The list's rows set in place: refilling it re-laid out and repainted the list and its scroll bar on
+        every trace."""
+        while self.changes.count() > len(lines):
+            self.changes.takeItem(self.changes.count() - 1)
+        while self.changes.count() < len(lines):
+            self.changes.addItem(QListWidgetItem())
+        for row, (text, tip, capsule) in enumerate(lines):
+            item = self.changes.item(row)
+            flags = Qt.ItemFlag.NoItemFlags if capsule is None else ROW_FLAGS  # a heading: not clickable
+            if (item.text(), item.toolTip(), item.flags(), item.data(Qt.ItemDataRole.UserRole)) != (text, tip, flags,
+                                                                                                 capsule):
+                item.setText(text)  # (each setter re-lays the row out)
+                item.setToolTip(tip)
+                item.setFlags(flags)
+                item.setData(Qt.ItemDataRole.UserRole, capsule)
 
     def shown_words(self) -> str:
         """What a cell of the matrix holds now, in words: the mode, weighted and as a change if so."""

@@ -95,7 +95,10 @@ class SeeingLine(QLabel):
     def refresh(self, *_) -> None:
         text = sentence(self.state)
         title = tab(self.state.lab_view).title
-        self.setText(f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else "")
+        words = f"<p><b>The {title} tab:</b> {html.escape(text)}</p>" if text else ""
+        if words == self.text() and self.isHidden() == (not words) and self.state.lab_view == self._view:
+            return  # (fitting its height to the words costs a text layout: it follows every trace)
+        self.setText(words)
         self.setVisible(bool(text))
         if self.state.lab_view != self._view:  # another tab's sentence: fitted to it afresh
             self._view = self.state.lab_view

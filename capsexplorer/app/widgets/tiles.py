@@ -10,9 +10,15 @@ from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 
 
-def grey_image(array: np.ndarray) -> tuple[QImage, np.ndarray]:
-    """(H, W) values in [0, 1] → a greyscale QImage (black 0 → white 1) and the bytes it borrows (keep both)."""
-    pixels = np.ascontiguousarray((np.clip(np.nan_to_num(array), 0, 1) * 255).round().astype(np.uint8))
+def grey_pixels(array: np.ndarray) -> np.ndarray:
+    """(..., H, W) values in [0, 1] → bytes, black 0 → white 1 (one pass for a whole stack)."""
+    return np.ascontiguousarray((np.clip(np.nan_to_num(array), 0, 1) * 255).round().astype(np.uint8))
+
+
+def grey_image(array: np.ndarray, pixels: np.ndarray | None = None) -> tuple[QImage, np.ndarray]:
+    """(H, W) values in [0, 1] (or their `pixels`, from `grey_pixels`) → a greyscale QImage and the bytes it
+    borrows (keep both)."""
+    pixels = grey_pixels(array) if pixels is None else pixels
     return QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1],
                   QImage.Format.Format_Grayscale8), pixels
 

@@ -1873,6 +1873,31 @@ def test_while_a_stroke_is_drawn_the_heavier_panels_wait_for_its_end(qtbot, wind
     np.testing.assert_allclose(pose.origin, tr.poses[0, digit], atol=1e-6)
 
 
+def test_after_clear_the_pose_is_usable_again_from_the_first_live_trace_under_its_veil(qtbot, window, model, heldout):
+    """Enabling the pose panel re-styles and repaints all its children (a tenth of a stroke's end): after Clear it
+    is enabled with a stroke's first live trace, faded under its veil, and the stroke's end only draws the new
+    pose. Each slider's value is written beside it as the number it holds."""
+    import dataclasses
+
+    from capsexplorer.app.session.state import TraceResult
+    from capsexplorer.app.widgets.when_shown import waiting
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    state, pose = window.state, window.pose
+    with qtbot.waitSignal(window.controller.blankShown, timeout=TIMEOUT):
+        window.draw.canvas.clear()
+    assert not pose.isEnabled()
+    tr = model.trace(heldout.images[3:4].astype(np.float32) / 255.0, keep_u_hat=True)
+    live = TraceResult(state.next_generation(), tr.images[0], tr, np.zeros((10, 28, 28), np.float32), 0.01)
+    state.accept(live, live=True)
+    assert pose.isEnabled() and waiting(pose)
+    state.accept(dataclasses.replace(live, request=state.next_generation()))
+    assert pose.isEnabled() and not waiting(pose)
+    for slider, value in zip(pose.sliders, tr.poses[0, state.shown_pose_digit()]):
+        assert slider.text() == f"{slider.value():+.3f}"
+        assert slider.value() == pytest.approx(float(value), abs=1e-6) or not slider.minimum() < value < slider.maximum()
+
+
 def test_a_veil_laid_while_its_tab_is_hidden_goes_at_the_stroke_end_and_covers_the_panel_when_shown(
         qtbot, window, model, heldout):
     """A student drew while the narrow window's Pose tab was hidden, then opened it: the pose was faded for good
@@ -2003,6 +2028,38 @@ def theme_foreground():
     from capsexplorer.app.widgets import theme
 
     return theme.foreground()
+
+
+def test_panel_frames_are_drawn_plainly_with_fusions_look(qtbot, window):
+    """Fusion stretches a translucent picture over a whole QGroupBox each time anything inside it repaints (about
+    1.5 ms a panel at a stroke's end); the program's style draws that frame plainly, and it looks the same: border and
+    tint within a few levels of Fusion's own, light and dark."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QImage, QPalette, QRegion
+    from PySide6.QtWidgets import QApplication, QGroupBox, QStyleFactory, QWidget
+
+    from capsexplorer.app.widgets import theme
+
+    assert isinstance(QApplication.style(), theme.PlainPanelFrames)
+    for name in ("dark", "light"):
+        window.set_theme(name)
+        qtbot.wait(20)
+        assert isinstance(QApplication.style(), theme.PlainPanelFrames), name
+        fusion = QStyleFactory.create("Fusion")
+        drawn = []
+        for style in (None, fusion):
+            box = QGroupBox("Pose")
+            if style is not None:
+                box.setStyle(style)
+            box.resize(100, 80)
+            image = QImage(100, 80, QImage.Format.Format_ARGB32)
+            image.fill(QApplication.palette().color(QPalette.ColorRole.Window))
+            box.render(image, QPoint(), QRegion(box.rect()), QWidget.RenderFlag.DrawWindowBackground)
+            drawn.append(image)
+        ours, theirs = drawn
+        for x, y in ((50, 17), (1, 50), (99, 50), (50, 79), (50, 50), (0, 50), (50, 16)):  # border, tint, outside
+            a, b = ours.pixelColor(x, y).getRgb()[:3], theirs.pixelColor(x, y).getRgb()[:3]
+            assert max(abs(p - q) for p, q in zip(a, b)) <= 5, (name, x, y, a, b)
 
 
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QApplication,
     QProxyStyle,
     QScrollArea,
     QSplitter,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from capsexplorer.app.guide import GuidePanel
 from capsexplorer.app.session.tabs import LAB_TABS, POSE_TAB
+from capsexplorer.app.widgets import theme
 from capsexplorer.app.widgets.guard import qt_safe
 from capsexplorer.app.widgets.steady_scroll import SteadyScrollArea
 
@@ -38,7 +38,7 @@ class SnugTabs(QProxyStyle):
 def snug_tabs(tabs: QTabWidget) -> None:
     """The tab bar in the application's current style, a little narrower (again after a theme change: a widget
     with a style of its own no longer follows the application's)."""
-    style = SnugTabs(QStyleFactory.create(QApplication.style().name()))
+    style = SnugTabs(QStyleFactory.create(theme.style_name()))
     style.setParent(tabs)  # lives as long as the tabs
     previous = tabs.tabBar().style()
     tabs.tabBar().setStyle(style)

@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
         self.settings = QSettings() if persist else None
-        self.theme = theme.apply_theme(str(self.settings.value("theme", "system"))) if persist else "system"
+        self.theme = theme.apply_theme(str(self.settings.value("theme", "system")) if persist else "system")
         self.training: TrainingDialog | None = None
         self._quitting = False  # told to quit (SIGTERM, Ctrl+C): closing asks nothing
         self._initial_image = image

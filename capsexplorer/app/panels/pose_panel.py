@@ -4,8 +4,8 @@ value marked (the data's scale); the paper's Fig. 4 range, ±0.25 about the inpu
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
+from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -104,8 +104,9 @@ class HistogramSlider(QSlider):
 
 
 class PoseSlider(QWidget):
-    """A float slider with its value beside it. Light on purpose: all 16 re-centre on every trace,
-    and a label of fixed width never re-lays the panel out."""
+    """A float slider with its value written beside it. Light on purpose: all 16 re-centre on every trace, so the
+    value is painted by this widget in a room of fixed width (a label per slider was 16 more widgets to paint, and
+    a new text never re-lays the panel out)."""
 
     valueChanged = Signal(float)
     STEPS = 1000
@@ -115,13 +116,12 @@ class PoseSlider(QWidget):
         self.slider = HistogramSlider()
         self.slider.setRange(0, self.STEPS)
         self.slider.setPageStep(self.STEPS // 20)
-        self.label = QLabel("+0.000")
-        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        theme.fix_label_size(self.label, "−0.000")
+        self._text = "+0.000"
+        self._room = self.fontMetrics().horizontalAdvance("−0.000") + 8  # px right of the slider
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)
-        layout.addWidget(self.label)
+        layout.addSpacing(self._room)
         self._low, self._high = -0.25, 0.25
         self._exact: float | None = None  # the value set, until a drag moves the handle: no rounding to steps
         self.describe = None  # () → its tooltip, written when asked for (16 of them follow every trace)
@@ -161,8 +161,26 @@ class PoseSlider(QWidget):
             self._exact = value
             self._moved(step, exact=True)
 
+    def text(self) -> str:
+        """The value as written beside the slider."""
+        return self._text
+
     def _show(self, value: float) -> None:
-        self.label.setText(f"{value:+.3f}")
+        text = f"{value:+.3f}"
+        if text != self._text:
+            self._text = text
+            self.update(self._text_rect())
+
+    def _text_rect(self) -> QRect:
+        return QRect(self.width() - self._room, 0, self._room, self.height())
+
+    @qt_safe()
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        group = QPalette.ColorGroup.Normal if self.isEnabled() else QPalette.ColorGroup.Disabled
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(group, QPalette.ColorRole.WindowText))
+        painter.drawText(self._text_rect(), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._text)
+        painter.end()
 
     def _moved(self, _step: int, exact: bool = False) -> None:
         if not exact:  # the handle was dragged: its step is the value
@@ -254,6 +272,7 @@ class PosePanel(QGroupBox):
         self.setEnabled(False)
         self._follow_result = WhenShown(self, self._show, state, hidden=False)  # mid-stroke: at the stroke's end
         state.resultChanged.connect(self._follow_result)
+        state.resultChanged.connect(self._enable)
         state.poseDigitChanged.connect(self._pose_digit_changed)
         state.modelChanged.connect(self._name_classes)
         state.labDataChanged.connect(self._data_arrived)  # the data's scale: bends kept
@@ -323,6 +342,13 @@ class PosePanel(QGroupBox):
             with signals_blocked(self.capsule):
                 self.capsule.setCurrentIndex(index)
         self._show()
+
+    def _enable(self) -> None:
+        """Usable while there is a trace: from a stroke's first live trace (under its veil) — enabling re-styles and
+        repaints every child, which at the stroke's end cost a tenth of it."""
+        enabled = self.state.result is not None
+        if enabled != self.isEnabled():
+            self.setEnabled(enabled)
 
     def _show(self) -> None:
         """Re-centres the sliders on the chosen capsule's computed pose; no network run needed:

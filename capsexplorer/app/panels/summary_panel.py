@@ -37,7 +37,7 @@ class RoutingSummaryPanel(QGroupBox):
         self.caption.setWordWrap(True)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         # A fixed height that scrolls when narrow: a new text re-lays nothing out and is never cut off.
-        caption_area = scrolling(self.caption)
+        self.caption_area = caption_area = scrolling(self.caption)
         caption_area.setMinimumWidth(60)
         caption_area.setFixedHeight(self.caption.fontMetrics().height() * 4 + 6)
         plots = QVBoxLayout()
@@ -177,6 +177,7 @@ class RoutingSummaryPanel(QGroupBox):
             "Active parts: the "
             f"{int(summary['active'].sum())} "
             "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
+        self.caption_area.settle()
         self._show_iteration(self.state.iteration)
 
     def _show_iteration(self, iteration: int) -> None:

@@ -2,7 +2,7 @@
 re-lays out what is inside it, never the window around it (a column moved and repainted whole on each stroke)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt
 from PySide6.QtWidgets import QScrollArea, QWidget
 
 from capsexplorer.app.widgets.guard import qt_safe
@@ -23,3 +23,8 @@ class SteadyScrollArea(QScrollArea):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
         lines = self.fontMetrics().height() * 4
         return QSize(max(self.minimumWidth(), lines), max(self.minimumHeight(), lines))
+
+    def settle(self) -> None:
+        """Fits its widget to a new text now, before the window paints it: the layout request a new text posts
+        was otherwise handled after that paint, and its new height painted again."""
+        QCoreApplication.sendPostedEvents(self.viewport(), QEvent.Type.LayoutRequest)

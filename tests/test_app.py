@@ -2062,6 +2062,35 @@ def test_panel_frames_are_drawn_plainly_with_fusions_look(qtbot, window):
             assert max(abs(p - q) for p, q in zip(a, b)) <= 5, (name, x, y, a, b)
 
 
+def test_a_pose_slider_is_drawn_plainly_where_the_style_puts_its_handle(qtbot, window):
+    """The 16 pose sliders paint their groove and handle themselves (Fusion's gradients cost five times as much at
+    every trace): the handle is drawn where the style (and so the mouse) has it, the groove left of it in the
+    highlight colour, as Fusion draws them."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QImage, QPalette, QRegion
+    from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider, QWidget
+
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    slider = window.pose.sliders[0].slider
+    slider.backdrop = None  # the groove and the handle alone
+    for step in (150, 500, 850):
+        slider.setValue(step)
+        option = QStyleOptionSlider()
+        slider.initStyleOption(option)
+        handle = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                               QStyle.SubControl.SC_SliderHandle, slider)
+        image = QImage(slider.size(), QImage.Format.Format_ARGB32)
+        image.fill(QApplication.palette().color(QPalette.ColorRole.Window))
+        slider.render(image, QPoint(), QRegion(slider.rect()), QWidget.RenderFlag.DrawWindowBackground)
+        y = handle.center().y()
+        inside, left = image.pixelColor(handle.center().x(), y), image.pixelColor(handle.left() - 4, y)
+        highlight = QApplication.palette().color(QPalette.ColorRole.Highlight)
+        assert inside.lightness() > 200, (step, inside.getRgb())  # the handle's face
+        assert max(abs(a - b) for a, b in zip(left.getRgb()[:3], highlight.getRgb()[:3])) < 50, (step, left.getRgb())
+        right = image.pixelColor(handle.right() + 4, y)
+        assert abs(right.lightness() - highlight.lightness()) > 40, (step, right.getRgb())  # the groove, not filled
+
+
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
     """From a student's run: the winner's value sat over the top of the CNN's 100 % bar, which then looked shorter."""
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)

@@ -2062,10 +2062,9 @@ def test_panel_frames_are_drawn_plainly_with_fusions_look(qtbot, window):
             assert max(abs(p - q) for p, q in zip(a, b)) <= 5, (name, x, y, a, b)
 
 
-def test_a_pose_slider_is_drawn_plainly_where_the_style_puts_its_handle(qtbot, window):
-    """The 16 pose sliders paint their groove and handle themselves (Fusion's gradients cost five times as much at
-    every trace): the handle is drawn where the style (and so the mouse) has it, the groove left of it in the
-    highlight colour, as Fusion draws them."""
+def test_a_pose_slider_is_drawn_where_the_style_puts_its_handle(qtbot, window):
+    """The pose sliders paint a histogram and a mark behind the style's groove and handle: the handle is drawn where
+    the style (and so the mouse) has it, the groove left of it in the highlight colour."""
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QImage, QPalette, QRegion
     from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider, QWidget

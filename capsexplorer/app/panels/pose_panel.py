@@ -15,8 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSlider,
-    QStyle,
-    QStyleOptionSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -79,36 +77,7 @@ class HistogramSlider(QSlider):
                 painter.setPen(QPen(theme.winner_colour(), 2))
                 painter.drawLine(x, 1, x, self.height() - 1)
             painter.end()
-        self._paint_slider()
-
-    def _paint_slider(self) -> None:
-        """The groove, its part left of the handle and the handle, in Fusion's colours — plainly: Fusion's gradients
-        cost five times as much, and all 16 sliders repaint with every trace. Where they lie is the style's, as for
-        the mouse."""
-        option = QStyleOptionSlider()
-        self.initStyleOption(option)
-        style, control = self.style(), QStyle.ComplexControl.CC_Slider
-        groove = style.subControlRect(control, option, QStyle.SubControl.SC_SliderGroove, self)
-        handle = style.subControlRect(control, option, QStyle.SubControl.SC_SliderHandle, self)
-        palette = self.palette()
-        group = QPalette.ColorGroup.Normal if self.isEnabled() else QPalette.ColorGroup.Disabled
-        outline = palette.color(group, QPalette.ColorRole.Window).darker(140)
-        filled = palette.color(group, QPalette.ColorRole.Highlight) if self.isEnabled() else outline
-        middle = groove.center().y()
-        track = QRectF(groove.left() + 1.5, middle - 1.5, groove.width() - 3, 4)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(outline, 1))
-        painter.setBrush(palette.color(group, QPalette.ColorRole.Window).darker(110))
-        painter.drawRoundedRect(track, 1.5, 1.5)
-        painter.setPen(QPen(filled.darker(130), 1))
-        painter.setBrush(filled)
-        painter.drawRoundedRect(QRectF(track.left(), track.top(), max(0.0, handle.center().x() - track.left()),
-                                       track.height()), 1.5, 1.5)
-        painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight) if self.hasFocus() else outline, 1))
-        painter.setBrush(palette.color(group, QPalette.ColorRole.Button).lighter(104))
-        painter.drawRoundedRect(QRectF(handle).adjusted(1.5, 1.5, -1.5, -1.5), 2, 2)
-        painter.end()
+        super().paintEvent(event)
 
     def _histogram(self) -> QPixmap:
         """The histogram over its own bins' span, drawn into a pixmap only when it, the height or the theme change

@@ -4,8 +4,8 @@ value marked (the data's scale); the paper's Fig. 4 range, ±0.25 about the inpu
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -104,9 +104,8 @@ class HistogramSlider(QSlider):
 
 
 class PoseSlider(QWidget):
-    """A float slider with its value written beside it. Light on purpose: all 16 re-centre on every trace, so the
-    value is painted by this widget in a room of fixed width (a label per slider was 16 more widgets to paint, and
-    a new text never re-lays the panel out)."""
+    """A float slider with its value beside it. Light on purpose: all 16 re-centre on every trace,
+    and a label of fixed width never re-lays the panel out."""
 
     valueChanged = Signal(float)
     STEPS = 1000
@@ -116,12 +115,13 @@ class PoseSlider(QWidget):
         self.slider = HistogramSlider()
         self.slider.setRange(0, self.STEPS)
         self.slider.setPageStep(self.STEPS // 20)
-        self._text = "+0.000"
-        self._room = self.fontMetrics().horizontalAdvance("−0.000") + 8  # px right of the slider
+        self.label = QLabel("+0.000")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        theme.fix_label_size(self.label, "−0.000")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 1)
-        layout.addSpacing(self._room)
+        layout.addWidget(self.label)
         self._low, self._high = -0.25, 0.25
         self._exact: float | None = None  # the value set, until a drag moves the handle: no rounding to steps
         self.describe = None  # () → its tooltip, written when asked for (16 of them follow every trace)
@@ -163,24 +163,10 @@ class PoseSlider(QWidget):
 
     def text(self) -> str:
         """The value as written beside the slider."""
-        return self._text
+        return self.label.text()
 
     def _show(self, value: float) -> None:
-        text = f"{value:+.3f}"
-        if text != self._text:
-            self._text = text
-            self.update(self._text_rect())
-
-    def _text_rect(self) -> QRect:
-        return QRect(self.width() - self._room, 0, self._room, self.height())
-
-    @qt_safe()
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        group = QPalette.ColorGroup.Normal if self.isEnabled() else QPalette.ColorGroup.Disabled
-        painter = QPainter(self)
-        painter.setPen(self.palette().color(group, QPalette.ColorRole.WindowText))
-        painter.drawText(self._text_rect(), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._text)
-        painter.end()
+        self.label.setText(f"{value:+.3f}")  # (the same text sets nothing)
 
     def _moved(self, _step: int, exact: bool = False) -> None:
         if not exact:  # the handle was dragged: its step is the value
@@ -344,8 +330,8 @@ class PosePanel(QGroupBox):
         self._show()
 
     def _enable(self) -> None:
-        """Usable while there is a trace: from a stroke's first live trace (under its veil) — enabling re-styles and
-        repaints every child, which at the stroke's end cost a tenth of it."""
+        """Usable while there is a trace: from a stroke's first live trace (under its veil), so that enabling — which
+        re-styles every child — is not part of the stroke's end."""
         enabled = self.state.result is not None
         if enabled != self.isEnabled():
             self.setEnabled(enabled)

@@ -2090,6 +2090,69 @@ def test_a_pose_slider_is_drawn_where_the_style_puts_its_handle(qtbot, window):
         assert abs(right.lightness() - highlight.lightness()) > 40, (step, right.getRgb())  # the groove, not filled
 
 
+def test_the_changed_most_list_ignores_its_headings_forgets_a_clicked_row_and_empties_after_clear(qtbot, window):
+    """From a student's run: clicking the "grew most" heading raised a TypeError (Qt reports clicks on items it does
+    not enable); after Clear the list kept the cleared digit's capsules over an empty matrix; a row clicked for one
+    input stayed highlighted for the next."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    routing, state = window.routing, window.state
+    state.set_iteration(2)
+    qtbot.wait(20)
+    heading = routing.changes.item(0)
+    assert heading.text() == "grew most"
+    before = state.primary
+    routing.changes.itemClicked.emit(heading)  # as a click on it does
+    qtbot.wait(20)
+    assert state.primary == before and window.lab.currentIndex() == 0
+    routing.changes.setCurrentRow(1)
+    assert routing.changes.selectedItems()
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
+        window.samples.load_random(seed=5)
+    qtbot.wait(20)
+    assert routing.changes.count() == 11 and not routing.changes.selectedItems()
+    with qtbot.waitSignal(window.controller.blankShown, timeout=TIMEOUT):
+        window.draw.canvas.clear()
+    qtbot.wait(20)
+    assert routing.changes.count() == 0 and routing.changes_title.text() == ""
+
+
+def test_a_theme_change_keeps_a_bent_pose_and_an_arrow_key_moves_a_slider_visibly(qtbot, window):
+    """From a student's run: switching light ↔ dark put every bent slider back to the computed pose (the panels draw
+    again from the state, which still held the bend); forty presses of an arrow key moved a pose slider by 0.009."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    pose = window.pose
+    slider = pose.sliders[4]
+    with qtbot.waitSignal(window.controller.reconstructionShown, timeout=TIMEOUT):
+        pose.set_dimension(4, slider.value() + 0.05)
+    bent, drawn = pose.pose(), pose.reconstruction_tile.data.copy()
+    for name in ("dark", "light"):
+        window.set_theme(name)
+        qtbot.wait(20)
+        np.testing.assert_allclose(pose.pose(), bent, atol=1e-6)
+        np.testing.assert_array_equal(pose.reconstruction_tile.data, drawn)
+        assert "As the sliders hold it now (1 of 16 values moved)" in pose.caption.text()
+    span = slider.maximum() - slider.minimum()
+    before = slider.value()
+    slider.slider.setFocus()
+    qtbot.keyClick(slider.slider, Qt.Key.Key_Left)
+    assert before - slider.value() == pytest.approx(span / 100, rel=0.05)
+
+
+def test_a_new_inputs_summary_caption_is_shown_from_its_start(qtbot, window):
+    """From a student's run: the "what routing did" caption kept the last input's scroll position, its margin sentence
+    out of view."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.resize(1024, 700)
+    qtbot.wait(50)
+    bar = window.summary.caption_area.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+    bar.setValue(bar.maximum())
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
+        window.samples.load_random(seed=6)
+    qtbot.wait(20)
+    assert bar.value() == 0
+
+
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
     """From a student's run: the winner's value sat over the top of the CNN's 100 % bar, which then looked shorter."""
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)

@@ -115,6 +115,7 @@ class PoseSlider(QWidget):
         self.slider = HistogramSlider()
         self.slider.setRange(0, self.STEPS)
         self.slider.setPageStep(self.STEPS // 20)
+        self.slider.setSingleStep(self.STEPS // 100)  # an arrow key: 1 % of the range (a step of 1 was 0.1 %)
         self.label = QLabel("+0.000")
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         theme.fix_label_size(self.label, "−0.000")
@@ -349,8 +350,15 @@ class PosePanel(QGroupBox):
         self.digit = digit
         self.origin = np.asarray(result.trace.poses[0, digit], np.float32).copy()
         self._recentre()
+        bent, drawn = self.state.bent_pose, self.state.bent
+        kept = bent is not None and bent[0] == digit and len(bent[1]) == len(self.sliders)
+        if kept:  # the same trace drawn again (a theme changed): the user's bend stays
+            for slider, value in zip(self.sliders, bent[1].tolist()):
+                with signals_blocked(slider):
+                    slider.setValue(value)
         self.input_tile.set_image(result.image)
-        self.reconstruction_tile.set_image(result.reconstructions[digit])
+        self.reconstruction_tile.set_image(drawn.image if kept and drawn is not None and drawn.digit == digit
+                                           else result.reconstructions[digit])
         self.every_class.set_data(result.reconstructions, self.state.classes, result.trace.final_lengths[0],
                                   result.winner, digit)
         caption = self._caption()

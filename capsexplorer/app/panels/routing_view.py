@@ -283,6 +283,8 @@ class RoutingPanel(QGroupBox):
             self.input_image.setImage(np.zeros((size, size), np.float32), levels=(0, 1), autoLevels=False)
             self.hover.setText(EMPTY_HINT)
             self.spatial_caption.setText("")
+            self.changes.clear()  # the last input's capsules, over an empty matrix, misled
+            self.changes_title.setText("")
             self.primary_box.hide()
             return
         self.input_image.setImage(tr.images[0], levels=(0, 1), autoLevels=False)
@@ -408,6 +410,7 @@ class RoutingPanel(QGroupBox):
             self.changes.takeItem(self.changes.count() - 1)
         while self.changes.count() < len(lines):
             self.changes.addItem(QListWidgetItem())
+        self.changes.clearSelection()  # a row clicked for the last input is not this one's
         for row, (text, tip, capsule) in enumerate(lines):
             item = self.changes.item(row)
             flags = Qt.ItemFlag.NoItemFlags if capsule is None else ROW_FLAGS  # a heading: not clickable
@@ -425,7 +428,10 @@ class RoutingPanel(QGroupBox):
         return f"change of {words} since iteration {s.iteration}" if s.change and s.iteration > 0 else words
 
     def _open_change(self, item) -> None:
-        self.state.set_primary(int(item.data(Qt.ItemDataRole.UserRole)))
+        capsule = item.data(Qt.ItemDataRole.UserRole)
+        if capsule is None:  # a heading ("grew most"): Qt reports clicks on items it does not enable too
+            return
+        self.state.set_primary(int(capsule))
         self.state.set_lab_view("primary")
 
     def _show_primary(self, *_) -> None:

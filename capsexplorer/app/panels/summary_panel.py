@@ -178,6 +178,7 @@ class RoutingSummaryPanel(QGroupBox):
             f"{int(summary['active'].sum())} "
             "primary capsules with the longest predictions û. Hover over a plot for every class's values.")
         self.caption_area.settle()
+        self.caption_area.verticalScrollBar().setValue(0)  # a new input's caption is read from its start
         self._show_iteration(self.state.iteration)
 
     def _show_iteration(self, iteration: int) -> None:

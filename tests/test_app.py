@@ -2047,8 +2047,9 @@ def test_panel_frames_are_drawn_plainly_with_fusions_look(qtbot, window):
         assert isinstance(QApplication.style(), theme.PlainPanelFrames), name
         fusion = QStyleFactory.create("Fusion")
         drawn = []
-        for style in (None, fusion):
+        for style in (None, fusion, None, fusion):
             box = QGroupBox("Pose")
+            box.setFlat(len(drawn) >= 2)  # a flat box: Fusion's own line
             if style is not None:
                 box.setStyle(style)
             box.resize(100, 80)
@@ -2056,10 +2057,11 @@ def test_panel_frames_are_drawn_plainly_with_fusions_look(qtbot, window):
             image.fill(QApplication.palette().color(QPalette.ColorRole.Window))
             box.render(image, QPoint(), QRegion(box.rect()), QWidget.RenderFlag.DrawWindowBackground)
             drawn.append(image)
-        ours, theirs = drawn
+        ours, theirs, ours_flat, theirs_flat = drawn
         for x, y in ((50, 17), (1, 50), (99, 50), (50, 79), (50, 50), (0, 50), (50, 16)):  # border, tint, outside
             a, b = ours.pixelColor(x, y).getRgb()[:3], theirs.pixelColor(x, y).getRgb()[:3]
             assert max(abs(p - q) for p, q in zip(a, b)) <= 5, (name, x, y, a, b)
+        assert ours_flat == theirs_flat, name
 
 
 def test_a_pose_slider_is_drawn_where_the_style_puts_its_handle(qtbot, window):

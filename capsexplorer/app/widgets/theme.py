@@ -5,7 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QApplication, QLabel, QProxyStyle, QStyle, QStyleFactory, QToolTip
+from PySide6.QtWidgets import QApplication, QLabel, QProxyStyle, QStyle, QStyleFactory, QStyleOptionFrame, QToolTip
 
 from capsexplorer.app.widgets.guard import qt_safe
 
@@ -45,7 +45,8 @@ class PlainPanelFrames(QProxyStyle):
 
     @qt_safe()
     def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 (Qt naming)
-        if element != QStyle.PrimitiveElement.PE_FrameGroupBox:
+        if element != QStyle.PrimitiveElement.PE_FrameGroupBox or (  # a flat box: Fusion's own line
+                isinstance(option, QStyleOptionFrame) and option.features & QStyleOptionFrame.FrameFeature.Flat):
             super().drawPrimitive(element, option, painter, widget)
             return
         window = option.palette.color(QPalette.ColorRole.Window)

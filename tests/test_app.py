@@ -2155,6 +2155,22 @@ def test_a_new_inputs_summary_caption_is_shown_from_its_start(qtbot, window):
     assert bar.value() == 0
 
 
+@pytest.mark.parametrize("size", [(1024, 700), (1920, 1080)])
+def test_the_winners_frame_in_decoded_as_every_class_is_drawn_whole(qtbot, window, size):
+    """From a student's run: the orange frame round the winner's decoded tile lost its top and right edges where the
+    tiles reached the strip's edges."""
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=TIMEOUT)
+    window.resize(*size)
+    qtbot.wait(50)
+    if window.lab.indexOf(window.pose_area) >= 0:  # a small window: the pose is a lab tab
+        window.lab.setCurrentWidget(window.pose_area)
+    strip = window.pose.every_class
+    qtbot.waitUntil(strip.isVisible, timeout=5000)
+    qtbot.wait(50)
+    for j in range(len(strip.images)):
+        assert strip.rect().contains(strip.tile_rect(j).adjusted(-2, -2, 2, 2)), (j, strip.size())  # a 2-px pen
+
+
 def test_a_value_above_its_bar_clears_the_cnns_bar_beside_it(qtbot, window):
     """From a student's run: the winner's value sat over the top of the CNN's 100 % bar, which then looked shorter."""
     qtbot.waitUntil(lambda: window.state.cnn is not None, timeout=TIMEOUT)

@@ -15,6 +15,7 @@ from capsexplorer.net.losses import M_MINUS
 
 COLUMNS = 5
 GAP = 4
+FRAME = 2  # px round the tiles: a chosen tile's 2-px frame lies outside it
 
 
 class ClassStrip(QWidget):
@@ -48,13 +49,14 @@ class ClassStrip(QWidget):
         self.update()
 
     def tile_rect(self, j: int) -> QRect:
+        """Tile j, inside a margin of FRAME px: the winner's and the chosen tile's frames drawn whole."""
         rows = max(1, -(-len(self.images) // COLUMNS))
         label = self.fontMetrics().height()
-        side = max(16, min((self.width() - GAP * (COLUMNS - 1)) // COLUMNS,
-                           (self.height() - rows * (label + GAP)) // rows))
+        side = max(16, min((self.width() - 2 * FRAME - GAP * (COLUMNS - 1)) // COLUMNS,
+                           (self.height() - FRAME - rows * (label + GAP)) // rows))
         left = (self.width() - (COLUMNS * side + (COLUMNS - 1) * GAP)) // 2
         row, col = divmod(j, COLUMNS)
-        return QRect(left + col * (side + GAP), row * (side + label + GAP), side, side)
+        return QRect(left + col * (side + GAP), FRAME + row * (side + label + GAP), side, side)
 
     def capsule_at(self, pos: QPoint) -> int | None:
         for j in range(len(self.images)):
@@ -84,7 +86,7 @@ class ClassStrip(QWidget):
             if j in (self.winner, self.chosen):
                 colour = theme.winner_colour() if j == self.winner else theme.accent()
                 painter.setPen(QPen(colour, 2))
-                painter.drawRect(rect.adjusted(-1, -1, 1, 1))
+                painter.drawRect(rect.adjusted(-1, -1, 1, 1))  # a 2-px pen: FRAME px beyond the tile
             painter.setPen(theme.foreground() if self.lengths[j] >= M_MINUS else theme.muted())
             width = rect.width() + GAP
             shorter = SHORT_TICK_NAMES.get(self.short[j], self.short[j])  # "Sneak." where "Sneaker" is too wide

@@ -94,7 +94,7 @@ class ClassStrip(QWidget):
                                 self.short[j], shorter) if metrics.horizontalAdvance(t) <= width]
             # never into the next caption: the value on hover then
             text = fits[0] if fits else metrics.elidedText(shorter, Qt.TextElideMode.ElideRight, width)
-            painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + 1, width, metrics.height()),
+            painter.drawText(QRect(rect.left() - GAP // 2, rect.bottom() + FRAME + 1, width, metrics.height()),
                              Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()
 

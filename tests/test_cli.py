@@ -86,8 +86,8 @@ def test_weights_option_after_the_command(capsys, files, tmp_path):
     bad.write_bytes(b"nonsense")
     code, _, err = run(capsys, "classify", files["three"], "--weights", bad)
     assert code == 1 and str(bad) in err
-    code, out, _ = run(capsys, "evaluate", "--json", "--weights", shipped())
-    assert code == 0 and json.loads(out)["n"] == 10000
+    code, out, _ = run(capsys, "evaluate", "--json", "--limit", "200", "--weights", shipped())
+    assert code == 0 and json.loads(out)["n"] == 200
 
 
 def shipped():
@@ -120,6 +120,19 @@ def test_evaluate_json(capsys):
     assert confusion.shape == (10, 10)
     assert confusion.sum(axis=1).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert result["accuracy"] == pytest.approx(np.trace(confusion) / 10000)
+
+
+def test_evaluate_limit_measures_the_first_images_and_says_so(capsys, heldout):
+    code, out, _ = run(capsys, "evaluate", "--json", "--limit", "300")
+    result = json.loads(out)
+    assert code == 0 and result["n"] == 300 and result["split"].startswith("the first 300 images of the official")
+    confusion = np.array(result["confusion"])
+    assert confusion.sum(axis=1).tolist() == np.bincount(heldout.labels[:300], minlength=10).tolist()
+    assert result["accuracy"] == pytest.approx(np.trace(confusion) / 300)
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            run(capsys, "evaluate", "--limit", bad)
+        assert "--limit" in capsys.readouterr().err
 
 
 def test_console_script_runs_in_a_subprocess(files):
@@ -219,7 +232,7 @@ def test_huge_finite_weights_giving_nan_are_an_error_not_bare_nan(capsys, files,
     tensors, meta = read_state(shipped_weights_path())
     tensors = {k: v.float() * (1e30 if k == "digit_weights" else 1) for k, v in tensors.items()}
     save_file(tensors, str(tmp_path / "huge.safetensors"), metadata=meta)
-    for argv in (["classify", files["three"], "--json"], ["evaluate", "--json"]):
+    for argv in (["classify", files["three"], "--json"], ["evaluate", "--json", "--limit", "100"]):
         code, out, err = run(capsys, *argv, "--weights", tmp_path / "huge.safetensors")
         assert code == 1 and "NaN" not in out and "not finite" in err and "Traceback" not in err
 
@@ -360,8 +373,8 @@ def test_the_newcomers_surprises_are_said(capsys, files, tmp_path):
         assert code == 1 and "empty" in err and "text file" not in err
     code, out, err = run(capsys, "evaluate", "--dataset", "mnist", "--data-dir", tmp_path / "nonexistent")
     assert code == 1 and "nonexistent: no such folder" in err
-    code, out, err = run(capsys, "evaluate")  # the plain output has the reconstruction error too
-    assert code == 0 and "reconstruction error" in out
+    code, out, err = run(capsys, "evaluate", "--limit", "100")  # the plain output has the reconstruction error too
+    assert code == 0 and "reconstruction error" in out and "on 100 images" in out
 
 
 def torchvision_datasets():

@@ -174,7 +174,8 @@ def zero(tmp_path_factory):
 
 
 @pytest.mark.parametrize("argv", [
-    ["evaluate", "--json"], ["grid", "IMAGE", "--json"], ["grid", "IMAGE"], ["trace", "IMAGE", "--out", "OUT"],
+    ["evaluate", "--json", "--limit", "100"], ["grid", "IMAGE", "--json"], ["grid", "IMAGE"],
+    ["trace", "IMAGE", "--out", "OUT"],
     ["sweep", "IMAGE", "--transform", "rotate", "--from", "0", "--to", "10", "--steps", "2", "--json"],
 ])
 def test_a_decoder_that_overflows_is_one_line_naming_the_weights(capsys, tmp_path, three, overflowing, argv):
@@ -292,7 +293,7 @@ def other_shape(request, tmp_path_factory):
     ["classify", "IMAGE", "--json"], ["trace", "IMAGE", "--out", "t.npz"], ["grid", "IMAGE", "--json"],
     ["sweep", "IMAGE", "--transform", "rotate", "--from", "-10", "--to", "10", "--steps", "3", "--json",
      "--out", "s.png"],
-    ["grid", "IMAGE", "--out", "g.png"], pytest.param(["evaluate", "--json"], marks=pytest.mark.slow),
+    ["grid", "IMAGE", "--out", "g.png"], ["evaluate", "--json", "--limit", "200"],
 ], ids=lambda argv: argv[0])
 def test_every_command_works_for_every_shape_the_loader_accepts(capsys, tmp_path, three, other_shape, argv):
     import json

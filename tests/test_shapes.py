@@ -20,6 +20,30 @@ SHAPES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _few_training_images(monkeypatch):
+    """The sliders' data range is computed for weights met for the first time: over the 4,000 training digits at
+    36×36, about two minutes on two cores. Here from 20 digits a class (the shape is the point, not the range)."""
+    from capsexplorer.analysis import pose_stats
+
+    monkeypatch.setattr(pose_stats, "PER_CLASS", 20)
+
+
+@pytest.fixture
+def few_heldout(monkeypatch):
+    """The held-out browser's predictions over MNIST's first 300 test digits, not all 10,000: at 36×36 the full set
+    takes about two minutes on two cores, and these tests are about the model's shape."""
+    from capsexplorer.data import datasets
+
+    every = datasets.model_samples
+
+    def first(dataset):
+        found = every(dataset)
+        return found if found is None else (datasets.Split(found[0].images[:300], found[0].labels[:300]), found[1])
+
+    monkeypatch.setattr(datasets, "model_samples", first)
+
+
 def shaped_model(name: str) -> CapsNet:
     torch.manual_seed(0)
     config, metadata = SHAPES[name]
@@ -58,7 +82,7 @@ def test_model_trace_takes_its_own_input_size():
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_every_tab_works_with_the_model_s_shape(qtbot, shape, digit_image):
+def test_every_tab_works_with_the_model_s_shape(qtbot, shape, digit_image, few_heldout):
     walk_every_tab(qtbot, shaped_model(shape), digit_image, shape)
 
 
@@ -148,7 +172,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_every_command_works_with_the_model_s_shape(capsys, shaped_files, shape):
+def test_every_command_works_with_the_model_s_shape(capsys, shaped_files, shape, few_heldout):
     weights, image, root = shaped_files / f"{shape}.safetensors", shaped_files / "digit.png", shaped_files
     geometry = Geometry.of(shaped_model(shape).config)
     code, out, _ = run(capsys, "--weights", weights, "classify", "--json", image)
@@ -166,7 +190,7 @@ def test_every_command_works_with_the_model_s_shape(capsys, shaped_files, shape)
                        root / f"{shape}-grid.png")
     assert code == 0 and len(json.loads(out)["dimensions"]) == geometry.pose_dim
     data = ["--dataset", "folder", "--data-dir", root / "folder"] if shape == "3-class-8d" else []
-    code, out, _ = run(capsys, "--weights", weights, "evaluate", "--json", *data)
+    code, out, _ = run(capsys, "--weights", weights, "evaluate", "--json", "--limit", 300, *data)
     assert code == 0 and np.shape(json.loads(out)["confusion"]) == (geometry.classes, geometry.classes)
     snapshot = root / f"{shape}.png"
     code, _, err = run(capsys, "--weights", weights, "snapshot", image, "--tab", "routing", "--out", snapshot)

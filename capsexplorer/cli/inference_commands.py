@@ -1,6 +1,7 @@
 """classify, trace and evaluate: the trained network on images and on a held-out set."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -104,13 +105,16 @@ def _evaluate_pairs(args, model, dataset) -> int:
     if model.config.image_size != multimnist.CANVAS or args.model != "capsnet":
         raise CapsExplorerError(f"{model.metadata.get('path')}: MultiMNIST pairs are 36×36 images for a CapsNet; "
                                 f"these weights take {model.config.image_size}×{model.config.image_size}")
-    pairs = multimnist.heldout_pairs(dataset.heldout)
+    pairs = multimnist.heldout_pairs(dataset.heldout, min(args.limit or multimnist.HELDOUT_PAIRS,
+                                                          multimnist.HELDOUT_PAIRS))
     result = multimnist.evaluate_pairs(model, pairs, args.iterations)
     _check_finite(model, "the held-out pairs", result.lengths, [result.reconstruction_sse])
     figures = {"accuracy": result.accuracy, "n": len(pairs), "paper_accuracy": multimnist.PAPER_ACCURACY,
                "reconstruction_sse": result.reconstruction_sse, "measure": "both digits right: the two longest "
                "capsules are exactly the two digits present", "iterations": args.iterations or
-               model.config.routing_iterations, "dataset": "multimnist", "split": dataset.split,
+               model.config.routing_iterations, "dataset": "multimnist",
+               "split": dataset.split if len(pairs) == multimnist.HELDOUT_PAIRS else
+               f"the first {len(pairs):,} held-out pairs, from {dataset.split}",
                "weights": model.metadata.get("path")}
     if args.json:
         print(json.dumps(figures, allow_nan=False))
@@ -128,6 +132,14 @@ def _digits_test():
 
     return Dataset("mnist", mnist5k().train, mnist_test(), split="the official MNIST test set, 10,000 digits "
                    "never trained or selected on")
+
+
+def _first(dataset, count: int):
+    """`dataset` with only its first `count` held-out images (evaluate --limit), the split saying so."""
+    from capsexplorer.data.datasets import Split
+
+    heldout = Split(dataset.heldout.images[:count], dataset.heldout.labels[:count])
+    return dataclasses.replace(dataset, heldout=heldout, split=f"the first {count:,} images of {dataset.split}")
 
 
 def cmd_evaluate(args) -> int:
@@ -152,6 +164,8 @@ def cmd_evaluate(args) -> int:
     _same_classes(model, len(dataset.classes), f"the {dataset.name} data set")
     if dataset.name == "multimnist":
         return _evaluate_pairs(args, model, dataset)
+    if args.limit is not None and args.limit < len(dataset.heldout):
+        dataset = _first(dataset, args.limit)
     result = evaluate(model, dataset.heldout, args.iterations)
     _check_finite(model, f"the {dataset.name} held-out images", result.lengths,
                   None if result.reconstruction_sse is None else [result.reconstruction_sse])

@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="default: the data set the weights were trained on")
     evaluate.add_argument("--data-dir",
         help="where the data set's IDX files or image folders are (default: the shipped test digits for a digits model)")
+    evaluate.add_argument("--limit", type=_int_range(1, 10_000_000), metavar="N",
+        help="measure the first N held-out images (or pairs) only: a quick check, not the published figure "
+             "(default: all)")
 
     sweep = add("sweep", help="one transform of the input over a range: lengths and pose at each step")
     sweep.add_argument("image", metavar="IMAGE",

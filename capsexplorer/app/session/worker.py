@@ -507,7 +507,8 @@ class InferenceWorker(QThread):
             except DataError as exc:
                 split, why = None, str(exc)
             if split is not None:
-                stats = yield from pose_stats.stats_steps(self._model, split, source, batch=LONG_BATCH * 5)
+                stats = yield from pose_stats.stats_steps(self._model, split, source, batch=LONG_BATCH * 5,
+                                                              per_class=pose_stats.PER_CLASS)
                 pose_stats.store(self._model, stats)
         self._publish(LabData(stats, equivariance, why, job.model))
 

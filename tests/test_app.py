@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QMouseEvent
+from PySide6.QtGui import QDropEvent, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from capsexplorer.analysis import views
@@ -2213,3 +2213,53 @@ def test_a_one_pass_router_says_so_in_the_player_and_the_summary(qtbot, digit_im
     assert last["data"] == tr.prediction[0] and last["brush"].color() == theme.winner_colour()
     assert last["y"] == pytest.approx(tr.final_lengths[0, tr.prediction[0]])
     assert f"Winner {tr.prediction[0]} (orange point)" in summary.caption.text()
+
+
+def test_a_pen_move_repaints_only_the_stroke_s_end_and_the_screen_matches_a_whole_repaint(qtbot):
+    """While drawing, each pen move repainted the whole sheet and the Draw panel behind it (its frame and tint):
+    about 1.8 ms a move, 90 moves a second. Now a small square around the stroke's end, and what is on the screen
+    is what a full repaint draws."""
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from capsexplorer.app.widgets.canvas import DrawingCanvas
+
+    class Paints(QObject):
+        def __init__(self, widget):
+            super().__init__(widget)
+            self.regions = []
+            widget.installEventFilter(self)
+
+        def eventFilter(self, watched, event):  # noqa: N802 (Qt naming)
+            if event.type() == QEvent.Type.Paint:
+                self.regions.append(event.region().boundingRect())
+            return False
+
+    panel = QWidget()
+    qtbot.addWidget(panel)
+    canvas = DrawingCanvas()
+    QVBoxLayout(panel).addWidget(canvas)
+    panel.resize(400, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    behind, sheet = Paints(panel), Paints(canvas)
+    scale = min(canvas.width(), canvas.height()) / 280
+    origin = QPointF((canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2)
+    points = [origin + QPointF(140 + 70 * np.sin(t), 140 - 90 * np.cos(t)) * scale for t in np.linspace(0, 5, 30)]
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, (points[0].x(), points[0].y()), Qt.MouseButton.LeftButton)
+    qtbot.wait(20)
+    behind.regions.clear()
+    sheet.regions.clear()
+    for p in points[1:]:
+        send_mouse(canvas, QEvent.Type.MouseMove, (p.x(), p.y()), Qt.MouseButton.LeftButton)
+        qtbot.wait(5)
+    qtbot.wait(20)
+    assert sheet.regions and behind.regions == []
+    area = canvas.width() * canvas.height()
+    assert max(r.width() * r.height() for r in sheet.regions) < area / 10, sheet.regions
+    shown = QApplication.primaryScreen().grabWindow(panel.winId()).toImage()
+    at = canvas.mapTo(panel, canvas.rect().topLeft())
+    on_screen = shown.copy(at.x(), at.y(), canvas.width(), canvas.height()).convertToFormat(QImage.Format.Format_RGB32)
+    whole = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    assert on_screen.size() == whole.size() and on_screen == whole
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, (points[-1].x(), points[-1].y()), Qt.MouseButton.NoButton)

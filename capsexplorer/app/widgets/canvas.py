@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -38,6 +38,8 @@ class DrawingCanvas(SquareWidget):
         policy.setHeightForWidth(True)  # a square sheet: the layout gives it as much height as width
         self.setSizePolicy(policy)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        # paintEvent covers every pixel: the panel behind is not painted first (it was, at every pen move)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setToolTip("Draw a digit. Ctrl+Z undoes the last stroke; Esc clears.")
@@ -215,8 +217,17 @@ class DrawingCanvas(SquareWidget):
         point = self._to_sheet(pos)
         if (point - self._current[-1]).manhattanLength() >= 0.5:
             self._current.append(point)
-            self.update()
+            self.update(self._tail_rect())
             self.strokeMoved.emit()
+
+    def _tail_rect(self) -> QRect:
+        """Where a move redraws the stroke: its last three samples (the curve through their midpoints changes
+        there only) widened by the pen — a 40-px square, not the whole sheet."""
+        scale, origin = self._scale(), self._origin()
+        xs = [origin.x() + p.x() * scale for p in self._current[-3:]]
+        ys = [origin.y() + p.y() * scale for p in self._current[-3:]]
+        pad = self.pen_width * scale / 2 + 2
+        return QRectF(QPointF(min(xs) - pad, min(ys) - pad), QPointF(max(xs) + pad, max(ys) + pad)).toAlignedRect()
 
     def _release(self) -> None:
         if self._current is None:

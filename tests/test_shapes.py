@@ -29,21 +29,6 @@ def _few_training_images(monkeypatch):
     monkeypatch.setattr(pose_stats, "PER_CLASS", 20)
 
 
-@pytest.fixture
-def few_heldout(monkeypatch):
-    """The held-out browser's predictions over MNIST's first 300 test digits, not all 10,000: at 36×36 the full set
-    takes about two minutes on two cores, and these tests are about the model's shape."""
-    from capsexplorer.data import datasets
-
-    every = datasets.model_samples
-
-    def first(dataset):
-        found = every(dataset)
-        return found if found is None else (datasets.Split(found[0].images[:300], found[0].labels[:300]), found[1])
-
-    monkeypatch.setattr(datasets, "model_samples", first)
-
-
 def shaped_model(name: str) -> CapsNet:
     torch.manual_seed(0)
     config, metadata = SHAPES[name]

@@ -43,7 +43,7 @@ def digit_image(heldout):
 
 @pytest.fixture
 def few_heldout(monkeypatch, tmp_path):
-    """The held-out browser's predictions over MNIST's first 1,000 test digits, not all 10,000 (about two minutes
+    """The held-out browser's predictions over MNIST's first 300 test digits, not all 10,000 (about two minutes
     at 36×36 on two cores; these tests are about something else), kept in this test's own cache."""
     from capsexplorer.data import datasets
 
@@ -51,7 +51,7 @@ def few_heldout(monkeypatch, tmp_path):
 
     def first(dataset):
         found = every(dataset)
-        return found if found is None else (datasets.Split(found[0].images[:1000], found[0].labels[:1000]), found[1])
+        return found if found is None else (datasets.Split(found[0].images[:300], found[0].labels[:300]), found[1])
 
     monkeypatch.setattr(datasets, "model_samples", first)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -2266,3 +2266,40 @@ def test_a_pen_move_repaints_only_the_stroke_s_end_and_the_screen_matches_a_whol
     assert on_screen.size() == whole.size() and on_screen == whole
     send_mouse(canvas, QEvent.Type.MouseButtonRelease, (points[-1].x(), points[-1].y()), Qt.MouseButton.NoButton)
 
+
+
+def test_pen_moves_are_published_whole_at_the_next_turn_with_one_live_trace_in_flight(qtbot, window, monkeypatch):
+    """Issue 23 §7: a fixed 40 ms throttle published the pen's last moves 40 ms late, so a pen lifted soon after
+    found that live trace still on its way, and the stroke's end waited for it. Now the moves that came together
+    go at the next turn of the event loop, as one live trace; the next waits until that one is answered (or, never
+    answered, for 300 ms)."""
+    import time
+
+    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
+    canvas = window.draw.canvas
+    canvas.clear()
+    qtbot.wait(50)
+    live = []
+    real = window.worker.submit
+    monkeypatch.setattr(window.worker, "submit",
+                        lambda job: live.append(job) if getattr(job, "live", False) else real(job))  # never answered
+    scale = min(canvas.width(), canvas.height()) / 280
+    ox, oy = (canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2
+    points = [(ox + x * scale, oy + y * scale) for x, y in circle(n=30)]
+    held = Qt.MouseButton.LeftButton
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, points[0], held)
+    for p in points[1:20]:
+        send_mouse(canvas, QEvent.Type.MouseMove, p, held)
+    QApplication.processEvents()  # the next turn
+    assert len(live) == 1 and np.array_equal(live[0].image, canvas.image_array())  # the whole burst, at once
+    start = time.monotonic()
+    for p in points[20:]:
+        send_mouse(canvas, QEvent.Type.MouseMove, p, held)
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: len(live) == 2 or time.monotonic() - start > 0.2, timeout=5000)
+    assert len(live) == 1 or time.monotonic() - start >= 0.3  # one in flight: the next waits for its answer
+    qtbot.waitUntil(lambda: len(live) == 2, timeout=5000)  # an answer that never comes holds it 300 ms at most
+    assert np.array_equal(live[1].image, canvas.image_array())
+    real(live[1])  # answered at last: the stroke's end, the same pixels, takes it
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
+        send_mouse(canvas, QEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)

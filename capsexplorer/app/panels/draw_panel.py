@@ -1,12 +1,13 @@
 """Drawing canvas with its pen, undo and clear; beside it, the 28×28 image the network sees."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 from superqt import QLabeledSlider
-from superqt.utils import qthrottled
 
 from capsexplorer.app.session.state import USERS_DRAWING, ExplorerState, InputImage
 from capsexplorer.app.widgets import theme
@@ -14,6 +15,60 @@ from capsexplorer.app.widgets.canvas import DrawingCanvas
 from capsexplorer.app.widgets.tiles import ImageTile
 
 THROTTLE_MS = 40  # while a stroke is being drawn, the input is published at most once per this interval
+UNANSWERED_MS = 300  # a live trace not answered by then (dropped: a model switch, an error) no longer holds the next
+
+
+class LivePublisher(QObject):
+    """While a stroke is drawn: the drawing published as a live trace at the first turn of the event loop after a
+    move — all the moves that came together in one — with one trace in flight at a time, and at most one per
+    THROTTLE_MS. (A fixed 40 ms throttle published a pen's last moves 40 ms late: a pen lifted soon after found
+    that trace still on its way, and the stroke's end waited for it.)"""
+
+    def __init__(self, publish, parent=None):
+        super().__init__(parent)
+        self._publish = publish
+        self._pending = False
+        self._asked_at: float | None = None  # when the trace in flight was published (None: none in flight)
+        self._last = -1.0  # when the last live trace was published
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._fire)
+
+    def moved(self) -> None:
+        self._pending = True
+        self._arm()
+
+    def answered(self) -> None:
+        """A trace was shown (or the input went blank): the next may go."""
+        self._asked_at = None
+        self._arm()
+
+    def cancel(self) -> None:
+        """The stroke ended: its end is published whole, by the panel."""
+        self._pending = False
+        self._timer.stop()
+
+    def _wait_ms(self) -> int:
+        now = time.monotonic()
+        wait = THROTTLE_MS / 1000 - (now - self._last)
+        if self._asked_at is not None:
+            wait = max(wait, UNANSWERED_MS / 1000 - (now - self._asked_at))
+        return max(0, int(np.ceil(wait * 1000)))
+
+    def _arm(self) -> None:
+        if self._pending and not self._timer.isActive():
+            self._timer.start(self._wait_ms())
+
+    def _fire(self) -> None:
+        if not self._pending:
+            return
+        wait = self._wait_ms()
+        if wait > 0:
+            self._timer.start(wait)
+            return
+        self._pending = False
+        self._last = self._asked_at = time.monotonic()
+        self._publish()
 
 
 class DrawPanel(QGroupBox):
@@ -86,9 +141,11 @@ class DrawPanel(QGroupBox):
         layout.addLayout(top)
         layout.addLayout(pen_row)
 
-        self._publish_live = qthrottled(lambda: self.publish(live=True), THROTTLE_MS, leading=False)
+        self._live = LivePublisher(lambda: self.publish(live=True), self)
         self.canvas.strokeMoved.connect(self.strokeMoved)
-        self.canvas.strokeMoved.connect(self._publish_live)
+        self.canvas.strokeMoved.connect(self._live.moved)
+        state.resultChanged.connect(self._live.answered)
+        state.settled.connect(self._live.answered)
         self.canvas.changed.connect(self.changed)
         self.canvas.changed.connect(self.publish)
         state.resultChanged.connect(self.refresh)
@@ -98,7 +155,7 @@ class DrawPanel(QGroupBox):
         """The canvas as the network's input (None when empty). A stroke's end cancels a live update
         still waiting, so the last input is always the whole drawing."""
         if not live:
-            self._publish_live.cancel()
+            self._live.cancel()
         if self.canvas.is_empty():
             self.state.set_input(None)
             return

@@ -2303,3 +2303,29 @@ def test_pen_moves_are_published_whole_at_the_next_turn_with_one_live_trace_in_f
     real(live[1])  # answered at last: the stroke's end, the same pixels, takes it
     with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
         send_mouse(canvas, QEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
+
+
+def test_a_stroke_in_progress_leaving_the_sheet_leaves_no_ink_beside_it(qtbot):
+    """A student's find at 1024×700: while the pen was down, a stroke run off the sheet's top or bottom showed ink on
+    the panel beside the sheet, until the pen lifted."""
+    from PySide6.QtGui import QPalette
+
+    from capsexplorer.app.widgets.canvas import DrawingCanvas
+
+    canvas = DrawingCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(300, 420)  # taller than wide: a band above and below the square sheet
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    held = Qt.MouseButton.LeftButton
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, (150, 200), held)
+    for y in range(200, 2, -6):
+        send_mouse(canvas, QEvent.Type.MouseMove, (150, y), held)
+    qtbot.wait(20)
+    image = canvas.grab().toImage()
+    band = (420 - 300) // 2
+    window = canvas.palette().color(QPalette.ColorRole.Window)
+    for y in (2, band // 2, band - 3):
+        assert image.pixelColor(150, y) == window, y
+    assert image.pixelColor(150, band + 20).lightness() < 80  # the stroke itself, on the sheet
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, (150, 3), Qt.MouseButton.NoButton)

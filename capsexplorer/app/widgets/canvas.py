@@ -192,7 +192,10 @@ class DrawingCanvas(SquareWidget):
         painter.translate(self._origin())
         painter.drawImage(0, 0, self._layer(side))
         if self._current:
+            painter.save()
+            painter.setClipRect(QRectF(0, 0, side, side), Qt.ClipOperation.IntersectClip)  # ink stays on the sheet
             self._draw_strokes(painter, [(self.pen_width, self._current)], self._scale())
+            painter.restore()
         painter.setPen(QPen(self.palette().mid().color(), 1))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(0.5, 0.5, side - 1, side - 1))

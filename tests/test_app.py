@@ -2305,6 +2305,33 @@ def test_pen_moves_are_published_whole_at_the_next_turn_with_one_live_trace_in_f
         send_mouse(canvas, QEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
 
 
+def test_an_answered_live_trace_lets_the_next_moves_go(qtbot, window, monkeypatch):
+    """A student's drawing showed 4 updates a second, not 15: a move made while a live trace was on its way armed the
+    wait for an answer that never comes, and the answer, when it came, did not shorten it."""
+    from capsexplorer.app.panels import draw_panel
+
+    monkeypatch.setattr(draw_panel, "UNANSWERED_MS", 600_000)  # only an answer lets the next go
+    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
+    canvas = window.draw.canvas
+    canvas.clear()
+    qtbot.wait(50)
+    live = []
+    real = window.worker.submit
+    monkeypatch.setattr(window.worker, "submit", lambda job: (live.append(job) if getattr(job, "live", False) else
+                                                              None, real(job))[1])
+    scale = min(canvas.width(), canvas.height()) / 280
+    ox, oy = (canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2
+    points = [(ox + x * scale, oy + y * scale) for x, y in circle(n=40)]
+    held = Qt.MouseButton.LeftButton
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, points[0], held)
+    for p in points[1:]:  # a move every 30 ms, each while a trace may be on its way
+        send_mouse(canvas, QEvent.Type.MouseMove, p, held)
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: len(live) >= 3, timeout=TIMEOUT)  # each answer let the next go
+    with qtbot.waitSignal(window.controller.traceShown, timeout=TIMEOUT):
+        send_mouse(canvas, QEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton)
+
+
 def test_a_stroke_in_progress_leaving_the_sheet_leaves_no_ink_beside_it(qtbot):
     """A student's find at 1024×700: while the pen was down, a stroke run off the sheet's top or bottom showed ink on
     the panel beside the sheet, until the pen lifted."""

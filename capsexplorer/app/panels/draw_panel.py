@@ -33,13 +33,21 @@ class LivePublisher(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._fire)
+        self._painted = QTimer(self)  # the turn after an answer: Qt has painted it by then
+        self._painted.setSingleShot(True)
+        self._painted.setInterval(0)
+        self._painted.timeout.connect(self._next_may_go)
 
     def moved(self) -> None:
         self._pending = True
         self._arm()
 
     def answered(self) -> None:
-        """A trace was shown (or the input went blank): the next may go."""
+        """A trace was shown (or the input went blank): the next may go once it is painted — routed while the
+        window paints, the next trace and the painting slowed each other down and held the pen longer."""
+        self._painted.start()
+
+    def _next_may_go(self) -> None:
         self._asked_at = None
         self._arm()
 
@@ -56,7 +64,8 @@ class LivePublisher(QObject):
         return max(0, int(np.ceil(wait * 1000)))
 
     def _arm(self) -> None:
-        if self._pending and not self._timer.isActive():
+        """(Re)started with the wait as it is now: an answer shortens it."""
+        if self._pending:
             self._timer.start(self._wait_ms())
 
     def _fire(self) -> None:

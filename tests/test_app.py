@@ -66,12 +66,17 @@ def send_mouse(widget, kind, point, buttons):
     QApplication.sendEvent(widget, event)
 
 
-def draw_stroke(canvas, points):
-    """Presses, drags through `points` (sheet units, 0–280) and releases, as a mouse would."""
+def on_sheet(canvas, points) -> list[tuple[float, float]]:
+    """`points` in sheet units (0–280) as the canvas widget's own coordinates."""
     scale = min(canvas.width(), canvas.height()) / 280
     ox = (canvas.width() - 280 * scale) / 2
     oy = (canvas.height() - 280 * scale) / 2
-    widget_points = [(ox + x * scale, oy + y * scale) for x, y in points]
+    return [(ox + x * scale, oy + y * scale) for x, y in points]
+
+
+def draw_stroke(canvas, points):
+    """Presses, drags through `points` (sheet units, 0–280) and releases, as a mouse would."""
+    widget_points = on_sheet(canvas, points)
     held = Qt.MouseButton.LeftButton
     send_mouse(canvas, QEvent.Type.MouseButtonPress, widget_points[0], held)
     for p in widget_points[1:]:
@@ -2268,6 +2273,27 @@ def test_a_pen_move_repaints_only_the_stroke_s_end_and_the_screen_matches_a_whol
 
 
 
+def watch_live_traces(qtbot, window, monkeypatch, answer: bool):
+    """The window idle, its canvas cleared; every live trace job then submitted is listed, and routed only if
+    `answer` (the others go to the worker as usual). Returns (canvas, the list, the worker's own submit)."""
+    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
+    canvas = window.draw.canvas
+    canvas.clear()
+    qtbot.wait(50)
+    live = []
+    real = window.worker.submit
+
+    def submit(job):
+        if getattr(job, "live", False):
+            live.append(job)
+            if not answer:
+                return
+        real(job)
+
+    monkeypatch.setattr(window.worker, "submit", submit)
+    return canvas, live, real
+
+
 def test_pen_moves_are_published_whole_at_the_next_turn_with_one_live_trace_in_flight(qtbot, window, monkeypatch):
     """Issue 23 §7: a fixed 40 ms throttle published the pen's last moves 40 ms late, so a pen lifted soon after
     found that live trace still on its way, and the stroke's end waited for it. Now the moves that came together
@@ -2275,17 +2301,8 @@ def test_pen_moves_are_published_whole_at_the_next_turn_with_one_live_trace_in_f
     answered, for 300 ms)."""
     import time
 
-    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
-    canvas = window.draw.canvas
-    canvas.clear()
-    qtbot.wait(50)
-    live = []
-    real = window.worker.submit
-    monkeypatch.setattr(window.worker, "submit",
-                        lambda job: live.append(job) if getattr(job, "live", False) else real(job))  # never answered
-    scale = min(canvas.width(), canvas.height()) / 280
-    ox, oy = (canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2
-    points = [(ox + x * scale, oy + y * scale) for x, y in circle(n=30)]
+    canvas, live, real = watch_live_traces(qtbot, window, monkeypatch, answer=False)
+    points = on_sheet(canvas, circle(n=30))
     held = Qt.MouseButton.LeftButton
     send_mouse(canvas, QEvent.Type.MouseButtonPress, points[0], held)
     for p in points[1:20]:
@@ -2311,17 +2328,8 @@ def test_an_answered_live_trace_lets_the_next_moves_go(qtbot, window, monkeypatc
     from capsexplorer.app.panels import draw_panel
 
     monkeypatch.setattr(draw_panel, "UNANSWERED_MS", 600_000)  # only an answer lets the next go
-    qtbot.waitUntil(window.worker.idle, timeout=TIMEOUT)
-    canvas = window.draw.canvas
-    canvas.clear()
-    qtbot.wait(50)
-    live = []
-    real = window.worker.submit
-    monkeypatch.setattr(window.worker, "submit", lambda job: (live.append(job) if getattr(job, "live", False) else
-                                                              None, real(job))[1])
-    scale = min(canvas.width(), canvas.height()) / 280
-    ox, oy = (canvas.width() - 280 * scale) / 2, (canvas.height() - 280 * scale) / 2
-    points = [(ox + x * scale, oy + y * scale) for x, y in circle(n=40)]
+    canvas, live, _ = watch_live_traces(qtbot, window, monkeypatch, answer=True)
+    points = on_sheet(canvas, circle(n=40))
     held = Qt.MouseButton.LeftButton
     send_mouse(canvas, QEvent.Type.MouseButtonPress, points[0], held)
     for p in points[1:]:  # a move every 30 ms, each while a trace may be on its way

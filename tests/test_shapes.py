@@ -176,7 +176,12 @@ def test_every_command_works_with_the_model_s_shape(capsys, shaped_files, shape,
     assert code == 0 and len(json.loads(out)["dimensions"]) == geometry.pose_dim
     data = ["--dataset", "folder", "--data-dir", root / "folder"] if shape == "3-class-8d" else []
     code, out, _ = run(capsys, "--weights", weights, "evaluate", "--json", "--limit", 300, *data)
-    assert code == 0 and np.shape(json.loads(out)["confusion"]) == (geometry.classes, geometry.classes)
+    measured = json.loads(out)
+    assert code == 0 and np.shape(measured["confusion"]) == (geometry.classes, geometry.classes)
+    if data:  # a limit beyond a small set measures all of it, and says nothing of a limit
+        assert measured["n"] == np.sum(measured["confusion"]) < 300 and "first" not in measured["split"]
+    else:
+        assert measured["n"] == 300 and measured["split"].startswith("the first 300 images")
     snapshot = root / f"{shape}.png"
     code, _, err = run(capsys, "--weights", weights, "snapshot", image, "--tab", "routing", "--out", snapshot)
     assert code == 0 and snapshot.stat().st_size > 10_000, err

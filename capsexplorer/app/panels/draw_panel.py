@@ -1,6 +1,7 @@
 """Drawing canvas with its pen, undo and clear; beside it, the 28×28 image the network sees."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -61,7 +62,7 @@ class LivePublisher(QObject):
         wait = THROTTLE_MS / 1000 - (now - self._last)
         if self._asked_at is not None:
             wait = max(wait, UNANSWERED_MS / 1000 - (now - self._asked_at))
-        return max(0, int(np.ceil(wait * 1000)))
+        return max(0, math.ceil(wait * 1000))
 
     def _arm(self) -> None:
         """(Re)started with the wait as it is now: an answer shortens it."""
